@@ -1,0 +1,276 @@
+"""Deterministic initial data for a domain.
+
+Rows are generated entity by entity in reference order, so every reference points at a
+row that exists; fields with a ``derive`` expression are computed from the row and the
+rows it references (an order's total from its product's price), which keeps seed data
+consistent with the domain's rules. The same spec and seed always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from . import _samples as S
+from .expr import ExprError
+from .spec import DomainSpec, EntitySpec, FieldSpec
+from .state import State
+
+__all__ = ["SeedError", "entity_order", "seed_state"]
+
+
+class SeedError(ValueError):
+    """The spec's seed hints cannot produce valid rows (e.g. too few unique values)."""
+
+
+def entity_order(spec: DomainSpec) -> list[str]:
+    """Entities ordered so that each comes after the entities its refs point to."""
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            raise SeedError(f"reference cycle among entities: {' -> '.join((*chain, name))}; make one ref nullable")
+        visiting.add(name)
+        for f in spec.entities[name].fields.values():
+            if f.type == "ref" and f.ref and f.ref != name and not f.nullable:
+                visit(f.ref, (*chain, name))
+        visiting.discard(name)
+        done.append(name)
+
+    for name in spec.entities:
+        visit(name, ())
+    return done
+
+
+def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0) -> State:
+    """A fresh state holding the domain's seeded initial rows.
+
+    ``scale`` multiplies every entity's row count (benchmarks grow states this way).
+    """
+    rng = random.Random(f"{spec.name}:{spec.seed if seed is None else seed}")
+    state = State.empty(spec)
+    generated: dict[str, list[dict[str, Any]]] = {}
+    for name in entity_order(spec):
+        entity = spec.entities[name]
+        count = max(0, round(entity.count * scale))
+        generated[name] = _rows(spec, name, entity, count, rng, generated)
+    state.conn.execute("BEGIN")
+    try:
+        for name in spec.entities:
+            state.insert_many(name, generated[name])
+        state.conn.execute("COMMIT")
+    except Exception as exc:
+        state.conn.execute("ROLLBACK")
+        raise SeedError(f"{spec.name}: seeded rows break a constraint: {exc}") from exc
+    return state
+
+
+class _RowEnv:
+    def __init__(self, spec: DomainSpec, values: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]):
+        self.spec = spec
+        self.values = values
+        self.generated = generated
+
+    def lookup(self, name: str) -> Any:
+        if name == "today":
+            return self.spec.today
+        if name == "now":
+            return self.spec.clock
+        if name in self.values:
+            return self.values[name]
+        raise KeyError(name)
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in self.generated.get(entity, []) if all(r.get(k) == v for k, v in where.items())]
+
+
+def _rows(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    count: int,
+    rng: random.Random,
+    generated: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seen_unique: dict[str, set[Any]] = {f: set() for f, fs in entity.fields.items() if fs.unique}
+    seen_groups: list[set[tuple[Any, ...]]] = [set() for _ in entity.unique_together]
+    width = max(4, len(str(count)))
+    generated[name] = rows  # self-references see earlier rows
+    for index in range(1, count + 1):
+        for attempt in range(60):
+            row = _one_row(spec, name, entity, index, rng, generated, attempt)
+            if any(row[f] in seen_unique[f] for f in seen_unique if row[f] is not None):
+                continue
+            keys = [tuple(row[f] for f in group) for group in entity.unique_together]
+            if any(k in seen for k, seen in zip(keys, seen_groups, strict=True)):
+                continue
+            break
+        else:
+            raise SeedError(f"{spec.name}.{name}: cannot make row {index} unique after 60 tries; widen the seed hints")
+        row = {"id": f"{entity.id_prefix}-{index:0{width}d}", **row}
+        for f in seen_unique:
+            seen_unique[f].add(row[f])
+        for k, seen in zip(keys, seen_groups, strict=True):
+            seen.add(k)
+        rows.append(row)
+    return rows
+
+
+def _one_row(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    index: int,
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    attempt: int,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    env_values: dict[str, Any] = {}
+    for fname, f in entity.fields.items():
+        if f.derive:
+            continue
+        value = _sample(spec, name, fname, f, rng, generated, values, attempt)
+        values[fname] = value
+        env_values[fname] = value
+        if f.type == "ref" and fname.endswith("_id"):
+            target = generated.get(f.ref or "", [])
+            env_values[fname[:-3]] = next((r for r in target if r["id"] == value), None)
+    for fname, f in entity.fields.items():
+        if not f.derive:
+            continue
+        assert f.derive_expr is not None
+        try:
+            value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated))
+        except ExprError as exc:
+            raise SeedError(f"{spec.name}.{name}.{fname}: derive failed: {exc}") from exc
+        value = _coerce(f, value)
+        values[fname] = value
+        env_values[fname] = value
+    return {fname: values[fname] for fname in entity.fields}
+
+
+def _coerce(f: FieldSpec, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.type == "money":
+        value = round(float(value), 2)
+    elif f.type == "float":
+        value = round(float(value), 3)
+    elif f.type == "int":
+        value = int(round(float(value)))
+    if f.type in ("int", "float", "money"):
+        if f.min is not None and value < f.min:
+            value = type(value)(f.min)
+        if f.max is not None and value > f.max:
+            value = type(value)(f.max)
+    return value
+
+
+def _pick(rng: random.Random, options: list[Any], weights: list[float] | None) -> Any:
+    return rng.choices(options, weights=weights)[0] if weights else rng.choice(options)
+
+
+def _sample(
+    spec: DomainSpec,
+    entity: str,
+    fname: str,
+    f: FieldSpec,
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    row: Mapping[str, Any],
+    attempt: int,
+) -> Any:
+    if f.nullable and f.null_rate and rng.random() < f.null_rate:
+        return None
+    if f.choices:
+        return _coerce(f, _pick(rng, list(f.choices), f.weights))
+    if f.type == "ref":
+        targets = generated.get(f.ref or "", [])
+        if f.ref_where_expr is not None:
+            where = f.ref_where_expr
+            targets = [t for t in targets if where.evaluate(_RowEnv(spec, t, generated))]
+        if not targets:
+            if f.nullable:
+                return None
+            raise SeedError(f"{spec.name}.{entity}.{fname}: no {f.ref} rows to reference; raise its count or relax ref_where")
+        return rng.choice(targets)["id"]
+    if f.type == "enum":
+        return _pick(rng, list(f.values or []), f.weights)
+    if f.type == "bool":
+        return bool(_pick(rng, [True, False], f.weights or [0.5, 0.5]))
+    if f.type in ("int", "float", "money"):
+        default_hi = {"int": 100, "float": 100.0, "money": 500.0}[f.type]
+        lo, hi = f.range or (f.min if f.min is not None else 0, f.max if f.max is not None else default_hi)
+        if f.type == "int":
+            return _coerce(f, rng.randint(int(lo), int(hi)))
+        return _coerce(f, rng.uniform(float(lo), float(hi)))
+    if f.type in ("date", "datetime"):
+        return _date(spec, f, rng)
+    return _text(f.sample or "words", f, rng, row, index_hint=attempt)
+
+
+def _date(spec: DomainSpec, f: FieldSpec, rng: random.Random) -> str:
+    today = dt.date.fromisoformat(spec.today)
+    lo, hi = f.range or (-365, 0)
+
+    def as_day(bound: Any) -> dt.date:
+        if isinstance(bound, int | float):
+            return today + dt.timedelta(days=int(bound))
+        return dt.date.fromisoformat(str(bound)[:10])
+
+    start, end = as_day(lo), as_day(hi)
+    day = start + dt.timedelta(days=rng.randint(0, max(0, (end - start).days)))
+    if f.type == "date":
+        return day.isoformat()
+    minutes = rng.randrange(8 * 60, 20 * 60, 15)
+    return f"{day.isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
+def _text(kind: str, f: FieldSpec, rng: random.Random, row: Mapping[str, Any], index_hint: int) -> str:
+    first, last = rng.choice(S.FIRST_NAMES), rng.choice(S.LAST_NAMES)
+    if kind == "person_name":
+        value = f"{first} {last}"
+    elif kind == "first_name":
+        value = first
+    elif kind == "last_name":
+        value = last
+    elif kind == "email":
+        person = next((v for v in row.values() if isinstance(v, str) and " " in v and v.istitle()), f"{first} {last}")
+        local = ".".join(person.lower().split()[:2]).replace("'", "")
+        suffix = str(rng.randint(1, 99)) if index_hint else ""
+        value = f"{local}{suffix}@{rng.choice(S.EMAIL_DOMAINS)}"
+    elif kind == "phone":
+        value = f"+1-555-{rng.randint(100, 999):03d}-{rng.randint(0, 9999):04d}"
+    elif kind == "city":
+        value = rng.choice(S.CITIES)
+    elif kind == "street":
+        value = f"{rng.randint(1, 240)} {rng.choice(S.STREETS)}"
+    elif kind == "company":
+        value = rng.choice(S.COMPANIES)
+    elif kind == "title":
+        value = f"The {rng.choice(S.ADJECTIVES).title()} {rng.choice(S.NOUNS).title()}"
+    elif kind == "code":
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(2))
+        value = f"{letters}{rng.randint(100, 9999)}"
+    elif kind == "plate":
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(3))
+        value = f"{rng.randint(1, 9)}{letters}{rng.randint(100, 999)}"
+    elif kind == "digits":
+        value = "".join(rng.choice("0123456789") for _ in range(10))
+    elif kind == "sentence":
+        words = [rng.choice(S.ADJECTIVES + S.NOUNS) for _ in range(rng.randint(5, 9))]
+        value = " ".join(words).capitalize() + "."
+    else:  # "words"
+        value = f"{rng.choice(S.ADJECTIVES).title()} {rng.choice(S.NOUNS).title()}"
+    if index_hint and kind not in ("email",) and f.unique:
+        value = f"{value} {index_hint + 1}"
+    if f.max_length is not None:
+        value = value[: f.max_length]
+    return value

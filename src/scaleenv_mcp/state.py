@@ -1,0 +1,285 @@
+"""A domain's state: one in-memory SQLite database whose schema comes from the spec.
+
+The state lives in memory so that a snapshot is just the database image as bytes
+(``sqlite3`` serialize/deserialize): forking a task's initial state for an episode, or
+restoring it, costs a memory copy, not a file copy or a process start. Constraints the
+spec declares (types, enums, ranges, uniqueness, references) are also written into the
+schema, so SQLite itself refuses a row that breaks them even if a rule were missed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from .spec import DomainSpec, EntitySpec, FieldSpec
+
+__all__ = ["RowChange", "State", "StateDiff", "TableDiff", "diff", "schema_sql"]
+
+
+def _q(name: str) -> str:
+    """Quote an identifier: entity names such as ``order`` are SQL keywords."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _column_sql(name: str, f: FieldSpec) -> str:
+    sql_type = {"int": "INTEGER", "bool": "INTEGER", "float": "REAL", "money": "REAL"}.get(f.type, "TEXT")
+    parts = [_q(name), sql_type]
+    if not f.nullable:
+        parts.append("NOT NULL")
+    if f.unique:
+        parts.append("UNIQUE")
+    checks: list[str] = []
+    col = _q(name)
+    if f.type == "enum" and f.values:
+        checks.append(f"{col} IN ({', '.join(_sql_literal(v) for v in f.values)})")
+    if f.type == "bool":
+        checks.append(f"{col} IN (0, 1)")
+    if f.type in ("int", "float", "money"):
+        checks.append(f"typeof({col}) IN ('integer', 'real'{', ' + _sql_literal('null') if f.nullable else ''})")
+        if f.min is not None:
+            checks.append(f"{col} >= {f.min!r}")
+        if f.max is not None:
+            checks.append(f"{col} <= {f.max!r}")
+    if f.max_length is not None:
+        checks.append(f"length({col}) <= {f.max_length}")
+    if checks:
+        cond = " AND ".join(checks)
+        parts.append(f"CHECK ({col} IS NULL OR ({cond}))" if f.nullable else f"CHECK ({cond})")
+    if f.type == "ref" and f.ref:
+        parts.append(f"REFERENCES {_q(f.ref)}(id)")
+    return " ".join(parts)
+
+
+def schema_sql(spec: DomainSpec) -> list[str]:
+    """CREATE TABLE statements for every entity, in declaration order."""
+    statements = []
+    for name, entity in spec.entities.items():
+        columns = ["id TEXT PRIMARY KEY NOT NULL"] + [_column_sql(f, fs) for f, fs in entity.fields.items()]
+        columns += [f"UNIQUE ({', '.join(_q(c) for c in group)})" for group in entity.unique_together]
+        statements.append(f"CREATE TABLE {_q(name)} (\n  " + ",\n  ".join(columns) + "\n)")
+    return statements
+
+
+class State:
+    """The mutable world of one episode (or one seeded initial state)."""
+
+    __slots__ = ("spec", "conn", "_bool_fields", "_columns")
+
+    def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
+        self.spec = spec
+        self.conn = conn
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self._columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
+        self._bool_fields = {
+            e: frozenset(f for f, fs in entity.fields.items() if fs.type == "bool") for e, entity in spec.entities.items()
+        }
+
+    @classmethod
+    def empty(cls, spec: DomainSpec) -> State:
+        """A state with the domain's schema and no rows."""
+        conn = _connect()
+        for statement in schema_sql(spec):
+            conn.execute(statement)
+        conn.commit()
+        return cls(spec, conn)
+
+    @classmethod
+    def from_snapshot(cls, spec: DomainSpec, image: bytes) -> State:
+        conn = _connect()
+        conn.deserialize(image)
+        return cls(spec, conn)
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes; restore or fork from it later."""
+        if self.conn.in_transaction:
+            raise RuntimeError("cannot snapshot inside an open transaction")
+        return self.conn.serialize()
+
+    def restore(self, image: bytes) -> None:
+        """Replace this state's contents with a snapshot, in place."""
+        self.conn.deserialize(image)
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    def fork(self) -> State:
+        """An independent copy: changes to either are invisible to the other."""
+        return State.from_snapshot(self.spec, self.snapshot())
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------ reading
+
+    def _entity(self, entity: str) -> EntitySpec:
+        try:
+            return self.spec.entities[entity]
+        except KeyError:
+            raise KeyError(f"unknown entity {entity!r}") from None
+
+    def _row(self, entity: str, values: Iterable[Any]) -> dict[str, Any]:
+        row = dict(zip(self._columns[entity], values, strict=True))
+        for name in self._bool_fields[entity]:
+            if row[name] is not None:
+                row[name] = bool(row[name])
+        return row
+
+    def get(self, entity: str, row_id: Any) -> dict[str, Any] | None:
+        self._entity(entity)
+        cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} WHERE id = ?", (row_id,))
+        found = cur.fetchone()
+        return self._row(entity, found) if found else None
+
+    def rows(self, entity: str) -> list[dict[str, Any]]:
+        self._entity(entity)
+        cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} ORDER BY id")
+        return [self._row(entity, r) for r in cur.fetchall()]
+
+    def find(self, entity: str, where: Mapping[str, Any], *, nocase: bool = False) -> list[dict[str, Any]]:
+        """Rows whose fields equal ``where`` (text compared case-insensitively when ``nocase``)."""
+        spec = self._entity(entity)
+        clauses, args = [], []
+        for name, value in where.items():
+            if name != "id" and name not in spec.fields:
+                raise KeyError(f"unknown field {name!r} of {entity!r}")
+            if value is None:
+                clauses.append(f"{_q(name)} IS NULL")
+                continue
+            collate = " COLLATE NOCASE" if nocase and isinstance(value, str) else ""
+            clauses.append(f"{_q(name)} = ?{collate}")
+            args.append(value)
+        sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return [self._row(entity, r) for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
+
+    def select(self, entity: str, sql_where: str, args: list[Any], order: str, limit: int) -> list[dict[str, Any]]:
+        """Rows matching a WHERE clause built by the runtime from declared filters."""
+        sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
+        if sql_where:
+            sql += " WHERE " + sql_where
+        sql += f" ORDER BY {order} LIMIT {int(limit)}"
+        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def count(self, entity: str) -> int:
+        self._entity(entity)
+        return int(self.conn.execute(f"SELECT count(*) FROM {_q(entity)}").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        return {e: self.count(e) for e in self.spec.entities}
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table: for diffs, manifests and debugging, not for hot paths."""
+        return {e: self.rows(e) for e in self.spec.entities}
+
+    def next_id(self, entity: str) -> str:
+        """The next free id in PREFIX-0001 style; deterministic for a given state."""
+        prefix = self._entity(entity).id_prefix
+        cur = self.conn.execute(
+            f"SELECT max(CAST(substr(id, {len(prefix) + 2}) AS INTEGER)) FROM {_q(entity)} WHERE id LIKE ?",
+            (prefix + "-%",),
+        )
+        top = cur.fetchone()[0] or 0
+        return f"{prefix}-{top + 1:04d}"
+
+    def _select(self, entity: str) -> str:
+        return ", ".join(_q(c) for c in self._columns[entity])
+
+    # ------------------------------------------------------------ writing
+
+    def insert(self, entity: str, row: Mapping[str, Any]) -> None:
+        cols = list(row)
+        self.conn.execute(
+            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+
+    def insert_many(self, entity: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        cols = self._columns[entity]
+        self.conn.executemany(
+            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [[r[c] for c in cols] for r in rows],
+        )
+
+    def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
+        sets = ", ".join(f"{_q(c)} = ?" for c in values)
+        self.conn.execute(f"UPDATE {_q(entity)} SET {sets} WHERE id = ?", [*values.values(), row_id])
+
+    def delete(self, entity: str, row_id: str) -> None:
+        self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+
+    def integrity_problems(self) -> list[str]:
+        """Dangling references (SQLite's foreign_key_check), as readable lines."""
+        out = []
+        for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check").fetchall():
+            out.append(f"{table} row {rowid} references a missing {parent}")
+        return out
+
+
+def _connect() -> sqlite3.Connection:
+    # isolation_level=None: we open and close transactions (savepoints) ourselves.
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    return conn
+
+
+# ---------------------------------------------------------------- diff
+
+
+class RowChange(BaseModel):
+    id: str
+    fields: dict[str, tuple[Any, Any]]
+    """field -> (before, after)"""
+
+
+class TableDiff(BaseModel):
+    added: list[dict[str, Any]] = []
+    removed: list[dict[str, Any]] = []
+    changed: list[RowChange] = []
+
+    def is_empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+class StateDiff(BaseModel):
+    """Rows added, removed and changed per table between two states of one domain."""
+
+    tables: dict[str, TableDiff] = {}
+
+    def is_empty(self) -> bool:
+        return all(t.is_empty() for t in self.tables.values())
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"added": len(t.added), "removed": len(t.removed), "changed": len(t.changed)}
+            for name, t in self.tables.items()
+        }
+
+
+def diff(before: State, after: State) -> StateDiff:
+    """What changed from ``before`` to ``after``; tables with no change are left out."""
+    tables: dict[str, TableDiff] = {}
+    for entity in before.spec.entities:
+        old = {r["id"]: r for r in before.rows(entity)}
+        new = {r["id"]: r for r in after.rows(entity)}
+        table = TableDiff(
+            added=[new[i] for i in new if i not in old],
+            removed=[old[i] for i in old if i not in new],
+            changed=[
+                RowChange(id=i, fields={f: (old[i][f], new[i][f]) for f in new[i] if old[i][f] != new[i][f]})
+                for i in new
+                if i in old and old[i] != new[i]
+            ],
+        )
+        if not table.is_empty():
+            tables[entity] = table
+    return StateDiff(tables=tables)
