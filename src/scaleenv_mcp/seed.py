@@ -61,7 +61,7 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
         generated[name] = _rows(spec, name, entity, count, rng, generated)
     state.conn.execute("BEGIN")
     try:
-        for name in spec.entities:
+        for name in generated:
             state.insert_many(name, generated[name])
         state.conn.execute("COMMIT")
     except Exception as exc:

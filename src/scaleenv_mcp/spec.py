@@ -332,7 +332,8 @@ class DomainSpec(_Model):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=True, indent=1)
+        """Declaration order is kept on purpose: it fixes seeding order and tool listing order."""
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), indent=1)
 
     def write_tools(self) -> list[str]:
         return [name for name, tool in self.tools.items() if tool.is_write]

@@ -1,0 +1,1 @@
+"""Generated MCP servers, one package per domain (emitted by `scaleenv synth`; do not edit)."""

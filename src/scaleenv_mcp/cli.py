@@ -1,0 +1,191 @@
+"""The ``scaleenv`` command: thin wrappers over the library, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .catalog import DomainNotFound, load_domain, read_index
+from .paths import ProjectPaths, project_paths
+from .spec import BlueprintError, DomainSpec, load_blueprint
+
+__all__ = ["main", "serve_main"]
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2, no traceback."""
+
+
+def _paths(args: argparse.Namespace) -> ProjectPaths:
+    return project_paths(getattr(args, "root", None))
+
+
+# ---------------------------------------------------------------- synth
+
+
+def _blueprint_files(args: argparse.Namespace, paths: ProjectPaths) -> list[Path]:
+    files: list[Path] = [Path(p) for p in args.blueprint or []]
+    if args.all:
+        files += sorted(paths.blueprints.glob("*.yaml"))
+    for name in args.domains:
+        candidate = paths.blueprints / f"{name}.yaml"
+        if not candidate.is_file():
+            known = ", ".join(p.stem for p in sorted(paths.blueprints.glob("*.yaml"))) or "none"
+            raise CliError(f"no blueprint {candidate}; known: {known}")
+        files.append(candidate)
+    if not files:
+        raise CliError("say which domains: scaleenv synth DOMAIN ..., --all, or --blueprint PATH")
+    return files
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synthesis.codegen import generate_domain, write_index
+
+    paths = _paths(args)
+    failed = 0
+    for file in _blueprint_files(args, paths):
+        try:
+            spec = load_blueprint(file)
+        except BlueprintError as exc:
+            print(str(exc), file=sys.stderr)
+            failed += 1
+            continue
+        changed = generate_domain(spec, paths, _relative(file, paths.root))
+        writes = len(spec.write_tools())
+        print(
+            f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({writes} write); "
+            f"{len(changed)} file(s) changed"
+        )
+    if write_index(paths):
+        print("manifests/index.json updated")
+    if failed:
+        print(f"{failed} blueprint(s) rejected; nothing was written for them", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    index = read_index(_paths(args))
+    domains = index.get("domains", [])
+    if args.json:
+        print(json.dumps(index, indent=2))
+        return 0
+    if not domains:
+        print("no generated domains; run `scaleenv synth --all`")
+        return 0
+    print(f"{'domain':<24} {'entities':>8} {'tools':>6} {'writes':>6}  title")
+    for d in domains:
+        print(f"{d['name']:<24} {d['entities']:>8} {d['tools']:>6} {d['write_tools']:>6}  {d['title']}")
+    return 0
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _serve(spec: DomainSpec, *, http: bool, host: str, port: int) -> int:
+    from .server import build_server, serve_http, serve_stdio
+
+    server = build_server(spec)
+    if http:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: serving on {host}, reachable beyond this machine", file=sys.stderr)
+        serve_http(server, host=host, port=port)
+    else:
+        anyio.run(serve_stdio, server)
+    return 0
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    spec = load_domain(_paths(args), args.domain)
+    return _serve(spec, http=args.http, host=args.host, port=args.port)
+
+
+def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:
+    """Entry point of a generated ``servers/<domain>`` package (``python -m servers.<domain>``)."""
+    parser = argparse.ArgumentParser(prog=f"python -m servers.{spec.name}", description=spec.title)
+    _add_serve_options(parser)
+    args = parser.parse_args(argv)
+    return _serve(spec, http=args.http, host=args.host, port=args.port)
+
+
+# ---------------------------------------------------------------- client-config
+
+
+def cmd_client_config(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    load_domain(paths, args.domain)  # fail now, not inside the client, if the domain is unknown
+    entry: dict[str, Any] = {
+        "command": sys.executable,
+        "args": ["-m", "scaleenv_mcp", "serve", args.domain],
+        "env": {"SCALEENV_ROOT": str(paths.root)},
+    }
+    key = f"scaleenv-{args.domain}"
+    if args.client == "vscode":
+        config: dict[str, Any] = {"servers": {key: {"type": "stdio", **entry}}}
+    else:  # claude (Claude Desktop / Claude Code .mcp.json) and cursor share the mcpServers shape
+        config = {"mcpServers": {key: entry}}
+    print(json.dumps(config, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scaleenv", description=__doc__)
+    parser.add_argument("--root", help="project folder (default: found from the current directory)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="compile blueprints into servers/ and manifests/")
+    p.add_argument("domains", nargs="*", help="domain names under synthesis/domains/")
+    p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
+    p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("list", help="list generated domains")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("serve", help="serve a domain as an MCP server (stdio by default)")
+    p.add_argument("domain")
+    _add_serve_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("client-config", help="print the JSON that registers a domain's stdio server in a client")
+    p.add_argument("domain")
+    p.add_argument("--client", choices=["claude", "vscode", "cursor"], default="claude")
+    p.set_defaults(func=cmd_client_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CliError, DomainNotFound, BlueprintError) as exc:
+        print(f"scaleenv: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
