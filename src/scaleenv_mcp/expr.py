@@ -25,6 +25,8 @@ __all__ = [
     "Kind",
     "QUERY_FUNCTIONS",
     "parse",
+    "row_matches",
+    "split_lookup",
     "parse_assignment",
 ]
 
@@ -99,10 +101,39 @@ PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
     "max": (max, "number"),
 }
 
+LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a is not None and b is not None and a < b,
+    "lte": lambda a, b: a is not None and b is not None and a <= b,
+    "gt": lambda a, b: a is not None and b is not None and a > b,
+    "gte": lambda a, b: a is not None and b is not None and a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+def split_lookup(key: str) -> tuple[str, str]:
+    """``check_in__lt`` -> (``check_in``, ``lt``); a bare field compares for equality."""
+    field_name, sep, op = key.rpartition("__")
+    if sep and op in LOOKUPS:
+        return field_name, op
+    return key, "eq"
+
+
+def row_matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    """Whether a row satisfies query keywords such as ``status='open', due__lt=today``."""
+    for key, value in where.items():
+        field_name, op = split_lookup(key)
+        if not LOOKUPS[op](row.get(field_name), value):
+            return False
+    return True
+
+
 QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number"}
 """Functions that read the state: ``count('loan', member_id=member.id, status='active')``,
 ``exists(...)`` and ``total('payment', 'amount', order_id=order.id)``; the first argument
-is an entity name given as a string literal."""
+is an entity name given as a string literal. Keywords may carry a lookup suffix:
+``check_in__lt=x`` (also ``__lte``, ``__gt``, ``__gte``, ``__ne``, ``__in``)."""
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -162,7 +193,7 @@ class Expr:
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in QUERY_FUNCTIONS:
                 entity = n.args[0].value if n.args and isinstance(n.args[0], ast.Constant) else ""
                 positional = [a.value for a in n.args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-                calls.append((str(entity), positional, [k.arg for k in n.keywords if k.arg]))
+                calls.append((str(entity), positional, [split_lookup(k.arg)[0] for k in n.keywords if k.arg]))
         return calls
 
     def kind(self, resolve: Callable[[str, str | None], Kind]) -> Kind:
@@ -381,7 +412,10 @@ def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:
             return resolve(name, None)
         case ast.Attribute(value=ast.Name(id=name), attr=attr):
             return resolve(name, attr)
-        case ast.Compare() | ast.BoolOp() | ast.UnaryOp(op=ast.Not()):
+        case ast.BoolOp(values=values):
+            kinds = {_infer(v, resolve) for v in values} - {"null"}
+            return kinds.pop() if len(kinds) == 1 else "unknown"
+        case ast.Compare() | ast.UnaryOp(op=ast.Not()):
             return "bool"
         case ast.UnaryOp(operand=operand):
             return _infer(operand, resolve)

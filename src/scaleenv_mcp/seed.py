@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _samples as S
-from .expr import ExprError
+from .expr import ExprError, row_matches
 from .spec import DomainSpec, EntitySpec, FieldSpec
 from .state import State
 
@@ -86,7 +86,7 @@ class _RowEnv:
         raise KeyError(name)
 
     def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [r for r in self.generated.get(entity, []) if all(r.get(k) == v for k, v in where.items())]
+        return [r for r in self.generated.get(entity, []) if row_matches(r, where)]
 
 
 def _rows(
@@ -114,6 +114,7 @@ def _rows(
         else:
             raise SeedError(f"{spec.name}.{name}: cannot make row {index} unique after 60 tries; widen the seed hints")
         row = {"id": f"{entity.id_prefix}-{index:0{width}d}", **row}
+        _apply_seed_effects(spec, entity, row, generated)
         for f in seen_unique:
             seen_unique[f].add(row[f])
         for k, seen in zip(keys, seen_groups, strict=True):
@@ -154,6 +155,27 @@ def _one_row(
         values[fname] = value
         env_values[fname] = value
     return {fname: values[fname] for fname in entity.fields}
+
+
+def _apply_seed_effects(
+    spec: DomainSpec, entity: EntitySpec, row: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]
+) -> None:
+    """Keep referenced rows consistent with a new row (a loan marks its copy on loan)."""
+    if not entity.seed_effects:
+        return
+    env_values: dict[str, Any] = dict(row)
+    for fname, f in entity.fields.items():
+        if f.type == "ref" and fname.endswith("_id"):
+            env_values[fname[:-3]] = next((r for r in generated.get(f.ref or "", []) if r["id"] == row[fname]), None)
+    for assignment in entity.seed_assignments:
+        target = env_values.get(assignment.var)
+        if target is None:
+            continue
+        value = assignment.value.evaluate(_RowEnv(spec, env_values, generated))
+        if assignment.op != "=":
+            value = target[assignment.field] + (value if assignment.op == "+=" else -value)
+        target_entity = spec.entities[next(f.ref for n, f in entity.fields.items() if n[:-3] == assignment.var)]  # type: ignore[index]
+        target[assignment.field] = _coerce(target_entity.fields[assignment.field], value)
 
 
 def _coerce(f: FieldSpec, value: Any) -> Any:

@@ -113,6 +113,13 @@ class EntitySpec(_Model):
     count: int = Field(20, ge=0, le=1_000_000, description="rows in the seeded initial state")
     fields: dict[str, FieldSpec]
     unique_together: list[list[str]] = []
+    seed_effects: list[str] = Field(
+        [], description="assignments applied to referenced rows while seeding, e.g. \"copy.status = 'on_loan'\""
+    )
+
+    @cached_property
+    def seed_assignments(self) -> list[Assignment]:
+        return [parse_assignment(text) for text in self.seed_effects]
 
     @field_validator("fields")
     @classmethod
@@ -364,6 +371,24 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
             for fname in group:
                 if fname not in entity.fields:
                     yield Problem(path=f"{base}.unique_together", message=f"unknown field {fname!r}")
+        for i, text in enumerate(entity.seed_effects):
+            path = f"{base}.seed_effects[{i}]"
+            try:
+                assignment = parse_assignment(text)
+            except ExprError as exc:
+                yield Problem(path=path, message=str(exc))
+                continue
+            scope = _row_scope(spec, ename)
+            target = scope.get(assignment.var)
+            if target is None or target[0] != "row":
+                rows = [n for n, (k, _) in scope.items() if k == "row"]
+                yield Problem(path=path, message=f"{assignment.var!r} is not a row this entity references (rows: {rows})")
+                continue
+            target_entity = spec.entities[str(target[1])]
+            if assignment.field not in target_entity.fields:
+                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target[1]!r}")
+                continue
+            yield from _reference_problems(path, assignment.value, scope, spec)
         for fname, f in entity.fields.items():
             path = f"{base}.fields.{fname}"
             yield from _typed_value_problems(path, f.type, f.ref, f.values, spec)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .expr import split_lookup
 from .spec import DomainSpec, EntitySpec, FieldSpec
 
 __all__ = ["RowChange", "State", "StateDiff", "TableDiff", "diff", "schema_sql"]
@@ -144,18 +145,29 @@ class State:
         return [self._row(entity, r) for r in cur.fetchall()]
 
     def find(self, entity: str, where: Mapping[str, Any], *, nocase: bool = False) -> list[dict[str, Any]]:
-        """Rows whose fields equal ``where`` (text compared case-insensitively when ``nocase``)."""
+        """Rows matching ``where``: ``field=value`` or ``field__lt=value`` (lt, lte, gt, gte, ne, in).
+
+        Text is compared case-insensitively when ``nocase``.
+        """
         spec = self._entity(entity)
-        clauses, args = [], []
-        for name, value in where.items():
+        clauses: list[str] = []
+        args: list[Any] = []
+        for key, value in where.items():
+            name, op = split_lookup(key)
             if name != "id" and name not in spec.fields:
                 raise KeyError(f"unknown field {name!r} of {entity!r}")
-            if value is None:
-                clauses.append(f"{_q(name)} IS NULL")
-                continue
-            collate = " COLLATE NOCASE" if nocase and isinstance(value, str) else ""
-            clauses.append(f"{_q(name)} = ?{collate}")
-            args.append(value)
+            col = _q(name)
+            if op == "in":
+                values = list(value or [])
+                clauses.append(f"{col} IN ({', '.join('?' * len(values))})" if values else "0")
+                args.extend(values)
+            elif value is None:
+                clauses.append(f"{col} IS {'NOT ' if op == 'ne' else ''}NULL" if op in ("eq", "ne") else "0")
+            else:
+                collate = " COLLATE NOCASE" if nocase and isinstance(value, str) else ""
+                sql_op = {"eq": "=", "ne": "IS NOT", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
+                clauses.append(f"{col} {sql_op} ?{collate}")
+                args.append(value)
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
