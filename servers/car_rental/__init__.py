@@ -31,7 +31,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "93408478ca6b92a6ede0f1ccf49b59fe1b0a7cbfb963e2ff21cadfd87c73df97"
+SPEC_SHA256 = "ff8d3f01a3b7d9db47d4cd8f473abefc14b6a412e7b9db647973be3712716424"
 
 
 def load_spec() -> DomainSpec:

@@ -32,7 +32,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "bd43f4b7e3ba96b63d53b7ddd8da5cdb9139ad7606d1d61e1f0de3d390529121"
+SPEC_SHA256 = "e20736008bb283437b85bc39896990a6b57aff1ead1f0ebe83c7e9bcee17383c"
 
 
 def load_spec() -> DomainSpec:

@@ -35,7 +35,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "d58c218638da9bb91e7bf73d2326b1c5f3b1b0a300e137812021a3aa9d37687d"
+SPEC_SHA256 = "c1524dc5e16b3a5fe2924154a3a4c964a19d1a742906215a9cecb3da8553c4ec"
 
 
 def load_spec() -> DomainSpec:

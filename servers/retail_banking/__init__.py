@@ -33,7 +33,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c99bc31f882f5916d5ee46095782fbe83a14988d24dc466476e9bab54cedcf9d"
+SPEC_SHA256 = "4aca7c48cd8e9972ad92376fa2869e77cb3a1ea15649780e03b3fc14ea989fed"
 
 
 def load_spec() -> DomainSpec:

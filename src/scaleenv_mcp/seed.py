@@ -147,6 +147,8 @@ def _one_row(
         if not f.derive:
             continue
         assert f.derive_expr is not None
+        if any(name == "sampled" for name, _ in f.derive_expr.references()):
+            env_values["sampled"] = _sample(spec, name, fname, f, rng, generated, values, attempt)
         try:
             value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated))
         except ExprError as exc:

@@ -74,7 +74,9 @@ class FieldSpec(_Model):
     choices: list[Any] | None = Field(None, description="seed values to pick from")
     range: tuple[Any, Any] | None = Field(None, description="seed range; for dates, day offsets from the clock")
     weights: list[float] | None = Field(None, description="seed weights for enum values or choices")
-    derive: str | None = Field(None, description="seed expression over the row and the rows it references")
+    derive: str | None = Field(
+        None, description="seed expression over the row, the rows it references, and 'sampled' (this field's own hint)"
+    )
     ref_where: str | None = Field(None, description="seed: only reference rows for which this holds (their fields by name)")
     null_rate: float = Field(0.0, ge=0, le=1)
 
@@ -441,7 +443,11 @@ def _typed_value_problems(
 
 def _row_scope(spec: DomainSpec, entity: str) -> dict[str, tuple[str, str | None]]:
     """Names visible while seeding one row: its own fields and the rows its refs point to."""
-    scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime")}
+    scope: dict[str, tuple[str, str | None]] = {
+        "today": ("value", "date"),
+        "now": ("value", "datetime"),
+        "sampled": ("value", None),  # in a derive: the value the field's own seed hints produced
+    }
     for fname, f in spec.entities[entity].fields.items():
         scope[fname] = ("value", f.type)
         if f.type == "ref" and f.ref and fname.endswith("_id"):
