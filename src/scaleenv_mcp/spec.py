@@ -386,7 +386,9 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 rows = [n for n, (k, _) in scope.items() if k == "row"]
                 yield Problem(path=path, message=f"{assignment.var!r} is not a row this entity references (rows: {rows})")
                 continue
-            target_entity = spec.entities[str(target[1])]
+            target_entity = spec.entities.get(str(target[1]))
+            if target_entity is None:
+                continue
             if assignment.field not in target_entity.fields:
                 yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target[1]!r}")
                 continue
@@ -450,7 +452,7 @@ def _row_scope(spec: DomainSpec, entity: str) -> dict[str, tuple[str, str | None
     }
     for fname, f in spec.entities[entity].fields.items():
         scope[fname] = ("value", f.type)
-        if f.type == "ref" and f.ref and fname.endswith("_id"):
+        if f.type == "ref" and f.ref in spec.entities and fname.endswith("_id"):
             scope[fname[:-3]] = ("row", f.ref)
     return scope
 
@@ -558,7 +560,9 @@ def _effect_problems(
                 rows = [n for n, (k, _) in scope.items() if k == "row"]
                 yield Problem(path=path, message=f"{assignment.var!r} is not a row this tool has bound (rows: {rows})")
                 continue
-            entity = spec.entities[str(target[1])]
+            entity = spec.entities.get(str(target[1]))
+            if entity is None:
+                continue
             field = entity.fields.get(assignment.field)
             if field is None:
                 yield Problem(
@@ -613,7 +617,7 @@ def _reference_problems(
             continue
         if kind != "row":
             yield Problem(path=path, message=f"{name!r} is a value, not a row, so {name}.{attr} is invalid")
-        elif attr != "id" and attr not in spec.entities[str(target)].fields:
+        elif str(target) in spec.entities and attr != "id" and attr not in spec.entities[str(target)].fields:
             yield Problem(path=path, message=f"unknown field {attr!r} on entity {target!r} in {expr.text!r}")
     for entity, positional, keywords in expr.query_calls():
         if entity not in spec.entities:
@@ -661,7 +665,7 @@ def _ref_target(refs: list[tuple[str, str | None]], scope: dict[str, tuple[str, 
     kind, target = scope[name]
     if attr is None:
         return None
-    if kind == "row":
+    if kind == "row" and str(target) in spec.entities:
         field = spec.entities[str(target)].fields.get(attr)
         if field is not None and field.type == "ref":
             return field.ref

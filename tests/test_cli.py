@@ -1,0 +1,98 @@
+"""The ``scaleenv`` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaleenv_mcp.cli import main
+
+from .conftest import ROOT, SHIPPED
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for folder in ("servers", "manifests")
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's inputs and generated files, safe to regenerate."""
+    for folder in ("synthesis", "servers", "manifests"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def test_synth_all_reproduces_the_committed_files_byte_for_byte(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    committed = tree_bytes(project)
+    shutil.rmtree(project / "servers")
+    shutil.rmtree(project / "manifests")
+    assert main(["--root", str(project), "synth", "--all"]) == 0
+    assert tree_bytes(project) == committed
+    assert main(["--root", str(project), "synth", "--all"]) == 0
+    assert "0 file(s) changed" in capsys.readouterr().out
+    assert tree_bytes(project) == committed
+    index = json.loads((project / "manifests/index.json").read_text())
+    assert len(index["domains"]) >= 12
+
+
+def test_a_broken_blueprint_is_rejected_and_nothing_is_written(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = tree_bytes(project)
+    blueprint = project / "synthesis/domains/retail.yaml"
+    blueprint.write_text(blueprint.read_text().replace("ref: customer}", "ref: client}", 1))
+    assert main(["--root", str(project), "synth", "retail"]) == 1
+    err = capsys.readouterr().err
+    assert "retail.yaml: invalid blueprint" in err and "unknown entity 'client'" in err
+    assert tree_bytes(project) == before
+
+
+def test_synth_from_a_blueprint_path_adds_a_domain(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = (project / "synthesis/domains/retail.yaml").read_text().replace("name: retail", "name: corner_shop", 1)
+    path = project / "corner_shop.yaml"
+    path.write_text(source)
+    assert main(["--root", str(project), "synth", "--blueprint", str(path)]) == 0
+    assert (project / "servers/corner_shop/spec.json").is_file()
+    assert main(["--root", str(project), "list", "--json"]) == 0
+    names = [d["name"] for d in json.loads(capsys.readouterr().out.split("\n", 2)[-1])["domains"]]
+    assert "corner_shop" in names and "retail" in names
+
+
+def test_list_shows_every_shipped_domain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(ROOT), "list"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        assert name in out
+
+
+@pytest.mark.parametrize("client,key", [("claude", "mcpServers"), ("cursor", "mcpServers"), ("vscode", "servers")])
+def test_client_config_registers_the_stdio_server(client: str, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(ROOT), "client-config", "hotel", "--client", client]) == 0
+    entry = json.loads(capsys.readouterr().out)[key]["scaleenv-hotel"]
+    assert entry["args"][-2:] == ["serve", "hotel"]
+    assert entry["env"]["SCALEENV_ROOT"] == str(ROOT)
+    assert Path(entry["command"]).exists()
+
+
+def test_unknown_domain_is_a_clear_error_not_a_traceback() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "atlantis"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "no generated domain 'atlantis'" in proc.stderr and "retail" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_hand_edited_generated_spec_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec_file = project / "servers/retail/spec.json"
+    spec_file.write_text(spec_file.read_text().replace('"count": 24', '"count": 25'))
+    assert main(["--root", str(project), "client-config", "retail"]) == 2
+    assert "edited by hand" in capsys.readouterr().err
