@@ -29,7 +29,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "7727c66469dc304a844f14ffaa7d0e8d3fe864420aefa7cffe11785deb8c3a00"
+SPEC_SHA256 = "ce5d7265a71d7d305bdcd765a5f19165a94da4a9423bc23cfc03b9aa9449021c"
 
 
 def load_spec() -> DomainSpec:

@@ -31,7 +31,7 @@ from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ff8d3f01a3b7d9db47d4cd8f473abefc14b6a412e7b9db647973be3712716424"
+SPEC_SHA256 = "8ce2d1a5d12ba463d2131bc4b9dacca3844a79478fa2c5a365ff727265e26ff0"
 
 
 def load_spec() -> DomainSpec:

@@ -23,15 +23,15 @@ __all__ = ["candidate_calls", "find_successful_call", "param_candidates"]
 _TEXT = "Checked the settings with the user and confirmed the fix works."
 
 
-def _related_fields(tool: ToolSpec, param: str) -> set[tuple[str, str]]:
-    """(variable, field) pairs that appear in the same rule or effect as ``param``."""
+def _related_fields(tool: ToolSpec, param: str) -> list[tuple[str, str]]:
+    """(variable, field) pairs that appear in the same rule or effect as ``param``, in a fixed order."""
     related: set[tuple[str, str]] = set()
     texts = [r.expr for r in tool.requires] + [a.value for a in tool.assignments.values()]
     for expr in texts:
         refs = expr.references()
         if any(name == param and attr is None for name, attr in refs):
             related.update((name, attr) for name, attr in refs if attr is not None)
-    return related
+    return sorted(related)
 
 
 def param_candidates(
@@ -39,7 +39,6 @@ def param_candidates(
 ) -> list[Any]:
     """Plausible values for one parameter, given the rows already bound for this call."""
     values: list[Any] = []
-    entities = tool_entities(spec, tool)
     for var, attr in _related_fields(tool, name):
         row = rows.get(var)
         if row is not None and attr in row and row[attr] is not None:
@@ -83,7 +82,6 @@ def param_candidates(
     for v in values:
         if v not in seen:
             seen.append(v)
-    del entities
     return seen
 
 

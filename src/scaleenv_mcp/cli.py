@@ -52,6 +52,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from .graph import graph_json
+    from .proctest import test_domain
     from .synthesis.codegen import generate_domain, write_index
 
     paths = _paths(args)
@@ -63,17 +65,77 @@ def cmd_synth(args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             failed += 1
             continue
-        changed = generate_domain(spec, paths, _relative(file, paths.root))
+        report = test_domain(spec)
+        if not report.passed:
+            verdict = "kept anyway (--allow-failing)" if args.allow_failing else "rejected; nothing was written"
+            print(f"{spec.name}: procedural tests failed, {verdict}:", file=sys.stderr)
+            for line in report.reasons():
+                print(f"  {line}", file=sys.stderr)
+            if not args.allow_failing:
+                failed += 1
+                continue
+        extra = {"quality": report.summary(), "graph": graph_json(spec)}
+        changed = generate_domain(spec, paths, _relative(file, paths.root), extra)
         writes = len(spec.write_tools())
         print(
             f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({writes} write); "
-            f"{len(changed)} file(s) changed"
+            f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(changed)} file(s) changed"
         )
     if write_index(paths):
         print("manifests/index.json updated")
     if failed:
-        print(f"{failed} blueprint(s) rejected; nothing was written for them", file=sys.stderr)
+        print(f"{failed} domain(s) rejected", file=sys.stderr)
         return 1
+    return 0
+
+
+def _specs(args: argparse.Namespace) -> list[DomainSpec]:
+    paths = _paths(args)
+    names = list(args.domains)
+    if getattr(args, "all", False):
+        names += [d["name"] for d in read_index(paths).get("domains", [])]
+    if not names:
+        raise CliError("say which domains: DOMAIN ... or --all")
+    return [load_domain(paths, name) for name in names]
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .proctest import test_domain
+
+    reports = [test_domain(spec, calls_per_tool=args.calls) for spec in _specs(args)]
+    if args.json:
+        print(json.dumps({"domains": [r.model_dump(mode="json") | {"score": r.score} for r in reports]}, indent=2))
+    else:
+        print(f"{'domain':<24} {'result':<6} {'calls':>6} {'min/tool':>8} {'violations':>10}  defects")
+        for r in reports:
+            s = r.summary()
+            print(
+                f"{r.domain:<24} {'pass' if r.passed else 'FAIL':<6} {r.calls:>6} {s['min_calls_per_tool']:>8} "
+                f"{len(r.violations):>10}  {', '.join(s['defects']) or '-'}"
+            )
+            for line in r.reasons():
+                print(f"    {line}")
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import build_graph, graph_dot, graph_json
+
+    spec = load_domain(_paths(args), args.domain)
+    graph = build_graph(spec)
+    if args.dot:
+        print(graph_dot(spec, graph), end="")
+        return 0
+    data = graph_json(spec, graph)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    facts = data["facts"]
+    print(f"{spec.name}: {facts['nodes']} tools, {facts['edges']} edges; entry tools: {', '.join(facts['entry_tools'])}")
+    for edge in data["edges"]:
+        print(f"  {edge['from']} -> {edge['to']}: {'; '.join(edge['data'] + edge['enables'])}")
+    if facts["unreachable_tools"]:
+        print(f"unreachable: {', '.join(facts['unreachable_tools'])}")
     return 0
 
 
@@ -162,7 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("domains", nargs="*", help="domain names under synthesis/domains/")
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
+    p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("test", help="procedural tests: exercise every tool and check invariants")
+    p.add_argument("domains", nargs="*")
+    p.add_argument("--all", action="store_true", help="every generated domain")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool (default 24)")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("graph", help="the tool dependency graph of a domain")
+    p.add_argument("domain")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--dot", action="store_true")
+    p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("list", help="list generated domains")
     p.add_argument("--json", action="store_true")

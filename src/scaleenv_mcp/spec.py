@@ -217,7 +217,7 @@ class CreateEffect(_Model):
 
     create: str
     as_: str | None = Field(None, alias="as")
-    values: dict[str, str | int | float | bool | None] = {}
+    values: dict[str, str | bool | int | float | None] = {}
 
     @property
     def var(self) -> str:
