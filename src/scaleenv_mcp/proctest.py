@@ -126,7 +126,8 @@ class _Run:
     tools: dict[str, ToolReport] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     rules_failing: dict[str, set[str]] = field(default_factory=dict)
-    near_misses: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    near_misses: dict[str, tuple[int, dict[str, Any], str]] = field(default_factory=dict)
+    """tool -> the failing call that passed the most rules: (rules passed, arguments, message)"""
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     entity_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
 
@@ -187,9 +188,12 @@ class _Run:
                 if code == "constraint_violation":
                     self.violate("effect_broke_constraint", tool, result.error.message, args, image, prefix)
                 if code == "precondition_failed":
-                    self.rules_failing.setdefault(tool, set()).add(str(result.error.details.get("rule")))
-                    if isinstance(args, dict):
-                        self.near_misses.setdefault(tool, (args, result.error.message))
+                    rule = str(result.error.details.get("rule"))
+                    self.rules_failing.setdefault(tool, set()).add(rule)
+                    checks = [r.check for r in spec.tools[tool].requires]
+                    passed = checks.index(rule) if rule in checks else -1
+                    if isinstance(args, dict) and passed > self.near_misses.get(tool, (-2,))[0]:
+                        self.near_misses[tool] = (passed, args, result.error.message)
             again = State.from_snapshot(spec, image)
             try:
                 repeat = execute(again, tool, args)
@@ -325,9 +329,9 @@ def test_domain(
     snapshot = hashlib.sha256(seeded.snapshot()).hexdigest()[:16]
     for tool, report in run.tools.items():
         if report.succeeded == 0:
-            args, why = run.near_misses.get(tool, ({}, "every call failed"))
+            _, args, why = run.near_misses.get(tool, (0, {}, "every call failed"))
             defects.append(
-                Violation(kind="never_succeeds", tool=tool, message=f"{DEFECTS['never_succeeds']}; e.g. {why}",
+                Violation(kind="never_succeeds", tool=tool, message=f"{DEFECTS['never_succeeds']}; the furthest call failed with: {why}",
                           arguments=args, state_snapshot=snapshot)
             )  # fmt: skip
     graph = build_graph(spec)
