@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .runtime import execute, tool_entities
+from .seed import sample_text
 from .spec import DomainSpec, ParamSpec, ToolSpec
 from .state import State
 
@@ -70,7 +71,7 @@ def param_candidates(
     elif param.type == "datetime":
         values += [spec.clock]
     elif param.type in ("string", "text") and not values:
-        values += [_TEXT, "Lisbon", "+1-555-010-2030", "Broken screen on arrival"]
+        values += _text_like(spec, tool, name)
     if param.kind == "number":
         values = [_fit_number(param, v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         values = [v for v in values if v is not None]
@@ -83,6 +84,21 @@ def param_candidates(
         if v not in seen:
             seen.append(v)
     return seen
+
+
+def _text_like(spec: DomainSpec, tool: ToolSpec, name: str) -> list[Any]:
+    """Free text for a parameter, shaped like the field it will be stored in (a city, an address)."""
+    entities = list(dict.fromkeys([*tool_entities(spec, tool).values(), *spec.entities]))
+    for entity in entities:
+        field = spec.entities[entity].fields.get(name)
+        if field is None or field.kind != "string":
+            continue
+        if field.choices:
+            return [c for c in field.choices if isinstance(c, str)]
+        if field.sample:
+            rng = random.Random(f"{spec.name}:{tool.description}:{name}")
+            return list(dict.fromkeys(sample_text(field.sample, field, rng) for _ in range(4)))
+    return [_TEXT]
 
 
 def _fit_number(param: ParamSpec, value: float) -> float | int | None:

@@ -18,7 +18,7 @@ from .expr import ExprError, row_matches
 from .spec import DomainSpec, EntitySpec, FieldSpec
 from .state import State
 
-__all__ = ["SeedError", "entity_order", "seed_state"]
+__all__ = ["SeedError", "entity_order", "sample_text", "seed_state"]
 
 
 class SeedError(ValueError):
@@ -255,6 +255,11 @@ def _date(spec: DomainSpec, f: FieldSpec, rng: random.Random) -> str:
         return day.isoformat()
     minutes = rng.randrange(8 * 60, 20 * 60, 15)
     return f"{day.isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
+def sample_text(kind: str, f: FieldSpec, rng: random.Random) -> str:
+    """One realistic value of a text seed hint (a city, a street, a person's name, ...)."""
+    return _text(kind, f, rng, {}, 0)
 
 
 def _text(kind: str, f: FieldSpec, rng: random.Random, row: Mapping[str, Any], index_hint: int) -> str:

@@ -776,3 +776,54 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+# ---------------------------------------------------------------- tasks and checks
+
+
+class ToolCall(_Model):
+    """One call of a tool: a step of a reference solution or of a trajectory."""
+
+    tool: str
+    arguments: dict[str, Any] = {}
+
+
+CheckKind = Literal[
+    "row_exists", "row_absent", "field_equals", "field_changed_by", "no_other_changes", "answer_contains"
+]
+
+
+class CheckSpec(_Model):
+    """A declarative assertion on the end state (or on the agent's final answer).
+
+    - ``row_exists``: a row of ``entity`` with the fields in ``where`` exists that did not
+      exist initially (new rows are matched by content, so their generated ids may differ).
+    - ``row_absent``: the row ``entity``/``id`` no longer exists.
+    - ``field_equals``: ``entity``/``id``.``field`` equals ``value``.
+    - ``field_changed_by``: numeric ``entity``/``id``.``field`` changed by ``delta`` from the initial state.
+    - ``no_other_changes``: nothing changed beyond what the other checks of the task name.
+    - ``answer_contains``: the agent's final answer mentions ``value``.
+    """
+
+    kind: CheckKind
+    description: str
+    entity: str | None = None
+    id: str | None = None
+    field: str | None = None
+    value: Any = None
+    delta: float | None = None
+    where: dict[str, Any] = {}
+
+
+class TaskSpec(_Model):
+    """An instruction, its initial state, its checks, and a verified reference solution."""
+
+    id: str
+    domain: str
+    kind: Literal["action", "information"]
+    instruction: str
+    user: dict[str, Any] = Field({}, description="facts the user knows and may reveal (name, email, ...)")
+    initial_state: dict[str, Any] = Field(..., description="how to rebuild it: {'seed': N, 'sha256': ...}")
+    checks: list[CheckSpec]
+    solution: list[ToolCall]
+    difficulty: dict[str, int]
