@@ -26,7 +26,7 @@ from pathlib import Path
 from mcp.server import Server
 
 from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.server import Sessions
+from scaleenv_mcp.coordinator import Coordinator
 from scaleenv_mcp.server import build_server as _build_server
 from scaleenv_mcp.spec import DomainSpec
 
@@ -38,6 +38,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Sessions]:
+def build_server() -> Server[Coordinator]:
     """The food_delivery MCP server; each client starts from the seeded initial state."""
     return _build_server(load_spec())

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .paths import ProjectPaths
-from .spec import BlueprintError, DomainSpec, Problem, parse_blueprint
+from .spec import BlueprintError, DomainSpec, Problem, TaskSpec, parse_blueprint
 
-__all__ = ["DomainNotFound", "domain_names", "load_domain", "load_spec_file", "read_index"]
+__all__ = ["DomainNotFound", "domain_names", "load_domain", "load_domain_tasks", "load_spec_file", "read_index"]
 
 
 class DomainNotFound(LookupError):
@@ -50,3 +50,11 @@ def load_domain(paths: ProjectPaths, name: str) -> DomainSpec:
     manifest = paths.manifest(name)
     expected = json.loads(manifest.read_text())["spec_sha256"] if manifest.is_file() else None
     return load_spec_file(spec_file, expected)
+
+
+def load_domain_tasks(paths: ProjectPaths, name: str) -> list[TaskSpec]:
+    """The verified tasks stored next to a domain's manifest (empty if none were generated)."""
+    path = paths.manifests / f"{name}.tasks.jsonl"
+    if not path.is_file():
+        return []
+    return [TaskSpec.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -55,6 +55,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .graph import graph_json
     from .proctest import test_domain
     from .synthesis.codegen import generate_domain, write_index
+    from .tasks import generate_tasks
 
     paths = _paths(args)
     failed = 0
@@ -75,11 +76,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
         extra = {"quality": report.summary(), "graph": graph_json(spec)}
-        changed = generate_domain(spec, paths, _relative(file, paths.root), extra)
+        tasks = generate_tasks(spec, count=args.tasks, seed=args.task_seed)
+        if len(tasks) < args.tasks:
+            print(f"{spec.name}: only {len(tasks)} of {args.tasks} tasks could be verified", file=sys.stderr)
+        changed = generate_domain(spec, paths, _relative(file, paths.root), extra, tasks)
         writes = len(spec.write_tools())
         print(
             f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({writes} write); "
-            f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(changed)} file(s) changed"
+            f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(tasks)} verified tasks; "
+            f"{len(changed)} file(s) changed"
         )
     if write_index(paths):
         print("manifests/index.json updated")
@@ -116,6 +121,23 @@ def cmd_test(args: argparse.Namespace) -> int:
             for line in r.reasons():
                 print(f"    {line}")
     return 0 if all(r.passed for r in reports) else 1
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from .tasks import generate_tasks
+
+    spec = load_domain(_paths(args), args.domain)
+    tasks = generate_tasks(spec, count=args.count, seed=args.seed)
+    if args.json:
+        print(json.dumps([t.model_dump(mode="json") for t in tasks], indent=2))
+        return 0
+    for t in tasks:
+        d = t.difficulty
+        print(f"{t.id} [{t.kind}; {d['steps']} steps, {d['writes']} writes, {d['branches']} goals, {d['rules']} rules]")
+        print(f"  {t.instruction}")
+    if len(tasks) < args.count:
+        print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -160,14 +182,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- serve
 
 
-def _serve(spec: DomainSpec, *, http: bool, host: str, port: int) -> int:
+def _serve(spec: DomainSpec, args: argparse.Namespace) -> int:
+    from .catalog import load_domain_tasks
     from .server import build_server, serve_http, serve_stdio
 
-    server = build_server(spec)
-    if http:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: serving on {host}, reachable beyond this machine", file=sys.stderr)
-        serve_http(server, host=host, port=port)
+    tasks = load_domain_tasks(project_paths(getattr(args, "root", None)), spec.name)
+    if args.task and not tasks:
+        raise CliError(f"{spec.name} has no stored tasks; run `scaleenv synth {spec.name}` first")
+    try:
+        server = build_server(spec, tasks=tasks, task_id=args.task, control_path=args.control)
+    except LookupError as exc:
+        raise CliError(str(exc)) from None
+    if args.http:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: serving on {args.host}, reachable beyond this machine", file=sys.stderr)
+        serve_http(server, host=args.host, port=args.port)
     else:
         anyio.run(serve_stdio, server)
     return 0
@@ -177,11 +206,13 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
+    parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     spec = load_domain(_paths(args), args.domain)
-    return _serve(spec, http=args.http, host=args.host, port=args.port)
+    return _serve(spec, args)
 
 
 def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:
@@ -189,7 +220,11 @@ def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m servers.{spec.name}", description=spec.title)
     _add_serve_options(parser)
     args = parser.parse_args(argv)
-    return _serve(spec, http=args.http, host=args.host, port=args.port)
+    try:
+        return _serve(spec, args)
+    except CliError as exc:
+        print(f"scaleenv: {exc}", file=sys.stderr)
+        return 2
 
 
 # ---------------------------------------------------------------- client-config
@@ -225,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
+    p.add_argument("--tasks", type=int, default=32, help="verified tasks to generate per domain (default 32)")
+    p.add_argument("--task-seed", type=int, default=0, help="seed for task generation (default 0)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("test", help="procedural tests: exercise every tool and check invariants")
@@ -233,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool (default 24)")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("tasks", help="generate verified tasks for a domain by graph expansion")
+    p.add_argument("domain")
+    p.add_argument("--count", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("graph", help="the tool dependency graph of a domain")
     p.add_argument("domain")

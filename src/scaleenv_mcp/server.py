@@ -5,9 +5,9 @@ how it is *served* is :func:`serve_stdio` or :func:`serve_http`. Every tool call
 through :func:`scaleenv_mcp.runtime.execute`; this module only translates between MCP
 messages and the runtime.
 
-State per client: on stdio one process is one session, and the in-memory client runs
-the lifespan once per connection, so each gets one fresh state from the initial
-snapshot. Over streamable HTTP the lifespan runs once per process, so states are keyed
+State per client: every client is an episode of a :class:`Coordinator`. On stdio one
+process is one session, and the in-memory client runs the lifespan once per connection,
+so each gets one fresh episode from the initial snapshot. Over streamable HTTP the lifespan runs once per process, so states are keyed
 by an explicit ``scaleenv/episode`` value in the request ``_meta`` or, failing that,
 the ``mcp-session-id`` header; requests that carry neither share one state.
 """
@@ -19,19 +19,21 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import anyio
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from .runtime import execute, output_schema
-from .seed import seed_state
-from .spec import DomainSpec, ToolSpec
-from .state import State
+from .control import DEFAULT_EPISODE, serve_control
+from .coordinator import Coordinator
+from .runtime import output_schema
+from .spec import DomainSpec, TaskSpec, ToolSpec
 
-__all__ = ["EPISODE_META_KEY", "Sessions", "build_server", "serve_http", "serve_stdio", "tool_definitions"]
+__all__ = ["EPISODE_META_KEY", "build_server", "serve_http", "serve_stdio", "tool_definitions"]
 
 logger = logging.getLogger("scaleenv_mcp.server")
 
@@ -39,27 +41,7 @@ EPISODE_META_KEY = "scaleenv/episode"
 """``_meta`` key an HTTP client sets to get its own state (one per episode)."""
 
 
-@dataclass
-class Sessions:
-    """States of the clients of one server process, each forked from the initial snapshot."""
-
-    spec: DomainSpec
-    initial: bytes
-    max_states: int = 4096
-    states: dict[str, State] = field(default_factory=dict)
-
-    def state_for(self, key: str) -> State:
-        state = self.states.get(key)
-        if state is None:
-            if len(self.states) >= self.max_states:
-                oldest = next(iter(self.states))
-                self.states.pop(oldest).close()
-            state = State.from_snapshot(self.spec, self.initial)
-            self.states[key] = state
-        return state
-
-
-def _session_key(ctx: ServerRequestContext[Sessions, Any]) -> str:
+def _session_key(ctx: ServerRequestContext[Coordinator, Any]) -> str:
     meta = ctx.meta or {}
     episode = meta.get(EPISODE_META_KEY) if isinstance(meta, dict) else None
     if isinstance(episode, str) and episode:
@@ -70,7 +52,7 @@ def _session_key(ctx: ServerRequestContext[Sessions, Any]) -> str:
         sid = headers.get("mcp-session-id")
         if sid:
             return f"session:{sid}"
-    return "default"
+    return DEFAULT_EPISODE
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
@@ -99,9 +81,26 @@ def _text(data: Any) -> types.TextContent:
     return types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False, sort_keys=False))
 
 
-def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Sessions]:
-    """An MCP server for one domain; every client starts from ``initial`` (default: the seeded state)."""
-    initial_image = initial if initial is not None else seed_state(spec).snapshot()
+def build_server(
+    spec: DomainSpec,
+    *,
+    tasks: list[TaskSpec] | None = None,
+    task_id: str | None = None,
+    control_path: str | Path | None = None,
+) -> Server[Coordinator]:
+    """An MCP server for one domain.
+
+    Every client starts an episode on the domain's seeded state, or on ``task_id``'s
+    initial state, whose instruction is then offered as the ``task`` prompt. With
+    ``control_path`` the harness can verify episodes over a separate Unix socket; the
+    agent's MCP surface never shows checks, solutions or rewards.
+    """
+    task_list = list(tasks or [])
+    task = next((t for t in task_list if t.id == task_id), None)
+    if task_id is not None and task is None:
+        sample = ", ".join(t.id for t in task_list[:5]) or "none (run `scaleenv synth`)"
+        raise LookupError(f"unknown task {task_id!r} for {spec.name}; e.g. {sample}")
+    template = Coordinator(spec, task_list)  # seeds once and checks the tasks belong to that state
     tools = tool_definitions(spec)
     schema_uri = f"scaleenv://{spec.name}/schema"
     policy_uri = f"scaleenv://{spec.name}/policy"
@@ -115,25 +114,36 @@ def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Se
     }
 
     @asynccontextmanager
-    async def lifespan(_: Server[Sessions]) -> AsyncIterator[Sessions]:
-        sessions = Sessions(spec, initial_image)
-        try:
-            yield sessions
-        finally:
-            for state in sessions.states.values():
-                state.close()
+    async def lifespan(_: Server[Coordinator]) -> AsyncIterator[Coordinator]:
+        coordinator = template.fresh()
+        async with anyio.create_task_group() as tg:
+            if control_path is not None:
+                await tg.start(serve_control, control_path, coordinator, task_id)
+            try:
+                yield coordinator
+            finally:
+                tg.cancel_scope.cancel()
+                for episode_id in list(coordinator.episodes):
+                    coordinator.end(episode_id)
+
+    def episode_for(ctx: ServerRequestContext[Coordinator, Any]) -> str:
+        coordinator = ctx.lifespan_context
+        key = _session_key(ctx)
+        if key not in coordinator.episodes:
+            coordinator.start(task_id, key)
+        return key
 
     async def list_tools(
-        ctx: ServerRequestContext[Sessions, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
 
     async def call_tool(
-        ctx: ServerRequestContext[Sessions, Any], params: types.CallToolRequestParams
+        ctx: ServerRequestContext[Coordinator, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        state = ctx.lifespan_context.state_for(_session_key(ctx))
+        episode_id = episode_for(ctx)
         try:
-            result = execute(state, params.name, params.arguments or {})
+            result = ctx.lifespan_context.call(episode_id, params.name, params.arguments or {})
         except Exception as exc:  # boundary: a bug in a tool must not kill the server
             logger.exception("tool %s crashed", params.name)
             return types.CallToolResult(content=[_text({"error": f"internal error: {exc}"})], is_error=True)
@@ -147,7 +157,7 @@ def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Se
         )
 
     async def list_resources(
-        ctx: ServerRequestContext[Sessions, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         return types.ListResourcesResult(
             resources=[
@@ -163,7 +173,7 @@ def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Se
         )  # fmt: skip
 
     async def read_resource(
-        ctx: ServerRequestContext[Sessions, Any], params: types.ReadResourceRequestParams
+        ctx: ServerRequestContext[Coordinator, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri == schema_uri:
@@ -175,17 +185,24 @@ def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Se
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
 
     async def list_prompts(
-        ctx: ServerRequestContext[Sessions, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return types.ListPromptsResult(
-            prompts=[types.Prompt(name="policy", description=f"The {spec.title} policy, as a system-style brief.")]
-        )
+        prompts = [types.Prompt(name="policy", description=f"The {spec.title} policy, as a system-style brief.")]
+        if task is not None:
+            prompts.append(types.Prompt(name="task", description="What the user wants done in this episode."))
+        return types.ListPromptsResult(prompts=prompts)
 
     async def get_prompt(
-        ctx: ServerRequestContext[Sessions, Any], params: types.GetPromptRequestParams
+        ctx: ServerRequestContext[Coordinator, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
+        if params.name == "task" and task is not None:
+            return types.GetPromptResult(
+                description="The user's request",
+                messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=task.instruction))],
+            )
         if params.name != "policy":
-            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}; available: policy")
+            available = "policy, task" if task is not None else "policy"
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}; available: {available}")
         text = f"{spec.description}\n\nFollow this policy:\n{spec.policy}"
         return types.GetPromptResult(
             description=f"{spec.title} policy",
@@ -193,7 +210,7 @@ def build_server(spec: DomainSpec, *, initial: bytes | None = None) -> Server[Se
         )
 
     return Server(
-        spec.name,
+        spec.name,  # the coordinator is built per connection in the lifespan
         version=spec.version,
         title=spec.title,
         description=spec.description,

@@ -169,8 +169,11 @@ class _Build:
                     continue
                 data = self.run(name, args)
                 if data is not None and row["id"] in self.known:
-                    if tool.lookup and depth > 0:
-                        said = ", ".join(f"{_words(f)}: {format_answer_value(row[f])}" for f in tool.lookup.by)
+                    stated = [f for f, p in (tool.lookup.by.items() if tool.lookup else []) if depth > 0]
+                    if tool.search:
+                        stated = [f for f, _, p in tool.search.filters if p in args and self.spec.entities[entity].fields.get(f) and self.spec.entities[entity].fields[f].type != "ref"]
+                    if stated and not (tool.lookup and depth == 0):
+                        said = ", ".join(f"{_words(f)}: {format_answer_value(row[f])}" for f in stated)
                         self.facts.append(f"{_words(entity)} {said}")
                     return True
                 if data is not None:
@@ -194,8 +197,12 @@ class _Build:
         if tool.search:
             args: dict[str, Any] = {}
             for fname, op, param in tool.search.filters:
-                if op == "==" and fname in fields and fields[fname].type == "ref" and row.get(fname) in self.known:
+                if fname not in fields or row.get(fname) is None:
+                    continue
+                if op == "==" and fields[fname].type == "ref" and row[fname] in self.known:
                     args[param] = row[fname]
+                elif op in ("==", "contains") and fields[fname].identifying and fields[fname].kind == "string":
+                    args[param] = row[fname]  # a fact the user states, e.g. a product's name
             if all(p in args for p, spec in tool.params.items() if spec.required) and args:
                 return args
         return None
@@ -269,7 +276,7 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
             build.touched.update(c.id for c in table.changed)
         build.rules += len(tool.requires)
         sentence = _sentence(tool_name, tool.params, args, phrases, persona_params)
-        new_facts = build.facts[mark[2] :]
+        new_facts = [f for f in build.facts[mark[2] :] if f.split(": ", 1)[-1] not in sentence]
         if new_facts:
             sentence = sentence[:-1] + f" ({'; '.join(new_facts)})."
         build.phrases.append(sentence)

@@ -8,6 +8,7 @@ the spec does not fix, so regenerating an unchanged blueprint changes no byte.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 from .. import __version__
 from ..runtime import output_schema
 from ..seed import seed_state
-from ..spec import CreateEffect, DeleteEffect, DomainSpec
+from ..spec import CreateEffect, DeleteEffect, DomainSpec, TaskSpec
+from ..tasks import tasks_jsonl
 from ..paths import ProjectPaths
 
 __all__ = ["build_manifest", "generate_domain", "write_index"]
@@ -117,14 +119,14 @@ def _server_init(spec: DomainSpec, source: str) -> str:
         "from pathlib import Path\n\n"
         "from mcp.server import Server\n\n"
         "from scaleenv_mcp.catalog import load_spec_file\n"
-        "from scaleenv_mcp.server import Sessions\n"
+        "from scaleenv_mcp.coordinator import Coordinator\n"
         "from scaleenv_mcp.server import build_server as _build_server\n"
         "from scaleenv_mcp.spec import DomainSpec\n\n"
         'SPEC_FILE = Path(__file__).with_name("spec.json")\n'
         f'SPEC_SHA256 = "{spec.content_hash()}"\n\n\n'
         "def load_spec() -> DomainSpec:\n"
         "    return load_spec_file(SPEC_FILE, SPEC_SHA256)\n\n\n"
-        "def build_server() -> Server[Sessions]:\n"
+        "def build_server() -> Server[Coordinator]:\n"
         f'    """The {spec.name} MCP server; each client starts from the seeded initial state."""\n'
         "    return _build_server(load_spec())\n"
     )
@@ -140,11 +142,26 @@ _SERVERS_INIT = '"""Generated MCP servers, one package per domain (emitted by `s
 
 
 def generate_domain(
-    spec: DomainSpec, paths: ProjectPaths, source: str, extra: dict[str, Any] | None = None
+    spec: DomainSpec,
+    paths: ProjectPaths,
+    source: str,
+    extra: dict[str, Any] | None = None,
+    tasks: list[TaskSpec] | None = None,
 ) -> list[Path]:
-    """Emit the server package and manifest for one domain; return the files that changed."""
+    """Emit the server package, manifest and tasks of one domain; return the files that changed."""
     changed: list[Path] = []
     server_dir = paths.server_dir(spec.name)
+    extra = dict(extra or {})
+    task_text = tasks_jsonl(tasks or [])
+    if tasks is not None:
+        extra["tasks"] = {
+            "count": len(tasks),
+            "file": f"{spec.name}.tasks.jsonl",
+            "sha256": hashlib.sha256(task_text.encode()).hexdigest(),
+            "information": sum(1 for t in tasks if t.kind == "information"),
+            "max_steps": max((t.difficulty["steps"] for t in tasks), default=0),
+            "max_branches": max((t.difficulty["branches"] for t in tasks), default=0),
+        }
     files = {
         paths.servers / "__init__.py": _SERVERS_INIT,
         server_dir / "__init__.py": _server_init(spec, source),
@@ -152,6 +169,8 @@ def generate_domain(
         server_dir / "spec.json": spec.canonical_json() + "\n",
         paths.manifest(spec.name): _dump(build_manifest(spec, source, extra)),
     }
+    if tasks is not None:
+        files[paths.manifests / f"{spec.name}.tasks.jsonl"] = task_text
     for path, text in files.items():
         if _write(path, text):
             changed.append(path)
@@ -162,7 +181,7 @@ def write_index(paths: ProjectPaths) -> bool:
     """Rebuild ``manifests/index.json`` from the manifests present; return whether it changed."""
     domains = []
     for manifest_path in sorted(paths.manifests.glob("*.json")):
-        if manifest_path.name == "index.json" or manifest_path.name.endswith(".tasks.json"):
+        if manifest_path.name == "index.json":
             continue
         m = json.loads(manifest_path.read_text(encoding="utf-8"))
         if "spec_sha256" not in m:
