@@ -385,13 +385,15 @@ def _one_task(spec: DomainSpec, initial: State, rng: random.Random, persona_tool
         if answer_check is None:
             return None
     else:
-        goals = rng.choices([1, 2, 3], weights=[5, 3, 2])[0]
+        goals = rng.choices([1, 2, 3], weights=[4, 3, 3])[0]
         last: str | None = None
         for _ in range(goals):
             follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
-            tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
-            if _action_goal(build, tool, build.touched | set(build.known)):
-                last = tool
+            for _attempt in range(3):  # a goal whose tool cannot be bound tries another tool
+                tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
+                if _action_goal(build, tool, build.touched | set(build.known)):
+                    last = tool
+                    break
         if not build.phrases:
             return None
     final = build.state
