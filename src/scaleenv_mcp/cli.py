@@ -140,6 +140,98 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_tasks(args: argparse.Namespace, paths: ProjectPaths) -> list[Any]:
+    from .catalog import domain_names, load_domain_tasks
+
+    known = domain_names(paths)
+    if args.task_ids:
+        by_domain: dict[str, list[Any]] = {}
+        chosen = []
+        for task_id in args.task_ids:
+            domain = next((d for d in sorted(known, key=len, reverse=True) if task_id.startswith(d + "-")), None)
+            if domain is None:
+                raise CliError(f"task id {task_id!r} names no known domain ({', '.join(known)})")
+            tasks = by_domain.setdefault(domain, load_domain_tasks(paths, domain))
+            task = next((t for t in tasks if t.id == task_id), None)
+            if task is None:
+                raise CliError(f"unknown task {task_id!r}; {domain} has {tasks[0].id}..{tasks[-1].id}")
+            chosen.append(task)
+        return chosen
+    domains = args.domain or known
+    for d in domains:
+        if d not in known:
+            raise CliError(f"unknown domain {d!r}; known: {', '.join(known)}")
+    chosen = []
+    for d in domains:
+        tasks = load_domain_tasks(paths, d)
+        if not tasks:
+            raise CliError(f"{d} has no stored tasks; run `scaleenv synth {d}`")
+        chosen += tasks[: args.tasks] if args.tasks else tasks
+    return chosen
+
+
+def _summary_table(summary: dict[str, Any], k_max: int) -> str:
+    cols = ["tasks", "episodes", "infra_faults", "mean_reward", "pass@1"] + [f"pass^{k}" for k in range(2, k_max + 1)]
+    head = f"{'domain':<24}" + "".join(f"{c:>13}" for c in cols)
+    lines = [head]
+    rows = [*summary["domains"].items(), ("overall", summary["overall"])]
+    for name, m in rows:
+        cells = "".join(f"{('-' if m[c] is None else m[c]):>13}" for c in cols)
+        lines.append(f"{name:<24}{cells}")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .harness.agents import make_agent
+    from .harness.results import ResultStore, summarize
+    from .harness.runner import EvalPlan, run_eval
+
+    paths = _paths(args)
+    tasks = _eval_tasks(args, paths)
+    if args.user_sim and not args.agent.startswith("litellm:"):
+        raise CliError("--user-sim needs a litellm:MODEL agent (oracle, noop and random do not converse)")
+    try:
+        agent = make_agent(
+            args.agent,
+            {t.id: t for t in tasks},
+            api_base=args.api_base,
+            api_key=args.api_key,
+            user_sim=args.user_sim,
+            timeout=args.llm_timeout,
+        ) if args.agent.startswith("litellm:") else make_agent(args.agent, {t.id: t for t in tasks})
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    out = Path(args.out)
+    try:
+        store = ResultStore(out, resume=args.resume)
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from None
+    plan = EvalPlan(
+        root=paths.root, tasks=tasks, agent=agent, trials=args.trials, concurrency=args.concurrency,
+        max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim,
+    )  # fmt: skip
+
+    def progress(record: dict[str, Any]) -> None:
+        if not args.json:
+            status = f"infra fault ({record['infra_error']['kind']})" if record["infra_error"] else (
+                "success" if record["success"] else f"reward {record['reward']}")
+            print(f"{record['task_id']} t{record['trial']}: {status}", file=sys.stderr)
+
+    records = anyio.run(run_eval, plan, store, progress)
+    chosen = {(t.domain, t.id) for t in tasks}
+    records = [r for r in records if (r["domain"], r["task_id"]) in chosen and r["agent"] == agent.name]
+    summary = summarize(records, k_max=args.trials)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(_summary_table(summary, args.trials))
+        for fault in summary["infra_faults"]:
+            print(f"infra fault: {fault['task_id']} t{fault['trial']}: {fault['kind']}: {fault['message']}")
+        print(f"results: {store.path}")
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from .graph import build_graph, graph_dot, graph_json
 
@@ -277,6 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("eval", help="run an agent on tasks over MCP stdio and report pass@1 / pass^k")
+    p.add_argument("--domain", action="append", help="a domain to evaluate (repeatable; default: all)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--tasks", type=int, help="the first N tasks of each domain")
+    which.add_argument("--task-ids", nargs="+", help="explicit task ids, e.g. retail-003")
+    p.add_argument("--agent", required=True, help="oracle, noop, random, or litellm:MODEL")
+    p.add_argument("--trials", type=int, default=1, help="trials per task (pass^k up to this k)")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--out", default="runs/latest", help="results folder (default runs/latest)")
+    p.add_argument("--resume", action="store_true", help="continue a previous run in --out, skipping finished episodes")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--max-steps", type=int, default=30, help="tool calls per episode")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per episode")
+    p.add_argument("--user-sim", help="MODEL that plays the user (conversational mode)")
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint for litellm models")
+    p.add_argument("--api-key", help="API key for litellm models (default: the provider's environment variable)")
+    p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("graph", help="the tool dependency graph of a domain")
     p.add_argument("domain")

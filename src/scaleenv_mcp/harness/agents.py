@@ -1,0 +1,184 @@
+"""Agents, and the session they act through.
+
+Every agent sees the same thing an external MCP agent sees: the tools the server lists,
+the policy and the user's instruction (or a simulated user), and tool results. The
+session records the conversation in OpenAI chat format as it happens, so every
+episode leaves a trajectory ready for fine-tuning, whatever agent produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import mcp_types as types
+from mcp import Client
+
+from ..checks import format_answer_value
+from ..spec import TaskSpec
+
+__all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent", "make_agent"]
+
+
+class InfraError(Exception):
+    """Not the agent's fault (server crash, LLM API failure, timeout): excluded from pass^k."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class AgentOutcome:
+    answer: str | None
+    termination: str  # answered | max_steps | user_stopped | no_answer
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    cost: float | None = None
+
+
+def tool_text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+@dataclass
+class AgentSession:
+    """What an agent may use: the MCP tools, the policy, the instruction; it records the transcript."""
+
+    client: Client
+    tools: list[types.Tool]
+    policy: str
+    instruction: str
+    max_steps: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    _ids: int = 0
+
+    def __post_init__(self) -> None:
+        self.messages = [{"role": "system", "content": self.policy}, {"role": "user", "content": self.instruction}]
+
+    def next_call_id(self) -> str:
+        self._ids += 1
+        return f"call_{self._ids}"
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], tool_call_id: str | None = None) -> types.CallToolResult:
+        """Call a tool over MCP. Without ``tool_call_id`` the assistant turn is recorded here too."""
+        if tool_call_id is None:
+            tool_call_id = self.next_call_id()
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": tool_call_id, "type": "function",
+                         "function": {"name": name, "arguments": json.dumps(arguments)}}
+                    ],
+                }  # fmt: skip
+            )
+        self.steps += 1
+        result = await self.client.call_tool(name, arguments)
+        self.messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": tool_text(result)})
+        return result
+
+    def say(self, text: str) -> None:
+        self.messages.append({"role": "assistant", "content": text})
+
+
+class Agent(Protocol):
+    name: str
+
+    async def run(self, session: AgentSession) -> AgentOutcome: ...
+
+
+class OracleAgent:
+    """Replays the task's verified reference solution through MCP: proves the whole path works."""
+
+    def __init__(self, tasks: dict[str, TaskSpec]) -> None:
+        self.name = "oracle"
+        self.tasks = tasks
+        self.task_id: str | None = None
+
+    def for_task(self, task: TaskSpec) -> OracleAgent:
+        agent = OracleAgent(self.tasks)
+        agent.task_id = task.id
+        return agent
+
+    async def run(self, session: AgentSession) -> AgentOutcome:
+        task = self.tasks[str(self.task_id)]
+        for call in task.solution:
+            await session.call_tool(call.tool, dict(call.arguments))
+        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
+        text = f"The answer is {answer}." if answer is not None else "Done: everything you asked for is complete."
+        session.say(text)
+        return AgentOutcome(answer=text, termination="answered")
+
+
+class NoopAgent:
+    """Answers without calling any tool: the floor every real agent must beat."""
+
+    name = "noop"
+
+    async def run(self, session: AgentSession) -> AgentOutcome:
+        text = "I'm sorry, I can't help with that."
+        session.say(text)
+        return AgentOutcome(answer=text, termination="answered")
+
+
+class RandomAgent:
+    """Calls random tools with schema-valid random arguments (ids it has seen in results): a second floor."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.name = "random"
+        self.seed = seed
+
+    async def run(self, session: AgentSession) -> AgentOutcome:
+        rng = random.Random(f"{self.seed}:{session.instruction}")
+        seen: list[str] = re.findall(r"[\w.+-]+@[\w.-]+", session.instruction)
+        for _ in range(min(session.max_steps, rng.randint(3, 8))):
+            tool = rng.choice(session.tools)
+            args = _random_arguments(tool.input_schema, rng, seen)
+            result = await session.call_tool(tool.name, args)
+            seen += re.findall(r'"([A-Z][A-Z0-9]{0,5}-\d{4,})"', tool_text(result))
+        text = "I did what I could."
+        session.say(text)
+        return AgentOutcome(answer=text, termination="answered")
+
+
+def _random_arguments(schema: dict[str, Any], rng: random.Random, seen: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    required = set(schema.get("required", []))
+    for name, prop in schema.get("properties", {}).items():
+        if name not in required and rng.random() < 0.5:
+            continue
+        kind = prop.get("type")
+        if "enum" in prop:
+            args[name] = rng.choice(prop["enum"])
+        elif kind == "integer":
+            args[name] = rng.randint(int(prop.get("minimum", 0)), int(prop.get("maximum", 10)))
+        elif kind == "number":
+            args[name] = round(rng.uniform(float(prop.get("minimum", 0)), float(prop.get("maximum", 100))), 2)
+        elif kind == "boolean":
+            args[name] = rng.random() < 0.5
+        elif prop.get("format") == "date":
+            args[name] = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        else:
+            args[name] = rng.choice(seen) if seen else "unknown"
+    return args
+
+
+def make_agent(spec: str, tasks: dict[str, TaskSpec], **llm_options: Any) -> Agent:
+    """``oracle``, ``noop``, ``random`` or ``litellm:MODEL``."""
+    if spec == "oracle":
+        return OracleAgent(tasks)
+    if spec == "noop":
+        return NoopAgent()
+    if spec == "random":
+        return RandomAgent()
+    if spec.startswith("litellm:") and len(spec) > len("litellm:"):
+        from .llm import LiteLLMAgent
+
+        return LiteLLMAgent(spec.removeprefix("litellm:"), **llm_options)
+    raise ValueError(f"unknown agent {spec!r}; use oracle, noop, random or litellm:MODEL (e.g. litellm:openai/gpt-4o)")

@@ -1,0 +1,156 @@
+"""Running episodes: each one a stdio server subprocess, an MCP client, an agent, a verdict.
+
+An episode takes the same path an external agent would: the harness launches
+``scaleenv serve DOMAIN --task ID --control SOCKET`` as a subprocess and speaks MCP to
+it over stdio with the official client. Verification goes through the control socket,
+which the agent is never given. Faults of the machinery (the server dies, the LLM API
+keeps failing, the episode times out) are recorded as infrastructure faults.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+
+from ..control import ControlClient, ControlError
+from ..spec import TaskSpec
+from .agents import Agent, AgentOutcome, AgentSession, InfraError, OracleAgent
+from .results import ResultStore
+
+__all__ = ["EvalPlan", "run_episode", "run_eval"]
+
+
+@dataclass
+class EvalPlan:
+    root: Path
+    tasks: list[TaskSpec]
+    agent: Agent
+    trials: int = 1
+    concurrency: int = 2
+    max_steps: int = 30
+    timeout: float = 300.0
+    user_sim: str | None = None
+
+
+def _prompt_text(result: types.GetPromptResult) -> str:
+    content = result.messages[0].content
+    return content.text if isinstance(content, types.TextContent) else ""
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> dict[str, Any]:
+    """Run one episode end to end and return its record (its trajectory is written under ``out``)."""
+    agent = plan.agent.for_task(task) if isinstance(plan.agent, OracleAgent) else plan.agent
+    started = time.monotonic()
+    session: AgentSession | None = None
+    outcome: AgentOutcome | None = None
+    verdict: dict[str, Any] | None = None
+    infra: dict[str, str] | None = None
+    with tempfile.TemporaryDirectory(prefix="scaleenv-") as tmp:
+        sock = Path(tmp) / "control.sock"
+        server = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "scaleenv_mcp", "--root", str(plan.root), "serve", task.domain,
+                  "--task", task.id, "--control", str(sock)],
+            cwd=str(plan.root),
+        )  # fmt: skip
+        try:
+            with anyio.fail_after(plan.timeout):
+                async with Client(server) as client:
+                    control = ControlClient(sock)
+                    await control.wait_ready()
+                    tools = (await client.list_tools()).tools
+                    policy = _prompt_text(await client.get_prompt("policy"))
+                    instruction = _prompt_text(await client.get_prompt("task"))
+                    session = AgentSession(client, tools, policy, instruction, plan.max_steps)
+                    outcome = await agent.run(session)
+                    verdict = await control.verify(outcome.answer)
+        except InfraError as exc:
+            infra = {"kind": exc.kind, "message": exc.message}
+        except TimeoutError:
+            infra = {"kind": "timeout", "message": f"the episode took longer than {plan.timeout:g} s"}
+        except ControlError as exc:
+            infra = {"kind": "server_crash", "message": str(exc)}
+        except Exception as exc:  # boundary: a dead server surfaces as transport errors of many kinds
+            infra = {"kind": "server_crash", "message": _describe(exc)}
+    trajectory = out / "trajectories" / task.domain / f"{_safe(task.id)}__{_safe(agent.name)}__t{trial}.json"
+    trajectory.parent.mkdir(parents=True, exist_ok=True)
+    trajectory.write_text(
+        json.dumps(
+            {
+                "domain": task.domain,
+                "task_id": task.id,
+                "agent": agent.name,
+                "trial": trial,
+                "tools": [
+                    {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
+                    for t in (session.tools if session else [])
+                ],
+                "messages": session.messages if session else [],
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    return {
+        "domain": task.domain,
+        "task_id": task.id,
+        "trial": trial,
+        "agent": agent.name,
+        "user_sim": plan.user_sim,
+        "reward": verdict["reward"] if verdict else 0.0,
+        "success": bool(verdict and verdict["success"]),
+        "checks": [{k: c[k] for k in ("description", "passed", "detail")} for c in verdict["checks"]] if verdict else [],
+        "steps": session.steps if session else 0,
+        "tokens": outcome.tokens if outcome else {"prompt": 0, "completion": 0},
+        "cost": outcome.cost if outcome else None,
+        "wall_time": round(time.monotonic() - started, 3),
+        "termination": outcome.termination if outcome else "infra_error",
+        "infra_error": infra,
+        "trajectory": trajectory.relative_to(out).as_posix(),
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+async def run_eval(
+    plan: EvalPlan, store: ResultStore, progress: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Run every (task, trial) not already finished in ``store``, ``concurrency`` at a time."""
+    pending = [
+        (task, trial)
+        for task in plan.tasks
+        for trial in range(1, plan.trials + 1)
+        if not store.finished((task.domain, task.id, plan.agent.name, trial))
+    ]
+    limiter = anyio.CapacityLimiter(max(1, plan.concurrency))
+
+    async def one(task: TaskSpec, trial: int) -> None:
+        async with limiter:
+            record = await run_episode(plan, task, trial, store.out)
+            store.append(record)
+            if progress:
+                progress(record)
+
+    async with anyio.create_task_group() as tg:
+        for task, trial in pending:
+            tg.start_soon(one, task, trial)
+    return store.records()
