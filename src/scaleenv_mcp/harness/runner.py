@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from ..control import ControlClient, ControlError
 from ..spec import TaskSpec
@@ -68,9 +69,12 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                   "--task", task.id, "--control", str(sock)],
             cwd=str(plan.root),
         )  # fmt: skip
+        log_path = out / "server-logs" / task.domain / f"{_safe(task.id)}__{_safe(agent.name)}__t{trial}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("w", encoding="utf-8")
         try:
             with anyio.fail_after(plan.timeout):
-                async with Client(server) as client:
+                async with Client(stdio_client(server, errlog=log)) as client:
                     control = ControlClient(sock)
                     await control.wait_ready()
                     tools = (await client.list_tools()).tools
@@ -79,14 +83,14 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     session = AgentSession(client, tools, policy, instruction, plan.max_steps)
                     outcome = await agent.run(session)
                     verdict = await control.verify(outcome.answer)
-        except InfraError as exc:
-            infra = {"kind": exc.kind, "message": exc.message}
-        except TimeoutError:
-            infra = {"kind": "timeout", "message": f"the episode took longer than {plan.timeout:g} s"}
-        except ControlError as exc:
-            infra = {"kind": "server_crash", "message": str(exc)}
-        except Exception as exc:  # boundary: a dead server surfaces as transport errors of many kinds
-            infra = {"kind": "server_crash", "message": _describe(exc)}
+        except Exception as exc:  # boundary: classify what went wrong, whatever wrapped it
+            infra = _classify(exc, plan.timeout)
+        finally:
+            log.close()
+        if infra and infra["kind"] == "server_crash":
+            last = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()][-1:]
+            if last:
+                infra["message"] += f" (server said: {last[0][:300]})"
     trajectory = out / "trajectories" / task.domain / f"{_safe(task.id)}__{_safe(agent.name)}__t{trial}.json"
     trajectory.parent.mkdir(parents=True, exist_ok=True)
     trajectory.write_text(
@@ -125,10 +129,23 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
     }
 
 
-def _describe(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _classify(exc: BaseException, timeout: float) -> dict[str, str]:
+    """An infrastructure fault from whatever an episode raised (often wrapped in exception groups)."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, InfraError):
+            return {"kind": leaf.kind, "message": leaf.message}
+    for leaf in leaves:
+        if isinstance(leaf, TimeoutError):
+            return {"kind": "timeout", "message": f"the episode took longer than {timeout:g} s"}
+    leaf = next((x for x in leaves if isinstance(x, ControlError)), leaves[0])
+    return {"kind": "server_crash", "message": f"{type(leaf).__name__}: {str(leaf)[:300]}"}
 
 
 async def run_eval(
