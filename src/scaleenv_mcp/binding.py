@@ -69,7 +69,11 @@ def param_candidates(
         today = dt.date.fromisoformat(spec.today)
         values += [(today + dt.timedelta(days=d)).isoformat() for d in (0, 1, 2, 3, 7, 14, 30, 60)]
     elif param.type == "datetime":
-        values += [spec.clock]
+        now = dt.datetime.fromisoformat(spec.clock)
+        values += [spec.clock] + [
+            (now.replace(hour=10, minute=0, second=0) + dt.timedelta(days=d, hours=h)).isoformat()
+            for d in (1, 2, 3, 7, 14) for h in (0, 4)
+        ]  # fmt: skip
     elif param.type in ("string", "text") and not values:
         values += _text_like(spec, tool, name)
     if param.kind == "number":

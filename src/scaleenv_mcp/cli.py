@@ -51,12 +51,39 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def cmd_synth(args: argparse.Namespace) -> int:
+def _compile(spec: DomainSpec, source: str, paths: ProjectPaths, args: argparse.Namespace, report: Any = None) -> bool:
+    """Gate, tasks and generated files for one validated spec; False if the gate rejects it."""
     from .graph import graph_json
     from .proctest import test_domain
-    from .synthesis.codegen import generate_domain, write_index
+    from .synthesis.codegen import generate_domain
     from .tasks import generate_tasks
 
+    report = report if report is not None else test_domain(spec)
+    if not report.passed:
+        verdict = "kept anyway (--allow-failing)" if args.allow_failing else "rejected; nothing was written"
+        print(f"{spec.name}: procedural tests failed, {verdict}:", file=sys.stderr)
+        for line in report.reasons():
+            print(f"  {line}", file=sys.stderr)
+        if not args.allow_failing:
+            return False
+    extra = {"quality": report.summary(), "graph": graph_json(spec)}
+    tasks = generate_tasks(spec, count=args.tasks, seed=args.task_seed)
+    if len(tasks) < args.tasks:
+        print(f"{spec.name}: only {len(tasks)} of {args.tasks} tasks could be verified", file=sys.stderr)
+    changed = generate_domain(spec, paths, source, extra, tasks)
+    print(
+        f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({len(spec.write_tools())} write); "
+        f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(tasks)} verified tasks; "
+        f"{len(changed)} file(s) changed"
+    )
+    return True
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synthesis.codegen import write_index
+
+    if args.from_name or args.from_names:
+        return _synth_from_names(args)
     paths = _paths(args)
     failed = 0
     for file in _blueprint_files(args, paths):
@@ -66,30 +93,78 @@ def cmd_synth(args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             failed += 1
             continue
-        report = test_domain(spec)
-        if not report.passed:
-            verdict = "kept anyway (--allow-failing)" if args.allow_failing else "rejected; nothing was written"
-            print(f"{spec.name}: procedural tests failed, {verdict}:", file=sys.stderr)
-            for line in report.reasons():
-                print(f"  {line}", file=sys.stderr)
-            if not args.allow_failing:
-                failed += 1
-                continue
-        extra = {"quality": report.summary(), "graph": graph_json(spec)}
-        tasks = generate_tasks(spec, count=args.tasks, seed=args.task_seed)
-        if len(tasks) < args.tasks:
-            print(f"{spec.name}: only {len(tasks)} of {args.tasks} tasks could be verified", file=sys.stderr)
-        changed = generate_domain(spec, paths, _relative(file, paths.root), extra, tasks)
-        writes = len(spec.write_tools())
-        print(
-            f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({writes} write); "
-            f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(tasks)} verified tasks; "
-            f"{len(changed)} file(s) changed"
-        )
+        if not _compile(spec, _relative(file, paths.root), paths, args):
+            failed += 1
     if write_index(paths):
         print("manifests/index.json updated")
     if failed:
         print(f"{failed} domain(s) rejected", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _synth_from_names(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .proctest import test_domain
+    from .spec import parse_blueprint
+    from .synthesis.codegen import write_index
+    from .synthesis.proposer import LLMError, SynthesisFailed, domain_name, near_duplicates, propose_domain
+
+    if not args.model:
+        raise CliError("--from-name/--from-names need --model MODEL (any litellm model, e.g. openai/gpt-4o)")
+    paths = _paths(args)
+    if args.from_names:
+        try:
+            lines = Path(args.from_names).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.from_names}: {exc.strerror}") from None
+        names = [n.strip() for n in lines if n.strip() and not n.lstrip().startswith("#")]
+    else:
+        names = [args.from_name]
+    names, dropped = near_duplicates(names)
+    for name, twin in dropped:
+        print(f"skipped {name!r}: near-identical to {twin!r}")
+    failed = 0
+    for name in names:
+        target = paths.blueprints / f"{domain_name(name)}.yaml"
+        try:
+            proposal = anyio.run(
+                lambda: propose_domain(
+                    name, model=args.model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
+                    seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
+                    api_base=args.api_base, api_key=args.api_key,
+                )
+            )  # fmt: skip
+        except LLMError as exc:
+            raise CliError(f"the model could not be reached: {exc}") from None
+        except SynthesisFailed as exc:
+            print(str(exc), file=sys.stderr)
+            failed += 1
+            continue
+        cost = f", cost ${proposal.cost:.4f}" if proposal.cost else ""
+        print(
+            f"{domain_name(name)}: {proposal.calls} LLM call(s), {proposal.cached_calls} from cache, "
+            f"{proposal.tokens['prompt']}+{proposal.tokens['completion']} tokens{cost}; "
+            f"repair rounds: {proposal.repairs}"
+        )
+        spec = parse_blueprint(proposal.blueprint, str(target))
+        report = test_domain(spec)
+        text = yaml.safe_dump(proposal.blueprint, sort_keys=False, allow_unicode=True, width=110)
+        if not report.passed and not args.allow_failing:
+            rejected = paths.root / "synthesis" / "rejected" / target.name
+            rejected.parent.mkdir(parents=True, exist_ok=True)
+            rejected.write_text(text, encoding="utf-8")
+            print(f"{spec.name}: not shipped; the proposed blueprint is kept at {_relative(rejected, paths.root)}", file=sys.stderr)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if report.passed or args.allow_failing:
+            if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                target.write_text(text, encoding="utf-8")
+        if not _compile(spec, _relative(target, paths.root), paths, args, report):
+            failed += 1
+    write_index(paths)
+    if failed:
+        print(f"{failed} domain(s) not shipped", file=sys.stderr)
         return 1
     return 0
 
@@ -354,6 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
     p.add_argument("--tasks", type=int, default=32, help="verified tasks to generate per domain (default 32)")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation (default 0)")
+    p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
+    p.add_argument("--from-names", help="a file with one domain name per line; near-duplicates are skipped")
+    p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
+    p.add_argument("--count-tools", type=int, default=10, help="about how many tools to ask for (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data (default 0)")
+    p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per stage (default 2)")
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model")
+    p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("test", help="procedural tests: exercise every tool and check invariants")

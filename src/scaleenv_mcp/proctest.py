@@ -185,6 +185,8 @@ class _Run:
                 report.failed_by_code[code] = report.failed_by_code.get(code, 0) + 1
                 if not changes.is_empty():
                     self.violate("failed_call_changed_state", tool, str(changes.summary()), args, image, prefix)
+                if isinstance(args, dict) and tool not in self.near_misses:
+                    self.near_misses[tool] = (-1, args, result.error.message)
                 if code == "constraint_violation":
                     self.violate("effect_broke_constraint", tool, result.error.message, args, image, prefix)
                 if code == "precondition_failed":

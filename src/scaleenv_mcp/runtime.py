@@ -8,6 +8,7 @@ SQLite savepoint that is rolled back on the first failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -198,6 +199,11 @@ def _validated_arguments(tool: ToolSpec, validator: Draft202012Validator, argume
     args: dict[str, Any] = {}
     for pname, param in tool.params.items():
         value = arguments.get(pname)
+        if param.type == "datetime" and isinstance(value, str):
+            try:
+                dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise _fail("invalid_arguments", f"{pname}: {value!r} is not a real date and time") from None
         if param.type == "int" and isinstance(value, float):
             value = int(value)
         elif param.type == "money" and isinstance(value, int | float):

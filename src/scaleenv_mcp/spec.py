@@ -309,6 +309,7 @@ class DomainSpec(_Model):
     seed: int = 0
     entities: dict[str, EntitySpec] = Field(..., min_length=1)
     tools: dict[str, ToolSpec] = Field(..., min_length=1)
+    provenance: dict[str, Any] | None = Field(None, description="who proposed this blueprint (model, prompts, seed)")
 
     @field_validator("entities", "tools")
     @classmethod
@@ -687,7 +688,9 @@ def _value_schema(
     elif type_ == "date":
         schema = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
     elif type_ == "datetime":
-        schema = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$"}
+        # local time without a zone (the environment has one clock); JSON Schema's "date-time" would demand a zone
+        schema = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$",
+                  "description": "local date and time, e.g. 2026-03-16T14:30:00"}
     else:
         schema = {"type": "string"}
     if type_ in NUMERIC:

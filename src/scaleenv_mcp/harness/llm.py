@@ -8,76 +8,27 @@ infrastructure fault (the episode is recorded as such, not as an agent failure).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-import anyio
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices over the network
-import litellm  # noqa: E402
-
-from .agents import AgentOutcome, AgentSession, InfraError  # noqa: E402
+from ..llm import LLMError, add_usage
+from ..llm import complete as _complete
+from .agents import AgentOutcome, AgentSession, InfraError
 
 __all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
 
-litellm.suppress_debug_info = True
-_TRANSIENT = (
-    litellm.exceptions.APIConnectionError,
-    litellm.exceptions.RateLimitError,
-    litellm.exceptions.ServiceUnavailableError,
-    litellm.exceptions.InternalServerError,
-    litellm.exceptions.Timeout,
-)
 STOP = "###STOP###"
 
 
-async def complete(
-    model: str,
-    messages: list[dict[str, Any]],
-    *,
-    tools: list[dict[str, Any]] | None = None,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 120.0,
-    retries: int = 3,
-    backoff: float = 0.5,
-) -> Any:
-    """One chat completion; transient errors retried, anything else an :class:`InfraError`."""
-    options: dict[str, Any] = {"timeout": timeout, "num_retries": 0}
-    if tools:
-        options["tools"] = tools
-    if api_base:
-        options["api_base"] = api_base
-    if api_key:
-        options["api_key"] = api_key
-    for attempt in range(retries + 1):
-        try:
-            return await litellm.acompletion(model=model, messages=messages, **options)
-        except _TRANSIENT as exc:
-            if attempt == retries:
-                raise InfraError("llm_error", f"{model} failed after {retries + 1} attempts: {_short(exc)}") from None
-            await anyio.sleep(backoff * 2**attempt)
-        except litellm.exceptions.APIError as exc:
-            raise InfraError("llm_error", f"{model}: {_short(exc)}") from None
-        except Exception as exc:  # bad model name, missing key, ...: not the agent's fault either
-            raise InfraError("llm_error", f"{model}: {_short(exc)}") from None
-    raise AssertionError("unreachable")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
+async def complete(model: str, messages: list[dict[str, Any]], **options: Any) -> Any:
+    """A completion for an episode: an LLM that keeps failing is an infrastructure fault."""
+    try:
+        return await _complete(model, messages, **options)
+    except LLMError as exc:
+        raise InfraError("llm_error", str(exc)) from None
 
 
 def _usage(response: Any, tokens: dict[str, int]) -> float | None:
-    usage = getattr(response, "usage", None)
-    if usage is not None:
-        tokens["prompt"] += int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens["completion"] += int(getattr(usage, "completion_tokens", 0) or 0)
-    try:
-        return float(litellm.completion_cost(completion_response=response))
-    except Exception:  # unknown model price: cost is simply not reported
-        return None
+    return add_usage(response, tokens)
 
 
 class UserSimulator:

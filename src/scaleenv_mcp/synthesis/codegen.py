@@ -86,6 +86,8 @@ def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None =
         "resources": [f"scaleenv://{spec.name}/schema", f"scaleenv://{spec.name}/policy"],
         "prompts": ["policy"],
     }
+    if spec.provenance:
+        manifest["provenance"] = spec.provenance
     manifest.update(extra or {})
     return manifest
 

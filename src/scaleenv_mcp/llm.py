@@ -1,0 +1,82 @@
+"""One chat completion through litellm, with retries: shared by the harness and the synthesizer.
+
+Transient API errors (connection, rate limit, 5xx, timeout) are retried with exponential
+backoff; what still fails raises :class:`LLMError` with one clear line, never a stack of
+provider internals. litellm is told to use its bundled price list, so importing it never
+reaches for the network.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import litellm  # noqa: E402
+
+__all__ = ["LLMError", "add_usage", "complete"]
+
+litellm.suppress_debug_info = True
+_TRANSIENT = (
+    litellm.exceptions.APIConnectionError,
+    litellm.exceptions.RateLimitError,
+    litellm.exceptions.ServiceUnavailableError,
+    litellm.exceptions.InternalServerError,
+    litellm.exceptions.Timeout,
+)
+
+
+class LLMError(RuntimeError):
+    """The model could not be reached or refused, after retries."""
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+async def complete(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 120.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    seed: int | None = None,
+) -> Any:
+    options: dict[str, Any] = {"timeout": timeout, "num_retries": 0}
+    if tools:
+        options["tools"] = tools
+    if api_base:
+        options["api_base"] = api_base
+    if api_key:
+        options["api_key"] = api_key
+    if seed is not None:
+        options["seed"] = seed
+    for attempt in range(retries + 1):
+        try:
+            return await litellm.acompletion(model=model, messages=messages, **options)
+        except _TRANSIENT as exc:
+            if attempt == retries:
+                raise LLMError(f"{model} failed after {retries + 1} attempts: {_short(exc)}") from None
+            await anyio.sleep(backoff * 2**attempt)
+        except Exception as exc:  # bad model name, missing key, 4xx: retrying will not help
+            raise LLMError(f"{model}: {_short(exc)}") from None
+    raise AssertionError("unreachable")
+
+
+def add_usage(response: Any, tokens: dict[str, int]) -> float | None:
+    """Add a response's token usage to ``tokens``; return its cost when litellm knows the price."""
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        tokens["prompt"] += int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens["completion"] += int(getattr(usage, "completion_tokens", 0) or 0)
+    try:
+        return float(litellm.completion_cost(completion_response=response))
+    except Exception:  # unknown model price: cost is simply not reported
+        return None
