@@ -64,3 +64,30 @@ def test_the_schema_itself_refuses_rows_that_break_declared_constraints(retail: 
             "return_request",
             {"id": "RET-1", "order_id": "ORD-404", "reason": "damaged", "status": "open", "opened_on": "2026-03-01"},
         )
+
+
+@pytest.mark.parametrize("domain,seed", [("retail", 1), ("it_helpdesk", 2), ("university_enrollment", 3), ("telecom_plans", 4)])
+def test_the_journal_matches_a_full_diff_and_reset_restores_the_baseline(domain: str, seed: int) -> None:
+    import random
+
+    from scaleenv_mcp.binding import find_successful_call
+
+    from .conftest import shipped_spec
+
+    spec = shipped_spec(domain)
+    state = seed_state(spec)
+    baseline = state.fork()
+    state.track()
+    rng = random.Random(seed)
+    for step in range(25):
+        tool = rng.choice(spec.write_tools())
+        found = find_successful_call(state, tool, seed=step, limit=60)
+        if found:
+            assert execute(state, tool, found[0]).ok
+        assert execute(state, tool, {"definitely": "invalid"}).error is not None  # failures leave no journal trace
+    full = diff(baseline, state)
+    assert not full.is_empty()
+    assert state.changes().summary() == full.summary()
+    assert state.changes().model_dump() == full.model_dump()
+    state.reset()
+    assert state.dump() == baseline.dump() and state.changes().is_empty()

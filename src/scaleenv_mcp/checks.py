@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from .spec import CheckSpec
 from .state import State, StateDiff, diff
 
-__all__ = ["CheckResult", "Verification", "evaluate_checks", "format_answer_value"]
+__all__ = ["CheckResult", "Verification", "evaluate_checks", "format_answer_value", "verify_states"]
 
 
 class CheckResult(BaseModel):
@@ -58,7 +58,7 @@ def _new_rows(changes: StateDiff, entity: str) -> list[dict[str, Any]]:
     return list(table.added) if table else []
 
 
-def _evaluate(check: CheckSpec, initial: State, final: State, changes: StateDiff, answer: str | None) -> tuple[bool, str]:
+def _evaluate(check: CheckSpec, final: State, changes: StateDiff, answer: str | None) -> tuple[bool, str]:
     if check.kind == "answer_contains":
         ok = _answer_mentions(answer, check.value)
         return ok, "" if ok else f"the answer does not mention {format_answer_value(check.value)!r}"
@@ -80,13 +80,14 @@ def _evaluate(check: CheckSpec, initial: State, final: State, changes: StateDiff
             isinstance(actual, float | int) and isinstance(check.value, float | int) and abs(actual - check.value) < 0.005
         )
         return ok, "" if ok else f"{entity} {check.id}.{check.field} is {actual!r}, expected {check.value!r}"
-    before = initial.get(entity, check.id)
-    start = before.get(str(check.field)) if before else None
+    table = changes.tables.get(entity)
+    change = next((c for c in table.changed if c.id == check.id), None) if table else None
+    start = change.fields[str(check.field)][0] if change and str(check.field) in change.fields else actual
     if not isinstance(actual, int | float) or not isinstance(start, int | float):
         return False, f"{entity} {check.id}.{check.field} is not a number"
-    change = round(actual - start, 2)
-    ok = abs(change - float(check.delta or 0)) < 0.005
-    return ok, "" if ok else f"{entity} {check.id}.{check.field} changed by {change}, expected {check.delta}"
+    moved = round(actual - start, 2)
+    ok = abs(moved - float(check.delta or 0)) < 0.005
+    return ok, "" if ok else f"{entity} {check.id}.{check.field} changed by {moved}, expected {check.delta}"
 
 
 def _unexplained(checks: list[CheckSpec], changes: StateDiff) -> list[str]:
@@ -111,8 +112,8 @@ def _unexplained(checks: list[CheckSpec], changes: StateDiff) -> list[str]:
     return problems
 
 
-def evaluate_checks(checks: list[CheckSpec], initial: State, final: State, answer: str | None = None) -> Verification:
-    changes = diff(initial, final)
+def evaluate_checks(checks: list[CheckSpec], changes: StateDiff, final: State, answer: str | None = None) -> Verification:
+    """Evaluate checks given what changed (from a journal or a full diff) and the end state."""
     results = []
     for check in checks:
         if check.kind == "no_other_changes":
@@ -120,7 +121,7 @@ def evaluate_checks(checks: list[CheckSpec], initial: State, final: State, answe
             results.append(CheckResult(description=check.description, kind=check.kind, passed=not problems,
                                        detail="; ".join(problems[:5])))  # fmt: skip
             continue
-        passed, detail = _evaluate(check, initial, final, changes, answer)
+        passed, detail = _evaluate(check, final, changes, answer)
         results.append(CheckResult(description=check.description, kind=check.kind, passed=passed, detail=detail))
     passed = sum(r.passed for r in results)
     return Verification(
@@ -129,3 +130,8 @@ def evaluate_checks(checks: list[CheckSpec], initial: State, final: State, answe
         checks=results,
         diff=changes.summary(),
     )
+
+
+def verify_states(checks: list[CheckSpec], initial: State, final: State, answer: str | None = None) -> Verification:
+    """Evaluate checks by comparing two whole states (for states that do not track changes)."""
+    return evaluate_checks(checks, diff(initial, final), final, answer)

@@ -19,7 +19,7 @@ from .checks import Verification, evaluate_checks
 from .runtime import ToolResult, execute
 from .seed import seed_state
 from .spec import DomainSpec, TaskSpec, ToolCall
-from .state import State, StateDiff, diff
+from .state import State, StateDiff
 
 __all__ = ["Coordinator", "Episode", "EpisodeError"]
 
@@ -35,7 +35,7 @@ class Episode:
     state: State
     initial: bytes
     calls: list[ToolCall] = field(default_factory=list)
-    snapshots: dict[str, bytes] = field(default_factory=dict)
+    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any]]] = field(default_factory=dict)
 
 
 class Coordinator:
@@ -86,7 +86,9 @@ class Coordinator:
             raise EpisodeError(f"episode {episode_id!r} already exists")
         if len(self.episodes) >= self.max_episodes:
             raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
-        episode = Episode(episode_id, task, State.from_snapshot(self.spec, self.initial_image), self.initial_image)
+        state = State.from_snapshot(self.spec, self.initial_image)
+        state.track()
+        episode = Episode(episode_id, task, state, self.initial_image)
         self.episodes[episode_id] = episode
         return episode
 
@@ -106,39 +108,33 @@ class Coordinator:
         """Save the episode's current state under a name (returned); restore it any number of times."""
         episode = self.episode(episode_id)
         name = name or f"s{len(episode.snapshots) + 1}"
-        episode.snapshots[name] = episode.state.snapshot()
+        episode.snapshots[name] = (episode.state.snapshot(), episode.state.journal())
         return name
 
     def restore(self, episode_id: str, name: str) -> None:
         episode = self.episode(episode_id)
         if name not in episode.snapshots:
             raise EpisodeError(f"episode {episode_id!r} has no snapshot {name!r}; it has {sorted(episode.snapshots)}")
-        episode.state.restore(episode.snapshots[name])
+        image, journal = episode.snapshots[name]
+        episode.state.restore(image)
+        episode.state.set_journal(journal)
 
     def reset(self, episode_id: str) -> None:
-        """Back to the episode's initial state."""
+        """Back to the episode's initial state; costs what the episode changed, not the state's size."""
         episode = self.episode(episode_id)
-        episode.state.restore(episode.initial)
+        episode.state.reset()
         episode.calls.clear()
 
     def diff(self, episode_id: str) -> StateDiff:
-        episode = self.episode(episode_id)
-        start = State.from_snapshot(self.spec, episode.initial)
-        try:
-            return diff(start, episode.state)
-        finally:
-            start.close()
+        """What the episode changed, from its journal."""
+        return self.episode(episode_id).state.changes()
 
     def verify(self, episode_id: str, answer: str | None = None) -> Verification:
         """Reward and per-check detail for the episode's current state (and final answer)."""
         episode = self.episode(episode_id)
         if episode.task is None:
             raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
-        start = State.from_snapshot(self.spec, episode.initial)
-        try:
-            return evaluate_checks(episode.task.checks, start, episode.state, answer)
-        finally:
-            start.close()
+        return evaluate_checks(episode.task.checks, episode.state.changes(), episode.state, answer)
 
     def end(self, episode_id: str) -> None:
         self.episode(episode_id).state.close()

@@ -295,30 +295,22 @@ def _search(state: State, tool: ToolSpec, args: dict[str, Any]) -> dict[str, Any
 
 
 def _apply_effects(state: State, tool: ToolSpec, compiled: _Compiled, env: _CallEnv) -> None:
-    conn = state.conn
-    conn.execute("SAVEPOINT tool_call")
     try:
-        for index, effect in enumerate(tool.effects):
-            if isinstance(effect, str):
-                _assign(state, tool, compiled, env, index)
-            elif isinstance(effect, CreateEffect):
-                _create(state, effect, env)
-            else:
-                row = env.values.get(effect.delete)
-                if row is None:
-                    raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
-                state.delete(compiled.var_entities[effect.delete], row["id"])
-        conn.execute("RELEASE tool_call")
-    except BaseException as exc:
-        conn.execute("ROLLBACK TO tool_call")
-        conn.execute("RELEASE tool_call")
-        if isinstance(exc, _Failure):
-            raise
-        if isinstance(exc, ExprError):
-            raise _fail("constraint_violation", str(exc)) from None
-        if isinstance(exc, sqlite3.IntegrityError):
-            raise _fail("constraint_violation", _integrity_message(str(exc))) from None
-        raise
+        with state.atomic():
+            for index, effect in enumerate(tool.effects):
+                if isinstance(effect, str):
+                    _assign(state, tool, compiled, env, index)
+                elif isinstance(effect, CreateEffect):
+                    _create(state, effect, env)
+                else:
+                    row = env.values.get(effect.delete)
+                    if row is None:
+                        raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
+                    state.delete(compiled.var_entities[effect.delete], row["id"])
+    except ExprError as exc:
+        raise _fail("constraint_violation", str(exc)) from None
+    except sqlite3.IntegrityError as exc:
+        raise _fail("constraint_violation", _integrity_message(str(exc))) from None
 
 
 def _assign(state: State, tool: ToolSpec, compiled: _Compiled, env: _CallEnv, index: int) -> None:

@@ -10,7 +10,8 @@ schema, so SQLite itself refuses a row that breaks them even if a rule were miss
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
@@ -74,11 +75,12 @@ def schema_sql(spec: DomainSpec) -> list[str]:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("spec", "conn", "_bool_fields", "_columns")
+    __slots__ = ("spec", "conn", "_bool_fields", "_columns", "_journal")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
         self.conn = conn
+        self._journal: dict[tuple[str, str], dict[str, Any] | None] | None = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
         self._bool_fields = {
@@ -107,13 +109,96 @@ class State:
         return self.conn.serialize()
 
     def restore(self, image: bytes) -> None:
-        """Replace this state's contents with a snapshot, in place."""
+        """Replace this state's contents with a snapshot, in place (journal tracking stops)."""
         self.conn.deserialize(image)
         self.conn.execute("PRAGMA foreign_keys = ON")
+        self._journal = None
 
     def fork(self) -> State:
         """An independent copy: changes to either are invisible to the other."""
         return State.from_snapshot(self.spec, self.snapshot())
+
+    # ------------------------------------------------------------ the undo journal
+
+    def track(self) -> None:
+        """Make the current contents the baseline: from now on, remember the original of every row
+        a write touches, so that :meth:`reset` and :meth:`changes` cost what the changes cost,
+        not what the whole state costs."""
+        self._journal = {}
+
+    @property
+    def tracking(self) -> bool:
+        return self._journal is not None
+
+    def journal(self) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """(entity, id) -> the row as it was at the baseline (None: it did not exist)."""
+        if self._journal is None:
+            raise RuntimeError("this state is not tracking changes; call track() first")
+        return dict(self._journal)
+
+    def set_journal(self, journal: dict[tuple[str, str], dict[str, Any] | None] | None) -> None:
+        """Used with snapshots taken while tracking: restoring the image restores its journal too."""
+        self._journal = dict(journal) if journal is not None else None
+
+    def _remember(self, entity: str, row_id: str) -> None:
+        journal = self._journal
+        if journal is not None and (entity, row_id) not in journal:
+            journal[(entity, row_id)] = self.get(entity, row_id)
+
+    def reset(self) -> None:
+        """Back to the baseline by writing back only the rows that changed."""
+        journal = self.journal()
+        if not journal:
+            return
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("PRAGMA defer_foreign_keys = ON")
+            for (entity, row_id), original in journal.items():
+                if original is None:
+                    self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+                else:
+                    cols = self._columns[entity]
+                    self.conn.execute(
+                        f"INSERT OR REPLACE INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) "
+                        f"VALUES ({', '.join('?' * len(cols))})",
+                        [original[c] for c in cols],
+                    )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self._journal = {}
+
+    def changes(self) -> StateDiff:
+        """What changed since the baseline, read from the journal (only touched rows are fetched)."""
+        tables: dict[str, TableDiff] = {}
+        for (entity, row_id), original in self.journal().items():
+            current = self.get(entity, row_id)
+            table = tables.setdefault(entity, TableDiff())
+            if original is None and current is not None:
+                table.added.append(current)
+            elif original is not None and current is None:
+                table.removed.append(original)
+            elif original is not None and current is not None and original != current:
+                table.changed.append(
+                    RowChange(id=row_id, fields={f: (original[f], current[f]) for f in current if original[f] != current[f]})
+                )
+        return StateDiff(tables={e: t for e, t in tables.items() if not t.is_empty()})
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All writes inside succeed together or not at all (SQL savepoint and journal alike)."""
+        saved = dict(self._journal) if self._journal is not None else None
+        self.conn.execute("SAVEPOINT atomic")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO atomic")
+            self.conn.execute("RELEASE atomic")
+            if saved is not None:
+                self._journal = saved
+            raise
+        self.conn.execute("RELEASE atomic")
 
     def close(self) -> None:
         self.conn.close()
@@ -208,6 +293,8 @@ class State:
     # ------------------------------------------------------------ writing
 
     def insert(self, entity: str, row: Mapping[str, Any]) -> None:
+        if self._journal is not None:
+            self._journal.setdefault((entity, str(row["id"])), None)
         cols = list(row)
         self.conn.execute(
             f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -224,10 +311,12 @@ class State:
         )
 
     def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
+        self._remember(entity, row_id)
         sets = ", ".join(f"{_q(c)} = ?" for c in values)
         self.conn.execute(f"UPDATE {_q(entity)} SET {sets} WHERE id = ?", [*values.values(), row_id])
 
     def delete(self, entity: str, row_id: str) -> None:
+        self._remember(entity, row_id)
         self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
 
     def integrity_problems(self) -> list[str]:

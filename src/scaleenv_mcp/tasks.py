@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .binding import candidate_calls
-from .checks import evaluate_checks, format_answer_value
+from .checks import format_answer_value, verify_states
 from .graph import build_graph, entry_tools, returned_entity
 from .runtime import execute, tool_entities
 from .seed import seed_state
@@ -432,8 +432,8 @@ def _one_task(spec: DomainSpec, initial: State, rng: random.Random, persona_tool
             "rules": build.rules,
         },
     )
-    verdict_end = evaluate_checks(checks, initial, final, answer)
-    verdict_start = evaluate_checks(checks, initial, initial, None)
+    verdict_end = verify_states(checks, initial, final, answer)
+    verdict_start = verify_states(checks, initial, initial, None)
     final.close()
     if not verdict_end.success or verdict_start.success:
         return None
@@ -479,7 +479,7 @@ def verify_task(spec: DomainSpec, task: TaskSpec, initial: State) -> bool:
             if not execute(state, call.tool, call.arguments).ok:
                 return False
         answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
-        return evaluate_checks(task.checks, initial, state, answer).success
+        return verify_states(task.checks, initial, state, answer).success
     finally:
         state.close()
 
