@@ -171,8 +171,10 @@ class State:
 
     def changes(self) -> StateDiff:
         """What changed since the baseline, read from the journal (only touched rows are fetched)."""
+        order = {name: i for i, name in enumerate(self.spec.entities)}
+        touched = sorted(self.journal().items(), key=lambda item: (order[item[0][0]], item[0][1]))
         tables: dict[str, TableDiff] = {}
-        for (entity, row_id), original in self.journal().items():
+        for (entity, row_id), original in touched:
             current = self.get(entity, row_id)
             table = tables.setdefault(entity, TableDiff())
             if original is None and current is not None:
