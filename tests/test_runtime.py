@@ -91,3 +91,31 @@ def test_search_filters_skip_absent_optional_parameters(retail: DomainSpec) -> N
     assert pending["count"] == sum(o["status"] == "pending" for o in mine) >= 1
     hostile = execute(state, "search_products", {"name_contains": "%' OR 1=1 --"}).data
     assert hostile == {"items": [], "count": 0, "truncated": False}
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+
+from scaleenv_mcp.runtime import _conforms  # noqa: E402
+
+from .conftest import SHIPPED, shipped_spec  # noqa: E402
+
+_TOOLS = [(d, t) for d in SHIPPED for t in shipped_spec(d).tools]
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(-10, 10**6, allow_nan=False),
+    st.sampled_from(["2026-02-30", "2026-03-16", "2026-03-16T10:00:00", "pending", "", "x" * 300, "ORD-0001", "card"]),
+    st.text(max_size=20),
+)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_TOOLS), st.data())
+def test_the_fast_argument_check_never_accepts_what_the_schema_rejects(domain_tool: tuple[str, str], data: st.DataObject) -> None:
+    domain, name = domain_tool
+    tool = shipped_spec(domain).tools[name]
+    keys = st.sampled_from([*tool.params, "extra"])
+    arguments = data.draw(st.dictionaries(keys, _VALUES, max_size=len(tool.params) + 1))
+    if _conforms(tool, arguments):
+        validator = Draft202012Validator(tool.input_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+        assert not list(validator.iter_errors(arguments)), arguments

@@ -59,6 +59,8 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
         entity = spec.entities[name]
         count = max(0, round(entity.count * scale))
         generated[name] = _rows(spec, name, entity, count, rng, generated)
+    for key in [k for k in _WHERE_POOLS if k[0] == id(generated)]:
+        del _WHERE_POOLS[key]
     state.conn.execute("BEGIN")
     try:
         for name in generated:
@@ -141,8 +143,7 @@ def _one_row(
         values[fname] = value
         env_values[fname] = value
         if f.type == "ref" and fname.endswith("_id"):
-            target = generated.get(f.ref or "", [])
-            env_values[fname[:-3]] = next((r for r in target if r["id"] == value), None)
+            env_values[fname[:-3]] = _row_by_id(generated.get(f.ref or "", []), value)
     for fname, f in entity.fields.items():
         if not f.derive:
             continue
@@ -159,6 +160,15 @@ def _one_row(
     return {fname: values[fname] for fname in entity.fields}
 
 
+def _row_by_id(rows: list[dict[str, Any]], row_id: Any) -> dict[str, Any] | None:
+    """Seeded ids are PREFIX-<position>, so the row is found without a scan."""
+    if isinstance(row_id, str) and "-" in row_id:
+        suffix = row_id.rsplit("-", 1)[1]
+        if suffix.isdigit() and 0 < int(suffix) <= len(rows) and rows[int(suffix) - 1]["id"] == row_id:
+            return rows[int(suffix) - 1]
+    return next((r for r in rows if r["id"] == row_id), None)
+
+
 def _apply_seed_effects(
     spec: DomainSpec, entity: EntitySpec, row: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]
 ) -> None:
@@ -168,7 +178,7 @@ def _apply_seed_effects(
     env_values: dict[str, Any] = dict(row)
     for fname, f in entity.fields.items():
         if f.type == "ref" and fname.endswith("_id"):
-            env_values[fname[:-3]] = next((r for r in generated.get(f.ref or "", []) if r["id"] == row[fname]), None)
+            env_values[fname[:-3]] = _row_by_id(generated.get(f.ref or "", []), row[fname])
     for assignment in entity.seed_assignments:
         target = env_values.get(assignment.var)
         if target is None:
@@ -218,8 +228,7 @@ def _sample(
     if f.type == "ref":
         targets = generated.get(f.ref or "", [])
         if f.ref_where_expr is not None:
-            where = f.ref_where_expr
-            targets = [t for t in targets if where.evaluate(_RowEnv(spec, t, generated))]
+            return _pick_where(spec, entity, fname, f, rng, generated)
         if not targets:
             if f.nullable:
                 return None
@@ -238,6 +247,36 @@ def _sample(
     if f.type in ("date", "datetime"):
         return _date(spec, f, rng)
     return _text(f.sample or "words", f, rng, row, index_hint=attempt)
+
+
+_WHERE_POOLS: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+
+
+def _pick_where(
+    spec: DomainSpec, entity: str, fname: str, f: FieldSpec, rng: random.Random, generated: Mapping[str, list[dict[str, Any]]]
+) -> Any:
+    """A referenced row satisfying ``ref_where``, in amortized constant time.
+
+    The matching rows are filtered once; a pick is re-checked because seed effects may have
+    changed it since (a copy lent out is no longer available), and dropped if so.
+    """
+    key = (id(generated), entity, fname)
+    pool = _WHERE_POOLS.get(key)
+    where = f.ref_where_expr
+    assert where is not None
+    if pool is None:
+        pool = [t for t in generated.get(f.ref or "", []) if where.evaluate(_RowEnv(spec, t, generated))]
+        _WHERE_POOLS[key] = pool
+    while pool:
+        index = rng.randrange(len(pool))
+        row = pool[index]
+        if where.evaluate(_RowEnv(spec, row, generated)):
+            return row["id"]
+        pool[index] = pool[-1]
+        pool.pop()
+    if f.nullable:
+        return None
+    raise SeedError(f"{spec.name}.{entity}.{fname}: no {f.ref} rows match ref_where; raise its count or relax ref_where")
 
 
 def _date(spec: DomainSpec, f: FieldSpec, rng: random.Random) -> str:

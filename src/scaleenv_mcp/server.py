@@ -209,8 +209,10 @@ def build_server(
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],
         )
 
+    input_schemas = {t.name: t.input_schema for t in tools}
     return Server(
         spec.name,  # the coordinator is built per connection in the lifespan
+        get_tool_input_schema=input_schemas.get,  # else HTTP runs tools/list for every call to check headers
         version=spec.version,
         title=spec.title,
         description=spec.description,

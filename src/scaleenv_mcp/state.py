@@ -69,18 +69,24 @@ def schema_sql(spec: DomainSpec) -> list[str]:
         columns = ["id TEXT PRIMARY KEY NOT NULL"] + [_column_sql(f, fs) for f, fs in entity.fields.items()]
         columns += [f"UNIQUE ({', '.join(_q(c) for c in group)})" for group in entity.unique_together]
         statements.append(f"CREATE TABLE {_q(name)} (\n  " + ",\n  ".join(columns) + "\n)")
+        # Every reference is indexed: lookups by owner (a customer's orders) and foreign-key checks
+        # on delete then cost a tree search, not a table scan.
+        for fname, f in entity.fields.items():
+            if f.type == "ref":
+                statements.append(f"CREATE INDEX {_q(f'ix_{name}_{fname}')} ON {_q(name)} ({_q(fname)})")
     return statements
 
 
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("spec", "conn", "_bool_fields", "_columns", "_journal")
+    __slots__ = ("spec", "conn", "_bool_fields", "_columns", "_journal", "_touched")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
         self.conn = conn
         self._journal: dict[tuple[str, str], dict[str, Any] | None] | None = None
+        self._touched: dict[tuple[str, str], set[str] | None] = {}  # columns written since the baseline
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
         self._bool_fields = {
@@ -113,6 +119,7 @@ class State:
         self.conn.deserialize(image)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._journal = None
+        self._touched = {}
 
     def fork(self) -> State:
         """An independent copy: changes to either are invisible to the other."""
@@ -125,6 +132,7 @@ class State:
         a write touches, so that :meth:`reset` and :meth:`changes` cost what the changes cost,
         not what the whole state costs."""
         self._journal = {}
+        self._touched = {}
 
     @property
     def tracking(self) -> bool:
@@ -139,35 +147,62 @@ class State:
     def set_journal(self, journal: dict[tuple[str, str], dict[str, Any] | None] | None) -> None:
         """Used with snapshots taken while tracking: restoring the image restores its journal too."""
         self._journal = dict(journal) if journal is not None else None
+        self._touched = {key: None for key in self._journal or {}}  # which columns: unknown, so all
 
-    def _remember(self, entity: str, row_id: str) -> None:
+    def _remember(self, entity: str, row_id: str, columns: Iterable[str] | None) -> None:
         journal = self._journal
-        if journal is not None and (entity, row_id) not in journal:
-            journal[(entity, row_id)] = self.get(entity, row_id)
+        if journal is None:
+            return
+        key = (entity, row_id)
+        if key not in journal:
+            journal[key] = self.get(entity, row_id)
+            self._touched[key] = set()
+        touched = self._touched.get(key)
+        if touched is not None:
+            if columns is None:
+                self._touched[key] = None
+            else:
+                touched.update(columns)
 
     def reset(self) -> None:
         """Back to the baseline by writing back only the rows that changed."""
         journal = self.journal()
         if not journal:
             return
+        rank, acyclic = _parents_first(self.spec)
+        # Rows the episode deleted come back parents first, rows it created go children first,
+        # so no reference is ever dangling mid-way and SQLite need not defer its checks.
+        created = sorted((k for k, v in journal.items() if v is None), key=lambda k: -rank[k[0]])
+        restored = sorted((k for k, v in journal.items() if v is not None), key=lambda k: rank[k[0]])
         self.conn.execute("BEGIN")
         try:
-            self.conn.execute("PRAGMA defer_foreign_keys = ON")
-            for (entity, row_id), original in journal.items():
-                if original is None:
-                    self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
-                else:
-                    cols = self._columns[entity]
+            if not acyclic:
+                self.conn.execute("PRAGMA defer_foreign_keys = ON")
+            for entity, row_id in restored:
+                original = journal[(entity, row_id)]
+                assert original is not None
+                cols = self._columns[entity]
+                # UPDATE in place, only the columns written (REPLACE would delete the row first and
+                # make SQLite check every referencing row); INSERT when the episode deleted it.
+                touched = self._touched.get((entity, row_id))
+                changed = [c for c in cols[1:] if touched is None or c in touched] or cols[1:]
+                updated = self.conn.execute(
+                    f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in changed)} WHERE id = ?",
+                    [*(original[c] for c in changed), row_id],
+                ).rowcount
+                if not updated:
                     self.conn.execute(
-                        f"INSERT OR REPLACE INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) "
-                        f"VALUES ({', '.join('?' * len(cols))})",
+                        f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [original[c] for c in cols],
                     )
+            for entity, row_id in created:
+                self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self._journal = {}
+        self._touched = {}
 
     def changes(self) -> StateDiff:
         """What changed since the baseline, read from the journal (only touched rows are fetched)."""
@@ -191,6 +226,7 @@ class State:
     def atomic(self) -> Iterator[None]:
         """All writes inside succeed together or not at all (SQL savepoint and journal alike)."""
         saved = dict(self._journal) if self._journal is not None else None
+        saved_touched = {k: (set(v) if v is not None else None) for k, v in self._touched.items()} if saved is not None else {}
         self.conn.execute("SAVEPOINT atomic")
         try:
             yield
@@ -199,6 +235,7 @@ class State:
             self.conn.execute("RELEASE atomic")
             if saved is not None:
                 self._journal = saved
+                self._touched = saved_touched
             raise
         self.conn.execute("RELEASE atomic")
 
@@ -313,12 +350,12 @@ class State:
         )
 
     def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
-        self._remember(entity, row_id)
+        self._remember(entity, row_id, values.keys())
         sets = ", ".join(f"{_q(c)} = ?" for c in values)
         self.conn.execute(f"UPDATE {_q(entity)} SET {sets} WHERE id = ?", [*values.values(), row_id])
 
     def delete(self, entity: str, row_id: str) -> None:
-        self._remember(entity, row_id)
+        self._remember(entity, row_id, None)
         self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
 
     def integrity_problems(self) -> list[str]:
@@ -327,6 +364,41 @@ class State:
         for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check").fetchall():
             out.append(f"{table} row {rowid} references a missing {parent}")
         return out
+
+
+_ORDER_CACHE: dict[int, tuple[DomainSpec, dict[str, int], bool]] = {}
+
+
+def _parents_first(spec: DomainSpec) -> tuple[dict[str, int], bool]:
+    """Rank of each entity with referenced entities first; False when references form a cycle."""
+    cached = _ORDER_CACHE.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1], cached[2]
+    order: list[str] = []
+    state: dict[str, int] = {}
+    acyclic = True
+
+    def visit(name: str) -> None:
+        nonlocal acyclic
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            acyclic = False
+            return
+        state[name] = 1
+        for f in spec.entities[name].fields.values():
+            if f.type == "ref" and f.ref in spec.entities and f.ref != name:
+                visit(str(f.ref))
+            elif f.type == "ref" and f.ref == name:
+                acyclic = False
+        state[name] = 2
+        order.append(name)
+
+    for name in spec.entities:
+        visit(name)
+    rank = {name: i for i, name in enumerate(order)}
+    _ORDER_CACHE[id(spec)] = (spec, rank, acyclic)
+    return rank, acyclic
 
 
 def _connect() -> sqlite3.Connection:

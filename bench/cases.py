@@ -1,0 +1,489 @@
+"""The benchmark cases. Each returns rows: (figure, ours, baseline, ratio, target, detail).
+
+Every baseline is measured in the same process and run as our figure, so the ratios are
+comparable across machines even when the absolute numbers are not.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, create_model
+
+from scaleenv_mcp.catalog import domain_names, load_domain
+from scaleenv_mcp.coordinator import Coordinator
+from scaleenv_mcp.paths import ProjectPaths
+from scaleenv_mcp.proctest import test_domain
+from scaleenv_mcp.runtime import execute
+from scaleenv_mcp.seed import seed_state
+from scaleenv_mcp.spec import DomainSpec, load_blueprint
+from scaleenv_mcp.state import State
+from scaleenv_mcp.tasks import generate_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+PATHS = ProjectPaths(ROOT)
+
+
+@dataclass
+class Timing:
+    median: float
+    low: float
+    high: float
+    unit: str = "us"
+
+    def text(self) -> str:
+        return f"{self.median:,.1f} {self.unit} [{self.low:,.1f}..{self.high:,.1f}]"
+
+
+@dataclass
+class Row:
+    group: str
+    figure: str
+    ours: Timing | str
+    baseline: Timing | str | None = None
+    baseline_name: str = ""
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def timing(samples: list[float], unit: str = "us") -> Timing:
+    return Timing(statistics.median(samples), min(samples), max(samples), unit)
+
+
+def per_op(fn: Callable[[], Any], *, repeats: int, inner: int) -> Timing:
+    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds."""
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner * 1e6)
+    return timing(samples)
+
+
+def retail() -> DomainSpec:
+    return load_domain(PATHS, "retail")
+
+
+# ---------------------------------------------------------------- 1. tool calls in-process
+
+
+def tool_calls(quick: bool) -> list[Row]:
+    spec = retail()
+    state = seed_state(spec, scale=10)  # ~1,000 rows
+    conn = state.conn
+    order = next(o for o in state.rows("order") if o["status"] == "pending")
+    product = state.get("product", order["product_id"])
+    assert product is not None
+    conn.execute('UPDATE product SET stock = 1000 WHERE id = ?', (product["id"],))
+    customer_id = order["customer_id"]
+    repeats, inner = (5, 200) if quick else (15, 2000)
+    cols_order = ", ".join(f'"{c}"' for c in ["id", *spec.entities["order"].fields])
+    cols_customer = ", ".join(f'"{c}"' for c in ["id", *spec.entities["customer"].fields])
+    cols_product = ", ".join(f'"{c}"' for c in ["id", *spec.entities["product"].fields])
+    rows = []
+
+    def read() -> None:
+        assert execute(state, "get_order", {"order_id": order["id"]}).ok
+
+    def raw_read() -> None:
+        conn.execute(f'SELECT {cols_order} FROM "order" WHERE id = ?', (order["id"],)).fetchone()
+
+    def search() -> None:
+        assert execute(state, "list_customer_orders", {"customer_id": customer_id, "status": "pending"}).ok
+
+    def raw_search() -> None:
+        conn.execute(f'SELECT {cols_customer} FROM "customer" WHERE id = ?', (customer_id,)).fetchone()
+        conn.execute(
+            f'SELECT {cols_order} FROM "order" WHERE "customer_id" = ? COLLATE NOCASE AND "status" = ? COLLATE NOCASE '
+            'ORDER BY "placed_on" DESC, id LIMIT 51',
+            (customer_id, "pending"),
+        ).fetchall()
+
+    quantity = [1]
+
+    def write() -> None:
+        quantity[0] = 3 - quantity[0]
+        result = execute(state, "change_order_quantity", {"order_id": order["id"], "quantity": quantity[0]})
+        assert result.ok, result.error
+
+    def raw_write() -> None:
+        quantity[0] = 3 - quantity[0]
+        conn.execute("SAVEPOINT raw")
+        o = conn.execute(f'SELECT {cols_order} FROM "order" WHERE id = ?', (order["id"],)).fetchone()
+        p = conn.execute(f'SELECT {cols_product} FROM "product" WHERE id = ?', (o[2],)).fetchone()
+        conn.execute('UPDATE "product" SET "stock" = ? WHERE id = ?', (p[4] + o[3] - quantity[0], p[0]))
+        conn.execute('UPDATE "order" SET "total" = ? WHERE id = ?', (round(p[3] * quantity[0], 2), o[0]))
+        conn.execute('UPDATE "order" SET "quantity" = ? WHERE id = ?', (quantity[0], o[0]))
+        conn.execute("RELEASE raw")
+        conn.execute(f'SELECT {cols_order} FROM "order" WHERE id = ?', (order["id"],)).fetchone()
+
+    for name, ours, raw in [
+        ("keyed read (get_order)", read, raw_read),
+        ("filtered list (list_customer_orders)", search, raw_search),
+        ("write with rules (change_order_quantity)", write, raw_write),
+    ]:
+        t_ours = per_op(ours, repeats=repeats, inner=inner)
+        t_raw = per_op(raw, repeats=repeats, inner=inner)
+        ratio = t_ours.median / t_raw.median
+        rows.append(Row("tool call", name, t_ours, t_raw, "raw sqlite3, same SQL", ratio, "<= 5x", ratio <= 5))
+    return rows
+
+
+# ---------------------------------------------------------------- 2. reset
+
+
+def _pydantic_db(spec: DomainSpec) -> type[BaseModel]:
+    py = {"int": int, "float": float, "money": float, "bool": bool}
+    models = {}
+    for name, entity in spec.entities.items():
+        fields: dict[str, Any] = {"id": (str, ...)}
+        for fname, f in entity.fields.items():
+            t: Any = py.get(f.type, str)
+            fields[fname] = (t | None, None) if f.nullable else (t, ...)
+        models[name] = create_model(f"Row_{name}", **fields)  # type: ignore[call-overload]
+    return create_model("DB", **{name: (list[m], ...) for name, m in models.items()})  # type: ignore[call-overload, valid-type]
+
+
+def _episode_changes(spec: DomainSpec, state: State) -> Callable[[], None]:
+    """A typical episode's writes: cancel one order, place one, move a customer."""
+    pending = [o for o in state.rows("order") if o["status"] == "pending"][:1]
+    product = next(p for p in state.rows("product") if p["active"] and p["stock"] > 2)
+    customer = state.rows("customer")[0]
+
+    def run() -> None:
+        for o in pending:
+            assert execute(state, "cancel_order", {"order_id": o["id"]}).ok
+        assert execute(state, "place_order", {"customer_id": customer["id"], "product_id": product["id"], "quantity": 1}).ok
+        assert execute(state, "update_customer_city", {"customer_id": customer["id"], "city": "Lisbon"}).ok
+
+    return run
+
+
+def reset(quick: bool) -> list[Row]:
+    spec = retail()
+    sizes = [("small", 1), ("medium", 100)] + ([] if quick else [("large", 1000)])
+    rows = []
+    for label, scale in sizes:
+        state = seed_state(spec, scale=scale)
+        n_rows = sum(state.counts().values())
+        image = state.snapshot()
+        repeats = 5 if quick else (30 if scale < 1000 else 10)
+        state.track()
+        change = _episode_changes(spec, state)
+        samples = []
+        for _ in range(repeats):
+            change()
+            start = time.perf_counter()
+            state.reset()
+            samples.append((time.perf_counter() - start) * 1e6)
+        ours = timing(samples)
+        baseline_dump = state.dump()
+        assert state.snapshot() is not None
+
+        restore_t = per_op(lambda: State.from_snapshot(spec, image).close(), repeats=repeats, inner=1)
+        deep = per_op(lambda: copy.deepcopy(baseline_dump), repeats=max(3, repeats // 3), inner=1)
+        db_model = _pydantic_db(spec)
+        json_text = json.dumps(baseline_dump)
+        pyd = per_op(lambda: db_model.model_validate_json(json_text), repeats=max(3, repeats // 3), inner=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "state.db"
+            disk = sqlite3.connect(source)
+            state.conn.backup(disk)
+            disk.close()
+            target = Path(tmp) / "episode.db"
+
+            def file_copy() -> None:
+                shutil.copyfile(source, target)
+                c = sqlite3.connect(target)
+                c.execute("SELECT count(*) FROM customer").fetchone()
+                c.close()
+
+            filecopy = per_op(file_copy, repeats=repeats, inner=1)
+        baselines = {"deepcopy of dicts": deep, "pydantic from JSON": pyd, "copy SQLite file + open": filecopy}
+        best_name, best = min(baselines.items(), key=lambda kv: kv[1].median)
+        ratio = best.median / ours.median
+        detail = {
+            "rows": n_rows,
+            "whole_image_restore_us": round(restore_t.median, 1),
+            **{k: round(v.median, 1) for k, v in baselines.items()},
+        }
+        rows.append(
+            Row("reset", f"{label} (~{n_rows:,} rows)", ours, best, f"fastest peer way: {best_name}", ratio,
+                ">= 20x at medium" if label == "medium" else "", ratio >= 20 if label == "medium" else None, detail)
+        )  # fmt: skip
+    return rows
+
+
+# ---------------------------------------------------------------- 3. MCP round trip
+
+FLOOR_SERVER = '''
+import sys, anyio
+import mcp_types as types
+from mcp.server import Server
+
+async def list_tools(ctx, params):
+    return types.ListToolsResult(tools=[types.Tool(name="get_order", input_schema={"type": "object"})])
+
+async def call_tool(ctx, params):
+    data = {"id": "ORD-0001", "status": "pending"}
+    return types.CallToolResult(content=[types.TextContent(type="text", text='{"id": "ORD-0001"}')], structured_content=data)
+
+server = Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
+if sys.argv[1:2] == ["http"]:
+    import uvicorn
+    uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+else:
+    from mcp.server.stdio import stdio_server
+    async def main():
+        async with stdio_server() as (r, w):
+            await server.run(r, w, server.create_initialization_options())
+    anyio.run(main)
+'''
+
+
+async def _client_latency(target: Any, calls: int) -> Timing:
+    from mcp import Client
+
+    samples = []
+    async with Client(target) as client:
+        for _ in range(5):  # warm up
+            await client.call_tool("get_order", {"order_id": "ORD-0001"})
+        for _ in range(calls):
+            start = time.perf_counter()
+            result = await client.call_tool("get_order", {"order_id": "ORD-0001"})
+            samples.append((time.perf_counter() - start) * 1e6)
+            assert not result.is_error
+    return timing(samples)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: Any) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def mcp_round_trip(quick: bool) -> list[Row]:
+    import subprocess
+
+    from mcp import StdioServerParameters
+
+    calls = 100 if quick else 1000
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_file = Path(tmp) / "floor.py"
+        floor_file.write_text(FLOOR_SERVER)
+        ours_stdio = StdioServerParameters(command=sys.executable, args=["-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail"])
+        floor_stdio = StdioServerParameters(command=sys.executable, args=[str(floor_file)])
+        ours = anyio.run(_client_latency, ours_stdio, calls)
+        floor = anyio.run(_client_latency, floor_stdio, calls)
+        ratio = ours.median / floor.median
+        rows.append(Row("MCP round trip", "tools/call over stdio", ours, floor, "same SDK, constant result", ratio, "<= 1.5x", ratio <= 1.5))
+        procs = []
+        try:
+            p1, p2 = _free_port(), _free_port()
+            procs.append(subprocess.Popen([sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http", "--port", str(p1)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            procs.append(subprocess.Popen([sys.executable, str(floor_file), "http", str(p2)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            _wait_port(p1, procs[0])
+            _wait_port(p2, procs[1])
+            ours_h = anyio.run(_client_latency, f"http://127.0.0.1:{p1}/mcp", calls // 2)
+            floor_h = anyio.run(_client_latency, f"http://127.0.0.1:{p2}/mcp", calls // 2)
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=10)
+        ratio = ours_h.median / floor_h.median
+        rows.append(Row("MCP round trip", "tools/call over streamable HTTP", ours_h, floor_h, "same SDK, constant result", ratio, "<= 1.5x", ratio <= 1.5))
+    return rows
+
+
+# ---------------------------------------------------------------- 4. concurrency
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def concurrency(quick: bool) -> list[Row]:
+    spec = retail()
+    count = 1_000 if quick else 10_000
+    coordinator = Coordinator(spec, max_episodes=count + 10)
+    orders = [o["id"] for o in seed_state(spec).rows("order")]
+    customers = [c["id"] for c in seed_state(spec).rows("customer")]
+    before = _rss_bytes()
+    episodes = [coordinator.start().id for _ in range(count)]
+    after = _rss_bytes()
+    per_episode = (after - before) / count
+
+    def workload(ids: list[str], seconds: float) -> float:
+        done = 0
+        i = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for _ in range(100):
+                ep = ids[i % len(ids)]
+                k = i % 10
+                if k < 7:
+                    coordinator.call(ep, "get_order", {"order_id": orders[i % len(orders)]})
+                elif k < 9:
+                    coordinator.call(ep, "list_customer_orders", {"customer_id": customers[i % len(customers)]})
+                else:
+                    coordinator.call(ep, "update_customer_city", {"customer_id": customers[i % len(customers)], "city": "Porto"})
+                i += 1
+                done += 1
+        return done / seconds
+
+    seconds = 2.0 if quick else 5.0
+    single = workload(episodes[:1], seconds)
+    for ep in episodes:
+        coordinator.episode(ep).calls.clear()
+    everyone = workload(episodes, seconds)
+    rss_total = _rss_bytes()
+    ratio = single / everyone
+    return [
+        Row("concurrency", f"{count:,} live episodes: RSS", f"{rss_total / 2**20:,.0f} MiB total, {per_episode / 1024:,.1f} KiB per episode",
+            None, "", None, "10,000 under 2 GiB", rss_total < 2 * 2**30 if count == 10_000 else None,
+            {"rss_total_bytes": rss_total, "rss_per_episode_bytes": round(per_episode)}),
+        Row("concurrency", f"tool calls/s with {count:,} episodes active", f"{everyone:,.0f} calls/s", f"{single:,.0f} calls/s",
+            "one episode, same mix", ratio, "within 2x", ratio <= 2),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- 5. verification
+
+
+def _hash_db(state: State) -> str:
+    h = hashlib.sha256()
+    for entity in state.spec.entities:
+        h.update(json.dumps(state.rows(entity), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def verification(quick: bool) -> list[Row]:
+    spec = retail()
+    medium = seed_state(spec, scale=100)
+    tasks = generate_tasks(spec, count=3, seed=1, initial=medium)
+    task = next(t for t in tasks if t.kind == "action")
+    coordinator = Coordinator(spec, tasks, initial=medium)
+    episode = coordinator.start(task.id)
+    for call in task.solution:
+        assert coordinator.call(episode.id, call.tool, call.arguments).ok
+    reference = medium.fork()
+    for call in task.solution:
+        assert execute(reference, call.tool, call.arguments).ok
+    repeats = 5 if quick else 20
+    ours = per_op(lambda: coordinator.verify(episode.id), repeats=repeats, inner=5)
+    assert coordinator.verify(episode.id).success
+    peer = per_op(lambda: _hash_db(episode.state) == _hash_db(reference), repeats=max(3, repeats // 4), inner=1)
+    ratio = peer.median / ours.median
+    return [
+        Row("verification", f"reward of one episode (~{sum(medium.counts().values()):,} rows)", ours, peer,
+            "hash every table of both end states", ratio, ">= 100x", ratio >= 100)
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- 6. synthesis throughput
+
+
+def synthesis(quick: bool) -> list[Row]:
+    names = domain_names(PATHS)
+    if quick:
+        names = names[:2]
+    rows = []
+    points = []
+    for name in names:
+        blueprint = ROOT / "synthesis" / "domains" / f"{name}.yaml"
+        start = time.perf_counter()
+        spec = load_blueprint(blueprint)
+        report = test_domain(spec)
+        tasks = generate_tasks(spec, count=10 if quick else 30)
+        seconds = time.perf_counter() - start
+        points.append((len(spec.tools), seconds))
+        rows.append(Row("synthesis", f"{name} ({len(spec.tools)} tools)", f"{seconds:.2f} s",
+                        extra={"tools": len(spec.tools), "tests_passed": report.passed, "tasks": len(tasks), "calls": report.calls}))  # fmt: skip
+    if len(points) >= 2:
+        xs, ys = zip(*points, strict=True)
+        mx, my = statistics.mean(xs), statistics.mean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in points) / max(1e-9, sum((x - mx) ** 2 for x in xs))
+        rows.append(Row("synthesis", "growth with tool count", f"{slope:+.3f} s per extra tool (least squares)",
+                        extra={"mean_seconds_per_domain": round(my, 3)}))  # fmt: skip
+    return rows
+
+
+# ---------------------------------------------------------------- 7. growth
+
+
+def growth(quick: bool) -> list[Row]:
+    spec = retail()
+    rows = []
+    for scale in ([10, 100] if quick else [10, 100, 1000]):
+        state = seed_state(spec, scale=scale)
+        n = sum(state.counts().values())
+        order_id = state.rows("order")[len(state.rows("order")) // 2]["id"]
+        read = per_op(lambda: execute(state, "get_order", {"order_id": order_id}), repeats=5, inner=200)
+        state.track()
+        change = _episode_changes(spec, state)
+        samples = []
+        for _ in range(5 if quick else 15):
+            change()
+            start = time.perf_counter()
+            state.reset()
+            samples.append((time.perf_counter() - start) * 1e6)
+        image = state.snapshot()
+        whole = per_op(lambda: State.from_snapshot(spec, image).close(), repeats=5, inner=1)
+        rows.append(Row("growth", f"~{n:,} rows", f"keyed read {read.median:,.1f} us; journal reset {statistics.median(samples):,.1f} us",
+                        None, "", None, "", None,
+                        {"rows": n, "keyed_read_us": round(read.median, 1), "journal_reset_us": round(statistics.median(samples), 1),
+                         "whole_image_restore_us": round(whole.median, 1)}))  # fmt: skip
+    return rows
+
+
+CASES: dict[str, Callable[[bool], list[Row]]] = {
+    "tool_calls": tool_calls,
+    "reset": reset,
+    "mcp": mcp_round_trip,
+    "concurrency": concurrency,
+    "verification": verification,
+    "synthesis": synthesis,
+    "growth": growth,
+}
+
+os.environ.setdefault("PYTHONHASHSEED", "0")
