@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from .expr import split_lookup
 from .spec import DomainSpec, EntitySpec, FieldSpec
 
-__all__ = ["RowChange", "State", "StateDiff", "TableDiff", "diff", "schema_sql"]
+__all__ = ["PAGE_SIZE", "RowChange", "State", "StateDiff", "TableDiff", "diff", "schema_sql"]
+
+PAGE_SIZE = 1024
 
 
 def _q(name: str) -> str:
@@ -97,6 +99,9 @@ class State:
     def empty(cls, spec: DomainSpec) -> State:
         """A state with the domain's schema and no rows."""
         conn = _connect()
+        # Small pages: an episode's database is mostly small, and SQLite's per-connection page
+        # buffers scale with the page size (about 95 KiB per live episode instead of 200 KiB).
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         for statement in schema_sql(spec):
             conn.execute(statement)
         conn.commit()
