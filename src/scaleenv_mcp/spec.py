@@ -376,22 +376,14 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                     yield Problem(path=f"{base}.unique_together", message=f"unknown field {fname!r}")
         for i, text in enumerate(entity.seed_effects):
             path = f"{base}.seed_effects[{i}]"
-            try:
-                assignment = parse_assignment(text)
-            except ExprError as exc:
-                yield Problem(path=path, message=str(exc))
-                continue
             scope = _row_scope(spec, ename)
-            target = scope.get(assignment.var)
-            if target is None or target[0] != "row":
-                rows = [n for n, (k, _) in scope.items() if k == "row"]
-                yield Problem(path=path, message=f"{assignment.var!r} is not a row this entity references (rows: {rows})")
+            resolved = _assignment_target(path, text, scope, spec, "this entity references")
+            if not isinstance(resolved, tuple):
+                yield from [resolved] if resolved else []
                 continue
-            target_entity = spec.entities.get(str(target[1]))
-            if target_entity is None:
-                continue
+            assignment, target_name, target_entity = resolved
             if assignment.field not in target_entity.fields:
-                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target[1]!r}")
+                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target_name!r}")
                 continue
             yield from _reference_problems(path, assignment.value, scope, spec)
         for fname, f in entity.fields.items():
@@ -551,30 +543,22 @@ def _effect_problems(
     for i, effect in enumerate(tool.effects):
         path = f"{base}.effects[{i}]"
         if isinstance(effect, str):
-            try:
-                assignment = parse_assignment(effect)
-            except ExprError as exc:
-                yield Problem(path=path, message=str(exc))
+            resolved = _assignment_target(path, effect, scope, spec, "this tool has bound")
+            if not isinstance(resolved, tuple):
+                yield from [resolved] if resolved else []
                 continue
-            target = scope.get(assignment.var)
-            if target is None or target[0] != "row":
-                rows = [n for n, (k, _) in scope.items() if k == "row"]
-                yield Problem(path=path, message=f"{assignment.var!r} is not a row this tool has bound (rows: {rows})")
-                continue
-            entity = spec.entities.get(str(target[1]))
-            if entity is None:
-                continue
+            assignment, target_name, entity = resolved
             field = entity.fields.get(assignment.field)
             if field is None:
                 yield Problem(
                     path=path,
-                    message=f"unknown field {assignment.field!r} on entity {target[1]!r} (fields: {_names(entity.fields)})",
+                    message=f"unknown field {assignment.field!r} on entity {target_name!r} (fields: {_names(entity.fields)})",
                 )
                 continue
             yield from _reference_problems(path, assignment.value, scope, spec)
             if assignment.op != "=" and field.type not in NUMERIC:
-                yield Problem(path=path, message=f"{assignment.op} needs a number field; {target[1]}.{assignment.field} is {field.type}")
-            yield from _value_type_problems(path, assignment.value, field, f"{target[1]}.{assignment.field}", scope, spec)
+                yield Problem(path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}")
+            yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
         elif isinstance(effect, CreateEffect):
             entity = spec.entities.get(effect.create)
             if entity is None:
@@ -601,6 +585,25 @@ def _effect_problems(
             target = scope.get(effect.delete)
             if target is None or target[0] != "row":
                 yield Problem(path=f"{path}.delete", message=f"{effect.delete!r} is not a row this tool has bound")
+
+
+def _assignment_target(
+    path: str, text: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec, owner: str
+) -> tuple[Assignment, str, EntitySpec] | Problem | None:
+    """Parse ``var.field = ...`` and find the entity of ``var``; a Problem if either fails
+    (None when the entity itself is unknown, which is reported where it is declared)."""
+    try:
+        assignment = parse_assignment(text)
+    except ExprError as exc:
+        return Problem(path=path, message=str(exc))
+    target = scope.get(assignment.var)
+    if target is None or target[0] != "row":
+        rows = [n for n, (k, _) in scope.items() if k == "row"]
+        return Problem(path=path, message=f"{assignment.var!r} is not a row {owner} (rows: {rows})")
+    entity = spec.entities.get(str(target[1]))
+    if entity is None:
+        return None
+    return assignment, str(target[1]), entity
 
 
 def _reference_problems(
