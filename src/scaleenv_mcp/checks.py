@@ -104,9 +104,9 @@ def _unexplained(checks: list[CheckSpec], changes: StateDiff) -> list[str]:
             extra = [f for f in row.fields if (entity, row.id, f) not in named_fields]
             if extra:
                 problems.append(f"{entity} {row.id} changed {', '.join(extra)}")
-        for row in table.removed:
-            if (entity, row["id"]) not in removed_ok:
-                problems.append(f"{entity} {row['id']} was removed")
+        for gone in table.removed:
+            if (entity, gone["id"]) not in removed_ok:
+                problems.append(f"{entity} {gone['id']} was removed")
         if len(table.added) > expected_new.get(entity, 0):
             problems.append(f"{len(table.added) - expected_new.get(entity, 0)} unexpected new {entity} row(s)")
     return problems
@@ -123,10 +123,10 @@ def evaluate_checks(checks: list[CheckSpec], changes: StateDiff, final: State, a
             continue
         passed, detail = _evaluate(check, final, changes, answer)
         results.append(CheckResult(description=check.description, kind=check.kind, passed=passed, detail=detail))
-    passed = sum(r.passed for r in results)
+    passing = sum(r.passed for r in results)
     return Verification(
-        reward=round(passed / len(results), 4) if results else 0.0,
-        success=bool(results) and passed == len(results),
+        reward=round(passing / len(results), 4) if results else 0.0,
+        success=bool(results) and passing == len(results),
         checks=results,
         diff=changes.summary(),
     )

@@ -345,35 +345,35 @@ class _Evaluator:
                 if not isinstance(row, Mapping) or attr not in row:
                     raise ExprError(f"in {self.text!r}: {name} has no field {attr!r}")
                 return row[attr]
-            case ast.BoolOp(op=ast.And(), values=values):
+            case ast.BoolOp(op=ast.And(), values=operands):
                 result: Any = True
-                for value in values:
-                    result = self._visit(value)
+                for operand_node in operands:
+                    result = self._visit(operand_node)
                     if not result:
                         return result
                 return result
-            case ast.BoolOp(op=ast.Or(), values=values):
+            case ast.BoolOp(op=ast.Or(), values=operands):
                 result = False
-                for value in values:
-                    result = self._visit(value)
+                for operand_node in operands:
+                    result = self._visit(operand_node)
                     if result:
                         return result
                 return result
-            case ast.UnaryOp(op=op, operand=operand):
-                value = self._visit(operand)
-                if isinstance(op, ast.Not):
-                    return not value
-                return -value if isinstance(op, ast.USub) else +value
-            case ast.BinOp(left=left, op=op, right=right):
-                return _BINOPS[type(op)](self._visit(left), self._visit(right))
+            case ast.UnaryOp(op=unary, operand=operand):
+                inner = self._visit(operand)
+                if isinstance(unary, ast.Not):
+                    return not inner
+                return -inner if isinstance(unary, ast.USub) else +inner
+            case ast.BinOp(left=left, op=binary, right=right):
+                return _BINOPS[type(binary)](self._visit(left), self._visit(right))
             case ast.Compare(left=left, ops=ops, comparators=comparators):
                 current = self._visit(left)
-                for op, comparator in zip(ops, comparators, strict=True):
+                for cmp, comparator in zip(ops, comparators, strict=True):
                     other = self._visit(comparator)
                     if current is None or other is None:
-                        if not isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
+                        if not isinstance(cmp, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
                             return False
-                    if not _COMPARE[type(op)](current, other):
+                    if not _COMPARE[type(cmp)](current, other):
                         return False
                     current = other
                 return True

@@ -560,15 +560,15 @@ def _effect_problems(
                 yield Problem(path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}")
             yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
         elif isinstance(effect, CreateEffect):
-            entity = spec.entities.get(effect.create)
-            if entity is None:
+            created = spec.entities.get(effect.create)
+            if created is None:
                 yield Problem(path=f"{path}.create", message=f"unknown entity {effect.create!r} (entities: {_names(spec.entities)})")
                 continue
             for fname, raw in effect.values.items():
                 vpath = f"{path}.values.{fname}"
-                field = entity.fields.get(fname)
+                field = created.fields.get(fname)
                 if field is None:
-                    yield Problem(path=vpath, message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(entity.fields)})")
+                    yield Problem(path=vpath, message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(created.fields)})")
                     continue
                 try:
                     expr = parse(_literal_text(raw))
@@ -577,7 +577,7 @@ def _effect_problems(
                     continue
                 yield from _reference_problems(vpath, expr, scope, spec, field=field)
                 yield from _value_type_problems(vpath, expr, field, f"{effect.create}.{fname}", scope, spec)
-            for fname, field in entity.fields.items():
+            for fname, field in created.fields.items():
                 if fname not in effect.values and field.default is None and not field.nullable:
                     yield Problem(path=f"{path}.values", message=f"field {fname!r} has no value and no default")
             scope[effect.var] = ("row", effect.create)

@@ -144,12 +144,12 @@ class _Build:
             return f"{_words(fname)} {format_answer_value(parent[label])}"
         if depth > 0:
             return None
-        inner = [
+        texts = [
             self._value_text(str(f.ref), n, parent[n], depth + 1)
             for n, x in target.fields.items()
             if x.type == "ref" and x.ref != self.persona_entity and parent.get(n) is not None
         ]
-        inner = [t for t in inner if t]
+        inner = [t for t in texts if t]
         return f"{_words(fname)} of {' and '.join(inner)}" if inner else None
 
     # ------------------------------------------------------------ discovery
