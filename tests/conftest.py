@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from scaleenv_mcp.catalog import domain_names, load_domain
-from scaleenv_mcp.paths import ProjectPaths
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp.spec.catalog import domain_names, load_domain
+from scaleenv_mcp.spec.paths import ProjectPaths
+from scaleenv_mcp.spec.model import DomainSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = ProjectPaths(ROOT)

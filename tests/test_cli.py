@@ -49,7 +49,7 @@ def test_a_broken_blueprint_is_rejected_and_nothing_is_written(project: Path, ca
     before = tree_bytes(project)
     blueprint = project / "synthesis/domains/retail.yaml"
     blueprint.write_text(blueprint.read_text().replace("ref: customer}", "ref: client}", 1))
-    assert main(["--root", str(project), "synth", "retail"]) == 1
+    assert main(["--root", str(project), "synth", "retail"]) == 2  # invalid blueprint: 2; a gate failure: 1
     err = capsys.readouterr().err
     assert "retail.yaml: invalid blueprint" in err and "unknown entity 'client'" in err
     assert tree_bytes(project) == before
@@ -61,8 +61,9 @@ def test_synth_from_a_blueprint_path_adds_a_domain(project: Path, capsys: pytest
     path.write_text(source)
     assert main(["--root", str(project), "synth", "--blueprint", str(path)]) == 0
     assert (project / "servers/corner_shop/spec.json").is_file()
+    assert "corner_shop: 5 entities" in capsys.readouterr().out
     assert main(["--root", str(project), "list", "--json"]) == 0
-    names = [d["name"] for d in json.loads(capsys.readouterr().out.split("\n", 2)[-1])["domains"]]
+    names = [d["name"] for d in json.loads(capsys.readouterr().out)["domains"]]
     assert "corner_shop" in names and "retail" in names
 
 

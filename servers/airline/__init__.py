@@ -21,12 +21,8 @@ Run: python -m servers.airline (stdio), or add --http --port 8000 (streamable HT
 
 from pathlib import Path
 
-from mcp.server import Server
-
-from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.server import build_server as _build_server
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp import serving
+from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 SPEC_SHA256 = "ce5d7265a71d7d305bdcd765a5f19165a94da4a9423bc23cfc03b9aa9449021c"
@@ -36,6 +32,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Coordinator]:
+def build_server() -> serving.DomainServer:
     """The airline MCP server; each client starts from the seeded initial state."""
-    return _build_server(load_spec())
+    return serving.build_server(load_spec())

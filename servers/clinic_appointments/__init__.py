@@ -23,12 +23,8 @@ Run: python -m servers.clinic_appointments (stdio), or add --http --port 8000 (s
 
 from pathlib import Path
 
-from mcp.server import Server
-
-from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.server import build_server as _build_server
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp import serving
+from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 SPEC_SHA256 = "58c7666f00a14f4e26019bbb26439f2dd6e1d7ac5586e7e6f608f23b710c667a"
@@ -38,6 +34,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Coordinator]:
+def build_server() -> serving.DomainServer:
     """The clinic_appointments MCP server; each client starts from the seeded initial state."""
-    return _build_server(load_spec())
+    return serving.build_server(load_spec())

@@ -1,6 +1,6 @@
 """Serve this domain: stdio by default, streamable HTTP with --http [--port N]."""
 
-from scaleenv_mcp.cli import serve_main
+from scaleenv_mcp.serving import serve_main
 
 from . import load_spec
 

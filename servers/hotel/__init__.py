@@ -24,12 +24,8 @@ Run: python -m servers.hotel (stdio), or add --http --port 8000 (streamable HTTP
 
 from pathlib import Path
 
-from mcp.server import Server
-
-from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.server import build_server as _build_server
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp import serving
+from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 SPEC_SHA256 = "e20736008bb283437b85bc39896990a6b57aff1ead1f0ebe83c7e9bcee17383c"
@@ -39,6 +35,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Coordinator]:
+def build_server() -> serving.DomainServer:
     """The hotel MCP server; each client starts from the seeded initial state."""
-    return _build_server(load_spec())
+    return serving.build_server(load_spec())

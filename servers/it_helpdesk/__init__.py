@@ -27,12 +27,8 @@ Run: python -m servers.it_helpdesk (stdio), or add --http --port 8000 (streamabl
 
 from pathlib import Path
 
-from mcp.server import Server
-
-from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.server import build_server as _build_server
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp import serving
+from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 SPEC_SHA256 = "c1524dc5e16b3a5fe2924154a3a4c964a19d1a742906215a9cecb3da8553c4ec"
@@ -42,6 +38,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Coordinator]:
+def build_server() -> serving.DomainServer:
     """The it_helpdesk MCP server; each client starts from the seeded initial state."""
-    return _build_server(load_spec())
+    return serving.build_server(load_spec())

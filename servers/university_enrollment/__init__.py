@@ -23,12 +23,8 @@ Run: python -m servers.university_enrollment (stdio), or add --http --port 8000 
 
 from pathlib import Path
 
-from mcp.server import Server
-
-from scaleenv_mcp.catalog import load_spec_file
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.server import build_server as _build_server
-from scaleenv_mcp.spec import DomainSpec
+from scaleenv_mcp import serving
+from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
 SPEC_SHA256 = "a72d33a8a398f9bec965967e00d164d56882cf423188c4bf1c7e0811cf4ca97b"
@@ -38,6 +34,6 @@ def load_spec() -> DomainSpec:
     return load_spec_file(SPEC_FILE, SPEC_SHA256)
 
 
-def build_server() -> Server[Coordinator]:
+def build_server() -> serving.DomainServer:
     """The university_enrollment MCP server; each client starts from the seeded initial state."""
-    return _build_server(load_spec())
+    return serving.build_server(load_spec())

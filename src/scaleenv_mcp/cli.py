@@ -1,21 +1,26 @@
-"""The ``scaleenv`` command: thin wrappers over the library, one subcommand per job."""
+"""The ``scaleenv`` command: parse arguments, call the library, print. No pipeline logic lives here."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
+from ._version import __version__
+from .spec.catalog import DomainNotFound, load_domain, read_index
+from .spec.errors import BlueprintError
+from .spec.model import DomainSpec
+from .spec.paths import ProjectPaths, project_paths
 
-from .catalog import DomainNotFound, load_domain, read_index
-from .paths import ProjectPaths, project_paths
-from .spec import BlueprintError, DomainSpec, load_blueprint
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
-__all__ = ["main", "serve_main"]
+__all__ = ["build_parser", "main"]
 
 
 class CliError(Exception):
@@ -24,6 +29,23 @@ class CliError(Exception):
 
 def _paths(args: argparse.Namespace) -> ProjectPaths:
     return project_paths(getattr(args, "root", None))
+
+
+@contextmanager
+def _progress(total: int, what: str, *, quiet: bool = False) -> Iterator[tqdm[Any]]:
+    """A progress bar on stderr with counts and ETA (hidden when stderr is not a terminal, or ``quiet``)."""
+    from tqdm import tqdm
+
+    disable = True if quiet else None  # None: tqdm decides, showing the bar only on a terminal
+    with tqdm(total=total, desc=what, unit=what.split()[-1], file=sys.stderr, disable=disable, leave=False) as bar:
+        yield bar
+
+
+def _say(text: str) -> None:
+    """A line for the person at the terminal, written past any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
 
 
 # ---------------------------------------------------------------- synth
@@ -44,72 +66,49 @@ def _blueprint_files(args: argparse.Namespace, paths: ProjectPaths) -> list[Path
     return files
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.name
-
-
-def _compile(spec: DomainSpec, source: str, paths: ProjectPaths, args: argparse.Namespace, report: Any = None) -> bool:
-    """Gate, tasks and generated files for one validated spec; False if the gate rejects it."""
-    from .graph import graph_json
-    from .proctest import test_domain
-    from .synthesis.codegen import generate_domain
-    from .tasks import generate_tasks
-
-    report = report if report is not None else test_domain(spec)
-    if not report.passed:
-        verdict = "kept anyway (--allow-failing)" if args.allow_failing else "rejected; nothing was written"
-        print(f"{spec.name}: procedural tests failed, {verdict}:", file=sys.stderr)
-        for line in report.reasons():
-            print(f"  {line}", file=sys.stderr)
-        if not args.allow_failing:
-            return False
-    extra = {"quality": report.summary(), "graph": graph_json(spec)}
-    tasks = generate_tasks(spec, count=args.tasks, seed=args.task_seed)
-    if len(tasks) < args.tasks:
-        print(f"{spec.name}: only {len(tasks)} of {args.tasks} tasks could be verified", file=sys.stderr)
-    changed = generate_domain(spec, paths, source, extra, tasks)
-    print(
-        f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({len(spec.write_tools())} write); "
-        f"tests {'passed' if report.passed else 'FAILED'} ({report.calls} calls); {len(tasks)} verified tasks; "
-        f"{len(changed)} file(s) changed"
-    )
-    return True
-
-
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synthesis.codegen import write_index
-
     if args.from_name or args.from_names:
         return _synth_from_names(args)
+    from .build.pipeline import SynthOutcome, synth_blueprints
+
     paths = _paths(args)
-    failed = 0
-    for file in _blueprint_files(args, paths):
-        try:
-            spec = load_blueprint(file)
-        except BlueprintError as exc:
-            print(str(exc), file=sys.stderr)
-            failed += 1
-            continue
-        if not _compile(spec, _relative(file, paths.root), paths, args):
-            failed += 1
-    if write_index(paths):
-        print("manifests/index.json updated")
-    if failed:
-        print(f"{failed} domain(s) rejected", file=sys.stderr)
-        return 1
-    return 0
+    files = _blueprint_files(args, paths)
+    with _progress(len(files), "synth domains") as bar:
+
+        def report(outcome: SynthOutcome) -> None:
+            bar.update(1)
+            if outcome.status != "written":
+                _say(outcome.error)
+                return
+            compiled = outcome.compiled
+            assert compiled is not None
+            spec, quality = compiled.spec, compiled.report
+            if not quality.passed:
+                _say(f"{spec.name}: procedural tests failed, kept anyway (--allow-failing):")
+                for line in quality.reasons():
+                    _say(f"  {line}")
+            if len(compiled.tasks) < compiled.tasks_wanted:
+                _say(f"{spec.name}: only {len(compiled.tasks)} of {compiled.tasks_wanted} tasks could be verified")
+            print(
+                f"{spec.name}: {len(spec.entities)} entities, {len(spec.tools)} tools ({len(spec.write_tools())} write); "
+                f"tests {'passed' if quality.passed else 'FAILED'} ({quality.calls} calls); "
+                f"{len(compiled.tasks)} verified tasks; {len(outcome.changed)} file(s) changed",
+                flush=True,
+            )
+
+        outcomes = synth_blueprints(
+            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report
+        )
+    invalid = sum(1 for o in outcomes if o.status == "invalid")
+    rejected = sum(1 for o in outcomes if o.status == "rejected")
+    if invalid or rejected:
+        print(f"{invalid} invalid blueprint(s), {rejected} domain(s) rejected by the gate; nothing written for them", file=sys.stderr)
+    return 2 if invalid else 1 if rejected else 0
 
 
 def _synth_from_names(args: argparse.Namespace) -> int:
-    import yaml
-
-    from .proctest import test_domain
-    from .spec import parse_blueprint
-    from .synthesis.codegen import write_index
-    from .synthesis.proposer import LLMError, SynthesisFailed, domain_name, near_duplicates, propose_domain
+    from .synthesis.pipeline import NameOutcome, synthesize_names
+    from .synthesis.proposer import LLMError, domain_name
 
     if not args.model:
         raise CliError("--from-name/--from-names need --model MODEL (any litellm model, e.g. openai/gpt-4o)")
@@ -122,51 +121,48 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         names = [n.strip() for n in lines if n.strip() and not n.lstrip().startswith("#")]
     else:
         names = [args.from_name]
-    names, dropped = near_duplicates(names)
-    for name, twin in dropped:
-        print(f"skipped {name!r}: near-identical to {twin!r}")
-    failed = 0
-    for name in names:
-        target = paths.blueprints / f"{domain_name(name)}.yaml"
-        try:
-            proposal = anyio.run(
-                lambda: propose_domain(
-                    name, model=args.model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
-                    seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
-                    api_base=args.api_base, api_key=args.api_key,
-                )
-            )  # fmt: skip
-        except LLMError as exc:
-            raise CliError(f"the model could not be reached: {exc}") from None
-        except SynthesisFailed as exc:
-            print(str(exc), file=sys.stderr)
-            failed += 1
-            continue
+
+    def report(outcome: NameOutcome) -> None:
+        if outcome.status == "skipped":
+            print(f"skipped {outcome.name!r}: near-identical to {outcome.twin!r}")
+            return
+        proposal = outcome.proposal
+        if outcome.status == "never_validated":
+            print(outcome.error, file=sys.stderr)
+            return
+        assert proposal is not None
         cost = f", cost ${proposal.cost:.4f}" if proposal.cost else ""
         print(
-            f"{domain_name(name)}: {proposal.calls} LLM call(s), {proposal.cached_calls} from cache, "
-            f"{proposal.tokens['prompt']}+{proposal.tokens['completion']} tokens{cost}; "
-            f"repair rounds: {proposal.repairs}"
+            f"{domain_name(outcome.name)}: {proposal.calls} LLM call(s), {proposal.cached_calls} from cache, "
+            f"{proposal.tokens['prompt']}+{proposal.tokens['completion']} tokens{cost}; repair rounds: {proposal.repairs}"
         )
-        spec = parse_blueprint(proposal.blueprint, str(target))
-        report = test_domain(spec)
-        text = yaml.safe_dump(proposal.blueprint, sort_keys=False, allow_unicode=True, width=110)
-        if not report.passed and not args.allow_failing:
-            rejected = paths.root / "synthesis" / "rejected" / target.name
-            rejected.parent.mkdir(parents=True, exist_ok=True)
-            rejected.write_text(text, encoding="utf-8")
-            print(f"{spec.name}: not shipped; the proposed blueprint is kept at {_relative(rejected, paths.root)}", file=sys.stderr)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if report.passed or args.allow_failing:
-            if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                target.write_text(text, encoding="utf-8")
-        if not _compile(spec, _relative(target, paths.root), paths, args, report):
-            failed += 1
-    write_index(paths)
+        if outcome.status == "rejected":
+            print(outcome.error, file=sys.stderr)
+            print(f"{domain_name(outcome.name)}: not shipped; the proposed blueprint is kept at {outcome.blueprint}", file=sys.stderr)
+            return
+        compiled = outcome.compiled
+        assert compiled is not None
+        print(
+            f"{compiled.spec.name}: {len(compiled.spec.tools)} tools; tests {'passed' if compiled.report.passed else 'FAILED'}; "
+            f"{len(compiled.tasks)} verified tasks; {len(outcome.changed)} file(s) changed"
+        )
+
+    try:
+        outcomes = synthesize_names(
+            names, paths, model=args.model, seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
+            api_base=args.api_base, api_key=args.api_key, tasks=args.tasks, task_seed=args.task_seed,
+            allow_failing=args.allow_failing, on_outcome=report,
+        )  # fmt: skip
+    except LLMError as exc:
+        raise CliError(f"the model could not be reached: {exc}") from None
+    failed = sum(1 for o in outcomes if o.status in ("never_validated", "rejected"))
     if failed:
         print(f"{failed} domain(s) not shipped", file=sys.stderr)
         return 1
     return 0
+
+
+# ---------------------------------------------------------------- test, tasks, graph
 
 
 def _specs(args: argparse.Namespace) -> list[DomainSpec]:
@@ -180,9 +176,14 @@ def _specs(args: argparse.Namespace) -> list[DomainSpec]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .proctest import test_domain
+    from .build.proctest import DomainReport, test_domain
 
-    reports = [test_domain(spec, calls_per_tool=args.calls) for spec in _specs(args)]
+    specs = _specs(args)
+    reports: list[DomainReport] = []
+    with _progress(len(specs), "test domains") as bar:
+        for spec in specs:
+            reports.append(test_domain(spec, calls_per_tool=args.calls))
+            bar.update(1)
     if args.json:
         print(json.dumps({"domains": [r.model_dump(mode="json") | {"score": r.score} for r in reports]}, indent=2))
     else:
@@ -199,10 +200,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from .tasks import generate_tasks
+    from .tasks.generate import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
-    tasks = generate_tasks(spec, count=args.count, seed=args.seed)
+    with _progress(args.count, "generate tasks") as bar:
+        tasks = generate_tasks(spec, count=args.count, seed=args.seed, on_task=lambda _task: bar.update(1))
     if args.json:
         print(json.dumps([t.model_dump(mode="json") for t in tasks], indent=2))
         return 0
@@ -215,100 +217,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_tasks(args: argparse.Namespace, paths: ProjectPaths) -> list[Any]:
-    from .catalog import domain_names, load_domain_tasks
-
-    known = domain_names(paths)
-    if args.task_ids:
-        by_domain: dict[str, list[Any]] = {}
-        chosen = []
-        for task_id in args.task_ids:
-            domain = next((d for d in sorted(known, key=len, reverse=True) if task_id.startswith(d + "-")), None)
-            if domain is None:
-                raise CliError(f"task id {task_id!r} names no known domain ({', '.join(known)})")
-            tasks = by_domain.setdefault(domain, load_domain_tasks(paths, domain))
-            task = next((t for t in tasks if t.id == task_id), None)
-            if task is None:
-                raise CliError(f"unknown task {task_id!r}; {domain} has {tasks[0].id}..{tasks[-1].id}")
-            chosen.append(task)
-        return chosen
-    domains = args.domain or known
-    for d in domains:
-        if d not in known:
-            raise CliError(f"unknown domain {d!r}; known: {', '.join(known)}")
-    chosen = []
-    for d in domains:
-        tasks = load_domain_tasks(paths, d)
-        if not tasks:
-            raise CliError(f"{d} has no stored tasks; run `scaleenv synth {d}`")
-        chosen += tasks[: args.tasks] if args.tasks else tasks
-    return chosen
-
-
-def _summary_table(summary: dict[str, Any], k_max: int) -> str:
-    cols = ["tasks", "episodes", "infra_faults", "mean_reward", "pass@1"] + [f"pass^{k}" for k in range(2, k_max + 1)]
-    head = f"{'domain':<24}" + "".join(f"{c:>13}" for c in cols)
-    lines = [head]
-    rows = [*summary["domains"].items(), ("overall", summary["overall"])]
-    for name, m in rows:
-        cells = "".join(f"{('-' if m[c] is None else m[c]):>13}" for c in cols)
-        lines.append(f"{name:<24}{cells}")
-    return "\n".join(lines)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .harness.agents import make_agent
-    from .harness.results import ResultStore, summarize
-    from .harness.runner import EvalPlan, run_eval
-
-    paths = _paths(args)
-    tasks = _eval_tasks(args, paths)
-    if args.user_sim and not args.agent.startswith("litellm:"):
-        raise CliError("--user-sim needs a litellm:MODEL agent (oracle, noop and random do not converse)")
-    try:
-        agent = make_agent(
-            args.agent,
-            {t.id: t for t in tasks},
-            api_base=args.api_base,
-            api_key=args.api_key,
-            user_sim=args.user_sim,
-            timeout=args.llm_timeout,
-        ) if args.agent.startswith("litellm:") else make_agent(args.agent, {t.id: t for t in tasks})
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    out = Path(args.out)
-    try:
-        store = ResultStore(out, resume=args.resume)
-    except FileExistsError as exc:
-        raise CliError(str(exc)) from None
-    plan = EvalPlan(
-        root=paths.root, tasks=tasks, agent=agent, trials=args.trials, concurrency=args.concurrency,
-        max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim,
-    )  # fmt: skip
-
-    def progress(record: dict[str, Any]) -> None:
-        if not args.json:
-            status = f"infra fault ({record['infra_error']['kind']})" if record["infra_error"] else (
-                "success" if record["success"] else f"reward {record['reward']}")
-            print(f"{record['task_id']} t{record['trial']}: {status}", file=sys.stderr)
-
-    records = anyio.run(run_eval, plan, store, progress)
-    chosen = {(t.domain, t.id) for t in tasks}
-    records = [r for r in records if (r["domain"], r["task_id"]) in chosen and r["agent"] == agent.name]
-    summary = summarize(records, k_max=args.trials)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(_summary_table(summary, args.trials))
-        for fault in summary["infra_faults"]:
-            print(f"infra fault: {fault['task_id']} t{fault['trial']}: {fault['kind']}: {fault['message']}")
-        print(f"results: {store.path}")
-    return 0
-
-
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .graph import build_graph, graph_dot, graph_json
+    from .spec.graph import build_graph, graph_dot, graph_json
 
     spec = load_domain(_paths(args), args.domain)
     graph = build_graph(spec)
@@ -328,7 +238,65 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- list
+# ---------------------------------------------------------------- eval
+
+
+def _summary_table(summary: dict[str, Any], k_max: int) -> str:
+    cols = ["tasks", "episodes", "infra_faults", "mean_reward", "pass@1"] + [f"pass^{k}" for k in range(2, k_max + 1)]
+    lines = [f"{'domain':<24}" + "".join(f"{c:>13}" for c in cols)]
+    for name, m in [*summary["domains"].items(), ("overall", summary["overall"])]:
+        lines.append(f"{name:<24}" + "".join(f"{('-' if m[c] is None else m[c]):>13}" for c in cols))
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .harness.evaluate import EvalError, evaluate
+    from .harness.results import EpisodeRecord
+
+    paths = _paths(args)
+    bar: tqdm[Any] | None = None
+
+    def started(total: int) -> None:
+        nonlocal bar
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="eval episodes", unit="episode", file=sys.stderr, disable=None, leave=False)
+
+    def finished(record: EpisodeRecord) -> None:
+        if bar is not None:
+            bar.update(1)
+        if not args.json:
+            fault = record.infra_error
+            status = f"infra fault ({fault.kind})" if fault else "success" if record.success else f"reward {record.reward}"
+            _say(f"{record.task_id} t{record.trial}: {status}")
+
+    try:
+        report = evaluate(
+            args.agent, paths=paths, domains=args.domain, per_domain=args.tasks, task_ids=args.task_ids,
+            trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
+            max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
+            api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
+        )  # fmt: skip
+    except EvalError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = report.summary_json()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(_summary_table(summary, args.trials))
+        for fault in report.infra_faults:
+            print(f"infra fault: {fault.task_id} t{fault.trial}: {fault.kind}: {fault.message}")
+        print(f"results: {Path(args.out) / 'results.jsonl'}")
+    if report.all_infra_faults:
+        print("every episode was an infrastructure fault: nothing about the agent was measured", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------- list, serve, client-config
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -346,55 +314,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- serve
-
-
-def _serve(spec: DomainSpec, args: argparse.Namespace) -> int:
-    from .catalog import load_domain_tasks
-    from .server import build_server, serve_http, serve_stdio
-
-    tasks = load_domain_tasks(project_paths(getattr(args, "root", None)), spec.name)
-    if args.task and not tasks:
-        raise CliError(f"{spec.name} has no stored tasks; run `scaleenv synth {spec.name}` first")
-    try:
-        server = build_server(spec, tasks=tasks, task_id=args.task, control_path=args.control)
-    except LookupError as exc:
-        raise CliError(str(exc)) from None
-    if args.http:
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: serving on {args.host}, reachable beyond this machine", file=sys.stderr)
-        serve_http(server, host=args.host, port=args.port)
-    else:
-        anyio.run(serve_stdio, server)
-    return 0
-
-
-def _add_serve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
-    parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .serving.server import ServeError, serve
+
     spec = load_domain(_paths(args), args.domain)
-    return _serve(spec, args)
-
-
-def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:
-    """Entry point of a generated ``servers/<domain>`` package (``python -m servers.<domain>``)."""
-    parser = argparse.ArgumentParser(prog=f"python -m servers.{spec.name}", description=spec.title)
-    _add_serve_options(parser)
-    args = parser.parse_args(argv)
     try:
-        return _serve(spec, args)
-    except CliError as exc:
-        print(f"scaleenv: {exc}", file=sys.stderr)
-        return 2
-
-
-# ---------------------------------------------------------------- client-config
+        serve(spec, args, root=getattr(args, "root", None))
+    except ServeError as exc:
+        raise CliError(str(exc)) from None
+    return 0
 
 
 def cmd_client_config(args: argparse.Namespace) -> int:
@@ -417,80 +345,95 @@ def cmd_client_config(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- main
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default (``%(default)s``), but not ``None`` or ``False``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scaleenv", description=__doc__)
-    parser.add_argument("--root", help="project folder (default: found from the current directory)")
+    from .serving.server import add_serve_options
+
+    parser = argparse.ArgumentParser(prog="scaleenv", description=__doc__, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"scaleenv-mcp {__version__}")
+    parser.add_argument("--root", help="project folder (default: found from the current directory, or $SCALEENV_ROOT)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("synth", help="compile blueprints into servers/ and manifests/")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+
+    p = command("synth", "compile blueprints into servers/ and manifests/ (or synthesize new ones from names)")
     p.add_argument("domains", nargs="*", help="domain names under synthesis/domains/")
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
-    p.add_argument("--tasks", type=int, default=32, help="verified tasks to generate per domain (default 32)")
-    p.add_argument("--task-seed", type=int, default=0, help="seed for task generation (default 0)")
+    p.add_argument("--tasks", type=int, default=32, help="verified tasks to generate per domain")
+    p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
     p.add_argument("--from-names", help="a file with one domain name per line; near-duplicates are skipped")
     p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
-    p.add_argument("--count-tools", type=int, default=10, help="about how many tools to ask for (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data (default 0)")
-    p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per stage (default 2)")
-    p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model")
+    p.add_argument("--count-tools", type=int, default=10, help="about how many tools to ask the model for")
+    p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data")
+    p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per synthesis stage")
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("test", help="procedural tests: exercise every tool and check invariants")
-    p.add_argument("domains", nargs="*")
+    p = command("test", "procedural tests: exercise every tool with generated calls and check invariants")
+    p.add_argument("domains", nargs="*", help="generated domains to test")
     p.add_argument("--all", action="store_true", help="every generated domain")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool (default 24)")
+    p.add_argument("--json", action="store_true", help="print the full reports as JSON")
+    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool")
     p.set_defaults(func=cmd_test)
 
-    p = sub.add_parser("tasks", help="generate verified tasks for a domain by graph expansion")
-    p.add_argument("domain")
-    p.add_argument("--count", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p = command("tasks", "generate verified tasks for a domain by graph expansion")
+    p.add_argument("domain", help="a generated domain")
+    p.add_argument("--count", type=int, default=32, help="how many tasks to generate")
+    p.add_argument("--seed", type=int, default=0, help="seed for task generation")
+    p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.set_defaults(func=cmd_tasks)
 
-    p = sub.add_parser("eval", help="run an agent on tasks over MCP stdio and report pass@1 / pass^k")
+    p = command("eval", "run an agent on tasks over MCP stdio and report pass@1 / pass^k")
     p.add_argument("--domain", action="append", help="a domain to evaluate (repeatable; default: all)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--tasks", type=int, help="the first N tasks of each domain")
+    which.add_argument("--tasks", type=int, help="the first N tasks of each domain (default: all)")
     which.add_argument("--task-ids", nargs="+", help="explicit task ids, e.g. retail-003")
     p.add_argument("--agent", required=True, help="oracle, noop, random, or litellm:MODEL")
     p.add_argument("--trials", type=int, default=1, help="trials per task (pass^k up to this k)")
-    p.add_argument("--concurrency", type=int, default=2)
-    p.add_argument("--out", default="runs/latest", help="results folder (default runs/latest)")
+    p.add_argument("--concurrency", type=int, default=2, help="episodes at once")
+    p.add_argument("--out", default="runs/latest", help="results folder (one agent per folder)")
     p.add_argument("--resume", action="store_true", help="continue a previous run in --out, skipping finished episodes")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--max-steps", type=int, default=30, help="tool calls per episode")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per episode")
     p.add_argument("--user-sim", help="MODEL that plays the user (conversational mode)")
-    p.add_argument("--api-base", help="OpenAI-compatible endpoint for litellm models")
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint for litellm models (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key for litellm models (default: the provider's environment variable)")
     p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("graph", help="the tool dependency graph of a domain")
-    p.add_argument("domain")
+    p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")
+    p.add_argument("domain", help="a generated domain")
     form = p.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true")
-    form.add_argument("--dot", action="store_true")
+    form.add_argument("--json", action="store_true", help="nodes, edges and facts as JSON")
+    form.add_argument("--dot", action="store_true", help="Graphviz DOT")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("list", help="list generated domains")
-    p.add_argument("--json", action="store_true")
+    p = command("list", "list generated domains")
+    p.add_argument("--json", action="store_true", help="print manifests/index.json")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("serve", help="serve a domain as an MCP server (stdio by default)")
-    p.add_argument("domain")
-    _add_serve_options(p)
+    p = command("serve", "serve a domain as an MCP server (stdio by default)")
+    p.add_argument("domain", help="a generated domain")
+    add_serve_options(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("client-config", help="print the JSON that registers a domain's stdio server in a client")
-    p.add_argument("domain")
-    p.add_argument("--client", choices=["claude", "vscode", "cursor"], default="claude")
+    p = command("client-config", "print the JSON that registers a domain's stdio server in a client")
+    p.add_argument("domain", help="a generated domain")
+    p.add_argument("--client", choices=["claude", "vscode", "cursor"], default="claude", help="which client's format")
     p.set_defaults(func=cmd_client_config)
     return parser
 
@@ -504,3 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``scaleenv list | head``): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -9,23 +9,32 @@ reaches for the network.
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import Any
 
 import anyio
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm  # noqa: E402
-
 __all__ = ["LLMError", "add_usage", "complete"]
 
-litellm.suppress_debug_info = True
-_TRANSIENT = (
-    litellm.exceptions.APIConnectionError,
-    litellm.exceptions.RateLimitError,
-    litellm.exceptions.ServiceUnavailableError,
-    litellm.exceptions.InternalServerError,
-    litellm.exceptions.Timeout,
-)
+
+def _litellm() -> ModuleType:
+    """litellm, imported on first use: it takes seconds to import, and serving never needs it."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _transient(litellm: ModuleType) -> tuple[type[BaseException], ...]:
+    errors = litellm.exceptions
+    return (
+        errors.APIConnectionError,
+        errors.RateLimitError,
+        errors.ServiceUnavailableError,
+        errors.InternalServerError,
+        errors.Timeout,
+    )
 
 
 class LLMError(RuntimeError):
@@ -56,18 +65,26 @@ async def complete(
         options["api_base"] = api_base
     if api_key:
         options["api_key"] = api_key
+    elif api_base and _openai_compatible(model) and not os.environ.get("OPENAI_API_KEY"):
+        options["api_key"] = "no-key"  # a local OpenAI-compatible server often needs none; the client insists on one
     if seed is not None:
         options["seed"] = seed
+    litellm = _litellm()
+    transient = _transient(litellm)
     for attempt in range(retries + 1):
         try:
             return await litellm.acompletion(model=model, messages=messages, **options)
-        except _TRANSIENT as exc:
+        except transient as exc:
             if attempt == retries:
                 raise LLMError(f"{model} failed after {retries + 1} attempts: {_short(exc)}") from None
             await anyio.sleep(backoff * 2**attempt)
         except Exception as exc:  # bad model name, missing key, 4xx: retrying will not help
             raise LLMError(f"{model}: {_short(exc)}") from None
     raise AssertionError("unreachable")
+
+
+def _openai_compatible(model: str) -> bool:
+    return "/" not in model or model.startswith(("openai/", "hosted_vllm/", "openai_like/"))
 
 
 def add_usage(response: Any, tokens: dict[str, int]) -> float | None:
@@ -77,6 +94,6 @@ def add_usage(response: Any, tokens: dict[str, int]) -> float | None:
         tokens["prompt"] += int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens["completion"] += int(getattr(usage, "completion_tokens", 0) or 0)
     try:
-        return float(litellm.completion_cost(completion_response=response))
+        return float(_litellm().completion_cost(completion_response=response))
     except Exception:  # unknown model price: cost is simply not reported
         return None

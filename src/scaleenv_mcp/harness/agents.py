@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import mcp_types as types
 from mcp import Client
 
-from ..checks import format_answer_value
-from ..spec import TaskSpec
+from ..spec.task import TaskSpec
+from ..tasks.grader import format_answer_value
 
-__all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent", "make_agent"]
+__all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
 
 class InfraError(Exception):
@@ -88,7 +88,13 @@ class AgentSession:
 
 
 class Agent(Protocol):
+    """Anything that can act in an episode through an :class:`AgentSession`."""
+
     name: str
+
+    def for_task(self, task: TaskSpec) -> Agent:
+        """The agent to use for one task (most agents are the same for every task)."""
+        ...
 
     async def run(self, session: AgentSession) -> AgentOutcome: ...
 
@@ -121,6 +127,9 @@ class NoopAgent:
 
     name = "noop"
 
+    def for_task(self, task: TaskSpec) -> NoopAgent:
+        return self
+
     async def run(self, session: AgentSession) -> AgentOutcome:
         text = "I'm sorry, I can't help with that."
         session.say(text)
@@ -133,6 +142,9 @@ class RandomAgent:
     def __init__(self, seed: int = 0) -> None:
         self.name = "random"
         self.seed = seed
+
+    def for_task(self, task: TaskSpec) -> RandomAgent:
+        return self
 
     async def run(self, session: AgentSession) -> AgentOutcome:
         rng = random.Random(f"{self.seed}:{session.instruction}")
@@ -167,18 +179,3 @@ def _random_arguments(schema: dict[str, Any], rng: random.Random, seen: list[str
         else:
             args[name] = rng.choice(seen) if seen else "unknown"
     return args
-
-
-def make_agent(spec: str, tasks: dict[str, TaskSpec], **llm_options: Any) -> Agent:
-    """``oracle``, ``noop``, ``random`` or ``litellm:MODEL``."""
-    if spec == "oracle":
-        return OracleAgent(tasks)
-    if spec == "noop":
-        return NoopAgent()
-    if spec == "random":
-        return RandomAgent()
-    if spec.startswith("litellm:") and len(spec) > len("litellm:"):
-        from .llm import LiteLLMAgent
-
-        return LiteLLMAgent(spec.removeprefix("litellm:"), **llm_options)
-    raise ValueError(f"unknown agent {spec!r}; use oracle, noop, random or litellm:MODEL (e.g. litellm:openai/gpt-4o)")

@@ -24,10 +24,10 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from ..control import ControlClient, ControlError
-from ..spec import TaskSpec
-from .agents import Agent, AgentOutcome, AgentSession, InfraError, OracleAgent
-from .results import ResultStore
+from ..episodes.control import ControlClient, ControlError
+from ..spec.task import TaskSpec
+from .agents import Agent, AgentOutcome, AgentSession, InfraError
+from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
 
 __all__ = ["EvalPlan", "run_episode", "run_eval"]
 
@@ -53,9 +53,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> dict[str, Any]:
+async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> EpisodeRecord:
     """Run one episode end to end and return its record (its trajectory is written under ``out``)."""
-    agent = plan.agent.for_task(task) if isinstance(plan.agent, OracleAgent) else plan.agent
+    agent = plan.agent.for_task(task)
     started = time.monotonic()
     session: AgentSession | None = None
     outcome: AgentOutcome | None = None
@@ -110,23 +110,25 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
             indent=1,
         )
     )
-    return {
-        "domain": task.domain,
-        "task_id": task.id,
-        "trial": trial,
-        "agent": agent.name,
-        "user_sim": plan.user_sim,
-        "reward": verdict["reward"] if verdict else 0.0,
-        "success": bool(verdict and verdict["success"]),
-        "checks": [{k: c[k] for k in ("description", "passed", "detail")} for c in verdict["checks"]] if verdict else [],
-        "steps": session.steps if session else 0,
-        "tokens": outcome.tokens if outcome else {"prompt": 0, "completion": 0},
-        "cost": outcome.cost if outcome else None,
-        "wall_time": round(time.monotonic() - started, 3),
-        "termination": outcome.termination if outcome else "infra_error",
-        "infra_error": infra,
-        "trajectory": trajectory.relative_to(out).as_posix(),
-    }
+    return EpisodeRecord(
+        domain=task.domain,
+        task_id=task.id,
+        trial=trial,
+        agent=agent.name,
+        user_sim=plan.user_sim,
+        reward=verdict["reward"] if verdict else 0.0,
+        success=bool(verdict and verdict["success"]),
+        checks=[CheckOutcome(**{k: c[k] for k in ("description", "passed", "detail")}) for c in verdict["checks"]]
+        if verdict
+        else [],
+        steps=session.steps if session else 0,
+        tokens=outcome.tokens if outcome else {"prompt": 0, "completion": 0},
+        cost=outcome.cost if outcome else None,
+        wall_time=round(time.monotonic() - started, 3),
+        termination=outcome.termination if outcome else "infra_error",
+        infra_error=InfraFault(**infra) if infra else None,
+        trajectory=trajectory.relative_to(out).as_posix(),
+    )
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -149,8 +151,8 @@ def _classify(exc: BaseException, timeout: float) -> dict[str, str]:
 
 
 async def run_eval(
-    plan: EvalPlan, store: ResultStore, progress: Callable[[dict[str, Any]], None] | None = None
-) -> list[dict[str, Any]]:
+    plan: EvalPlan, store: ResultStore, progress: Callable[[EpisodeRecord], None] | None = None
+) -> list[EpisodeRecord]:
     """Run every (task, trial) not already finished in ``store``, ``concurrency`` at a time."""
     pending = [
         (task, trial)

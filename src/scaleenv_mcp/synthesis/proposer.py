@@ -20,11 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..engine.seed import SeedError, seed_state
 from ..llm import LLMError, add_usage, complete
-from ..seed import SeedError, seed_state
-from ..spec import BlueprintError, DomainSpec, EntitySpec, check_spec, parse_blueprint
+from ..spec.errors import BlueprintError
+from ..spec.load import parse_blueprint
+from ..spec.model import DomainSpec, EntitySpec
+from ..spec.validate import check_spec
 
-__all__ = ["LLMError", "Proposal", "SynthesisFailed", "domain_name", "propose_domain"]
+__all__ = ["LLMError", "Proposal", "SynthesisFailed", "domain_name", "near_duplicates", "propose_domain"]
 
 STAGES = ("domain", "entities", "tools", "seed")
 _HINT_KEYS = ("sample", "choices", "range", "weights", "derive", "ref_where", "null_rate")

@@ -1,0 +1,177 @@
+"""Binding tool arguments from a state: candidate calls built from real rows.
+
+Procedural tests need valid calls for every tool, and task instantiation needs to bind
+a chain's arguments to real customers, real orders in the right status, real amounts.
+Both use this module. Candidates come from the rows of referenced entities, from the
+fields a lookup or search filters on, and from the values a tool's rules compare a
+parameter against (``amount == bill.amount`` makes the bill's amount a candidate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from ..spec.model import DomainSpec, ParamSpec, ToolSpec
+from ..spec.types import NUMERIC, ref_var
+from .runtime import execute
+from .seed import sample_text
+from .state import State
+
+__all__ = ["candidate_calls", "find_successful_call", "param_candidates"]
+
+_TEXT = "Checked the settings with the user and confirmed the fix works."
+
+
+def _related_fields(tool: ToolSpec, param: str) -> list[tuple[str, str]]:
+    """(variable, field) pairs that appear in the same rule or effect as ``param``, in a fixed order."""
+    related: set[tuple[str, str]] = set()
+    texts = [r.expr for r in tool.requires] + [a.value for a in tool.assignments.values()]
+    for expr in texts:
+        refs = expr.references()
+        if any(name == param and attr is None for name, attr in refs):
+            related.update((name, attr) for name, attr in refs if attr is not None)
+    return sorted(related)
+
+
+def param_candidates(
+    state: State, tool_name: str, name: str, param: ParamSpec, rows: dict[str, dict[str, Any]]
+) -> list[Any]:
+    """Plausible values for one parameter, given the rows already bound for this call."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    values: list[Any] = []
+    for var, attr in _related_fields(tool, name):
+        row = rows.get(var)
+        if row is not None and attr in row and row[attr] is not None:
+            values.append(row[attr])
+            if param.kind == "number" and isinstance(row[attr], int | float):
+                values += [row[attr] + 1, max(0, row[attr] - 1), round(row[attr] / 2, 2)]
+    if tool.lookup and name in tool.lookup.by.values():
+        field = next(f for f, p in tool.lookup.by.items() if p == name)
+        values += [r[field] for r in state.rows(tool.lookup.entity)[:20]]
+    if tool.search:
+        for fname, op, pname in tool.search.filters:
+            if pname == name and fname != "id":
+                sample = [r[fname] for r in state.rows(tool.search.entity)[:20] if r[fname] is not None]
+                if op == "contains":
+                    sample = [str(v).split()[-1] for v in sample]
+                values += sample
+    if param.type == "enum":
+        values += list(param.values or [])
+    elif param.type == "bool":
+        values += [True, False]
+    elif param.type in NUMERIC:
+        lo = param.min if param.min is not None else 0
+        hi = param.max if param.max is not None else 100
+        base = [1, 2, 3, 5, 10, 20, 50, lo, hi, (lo + hi) / 2]
+        values += [v for v in base if lo <= v <= hi]
+    elif param.type == "date":
+        today = dt.date.fromisoformat(spec.today)
+        values += [(today + dt.timedelta(days=d)).isoformat() for d in (0, 1, 2, 3, 7, 14, 30, 60)]
+    elif param.type == "datetime":
+        now = dt.datetime.fromisoformat(spec.clock)
+        values += [spec.clock] + [
+            (now.replace(hour=10, minute=0, second=0) + dt.timedelta(days=d, hours=h)).isoformat()
+            for d in (1, 2, 3, 7, 14) for h in (0, 4)
+        ]  # fmt: skip
+    elif param.type in ("string", "text") and not values:
+        values += _text_like(spec, tool_name, name)
+    if param.kind == "number":
+        values = [_fit_number(param, v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        values = [v for v in values if v is not None]
+    elif param.type == "enum":
+        values = [v for v in values if v in (param.values or [])]
+    if param.max_length is not None:
+        values = [v[: param.max_length] if isinstance(v, str) else v for v in values]
+    seen: list[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _text_like(spec: DomainSpec, tool_name: str, name: str) -> list[Any]:
+    """Free text for a parameter, shaped like the field it will be stored in (a city, an address)."""
+    tool = spec.tools[tool_name]
+    entities = list(dict.fromkeys([*spec.view(tool_name).entities.values(), *spec.entities]))
+    for entity in entities:
+        field = spec.entities[entity].fields.get(name)
+        if field is None or field.kind != "string":
+            continue
+        if field.choices:
+            return [c for c in field.choices if isinstance(c, str)]
+        if field.sample:
+            rng = random.Random(f"{spec.name}:{tool.description}:{name}")
+            return list(dict.fromkeys(sample_text(field.sample, field, rng) for _ in range(4)))
+    return [_TEXT]
+
+
+def _fit_number(param: ParamSpec, value: float) -> float | int | None:
+    if param.type == "int":
+        value = int(round(value))
+    elif param.type == "money":
+        value = round(float(value), 2)
+    if param.min is not None and value < param.min:
+        return None
+    if param.max is not None and value > param.max:
+        return None
+    return value
+
+
+def candidate_calls(state: State, tool_name: str, rng: random.Random, limit: int = 200) -> Iterator[dict[str, Any]]:
+    """Up to ``limit`` argument sets for a tool, drawn from the state (not all will succeed)."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    ref_rows = {
+        pname: state.rows(str(p.ref)) for pname, p in tool.params.items() if p.type == "ref"
+    }
+    for _ in range(limit):
+        args: dict[str, Any] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        for pname, param in tool.params.items():
+            if param.type == "ref":
+                pool = ref_rows[pname]
+                if not pool:
+                    break
+                if not param.required and rng.random() < 0.3:
+                    continue
+                row = rng.choice(pool)
+                args[pname] = row["id"]
+                rows[ref_var(pname)] = row
+        for var, expr in tool.bind_exprs.items():
+            source, attr = expr.references()[0]
+            if source in rows and attr:
+                target = state.get(entities[var], rows[source].get(attr))
+                if target is not None:
+                    rows[var] = target
+        for pname, param in tool.params.items():
+            if param.type == "ref":
+                continue
+            if not param.required and rng.random() < 0.4:
+                continue
+            options = param_candidates(state, tool_name, pname, param, rows)
+            if options:
+                args[pname] = rng.choice(options)
+        yield args
+
+
+def find_successful_call(
+    state: State, tool_name: str, seed: int = 0, limit: int = 400
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A call that succeeds on ``state`` (tried on forks, so ``state`` is untouched): (args, result)."""
+    rng = random.Random(f"{state.spec.name}:{tool_name}:{seed}")
+    image = state.snapshot()
+    scratch = State.from_snapshot(state.spec, image)
+    try:
+        for args in candidate_calls(state, tool_name, rng, limit):
+            result = execute(scratch, tool_name, args)
+            if result.ok:
+                assert result.data is not None
+                return args, result.data
+    finally:
+        scratch.close()
+    return None

@@ -1,0 +1,288 @@
+"""The one seam every caller uses: ``execute(state, tool, arguments) -> ToolResult``.
+
+The MCP server, the task verifier, the procedural tests and the benchmarks all run tools
+through this function, so they all see the same validation, the same rules and the same
+errors. A call either succeeds completely or changes nothing: effects run inside a
+SQLite savepoint that is rolled back on the first failure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from ..spec.expr import Expr, ExprError
+from ..spec.model import CreateEffect, DeleteEffect, FieldSpec, ToolSpec, ToolView
+from ..spec.types import ValueProblem, conforms, normalize
+from .state import State
+
+__all__ = ["ToolError", "ToolResult", "execute"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolError:
+    """Why a call failed. ``code`` is stable for programs; ``message`` is for people and models."""
+
+    code: str  # unknown_tool | invalid_arguments | not_found | precondition_failed | constraint_violation
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    ok: bool
+    data: dict[str, Any] | None = None
+    error: ToolError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True, "data": self.data}
+        assert self.error is not None
+        return {"ok": False, "error": self.error.to_dict()}
+
+
+class _Failure(Exception):
+    def __init__(self, error: ToolError) -> None:
+        self.error = error
+
+
+def _fail(code: str, message: str, **details: Any) -> _Failure:
+    return _Failure(ToolError(code, message, details))
+
+
+# ---------------------------------------------------------------- execution
+
+
+class _CallEnv:
+    __slots__ = ("values", "state")
+
+    def __init__(self, values: dict[str, Any], state: State) -> None:
+        self.values = values
+        self.state = state
+
+    def lookup(self, name: str) -> Any:
+        return self.values[name]
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self.state.find(entity, where)
+
+
+def execute(state: State, tool: str, arguments: Any) -> ToolResult:
+    """Run one tool call against ``state``. Never raises for bad input; a failure changes nothing."""
+    spec = state.spec
+    tool_spec = spec.tools.get(tool) if isinstance(tool, str) else None
+    if tool_spec is None:
+        return ToolResult(
+            False,
+            error=ToolError(
+                "unknown_tool", f"unknown tool {tool!r}; available tools: {', '.join(spec.tools)}", {"tool": tool}
+            ),
+        )
+    try:
+        return ToolResult(True, data=_run(state, tool, tool_spec, arguments))
+    except _Failure as failure:
+        return ToolResult(False, error=failure.error)
+
+
+def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, Any]:
+    compiled = state.spec.view(name)
+    args = _validated_arguments(tool, compiled, arguments)
+    env = _CallEnv({**args, "today": state.spec.today, "now": state.spec.clock}, state)
+    _bind_rows(state, tool, compiled, args, env)
+    if tool.search:
+        return _search(state, tool, args)
+    for rule in tool.requires:
+        try:
+            holds = rule.expr.evaluate(env)
+        except ExprError as exc:
+            raise _fail("precondition_failed", f"{rule.error} ({exc})", rule=rule.check) from None
+        if not holds:
+            raise _fail("precondition_failed", rule.error, rule=rule.check, values=_rule_values(rule.expr, env))
+    if tool.effects:
+        _apply_effects(state, tool, compiled, env)
+    var = str(tool.result_var)
+    row = env.values.get(var)
+    if row is None:
+        raise _fail("not_found", f"nothing to return: {var} is not set")
+    if tool.effects and not isinstance(tool.effects[-1], DeleteEffect):
+        row = state.get(compiled.entities[var], row["id"]) or row  # effects may have changed it
+    return dict(row)
+
+
+def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict[str, Any]:
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise _fail("invalid_arguments", f"arguments must be an object, got {type(arguments).__name__}")
+    params = tool.params
+    fast = all(key in params for key in arguments) and all(
+        conforms(p, arguments[name]) if name in arguments else not p.required for name, p in params.items()
+    )
+    errors = [] if fast else sorted(view.validator.iter_errors(dict(arguments)), key=lambda e: list(e.absolute_path))
+    if errors:
+        messages = [_schema_message(tool, e) for e in errors]
+        raise _fail(
+            "invalid_arguments",
+            "; ".join(messages),
+            expected={n: p.json_schema() for n, p in params.items()},
+        )
+    args: dict[str, Any] = {}
+    for pname, param in params.items():
+        value = arguments.get(pname)
+        if value is not None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _fail("invalid_arguments", f"{pname}: {value!r} is not a finite number")
+            try:
+                value = normalize(pname, param, value)
+            except ValueProblem as exc:
+                raise _fail("invalid_arguments", str(exc)) from None
+        args[pname] = value
+    return args
+
+
+def _schema_message(tool: ToolSpec, error: SchemaError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return f"missing required argument {missing[0] if missing else error.message!r}"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(tool.params)) if isinstance(error.instance, dict) else []
+        return f"unexpected argument(s) {', '.join(map(repr, extra))}; allowed: {', '.join(tool.params) or 'none'}"
+    if error.validator == "enum":
+        return f"{path}: {error.instance!r} is not one of {error.validator_value}"
+    return f"{path}: {error.message}" if path else error.message
+
+
+def _bind_rows(state: State, tool: ToolSpec, compiled: ToolView, args: dict[str, Any], env: _CallEnv) -> None:
+    for var, pname in tool.ref_params.items():
+        value = args[pname]
+        entity = compiled.entities[var]
+        if value is None:
+            env.values[var] = None
+            continue
+        row = state.get(entity, value)
+        if row is None:
+            raise _fail("not_found", f"no {entity} with id {value!r}", entity=entity, id=value)
+        env.values[var] = row
+    if tool.lookup:
+        where = {f: args[p] for f, p in tool.lookup.by.items()}
+        rows = state.find(tool.lookup.entity, where, nocase=True)
+        if not rows:
+            said = ", ".join(f"{f} {v!r}" for f, v in where.items())
+            raise _fail("not_found", f"no {tool.lookup.entity} with {said}", entity=tool.lookup.entity, where=where)
+        env.values[tool.lookup.var] = rows[0]
+    for var, expr in tool.bind_exprs.items():
+        try:
+            row_id = expr.evaluate(env)
+        except ExprError as exc:
+            raise _fail("not_found", str(exc)) from None
+        entity = compiled.entities[var]
+        env.values[var] = state.get(entity, row_id) if row_id is not None else None
+
+
+def _rule_values(expr: Expr, env: _CallEnv) -> dict[str, Any]:
+    """The current values a failed rule read: lets a model see why it failed."""
+    out: dict[str, Any] = {}
+    for name, attr in expr.references():
+        value = env.values.get(name)
+        if attr is None:
+            if name not in ("today", "now") or name in expr.text:
+                out[name] = value if not isinstance(value, dict) else value.get("id")
+        elif isinstance(value, dict):
+            out[f"{name}.{attr}"] = value.get(attr)
+    return out
+
+
+def _search(state: State, tool: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
+    search = tool.search
+    assert search is not None
+    filters = [(fname, op, args[pname]) for fname, op, pname in search.filters if args.get(pname) is not None]
+    rows = state.search(
+        search.entity, filters, order_by=search.order_by, descending=search.descending, limit=search.limit + 1
+    )
+    truncated = len(rows) > search.limit
+    rows = rows[: search.limit]
+    return {"items": rows, "count": len(rows), "truncated": truncated}
+
+
+def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv) -> None:
+    try:
+        with state.atomic():
+            for index, effect in enumerate(tool.effects):
+                if isinstance(effect, str):
+                    _assign(state, tool, compiled, env, index)
+                elif isinstance(effect, CreateEffect):
+                    _create(state, effect, env)
+                else:
+                    row = env.values.get(effect.delete)
+                    if row is None:
+                        raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
+                    state.delete(compiled.entities[effect.delete], row["id"])
+    except ExprError as exc:
+        raise _fail("constraint_violation", str(exc)) from None
+    except sqlite3.IntegrityError as exc:
+        raise _fail("constraint_violation", _integrity_message(str(exc))) from None
+
+
+def _assign(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv, index: int) -> None:
+    assignment = tool.assignments[index]
+    row = env.values.get(assignment.var)
+    if row is None:
+        raise _fail("not_found", f"cannot change {assignment.var}.{assignment.field}: {assignment.var} is not set")
+    entity = compiled.entities[assignment.var]
+    field_spec = state.spec.entities[entity].fields[assignment.field]
+    value = assignment.value.evaluate(env)
+    if assignment.op != "=":
+        current = row[assignment.field] or 0
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail("constraint_violation", f"{assignment.text}: {value!r} is not a number")
+        value = current + value if assignment.op == "+=" else current - value
+    value = _checked(state, f"{entity}.{assignment.field}", field_spec, value)
+    state.update(entity, row["id"], {assignment.field: value})
+    env.values[assignment.var] = {**row, assignment.field: value}
+
+
+def _create(state: State, effect: CreateEffect, env: _CallEnv) -> None:
+    entity = state.spec.entities[effect.create]
+    row: dict[str, Any] = {"id": state.next_id(effect.create)}
+    for fname, fspec in entity.fields.items():
+        if fname in effect.values:
+            value = effect.value_exprs[fname].evaluate(env)
+        elif fspec.default == "today" and fspec.type in ("date", "datetime"):
+            value = state.spec.today if fspec.type == "date" else state.spec.clock
+        elif fspec.default == "now" and fspec.type in ("date", "datetime"):
+            value = state.spec.clock if fspec.type == "datetime" else state.spec.today
+        else:
+            value = fspec.default
+        row[fname] = _checked(state, f"{effect.create}.{fname}", fspec, value)
+    state.insert(effect.create, row)
+    env.values[effect.var] = row
+
+
+def _checked(state: State, where: str, f: FieldSpec, value: Any) -> Any:
+    """Coerce and check one value against its field; the message says what is allowed."""
+    try:
+        value = normalize(where, f, value, nullable=f.nullable)
+    except ValueProblem as exc:
+        raise _fail("constraint_violation", str(exc), field=where) from None
+    if f.type == "ref" and value is not None and state.get(str(f.ref), value) is None:
+        raise _fail("not_found", f"{where}: no {f.ref} with id {value!r}")
+    return value
+
+
+def _integrity_message(raw: str) -> str:
+    if "FOREIGN KEY" in raw:
+        return "the change would leave a reference to a row that does not exist (or delete a row still referenced)"
+    if "UNIQUE" in raw:
+        fields = raw.split(":", 1)[-1].strip()
+        return f"the change would duplicate a value that must be unique ({fields})"
+    return f"the change breaks a constraint of the state ({raw})"

@@ -1,0 +1,339 @@
+"""Deterministic initial data for a domain.
+
+Rows are generated entity by entity in reference order, so every reference points at a
+row that exists; fields with a ``derive`` expression are computed from the row and the
+rows it references (an order's total from its product's price), which keeps seed data
+consistent with the domain's rules. The same spec and seed always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from ..spec.expr import Expr, ExprError, row_matches
+from ..spec.model import DomainSpec, EntitySpec, FieldSpec
+from ..spec.types import NUMERIC, is_ref_name, ref_var
+from . import samples as S
+from .state import State
+
+__all__ = ["SeedError", "entity_order", "sample_text", "seed_state"]
+
+
+class SeedError(ValueError):
+    """The spec's seed hints cannot produce valid rows (e.g. too few unique values)."""
+
+
+def entity_order(spec: DomainSpec) -> list[str]:
+    """Entities ordered so that each comes after the entities its non-nullable refs point to."""
+    order = spec.seeding_order
+    if order.cycle is not None:
+        raise SeedError(f"reference cycle among entities: {' -> '.join(order.cycle)}; make one ref nullable")
+    return list(order.order)
+
+
+def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0) -> State:
+    """A fresh state holding the domain's seeded initial rows.
+
+    ``scale`` multiplies every entity's row count (benchmarks grow states this way).
+    """
+    rng = random.Random(f"{spec.name}:{spec.seed if seed is None else seed}")
+    generated: dict[str, list[dict[str, Any]]] = {}
+    pools: _Pools = {}
+    for name in entity_order(spec):
+        entity = spec.entities[name]
+        count = max(0, round(entity.count * scale))
+        generated[name] = _rows(spec, name, entity, count, rng, generated, pools)
+    state = State.empty(spec)
+    try:
+        with state.atomic():
+            for name in generated:
+                state.insert_many(name, generated[name])
+    except Exception as exc:
+        state.close()
+        raise SeedError(f"{spec.name}: seeded rows break a constraint: {exc}") from exc
+    return state
+
+
+_Pools = dict[tuple[str, str], list[dict[str, Any]]]
+"""(entity, field) -> referenced rows still satisfying the field's ref_where, for one seeding run"""
+
+
+class _RowEnv:
+    def __init__(self, spec: DomainSpec, values: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]):
+        self.spec = spec
+        self.values = values
+        self.generated = generated
+
+    def lookup(self, name: str) -> Any:
+        if name == "today":
+            return self.spec.today
+        if name == "now":
+            return self.spec.clock
+        if name in self.values:
+            return self.values[name]
+        raise KeyError(name)
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in self.generated.get(entity, []) if row_matches(r, where)]
+
+
+def _rows(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    count: int,
+    rng: random.Random,
+    generated: dict[str, list[dict[str, Any]]],
+    pools: _Pools,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seen_unique: dict[str, set[Any]] = {f: set() for f, fs in entity.fields.items() if fs.unique}
+    seen_groups: list[set[tuple[Any, ...]]] = [set() for _ in entity.unique_together]
+    width = max(4, len(str(count)))
+    generated[name] = rows  # self-references see earlier rows
+    for index in range(1, count + 1):
+        for attempt in range(60):
+            row = _one_row(spec, name, entity, rng, generated, pools, attempt)
+            if any(row[f] in seen_unique[f] for f in seen_unique if row[f] is not None):
+                continue
+            keys = [tuple(row[f] for f in group) for group in entity.unique_together]
+            if any(k in seen for k, seen in zip(keys, seen_groups, strict=True)):
+                continue
+            break
+        else:
+            raise SeedError(f"{spec.name}.{name}: cannot make row {index} unique after 60 tries; widen the seed hints")
+        row = {"id": f"{entity.id_prefix}-{index:0{width}d}", **row}
+        _apply_seed_effects(spec, entity, row, generated)
+        for f in seen_unique:
+            seen_unique[f].add(row[f])
+        for k, seen in zip(keys, seen_groups, strict=True):
+            seen.add(k)
+        rows.append(row)
+    return rows
+
+
+def _one_row(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    pools: _Pools,
+    attempt: int,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    env_values: dict[str, Any] = {}
+    for fname, f in entity.fields.items():
+        if f.derive:
+            continue
+        value = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
+        values[fname] = value
+        env_values[fname] = value
+        if f.type == "ref" and is_ref_name(fname):
+            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), value)
+    for fname, f in entity.fields.items():
+        if not f.derive:
+            continue
+        assert f.derive_expr is not None
+        if any(name == "sampled" for name, _ in f.derive_expr.references()):
+            env_values["sampled"] = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
+        try:
+            value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated))
+        except ExprError as exc:
+            raise SeedError(f"{spec.name}.{name}.{fname}: derive failed: {exc}") from exc
+        value = _coerce(f, value)
+        values[fname] = value
+        env_values[fname] = value
+    return {fname: values[fname] for fname in entity.fields}
+
+
+def _row_by_id(rows: list[dict[str, Any]], row_id: Any) -> dict[str, Any] | None:
+    """Seeded ids are PREFIX-<position>, so the row is found without a scan."""
+    if isinstance(row_id, str) and "-" in row_id:
+        suffix = row_id.rsplit("-", 1)[1]
+        if suffix.isdigit() and 0 < int(suffix) <= len(rows) and rows[int(suffix) - 1]["id"] == row_id:
+            return rows[int(suffix) - 1]
+    return next((r for r in rows if r["id"] == row_id), None)
+
+
+def _apply_seed_effects(
+    spec: DomainSpec, entity: EntitySpec, row: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]
+) -> None:
+    """Keep referenced rows consistent with a new row (a loan marks its copy on loan)."""
+    if not entity.seed_effects:
+        return
+    env_values: dict[str, Any] = dict(row)
+    target_entities: dict[str, str] = {}
+    for fname, f in entity.fields.items():
+        if f.type == "ref" and is_ref_name(fname):
+            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), row[fname])
+            target_entities[ref_var(fname)] = str(f.ref)
+    for assignment in entity.seed_assignments:
+        target = env_values.get(assignment.var)
+        if target is None:
+            continue
+        value = assignment.value.evaluate(_RowEnv(spec, env_values, generated))
+        if assignment.op != "=":
+            value = target[assignment.field] + (value if assignment.op == "+=" else -value)
+        target_entity = spec.entities[target_entities[assignment.var]]
+        target[assignment.field] = _coerce(target_entity.fields[assignment.field], value)
+
+
+def _coerce(f: FieldSpec, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.type == "money":
+        value = round(float(value), 2)
+    elif f.type == "float":
+        value = round(float(value), 3)
+    elif f.type == "int":
+        value = int(round(float(value)))
+    if f.type in NUMERIC:
+        if f.min is not None and value < f.min:
+            value = type(value)(f.min)
+        if f.max is not None and value > f.max:
+            value = type(value)(f.max)
+    return value
+
+
+def _pick(rng: random.Random, options: list[Any], weights: list[float] | None) -> Any:
+    return rng.choices(options, weights=weights)[0] if weights else rng.choice(options)
+
+
+def _sample(
+    spec: DomainSpec,
+    entity: str,
+    fname: str,
+    f: FieldSpec,
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    pools: _Pools,
+    row: Mapping[str, Any],
+    attempt: int,
+) -> Any:
+    if f.nullable and f.null_rate and rng.random() < f.null_rate:
+        return None
+    if f.choices:
+        return _coerce(f, _pick(rng, list(f.choices), f.weights))
+    if f.type == "ref":
+        targets = generated.get(f.ref or "", [])
+        if f.ref_where_expr is not None:
+            return _pick_where(spec, entity, fname, f, rng, generated, pools)
+        if not targets:
+            if f.nullable:
+                return None
+            raise SeedError(f"{spec.name}.{entity}.{fname}: no {f.ref} rows to reference; raise its count or relax ref_where")
+        return rng.choice(targets)["id"]
+    if f.type == "enum":
+        return _pick(rng, list(f.values or []), f.weights)
+    if f.type == "bool":
+        return bool(_pick(rng, [True, False], f.weights or [0.5, 0.5]))
+    if f.type in NUMERIC:
+        default_hi = {"int": 100, "float": 100.0, "money": 500.0}[f.type]
+        lo, hi = f.range or (f.min if f.min is not None else 0, f.max if f.max is not None else default_hi)
+        if f.type == "int":
+            return _coerce(f, rng.randint(int(lo), int(hi)))
+        return _coerce(f, rng.uniform(float(lo), float(hi)))
+    if f.type in ("date", "datetime"):
+        return _date(spec, f, rng)
+    return _text(f.sample or "words", f, rng, row, index_hint=attempt)
+
+
+def _pick_where(
+    spec: DomainSpec,
+    entity: str,
+    fname: str,
+    f: FieldSpec,
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    pools: _Pools,
+) -> Any:
+    """A referenced row satisfying ``ref_where``, in amortized constant time.
+
+    The matching rows are filtered once; a pick is re-checked because seed effects may have
+    changed it since (a copy lent out is no longer available), and dropped if so.
+    """
+    where: Expr | None = f.ref_where_expr
+    assert where is not None
+    pool = pools.get((entity, fname))
+    if pool is None:
+        pool = [t for t in generated.get(f.ref or "", []) if where.evaluate(_RowEnv(spec, t, generated))]
+        pools[(entity, fname)] = pool
+    while pool:
+        index = rng.randrange(len(pool))
+        row = pool[index]
+        if where.evaluate(_RowEnv(spec, row, generated)):
+            return row["id"]
+        pool[index] = pool[-1]
+        pool.pop()
+    if f.nullable:
+        return None
+    raise SeedError(f"{spec.name}.{entity}.{fname}: no {f.ref} rows match ref_where; raise its count or relax ref_where")
+
+
+def _date(spec: DomainSpec, f: FieldSpec, rng: random.Random) -> str:
+    today = dt.date.fromisoformat(spec.today)
+    lo, hi = f.range or (-365, 0)
+
+    def as_day(bound: Any) -> dt.date:
+        if isinstance(bound, int | float):
+            return today + dt.timedelta(days=int(bound))
+        return dt.date.fromisoformat(str(bound)[:10])
+
+    start, end = as_day(lo), as_day(hi)
+    day = start + dt.timedelta(days=rng.randint(0, max(0, (end - start).days)))
+    if f.type == "date":
+        return day.isoformat()
+    minutes = rng.randrange(8 * 60, 20 * 60, 15)
+    return f"{day.isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
+def sample_text(kind: str, f: FieldSpec, rng: random.Random) -> str:
+    """One realistic value of a text seed hint (a city, a street, a person's name, ...)."""
+    return _text(kind, f, rng, {}, 0)
+
+
+def _text(kind: str, f: FieldSpec, rng: random.Random, row: Mapping[str, Any], index_hint: int) -> str:
+    first, last = rng.choice(S.FIRST_NAMES), rng.choice(S.LAST_NAMES)
+    if kind == "person_name":
+        value = f"{first} {last}"
+    elif kind == "first_name":
+        value = first
+    elif kind == "last_name":
+        value = last
+    elif kind == "email":
+        person = next((v for v in row.values() if isinstance(v, str) and " " in v and v.istitle()), f"{first} {last}")
+        local = ".".join(person.lower().split()[:2]).replace("'", "")
+        suffix = str(rng.randint(1, 99)) if index_hint else ""
+        value = f"{local}{suffix}@{rng.choice(S.EMAIL_DOMAINS)}"
+    elif kind == "phone":
+        value = f"+1-555-{rng.randint(100, 999):03d}-{rng.randint(0, 9999):04d}"
+    elif kind == "city":
+        value = rng.choice(S.CITIES)
+    elif kind == "street":
+        value = f"{rng.randint(1, 240)} {rng.choice(S.STREETS)}"
+    elif kind == "company":
+        value = rng.choice(S.COMPANIES)
+    elif kind == "title":
+        value = f"The {rng.choice(S.ADJECTIVES).title()} {rng.choice(S.NOUNS).title()}"
+    elif kind == "code":
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(2))
+        value = f"{letters}{rng.randint(100, 9999)}"
+    elif kind == "plate":
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(3))
+        value = f"{rng.randint(1, 9)}{letters}{rng.randint(100, 999)}"
+    elif kind == "digits":
+        value = "".join(rng.choice("0123456789") for _ in range(10))
+    elif kind == "sentence":
+        words = [rng.choice(S.ADJECTIVES + S.NOUNS) for _ in range(rng.randint(5, 9))]
+        value = " ".join(words).capitalize() + "."
+    else:  # "words"
+        value = f"{rng.choice(S.ADJECTIVES).title()} {rng.choice(S.NOUNS).title()}"
+    if index_hint and kind not in ("email",) and f.unique:
+        value = f"{value} {index_hint + 1}"
+    if f.max_length is not None:
+        value = value[: f.max_length]
+    return value

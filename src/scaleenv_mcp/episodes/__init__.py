@@ -1,0 +1,8 @@
+"""The episodes layer: many isolated episodes per domain, and the harness-only control channel."""
+
+from __future__ import annotations
+
+from .control import ControlClient, ControlError, serve_control
+from .coordinator import Coordinator, Episode, EpisodeError
+
+__all__ = ["ControlClient", "ControlError", "Coordinator", "Episode", "EpisodeError", "serve_control"]

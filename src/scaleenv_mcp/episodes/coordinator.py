@@ -1,0 +1,143 @@
+"""Episodes: one task, one agent, its own state, many at once in one process.
+
+The coordinator starts an episode by restoring the task's initial snapshot into a fresh
+in-memory database (a copy of bytes, not a rebuild), routes tool calls to that episode's
+state through the runtime, keeps named snapshots inside an episode (for search and RL
+branching), and verifies an episode against its task's checks. Nothing here is exposed
+to the agent under test; the MCP server and the harness decide who may call what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.diff import StateDiff
+from ..engine.runtime import ToolResult, execute
+from ..engine.seed import seed_state
+from ..engine.state import State
+from ..spec.model import DomainSpec
+from ..spec.task import TaskSpec, ToolCall
+from ..tasks.grader import Verification, evaluate_checks
+
+__all__ = ["Coordinator", "Episode", "EpisodeError"]
+
+
+class EpisodeError(LookupError):
+    """An unknown episode, task or snapshot; the message says which and what exists."""
+
+
+@dataclass
+class Episode:
+    id: str
+    task: TaskSpec | None
+    state: State
+    initial: bytes
+    calls: list[ToolCall] = field(default_factory=list)
+    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any]]] = field(default_factory=dict)
+
+
+class Coordinator:
+    """Many isolated episodes of one domain."""
+
+    def __init__(
+        self,
+        spec: DomainSpec,
+        tasks: Iterable[TaskSpec] = (),
+        *,
+        initial: State | bytes | None = None,
+        max_episodes: int = 100_000,
+    ) -> None:
+        self.spec = spec
+        self.tasks = {t.id: t for t in tasks}
+        if isinstance(initial, bytes):
+            self.initial_image = initial
+        else:
+            seeded = initial if initial is not None else seed_state(spec)
+            self.initial_image = seeded.snapshot()
+        self.initial_sha256 = hashlib.sha256(self.initial_image).hexdigest()
+        for task in self.tasks.values():
+            if task.initial_state.get("sha256") not in (None, self.initial_sha256):
+                raise EpisodeError(
+                    f"task {task.id} was made for another initial state ({task.initial_state.get('sha256', '')[:12]}); "
+                    "regenerate the tasks with `scaleenv synth`"
+                )
+        self.episodes: dict[str, Episode] = {}
+        self.max_episodes = max_episodes
+        self._ids = itertools.count(1)
+
+    def fresh(self) -> Coordinator:
+        """An empty coordinator with the same domain, tasks and initial state (no re-seeding)."""
+        return Coordinator(self.spec, self.tasks.values(), initial=self.initial_image, max_episodes=self.max_episodes)
+
+    def task(self, task_id: str) -> TaskSpec:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            sample = ", ".join(list(self.tasks)[:5]) or "none"
+            raise EpisodeError(f"unknown task {task_id!r} in {self.spec.name}; e.g. {sample}") from None
+
+    def start(self, task_id: str | None = None, episode_id: str | None = None) -> Episode:
+        """A new episode on the task's initial state (or the domain's, without a task)."""
+        task = self.task(task_id) if task_id is not None else None
+        episode_id = episode_id or f"ep-{next(self._ids)}"
+        if episode_id in self.episodes:
+            raise EpisodeError(f"episode {episode_id!r} already exists")
+        if len(self.episodes) >= self.max_episodes:
+            raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
+        state = State.from_snapshot(self.spec, self.initial_image)
+        state.track()
+        episode = Episode(episode_id, task, state, self.initial_image)
+        self.episodes[episode_id] = episode
+        return episode
+
+    def episode(self, episode_id: str) -> Episode:
+        try:
+            return self.episodes[episode_id]
+        except KeyError:
+            raise EpisodeError(f"unknown episode {episode_id!r}") from None
+
+    def call(self, episode_id: str, tool: str, arguments: Any) -> ToolResult:
+        episode = self.episode(episode_id)
+        result = execute(episode.state, tool, arguments)
+        episode.calls.append(ToolCall(tool=str(tool), arguments=arguments if isinstance(arguments, dict) else {}))
+        return result
+
+    def snapshot(self, episode_id: str, name: str | None = None) -> str:
+        """Save the episode's current state under a name (returned); restore it any number of times."""
+        episode = self.episode(episode_id)
+        name = name or f"s{len(episode.snapshots) + 1}"
+        episode.snapshots[name] = (episode.state.snapshot(), episode.state.journal())
+        return name
+
+    def restore(self, episode_id: str, name: str) -> None:
+        episode = self.episode(episode_id)
+        if name not in episode.snapshots:
+            raise EpisodeError(f"episode {episode_id!r} has no snapshot {name!r}; it has {sorted(episode.snapshots)}")
+        image, journal = episode.snapshots[name]
+        episode.state.restore(image)
+        episode.state.set_journal(journal)
+
+    def reset(self, episode_id: str) -> None:
+        """Back to the episode's initial state; costs what the episode changed, not the state's size."""
+        episode = self.episode(episode_id)
+        episode.state.reset()
+        episode.calls.clear()
+
+    def diff(self, episode_id: str) -> StateDiff:
+        """What the episode changed, from its journal."""
+        return self.episode(episode_id).state.changes()
+
+    def verify(self, episode_id: str, answer: str | None = None) -> Verification:
+        """Reward and per-check detail for the episode's current state (and final answer)."""
+        episode = self.episode(episode_id)
+        if episode.task is None:
+            raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
+        return evaluate_checks(episode.task.checks, episode.state.changes(), episode.state, answer)
+
+    def end(self, episode_id: str) -> None:
+        self.episode(episode_id).state.close()
+        del self.episodes[episode_id]

@@ -1,0 +1,125 @@
+"""Evaluation as one library call: choose tasks, run an agent on them, return a typed report.
+
+``scaleenv eval`` is this function plus argument parsing and printing; ``summary.json``
+records who ran (agent, model) and how (options), so a results folder explains itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..spec.catalog import domain_names, load_domain_tasks
+from ..spec.paths import ProjectPaths
+from ..spec.task import TaskSpec
+from .agents import Agent
+from .factory import make_agent
+from .results import EpisodeRecord, EvalReport, ResultStore, summarize
+from .runner import EvalPlan, run_eval
+
+__all__ = ["EvalError", "evaluate", "select_tasks"]
+
+
+class EvalError(ValueError):
+    """Options that cannot make an evaluation (an unknown domain, task or agent): one line for people."""
+
+
+def select_tasks(
+    paths: ProjectPaths,
+    *,
+    domains: Sequence[str] | None = None,
+    per_domain: int | None = None,
+    task_ids: Sequence[str] | None = None,
+) -> list[TaskSpec]:
+    """Explicit task ids, or the first ``per_domain`` tasks (all when None) of each domain (all when None)."""
+    known = domain_names(paths)
+    if task_ids:
+        by_domain: dict[str, list[TaskSpec]] = {}
+        chosen: list[TaskSpec] = []
+        for task_id in task_ids:
+            domain = next((d for d in sorted(known, key=len, reverse=True) if task_id.startswith(d + "-")), None)
+            if domain is None:
+                raise EvalError(f"task id {task_id!r} names no known domain ({', '.join(known)})")
+            tasks = by_domain.setdefault(domain, load_domain_tasks(paths, domain))
+            task = next((t for t in tasks if t.id == task_id), None)
+            if task is None:
+                span = f"{tasks[0].id}..{tasks[-1].id}" if tasks else "no tasks"
+                raise EvalError(f"unknown task {task_id!r}; {domain} has {span}")
+            chosen.append(task)
+        return chosen
+    wanted = list(domains or known)
+    for d in wanted:
+        if d not in known:
+            raise EvalError(f"unknown domain {d!r}; known: {', '.join(known)}")
+    chosen = []
+    for d in wanted:
+        tasks = load_domain_tasks(paths, d)
+        if not tasks:
+            raise EvalError(f"{d} has no stored tasks; run `scaleenv synth {d}`")
+        chosen += tasks[:per_domain] if per_domain else tasks
+    return chosen
+
+
+def evaluate(
+    agent: str | Agent,
+    *,
+    paths: ProjectPaths,
+    domains: Sequence[str] | None = None,
+    per_domain: int | None = None,
+    task_ids: Sequence[str] | None = None,
+    trials: int = 1,
+    concurrency: int = 2,
+    out: Path = Path("runs/latest"),
+    resume: bool = False,
+    max_steps: int = 30,
+    timeout: float = 300.0,
+    user_sim: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    llm_timeout: float = 120.0,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Run ``agent`` (a name such as ``oracle`` or ``litellm:openai/gpt-4o``, or an :class:`Agent`)
+    on the chosen tasks, ``trials`` times each; write results, trajectories and ``summary.json``
+    under ``out``; return the report. Raises :class:`EvalError` for options that cannot work."""
+    if trials < 1 or concurrency < 1 or max_steps < 1 or timeout <= 0:
+        raise EvalError("--trials, --concurrency and --max-steps must be at least 1, and --timeout positive")
+    tasks = select_tasks(paths, domains=domains, per_domain=per_domain, task_ids=task_ids)
+    by_id = {t.id: t for t in tasks}
+    if isinstance(agent, str):
+        if user_sim and not agent.startswith("litellm:"):
+            raise EvalError("--user-sim needs a litellm:MODEL agent (oracle, noop and random do not converse)")
+        llm: dict[str, Any] = {}
+        if agent.startswith("litellm:"):
+            llm = {"api_base": api_base, "api_key": api_key, "user_sim": user_sim, "timeout": llm_timeout}
+        try:
+            agent = make_agent(agent, by_id, **llm)
+        except ValueError as exc:
+            raise EvalError(str(exc)) from None
+    try:
+        store = ResultStore(out, resume=resume, agent=agent.name)
+    except FileExistsError as exc:
+        raise EvalError(str(exc)) from None
+    plan = EvalPlan(
+        root=paths.root, tasks=tasks, agent=agent, trials=trials, concurrency=concurrency,
+        max_steps=max_steps, timeout=timeout, user_sim=user_sim,
+    )  # fmt: skip
+    if on_start is not None:
+        on_start(sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial))))
+    records = anyio.run(run_eval, plan, store, on_episode)
+    chosen = {(t.domain, t.id) for t in tasks}
+    records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]
+    options = {
+        "trials": trials, "concurrency": concurrency, "max_steps": max_steps, "timeout": timeout,
+        "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout,
+        "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks),
+    }  # fmt: skip
+    model = agent.name.removeprefix("litellm:") if agent.name.startswith("litellm:") else None
+    report = summarize(records, k_max=trials, agent=agent.name, model=model, options=options)
+    (out / "summary.json").write_text(json.dumps(report.summary_json(), indent=2) + "\n")
+    return report

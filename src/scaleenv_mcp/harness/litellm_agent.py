@@ -1,0 +1,147 @@
+"""Agents and simulated users backed by any model litellm supports.
+
+MCP tools become OpenAI-style function definitions; the policy is the system prompt.
+Transient API errors are retried with exponential backoff; what still fails is an
+infrastructure fault (the episode is recorded as such, not as an agent failure).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..llm import LLMError, add_usage
+from ..llm import complete as _complete
+from ..spec.task import TaskSpec
+from .agents import AgentOutcome, AgentSession, InfraError
+
+__all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
+
+STOP = "###STOP###"
+
+
+async def complete(model: str, messages: list[dict[str, Any]], **options: Any) -> Any:
+    """A completion for an episode: an LLM that keeps failing is an infrastructure fault."""
+    try:
+        return await _complete(model, messages, **options)
+    except LLMError as exc:
+        raise InfraError("llm_error", str(exc)) from None
+
+
+def _usage(response: Any, tokens: dict[str, int]) -> float | None:
+    return add_usage(response, tokens)
+
+
+class UserSimulator:
+    """A user played by an LLM who holds the instruction and reveals facts only when asked."""
+
+    def __init__(self, model: str, instruction: str, **options: Any) -> None:
+        self.model = model
+        self.options = options
+        self.tokens = {"prompt": 0, "completion": 0}
+        self.history: list[dict[str, Any]] = [
+            {
+                "role": "system",
+                "content": (
+                    "You are a user contacting customer service. This is what you want, and everything you know:\n"
+                    f"{instruction}\n\n"
+                    "Rules: open with your request in one or two sentences, without every detail. Give a fact "
+                    "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
+                    "facts you were not given. When everything you wanted is done, or the agent cannot help, "
+                    f"reply with exactly {STOP}."
+                ),
+            }
+        ]
+
+    async def say(self, agent_text: str | None = None) -> str:
+        if agent_text is not None:
+            self.history.append({"role": "user", "content": agent_text})
+        response = await complete(self.model, self.history, **self.options)
+        _usage(response, self.tokens)
+        text = response.choices[0].message.content or ""
+        self.history.append({"role": "assistant", "content": text})
+        return text
+
+
+class LiteLLMAgent:
+    """A tool-calling agent: the model decides, MCP executes, the transcript is the trajectory."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        user_sim: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.model = model
+        self.name = f"litellm:{model}"
+        self.user_sim = user_sim
+        self.options = {"api_base": api_base, "api_key": api_key, "timeout": timeout, "retries": retries, "backoff": backoff}
+
+    def for_task(self, task: TaskSpec) -> LiteLLMAgent:
+        return self
+
+    async def run(self, session: AgentSession) -> AgentOutcome:
+        tools = [
+            {"type": "function", "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema}}
+            for t in session.tools
+        ]
+        tokens = {"prompt": 0, "completion": 0}
+        cost: float | None = None
+        user = UserSimulator(self.user_sim, session.instruction, **self.options) if self.user_sim else None
+        if user is not None:
+            session.messages[1] = {"role": "user", "content": await user.say()}
+        said: list[str] = []
+        outcome: AgentOutcome | None = None
+        for _turn in range(session.max_steps + 10):
+            response = await complete(self.model, session.messages, tools=tools, **self.options)
+            turn_cost = _usage(response, tokens)
+            cost = None if turn_cost is None else (cost or 0.0) + turn_cost
+            message = response.choices[0].message
+            calls = list(getattr(message, "tool_calls", None) or [])
+            entry: dict[str, Any] = {"role": "assistant", "content": message.content}
+            if calls:
+                entry["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+                    for c in calls
+                ]
+            session.messages.append(entry)
+            if calls:
+                for call in calls:
+                    if session.steps >= session.max_steps:
+                        outcome = AgentOutcome(answer=" ".join(said) or None, termination="max_steps")
+                        break
+                    try:
+                        arguments = json.loads(call.function.arguments or "{}")
+                        if not isinstance(arguments, dict):
+                            raise ValueError("not an object")
+                    except ValueError:
+                        session.messages.append(
+                            {"role": "tool", "tool_call_id": call.id, "content": "error: arguments were not a JSON object"}
+                        )
+                        continue
+                    await session.call_tool(call.function.name, arguments, tool_call_id=call.id)
+                if outcome is not None:
+                    break
+                continue
+            text = message.content or ""
+            said.append(text)
+            if user is None:
+                outcome = AgentOutcome(answer=text, termination="answered")
+                break
+            reply = await user.say(text)
+            if STOP in reply:
+                outcome = AgentOutcome(answer=" ".join(said), termination="user_stopped")
+                break
+            session.messages.append({"role": "user", "content": reply})
+        if outcome is None:
+            outcome = AgentOutcome(answer=" ".join(said) or None, termination="max_steps")
+        if user is not None:
+            tokens = {k: tokens[k] + user.tokens[k] for k in tokens}
+        outcome.tokens = tokens
+        outcome.cost = cost
+        return outcome

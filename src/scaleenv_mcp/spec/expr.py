@@ -1,0 +1,437 @@
+"""A small, safe expression language for preconditions, effects and seed derivations.
+
+Blueprints (some written by an LLM) describe business rules as text such as
+``order.status in ['pending', 'paid']`` or ``product.stock -= quantity``. We parse that
+text with :mod:`ast` and *interpret* a whitelisted subset ourselves: nothing is ever
+passed to ``eval``/``exec``, attribute access is limited to row fields, and the only
+callable names are the functions defined in this module. An expression that uses
+anything else is rejected when the blueprint is loaded, not when a tool runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from .types import Kind
+
+__all__ = [
+    "Assignment",
+    "Env",
+    "Expr",
+    "ExprError",
+    "Kind",
+    "QUERY_FUNCTIONS",
+    "parse",
+    "row_matches",
+    "split_lookup",
+    "parse_assignment",
+]
+
+class ExprError(ValueError):
+    """An expression that cannot be parsed, is not allowed, or fails at evaluation."""
+
+
+class Env(Protocol):
+    """What an expression can see while it is evaluated."""
+
+    def lookup(self, name: str) -> Any:
+        """Value of a bare name (a parameter, a bound row, ``today``, ``now``); KeyError if unknown."""
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Rows of ``entity`` whose fields equal ``where`` (used by count/exists/total)."""
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or len(value) < 10:
+        raise ExprError(f"expected a date like '2026-03-15', got {value!r}")
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise ExprError(f"expected a date like '2026-03-15', got {value!r}") from exc
+
+
+def _add_days(value: Any, days: Any) -> str:
+    if not isinstance(days, int | float):
+        raise ExprError(f"add_days needs a number of days, got {days!r}")
+    shifted = _as_date(value) + dt.timedelta(days=int(days))
+    if isinstance(value, str) and len(value) > 10:
+        return shifted.isoformat() + value[10:]
+    return shifted.isoformat()
+
+
+def _days_between(start: Any, end: Any) -> int:
+    return (_as_date(end) - _as_date(start)).days
+
+
+def _date_of(value: Any) -> str:
+    return _as_date(value).isoformat()
+
+
+def _lower(value: Any) -> str:
+    return str(value).lower()
+
+
+def _len(value: Any) -> int:
+    if not isinstance(value, str | list | tuple):
+        raise ExprError(f"len() needs text or a list, got {value!r}")
+    return len(value)
+
+
+def _round(value: Any, digits: Any = 0) -> float:
+    return round(float(value), int(digits))
+
+
+PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
+    "add_days": (_add_days, "string"),
+    "days_between": (_days_between, "number"),
+    "date": (_date_of, "string"),
+    "lower": (_lower, "string"),
+    "len": (_len, "number"),
+    "abs": (abs, "number"),
+    "round": (_round, "number"),
+    "min": (min, "number"),
+    "max": (max, "number"),
+}
+
+LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a is not None and b is not None and a < b,
+    "lte": lambda a, b: a is not None and b is not None and a <= b,
+    "gt": lambda a, b: a is not None and b is not None and a > b,
+    "gte": lambda a, b: a is not None and b is not None and a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+def split_lookup(key: str) -> tuple[str, str]:
+    """``check_in__lt`` -> (``check_in``, ``lt``); a bare field compares for equality."""
+    field_name, sep, op = key.rpartition("__")
+    if sep and op in LOOKUPS:
+        return field_name, op
+    return key, "eq"
+
+
+def row_matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    """Whether a row satisfies query keywords such as ``status='open', due__lt=today``."""
+    for key, value in where.items():
+        field_name, op = split_lookup(key)
+        if not LOOKUPS[op](row.get(field_name), value):
+            return False
+    return True
+
+
+QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number"}
+"""Functions that read the state: ``count('loan', member_id=member.id, status='active')``,
+``exists(...)`` and ``total('payment', 'amount', order_id=order.id)``; the first argument
+is an entity name given as a string literal. Keywords may carry a lookup suffix:
+``check_in__lt=x`` (also ``__lte``, ``__gt``, ``__gte``, ``__ne``, ``__in``)."""
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+}
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed, checked expression. Evaluate it against an :class:`Env`."""
+
+    text: str
+    node: ast.expr = field(repr=False, compare=False)
+
+    def evaluate(self, env: Env) -> Any:
+        return _Evaluator(env, self.text).visit(self.node)
+
+    def references(self) -> list[tuple[str, str | None]]:
+        """Every ``name`` and ``name.field`` the expression reads, in order."""
+        found: list[tuple[str, str | None]] = []
+        _collect_refs(self.node, found)
+        return found
+
+    def entities_queried(self) -> list[str]:
+        """Entity names passed to count/exists/total."""
+        return [
+            n.args[0].value
+            for n in ast.walk(self.node)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in QUERY_FUNCTIONS
+            and n.args
+            and isinstance(n.args[0], ast.Constant)
+            and isinstance(n.args[0].value, str)
+        ]
+
+    def query_calls(self) -> list[tuple[str, list[str], list[str]]]:
+        """(entity, positional field names after the entity, keyword field names) per query call."""
+        calls = []
+        for n in ast.walk(self.node):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in QUERY_FUNCTIONS:
+                entity = n.args[0].value if n.args and isinstance(n.args[0], ast.Constant) else ""
+                positional = [a.value for a in n.args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                calls.append((str(entity), positional, [split_lookup(k.arg)[0] for k in n.keywords if k.arg]))
+        return calls
+
+    def kind(self, resolve: Callable[[str, str | None], Kind]) -> Kind:
+        """Coarse static type, given how names and fields resolve; 'unknown' when unsure."""
+        return _infer(self.node, resolve)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``var.field = expr``, ``var.field += expr`` or ``var.field -= expr``."""
+
+    text: str
+    var: str
+    field: str
+    op: Literal["=", "+=", "-="]
+    value: Expr
+
+
+def parse(text: str) -> Expr:
+    """Parse and check an expression; raise :class:`ExprError` saying what is not allowed."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExprError("expected a non-empty expression")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse {text!r}: {exc.msg}") from exc
+    _check(tree.body, text)
+    return Expr(text.strip(), tree.body)
+
+
+def parse_assignment(text: str) -> Assignment:
+    """Parse ``var.field = expr`` (or ``+=`` / ``-=``)."""
+    try:
+        tree = ast.parse(text.strip(), mode="exec")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse effect {text!r}: {exc.msg}") from exc
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign | ast.AugAssign):
+        raise ExprError(f"effect {text!r} must be one assignment like \"order.status = 'cancelled'\"")
+    stmt = tree.body[0]
+    if isinstance(stmt, ast.Assign):
+        if len(stmt.targets) != 1:
+            raise ExprError(f"effect {text!r} assigns more than one target")
+        target, op, value = stmt.targets[0], "=", stmt.value
+    else:
+        if not isinstance(stmt.op, ast.Add | ast.Sub):
+            raise ExprError(f"effect {text!r}: only =, += and -= are allowed")
+        target, op, value = stmt.target, "+=" if isinstance(stmt.op, ast.Add) else "-=", stmt.value
+    if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
+        raise ExprError(f"effect {text!r} must assign to a field like order.status")
+    _check(value, text)
+    value_text = ast.get_source_segment(text.strip(), value) or ast.unparse(value)
+    return Assignment(text.strip(), target.value.id, target.attr, op, Expr(value_text, value))  # type: ignore[arg-type]
+
+
+def _check(node: ast.AST, text: str) -> None:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute):
+            if not isinstance(child.value, ast.Name):
+                raise ExprError(f"in {text!r}: only one level of field access (row.field) is allowed")
+            if child.attr.startswith("_"):
+                raise ExprError(f"in {text!r}: field names cannot start with '_'")
+        elif isinstance(child, ast.Call):
+            if not isinstance(child.func, ast.Name):
+                raise ExprError(f"in {text!r}: only plain function calls are allowed")
+            name = child.func.id
+            if name not in PURE_FUNCTIONS and name not in QUERY_FUNCTIONS:
+                allowed = ", ".join(sorted([*PURE_FUNCTIONS, *QUERY_FUNCTIONS]))
+                raise ExprError(f"in {text!r}: unknown function {name!r} (allowed: {allowed})")
+            if name in QUERY_FUNCTIONS:
+                first = child.args[0] if child.args else None
+                if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                    raise ExprError(f"in {text!r}: {name}() needs an entity name in quotes first")
+                if name == "total" and not (
+                    len(child.args) == 2 and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
+                ):
+                    raise ExprError(f"in {text!r}: total() needs an entity and a field name in quotes")
+                if name != "total" and len(child.args) != 1:
+                    raise ExprError(f"in {text!r}: {name}() takes filters as field=value keywords")
+            elif child.keywords:
+                raise ExprError(f"in {text!r}: {name}() takes no keyword arguments")
+            if any(k.arg is None for k in child.keywords) or any(isinstance(a, ast.Starred) for a in child.args):
+                raise ExprError(f"in {text!r}: * and ** are not allowed")
+        elif isinstance(child, ast.BinOp) and type(child.op) not in _BINOPS:
+            raise ExprError(f"in {text!r}: operator {type(child.op).__name__} is not allowed")
+        elif isinstance(child, ast.Compare):
+            for op in child.ops:
+                if type(op) not in _COMPARE:
+                    raise ExprError(f"in {text!r}: comparison {type(op).__name__} is not allowed")
+        elif isinstance(child, ast.UnaryOp) and not isinstance(child.op, ast.Not | ast.USub | ast.UAdd):
+            raise ExprError(f"in {text!r}: operator {type(child.op).__name__} is not allowed")
+        elif isinstance(child, ast.Constant) and not isinstance(child.value, str | int | float | bool | type(None)):
+            raise ExprError(f"in {text!r}: constant {child.value!r} is not allowed")
+        elif isinstance(child, ast.Name) and child.id.startswith("_"):
+            raise ExprError(f"in {text!r}: names cannot start with '_'")
+        elif not isinstance(child, _ALLOWED_NODES):
+            raise ExprError(f"in {text!r}: {type(child).__name__} is not allowed in an expression")
+
+
+_ALLOWED_NODES = (
+    ast.Attribute, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
+    ast.Call, ast.keyword, ast.List, ast.Tuple, ast.IfExp, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
+    ast.operator, ast.cmpop,
+)  # fmt: skip
+
+
+def _collect_refs(node: ast.AST, found: list[tuple[str, str | None]]) -> None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        found.append((node.value.id, node.attr))
+        return
+    if isinstance(node, ast.Name):
+        found.append((node.id, None))
+        return
+    if isinstance(node, ast.Call):
+        for arg in node.args:
+            _collect_refs(arg, found)
+        for kw in node.keywords:
+            _collect_refs(kw.value, found)
+        return
+    for child in ast.iter_child_nodes(node):
+        _collect_refs(child, found)
+
+
+class _Evaluator:
+    def __init__(self, env: Env, text: str) -> None:
+        self.env = env
+        self.text = text
+
+    def visit(self, node: ast.AST) -> Any:
+        try:
+            return self._visit(node)
+        except ExprError:
+            raise
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise ExprError(f"cannot evaluate {self.text!r}: {exc}") from exc
+
+    def _visit(self, node: ast.AST) -> Any:
+        match node:
+            case ast.Constant(value=value):
+                return value
+            case ast.Name(id=name):
+                try:
+                    return self.env.lookup(name)
+                except KeyError:
+                    raise ExprError(f"in {self.text!r}: unknown name {name!r}") from None
+            case ast.Attribute(value=ast.Name(id=name), attr=attr):
+                row = self._visit(node.value)  # type: ignore[attr-defined]
+                if row is None:
+                    raise ExprError(f"in {self.text!r}: {name} is not set, so {name}.{attr} has no value")
+                if not isinstance(row, Mapping) or attr not in row:
+                    raise ExprError(f"in {self.text!r}: {name} has no field {attr!r}")
+                return row[attr]
+            case ast.BoolOp(op=ast.And(), values=operands):
+                result: Any = True
+                for operand_node in operands:
+                    result = self._visit(operand_node)
+                    if not result:
+                        return result
+                return result
+            case ast.BoolOp(op=ast.Or(), values=operands):
+                result = False
+                for operand_node in operands:
+                    result = self._visit(operand_node)
+                    if result:
+                        return result
+                return result
+            case ast.UnaryOp(op=unary, operand=operand):
+                inner = self._visit(operand)
+                if isinstance(unary, ast.Not):
+                    return not inner
+                return -inner if isinstance(unary, ast.USub) else +inner
+            case ast.BinOp(left=left, op=binary, right=right):
+                return _BINOPS[type(binary)](self._visit(left), self._visit(right))
+            case ast.Compare(left=left, ops=ops, comparators=comparators):
+                current = self._visit(left)
+                for cmp, comparator in zip(ops, comparators, strict=True):
+                    other = self._visit(comparator)
+                    if current is None or other is None:
+                        if not isinstance(cmp, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
+                            return False
+                    if not _COMPARE[type(cmp)](current, other):
+                        return False
+                    current = other
+                return True
+            case ast.IfExp(test=test, body=body, orelse=orelse):
+                return self._visit(body) if self._visit(test) else self._visit(orelse)
+            case ast.List(elts=elts) | ast.Tuple(elts=elts):
+                return [self._visit(e) for e in elts]
+            case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
+                if name in QUERY_FUNCTIONS:
+                    return self._query(name, args, keywords)
+                fn = PURE_FUNCTIONS[name][0]
+                return fn(*[self._visit(a) for a in args])
+        raise ExprError(f"in {self.text!r}: cannot evaluate {type(node).__name__}")
+
+    def _query(self, name: str, args: Sequence[ast.expr], keywords: Sequence[ast.keyword]) -> Any:
+        entity = args[0].value  # type: ignore[attr-defined]
+        where = {kw.arg: self._visit(kw.value) for kw in keywords if kw.arg}
+        rows = self.env.query(entity, where)
+        if name == "count":
+            return len(rows)
+        if name == "exists":
+            return bool(rows)
+        field_name = args[1].value  # type: ignore[attr-defined]
+        return round(sum(float(r[field_name] or 0) for r in rows), 2)
+
+
+def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:
+    match node:
+        case ast.Constant(value=value):
+            if value is None:
+                return "null"
+            if isinstance(value, bool):
+                return "bool"
+            return "number" if isinstance(value, int | float) else "string"
+        case ast.Name(id=name):
+            return resolve(name, None)
+        case ast.Attribute(value=ast.Name(id=name), attr=attr):
+            return resolve(name, attr)
+        case ast.BoolOp(values=values):
+            kinds = {_infer(v, resolve) for v in values} - {"null"}
+            return kinds.pop() if len(kinds) == 1 else "unknown"
+        case ast.Compare() | ast.UnaryOp(op=ast.Not()):
+            return "bool"
+        case ast.UnaryOp(operand=operand):
+            return _infer(operand, resolve)
+        case ast.BinOp(left=left, op=op, right=right):
+            kinds = {_infer(left, resolve), _infer(right, resolve)}
+            if kinds == {"number"}:
+                return "number"
+            if kinds == {"string"} and isinstance(op, ast.Add):
+                return "string"
+            return "unknown"
+        case ast.IfExp(body=body, orelse=orelse):
+            a, b = _infer(body, resolve), _infer(orelse, resolve)
+            return a if a == b else "unknown"
+        case ast.List() | ast.Tuple():
+            return "list"
+        case ast.Call(func=ast.Name(id=name)):
+            if name in QUERY_FUNCTIONS:
+                return QUERY_FUNCTIONS[name]
+            return PURE_FUNCTIONS[name][1] if name in PURE_FUNCTIONS else "unknown"
+    return "unknown"

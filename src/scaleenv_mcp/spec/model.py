@@ -1,0 +1,504 @@
+"""The one vocabulary: a domain as validated data (the IR), and its static views.
+
+A blueprint (YAML, written by a person or proposed by an LLM) is parsed into a
+:class:`DomainSpec`. Validation is two-layered: pydantic checks shapes and types here, then
+:func:`scaleenv_mcp.spec.validate.check_spec` checks what pydantic cannot (a reference to an
+unknown entity, an effect on a field that does not exist or has the wrong type, an
+expression that reads a name nothing binds).
+
+Static questions about a tool (which rows it binds, what it returns, which fields it reads
+and writes, its JSON Schemas) are answered here, once per spec, by :class:`ToolView`: the
+graph, the runtime, the code generator and the server all ask the spec, and none of them
+keeps a cache of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .expr import Assignment, Expr, parse, parse_assignment
+from .types import KIND, SAMPLE_KINDS, FieldType, Kind, ref_var, value_schema
+
+__all__ = [
+    "CreateEffect",
+    "DeleteEffect",
+    "DomainSpec",
+    "Effect",
+    "EntitySpec",
+    "FieldSpec",
+    "LookupSpec",
+    "ParamSpec",
+    "RuleSpec",
+    "SearchSpec",
+    "ToolSpec",
+    "ToolView",
+]
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+
+
+def literal_text(value: str | int | float | bool | None) -> str:
+    """Create-effect values are expressions; YAML numbers, booleans and null become literals."""
+    return value if isinstance(value, str) else repr(value)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(StrictModel):
+    """A typed column of an entity, with the constraints the runtime enforces."""
+
+    type: FieldType
+    description: str = ""
+    ref: str | None = Field(None, description="entity a 'ref' field points to")
+    values: list[str] | None = Field(None, description="allowed values of an 'enum' field")
+    unique: bool = False
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = Field(None, ge=1)
+    default: Any = Field(None, description="value used when a create effect omits the field; 'today'/'now' use the clock")
+    identifying: bool = Field(False, description="a fact a user would know and say (an email, a flight number)")
+    # Seed-data hints: how the initial state fills this field.
+    sample: str | None = Field(None, description="value generator, e.g. person_name, email, city, company, sentence")
+    choices: list[Any] | None = Field(None, description="seed values to pick from")
+    range: tuple[Any, Any] | None = Field(None, description="seed range; for dates, day offsets from the clock")
+    weights: list[float] | None = Field(None, description="seed weights for enum values or choices")
+    derive: str | None = Field(
+        None, description="seed expression over the row, the rows it references, and 'sampled' (this field's own hint)"
+    )
+    ref_where: str | None = Field(None, description="seed: only reference rows for which this holds (their fields by name)")
+    null_rate: float = Field(0.0, ge=0, le=1)
+
+    @cached_property
+    def derive_expr(self) -> Expr | None:
+        return parse(self.derive) if self.derive else None
+
+    @cached_property
+    def ref_where_expr(self) -> Expr | None:
+        return parse(self.ref_where) if self.ref_where else None
+
+    @field_validator("sample")
+    @classmethod
+    def _sample_kind(cls, sample: str | None) -> str | None:
+        if sample is not None and sample not in SAMPLE_KINDS:
+            raise ValueError(f"unknown sample kind {sample!r} (kinds: {', '.join(SAMPLE_KINDS)})")
+        return sample
+
+    @property
+    def kind(self) -> Kind:
+        return KIND[self.type]
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of a value of this field (one view of the IR)."""
+        schema = value_schema(self.type, self.values, self.min, self.max, self.max_length)
+        if self.ref:
+            schema["description"] = f"id of a {self.ref}"
+        if self.description:
+            schema["description"] = self.description
+        if self.nullable:
+            schema["type"] = [schema["type"], "null"]
+            if "enum" in schema:
+                schema["enum"] = [*schema["enum"], None]
+        return schema
+
+
+class EntitySpec(StrictModel):
+    """A kind of row in the state (a table)."""
+
+    description: str = ""
+    id_prefix: str = Field(..., pattern=r"^[A-Z][A-Z0-9]{0,5}$", description="ids look like PREFIX-0001")
+    label: str | None = Field(None, description="field that names a row to a person (e.g. name, title)")
+    count: int = Field(20, ge=0, le=1_000_000, description="rows in the seeded initial state")
+    fields: dict[str, FieldSpec]
+    unique_together: list[list[str]] = []
+    seed_effects: list[str] = Field(
+        [], description="assignments applied to referenced rows while seeding, e.g. \"copy.status = 'on_loan'\""
+    )
+
+    @cached_property
+    def seed_assignments(self) -> list[Assignment]:
+        return [parse_assignment(text) for text in self.seed_effects]
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, fields: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+        for name in fields:
+            if not re.match(IDENT, name):
+                raise ValueError(f"field name {name!r} must be snake_case")
+            if name == "id":
+                raise ValueError("'id' is implicit (PREFIX-0001); do not declare it")
+        return fields
+
+    def json_schema(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"id": {"type": "string", "description": f"{self.id_prefix}-0001 style id"}}
+        props.update({name: f.json_schema() for name, f in self.fields.items()})
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+class ParamSpec(StrictModel):
+    """A tool parameter; same types as fields."""
+
+    type: FieldType
+    description: str = ""
+    ref: str | None = None
+    values: list[str] | None = None
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = Field(None, ge=1)
+
+    @property
+    def kind(self) -> Kind:
+        return KIND[self.type]
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = value_schema(self.type, self.values, self.min, self.max, self.max_length)
+        text = self.description or (f"id of the {self.ref}" if self.ref else "")
+        if text:
+            schema["description"] = text
+        return schema
+
+
+class RuleSpec(StrictModel):
+    """A precondition: when ``check`` is false the call fails with ``error`` and changes nothing."""
+
+    check: str
+    error: str
+
+    @cached_property
+    def expr(self) -> Expr:
+        return parse(self.check)
+
+
+class LookupSpec(StrictModel):
+    """Find exactly one row by fields a user knows (e.g. a customer by email)."""
+
+    entity: str
+    by: dict[str, str] = Field(..., min_length=1, description="field -> parameter")
+    as_: str | None = Field(None, alias="as")
+
+    @property
+    def var(self) -> str:
+        return self.as_ or self.entity
+
+
+_WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|contains)\s*([a-z][a-z0-9_]*)\s*$")
+
+
+class SearchSpec(StrictModel):
+    """List rows of an entity filtered by parameters; a filter whose parameter is absent is skipped."""
+
+    entity: str
+    where: list[str] = []
+    order_by: str | None = None
+    descending: bool = False
+    limit: int = Field(50, ge=1, le=500)
+
+    @field_validator("where")
+    @classmethod
+    def _where_form(cls, where: list[str]) -> list[str]:
+        for clause in where:
+            if not _WHERE.match(clause):
+                raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains)")
+        return where
+
+    @property
+    def filters(self) -> list[tuple[str, str, str]]:
+        """(field, op, param) per clause."""
+        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+
+
+class CreateEffect(StrictModel):
+    """Insert a row; ``values`` maps fields to expressions; unset fields take their default."""
+
+    create: str
+    as_: str | None = Field(None, alias="as")
+    values: dict[str, str | bool | int | float | None] = {}
+
+    @property
+    def var(self) -> str:
+        return self.as_ or self.create
+
+    @cached_property
+    def value_exprs(self) -> dict[str, Expr]:
+        return {k: parse(literal_text(v)) for k, v in self.values.items()}
+
+
+class DeleteEffect(StrictModel):
+    """Delete the row bound to a variable."""
+
+    delete: str
+
+
+Effect = str | CreateEffect | DeleteEffect
+
+
+class ToolSpec(StrictModel):
+    """An operation an agent can call: parameters, how rows are found, rules, effects, result."""
+
+    description: str = Field(..., min_length=10)
+    params: dict[str, ParamSpec] = {}
+    lookup: LookupSpec | None = None
+    search: SearchSpec | None = None
+    bind: dict[str, str] = Field({}, description="variable -> expression giving an id (e.g. product: order.product_id)")
+    requires: list[RuleSpec] = []
+    effects: list[Effect] = []
+    returns: str | None = Field(None, description="variable whose row is returned (default: the main row)")
+
+    @field_validator("params", "bind")
+    @classmethod
+    def _idents(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(IDENT, name):
+                raise ValueError(f"name {name!r} must be snake_case")
+        return value
+
+    @property
+    def is_write(self) -> bool:
+        return bool(self.effects)
+
+    @cached_property
+    def assignments(self) -> dict[int, Assignment]:
+        """Compiled string effects by position."""
+        return {i: parse_assignment(e) for i, e in enumerate(self.effects) if isinstance(e, str)}
+
+    @cached_property
+    def bind_exprs(self) -> dict[str, Expr]:
+        return {var: parse(text) for var, text in self.bind.items()}
+
+    @property
+    def ref_params(self) -> dict[str, str]:
+        """Variable name -> parameter for every 'ref' parameter (order_id binds ``order``)."""
+        return {ref_var(name): name for name, p in self.params.items() if p.type == "ref"}
+
+    @property
+    def result_var(self) -> str | None:
+        if self.returns:
+            return self.returns
+        if self.search:
+            return None
+        for effect in self.effects:
+            if isinstance(effect, CreateEffect):
+                return effect.var
+        if self.lookup:
+            return self.lookup.var
+        return next(iter(self.ref_params), None)
+
+    def input_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {name: p.json_schema() for name, p in self.params.items()},
+            "required": [name for name, p in self.params.items() if p.required],
+            "additionalProperties": False,
+        }
+
+
+class DomainSpec(StrictModel):
+    """A whole domain: entities (the state's schema), tools, policy, clock and seed."""
+
+    name: str = Field(..., pattern=IDENT, max_length=48)
+    title: str
+    description: str = Field(..., min_length=20)
+    version: str = "1.0.0"
+    policy: str = Field(..., min_length=40, description="rules an agent must follow, shown as a prompt")
+    clock: str = Field("2026-03-16T09:00:00", description="the environment's fixed 'now'")
+    seed: int = 0
+    entities: dict[str, EntitySpec] = Field(..., min_length=1)
+    tools: dict[str, ToolSpec] = Field(..., min_length=1)
+    provenance: dict[str, Any] | None = Field(None, description="who proposed this blueprint (model, prompts, seed)")
+
+    @field_validator("entities", "tools")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(IDENT, name) or len(name) > 64:
+                raise ValueError(f"name {name!r} must be snake_case, at most 64 characters")
+        return value
+
+    @field_validator("clock")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", value):
+            raise ValueError("clock must look like 2026-03-16T09:00:00")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> DomainSpec:
+        from .validate import check_spec  # validation reads these models; it cannot be imported first
+
+        problems = check_spec(self)
+        if problems:
+            raise ValueError("\n".join(str(p) for p in problems))
+        return self
+
+    @property
+    def today(self) -> str:
+        return self.clock[:10]
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON of the spec: identifies a domain version exactly."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def canonical_json(self) -> str:
+        """Declaration order is kept on purpose: it fixes seeding order and tool listing order."""
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), indent=1)
+
+    def write_tools(self) -> list[str]:
+        return [name for name, tool in self.tools.items() if tool.is_write]
+
+
+    # ------------------------------------------------------------ static views
+
+    @cached_property
+    def views(self) -> dict[str, ToolView]:
+        """The static facts of every tool, computed once per spec (the spec is immutable)."""
+        return {name: ToolView.of(self, tool) for name, tool in self.tools.items()}
+
+    def view(self, tool: str) -> ToolView:
+        return self.views[tool]
+
+    @cached_property
+    def parents_first(self) -> ParentsFirst:
+        """Entities with the ones they reference first (every reference counts)."""
+        return _parents_first(self, follow_nullable=True)
+
+    @cached_property
+    def seeding_order(self) -> ParentsFirst:
+        """Entities in an order that seeds every non-nullable reference before it is needed."""
+        return _parents_first(self, follow_nullable=False)
+
+
+@dataclass(frozen=True)
+class ParentsFirst:
+    """An order of entities in which referenced entities come first, when references allow one."""
+
+    order: tuple[str, ...]
+    rank: dict[str, int]
+    cycle: tuple[str, ...] | None
+    """a reference cycle that stops a strict order (the order is still usable, cycle edges aside)"""
+
+
+def _parents_first(spec: DomainSpec, *, follow_nullable: bool) -> ParentsFirst:
+    order: list[str] = []
+    marks: dict[str, int] = {}
+    cycle: tuple[str, ...] | None = None
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        nonlocal cycle
+        if marks.get(name) == 2:
+            return
+        if marks.get(name) == 1:
+            cycle = cycle or (*chain, name)
+            return
+        marks[name] = 1
+        for f in spec.entities[name].fields.values():
+            if f.type != "ref" or f.ref not in spec.entities or (f.nullable and not follow_nullable):
+                continue
+            if f.ref == name:  # a row referencing its own kind: no order helps when every reference counts
+                if follow_nullable:
+                    cycle = cycle or (name, name)
+                continue
+            visit(str(f.ref), (*chain, name))
+        marks[name] = 2
+        order.append(name)
+
+    for name in spec.entities:
+        visit(name, ())
+    return ParentsFirst(tuple(order), {name: i for i, name in enumerate(order)}, cycle)
+
+
+@dataclass(frozen=True)
+class ToolView:
+    """What a tool binds, returns, reads and writes, and its schemas: answered from the spec alone."""
+
+    entities: dict[str, str]
+    """row variable -> entity, for every row the tool binds, looks up or creates"""
+    returns: str
+    """the entity whose rows a successful call returns"""
+    output_schema: dict[str, Any]
+    input_schema: dict[str, Any]
+    writes: dict[str, frozenset[str]]
+    """entity -> fields a write may change; '*' marks rows created or deleted"""
+    reads: dict[str, frozenset[str]]
+    """entity -> fields the tool's rules read (through bound rows or count/exists/total)"""
+    validator: Draft202012Validator
+
+    @classmethod
+    def of(cls, spec: DomainSpec, tool: ToolSpec) -> ToolView:
+        entities = _tool_entities(spec, tool)
+        returns = tool.search.entity if tool.search else entities[str(tool.result_var)]
+        input_schema = tool.input_schema()
+        return cls(
+            entities=entities,
+            returns=returns,
+            output_schema=_output_schema(spec, tool, returns),
+            input_schema=input_schema,
+            writes=_written_fields(tool, entities),
+            reads=_read_fields(tool, entities),
+            validator=Draft202012Validator(input_schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        )
+
+
+def _tool_entities(spec: DomainSpec, tool: ToolSpec) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for var, pname in tool.ref_params.items():
+        out[var] = str(tool.params[pname].ref)
+    if tool.lookup:
+        out[tool.lookup.var] = tool.lookup.entity
+    for var, expr in tool.bind_exprs.items():
+        source, attr = expr.references()[0]
+        out[var] = str(spec.entities[out[source]].fields[str(attr)].ref)
+    for effect in tool.effects:
+        if isinstance(effect, CreateEffect):
+            out[effect.var] = effect.create
+    return out
+
+
+def _output_schema(spec: DomainSpec, tool: ToolSpec, entity: str) -> dict[str, Any]:
+    """JSON Schema of a successful result (MCP ``outputSchema``)."""
+    if tool.search:
+        return {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": spec.entities[entity].json_schema()},
+                "count": {"type": "integer", "description": "number of items returned"},
+                "truncated": {"type": "boolean", "description": f"true when more than {tool.search.limit} rows matched"},
+            },
+            "required": ["items", "count", "truncated"],
+            "additionalProperties": False,
+        }
+    return spec.entities[entity].json_schema()
+
+
+def _written_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for index, effect in enumerate(tool.effects):
+        if isinstance(effect, str):
+            assignment = tool.assignments[index]
+            out.setdefault(entities[assignment.var], set()).add(assignment.field)
+        elif isinstance(effect, CreateEffect):
+            out.setdefault(effect.create, set()).add("*")
+        else:
+            out.setdefault(entities[effect.delete], set()).add("*")
+    return {entity: frozenset(fields) for entity, fields in out.items()}
+
+
+def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for rule in tool.requires:
+        for name, attr in rule.expr.references():
+            if attr is not None and name in entities:
+                out.setdefault(entities[name], set()).add(attr)
+        for entity, positional, keywords in rule.expr.query_calls():
+            out.setdefault(entity, set()).update({"*", *positional, *keywords})
+    return {entity: frozenset(fields) for entity, fields in out.items()}

@@ -1,0 +1,338 @@
+"""Cross-reference checks of a spec: what pydantic cannot express.
+
+A reference to an unknown entity, an effect on a field that does not exist or has the
+wrong type, an expression that reads a name nothing binds: each is a :class:`Problem` with
+the path to the offending node and what is allowed, so a blueprint author (or an LLM in a
+repair loop) knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import Problem
+from .expr import Assignment, Expr, ExprError, parse, parse_assignment
+from .model import CreateEffect, DomainSpec, EntitySpec, FieldSpec, ToolSpec, literal_text
+from .types import KIND, NUMERIC, Kind, is_ref_name, ref_var
+
+__all__ = ["check_spec"]
+
+def check_spec(spec: DomainSpec) -> list[Problem]:
+    """Cross-reference checks pydantic cannot express; empty when the spec is sound."""
+    return list(_entity_problems(spec)) + list(_tool_problems(spec))
+
+
+def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
+    for ename, entity in spec.entities.items():
+        base = f"entities.{ename}"
+        if entity.label and entity.label not in entity.fields:
+            yield Problem(path=f"{base}.label", message=f"unknown field {entity.label!r} (fields: {_names(entity.fields)})")
+        for group in entity.unique_together:
+            for fname in group:
+                if fname not in entity.fields:
+                    yield Problem(path=f"{base}.unique_together", message=f"unknown field {fname!r}")
+        for i, text in enumerate(entity.seed_effects):
+            path = f"{base}.seed_effects[{i}]"
+            scope = _row_scope(spec, ename)
+            resolved = _assignment_target(path, text, scope, spec, "this entity references")
+            if not isinstance(resolved, tuple):
+                yield from [resolved] if resolved else []
+                continue
+            assignment, target_name, target_entity = resolved
+            if assignment.field not in target_entity.fields:
+                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target_name!r}")
+                continue
+            yield from _reference_problems(path, assignment.value, scope, spec)
+        for fname, f in entity.fields.items():
+            path = f"{base}.fields.{fname}"
+            yield from _typed_value_problems(path, f.type, f.ref, f.values, spec)
+            if f.default is not None and f.type == "enum" and f.values and f.default not in f.values:
+                yield Problem(path=f"{path}.default", message=f"{f.default!r} is not one of {f.values}")
+            if f.min is not None and f.max is not None and f.min > f.max:
+                yield Problem(path=path, message=f"min {f.min} is greater than max {f.max}")
+            if f.weights is not None:
+                options = f.choices or f.values or ([True, False] if f.type == "bool" else [])
+                if len(f.weights) != len(options):
+                    yield Problem(path=f"{path}.weights", message=f"{len(f.weights)} weights for {len(options)} values")
+            if f.ref_where:
+                if f.type != "ref" or f.ref not in spec.entities:
+                    yield Problem(path=f"{path}.ref_where", message="'ref_where' needs a 'ref' field to a known entity")
+                else:
+                    try:
+                        where = f.ref_where_expr
+                    except ExprError as exc:
+                        yield Problem(path=f"{path}.ref_where", message=str(exc))
+                    else:
+                        assert where is not None
+                        target = spec.entities[f.ref]
+                        scope = {n: ("value", t.type) for n, t in target.fields.items()}
+                        scope.update({"id": ("value", "string"), "today": ("value", "date"), "now": ("value", "datetime")})
+                        yield from _reference_problems(f"{path}.ref_where", where, scope, spec)  # type: ignore[arg-type]
+            if f.derive:
+                try:
+                    expr = f.derive_expr
+                except ExprError as exc:
+                    yield Problem(path=f"{path}.derive", message=str(exc))
+                    continue
+                assert expr is not None
+                scope = _row_scope(spec, ename)
+                yield from _reference_problems(f"{path}.derive", expr, scope, spec)
+
+
+def _typed_value_problems(
+    path: str, type_: str, ref: str | None, values: list[str] | None, spec: DomainSpec
+) -> Iterator[Problem]:
+    if type_ == "ref":
+        if not ref:
+            yield Problem(path=path, message="a 'ref' needs 'ref: <entity>'")
+        elif ref not in spec.entities:
+            yield Problem(path=f"{path}.ref", message=f"unknown entity {ref!r} (entities: {_names(spec.entities)})")
+    elif ref:
+        yield Problem(path=f"{path}.ref", message=f"'ref' is only for type 'ref', not {type_!r}")
+    if type_ == "enum" and not values:
+        yield Problem(path=path, message="an 'enum' needs a non-empty 'values' list")
+
+
+def _row_scope(spec: DomainSpec, entity: str) -> dict[str, tuple[str, str | None]]:
+    """Names visible while seeding one row: its own fields and the rows its refs point to."""
+    scope: dict[str, tuple[str, str | None]] = {
+        "today": ("value", "date"),
+        "now": ("value", "datetime"),
+        "sampled": ("value", None),  # in a derive: the value the field's own seed hints produced
+    }
+    for fname, f in spec.entities[entity].fields.items():
+        scope[fname] = ("value", f.type)
+        if f.type == "ref" and f.ref in spec.entities and is_ref_name(fname):
+            scope[ref_var(fname)] = ("row", f.ref)
+    return scope
+
+
+def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
+    for tname, tool in spec.tools.items():
+        base = f"tools.{tname}"
+        # scope: name -> ("row", entity) | ("value", type)
+        scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime")}
+        for pname, p in tool.params.items():
+            ppath = f"{base}.params.{pname}"
+            yield from _typed_value_problems(ppath, p.type, p.ref, p.values, spec)
+            scope[pname] = ("value", p.type)
+            if p.type == "ref":
+                if not is_ref_name(pname):
+                    yield Problem(path=ppath, message="a 'ref' parameter must be named <something>_id")
+                elif p.ref in spec.entities:
+                    scope[ref_var(pname)] = ("row", p.ref)
+        if tool.lookup and tool.search:
+            yield Problem(path=base, message="a tool has either 'lookup' or 'search', not both")
+        if tool.lookup:
+            yield from _lookup_problems(f"{base}.lookup", tool, spec, scope)
+        if tool.search:
+            yield from _search_problems(f"{base}.search", tool, spec)
+            if tool.effects:
+                yield Problem(path=f"{base}.effects", message="a 'search' tool is read-only; it cannot have effects")
+        for var, text in tool.bind.items():
+            path = f"{base}.bind.{var}"
+            try:
+                expr = parse(text)
+            except ExprError as exc:
+                yield Problem(path=path, message=str(exc))
+                continue
+            refs = expr.references()
+            target = _ref_target(refs, scope, spec) if len(refs) == 1 else None
+            if target is None:
+                yield Problem(path=path, message=f"{text!r} must be a ref parameter or a ref field like order.product_id")
+                continue
+            scope[var] = ("row", target)
+        for i, rule in enumerate(tool.requires):
+            path = f"{base}.requires[{i}].check"
+            try:
+                expr = rule.expr
+            except ExprError as exc:
+                yield Problem(path=path, message=str(exc))
+                continue
+            yield from _reference_problems(path, expr, scope, spec)
+        yield from _effect_problems(base, tool, spec, scope)
+        result = tool.result_var
+        if tool.returns and (tool.returns not in scope or scope[tool.returns][0] != "row"):
+            rows = [n for n, (k, _) in scope.items() if k == "row"]
+            yield Problem(path=f"{base}.returns", message=f"{tool.returns!r} is not a row variable (rows: {rows})")
+        elif not tool.search and result is None:
+            yield Problem(path=base, message="a tool must return something: add 'lookup', 'search', a ref parameter or 'returns'")
+
+
+def _lookup_problems(
+    path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]
+) -> Iterator[Problem]:
+    lookup = tool.lookup
+    assert lookup is not None
+    entity = spec.entities.get(lookup.entity)
+    if entity is None:
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {lookup.entity!r} (entities: {_names(spec.entities)})")
+        return
+    for fname, pname in lookup.by.items():
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {lookup.entity} (fields: {_names(entity.fields)})")
+        if pname not in tool.params:
+            yield Problem(path=f"{path}.by.{fname}", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+    scope[lookup.var] = ("row", lookup.entity)
+
+
+def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Problem]:
+    search = tool.search
+    assert search is not None
+    entity = spec.entities.get(search.entity)
+    if entity is None:
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r} (entities: {_names(spec.entities)})")
+        return
+    for i, (fname, op, pname) in enumerate(search.filters):
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {search.entity} (fields: {_names(entity.fields)})")
+        if pname not in tool.params:
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+        elif op == "contains" and tool.params[pname].kind != "string":
+            yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
+    if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
+        yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
+
+
+def _effect_problems(
+    base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]
+) -> Iterator[Problem]:
+    for i, effect in enumerate(tool.effects):
+        path = f"{base}.effects[{i}]"
+        if isinstance(effect, str):
+            resolved = _assignment_target(path, effect, scope, spec, "this tool has bound")
+            if not isinstance(resolved, tuple):
+                yield from [resolved] if resolved else []
+                continue
+            assignment, target_name, entity = resolved
+            field = entity.fields.get(assignment.field)
+            if field is None:
+                yield Problem(
+                    path=path,
+                    message=f"unknown field {assignment.field!r} on entity {target_name!r} (fields: {_names(entity.fields)})",
+                )
+                continue
+            yield from _reference_problems(path, assignment.value, scope, spec)
+            if assignment.op != "=" and field.type not in NUMERIC:
+                yield Problem(path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}")
+            yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
+        elif isinstance(effect, CreateEffect):
+            created = spec.entities.get(effect.create)
+            if created is None:
+                yield Problem(path=f"{path}.create", message=f"unknown entity {effect.create!r} (entities: {_names(spec.entities)})")
+                continue
+            for fname, raw in effect.values.items():
+                vpath = f"{path}.values.{fname}"
+                field = created.fields.get(fname)
+                if field is None:
+                    yield Problem(path=vpath, message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(created.fields)})")
+                    continue
+                try:
+                    expr = parse(literal_text(raw))
+                except ExprError as exc:
+                    yield Problem(path=vpath, message=str(exc))
+                    continue
+                yield from _reference_problems(vpath, expr, scope, spec, field=field)
+                yield from _value_type_problems(vpath, expr, field, f"{effect.create}.{fname}", scope, spec)
+            for fname, field in created.fields.items():
+                if fname not in effect.values and field.default is None and not field.nullable:
+                    yield Problem(path=f"{path}.values", message=f"field {fname!r} has no value and no default")
+            scope[effect.var] = ("row", effect.create)
+        else:
+            target = scope.get(effect.delete)
+            if target is None or target[0] != "row":
+                yield Problem(path=f"{path}.delete", message=f"{effect.delete!r} is not a row this tool has bound")
+
+
+def _assignment_target(
+    path: str, text: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec, owner: str
+) -> tuple[Assignment, str, EntitySpec] | Problem | None:
+    """Parse ``var.field = ...`` and find the entity of ``var``; a Problem if either fails
+    (None when the entity itself is unknown, which is reported where it is declared)."""
+    try:
+        assignment = parse_assignment(text)
+    except ExprError as exc:
+        return Problem(path=path, message=str(exc))
+    target = scope.get(assignment.var)
+    if target is None or target[0] != "row":
+        rows = [n for n, (k, _) in scope.items() if k == "row"]
+        return Problem(path=path, message=f"{assignment.var!r} is not a row {owner} (rows: {rows})")
+    entity = spec.entities.get(str(target[1]))
+    if entity is None:
+        return None
+    return assignment, str(target[1]), entity
+
+
+def _reference_problems(
+    path: str, expr: Expr, scope: dict[str, tuple[str, str | None]], spec: DomainSpec, field: FieldSpec | None = None
+) -> Iterator[Problem]:
+    for name, attr in expr.references():
+        if name not in scope:
+            hint = ""
+            if field is not None and field.values and name in field.values:
+                hint = f"; to use the value write \"'{name}'\" in quotes"
+            yield Problem(path=path, message=f"unknown name {name!r} in {expr.text!r} (known: {sorted(scope)}){hint}")
+            continue
+        kind, target = scope[name]
+        if attr is None:
+            continue
+        if kind != "row":
+            yield Problem(path=path, message=f"{name!r} is a value, not a row, so {name}.{attr} is invalid")
+        elif str(target) in spec.entities and attr != "id" and attr not in spec.entities[str(target)].fields:
+            yield Problem(path=path, message=f"unknown field {attr!r} on entity {target!r} in {expr.text!r}")
+    for entity, positional, keywords in expr.query_calls():
+        if entity not in spec.entities:
+            yield Problem(path=path, message=f"unknown entity {entity!r} in {expr.text!r}")
+            continue
+        for fname in [*positional, *keywords]:
+            if fname != "id" and fname not in spec.entities[entity].fields:
+                yield Problem(path=path, message=f"unknown field {fname!r} of {entity!r} in {expr.text!r}")
+
+
+def _value_type_problems(
+    path: str, expr: Expr, field: FieldSpec, where: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec
+) -> Iterator[Problem]:
+    kind = expr.kind(lambda name, attr: _resolve_kind(name, attr, scope, spec))
+    expected = field.kind
+    if kind == "null" and not field.nullable:
+        yield Problem(path=path, message=f"{where} is not nullable but {expr.text!r} is null")
+    elif kind not in ("unknown", "null") and kind != expected:
+        yield Problem(path=path, message=f"{where} is {field.type} but {expr.text!r} gives a {kind}")
+    elif field.type == "enum" and field.values:
+        node = expr.node
+        value = getattr(node, "value", None)
+        if isinstance(value, str) and value not in field.values:
+            yield Problem(path=path, message=f"{value!r} is not a value of {where} (values: {field.values})")
+
+
+def _resolve_kind(name: str, attr: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Kind:
+    if name not in scope:
+        return "unknown"
+    kind, target = scope[name]
+    if attr is None:
+        return KIND.get(str(target), "unknown") if kind == "value" else "unknown"
+    if attr == "id":
+        return "string"
+    entity = spec.entities.get(str(target))
+    if entity is None or attr not in entity.fields:
+        return "unknown"
+    return entity.fields[attr].kind
+
+
+def _ref_target(refs: list[tuple[str, str | None]], scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> str | None:
+    name, attr = refs[0]
+    if name not in scope:
+        return None
+    kind, target = scope[name]
+    if attr is None:
+        return None
+    if kind == "row" and str(target) in spec.entities:
+        field = spec.entities[str(target)].fields.get(attr)
+        if field is not None and field.type == "ref":
+            return field.ref
+    return None
+
+
+def _names(mapping: dict[str, Any]) -> str:
+    return ", ".join(mapping) or "none"

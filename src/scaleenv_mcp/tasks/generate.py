@@ -1,0 +1,442 @@
+"""Verifiable tasks by graph expansion.
+
+A task is built the way a support conversation unfolds: a user (a persona found through
+an entry tool, e.g. a customer by email) wants one or more things done. For each goal we
+pick a write tool, preferring ones the dependency graph links to the previous goal, and
+bind its arguments to real rows the user owns or can describe. The reference solution is
+the chain an agent would run: find the user, discover the rows (lookups and searches
+whose results contain them), then the writes. The chain is executed on a fork of the
+initial state; checks are derived from what actually changed, and a task is kept only if
+every step succeeded and its checks pass on the end state and fail on the initial state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from ..engine.binding import candidate_calls
+from ..engine.diff import diff
+from ..engine.runtime import execute
+from ..engine.seed import seed_state
+from ..engine.state import State
+from ..spec.graph import build_graph, entry_tools
+from ..spec.model import DomainSpec
+from ..spec.task import CheckSpec, TaskSpec, ToolCall
+from ..spec.types import ref_var
+from .derive import checks_from_diff
+from .grader import format_answer_value, verify_states
+from .wording import describing_fields, sentence, words
+
+__all__ = ["generate_tasks", "initial_state_ref", "persona_tool", "verify_task"]
+
+_INTERNAL_ID = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
+
+
+def persona_tool(spec: DomainSpec) -> str | None:
+    """The entry lookup that identifies the user: all its keys are identifying fields."""
+    for name in entry_tools(spec):
+        lookup = spec.tools[name].lookup
+        if lookup and all(spec.entities[lookup.entity].fields[f].identifying for f in lookup.by if f != "id"):
+            return name
+    return None
+
+
+def initial_state_ref(spec: DomainSpec, state: State) -> dict[str, Any]:
+    return {"seed": spec.seed, "sha256": hashlib.sha256(state.snapshot()).hexdigest()}
+
+
+@dataclass
+class _Build:
+    spec: DomainSpec
+    state: State
+    rng: random.Random
+    persona_entity: str
+    persona: dict[str, Any]
+    known: set[str] = field(default_factory=set)
+    solution: list[ToolCall] = field(default_factory=list)
+    created: dict[str, list[str]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+    phrases: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    rules: int = 0
+
+    def checkpoint(self) -> tuple[int, set[str], int]:
+        return len(self.solution), set(self.known), len(self.facts)
+
+    def rollback(self, mark: tuple[int, set[str], int]) -> None:
+        """Forget calls (and what they revealed) made since ``mark``: reads only, so the state is intact."""
+        del self.solution[mark[0] :]
+        self.known = set(mark[1])
+        del self.facts[mark[2] :]
+
+    def run(self, tool: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        result = execute(self.state, tool, args)
+        if not result.ok or result.data is None:
+            return None
+        self.solution.append(ToolCall(tool=tool, arguments=args))
+        rows = result.data["items"] if "items" in result.data else [result.data]
+        for row in rows:
+            self.known.add(row["id"])
+            for key, value in row.items():
+                if key.endswith("_id") and isinstance(value, str):
+                    self.known.add(value)
+        return result.data
+
+    # ------------------------------------------------------------ ownership and descriptions
+
+    def owned(self, entity: str, row: dict[str, Any], depth: int = 0) -> bool:
+        if entity == self.persona_entity:
+            return row["id"] == self.persona["id"]
+        if depth > 2:
+            return False
+        for fname, f in self.spec.entities[entity].fields.items():
+            if f.type == "ref" and row.get(fname):
+                parent = self.state.get(str(f.ref), row[fname])
+                if parent is not None and self.owned(str(f.ref), parent, depth + 1):
+                    return True
+        return False
+
+    def ownable(self, entity: str, depth: int = 0) -> bool:
+        if entity == self.persona_entity:
+            return True
+        return depth < 3 and any(
+            f.type == "ref" and self.ownable(str(f.ref), depth + 1) for f in self.spec.entities[entity].fields.values()
+        )
+
+    def describe(self, entity: str, row: dict[str, Any]) -> str | None:
+        """Words that single out ``row`` among the rows a user could mean; None if impossible."""
+        if entity == self.persona_entity:
+            return "my profile" if row["id"] == self.persona["id"] else None
+        if row["id"] in self.created.get(entity, []) and len(self.created[entity]) == 1:
+            return f"the new {words(entity)} you just made"
+        spec_entity = self.spec.entities[entity]
+        mine = self.ownable(entity)
+        pool = [r for r in self.state.rows(entity) if r["id"] != row["id"] and (not mine or self.owned(entity, r))]
+        chosen: list[str] = []
+        parts: list[str] = []
+        for fname in describing_fields(spec_entity):
+            if row.get(fname) is None or spec_entity.fields[fname].ref == self.persona_entity:
+                continue
+            text = self._value_text(entity, fname, row[fname])
+            if text is None:
+                continue
+            chosen.append(fname)
+            parts.append(text)
+            if not any(all(other.get(f) == row.get(f) for f in chosen) for other in pool):
+                return f"{'my' if mine else 'the'} {words(entity)} ({', '.join(parts)})"
+        return None
+
+    def _value_text(self, entity: str, fname: str, value: Any, depth: int = 0) -> str | None:
+        f = self.spec.entities[entity].fields[fname]
+        if f.type != "ref":
+            return f"{words(fname)} {format_answer_value(value)}"
+        target = self.spec.entities[str(f.ref)]
+        parent = self.state.get(str(f.ref), value)
+        if parent is None:
+            return None
+        label = target.label or next((n for n, x in target.fields.items() if x.identifying), None)
+        if label and parent.get(label) is not None:
+            return f"{words(fname)} {format_answer_value(parent[label])}"
+        if depth > 0:
+            return None
+        texts = [
+            self._value_text(str(f.ref), n, parent[n], depth + 1)
+            for n, x in target.fields.items()
+            if x.type == "ref" and x.ref != self.persona_entity and parent.get(n) is not None
+        ]
+        inner = [t for t in texts if t]
+        return f"{words(fname)} of {' and '.join(inner)}" if inner else None
+
+    # ------------------------------------------------------------ discovery
+
+    def discover(self, entity: str, row: dict[str, Any], depth: int = 0) -> bool:
+        """Add calls that make ``row``'s id known, the way an agent would find it."""
+        if row["id"] in self.known:
+            return True
+        if depth > 3:
+            return False
+        for attempt in range(2):
+            for name, tool in self.spec.tools.items():
+                if tool.is_write or self.spec.view(name).returns != entity:
+                    continue
+                args = self._fill(name, entity, row)
+                if args is None:
+                    continue
+                data = self.run(name, args)
+                if data is not None and row["id"] in self.known:
+                    stated = [f for f, p in (tool.lookup.by.items() if tool.lookup else []) if depth > 0]
+                    if tool.search:
+                        stated = [f for f, _, p in tool.search.filters if p in args and self.spec.entities[entity].fields.get(f) and self.spec.entities[entity].fields[f].type != "ref"]
+                    if stated and not (tool.lookup and depth == 0):
+                        said = ", ".join(f"{words(f)}: {format_answer_value(row[f])}" for f in stated)
+                        self.facts.append(f"{words(entity)} {said}")
+                    return True
+                if data is not None:
+                    self.solution.pop()  # did not find it; do not keep a useless step
+            if attempt == 0:
+                for fname, f in self.spec.entities[entity].fields.items():
+                    parent_id = row.get(fname)
+                    if f.type == "ref" and parent_id and parent_id not in self.known:
+                        parent = self.state.get(str(f.ref), parent_id)
+                        if parent is not None:
+                            self.discover(str(f.ref), parent, depth + 1)
+        return False
+
+    def _fill(self, name: str, entity: str, row: dict[str, Any]) -> dict[str, Any] | None:
+        tool = self.spec.tools[name]
+        fields = self.spec.entities[entity].fields
+        if tool.lookup:
+            if not all(f in fields and fields[f].identifying for f in tool.lookup.by):
+                return None
+            return {param: row[f] for f, param in tool.lookup.by.items()}
+        if tool.search:
+            args: dict[str, Any] = {}
+            for fname, op, param in tool.search.filters:
+                if fname not in fields or row.get(fname) is None:
+                    continue
+                if op == "==" and fields[fname].type == "ref" and row[fname] in self.known:
+                    args[param] = row[fname]
+                elif op in ("==", "contains") and fields[fname].identifying and fields[fname].kind == "string":
+                    args[param] = row[fname]  # a fact the user states, e.g. a product's name
+            if all(p in args for p, spec in tool.params.items() if spec.required) and args:
+                return args
+        return None
+
+
+# ---------------------------------------------------------------- goals
+
+
+def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
+    """Bind, describe and run one write; False (and no change) if no good binding exists."""
+    spec = build.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    persona_params = [p for p, s in tool.params.items() if s.type == "ref" and s.ref == build.persona_entity]
+    candidates = list(candidate_calls(build.state, tool_name, build.rng, 60))
+    for args in candidates:
+        for p in persona_params:
+            args[p] = build.persona["id"]
+    candidates.sort(key=lambda a: -sum(1 for v in a.values() if v in prefer))
+    for args in candidates[:40]:
+        phrases = []
+        rows = []
+        ok = True
+        for pname, param in tool.params.items():
+            if param.type != "ref" or pname in persona_params or pname not in args:
+                continue
+            entity = entities[ref_var(pname)]
+            row = build.state.get(entity, args[pname])
+            if row is None or (build.ownable(entity) and not build.owned(entity, row)):
+                ok = False
+                break
+            text = build.describe(entity, row)
+            if text is None:
+                ok = False
+                break
+            phrases.append((pname, text))
+            rows.append((entity, row))
+        if not ok:
+            continue
+        trial = build.state.fork()
+        works = execute(trial, tool_name, args).ok
+        trial.close()
+        if not works:
+            continue
+        mark = build.checkpoint()
+        if not all(build.discover(entity, row) for entity, row in rows):
+            build.rollback(mark)
+            continue
+        before = build.state.fork()
+        data = build.run(tool_name, args)
+        if data is None:
+            build.rollback(mark)
+            continue
+        changes = diff(before, build.state)
+        before.close()
+        for entity, table in changes.tables.items():
+            for added in table.added:
+                build.created.setdefault(entity, []).append(added["id"])
+                build.touched.add(added["id"])
+            build.touched.update(c.id for c in table.changed)
+        build.rules += len(tool.requires)
+        text = sentence(tool_name, tool.params, args, phrases, persona_params)
+        new_facts = [f for f in build.facts[mark[2] :] if f.split(": ", 1)[-1] not in text]
+        if new_facts:
+            text = text[:-1] + f" ({'; '.join(new_facts)})."
+        build.phrases.append(text)
+        return True
+    return False
+
+
+def _information_goal(build: _Build) -> CheckSpec | None:
+    """Ask for one fact about a row the user owns, found by the chain's reads."""
+    spec = build.spec
+    entities = [e for e in spec.entities if build.ownable(e)]
+    build.rng.shuffle(entities)
+    for entity in entities:
+        rows = [r for r in build.state.rows(entity) if build.owned(entity, r)]
+        if not rows:
+            continue
+        row = build.rng.choice(rows)
+        text = build.describe(entity, row)
+        if text is None:
+            continue
+        described = set(re.findall(r"[a-z_]+", text))
+        options = [
+            f for f, s in spec.entities[entity].fields.items()
+            if s.type in ("enum", "money", "int", "date", "bool") and words(f) not in text and f not in described
+            and row.get(f) is not None
+        ]  # fmt: skip
+        if not options:
+            continue
+        fname = build.rng.choice(options)
+        mark = build.checkpoint()
+        if not build.discover(entity, row):
+            build.rollback(mark)
+            continue
+        facts = build.facts[mark[2] :]
+        where = "on my profile" if text == "my profile" else f"of {text}"
+        build.phrases.append(f"What is the {words(fname)} {where}{' (' + '; '.join(facts) + ')' if facts else ''}?")
+        return CheckSpec(
+            kind="answer_contains",
+            description=f"the answer gives {entity} {row['id']}.{fname} = {format_answer_value(row[fname])}",
+            entity=entity, id=row["id"], field=fname, value=row[fname],
+        )  # fmt: skip
+    return None
+
+
+# ---------------------------------------------------------------- the generator
+
+
+def _one_task(
+    spec: DomainSpec, initial: State, rng: random.Random, persona_tool_name: str, graph: nx.DiGraph
+) -> TaskSpec | None:
+    lookup = spec.tools[persona_tool_name].lookup
+    assert lookup is not None
+    persona = rng.choice(initial.rows(lookup.entity))
+    build = _Build(spec, initial.fork(), rng, lookup.entity, persona)
+    if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
+        return None
+    writes = spec.write_tools()
+    information = rng.random() < 0.2 or not writes
+    answer_check = None
+    if information:
+        answer_check = _information_goal(build)
+        if answer_check is None:
+            return None
+    else:
+        goals = rng.choices([1, 2, 3], weights=[4, 3, 3])[0]
+        last: str | None = None
+        for _ in range(goals):
+            follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
+            for _attempt in range(3):  # a goal whose tool cannot be bound tries another tool
+                tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
+                if _action_goal(build, tool, build.touched | set(build.known)):
+                    last = tool
+                    break
+        if not build.phrases:
+            return None
+    final = build.state
+    changes = diff(initial, final)
+    if information:
+        assert answer_check is not None
+        checks = [answer_check, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
+        answer = format_answer_value(answer_check.value)
+    else:
+        if changes.is_empty():
+            return None
+        checks = checks_from_diff(spec, changes)
+        answer = None
+    facts = {f: persona[f] for f in lookup.by}
+    label = spec.entities[lookup.entity].label
+    if label:
+        facts = {label: persona[label], **facts}
+    intro = f"Hi, I'm {persona[label]}" if label else "Hi"
+    known = ", ".join(f"my {words(f)} is {v}" for f, v in facts.items() if f != label)
+    instruction = f"{intro}; {known}. " + " ".join(build.phrases)
+    if _INTERNAL_ID.search(instruction):
+        return None
+    task = TaskSpec(
+        id="",
+        domain=spec.name,
+        kind="information" if information else "action",
+        instruction=instruction,
+        user=facts,
+        initial_state=initial_state_ref(spec, initial),
+        checks=checks,
+        solution=build.solution,
+        difficulty={
+            "steps": len(build.solution),
+            "writes": sum(1 for c in build.solution if spec.tools[c.tool].is_write),
+            "branches": len(build.phrases),
+            "rules": build.rules,
+        },
+    )
+    verdict_end = verify_states(checks, initial, final, answer)
+    verdict_start = verify_states(checks, initial, initial, None)
+    final.close()
+    if not verdict_end.success or verdict_start.success:
+        return None
+    return task
+
+
+def generate_tasks(
+    spec: DomainSpec,
+    count: int = 32,
+    seed: int = 0,
+    initial: State | None = None,
+    on_task: Callable[[TaskSpec], None] | None = None,
+) -> list[TaskSpec]:
+    """``count`` verified tasks (fewer only if the domain cannot yield them), reproducible by seed.
+
+    ``on_task`` hears of each task as it is kept (a progress bar, say)."""
+    initial = initial if initial is not None else seed_state(spec)
+    tool = persona_tool(spec)
+    if tool is None:
+        return []
+    rng = random.Random(f"tasks:{spec.name}:{seed}")
+    graph = build_graph(spec)
+    tasks: list[TaskSpec] = []
+    seen: set[str] = set()
+    per_tool: dict[str, int] = {}
+    cap = count // max(1, len(spec.write_tools())) + 2  # keep easy writes from crowding out the rest
+    for _ in range(count * 12):
+        if len(tasks) >= count:
+            break
+        task = _one_task(spec, initial, rng, tool, graph)
+        if task is None:
+            continue
+        key = json.dumps([c.model_dump() for c in task.solution if spec.tools[c.tool].is_write] or task.instruction,
+                         sort_keys=True)  # fmt: skip
+        if key in seen:
+            continue
+        lead = next((c.tool for c in task.solution if spec.tools[c.tool].is_write), "(information)")
+        if per_tool.get(lead, 0) >= (cap if lead != "(information)" else count // 4 + 1):
+            continue
+        per_tool[lead] = per_tool.get(lead, 0) + 1
+        seen.add(key)
+        tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
+        if on_task is not None:
+            on_task(tasks[-1])
+    return tasks
+
+
+def verify_task(spec: DomainSpec, task: TaskSpec, initial: State) -> bool:
+    """Replay the reference solution on a fork and evaluate the checks (used on loaded tasks)."""
+    state = initial.fork()
+    try:
+        for call in task.solution:
+            if not execute(state, call.tool, call.arguments).ok:
+                return False
+        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
+        return verify_states(task.checks, initial, state, answer).success
+    finally:
+        state.close()

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from scaleenv_mcp.engine import execute, seed_state
+from scaleenv_mcp.spec import parse_blueprint
+from scaleenv_mcp.spec.model import DomainSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pending_order(state, status: str = "pending") -> dict:  # type: ignore[no-untyped-def]
+    return next(o for o in state.rows("order") if o["status"] == status)
+
+
+def test_a_write_applies_every_declared_effect(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    order = pending_order(state, "paid")
+    customer = state.get("customer", order["customer_id"])
+    product = state.get("product", order["product_id"])
+    result = execute(state, "cancel_order", {"order_id": order["id"]})
+    assert result.ok and result.data is not None
+    assert result.data["status"] == "cancelled"
+    assert state.get("customer", customer["id"])["store_credit"] == round(customer["store_credit"] + order["total"], 2)
+    assert state.get("product", product["id"])["stock"] == product["stock"] + order["quantity"]
+
+
+def test_a_broken_rule_fails_with_the_policy_message_and_changes_nothing(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    before = state.snapshot()
+    shipped = pending_order(state, "shipped")
+    result = execute(state, "cancel_order", {"order_id": shipped["id"]})
+    assert not result.ok and result.error is not None
+    assert result.error.code == "precondition_failed"
+    assert "Only pending or paid orders can be cancelled" in result.error.message
+    assert result.error.details["values"] == {"order.status": "shipped"}
+    assert state.snapshot() == before
+
+
+def test_bad_arguments_are_reported_precisely_and_change_nothing(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    before = state.snapshot()
+    cases = {
+        "missing": ({}, "missing required argument 'order_id'"),
+        "wrong type": ({"order_id": 7}, "order_id: 7 is not of type 'string'"),
+        "extra": ({"order_id": "ORD-0001", "force": True}, "unexpected argument(s) 'force'; allowed: order_id"),
+        "not an object": ("ORD-0001", "arguments must be an object"),
+    }
+    for label, (args, message) in cases.items():
+        result = execute(state, "cancel_order", args)
+        assert result.error is not None and result.error.code == "invalid_arguments", label
+        assert message in result.error.message, (label, result.error.message)
+    unknown = execute(state, "cancel_order", {"order_id": "ORD-9999"})
+    assert unknown.error is not None and unknown.error.code == "not_found"
+    assert "no order with id 'ORD-9999'" in unknown.error.message
+    tool = execute(state, "drop_database", {})
+    assert tool.error is not None and tool.error.code == "unknown_tool" and "cancel_order" in tool.error.message
+    assert state.snapshot() == before
+
+
+def test_an_effect_that_fails_midway_rolls_back_the_effects_before_it() -> None:
+    data = yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text())
+    # A deliberately broken rule set: the last effect drives store credit below its minimum of 0.
+    data["tools"]["cancel_order"]["effects"].append("customer.store_credit -= 100000")
+    spec = parse_blueprint(data)
+    state = seed_state(spec)
+    before = state.snapshot()
+    order = pending_order(state)
+    result = execute(state, "cancel_order", {"order_id": order["id"]})
+    assert result.error is not None and result.error.code == "constraint_violation"
+    assert "customer.store_credit" in result.error.message and "below its minimum" in result.error.message
+    assert state.snapshot() == before
+
+
+def test_lookups_match_email_case_insensitively(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    customer = state.rows("customer")[3]
+    result = execute(state, "find_customer_by_email", {"email": customer["email"].upper()})
+    assert result.ok and result.data == customer
+
+
+def test_search_filters_skip_absent_optional_parameters(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    customer_id = pending_order(state)["customer_id"]
+    everything = execute(state, "list_customer_orders", {"customer_id": customer_id}).data
+    pending = execute(state, "list_customer_orders", {"customer_id": customer_id, "status": "pending"}).data
+    assert everything is not None and pending is not None
+    mine = [o for o in state.rows("order") if o["customer_id"] == customer_id]
+    assert everything["count"] == len(mine)
+    assert pending["count"] == sum(o["status"] == "pending" for o in mine) >= 1
+    hostile = execute(state, "search_products", {"name_contains": "%' OR 1=1 --"}).data
+    assert hostile == {"items": [], "count": 0, "truncated": False}
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+
+from scaleenv_mcp.spec.types import conforms  # noqa: E402
+
+from ..conftest import SHIPPED, shipped_spec  # noqa: E402
+
+_TOOLS = [(d, t) for d in SHIPPED for t in shipped_spec(d).tools]
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(-10, 10**6, allow_nan=False),
+    st.sampled_from(["2026-02-30", "2026-03-16", "2026-03-16T10:00:00", "pending", "", "x" * 300, "ORD-0001", "card"]),
+    st.text(max_size=20),
+)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_TOOLS), st.data())
+def test_the_fast_argument_check_never_accepts_what_the_schema_rejects(domain_tool: tuple[str, str], data: st.DataObject) -> None:
+    domain, name = domain_tool
+    tool = shipped_spec(domain).tools[name]
+    keys = st.sampled_from([*tool.params, "extra"])
+    arguments = data.draw(st.dictionaries(keys, _VALUES, max_size=len(tool.params) + 1))
+    if all(k in tool.params for k in arguments) and all(conforms(p, arguments[n]) if n in arguments else not p.required for n, p in tool.params.items()):
+        validator = Draft202012Validator(tool.input_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+        assert not list(validator.iter_errors(arguments)), arguments

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from scaleenv_mcp.engine import diff, execute, seed_state
+from scaleenv_mcp.spec.model import DomainSpec
+from scaleenv_mcp.engine.state import State
+
+
+def test_seeding_is_deterministic_and_consistent(retail: DomainSpec) -> None:
+    a, b = seed_state(retail), seed_state(retail)
+    assert a.snapshot() == b.snapshot()
+    assert seed_state(retail, seed=99).snapshot() != a.snapshot()
+    products = {p["id"]: p for p in a.rows("product")}
+    for order in a.rows("order"):
+        assert order["total"] == round(products[order["product_id"]]["price"] * order["quantity"], 2)
+    orders = {o["id"]: o for o in a.rows("order")}
+    assert all(orders[p["order_id"]]["status"] in ("paid", "shipped", "delivered") for p in a.rows("payment"))
+    assert a.integrity_problems() == []
+
+
+def test_fork_and_restore_isolate_changes(retail: DomainSpec) -> None:
+    state = seed_state(retail)
+    initial = state.snapshot()
+    fork = state.fork()
+    order = next(o for o in state.rows("order") if o["status"] == "pending")
+    assert execute(fork, "cancel_order", {"order_id": order["id"]}).ok
+    assert state.get("order", order["id"]) == order  # the original is untouched
+    assert fork.get("order", order["id"])["status"] == "cancelled"  # type: ignore[index]
+    fork.restore(initial)
+    assert fork.snapshot() == initial
+
+
+def test_diff_names_rows_added_and_fields_changed(retail: DomainSpec) -> None:
+    before = seed_state(retail)
+    after = before.fork()
+    customer = before.rows("customer")[0]
+    product = next(p for p in before.rows("product") if p["active"] and p["stock"] >= 2)
+    result = execute(after, "place_order", {"customer_id": customer["id"], "product_id": product["id"], "quantity": 2})
+    assert result.ok
+    changes = diff(before, after)
+    assert changes.summary() == {
+        "product": {"added": 0, "removed": 0, "changed": 1},
+        "order": {"added": 1, "removed": 0, "changed": 0},
+    }
+    assert changes.tables["product"].changed[0].fields == {"stock": (product["stock"], product["stock"] - 2)}
+    assert changes.tables["order"].added[0]["customer_id"] == customer["id"]
+    assert diff(before, before.fork()).is_empty()
+
+
+def test_the_schema_itself_refuses_rows_that_break_declared_constraints(retail: DomainSpec) -> None:
+    state = State.empty(retail)
+    state.insert("customer", {"id": "CUS-1", "name": "A", "email": "a@x", "city": "B", "tier": "gold", "store_credit": 0})
+    with pytest.raises(sqlite3.IntegrityError):
+        state.insert("customer", {"id": "CUS-2", "name": "A", "email": "b@x", "city": "B", "tier": "diamond", "store_credit": 0})
+    with pytest.raises(sqlite3.IntegrityError):
+        state.insert("customer", {"id": "CUS-3", "name": "A", "email": "a@x", "city": "B", "tier": "gold", "store_credit": 0})
+    with pytest.raises(sqlite3.IntegrityError):
+        state.insert("customer", {"id": "CUS-4", "name": "A", "email": "c@x", "city": "B", "tier": "gold", "store_credit": -1})
+    with pytest.raises(sqlite3.IntegrityError):
+        state.insert(
+            "return_request",
+            {"id": "RET-1", "order_id": "ORD-404", "reason": "damaged", "status": "open", "opened_on": "2026-03-01"},
+        )
+
+
+@pytest.mark.parametrize("domain,seed", [("retail", 1), ("it_helpdesk", 2), ("university_enrollment", 3), ("telecom_plans", 4)])
+def test_the_journal_matches_a_full_diff_and_reset_restores_the_baseline(domain: str, seed: int) -> None:
+    import random
+
+    from scaleenv_mcp.engine.binding import find_successful_call
+
+    from ..conftest import shipped_spec
+
+    spec = shipped_spec(domain)
+    state = seed_state(spec)
+    baseline = state.fork()
+    state.track()
+    rng = random.Random(seed)
+    for step in range(25):
+        tool = rng.choice(spec.write_tools())
+        found = find_successful_call(state, tool, seed=step, limit=60)
+        if found:
+            assert execute(state, tool, found[0]).ok
+        assert execute(state, tool, {"definitely": "invalid"}).error is not None  # failures leave no journal trace
+    full = diff(baseline, state)
+    assert not full.is_empty()
+    assert state.changes().summary() == full.summary()
+    assert state.changes().model_dump() == full.model_dump()
+    state.reset()
+    assert state.dump() == baseline.dump() and state.changes().is_empty()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scaleenv_mcp.spec.expr import ExprError, parse, parse_assignment
+
+
+class Env:
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+    def lookup(self, name: str) -> Any:
+        return self.values[name]
+
+    def query(self, entity: str, where: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = [{"status": "active", "due": "2026-01-02"}, {"status": "active", "due": "2026-03-01"}]
+        return [r for r in rows if all(r.get(k.split("__")[0]) == v for k, v in where.items() if "__" not in k)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "order.__class__",
+        "order.customer.name",
+        "(lambda: 1)()",
+        "[x for x in range(3)]",
+        "open('/etc/passwd')",
+        "order.status.upper()",
+        "a if b else {}",
+    ],
+)
+def test_expressions_outside_the_language_are_rejected_at_parse_time(text: str) -> None:
+    with pytest.raises(ExprError):
+        parse(text)
+
+
+def test_rules_evaluate_over_rows_params_and_queries() -> None:
+    env = Env(order={"status": "paid", "total": 40.0}, quantity=3, today="2026-03-16")
+    assert parse("order.status in ['pending', 'paid'] and quantity <= 3").evaluate(env) is True
+    assert parse("order.total * 0.8").evaluate(env) == 32.0
+    assert parse("days_between('2026-03-01', today)").evaluate(env) == 15
+    assert parse("add_days(today, 21)").evaluate(env) == "2026-04-06"
+    assert parse("count('loan', status='active') < 3").evaluate(env) is True
+
+
+def test_reading_a_missing_field_is_an_error_not_a_silent_none() -> None:
+    with pytest.raises(ExprError, match="no field 'stok'"):
+        parse("product.stok > 0").evaluate(Env(product={"stock": 1}))
+
+
+def test_assignments_parse_into_target_operator_and_value() -> None:
+    a = parse_assignment("product.stock -= order.quantity")
+    assert (a.var, a.field, a.op, a.value.text) == ("product", "stock", "-=", "order.quantity")
+    with pytest.raises(ExprError):
+        parse_assignment("x = 1")
+    with pytest.raises(ExprError):
+        parse_assignment("product.stock *= 2")
