@@ -360,7 +360,7 @@ def concurrency(quick: bool) -> list[Row]:
             "10,000 under 2 GiB", f["rss_total"] < 2 * 2**30 if count == 10_000 else None, f),
         Row("concurrency", f"tool calls/s, all {count:,} episodes active (warm)", f"{f['warm']:,.0f} calls/s",
             f"{f['single']:,.0f} calls/s", "one episode, same mix", warm_ratio, "within 2x", warm_ratio <= 2),
-        Row("concurrency", f"tool calls/s, first call of each kind per episode (cold)", f"{f['cold']:,.0f} calls/s",
+        Row("concurrency", "tool calls/s, first call of each kind per episode (cold)", f"{f['cold']:,.0f} calls/s",
             f"{f['single']:,.0f} calls/s", "one episode, same mix", f["single"] / f["cold"], "", None),
     ]  # fmt: skip
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from scaleenv_mcp.spec.catalog import domain_names, load_domain
-from scaleenv_mcp.spec.paths import ProjectPaths
 from scaleenv_mcp.spec.model import DomainSpec
+from scaleenv_mcp.spec.paths import ProjectPaths
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = ProjectPaths(ROOT)

@@ -32,6 +32,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.e2e
 def test_synth_all_reproduces_the_committed_files_byte_for_byte(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     committed = tree_bytes(project)
     shutil.rmtree(project / "servers")
@@ -74,7 +75,7 @@ def test_list_shows_every_shipped_domain(capsys: pytest.CaptureFixture[str]) -> 
         assert name in out
 
 
-@pytest.mark.parametrize("client,key", [("claude", "mcpServers"), ("cursor", "mcpServers"), ("vscode", "servers")])
+@pytest.mark.parametrize(("client", "key"), [("claude", "mcpServers"), ("cursor", "mcpServers"), ("vscode", "servers")])
 def test_client_config_registers_the_stdio_server(client: str, key: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(ROOT), "client-config", "hotel", "--client", client]) == 0
     entry = json.loads(capsys.readouterr().out)[key]["scaleenv-hotel"]
@@ -83,6 +84,7 @@ def test_client_config_registers_the_stdio_server(client: str, key: str, capsys:
     assert Path(entry["command"]).exists()
 
 
+@pytest.mark.e2e
 def test_unknown_domain_is_a_clear_error_not_a_traceback() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "scaleenv_mcp", "serve", "atlantis"], cwd=ROOT, capture_output=True, text=True, timeout=60

@@ -16,6 +16,7 @@ from .spec.catalog import DomainNotFound, load_domain, read_index
 from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
 from .spec.paths import ProjectPaths, project_paths
+from .spec.task import TaskSpec
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -37,7 +38,7 @@ def _progress(total: int, what: str, *, quiet: bool = False) -> Iterator[tqdm[An
     from tqdm import tqdm
 
     disable = True if quiet else None  # None: tqdm decides, showing the bar only on a terminal
-    with tqdm(total=total, desc=what, unit=what.split()[-1], file=sys.stderr, disable=disable, leave=False) as bar:
+    with tqdm(total=total, desc=what, unit=what.rsplit(maxsplit=1)[-1], file=sys.stderr, disable=disable, leave=False) as bar:
         yield bar
 
 
@@ -204,7 +205,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     spec = load_domain(_paths(args), args.domain)
     with _progress(args.count, "generate tasks") as bar:
-        tasks = generate_tasks(spec, count=args.count, seed=args.seed, on_task=lambda _task: bar.update(1))
+
+        def kept(_task: TaskSpec) -> None:
+            bar.update(1)
+
+        tasks = generate_tasks(spec, count=args.count, seed=args.seed, on_task=kept)
     if args.json:
         print(json.dumps([t.model_dump(mode="json") for t in tasks], indent=2))
         return 0

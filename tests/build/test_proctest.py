@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from scaleenv_mcp.build.proctest import test_domain as run_procedural_tests
+from scaleenv_mcp.cli import main
 from scaleenv_mcp.engine import diff, execute, seed_state
 from scaleenv_mcp.spec import parse_blueprint
-from scaleenv_mcp.cli import main
-from scaleenv_mcp.build.proctest import test_domain as run_procedural_tests
 
 from ..conftest import ROOT, SHIPPED, shipped_spec
 
@@ -25,6 +25,7 @@ def retail_data() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text())
 
 
+@pytest.mark.e2e
 def test_every_shipped_domain_passes_with_at_least_20_calls_per_tool(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(ROOT), "test", "--all", "--json"]) == 0
     reports = json.loads(capsys.readouterr().out)["domains"]

@@ -5,8 +5,8 @@ import sqlite3
 import pytest
 
 from scaleenv_mcp.engine import diff, execute, seed_state
-from scaleenv_mcp.spec.model import DomainSpec
 from scaleenv_mcp.engine.state import State
+from scaleenv_mcp.spec.model import DomainSpec
 
 
 def test_seeding_is_deterministic_and_consistent(retail: DomainSpec) -> None:
@@ -66,7 +66,7 @@ def test_the_schema_itself_refuses_rows_that_break_declared_constraints(retail: 
         )
 
 
-@pytest.mark.parametrize("domain,seed", [("retail", 1), ("it_helpdesk", 2), ("university_enrollment", 3), ("telecom_plans", 4)])
+@pytest.mark.parametrize(("domain", "seed"), [("retail", 1), ("it_helpdesk", 2), ("university_enrollment", 3), ("telecom_plans", 4)])
 def test_the_journal_matches_a_full_diff_and_reset_restores_the_baseline(domain: str, seed: int) -> None:
     import random
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.cli import main
 from scaleenv_mcp.harness.results import EpisodeRecord, pass_hat_k, summarize
+from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.spec.task import TaskSpec
 
 from ..conftest import PATHS, ROOT
@@ -32,6 +32,7 @@ def records(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.e2e
 def test_oracle_succeeds_and_noop_fails_on_every_domain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     oracle = run_eval(capsys, "--agent", "oracle", "--tasks", "1", "--trials", "2", "--concurrency", "2", "--out", str(tmp_path / "o"))
     assert len(oracle["domains"]) >= 12
@@ -42,6 +43,7 @@ def test_oracle_succeeds_and_noop_fails_on_every_domain(tmp_path: Path, capsys: 
     assert all(m["pass@1"] == 0.0 for m in noop["domains"].values())
 
 
+@pytest.mark.e2e
 def test_random_agent_is_a_floor_and_leaves_trajectories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r"
     summary = run_eval(capsys, "--agent", "random", "--domain", "retail", "--tasks", "4", "--out", str(out))
@@ -118,6 +120,7 @@ def test_transient_llm_errors_are_retried(tmp_path: Path, capsys: pytest.Capture
     assert summary["overall"]["pass@1"] == 1.0 and summary["overall"]["infra_faults"] == 0
 
 
+@pytest.mark.e2e
 def test_a_dead_llm_endpoint_is_an_infrastructure_fault_not_an_agent_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ..llm_server import free_port
 
@@ -130,6 +133,7 @@ def test_a_dead_llm_endpoint_is_an_infrastructure_fault_not_an_agent_failure(tmp
     assert fault["kind"] == "llm_error" and "failed after 4 attempts" in fault["message"]
 
 
+@pytest.mark.e2e
 def test_a_slow_llm_times_out_as_an_infrastructure_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     task = multi_step_task()
     with scripted_llm(queue(Reply(content="late", delay=3))) as llm:
@@ -139,6 +143,7 @@ def test_a_slow_llm_times_out_as_an_infrastructure_fault(tmp_path: Path, capsys:
     assert fault["kind"] == "llm_error"
 
 
+@pytest.mark.e2e
 def test_a_crashing_server_is_an_infrastructure_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for folder in ("servers", "manifests"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -163,6 +168,7 @@ def test_pass_hat_k_follows_its_definition() -> None:
     assert overall["pass@1"] == round(2 / 3, 4) and overall["pass^2"] == round(1 / 3, 4)
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_records(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "eval", "--agent", "oracle",
                "--domain", "retail", "--domain", "library_loans", "--tasks", "3", "--concurrency", "1"]  # fmt: skip

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,9 +25,8 @@ def get_tool_for(spec: DomainSpec, entity: str) -> str | None:
     """A read tool that returns one row of ``entity`` given its id."""
     for name, tool in spec.tools.items():
         params = list(tool.params.values())
-        if not tool.is_write and not tool.search and not tool.lookup and len(params) == 1:
-            if params[0].type == "ref" and params[0].ref == entity:
-                return name
+        if not tool.is_write and not tool.search and not tool.lookup and len(params) == 1 and params[0].ref == entity:
+            return name
     return None
 
 
@@ -102,6 +100,7 @@ async def test_each_client_session_starts_from_a_fresh_state(retail: DomainSpec)
         assert structured(await second.call_tool("get_order", {"order_id": order["id"]}))["status"] == "pending"
 
 
+@pytest.mark.e2e
 async def test_a_domain_over_a_real_stdio_subprocess() -> None:
     spec = shipped_spec("library_loans")
     write, args, read, row_id = write_scenario(spec)
@@ -113,7 +112,7 @@ async def test_a_domain_over_a_real_stdio_subprocess() -> None:
             before = structured(await client.call_tool(read, {id_param: row_id}))
             after = structured(await client.call_tool(write, args))
             assert after != before
-            bad = await client.call_tool(write, {k: 12345 for k in args})
+            bad = await client.call_tool(write, dict.fromkeys(args, 12345))
             assert bad.is_error and "is not of type" in bad.content[0].text
             assert structured(await client.call_tool(read, {id_param: row_id})) == after
 
@@ -124,6 +123,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.e2e
 async def test_streamable_http_keeps_one_state_per_episode(retail: DomainSpec) -> None:
     port = free_port()
     proc = subprocess.Popen(

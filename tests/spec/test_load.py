@@ -99,5 +99,5 @@ def test_unknown_keys_and_missing_keys_are_named() -> None:
 def test_a_file_that_is_not_yaml_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(BlueprintError, match="bad.yaml"):
+    with pytest.raises(BlueprintError, match=r"bad\.yaml"):
         load_blueprint(bad)

@@ -81,6 +81,7 @@ def synth(project: Path, url: str, *args: str) -> int:
     return main(["--root", str(project), "synth", "--model", "openai/scripted", "--api-base", url, "--api-key", "k", *args])
 
 
+@pytest.mark.e2e
 def test_a_domain_name_becomes_a_tested_served_environment(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     calls: dict[str, int] = {}
     with scripted_llm(llm_script(calls)) as llm:
@@ -144,6 +145,7 @@ def test_near_duplicate_names_are_skipped_and_reported(project: Path, capsys: py
     assert out.count("LLM call(s)") == 1
 
 
+@pytest.mark.e2e
 def test_a_dead_endpoint_gives_one_clear_error(project: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "scaleenv_mcp", "--root", str(project), "synth", "--from-name", "bakery", "--model",

@@ -13,17 +13,16 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from scaleenv_mcp.spec.catalog import load_domain_tasks
-from scaleenv_mcp.tasks.grader import format_answer_value
 from scaleenv_mcp.cli import main
 from scaleenv_mcp.episodes.control import ControlClient
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.serving import build_server
+from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.spec.task import TaskSpec
 from scaleenv_mcp.tasks.generate import generate_tasks
+from scaleenv_mcp.tasks.grader import format_answer_value
 
 from ..conftest import PATHS, ROOT, SHIPPED, shipped_spec
-
 
 ID = re.compile(r"^[A-Z][A-Z0-9]{0,5}-\d{4,}$")
 ID_ANYWHERE = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
@@ -33,6 +32,7 @@ def answer_of(task: TaskSpec) -> str | None:
     return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("domain", SHIPPED)
 async def test_every_stored_task_replays_through_mcp_and_a_do_nothing_episode_fails(domain: str) -> None:
     spec = shipped_spec(domain)
@@ -79,7 +79,7 @@ def test_a_wrong_but_plausible_path_loses_reward() -> None:
     assert coordinator.call(episode.id, "cancel_order", {"order_id": wrong}).ok
     verdict = coordinator.verify(episode.id)
     assert not verdict.success and verdict.reward < 1.0
-    assert any(not c.passed and "no_other_changes" == c.kind for c in verdict.checks)
+    assert any(not c.passed and c.kind == "no_other_changes" for c in verdict.checks)
     # the right order fixes the missing checks, but the collateral damage still costs
     assert coordinator.call(episode.id, "cancel_order", {"order_id": right}).ok
     after = coordinator.verify(episode.id)
@@ -130,6 +130,7 @@ async def test_the_agent_surface_reveals_no_checks_solutions_or_rewards() -> Non
     assert {t.name for t in tools} == set(spec.tools)
 
 
+@pytest.mark.e2e
 async def test_serve_task_over_stdio_with_the_control_socket(tmp_path: Path) -> None:
     tasks = load_domain_tasks(PATHS, "airline")
     task = next(t for t in tasks if t.kind == "action" and t.difficulty["writes"] >= 1)

@@ -111,7 +111,7 @@ def _text_like(spec: DomainSpec, tool_name: str, name: str) -> list[Any]:
 
 def _fit_number(param: ParamSpec, value: float) -> float | int | None:
     if param.type == "int":
-        value = int(round(value))
+        value = round(value)
     elif param.type == "money":
         value = round(float(value), 2)
     if param.min is not None and value < param.min:

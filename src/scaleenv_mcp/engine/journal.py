@@ -47,7 +47,7 @@ class Journal:
     @classmethod
     def from_originals(cls, originals: dict[RowKey, dict[str, Any] | None]) -> Journal:
         """A journal restored with a snapshot: which columns were written is unknown, so all are."""
-        return cls(dict(originals), {key: None for key in originals})
+        return cls(dict(originals), dict.fromkeys(originals))
 
     def columns(self, key: RowKey, all_columns: list[str]) -> list[str]:
         """The columns to write back for a row (every column when unknown or none recorded)."""

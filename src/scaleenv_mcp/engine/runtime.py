@@ -63,7 +63,7 @@ def _fail(code: str, message: str, **details: Any) -> _Failure:
 
 
 class _CallEnv:
-    __slots__ = ("values", "state")
+    __slots__ = ("state", "values")
 
     def __init__(self, values: dict[str, Any], state: State) -> None:
         self.values = values

@@ -49,8 +49,8 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
     state = State.empty(spec)
     try:
         with state.atomic():
-            for name in generated:
-                state.insert_many(name, generated[name])
+            for name, rows in generated.items():
+                state.insert_many(name, rows)
     except Exception as exc:
         state.close()
         raise SeedError(f"{spec.name}: seeded rows break a constraint: {exc}") from exc
@@ -107,8 +107,8 @@ def _rows(
             raise SeedError(f"{spec.name}.{name}: cannot make row {index} unique after 60 tries; widen the seed hints")
         row = {"id": f"{entity.id_prefix}-{index:0{width}d}", **row}
         _apply_seed_effects(spec, entity, row, generated)
-        for f in seen_unique:
-            seen_unique[f].add(row[f])
+        for f, seen_values in seen_unique.items():
+            seen_values.add(row[f])
         for k, seen in zip(keys, seen_groups, strict=True):
             seen.add(k)
         rows.append(row)
@@ -190,7 +190,7 @@ def _coerce(f: FieldSpec, value: Any) -> Any:
     elif f.type == "float":
         value = round(float(value), 3)
     elif f.type == "int":
-        value = int(round(float(value)))
+        value = round(float(value))
     if f.type in NUMERIC:
         if f.min is not None and value < f.min:
             value = type(value)(f.min)

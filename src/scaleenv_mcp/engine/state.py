@@ -86,7 +86,7 @@ def schema_sql(spec: DomainSpec) -> list[str]:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("spec", "conn", "_bool_fields", "_columns", "_journal")
+    __slots__ = ("_bool_fields", "_columns", "_journal", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec

@@ -68,16 +68,8 @@ class AgentSession:
         """Call a tool over MCP. Without ``tool_call_id`` the assistant turn is recorded here too."""
         if tool_call_id is None:
             tool_call_id = self.next_call_id()
-            self.messages.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {"id": tool_call_id, "type": "function",
-                         "function": {"name": name, "arguments": json.dumps(arguments)}}
-                    ],
-                }  # fmt: skip
-            )
+            call = {"id": tool_call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+            self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         self.steps += 1
         result = await self.client.call_tool(name, arguments)
         self.messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": tool_text(result)})

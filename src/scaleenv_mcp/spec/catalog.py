@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .paths import ProjectPaths
 from .errors import BlueprintError, Problem
 from .load import parse_blueprint
 from .model import DomainSpec
+from .paths import ProjectPaths
 from .task import TaskSpec, load_tasks
 
 __all__ = ["DomainNotFound", "domain_names", "load_domain", "load_domain_tasks", "load_spec_file", "read_index"]
@@ -44,7 +44,8 @@ def read_index(paths: ProjectPaths) -> dict[str, Any]:
     index = paths.manifests / "index.json"
     if not index.is_file():
         return {"domains": []}
-    return json.loads(index.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(index.read_text(encoding="utf-8"))
+    return data
 
 
 def domain_names(paths: ProjectPaths) -> list[str]:

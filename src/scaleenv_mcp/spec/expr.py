@@ -20,16 +20,16 @@ from typing import Any, Literal, Protocol
 from .types import Kind
 
 __all__ = [
+    "QUERY_FUNCTIONS",
     "Assignment",
     "Env",
     "Expr",
     "ExprError",
     "Kind",
-    "QUERY_FUNCTIONS",
     "parse",
+    "parse_assignment",
     "row_matches",
     "split_lookup",
-    "parse_assignment",
 ]
 
 class ExprError(ValueError):
@@ -338,7 +338,7 @@ class _Evaluator:
                 except KeyError:
                     raise ExprError(f"in {self.text!r}: unknown name {name!r}") from None
             case ast.Attribute(value=ast.Name(id=name), attr=attr):
-                row = self._visit(node.value)  # type: ignore[attr-defined]
+                row = self._visit(node.value)
                 if row is None:
                     raise ExprError(f"in {self.text!r}: {name} is not set, so {name}.{attr} has no value")
                 if not isinstance(row, Mapping) or attr not in row:
@@ -369,9 +369,8 @@ class _Evaluator:
                 current = self._visit(left)
                 for cmp, comparator in zip(ops, comparators, strict=True):
                     other = self._visit(comparator)
-                    if current is None or other is None:
-                        if not isinstance(cmp, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
-                            return False
+                    if (current is None or other is None) and not isinstance(cmp, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
+                        return False
                     if not _COMPARE[type(cmp)](current, other):
                         return False
                     current = other

@@ -43,7 +43,7 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
     for err in exc.errors(include_url=False):
         loc = _format_loc(err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "value_error" and "\n" in msg or (not err["loc"] and ": " in msg):
+        if (err["type"] == "value_error" and "\n" in msg) or (not err["loc"] and ": " in msg):
             for line in msg.splitlines():
                 p, _, m = line.partition(": ")
                 problems.append(Problem(path=p, message=m))

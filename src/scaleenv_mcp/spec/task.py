@@ -17,7 +17,7 @@ class ToolCall(StrictModel):
     """One call of a tool: a step of a reference solution or of a trajectory."""
 
     tool: str
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 CheckKind = Literal[
@@ -44,7 +44,7 @@ class CheckSpec(StrictModel):
     field: str | None = None
     value: Any = None
     delta: float | None = None
-    where: dict[str, Any] = {}
+    where: dict[str, Any] = Field(default_factory=dict)
 
 
 class TaskSpec(StrictModel):

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 __all__ = [
-    "DATE_PATTERN",
     "DATETIME_PATTERN",
+    "DATE_PATTERN",
     "FIELD_TYPES",
     "KIND",
     "NUMERIC",

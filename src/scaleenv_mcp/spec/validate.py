@@ -68,7 +68,7 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                         target = spec.entities[f.ref]
                         scope = {n: ("value", t.type) for n, t in target.fields.items()}
                         scope.update({"id": ("value", "string"), "today": ("value", "date"), "now": ("value", "datetime")})
-                        yield from _reference_problems(f"{path}.ref_where", where, scope, spec)  # type: ignore[arg-type]
+                        yield from _reference_problems(f"{path}.ref_where", where, scope, spec)
             if f.derive:
                 try:
                     expr = f.derive_expr

@@ -264,7 +264,7 @@ async def propose_domain(
     tools = tools["tools"]
 
     def merged(data: dict[str, Any]) -> dict[str, Any]:
-        out = json.loads(json.dumps(entities))
+        out: dict[str, Any] = json.loads(json.dumps(entities))
         for ename, hints in dict(data.get("entities") or {}).items():
             if ename not in out or not isinstance(hints, dict):
                 continue

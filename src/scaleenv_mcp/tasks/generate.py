@@ -82,7 +82,7 @@ class _Build:
         if not result.ok or result.data is None:
             return None
         self.solution.append(ToolCall(tool=tool, arguments=args))
-        rows = result.data["items"] if "items" in result.data else [result.data]
+        rows = result.data.get("items", [result.data])
         for row in rows:
             self.known.add(row["id"])
             for key, value in row.items():
@@ -94,7 +94,7 @@ class _Build:
 
     def owned(self, entity: str, row: dict[str, Any], depth: int = 0) -> bool:
         if entity == self.persona_entity:
-            return row["id"] == self.persona["id"]
+            return bool(row["id"] == self.persona["id"])
         if depth > 2:
             return False
         for fname, f in self.spec.entities[entity].fields.items():
