@@ -24,14 +24,10 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, create_model
 
-from scaleenv_mcp.catalog import domain_names, load_domain
-from scaleenv_mcp.coordinator import Coordinator
-from scaleenv_mcp.paths import ProjectPaths
-from scaleenv_mcp.proctest import test_domain
-from scaleenv_mcp.runtime import execute
-from scaleenv_mcp.seed import seed_state
-from scaleenv_mcp.spec import DomainSpec, load_blueprint
-from scaleenv_mcp.state import State
+from scaleenv_mcp.build.proctest import test_domain
+from scaleenv_mcp.engine import State, execute, seed_state
+from scaleenv_mcp.episodes import Coordinator
+from scaleenv_mcp.spec import DomainSpec, ProjectPaths, domain_names, load_blueprint, load_domain
 from scaleenv_mcp.tasks import generate_tasks
 
 ROOT = Path(__file__).resolve().parents[1]

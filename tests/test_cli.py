@@ -99,3 +99,39 @@ def test_a_hand_edited_generated_spec_is_refused(project: Path, capsys: pytest.C
     spec_file.write_text(spec_file.read_text().replace('"count": 24', '"count": 25'))
     assert main(["--root", str(project), "client-config", "retail"]) == 2
     assert "edited by hand" in capsys.readouterr().err
+
+
+def test_version_and_help_that_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    import scaleenv_mcp
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"scaleenv-mcp {scaleenv_mcp.__version__}"
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "episodes at once (default: 2)" in text and "results folder (one agent per folder) (default: runs/latest)" in text
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    assert "(default: 32)" in capsys.readouterr().out
+
+
+def test_output_piped_into_head_ends_quietly() -> None:
+    proc = subprocess.run(
+        f"{sys.executable} -m scaleenv_mcp graph it_helpdesk | head -n 1", shell=True, cwd=ROOT, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.startswith("it_helpdesk:")
+    assert proc.stderr == ""
+
+
+def test_eval_records_who_ran_and_refuses_to_mix_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["--root", str(ROOT), "eval", "--agent", "oracle", "--domain", "retail", "--tasks", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["agent"] == "oracle" and summary["model"] is None
+    assert summary["options"]["trials"] == 1 and summary["options"]["domains"] == ["retail"]
+    capsys.readouterr()
+    assert main(["--root", str(ROOT), "eval", "--agent", "noop", "--domain", "retail", "--tasks", "1", "--out", str(out),
+                 "--resume"]) == 2  # fmt: skip
+    assert "holds results of another agent (oracle)" in capsys.readouterr().err
