@@ -29,16 +29,6 @@ from ..spec.model import DomainSpec, ParamSpec
 
 __all__ = ["CallRecord", "DomainReport", "ToolReport", "Violation", "test_domain"]
 
-INVARIANTS = {
-    "uncaught_exception": "a call raised instead of returning a result",
-    "output_schema": "a successful result does not match the tool's output schema",
-    "failed_call_changed_state": "a failed call changed the state",
-    "read_only_changed_state": "a read-only tool changed the state",
-    "undeclared_change": "a write changed something its effects do not declare",
-    "effect_broke_constraint": "the tool's rules passed but its effects broke a constraint (a missing rule)",
-    "integrity": "a reference or field constraint no longer holds after the call",
-    "nondeterministic": "the same call on the same state gave a different result or state",
-}
 DEFECTS = {
     "never_succeeds": "no generated call of this tool ever succeeded: its rules cannot be met from the seed data",
     "unreachable_write_tool": "no entry tool leads to this write tool, so no task could ever use it",

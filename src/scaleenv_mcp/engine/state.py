@@ -140,10 +140,6 @@ class State:
         not what the whole state costs."""
         self._journal = Journal()
 
-    @property
-    def tracking(self) -> bool:
-        return self._journal is not None
-
     def _tracked(self) -> Journal:
         if self._journal is None:
             raise RuntimeError("this state is not tracking changes; call track() first")

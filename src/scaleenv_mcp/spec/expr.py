@@ -172,19 +172,6 @@ class Expr:
         _collect_refs(self.node, found)
         return found
 
-    def entities_queried(self) -> list[str]:
-        """Entity names passed to count/exists/total."""
-        return [
-            n.args[0].value
-            for n in ast.walk(self.node)
-            if isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Name)
-            and n.func.id in QUERY_FUNCTIONS
-            and n.args
-            and isinstance(n.args[0], ast.Constant)
-            and isinstance(n.args[0].value, str)
-        ]
-
     def query_calls(self) -> list[tuple[str, list[str], list[str]]]:
         """(entity, positional field names after the entity, keyword field names) per query call."""
         calls = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .generate import generate_tasks, persona_tool, verify_task
+from .generate import generate_tasks, persona_tool
 from .grader import CheckResult, Verification, evaluate_checks, format_answer_value, verify_states
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "generate_tasks",
     "persona_tool",
     "verify_states",
-    "verify_task",
 ]

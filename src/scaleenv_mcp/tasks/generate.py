@@ -35,7 +35,7 @@ from .derive import checks_from_diff
 from .grader import format_answer_value, verify_states
 from .wording import describing_fields, sentence, words
 
-__all__ = ["generate_tasks", "initial_state_ref", "persona_tool", "verify_task"]
+__all__ = ["generate_tasks", "initial_state_ref", "persona_tool"]
 
 _INTERNAL_ID = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
 
@@ -427,16 +427,3 @@ def generate_tasks(
         if on_task is not None:
             on_task(tasks[-1])
     return tasks
-
-
-def verify_task(spec: DomainSpec, task: TaskSpec, initial: State) -> bool:
-    """Replay the reference solution on a fork and evaluate the checks (used on loaded tasks)."""
-    state = initial.fork()
-    try:
-        for call in task.solution:
-            if not execute(state, call.tool, call.arguments).ok:
-                return False
-        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
-        return verify_states(task.checks, initial, state, answer).success
-    finally:
-        state.close()
