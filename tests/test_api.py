@@ -90,7 +90,7 @@ def test_compile_blueprint_gates_and_generates_tasks_without_writing(tmp_path: P
 def _answer(task: se.TaskSpec) -> str | None:
     from scaleenv_mcp.tasks.grader import format_answer_value
 
-    return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
+    return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
 
 
 def test_compile_blueprint_raises_typed_errors() -> None:

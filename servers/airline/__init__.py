@@ -25,7 +25,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ce5d7265a71d7d305bdcd765a5f19165a94da4a9423bc23cfc03b9aa9449021c"
+SPEC_SHA256 = "d8940f4a1593856ad72cd89f90f30ec1b20689eb4e9614ee4aa36a82ff123906"
 
 
 def load_spec() -> DomainSpec:

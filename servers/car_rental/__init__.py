@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "8ce2d1a5d12ba463d2131bc4b9dacca3844a79478fa2c5a365ff727265e26ff0"
+SPEC_SHA256 = "ceec2a9f9b2f8481c207182a4d336ac81d0192c6e09d2937c54f119798b4a0e4"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "58c7666f00a14f4e26019bbb26439f2dd6e1d7ac5586e7e6f608f23b710c667a"
+SPEC_SHA256 = "f4ac914c3c620ea802cc635c01b0dff2350fe37d6c60e6396ae661e7073ac3a2"
 
 
 def load_spec() -> DomainSpec:

@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "3bc10b5a6677b3bffd1e311bf81fe356028a40af12e13ac22e36a02d30df5359"
+SPEC_SHA256 = "2a5da17e0371ffbbd1141295f3671f4f7959205a51b6a081c117c649481cc231"
 
 
 def load_spec() -> DomainSpec:

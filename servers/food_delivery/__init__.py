@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ff31dd5da0934153958c2a5470a11cfb833d277292f6e99f988546b66dd3448d"
+SPEC_SHA256 = "d6eeab65588f9a1ebd505642f4f1130523e2bb996763af8ec68366dc504905f2"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e20736008bb283437b85bc39896990a6b57aff1ead1f0ebe83c7e9bcee17383c"
+SPEC_SHA256 = "4634c32f6b8f3e50d676779ee537c9c444b6f82f7ab8855e18ef7db13de85859"
 
 
 def load_spec() -> DomainSpec:

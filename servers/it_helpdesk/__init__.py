@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c1524dc5e16b3a5fe2924154a3a4c964a19d1a742906215a9cecb3da8553c4ec"
+SPEC_SHA256 = "56cf47cc539c6722ceda493a8f27157ce37427f5837ea0cadb68169490123281"
 
 
 def load_spec() -> DomainSpec:

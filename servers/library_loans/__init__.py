@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "edbe4006aac39f75f56fc72ca4cfd5ab9f0d3d4fd1de0e4f84f2240f2112769a"
+SPEC_SHA256 = "d9890e2ca9479e21f5cf8b29b6f27800dd00ad693fc2ee8024b0da6c7596d90e"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ed241a6435c1a5483f78ab42c6aa5feb85c1c5eff23b2a56b60d3d0110aa1942"
+SPEC_SHA256 = "9e393b9e746d66782d93b71239f2b2a2392a910283acfad01fb38a7f9492b9cd"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4aca7c48cd8e9972ad92376fa2869e77cb3a1ea15649780e03b3fc14ea989fed"
+SPEC_SHA256 = "6760b89f65586d78851e42c645cf268c0676554fa54f1573d1a2c2b87a409668"
 
 
 def load_spec() -> DomainSpec:

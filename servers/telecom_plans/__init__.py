@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "98acc11351c120377d97d005db6b10e8f3777fdafd285d8ca6c03478b9f57c94"
+SPEC_SHA256 = "4f15c53b8a85492a41f084354e1fdc9115c627642eaae9588fd60ff8aa2d1c72"
 
 
 def load_spec() -> DomainSpec:

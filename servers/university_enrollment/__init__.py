@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "a72d33a8a398f9bec965967e00d164d56882cf423188c4bf1c7e0811cf4ca97b"
+SPEC_SHA256 = "e7285c563184cf9b2fd95ec74fab56b9986bef0cdb902a1ffbd3c089e2143fe6"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ ID_ANYWHERE = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
 
 
 def answer_of(task: TaskSpec) -> str | None:
-    return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
+    return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
 
 
 @pytest.mark.e2e
@@ -80,10 +80,11 @@ def test_a_wrong_but_plausible_path_loses_reward() -> None:
     verdict = coordinator.verify(episode.id)
     assert not verdict.success and verdict.reward < 1.0
     assert any(not c.passed and c.kind == "no_other_changes" for c in verdict.checks)
-    # the right order fixes the missing checks, but the collateral damage still costs
+    # the right order makes the goal checks pass, but the collateral damage is a gate: no mode pays
     assert coordinator.call(episode.id, "cancel_order", {"order_id": right}).ok
     after = coordinator.verify(episode.id)
-    assert not after.success and after.reward > verdict.reward
+    assert all(c.passed for c in after.checks if c.kind != "no_other_changes")
+    assert not after.success and set(after.rewards.values()) == {0.0}
 
 
 def test_two_episodes_of_one_task_are_isolated_and_snapshots_restore() -> None:

@@ -18,7 +18,7 @@ from .._version import __version__
 from ..engine.seed import seed_state
 from ..spec.model import CreateEffect, DeleteEffect, DomainSpec, Effect
 from ..spec.paths import ProjectPaths
-from ..spec.task import TaskSpec, tasks_jsonl
+from ..spec.task import REWARD_MODES, TaskSpec, tasks_jsonl
 
 __all__ = ["build_manifest", "generate_domain", "write_index"]
 
@@ -84,6 +84,12 @@ def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None =
         "tools": tools,
         "resources": [f"scaleenv://{spec.name}/schema", f"scaleenv://{spec.name}/policy"],
         "prompts": ["policy"],
+        "reward": {
+            "modes": list(REWARD_MODES),
+            "default": "fraction",
+            "gates": ["no_other_changes", "policy"],
+            "actor": spec.actor.model_dump() if spec.actor else None,
+        },
     }
     if spec.provenance:
         manifest["provenance"] = spec.provenance

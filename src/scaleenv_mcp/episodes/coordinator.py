@@ -21,7 +21,9 @@ from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec, ToolCall
-from ..tasks.grader import Verification, evaluate_checks
+from ..spec.task import RewardMode
+from ..tasks.grader import DEFAULT_MODE, Verification, evaluate_checks
+from ..tasks.policy import PolicyMonitor
 
 __all__ = ["Coordinator", "Episode", "EpisodeError"]
 
@@ -36,8 +38,9 @@ class Episode:
     task: TaskSpec | None
     state: State
     initial: bytes
+    policy: PolicyMonitor
     calls: list[ToolCall] = field(default_factory=list)
-    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any]]] = field(default_factory=dict)
+    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any], PolicyMonitor, int]] = field(default_factory=dict)
 
 
 class Coordinator:
@@ -90,7 +93,8 @@ class Coordinator:
             raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
         state = State.from_snapshot(self.spec, self.initial_image)
         state.track()
-        episode = Episode(episode_id, task, state, self.initial_image)
+        policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
+        episode = Episode(episode_id, task, state, self.initial_image, policy)
         self.episodes[episode_id] = episode
         return episode
 
@@ -102,7 +106,9 @@ class Coordinator:
 
     def call(self, episode_id: str, tool: str, arguments: Any) -> ToolResult:
         episode = self.episode(episode_id)
+        touched = episode.policy.touched_before(episode.state, tool, arguments)
         result = execute(episode.state, tool, arguments)
+        episode.policy.observe(episode.state, str(tool), result, touched)
         episode.calls.append(ToolCall(tool=str(tool), arguments=arguments if isinstance(arguments, dict) else {}))
         return result
 
@@ -110,33 +116,38 @@ class Coordinator:
         """Save the episode's current state under a name (returned); restore it any number of times."""
         episode = self.episode(episode_id)
         name = name or f"s{len(episode.snapshots) + 1}"
-        episode.snapshots[name] = (episode.state.snapshot(), episode.state.journal())
+        episode.snapshots[name] = (episode.state.snapshot(), episode.state.journal(), episode.policy.copy(), len(episode.calls))
         return name
 
     def restore(self, episode_id: str, name: str) -> None:
         episode = self.episode(episode_id)
         if name not in episode.snapshots:
             raise EpisodeError(f"episode {episode_id!r} has no snapshot {name!r}; it has {sorted(episode.snapshots)}")
-        image, journal = episode.snapshots[name]
+        image, journal, policy, calls = episode.snapshots[name]
         episode.state.restore(image)
         episode.state.set_journal(journal)
+        episode.policy = policy.copy()  # the branch abandoned since the snapshot leaves no trace
+        del episode.calls[calls:]
 
     def reset(self, episode_id: str) -> None:
         """Back to the episode's initial state; costs what the episode changed, not the state's size."""
         episode = self.episode(episode_id)
         episode.state.reset()
         episode.calls.clear()
+        episode.policy = PolicyMonitor(self.spec, episode.policy.actor_id)
 
     def diff(self, episode_id: str) -> StateDiff:
         """What the episode changed, from its journal."""
         return self.episode(episode_id).state.changes()
 
-    def verify(self, episode_id: str, answer: str | None = None) -> Verification:
-        """Reward and per-check detail for the episode's current state (and final answer)."""
+    def verify(self, episode_id: str, answer: str | None = None, *, mode: RewardMode = DEFAULT_MODE) -> Verification:
+        """Reward (in ``mode``; every mode is reported), per-check detail and policy violations."""
         episode = self.episode(episode_id)
         if episode.task is None:
             raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
-        return evaluate_checks(episode.task.checks, episode.state.changes(), episode.state, answer)
+        return evaluate_checks(
+            episode.task.checks, episode.state.changes(), episode.state, answer, violations=episode.policy.violations, mode=mode
+        )
 
     def end(self, episode_id: str) -> None:
         self.episode(episode_id).state.close()

@@ -108,7 +108,7 @@ class OracleAgent:
         task = self.tasks[str(self.task_id)]
         for call in task.solution:
             await session.call_tool(call.tool, dict(call.arguments))
-        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer_contains"), None)
+        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
         text = f"The answer is {answer}." if answer is not None else "Done: everything you asked for is complete."
         session.say(text)
         return AgentOutcome(answer=text, termination="answered")

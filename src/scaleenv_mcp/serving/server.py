@@ -145,6 +145,14 @@ def build_server(
 
     def episode_for(ctx: ServerRequestContext[Coordinator, Any]) -> str:
         coordinator = ctx.lifespan_context
+        meta = ctx.meta or {}
+        if task is not None and isinstance(meta, dict) and EPISODE_META_KEY in meta:
+            # On a task session the agent acts in the task's episode only: choosing another through
+            # _meta would give it a private copy to try writes in, then act with hindsight.
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"this session serves task {task.id}; '{EPISODE_META_KEY}' cannot select another episode here",
+            )
         key = _session_key(ctx)
         if key not in coordinator.episodes:
             coordinator.start(task_id, key)

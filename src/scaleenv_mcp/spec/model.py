@@ -28,6 +28,7 @@ from .expr import Assignment, Expr, parse, parse_assignment
 from .types import KIND, SAMPLE_KINDS, FieldType, Kind, ref_var, value_schema
 
 __all__ = [
+    "ActorSpec",
     "CreateEffect",
     "DeleteEffect",
     "DomainSpec",
@@ -303,6 +304,17 @@ class ToolSpec(StrictModel):
         }
 
 
+class ActorSpec(StrictModel):
+    """Who the agent acts for, and how they are identified: the policy the grader enforces.
+
+    Rows whose references lead to a row of ``entity`` belong to that user; a write that touches
+    another user's rows, or a user's rows before the user was identified, is a policy violation.
+    """
+
+    entity: str = Field(..., description="the entity of the person the agent acts for (e.g. customer)")
+    identify: list[str] = Field(..., min_length=1, description="tools whose successful call identifies the user")
+
+
 class DomainSpec(StrictModel):
     """A whole domain: entities (the state's schema), tools, policy, clock and seed."""
 
@@ -316,6 +328,7 @@ class DomainSpec(StrictModel):
     entities: dict[str, EntitySpec] = Field(..., min_length=1)
     tools: dict[str, ToolSpec] = Field(..., min_length=1)
     provenance: dict[str, Any] | None = Field(None, description="who proposed this blueprint (model, prompts, seed)")
+    actor: ActorSpec | None = Field(None, description="who the agent acts for and how they are identified (policy checks)")
 
     @field_validator("entities", "tools")
     @classmethod
@@ -371,6 +384,24 @@ class DomainSpec(StrictModel):
     def parents_first(self) -> ParentsFirst:
         """Entities with the ones they reference first (every reference counts)."""
         return _parents_first(self, follow_nullable=True)
+
+    @cached_property
+    def personal_entities(self) -> frozenset[str]:
+        """Entities whose rows belong to a user: the actor entity, and those whose references reach it
+        within three steps (an order, its payments). Empty without an ``actor``."""
+        actor = self.actor
+        if actor is None:
+            return frozenset()
+
+        def reaches(entity: str, depth: int) -> bool:
+            if entity == actor.entity:
+                return True
+            return depth < 3 and any(
+                f.type == "ref" and f.ref in self.entities and reaches(str(f.ref), depth + 1)
+                for f in self.entities[entity].fields.values()
+            )
+
+        return frozenset(e for e in self.entities if reaches(e, 0))
 
     @cached_property
     def seeding_order(self) -> ParentsFirst:

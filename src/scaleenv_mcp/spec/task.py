@@ -10,7 +10,17 @@ from pydantic import Field
 
 from .model import StrictModel
 
-__all__ = ["CheckKind", "CheckSpec", "TaskSpec", "ToolCall", "load_tasks", "tasks_jsonl"]
+__all__ = [
+    "REWARD_MODES",
+    "AnswerType",
+    "CheckKind",
+    "CheckSpec",
+    "RewardMode",
+    "TaskSpec",
+    "ToolCall",
+    "load_tasks",
+    "tasks_jsonl",
+]
 
 
 class ToolCall(StrictModel):
@@ -20,21 +30,26 @@ class ToolCall(StrictModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-CheckKind = Literal[
-    "row_exists", "row_absent", "field_equals", "field_changed_by", "no_other_changes", "answer_contains"
-]
+CheckKind = Literal["row_exists", "row_absent", "field_equals", "field_changed_by", "no_other_changes", "answer"]
+AnswerType = Literal["date", "datetime", "money", "number", "boolean", "enum", "text", "code", "phone", "list"]
+REWARD_MODES = ("fraction", "binary", "product")
+RewardMode = Literal["fraction", "binary", "product"]
 
 
 class CheckSpec(StrictModel):
     """A declarative assertion on the end state (or on the agent's final answer).
 
-    - ``row_exists``: a row of ``entity`` with the fields in ``where`` exists that did not
-      exist initially (new rows are matched by content, so their generated ids may differ).
+    - ``row_exists``: a row of ``entity`` that did not exist initially, whose fields equal
+      ``where`` and whose references in ``links`` point at the new rows matched by the named
+      earlier ``row_exists`` checks (new rows are matched by content, so their generated ids may
+      differ, but never by content alone when they hang off another new row).
     - ``row_absent``: the row ``entity``/``id`` no longer exists.
-    - ``field_equals``: ``entity``/``id``.``field`` equals ``value``.
+    - ``field_equals``: ``entity``/``id``.``field`` equals ``value`` (same type; money to the cent).
     - ``field_changed_by``: numeric ``entity``/``id``.``field`` changed by ``delta`` from the initial state.
-    - ``no_other_changes``: nothing changed beyond what the other checks of the task name.
-    - ``answer_contains``: the agent's final answer mentions ``value``.
+    - ``no_other_changes``: nothing changed beyond what the other checks of the task name. It is a
+      gate, not a point: when it fails, every reward mode pays 0.
+    - ``answer``: the agent's final answer asserts ``value`` (of ``answer_type``) and nothing else
+      of that type; ``choices`` are the other values it could assert, ``subject`` the words asked about.
     """
 
     kind: CheckKind
@@ -45,6 +60,10 @@ class CheckSpec(StrictModel):
     value: Any = None
     delta: float | None = None
     where: dict[str, Any] = Field(default_factory=dict)
+    links: dict[str, int] = Field(default_factory=dict, description="field -> index of the row_exists check of the row it points at")
+    answer_type: AnswerType | None = None
+    choices: list[Any] = Field(default_factory=list)
+    subject: list[str] = Field(default_factory=list)
 
 
 class TaskSpec(StrictModel):
@@ -59,6 +78,7 @@ class TaskSpec(StrictModel):
     checks: list[CheckSpec]
     solution: list[ToolCall]
     difficulty: dict[str, int]
+    actor: str | None = Field(None, description="id of the user the agent acts for (policy checks); never shown to the agent")
 
 
 def tasks_jsonl(tasks: Iterable[TaskSpec]) -> str:

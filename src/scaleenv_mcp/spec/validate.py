@@ -20,7 +20,22 @@ __all__ = ["check_spec"]
 
 def check_spec(spec: DomainSpec) -> list[Problem]:
     """Cross-reference checks pydantic cannot express; empty when the spec is sound."""
-    return list(_entity_problems(spec)) + list(_tool_problems(spec))
+    return list(_entity_problems(spec)) + list(_tool_problems(spec)) + list(_actor_problems(spec))
+
+
+def _actor_problems(spec: DomainSpec) -> Iterator[Problem]:
+    actor = spec.actor
+    if actor is None:
+        return
+    if actor.entity not in spec.entities:
+        yield Problem(path="actor.entity", message=f"unknown entity {actor.entity!r} (entities: {_names(spec.entities)})")
+        return
+    for i, name in enumerate(actor.identify):
+        tool = spec.tools.get(name)
+        if tool is None:
+            yield Problem(path=f"actor.identify[{i}]", message=f"unknown tool {name!r} (tools: {_names(spec.tools)})")
+        elif tool.lookup is None or tool.lookup.entity != actor.entity or tool.is_write:
+            yield Problem(path=f"actor.identify[{i}]", message=f"{name!r} must be a read-only lookup of {actor.entity}")
 
 
 def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:

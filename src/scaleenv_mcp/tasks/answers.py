@@ -32,11 +32,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-__all__ = ["AnswerType", "answer_matches", "answer_type_for", "format_answer_value"]
+from ..spec.task import AnswerType
 
-AnswerType = Literal["date", "datetime", "money", "number", "boolean", "enum", "text", "code", "phone", "list"]
+__all__ = ["answer_matches", "answer_type_for", "format_answer_value"]
 
 _MONTHS = {
     name: i + 1
@@ -59,7 +59,8 @@ _NO = {"no", "nope", "not", "never", "false", "none", "negative", "isn't", "aren
        "haven't", "isnt", "arent", "doesnt", "dont", "cannot", "can't", "nor", "neither", "unverified", "inactive"}  # fmt: skip
 _UNSURE = re.compile(
     r"\b(don'?t know|do not know|not sure|unsure|no idea|can'?t tell|cannot tell|unable to|couldn'?t find|could not find|"
-    r"can'?t (?:find|see|check|access)|cannot (?:find|see|check|access)|unknown|uncertain|maybe|perhaps|not able)\b",
+    r"can'?t (?:find|see|check|access|help|tell|say)|cannot (?:find|see|check|access|help|tell|say)|unknown|uncertain|"
+    r"maybe|perhaps|not able|won'?t be able|either)\b",
     re.I,
 )
 _CURRENCY = r"(?:[$€£¥]|usd|eur|gbp|dollars?|euros?|pounds?)"
@@ -260,12 +261,13 @@ def answer_matches(
     if answer_type == "phone":
         digits = re.sub(r"\D", "", str(expected))
         runs = {re.sub(r"\D", "", m) for m in re.findall(r"\+?\d[\d\s().-]{5,}\d", text)}
-        ok = runs == {digits} or (len(runs) == 1 and digits.endswith(next(iter(runs))) and len(next(iter(runs))) >= 10)
+        only = next(iter(runs)) if len(runs) == 1 else ""
+        ok = only == digits or (len(only) >= 10 and digits.endswith(only))  # a national number without its country code
         return (True, "") if ok else (False, _reason(runs, want, "phone number"))
     if answer_type == "code":
-        target = re.sub(r"[^a-z0-9@.]", "", str(expected).lower())
+        code = re.sub(r"[^a-z0-9@.]", "", str(expected).lower())
         tokens = {re.sub(r"[^a-z0-9@.]", "", t.lower()).strip(".") for t in re.split(r"[\s,;:()\"']+", text)}
-        return (True, "") if target in tokens else (False, f"the answer does not give {want!r}")
+        return (True, "") if code in tokens else (False, f"the answer does not give {want!r}")
     if answer_type == "list":
         phrase = f" {_phrase(text)} "
         items = [str(v) for v in (expected or [])]

@@ -10,8 +10,21 @@ __all__ = ["checks_from_diff"]
 
 
 def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
+    """Field checks for changed rows, row checks (with their links) for new and removed rows, and
+    the "nothing else changed" gate. New rows are listed parents first, so a child's check can
+    name the check of the new parent it must hang off."""
     checks: list[CheckSpec] = []
     new_ids = {row["id"] for table in changes.tables.values() for row in table.added}
+    check_of_row: dict[str, int] = {}
+    rank = spec.parents_first.rank
+    for entity in sorted(changes.tables, key=lambda e: rank[e]):
+        for row in changes.tables[entity].added:
+            where = {k: v for k, v in row.items() if k != "id" and v not in new_ids}
+            links = {k: check_of_row[v] for k, v in row.items() if k != "id" and v in check_of_row}
+            check_of_row[row["id"]] = len(checks)
+            linked = f", linked to {sorted(links)}" if links else ""
+            checks.append(CheckSpec(kind="row_exists", entity=entity, where=where, links=links,
+                                    description=f"a new {entity} exists with {where}{linked}"))  # fmt: skip
     for entity, table in changes.tables.items():
         fields = spec.entities[entity].fields
         for change in table.changed:
@@ -23,10 +36,6 @@ def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
                 else:
                     checks.append(CheckSpec(kind="field_equals", entity=entity, id=change.id, field=fname,
                                             value=new, description=f"{entity} {change.id}.{fname} is {new!r}"))  # fmt: skip
-        for row in table.added:
-            where = {k: v for k, v in row.items() if k != "id" and v not in new_ids}
-            checks.append(CheckSpec(kind="row_exists", entity=entity, where=where,
-                                    description=f"a new {entity} exists with {where}"))  # fmt: skip
         for row in table.removed:
             checks.append(CheckSpec(kind="row_absent", entity=entity, id=row["id"],
                                     description=f"{entity} {row['id']} was removed"))  # fmt: skip

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,8 @@ from ..spec.model import DomainSpec
 from ..spec.task import CheckSpec, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .derive import checks_from_diff
-from .grader import format_answer_value, verify_states
+from .answers import answer_type_for, format_answer_value
+from .grader import verify_states
 from .wording import describing_fields, sentence, words
 
 __all__ = ["generate_tasks", "initial_state_ref", "persona_tool"]
@@ -67,6 +69,8 @@ class _Build:
     phrases: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     rules: int = 0
+    answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
+    """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
 
     def checkpoint(self) -> tuple[int, set[str], int]:
         return len(self.solution), set(self.known), len(self.facts)
@@ -298,6 +302,9 @@ def _information_goal(build: _Build) -> CheckSpec | None:
         if not options:
             continue
         fname = build.rng.choice(options)
+        field_spec = spec.entities[entity].fields[fname]
+        if not _fair_question(build, entity, fname, row[fname]):
+            continue
         mark = build.checkpoint()
         if not build.discover(entity, row):
             build.rollback(mark)
@@ -305,24 +312,47 @@ def _information_goal(build: _Build) -> CheckSpec | None:
         facts = build.facts[mark[2] :]
         where = "on my profile" if text == "my profile" else f"of {text}"
         build.phrases.append(f"What is the {words(fname)} {where}{' (' + '; '.join(facts) + ')' if facts else ''}?")
+        answer_type = answer_type_for(field_spec.type, field_spec.sample)
+        choices: list[Any] = list(field_spec.values or []) if answer_type == "enum" else []
         return CheckSpec(
-            kind="answer_contains",
-            description=f"the answer gives {entity} {row['id']}.{fname} = {format_answer_value(row[fname])}",
-            entity=entity, id=row["id"], field=fname, value=row[fname],
+            kind="answer",
+            description=f"the answer gives {entity} {row['id']}.{fname} = {format_answer_value(row[fname])} (and nothing else)",
+            entity=entity, id=row["id"], field=fname, value=row[fname], answer_type=answer_type, choices=choices,
+            subject=words(fname).split(),
         )  # fmt: skip
     return None
+
+
+def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
+    """Ask about a value only while it has been the answer no more often than any other value of
+    the field, so the task set's answers spread evenly and guessing the most common value in the
+    data is worth no more than chance."""
+    column = [r[fname] for r in build.state.rows(entity) if r[fname] is not None]
+    values = set(column)
+    if len(values) < 2:
+        return False
+    asked = build.answered
+    if asked[(entity, fname, value)] > min(asked[(entity, fname, v)] for v in values):
+        return False
+    share = column.count(value) / len(column)  # a common value is asked about no more often than a rare one
+    return build.rng.random() < min(1.0, (1 / len(values)) / share)
 
 
 # ---------------------------------------------------------------- the generator
 
 
 def _one_task(
-    spec: DomainSpec, initial: State, rng: random.Random, persona_tool_name: str, graph: nx.DiGraph
+    spec: DomainSpec,
+    initial: State,
+    rng: random.Random,
+    persona_tool_name: str,
+    graph: nx.DiGraph,
+    answered: Counter[tuple[str, str, Any]],
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
     persona = rng.choice(initial.rows(lookup.entity))
-    build = _Build(spec, initial.fork(), rng, lookup.entity, persona)
+    build = _Build(spec, initial.fork(), rng, lookup.entity, persona, answered=answered)
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
         return None
     writes = spec.write_tools()
@@ -346,6 +376,8 @@ def _one_task(
             return None
     final = build.state
     changes = diff(initial, final)
+    if len(set(build.phrases)) < len(build.phrases):
+        return None  # a request repeated word for word
     if information:
         assert answer_check is not None
         checks = [answer_check, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
@@ -379,13 +411,66 @@ def _one_task(
             "branches": len(build.phrases),
             "rules": build.rules,
         },
+        actor=str(persona["id"]),
     )
     verdict_end = verify_states(checks, initial, final, answer)
     verdict_start = verify_states(checks, initial, initial, None)
     final.close()
     if not verdict_end.success or verdict_start.success:
         return None
+    if not information and not _minimal(spec, initial, task):
+        return None
     return task
+
+
+def _minimal(spec: DomainSpec, initial: State, task: TaskSpec) -> bool:
+    """Every write of the reference is needed, changes something, and is not undone by a later one.
+
+    A write that changes nothing (a value already held), a field set twice (Lisbon, then
+    Austin), a new row changed again (create, then cancel): each makes a task whose checks do not
+    say what the request says. And when dropping any one write still passes every check, the
+    task pays for less than it asks. Numbers that several writes move (stock, a balance) may
+    move more than once: each move is part of what was asked.
+    """
+    writes = [i for i, call in enumerate(task.solution) if spec.tools[call.tool].is_write]
+    state = initial.fork()
+    set_fields: set[tuple[str, str, str]] = set()
+    created: set[tuple[str, str]] = set()
+    try:
+        for i, call in enumerate(task.solution):
+            state.track()  # the baseline is now: the journal shows this call's changes alone
+            execute(state, call.tool, call.arguments)
+            if i not in writes:
+                continue
+            step = state.changes()
+            if step.is_empty():
+                return False
+            for entity, table in step.tables.items():
+                fields = spec.entities[entity].fields
+                for change in table.changed:
+                    if (entity, change.id) in created:
+                        return False
+                    for fname in change.fields:
+                        key = (entity, change.id, fname)
+                        if fields[fname].kind != "number" and key in set_fields:
+                            return False
+                        set_fields.add(key)
+                if any((entity, row["id"]) in created for row in table.removed):
+                    return False
+                created |= {(entity, row["id"]) for row in table.added}
+    finally:
+        state.close()
+    for skip in writes:
+        trial = initial.fork()
+        try:
+            for i, call in enumerate(task.solution):
+                if i != skip:
+                    execute(trial, call.tool, call.arguments)
+            if verify_states(task.checks, initial, trial).success:
+                return False
+        finally:
+            trial.close()
+    return True
 
 
 def generate_tasks(
@@ -407,11 +492,12 @@ def generate_tasks(
     tasks: list[TaskSpec] = []
     seen: set[str] = set()
     per_tool: dict[str, int] = {}
+    answered: Counter[tuple[str, str, Any]] = Counter()
     cap = count // max(1, len(spec.write_tools())) + 2  # keep easy writes from crowding out the rest
     for _ in range(count * 12):
         if len(tasks) >= count:
             break
-        task = _one_task(spec, initial, rng, tool, graph)
+        task = _one_task(spec, initial, rng, tool, graph, answered)
         if task is None:
             continue
         key = json.dumps([c.model_dump() for c in task.solution if spec.tools[c.tool].is_write] or task.instruction,
@@ -424,6 +510,9 @@ def generate_tasks(
         per_tool[lead] = per_tool.get(lead, 0) + 1
         seen.add(key)
         tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
+        for check in task.checks:
+            if check.kind == "answer":
+                answered[(str(check.entity), str(check.field), check.value)] += 1
         if on_task is not None:
             on_task(tasks[-1])
     return tasks

@@ -21,7 +21,7 @@ from ..engine.runtime import ToolResult
 from ..engine.state import State
 from ..spec.model import CreateEffect, DomainSpec
 
-__all__ = ["PolicyMonitor", "PolicyViolation", "owners_of", "personal_entities"]
+__all__ = ["PolicyMonitor", "PolicyViolation", "owners_of"]
 
 _DEPTH = 3
 
@@ -34,22 +34,6 @@ class PolicyViolation:
     rule: str
     """``identify_first`` or ``owner_only``"""
     message: str
-
-
-def personal_entities(spec: DomainSpec) -> frozenset[str]:
-    """Entities whose rows belong to a user: the actor entity and those whose references reach it."""
-    actor = spec.actor
-    if actor is None:
-        return frozenset()
-
-    def reaches(entity: str, depth: int) -> bool:
-        if entity == actor.entity:
-            return True
-        return depth < _DEPTH and any(
-            f.type == "ref" and f.ref is not None and reaches(f.ref, depth + 1) for f in spec.entities[entity].fields.values()
-        )
-
-    return frozenset(e for e in spec.entities if reaches(e, 0))
 
 
 def owners_of(state: State, entity: str, row: dict[str, Any] | None, depth: int = 0) -> set[str]:
@@ -79,7 +63,10 @@ class PolicyMonitor:
     calls: int = 0
 
     def __post_init__(self) -> None:
-        self._personal = personal_entities(self.spec)
+        self._personal = self.spec.personal_entities
+
+    def copy(self) -> PolicyMonitor:
+        return PolicyMonitor(self.spec, self.actor_id, set(self.identified), list(self.violations), self.calls)
 
     def touched_before(self, state: State, tool: str, arguments: Any) -> list[tuple[str, dict[str, Any]]]:
         """The personal rows a call names by id, read before it runs (a delete would hide them after)."""

@@ -1,0 +1,284 @@
+"""The adversarial suite: over every shipped task, shortcuts earn nothing and correct work in other forms earns all.
+
+Through the public API, as a trainer's agent would act. Agents that do no real work (nothing,
+"I don't know", every allowed value, yes-and-no) get success 0 and reward at most 0.1 in every
+mode; agents that do wrong work (the wrong row, an extra write, the right write twice, a write
+to someone else's row undone later) get success 0 and reward below 1 in every mode; agents
+that take another valid path (extra reads, independent writes reordered, answers written
+another way) succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import scaleenv_mcp as se
+from scaleenv_mcp.engine.binding import find_successful_call
+from scaleenv_mcp.spec.task import CheckSpec, TaskSpec
+from scaleenv_mcp.tasks.answers import format_answer_value
+from scaleenv_mcp.tasks.policy import owners_of
+
+from ..conftest import SHIPPED
+
+DOMAINS = {name: se.load(name) for name in SHIPPED}
+TASKS = [(name, task) for name, domain in DOMAINS.items() for task in domain.tasks]
+
+
+def answer_check(task: TaskSpec) -> CheckSpec | None:
+    return next((c for c in task.checks if c.kind == "answer"), None)
+
+
+def reference_answer(task: TaskSpec) -> str | None:
+    check = answer_check(task)
+    return f"The answer is {format_answer_value(check.value)}." if check else None
+
+
+def replay(ep: se.Episode, task: TaskSpec) -> None:
+    for call in task.solution:
+        assert ep.call(call.tool, call.arguments).ok, (task.id, call)
+
+
+def no_real_work(verdict: se.Verification) -> bool:
+    return not verdict.success and max(verdict.rewards.values()) <= 0.1
+
+
+def wrong_work(verdict: se.Verification) -> bool:
+    return not verdict.success and max(verdict.rewards.values()) < 1.0
+
+
+def episodes(kind: str | None = None) -> Iterator[tuple[se.Domain, TaskSpec]]:
+    for name, task in TASKS:
+        if kind is None or task.kind == kind:
+            yield DOMAINS[name], task
+
+
+# ---------------------------------------------------------------- no real work
+
+
+def test_doing_nothing_or_hedging_earns_nothing_on_any_task() -> None:
+    hedges = [None, "", "I don't know.", "I'm not sure, sorry.", "Yes or no: yes. No.", "yes no",
+              "I can't help with that."]  # fmt: skip
+    for domain, task in episodes():
+        with domain.episode(task) as ep:
+            for answer in hedges:
+                verdict = ep.verify(answer=answer)
+                assert no_real_work(verdict), (task.id, answer, verdict.rewards)
+
+
+def test_listing_every_allowed_value_earns_nothing() -> None:
+    checked = 0
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        assert check is not None and check.entity and check.field
+        state = domain._coordinator.episode(domain.episode(task).id).state
+        values = {format_answer_value(r[check.field]) for r in state.rows(check.entity) if r[check.field] is not None}
+        values |= {format_answer_value(c) for c in check.choices} | {format_answer_value(check.value)}
+        if check.answer_type == "boolean":
+            values = {"yes", "no"}
+        if len(values) < 2:
+            continue
+        with domain.episode(task) as ep:
+            verdict = ep.verify(answer="It is one of: " + ", ".join(sorted(values)) + ".")
+            assert no_real_work(verdict), (task.id, verdict.checks)
+            checked += 1
+    assert checked >= 80  # most information tasks have rivals to list
+
+
+def test_guessing_the_most_common_value_without_looking_rarely_pays() -> None:
+    """The fraction of questions a blind guess answers right is the chance level, not a hack."""
+    guessed = hits = 0
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        assert check is not None
+        state = domain._coordinator.episode(domain.episode(task).id).state
+        values = [r[str(check.field)] for r in state.rows(str(check.entity)) if r[str(check.field)] is not None]
+        guess = max(set(map(format_answer_value, values)), key=[format_answer_value(v) for v in values].count)
+        with domain.episode(task) as ep:
+            hits += ep.verify(answer=f"It is {guess}.").success
+            guessed += 1
+    assert guessed and hits / guessed <= 0.3
+
+
+# ---------------------------------------------------------------- wrong work
+
+
+def first_write(domain: se.Domain, task: TaskSpec) -> int:
+    return next(i for i, c in enumerate(task.solution) if domain.tools[c.tool].is_write)
+
+
+def test_acting_on_the_wrong_row_fails() -> None:
+    tried = 0
+    for domain, task in episodes("action"):
+        index = first_write(domain, task)
+        call = task.solution[index]
+        tool = domain.tools[call.tool]
+        ref = next((p for p, s in tool.params.items() if s.type == "ref" and p in call.arguments), None)
+        if ref is None:
+            continue
+        entity = str(tool.params[ref].ref)
+        rows = domain._coordinator.episode(domain.episode(task).id).state.rows(entity)
+        for other in (r["id"] for r in rows if r["id"] != call.arguments[ref]):
+            with domain.episode(task) as ep:
+                for c in task.solution[:index]:
+                    ep.call(c.tool, c.arguments)
+                if not ep.call(call.tool, {**call.arguments, ref: other}).ok:
+                    continue
+                for c in task.solution[index + 1 :]:
+                    ep.call(c.tool, c.arguments)
+                assert wrong_work(ep.verify()), (task.id, other)
+                tried += 1
+                break
+    assert tried >= 200
+
+
+def test_an_extra_unrequested_write_fails() -> None:
+    tried = 0
+    for domain, task in episodes():
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            state = domain._coordinator.episode(ep.id).state
+            rng = random.Random(task.id)
+            for tool in rng.sample(sorted(domain.spec.write_tools()), k=len(domain.spec.write_tools())):
+                found = find_successful_call(state, tool, seed=1)
+                if found is not None:
+                    assert ep.call(tool, found[0]).ok
+                    assert wrong_work(ep.verify(answer=reference_answer(task))), (task.id, tool, found[0])
+                    tried += 1
+                    break
+    assert tried >= 350
+
+
+def test_the_right_write_twice_fails_when_the_second_one_goes_through() -> None:
+    twice = refused = 0
+    for domain, task in episodes("action"):
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            last = next(c for c in reversed(task.solution) if domain.tools[c.tool].is_write)
+            done = ep.diff()
+            if ep.call(last.tool, last.arguments).ok and ep.diff() != done:
+                assert wrong_work(ep.verify()), task.id
+                twice += 1
+            else:  # a rule refused the repeat, or it set what was already set: nothing wrong was done
+                assert ep.verify().success, task.id
+                refused += 1
+    assert twice >= 40 and twice + refused == sum(1 for _ in episodes("action"))
+
+
+def setter(domain: se.Domain) -> tuple[str, str, str] | None:
+    """A write tool that sets one text field of a personal row from a parameter: (tool, ref param, text param)."""
+    for name, tool in domain.tools.items():
+        refs = [p for p, s in tool.params.items() if s.type == "ref" and s.ref in domain.spec.personal_entities]
+        texts = [p for p, s in tool.params.items() if s.type == "string"]
+        if len(refs) == 1 and len(texts) == 1 and all(isinstance(e, str) and e.endswith(f"= {texts[0]}") for e in tool.effects):
+            return name, refs[0], texts[0]
+    return None
+
+
+def test_a_write_to_another_users_row_fails_even_when_undone() -> None:
+    domains = 0
+    for domain in DOMAINS.values():
+        found = setter(domain)
+        if found is None:
+            continue
+        tool, ref, text = found
+        entity = str(domain.tools[tool].params[ref].ref)
+        field = next(e.split("=")[0].split(".")[1].strip() for e in domain.tools[tool].effects if isinstance(e, str))
+        for task in domain.tasks[:8]:
+            with domain.episode(task) as ep:
+                replay(ep, task)
+                state = domain._coordinator.episode(ep.id).state
+                row = next(r for r in state.rows(entity) if owners_of(state, entity, r) - {task.actor})
+                assert ep.call(tool, {ref: row["id"], text: "Somewhere Else"}).ok
+                assert ep.call(tool, {ref: row["id"], text: row[field]}).ok  # undone: the state is as the task wants
+                assert ep.diff() == _solution_diff(domain, task)
+                verdict = ep.verify(answer=reference_answer(task))
+                assert wrong_work(verdict) and verdict.policy_violations, task.id
+        domains += 1
+    assert domains >= 3
+
+
+def _solution_diff(domain: se.Domain, task: TaskSpec) -> se.StateDiff:
+    with domain.episode(task) as ep:
+        replay(ep, task)
+        return ep.diff()
+
+
+def test_acting_before_identifying_the_user_is_a_violation() -> None:
+    for name in ("retail", "hotel", "library_loans"):
+        domain = DOMAINS[name]
+        task = next(t for t in domain.tasks if t.kind == "action")
+        identify = set(domain.spec.actor.identify) if domain.spec.actor else set()
+        with domain.episode(task) as ep:
+            for call in task.solution:
+                if call.tool not in identify:
+                    assert ep.call(call.tool, call.arguments).ok
+            verdict = ep.verify()
+            assert all(c.passed for c in verdict.checks)  # the state is right ...
+            assert not verdict.success and verdict.reward == 0.0  # ... but the user was never identified
+            assert any("before the user was identified" in v for v in verdict.policy_violations)
+
+
+# ---------------------------------------------------------------- correct work, another way
+
+
+def other_forms(check: CheckSpec) -> list[str]:
+    value = check.value
+    if check.answer_type == "date":
+        day = dt.date.fromisoformat(str(value))
+        return [f"It was on {day.strftime('%B')} {day.day}, {day.year}.", f"{day.day} {day.strftime('%b')} {day.year}"]
+    if check.answer_type == "money":
+        return [f"The total is ${value:,.2f}.", f"{value:,.2f} EUR".replace(",", " ").replace(".", ",")]
+    if check.answer_type == "number":
+        return [f"It is {value}.", f"There are {format_answer_value(value)} of them."]
+    if check.answer_type == "boolean":
+        return ["Yes, it is.", "That's correct."] if value else ["No, it isn't.", "It is not."]
+    if check.answer_type == "enum":
+        return [f"It's {str(value).replace('_', ' ').title()}.", f"status: {str(value).upper()}"]
+    return [f"{value}.", str(value).lower()]
+
+
+def test_answers_written_another_way_succeed() -> None:
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        assert check is not None
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            for answer in other_forms(check):
+                verdict = ep.verify(answer=answer)
+                assert verdict.success and verdict.reward == 1.0, (task.id, answer, verdict.checks)
+
+
+def test_extra_reads_and_reordered_independent_writes_succeed() -> None:
+    reordered = 0
+    for domain, task in episodes("action"):
+        reads = [c for c in task.solution if not domain.tools[c.tool].is_write]
+        writes = [c for c in task.solution if domain.tools[c.tool].is_write]
+        with domain.episode(task) as ep:
+            for call in [*reads, *reads[::-1], *writes, *reads]:  # look things up twice, and again at the end
+                assert ep.call(call.tool, call.arguments).ok
+            assert ep.verify().success, task.id
+        if len(writes) < 2:
+            continue
+        with domain.episode(task) as ep:
+            for call in reads:
+                ep.call(call.tool, call.arguments)
+            # independent writes: in reverse order they all go through and leave the same state
+            if all(ep.call(c.tool, c.arguments).ok for c in writes[::-1]) and ep.diff() == _solution_diff(domain, task):
+                assert ep.verify().success, task.id
+                reordered += 1
+    assert reordered >= 20
+
+
+@pytest.mark.parametrize("mode", ["fraction", "binary", "product"])
+def test_every_mode_pays_the_reference_in_full_and_nothing_for_nothing(mode: Any) -> None:
+    for domain, task in episodes():
+        with domain.episode(task) as ep:
+            assert ep._coordinator.verify(ep.id, None, mode=mode).reward == 0.0
+            replay(ep, task)
+            verdict = ep._coordinator.verify(ep.id, reference_answer(task), mode=mode)
+            assert verdict.reward == 1.0 and verdict.mode == mode, task.id
