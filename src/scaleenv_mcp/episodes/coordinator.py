@@ -20,8 +20,7 @@ from ..engine.runtime import ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.model import DomainSpec
-from ..spec.task import TaskSpec, ToolCall
-from ..spec.task import RewardMode
+from ..spec.task import RewardMode, TaskSpec, ToolCall
 from ..tasks.grader import DEFAULT_MODE, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 

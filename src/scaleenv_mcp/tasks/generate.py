@@ -32,8 +32,8 @@ from ..spec.graph import build_graph, entry_tools
 from ..spec.model import DomainSpec
 from ..spec.task import CheckSpec, TaskSpec, ToolCall
 from ..spec.types import ref_var
-from .derive import checks_from_diff
 from .answers import answer_type_for, format_answer_value
+from .derive import checks_from_diff
 from .grader import verify_states
 from .wording import describing_fields, sentence, words
 
