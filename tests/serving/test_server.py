@@ -149,3 +149,19 @@ async def test_streamable_http_keeps_one_state_per_episode(retail: DomainSpec) -
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_a_task_session_refuses_to_select_another_episode_through_meta(retail: DomainSpec) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from scaleenv_mcp.spec.catalog import load_domain_tasks
+
+    from ..conftest import PATHS
+
+    tasks = load_domain_tasks(PATHS, "retail")
+    task = next(t for t in tasks if t.kind == "action")
+    first = task.solution[0]
+    async with Client(build_server(retail, tasks=tasks, task_id=task.id)) as agent:
+        with pytest.raises(MCPError, match="cannot select another episode"):
+            await agent.call_tool(first.tool, first.arguments, meta={EPISODE_META_KEY: "scratch"})
+        assert not (await agent.call_tool(first.tool, first.arguments)).is_error  # the task's own episode still works

@@ -15,7 +15,6 @@ from mcp import Client, StdioServerParameters
 
 from scaleenv_mcp.cli import main
 from scaleenv_mcp.episodes.control import ControlClient
-from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.serving import build_server
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.spec.task import TaskSpec
@@ -63,46 +62,6 @@ def test_instructions_never_contain_internal_ids() -> None:
             assert ids or task.kind == "information" or len(task.solution) == 1
             assert not any(i in task.instruction for i in ids), (task.id, task.instruction)
             assert not ID_ANYWHERE.search(task.instruction), (task.id, task.instruction)
-
-
-def test_a_wrong_but_plausible_path_loses_reward() -> None:
-    spec = shipped_spec("retail")
-    tasks = load_domain_tasks(PATHS, "retail")
-    task = next(t for t in tasks if [c.tool for c in t.solution if spec.tools[c.tool].is_write] == ["cancel_order"])
-    right = next(c for c in task.solution if c.tool == "cancel_order").arguments["order_id"]
-    coordinator = Coordinator(spec, tasks)
-    episode = coordinator.start(task.id)
-    wrong = next(
-        o["id"] for o in episode.state.rows("order")
-        if o["status"] in ("pending", "paid") and o["id"] != right
-    )  # fmt: skip
-    assert coordinator.call(episode.id, "cancel_order", {"order_id": wrong}).ok
-    verdict = coordinator.verify(episode.id)
-    assert not verdict.success and verdict.reward < 1.0
-    assert any(not c.passed and c.kind == "no_other_changes" for c in verdict.checks)
-    # the right order makes the goal checks pass, but the collateral damage is a gate: no mode pays
-    assert coordinator.call(episode.id, "cancel_order", {"order_id": right}).ok
-    after = coordinator.verify(episode.id)
-    assert all(c.passed for c in after.checks if c.kind != "no_other_changes")
-    assert not after.success and set(after.rewards.values()) == {0.0}
-
-
-def test_two_episodes_of_one_task_are_isolated_and_snapshots_restore() -> None:
-    spec = shipped_spec("hotel")
-    tasks = load_domain_tasks(PATHS, "hotel")
-    task = next(t for t in tasks if t.kind == "action")
-    coordinator = Coordinator(spec, tasks)
-    first, second = coordinator.start(task.id), coordinator.start(task.id)
-    saved = coordinator.snapshot(first.id)
-    for call in task.solution:
-        assert coordinator.call(first.id, call.tool, call.arguments).ok
-    assert coordinator.verify(first.id).success
-    assert not coordinator.verify(second.id).success
-    assert coordinator.diff(second.id).is_empty() and not coordinator.diff(first.id).is_empty()
-    coordinator.restore(first.id, saved)
-    assert coordinator.diff(first.id).is_empty()
-    coordinator.end(first.id)
-    assert list(coordinator.episodes) == [second.id]
 
 
 async def test_the_agent_surface_reveals_no_checks_solutions_or_rewards() -> None:

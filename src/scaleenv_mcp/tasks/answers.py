@@ -122,11 +122,7 @@ def _dates(text: str) -> set[dt.date]:
             found.add(day)
     for m in _SLASHED.finditer(text):
         a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        readings = {r for r in (_real_date(year, a, b), _real_date(year, b, a)) if r}
-        if len(readings) == 1:
-            found |= readings
-        elif readings:
-            found.add(object())  # type: ignore[arg-type]  # ambiguous: counts as a second candidate
+        found |= {r for r in (_real_date(year, a, b), _real_date(year, b, a)) if r}  # 03/04: both readings
     return found
 
 
