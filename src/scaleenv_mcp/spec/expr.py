@@ -198,24 +198,67 @@ class Assignment:
     value: Expr
 
 
-def parse(text: str) -> Expr:
-    """Parse and check an expression; raise :class:`ExprError` saying what is not allowed."""
+MAX_TEXT = 2_000
+"""characters in one expression"""
+MAX_NODES = 400
+"""syntax nodes in one expression"""
+MAX_DEPTH = 40
+"""nesting depth of one expression (the evaluator recurses; this keeps it far from Python's limit)"""
+MAX_VALUE = 100_000
+"""characters (or items) a string (or list) built by an expression may have"""
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 80 else repr(text[:77] + "...")
+
+
+def _bounded(text: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ExprError("expected a non-empty expression")
+    if len(text) > MAX_TEXT:
+        raise ExprError(f"expression of {len(text):,} characters; at most {MAX_TEXT:,} are allowed")
+    return text.strip()
+
+
+def _check_size(node: ast.AST, text: str) -> None:
+    """Count nodes and depth without recursion, before anything recursive sees the tree."""
+    stack: list[tuple[ast.AST, int]] = [(node, 1)]
+    count = 0
+    while stack:
+        current, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExprError(f"in {_shown(text)}: more than {MAX_NODES} parts; split the rule or simplify it")
+        if depth > MAX_DEPTH:
+            raise ExprError(f"in {_shown(text)}: nested deeper than {MAX_DEPTH} levels; simplify it")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+
+
+def _ast(text: str, mode: str) -> ast.AST:
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text, mode=mode)
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse {text!r}: {exc.msg}") from exc
+        raise ExprError(f"cannot parse {_shown(text)}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"cannot parse {_shown(text)}: too deeply nested") from None
+
+
+def parse(text: str) -> Expr:
+    """Parse and check an expression; raise :class:`ExprError` saying what is not allowed."""
+    text = _bounded(text)
+    tree = _ast(text, "eval")
+    assert isinstance(tree, ast.Expression)
+    _check_size(tree.body, text)
     _check(tree.body, text)
-    return Expr(text.strip(), tree.body)
+    return Expr(text, tree.body)
 
 
 def parse_assignment(text: str) -> Assignment:
     """Parse ``var.field = expr`` (or ``+=`` / ``-=``)."""
-    try:
-        tree = ast.parse(text.strip(), mode="exec")
-    except SyntaxError as exc:
-        raise ExprError(f"cannot parse effect {text!r}: {exc.msg}") from exc
+    text = _bounded(text)
+    tree = _ast(text, "exec")
+    assert isinstance(tree, ast.Module)
+    _check_size(tree, text)
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign | ast.AugAssign):
         raise ExprError(f"effect {text!r} must be one assignment like \"order.status = 'cancelled'\"")
     stmt = tree.body[0]
@@ -351,7 +394,7 @@ class _Evaluator:
                     return not inner
                 return -inner if isinstance(unary, ast.USub) else +inner
             case ast.BinOp(left=left, op=binary, right=right):
-                return _BINOPS[type(binary)](self._visit(left), self._visit(right))
+                return _binop(binary, self._visit(left), self._visit(right))
             case ast.Compare(left=left, ops=ops, comparators=comparators):
                 current = self._visit(left)
                 for cmp, comparator in zip(ops, comparators, strict=True):
@@ -383,6 +426,20 @@ class _Evaluator:
             return bool(rows)
         field_name = args[1].value  # type: ignore[attr-defined]
         return round(sum(float(r[field_name] or 0) for r in rows), 2)
+
+
+def _binop(op: ast.operator, left: Any, right: Any) -> Any:
+    """An arithmetic operation whose result size is checked before it is built."""
+    if isinstance(op, ast.Mult):
+        sized, times = (left, right) if isinstance(left, str | list) else (right, left)
+        if isinstance(sized, str | list) and isinstance(times, int) and len(sized) * max(0, times) > MAX_VALUE:
+            raise ExprError(f"the result would have {len(sized) * times:,} items; at most {MAX_VALUE:,} are allowed")
+    if isinstance(op, ast.Add) and isinstance(left, str | list) and isinstance(right, str | list):
+        if len(left) + len(right) > MAX_VALUE:
+            raise ExprError(f"the result would have {len(left) + len(right):,} items; at most {MAX_VALUE:,} are allowed")
+    if isinstance(left, int | float) and isinstance(right, int | float) and max(abs(left), abs(right)) > 1e300:
+        raise ExprError("a number in the expression is too large")
+    return _BINOPS[type(op)](left, right)
 
 
 def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:

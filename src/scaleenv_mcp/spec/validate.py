@@ -14,13 +14,29 @@ from typing import Any
 from .errors import Problem
 from .expr import Assignment, Expr, ExprError, parse, parse_assignment
 from .model import CreateEffect, DomainSpec, EntitySpec, FieldSpec, ToolSpec, literal_text
-from .types import KIND, NUMERIC, Kind, is_ref_name, ref_var
+from .types import KIND, NUMERIC, Kind, ValueProblem, is_ref_name, normalize, ref_var
 
 __all__ = ["check_spec"]
 
 def check_spec(spec: DomainSpec) -> list[Problem]:
     """Cross-reference checks pydantic cannot express; empty when the spec is sound."""
-    return list(_entity_problems(spec)) + list(_tool_problems(spec)) + list(_actor_problems(spec))
+    return [*_entity_problems(spec), *_size_problems(spec), *_tool_problems(spec), *_actor_problems(spec)]
+
+
+MAX_SEED_ROWS = 200_000
+"""rows in a seeded initial state (every entity's ``count`` together)"""
+
+
+def _size_problems(spec: DomainSpec) -> Iterator[Problem]:
+    total = sum(e.count for e in spec.entities.values())
+    if total > MAX_SEED_ROWS:
+        yield Problem(path="entities", message=f"{total:,} seed rows in all (counts); at most {MAX_SEED_ROWS:,} are allowed")
+    cycle = spec.seeding_order.cycle
+    if cycle is not None:
+        yield Problem(
+            path=f"entities.{cycle[0]}",
+            message=f"reference cycle {' -> '.join(cycle)}: no order can seed it; make one of these refs nullable",
+        )
 
 
 def _actor_problems(spec: DomainSpec) -> Iterator[Problem]:
@@ -66,6 +82,13 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 yield Problem(path=f"{path}.default", message=f"{f.default!r} is not one of {f.values}")
             if f.min is not None and f.max is not None and f.min > f.max:
                 yield Problem(path=path, message=f"min {f.min} is greater than max {f.max}")
+            for j, choice in enumerate(f.choices or []):
+                if f.type == "ref":
+                    break
+                try:
+                    normalize(f"{ename}.{fname}", f, choice, nullable=f.nullable)
+                except ValueProblem as exc:
+                    yield Problem(path=f"{path}.choices[{j}]", message=str(exc))
             if f.weights is not None:
                 options = f.choices or f.values or ([True, False] if f.type == "bool" else [])
                 if len(f.weights) != len(options):
