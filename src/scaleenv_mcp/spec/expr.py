@@ -434,9 +434,9 @@ def _binop(op: ast.operator, left: Any, right: Any) -> Any:
         sized, times = (left, right) if isinstance(left, str | list) else (right, left)
         if isinstance(sized, str | list) and isinstance(times, int) and len(sized) * max(0, times) > MAX_VALUE:
             raise ExprError(f"the result would have {len(sized) * times:,} items; at most {MAX_VALUE:,} are allowed")
-    if isinstance(op, ast.Add) and isinstance(left, str | list) and isinstance(right, str | list):
-        if len(left) + len(right) > MAX_VALUE:
-            raise ExprError(f"the result would have {len(left) + len(right):,} items; at most {MAX_VALUE:,} are allowed")
+    joined = isinstance(op, ast.Add) and isinstance(left, str | list) and isinstance(right, str | list)
+    if joined and len(left) + len(right) > MAX_VALUE:
+        raise ExprError(f"the result would have {len(left) + len(right):,} items; at most {MAX_VALUE:,} are allowed")
     if isinstance(left, int | float) and isinstance(right, int | float) and max(abs(left), abs(right)) > 1e300:
         raise ExprError("a number in the expression is too large")
     return _BINOPS[type(op)](left, right)
