@@ -197,3 +197,24 @@ def test_a_killed_run_resumes_to_the_same_records(tmp_path: Path) -> None:
     assert len(records(killed)) == 6  # the finished ones were not run again
     refused = subprocess.run([*command, "--out", str(whole)], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--resume" in refused.stderr
+
+
+def test_an_agents_malformed_arguments_are_its_failure_not_an_infrastructure_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = multi_step_task()
+    first = task.solution[0]
+    surrogate = '{"email": "\\ud800"}'  # a lone surrogate: not valid Unicode text on the wire
+    deep = '{"email": ' + "[" * 250 + "]" * 250 + "}"
+    replies = [Reply(tool_calls=[(first.tool, surrogate)]), Reply(tool_calls=[(first.tool, deep)]),
+               Reply(tool_calls=[(first.tool, "{not json")]), Reply(content="I could not do it.")]  # fmt: skip
+    out = tmp_path / "bad"
+    with scripted_llm(queue(*replies)) as llm:
+        summary = run_eval(capsys, "--agent", "litellm:openai/m", "--task-ids", task.id, "--api-base", llm.url,
+                           "--out", str(out))  # fmt: skip
+    assert summary["overall"]["infra_faults"] == 0 and summary["overall"]["pass@1"] == 0.0
+    (record,) = records(out)
+    assert record["termination"] == "answered" and record["infra_error"] is None
+    tool_replies = [m["content"] for m in json.loads((out / record["trajectory"]).read_text())["messages"] if m["role"] == "tool"]
+    assert "not valid JSON text" in tool_replies[0] and "nested deeper than 32" in tool_replies[1]
+    assert "not a JSON object" in tool_replies[2]

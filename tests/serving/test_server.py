@@ -165,3 +165,31 @@ async def test_a_task_session_refuses_to_select_another_episode_through_meta(ret
         with pytest.raises(MCPError, match="cannot select another episode"):
             await agent.call_tool(first.tool, first.arguments, meta={EPISODE_META_KEY: "scratch"})
         assert not (await agent.call_tool(first.tool, first.arguments)).is_error  # the task's own episode still works
+
+
+async def test_resource_templates_are_listed_and_an_unknown_resource_is_32002(retail: DomainSpec) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async with Client(build_server(retail)) as client:
+        assert (await client.list_resource_templates()).resource_templates == []
+        with pytest.raises(MCPError) as info:
+            await client.read_resource("scaleenv://retail/nothing")
+        assert info.value.error.code == -32002
+
+
+async def test_null_for_an_optional_argument_means_absent_and_nan_is_refused(retail: DomainSpec) -> None:
+    customer = seed_state(retail).rows("customer")[0]
+    async with Client(build_server(retail)) as client:
+        both = structured(await client.call_tool("list_customer_orders", {"customer_id": customer["id"], "status": None}))
+        plain = structured(await client.call_tool("list_customer_orders", {"customer_id": customer["id"]}))
+        assert both == plain
+        product = seed_state(retail).rows("product")[0]
+        nan = await client.call_tool("place_order", {"customer_id": customer["id"], "product_id": product["id"], "quantity": float("nan")})
+        assert nan.is_error and "invalid_arguments" in nan.content[0].text
+
+
+async def test_a_huge_bad_value_is_echoed_once_and_short(retail: DomainSpec) -> None:
+    async with Client(build_server(retail)) as client:
+        result = await client.call_tool("get_order", {"order_id": "x" * 1_000_000})
+        text = "".join(c.text for c in result.content if hasattr(c, "text"))
+        assert result.is_error and len(text) < 2_000

@@ -124,12 +124,14 @@ def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict
     if not isinstance(arguments, Mapping):
         raise _fail("invalid_arguments", f"arguments must be an object, got {type(arguments).__name__}")
     params = tool.params
+    # null for an optional argument means "not given" (several MCP clients send it for every field)
+    arguments = {k: v for k, v in arguments.items() if not (v is None and k in params and not params[k].required)}
     fast = all(key in params for key in arguments) and all(
         conforms(p, arguments[name]) if name in arguments else not p.required for name, p in params.items()
     )
     errors = [] if fast else sorted(view.validator.iter_errors(dict(arguments)), key=lambda e: list(e.absolute_path))
     if errors:
-        messages = [_schema_message(tool, e) for e in errors]
+        messages = [_short(_schema_message(tool, e)) for e in errors[:8]]
         raise _fail(
             "invalid_arguments",
             "; ".join(messages),
@@ -147,6 +149,11 @@ def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict
                 raise _fail("invalid_arguments", str(exc)) from None
         args[pname] = value
     return args
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """An error message echoes the caller's value at most once and at most ``limit`` characters long."""
+    return text if len(text) <= limit else text[: limit - 20] + f"... ({len(text):,} chars)"
 
 
 def _schema_message(tool: ToolSpec, error: SchemaError) -> str:
@@ -171,14 +178,15 @@ def _bind_rows(state: State, tool: ToolSpec, compiled: ToolView, args: dict[str,
             continue
         row = state.get(entity, value)
         if row is None:
-            raise _fail("not_found", f"no {entity} with id {value!r}", entity=entity, id=value)
+            shown = _short(repr(value), 120)
+            raise _fail("not_found", f"no {entity} with id {shown}", entity=entity, id=shown)
         env.values[var] = row
     if tool.lookup:
         where = {f: args[p] for f, p in tool.lookup.by.items()}
         rows = state.find(tool.lookup.entity, where, nocase=True)
         if not rows:
-            said = ", ".join(f"{f} {v!r}" for f, v in where.items())
-            raise _fail("not_found", f"no {tool.lookup.entity} with {said}", entity=tool.lookup.entity, where=where)
+            said = ", ".join(f"{f} {_short(repr(v), 120)}" for f, v in where.items())
+            raise _fail("not_found", f"no {tool.lookup.entity} with {said}", entity=tool.lookup.entity)
         env.values[tool.lookup.var] = rows[0]
     for var, expr in tool.bind_exprs.items():
         try:

@@ -12,8 +12,13 @@ Protocol: one JSON object per line each way, e.g. ``{"op": "verify", "answer": "
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import re
+import socket
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +28,60 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from .coordinator import Coordinator, EpisodeError
 
-__all__ = ["ControlClient", "ControlError", "serve_control"]
+__all__ = ["ControlClient", "ControlError", "claim_socket_path", "serve_control"]
 
 DEFAULT_EPISODE = "default"
 _MAX_LINE = 1 << 20
+_MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL on Linux
+logger = logging.getLogger("scaleenv_mcp.control")
 
 
 class ControlError(RuntimeError):
     """The control channel refused a request or could not be reached."""
 
 
+_OPS = ("status", "verify", "diff", "calls", "snapshot", "restore", "reset")
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _text_field(request: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = request.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ControlError(f"{key!r} must be a name of 1-64 letters, digits or _.:- (got a {type(value).__name__})")
+    return value
+
+
 def _handle(coordinator: Coordinator, task_id: str | None, request: dict[str, Any]) -> Any:
     op = request.get("op")
-    episode_id = str(request.get("episode") or DEFAULT_EPISODE)
+    if op not in _OPS:
+        raise ControlError(f"unknown op {str(op)[:40]!r}; ops: {', '.join(_OPS)}")
     if op == "status":
         return {"domain": coordinator.spec.name, "task": task_id, "episodes": sorted(coordinator.episodes)}
+    episode_id = _text_field(request, "episode", DEFAULT_EPISODE)
+    assert episode_id is not None
     if episode_id not in coordinator.episodes:
-        coordinator.start(task_id, episode_id)
+        raise ControlError(f"episode {episode_id!r} not found; live episodes: {sorted(coordinator.episodes)[:10]}")
     if op == "verify":
         answer = request.get("answer")
-        return coordinator.verify(episode_id, answer if isinstance(answer, str) else None).model_dump(mode="json")
+        if answer is not None and not isinstance(answer, str):
+            raise ControlError("'answer' must be text or null")
+        return coordinator.verify(episode_id, answer[:100_000] if answer else answer).model_dump(mode="json")
     if op == "diff":
         return coordinator.diff(episode_id).model_dump(mode="json")
     if op == "calls":
         return [c.model_dump(mode="json") for c in coordinator.episode(episode_id).calls]
     if op == "snapshot":
-        return {"name": coordinator.snapshot(episode_id, request.get("name"))}
+        return {"name": coordinator.snapshot(episode_id, _text_field(request, "name"))}
     if op == "restore":
-        coordinator.restore(episode_id, str(request.get("name")))
-        return {"restored": request.get("name")}
-    if op == "reset":
-        coordinator.reset(episode_id)
-        return {"reset": episode_id}
-    raise ControlError(f"unknown op {op!r}; ops: status, verify, diff, calls, snapshot, restore, reset")
+        name = _text_field(request, "name")
+        if name is None:
+            raise ControlError("restore needs the 'name' a snapshot returned")
+        coordinator.restore(episode_id, name)
+        return {"restored": name}
+    coordinator.reset(episode_id)
+    return {"reset": episode_id}
 
 
 async def _serve_client(stream: SocketStream, coordinator: Coordinator, task_id: str | None) -> None:
@@ -64,30 +90,76 @@ async def _serve_client(stream: SocketStream, coordinator: Coordinator, task_id:
         while True:
             try:
                 line = await buffered.receive_until(b"\n", _MAX_LINE)
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+            except anyio.DelimiterNotFound:
+                await _reply(stream, {"ok": False, "error": f"request line longer than {_MAX_LINE:,} bytes; connection closed"})
+                return
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 return
             try:
                 request = json.loads(line)
                 if not isinstance(request, dict):
-                    raise ControlError("a request is a JSON object")
+                    raise ControlError("a request is a JSON object, e.g. {\"op\": \"status\"}")
                 reply = {"ok": True, "result": _handle(coordinator, task_id, request)}
-            except (json.JSONDecodeError, ControlError, EpisodeError) as exc:
-                reply = {"ok": False, "error": str(exc)}
-            await stream.send(json.dumps(reply).encode() + b"\n")
+            except (ValueError, RecursionError, ControlError, EpisodeError) as exc:  # JSON errors are ValueErrors
+                reply = {"ok": False, "error": str(exc)[:500] or type(exc).__name__}
+            except Exception as exc:  # boundary: a bad request must never take the server down
+                logger.exception("control request failed")
+                reply = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
+            if not await _reply(stream, reply):
+                return
+
+
+async def _reply(stream: SocketStream, reply: dict[str, Any]) -> bool:
+    try:
+        await stream.send(json.dumps(reply).encode() + b"\n")
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return False
+    return True
+
+
+def claim_socket_path(path: Path) -> None:
+    """Make ``path`` free for a new socket without ever deleting something we did not create.
+
+    Refused: a path too long for a Unix socket, a directory, a regular file, a symlink, and a
+    socket another server still answers on. A stale socket (nobody listening) is removed.
+    """
+    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+        raise ControlError(f"control socket path is {len(os.fsencode(path))} bytes; Unix sockets allow {_MAX_SOCKET_PATH}")
+    if not path.parent.is_dir():
+        raise ControlError(f"control socket folder {path.parent} does not exist")
+    if not os.path.lexists(path):
+        return
+    mode = path.lstat().st_mode
+    if not stat.S_ISSOCK(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "a file"
+        raise ControlError(f"control socket path {path} is {kind}, not a socket; choose another path")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # a socket left by a server that is gone
+        return
+    finally:
+        probe.close()
+    raise ControlError(f"control socket {path} is in use by another server")
 
 
 async def serve_control(
     path: str | Path, coordinator: Coordinator, task_id: str | None, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
 ) -> None:
-    """Listen on a Unix socket until cancelled; the socket file is readable by its owner only."""
+    """Listen on a Unix socket until cancelled; the socket file is readable by its owner only and
+    removed on exit (only if it is still the one this server made)."""
     path = Path(path)
-    if path.exists():
-        path.unlink()
+    claim_socket_path(path)
     old_umask = os.umask(0o177)
     try:
         listener = await anyio.create_unix_listener(path)
+    except OSError as exc:
+        raise ControlError(f"cannot listen on {path}: {exc.strerror}") from None
     finally:
         os.umask(old_umask)
+    made = path.stat().st_ino
     async with listener:
         task_status.started()
 
@@ -97,7 +169,9 @@ async def serve_control(
         try:
             await listener.serve(handle)
         finally:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if path.stat().st_ino == made:
+                    path.unlink()
 
 
 class ControlClient:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import mcp_types as types
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
@@ -38,6 +39,32 @@ class AgentOutcome:
     termination: str  # answered | max_steps | user_stopped | no_answer
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     cost: float | None = None
+
+
+MAX_ARGUMENT_DEPTH = 32
+MAX_ARGUMENT_BYTES = 1 << 20
+
+
+def malformed(arguments: Any) -> str | None:
+    """Why tool arguments cannot be sent as they are (None when they can): text that is not valid
+    Unicode (a lone surrogate), nesting past 32 levels, or more than 1 MiB."""
+    stack: list[tuple[Any, int]] = [(arguments, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_ARGUMENT_DEPTH:
+            return f"arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels"
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value)
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    try:
+        size = len(json.dumps(arguments, ensure_ascii=False).encode("utf-8"))
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
+        return f"arguments are not valid JSON text ({type(exc).__name__})"
+    if size > MAX_ARGUMENT_BYTES:
+        return f"arguments of {size:,} bytes; at most {MAX_ARGUMENT_BYTES:,}"
+    return None
 
 
 def tool_text(result: types.CallToolResult) -> str:
@@ -71,7 +98,14 @@ class AgentSession:
             call = {"id": tool_call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
             self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         self.steps += 1
-        result = await self.client.call_tool(name, arguments)
+        problem = malformed(arguments)
+        if problem is not None:  # the agent's own output: scored as its failure, never sent to crash the pipe
+            result = types.CallToolResult(content=[types.TextContent(type="text", text=f"error: {problem}")], is_error=True)
+        else:
+            try:
+                result = await self.client.call_tool(name, arguments)
+            except MCPError as exc:  # a request the server refused (a protocol-level error): the agent's doing
+                result = types.CallToolResult(content=[types.TextContent(type="text", text=f"error: {exc}")], is_error=True)
         self.messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": tool_text(result)})
         return result
 

@@ -119,7 +119,7 @@ class LiteLLMAgent:
                         arguments = json.loads(call.function.arguments or "{}")
                         if not isinstance(arguments, dict):
                             raise ValueError("not an object")
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         session.messages.append(
                             {"role": "tool", "tool_call_id": call.id, "content": "error: arguments were not a JSON object"}
                         )

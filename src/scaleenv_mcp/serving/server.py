@@ -28,7 +28,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from ..episodes.control import DEFAULT_EPISODE, serve_control
+from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
@@ -48,6 +48,9 @@ __all__ = [
     "serve_stdio",
     "tool_definitions",
 ]
+
+RESOURCE_NOT_FOUND = -32002
+"""the MCP specification's error code for a resource URI the server does not have"""
 
 DomainServer = Server[Coordinator]
 """An MCP server for one domain; its lifespan context is the connection's coordinator."""
@@ -133,6 +136,8 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: Server[Coordinator]) -> AsyncIterator[Coordinator]:
         coordinator = template.fresh()
+        if task_id is not None:
+            coordinator.start(task_id, DEFAULT_EPISODE)  # the task's episode exists before the first call
         async with anyio.create_task_group() as tg:
             if control_path is not None:
                 await tg.start(serve_control, control_path, coordinator, task_id)
@@ -206,8 +211,13 @@ def build_server(
         elif uri == policy_uri:
             text, mime = f"# {spec.title} policy\n\n{spec.policy}", "text/markdown"
         else:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri!r}; try {schema_uri} or {policy_uri}")
+            raise MCPError(code=RESOURCE_NOT_FOUND, message=f"unknown resource {uri[:200]!r}; try {schema_uri} or {policy_uri}")
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
+
+    async def list_resource_templates(
+        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[])  # every resource has a fixed URI
 
     async def list_prompts(
         ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
@@ -247,6 +257,7 @@ def build_server(
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
+        on_list_resource_templates=list_resource_templates,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
@@ -294,7 +305,9 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError(f"{spec.name} has no stored tasks; run `scaleenv synth {spec.name}` first")
     try:
         server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control)
-    except LookupError as exc:
+        if options.control:
+            claim_socket_path(Path(options.control))
+    except (LookupError, ControlError) as exc:
         raise ServeError(str(exc)) from None
     if options.http:
         if options.host not in ("127.0.0.1", "localhost", "::1"):

@@ -1,0 +1,101 @@
+"""The harness-only control socket: every bad request gets an error reply, never a dead server; paths are safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient, ControlError, claim_socket_path, serve_control
+from scaleenv_mcp.episodes.coordinator import Coordinator
+from scaleenv_mcp.spec.catalog import load_domain_tasks
+
+from ..conftest import PATHS, shipped_spec
+
+
+def coordinator_with_task() -> tuple[Coordinator, str]:
+    tasks = load_domain_tasks(PATHS, "retail")
+    coordinator = Coordinator(shipped_spec("retail"), tasks)
+    coordinator.start(tasks[1].id, DEFAULT_EPISODE)
+    return coordinator, tasks[1].id
+
+
+def raw(path: Path, payload: bytes) -> dict[str, Any]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(path))
+        try:
+            s.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and hung up before reading it all (a line over its limit)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return dict(json.loads(data))
+
+
+BAD = [
+    (b"not json\n", "Expecting value"),
+    (b"[1, 2]\n", "a request is a JSON object"),
+    (b'{"op": "explode"}\n', "unknown op 'explode'"),
+    (b'{"op": "snapshot", "name": ["a", "b"]}\n', "'name' must be a name"),
+    (b'{"op": "restore"}\n', "restore needs the 'name'"),
+    (b'{"op": "verify", "answer": {"x": 1}}\n', "'answer' must be text"),
+    (b'{"op": "verify", "episode": "nobody"}\n', "episode 'nobody' not found"),
+    (b'{"op": "verify", "episode": 7}\n', "'episode' must be a name"),
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", "recursion"),
+]
+
+
+async def test_bad_requests_get_error_replies_and_the_server_keeps_answering(tmp_path: Path) -> None:
+    coordinator, task_id = coordinator_with_task()
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve_control, path, coordinator, task_id)
+        for payload, message in BAD:
+            reply = await anyio.to_thread.run_sync(raw, path, payload)
+            assert reply["ok"] is False and message in reply["error"], (payload[:40], reply)
+        too_long = await anyio.to_thread.run_sync(raw, path, b'{"op": "status", "pad": "' + b"x" * (2 << 20) + b'"}\n')
+        assert too_long["ok"] is False and "longer than" in too_long["error"]
+        control = ControlClient(path)
+        assert (await control.request("status"))["episodes"] == [DEFAULT_EPISODE]  # nothing was created
+        assert not (await control.verify())["success"]
+        tg.cancel_scope.cancel()
+    assert not path.exists()  # removed on exit
+
+
+def test_a_path_that_is_not_ours_is_refused_and_left_alone(tmp_path: Path) -> None:
+    regular = tmp_path / "notes.txt"
+    regular.write_text("keep me")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    dangling = tmp_path / "link"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for path, what in [(regular, "is a file"), (folder, "is a folder"), (dangling, "is a symlink"),
+                       (tmp_path / ("x" * 120), "Unix sockets allow 107"), (tmp_path / "no" / "sock", "does not exist")]:  # fmt: skip
+        with pytest.raises(ControlError, match=what):
+            claim_socket_path(path)
+    assert regular.read_text() == "keep me" and folder.is_dir() and os.path.islink(dangling)
+
+
+async def test_a_second_server_cannot_take_a_live_socket_but_may_reuse_a_stale_one(tmp_path: Path) -> None:
+    coordinator, task_id = coordinator_with_task()
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve_control, path, coordinator, task_id)
+        with pytest.raises(ControlError, match="in use by another server"):
+            claim_socket_path(path)
+        tg.cancel_scope.cancel()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))  # a socket file nobody listens on
+    stale.close()
+    claim_socket_path(path)
+    assert not path.exists()
