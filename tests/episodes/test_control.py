@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -29,10 +30,9 @@ def raw(path: Path, payload: bytes) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(10)
         s.connect(str(path))
-        try:
+        # the server may answer and hang up before reading it all (a line over its limit)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             s.sendall(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and hung up before reading it all (a line over its limit)
         data = b""
         while not data.endswith(b"\n"):
             chunk = s.recv(65536)
