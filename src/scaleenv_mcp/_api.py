@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import networkx as nx
@@ -204,12 +204,13 @@ def evaluate(
     api_key: str | None = None,
     root: str | Path | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
+    isolation: Literal["inproc", "process"] = "inproc",
 ) -> EvalReport:
     """Run an agent (``"oracle"``, ``"noop"``, ``"random"``, ``"litellm:MODEL"`` or an :class:`Agent`)
     over MCP on stored tasks; results, trajectories and ``summary.json`` go to ``out``."""
     return _evaluate(
         agent, paths=project_paths(root), domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials,
         concurrency=concurrency, out=Path(out), resume=resume, max_steps=max_steps, timeout=timeout,
-        user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode,
+        user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode, isolation=isolation,
     )  # fmt: skip
 

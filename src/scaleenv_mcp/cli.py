@@ -281,6 +281,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
             max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
             api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
+            isolation=args.isolation,
         )  # fmt: skip
     except EvalError as exc:
         raise CliError(str(exc)) from None
@@ -418,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for litellm models (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key for litellm models (default: the provider's environment variable)")
     p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call")
+    p.add_argument(
+        "--isolation", choices=["inproc", "process"], default="inproc",
+        help="inproc: each episode an MCP session with an in-process server; process: a `scaleenv serve` stdio subprocess each",
+    )  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")

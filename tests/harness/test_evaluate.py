@@ -34,7 +34,8 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.e2e
 def test_oracle_succeeds_and_noop_fails_on_every_domain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    oracle = run_eval(capsys, "--agent", "oracle", "--tasks", "1", "--trials", "2", "--concurrency", "2", "--out", str(tmp_path / "o"))
+    oracle = run_eval(capsys, "--agent", "oracle", "--tasks", "1", "--trials", "2", "--concurrency", "2", "--out", str(tmp_path / "o"),
+                      "--isolation", "process")  # the path an external agent takes: a stdio subprocess per episode  # fmt: skip
     assert len(oracle["domains"]) >= 12
     assert oracle["overall"]["pass@1"] == 1.0 and oracle["overall"]["pass^2"] == 1.0
     assert oracle["overall"]["episodes"] == 1 * 2 * len(oracle["domains"]) and oracle["overall"]["infra_faults"] == 0
@@ -174,7 +175,8 @@ def test_pass_hat_k_follows_its_definition() -> None:
 @pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_records(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "eval", "--agent", "oracle",
-               "--domain", "retail", "--domain", "library_loans", "--tasks", "3", "--concurrency", "1"]  # fmt: skip
+               "--domain", "retail", "--domain", "library_loans", "--tasks", "3", "--concurrency", "1",
+               "--isolation", "process"]  # fmt: skip
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
@@ -218,3 +220,16 @@ def test_an_agents_malformed_arguments_are_its_failure_not_an_infrastructure_fau
     tool_replies = [m["content"] for m in json.loads((out / record["trajectory"]).read_text())["messages"] if m["role"] == "tool"]
     assert "not valid JSON text" in tool_replies[0] and "nested deeper than 32" in tool_replies[1]
     assert "not a JSON object" in tool_replies[2]
+
+
+def test_in_process_episodes_give_the_same_results_as_a_process_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--agent", "oracle", "--domain", "hotel", "--domain", "retail", "--tasks", "3"]
+    inproc = run_eval(capsys, *common, "--out", str(tmp_path / "a"))
+    process = run_eval(capsys, *common, "--isolation", "process", "--out", str(tmp_path / "b"))
+    assert inproc["options"]["isolation"] == "inproc" and process["options"]["isolation"] == "process"
+    assert inproc["overall"] == process["overall"] and inproc["overall"]["pass@1"] == 1.0
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["task_id"], r["success"], r["reward"], r["steps"], [c["passed"] for c in r["checks"]])
+
+    assert sorted(map(key, records(tmp_path / "a"))) == sorted(map(key, records(tmp_path / "b")))

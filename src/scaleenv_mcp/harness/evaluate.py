@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -83,6 +83,7 @@ def evaluate(
     llm_timeout: float = 120.0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    isolation: Literal["inproc", "process"] = "inproc",
 ) -> EvalReport:
     """Run ``agent`` (a name such as ``oracle`` or ``litellm:openai/gpt-4o``, or an :class:`Agent`)
     on the chosen tasks, ``trials`` times each; write results, trajectories and ``summary.json``
@@ -107,7 +108,7 @@ def evaluate(
         raise EvalError(str(exc)) from None
     plan = EvalPlan(
         root=paths.root, tasks=tasks, agent=agent, trials=trials, concurrency=concurrency,
-        max_steps=max_steps, timeout=timeout, user_sim=user_sim,
+        max_steps=max_steps, timeout=timeout, user_sim=user_sim, isolation=isolation,
     )  # fmt: skip
     if on_start is not None:
         on_start(sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial))))
@@ -116,7 +117,7 @@ def evaluate(
     records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]
     options = {
         "trials": trials, "concurrency": concurrency, "max_steps": max_steps, "timeout": timeout,
-        "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout,
+        "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout, "isolation": isolation,
         "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks),
     }  # fmt: skip
     model = agent.name.removeprefix("litellm:") if agent.name.startswith("litellm:") else None

@@ -15,16 +15,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from ..engine.seed import seed_state
 from ..episodes.control import ControlClient, ControlError
+from ..serving.server import build_server
+from ..spec.catalog import load_domain, load_domain_tasks
+from ..spec.model import DomainSpec
+from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
@@ -42,6 +47,20 @@ class EvalPlan:
     max_steps: int = 30
     timeout: float = 300.0
     user_sim: str | None = None
+    isolation: Literal["inproc", "process"] = "inproc"
+    """``inproc``: each episode is an MCP session with a server object in this process (no process start);
+    ``process``: each episode is ``scaleenv serve`` as a stdio subprocess, the path an external agent takes"""
+    _domains: dict[str, tuple[DomainSpec, list[TaskSpec], bytes]] = field(default_factory=dict, repr=False)
+
+    def domain(self, name: str) -> tuple[DomainSpec, list[TaskSpec], bytes]:
+        """A domain's spec, tasks and seeded initial state, loaded once per run (in-process episodes)."""
+        if name not in self._domains:
+            paths = ProjectPaths(self.root)
+            spec = load_domain(paths, name)
+            seeded = seed_state(spec)
+            self._domains[name] = (spec, load_domain_tasks(paths, name), seeded.snapshot())
+            seeded.close()
+        return self._domains[name]
 
 
 def _prompt_text(result: types.GetPromptResult) -> str:
@@ -63,18 +82,24 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
     infra: dict[str, str] | None = None
     with tempfile.TemporaryDirectory(prefix="scaleenv-") as tmp:
         sock = Path(tmp) / "control.sock"
-        server = StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "scaleenv_mcp", "--root", str(plan.root), "serve", task.domain,
-                  "--task", task.id, "--control", str(sock)],
-            cwd=str(plan.root),
-        )  # fmt: skip
         log_path = out / "server-logs" / task.domain / f"{_safe(task.id)}__{_safe(agent.name)}__t{trial}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("w", encoding="utf-8")
         try:
+            transport: Any
+            if plan.isolation == "process":
+                params = StdioServerParameters(
+                    command=sys.executable,
+                    args=["-m", "scaleenv_mcp", "--root", str(plan.root), "serve", task.domain,
+                          "--task", task.id, "--control", str(sock)],
+                    cwd=str(plan.root),
+                )  # fmt: skip
+                transport = stdio_client(params, errlog=log)
+            else:  # the same MCP session, with the server object in this process: no process to start
+                spec, tasks, image = plan.domain(task.domain)
+                transport = build_server(spec, tasks=tasks, task_id=task.id, control_path=sock, initial=image)
             with anyio.fail_after(plan.timeout):
-                async with Client(stdio_client(server, errlog=log)) as client:
+                async with Client(transport) as client:
                     control = ControlClient(sock)
                     await control.wait_ready()
                     tools = (await client.list_tools()).tools

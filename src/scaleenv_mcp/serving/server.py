@@ -107,6 +107,7 @@ def build_server(
     tasks: list[TaskSpec] | None = None,
     task_id: str | None = None,
     control_path: str | Path | None = None,
+    initial: bytes | None = None,
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -120,7 +121,7 @@ def build_server(
     if task_id is not None and task is None:
         sample = ", ".join(t.id for t in task_list[:5]) or "none (run `scaleenv synth`)"
         raise LookupError(f"unknown task {task_id!r} for {spec.name}; e.g. {sample}")
-    template = Coordinator(spec, task_list)  # seeds once and checks the tasks belong to that state
+    template = Coordinator(spec, task_list, initial=initial)  # seeds once (unless given the image) and checks the tasks
     tools = tool_definitions(spec)
     schema_uri = f"scaleenv://{spec.name}/schema"
     policy_uri = f"scaleenv://{spec.name}/policy"
