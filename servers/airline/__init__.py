@@ -25,7 +25,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "d8940f4a1593856ad72cd89f90f30ec1b20689eb4e9614ee4aa36a82ff123906"
+SPEC_SHA256 = "600f579107f7275f99b7ddf25e13f8bee8b3bd80379a98e81489a8284e553548"
 
 
 def load_spec() -> DomainSpec:

@@ -177,13 +177,13 @@ def _specs(args: argparse.Namespace) -> list[DomainSpec]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .build.proctest import DomainReport, test_domain
+    from .build.proctest import DomainReport, gate
 
     specs = _specs(args)
     reports: list[DomainReport] = []
     with _progress(len(specs), "test domains") as bar:
         for spec in specs:
-            reports.append(test_domain(spec, calls_per_tool=args.calls))
+            reports.append(gate(spec, seeds=args.seeds, calls_per_tool=args.calls))
             bar.update(1)
     if args.json:
         print(json.dumps({"domains": [r.model_dump(mode="json") | {"score": r.score} for r in reports]}, indent=2))
@@ -392,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("domains", nargs="*", help="generated domains to test")
     p.add_argument("--all", action="store_true", help="every generated domain")
     p.add_argument("--json", action="store_true", help="print the full reports as JSON")
-    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool")
+    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool, per seed")
+    p.add_argument("--seeds", type=int, default=3, help="gate runs, each on other seed data and other calls")
     p.set_defaults(func=cmd_test)
 
     p = command("tasks", "generate verified tasks for a domain by graph expansion")

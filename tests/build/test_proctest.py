@@ -27,7 +27,7 @@ def retail_data() -> dict[str, Any]:
 
 @pytest.mark.e2e
 def test_every_shipped_domain_passes_with_at_least_20_calls_per_tool(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--root", str(ROOT), "test", "--all", "--json"]) == 0
+    assert main(["--root", str(ROOT), "test", "--all", "--json", "--seeds", "1"]) == 0  # synth gates on 3 seeds
     reports = json.loads(capsys.readouterr().out)["domains"]
     assert sorted(r["domain"] for r in reports) == sorted(SHIPPED)
     for report in reports:

@@ -22,7 +22,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from ..tasks.generate import generate_tasks
 from .codegen import generate_domain, write_index
-from .proctest import DomainReport, test_domain
+from .proctest import DomainReport, gate
 
 __all__ = ["CompiledDomain", "GateFailed", "SynthOutcome", "compile_spec", "emit", "relative_source", "synth_blueprints"]
 
@@ -60,7 +60,7 @@ def compile_spec(
 ) -> CompiledDomain:
     """Gate a spec with the procedural tests and generate verified tasks; raise :class:`GateFailed`
     when the gate rejects it (unless ``allow_failing``)."""
-    report = report if report is not None else test_domain(spec)
+    report = report if report is not None else gate(spec)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
     generated = generate_tasks(spec, count=tasks, seed=task_seed) if tasks > 0 else []

@@ -27,7 +27,7 @@ from ..engine.state import State
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import DomainSpec, ParamSpec
 
-__all__ = ["CallRecord", "DomainReport", "ToolReport", "Violation", "test_domain"]
+__all__ = ["GATE_SEEDS", "CallRecord", "DomainReport", "ToolReport", "Violation", "gate", "test_domain"]
 
 DEFECTS = {
     "never_succeeds": "no generated call of this tool ever succeeded: its rules cannot be met from the seed data",
@@ -58,6 +58,8 @@ class Violation(BaseModel):
     """sha256 prefix of the state the call ran on"""
     state_prefix: list[CallRecord] = []
     """calls that lead from the seeded state to that state (empty: the seeded state itself)"""
+    seed: int = 0
+    """the gate run that found it: data seeded with ``spec.seed + seed``, calls drawn with ``seed``"""
 
 
 class ToolReport(BaseModel):
@@ -77,6 +79,8 @@ class DomainReport(BaseModel):
     violations: list[Violation]
     defects: list[Violation]
     graph: dict[str, Any]
+    seeds: list[int] = [0]
+    """the gate runs this report covers (see :func:`gate`)"""
 
     @property
     def score(self) -> float:
@@ -92,7 +96,8 @@ class DomainReport(BaseModel):
             "min_calls_per_tool": min((t.calls for t in self.tools.values()), default=0),
             "tools_succeeding": sum(1 for t in self.tools.values() if t.succeeded),
             "violations": len(self.violations),
-            "defects": [f"{d.kind}: {d.tool}" for d in self.defects],
+            "defects": [f"{d.kind}: {d.tool} (seed {d.seed})" for d in self.defects],
+            "seeds": self.seeds,
         }
 
     def reasons(self) -> list[str]:
@@ -105,7 +110,8 @@ class DomainReport(BaseModel):
             seen.add((v.kind, v.tool))
             where = "the seeded state" if not v.state_prefix else f"after {len(v.state_prefix)} call(s) from the seed"
             lines.append(
-                f"{v.kind} in {v.tool}: {v.message} [reproduce: {v.tool}({v.arguments}) on {where}, snapshot {v.state_snapshot}]"
+                f"{v.kind} in {v.tool}: {v.message} [reproduce: {v.tool}({v.arguments}) on {where} of gate seed {v.seed}, "
+                f"snapshot {v.state_snapshot}]"
             )
         return lines
 
@@ -345,3 +351,47 @@ def test_domain(
 
 
 test_domain.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite the name
+
+GATE_SEEDS = 3
+
+
+def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24) -> DomainReport:
+    """The procedural tests on ``seeds`` runs, so that a verdict does not hang on one draw of luck.
+
+    Run ``k`` seeds the data with ``spec.seed + k`` (other rows, other statuses, other dates) and
+    draws its calls with seed ``k``; run 0 is the shipped state. A domain passes only if every run
+    passes; every defect and violation says which run found it.
+    """
+    reports: list[DomainReport] = []
+    for k in range(max(1, seeds)):
+        initial = seed_state(spec, seed=spec.seed + k) if k else None
+        report = test_domain(spec, seed=k, calls_per_tool=calls_per_tool, initial=initial)
+        if initial is not None:
+            initial.close()
+        for item in [*report.violations, *report.defects]:
+            item.seed = k
+        reports.append(report)
+    first = reports[0]
+    tools = {
+        name: ToolReport(
+            calls=sum(r.tools[name].calls for r in reports),
+            succeeded=sum(r.tools[name].succeeded for r in reports),
+            failed_by_code={code: sum(r.tools[name].failed_by_code.get(code, 0) for r in reports)
+                            for code in {c for r in reports for c in r.tools[name].failed_by_code}},
+            calls_by_category={cat: sum(r.tools[name].calls_by_category.get(cat, 0) for r in reports)
+                               for cat in {c for r in reports for c in r.tools[name].calls_by_category}},
+            rules_seen_failing=max(r.tools[name].rules_seen_failing for r in reports),
+            rules_total=first.tools[name].rules_total,
+        )
+        for name in first.tools
+    }  # fmt: skip
+    return DomainReport(
+        domain=spec.name,
+        passed=all(r.passed for r in reports),
+        calls=sum(r.calls for r in reports),
+        tools={name: tools[name] for name in sorted(tools, key=list(first.tools).index)},
+        violations=[v for r in reports for v in r.violations],
+        defects=[d for r in reports for d in r.defects],
+        graph=first.graph,
+        seeds=list(range(len(reports))),
+    )

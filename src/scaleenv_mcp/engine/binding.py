@@ -70,12 +70,13 @@ def param_candidates(
         values += [v for v in base if lo <= v <= hi]
     elif param.type == "date":
         today = dt.date.fromisoformat(spec.today)
-        values += [(today + dt.timedelta(days=d)).isoformat() for d in (0, 1, 2, 3, 7, 14, 30, 60)]
+        # the past too: a birth date, a date a rule says must already have passed
+        values += [(today + dt.timedelta(days=d)).isoformat() for d in (0, 1, 2, 3, 7, 14, 30, 60, -1, -7, -30, -365, -12000)]
     elif param.type == "datetime":
         now = dt.datetime.fromisoformat(spec.clock)
         values += [spec.clock] + [
             (now.replace(hour=10, minute=0, second=0) + dt.timedelta(days=d, hours=h)).isoformat()
-            for d in (1, 2, 3, 7, 14) for h in (0, 4)
+            for d in (1, 2, 3, 7, 14, -1, -7, -30) for h in (0, 4)
         ]  # fmt: skip
     elif param.type in ("string", "text") and not values:
         values += _text_like(spec, tool_name, name)

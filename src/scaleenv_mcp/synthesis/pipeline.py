@@ -18,7 +18,7 @@ import yaml
 
 from ..build.codegen import write_index
 from ..build.pipeline import CompiledDomain, GateFailed, compile_spec, emit, relative_source
-from ..build.proctest import test_domain
+from ..build.proctest import gate
 from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
 from .proposer import Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain
@@ -98,7 +98,7 @@ def _one(
     except SynthesisFailed as exc:
         return NameOutcome(name=name, status="never_validated", proposal=exc.proposal, error=str(exc))
     spec = parse_blueprint(proposal.blueprint, str(target))
-    report = test_domain(spec)
+    report = gate(spec)
     text = yaml.safe_dump(proposal.blueprint, sort_keys=False, allow_unicode=True, width=110)
     if not report.passed and not allow_failing:
         rejected = paths.root / "synthesis" / "rejected" / target.name
