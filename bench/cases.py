@@ -496,6 +496,28 @@ def growth(quick: bool) -> list[Row]:
     return rows
 
 
+def evaluation(quick: bool) -> list[Row]:
+    """The oracle over stored tasks: in-process MCP sessions against a stdio subprocess per episode."""
+    from scaleenv_mcp.harness.evaluate import evaluate
+
+    def rate(isolation: str, per_domain: int | None, domains: list[str] | None) -> tuple[float, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            report = evaluate("oracle", paths=PATHS, domains=domains, per_domain=per_domain, out=Path(tmp) / "run",
+                              concurrency=2, isolation=isolation)  # type: ignore[arg-type]  # fmt: skip
+            elapsed = time.perf_counter() - start
+            assert report.overall.pass_at_1 == 1.0 and report.overall.infra_faults == 0
+            return report.overall.episodes / elapsed, report.overall.episodes
+
+    inproc, n_in = rate("inproc", 8 if quick else None, ["retail"] if quick else None)
+    process, n_proc = rate("process", 2 if quick else 4, ["retail"] if quick else None)
+    return [
+        Row("evaluation", f"oracle episodes/s, in-process MCP sessions ({n_in} episodes)", f"{inproc:,.1f} episodes/s",
+            f"{process:,.2f} episodes/s", f"stdio subprocess per episode ({n_proc} episodes)", inproc / process,
+            ">= 50 episodes/s", inproc >= 50, {"inproc_per_s": round(inproc, 2), "process_per_s": round(process, 3)}),
+    ]  # fmt: skip
+
+
 CASES: dict[str, Callable[[bool], list[Row]]] = {
     "tool_calls": tool_calls,
     "reset": reset,
@@ -504,6 +526,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "verification": verification,
     "synthesis": synthesis,
     "growth": growth,
+    "evaluation": evaluation,
 }
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
