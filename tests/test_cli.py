@@ -48,6 +48,7 @@ def test_synth_reproduces_the_committed_files_byte_for_byte(domain: str, project
     assert len(index["domains"]) >= 12
 
 
+@pytest.mark.e2e
 def test_a_second_synth_rewrites_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     committed = tree_bytes(project)
     assert main(["--root", str(project), "synth", "retail"]) == 0
