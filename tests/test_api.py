@@ -93,6 +93,7 @@ def _answer(task: se.TaskSpec) -> str | None:
     return next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
 
 
+@pytest.mark.e2e
 def test_compile_blueprint_raises_typed_errors() -> None:
     import yaml
 
@@ -134,6 +135,7 @@ def readme_python_blocks() -> list[str]:
     return [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "import scaleenv_mcp as se" in b]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("index", range(len(readme_python_blocks())))
 def test_the_readme_api_snippets_run(index: int, tmp_path: Path) -> None:
     code = readme_python_blocks()[index].replace('"runs/api-oracle"', repr(str(tmp_path / "run")))

@@ -66,6 +66,7 @@ def test_a_broken_blueprint_is_rejected_and_nothing_is_written(project: Path, ca
     assert tree_bytes(project) == before
 
 
+@pytest.mark.e2e
 def test_synth_from_a_blueprint_path_adds_a_domain(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = (project / "synthesis/domains/retail.yaml").read_text().replace("name: retail", "name: corner_shop", 1)
     path = project / "corner_shop.yaml"

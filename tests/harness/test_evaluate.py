@@ -58,7 +58,7 @@ def multi_step_task(domain: str = "retail") -> TaskSpec:
     return next(t for t in load_domain_tasks(PATHS, domain) if t.kind == "action" and len(t.solution) >= 3)
 
 
-def test_litellm_agent_completes_a_multi_step_task_over_stdio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_litellm_agent_completes_a_multi_step_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     task = multi_step_task()
     replies = [Reply(tool_calls=[(c.tool, c.arguments)]) for c in task.solution] + [Reply(content="All done for you.")]
     out = tmp_path / "llm"
@@ -222,6 +222,7 @@ def test_an_agents_malformed_arguments_are_its_failure_not_an_infrastructure_fau
     assert "not a JSON object" in tool_replies[2]
 
 
+@pytest.mark.e2e
 def test_in_process_episodes_give_the_same_results_as_a_process_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     common = ["--agent", "oracle", "--domain", "hotel", "--domain", "retail", "--tasks", "3"]
     inproc = run_eval(capsys, *common, "--out", str(tmp_path / "a"))
