@@ -104,7 +104,8 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
             with anyio.fail_after(plan.timeout):
                 async with Client(transport) as client:
                     control = ControlClient(sock)
-                    await control.wait_ready()
+                    if plan.isolation == "process":
+                        await control.wait_ready()  # in-process, the session's lifespan has started it already
                     tools = (await client.list_tools()).tools
                     _share_output_validators(client, plan.output_validators.setdefault(task.domain, {}))
                     policy = _prompt_text(await client.get_prompt("policy"))
