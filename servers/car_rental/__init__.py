@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ceec2a9f9b2f8481c207182a4d336ac81d0192c6e09d2937c54f119798b4a0e4"
+SPEC_SHA256 = "55b67e9ae5ac7a15f60e8e89d8fb6bd111ce238fb249c568234eb4ccb2dc952d"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4634c32f6b8f3e50d676779ee537c9c444b6f82f7ab8855e18ef7db13de85859"
+SPEC_SHA256 = "081fb3c5e6382e50f61782702d9886b699ff7f42df3874a0258a28ead8fbe81d"
 
 
 def load_spec() -> DomainSpec:
