@@ -146,3 +146,12 @@ def test_eval_records_who_ran_and_refuses_to_mix_agents(tmp_path: Path, capsys: 
     assert main(["--root", str(ROOT), "eval", "--agent", "noop", "--domain", "retail", "--tasks", "1", "--out", str(out),
                  "--resume"]) == 2  # fmt: skip
     assert "holds results of another agent (oracle)" in capsys.readouterr().err
+
+
+def test_the_command_starts_without_importing_the_mcp_sdk_or_litellm() -> None:
+    code = (
+        "import sys; from scaleenv_mcp.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('mcp', 'litellm', 'networkx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "[]"

@@ -361,7 +361,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .serving.server import add_serve_options
+    from .serving.options import add_serve_options
 
     parser = argparse.ArgumentParser(prog="scaleenv", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"scaleenv-mcp {__version__}")

@@ -34,6 +34,7 @@ from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
+from .options import add_serve_options
 
 __all__ = [
     "EPISODE_META_KEY",
@@ -285,15 +286,6 @@ def serve_http(server: Server[Any], *, host: str = "127.0.0.1", port: int = 8000
 
 class ServeError(Exception):
     """A serving option that cannot work (an unknown task, a domain without tasks): one line for people."""
-
-
-def add_serve_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``scaleenv serve`` and of every generated ``python -m servers.<domain>``."""
-    parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP host")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port")
-    parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
-    parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
 
 
 ServeOptions = argparse.Namespace
