@@ -24,7 +24,7 @@ from typing import Any
 import networkx as nx
 
 from ..engine.binding import candidate_calls
-from ..engine.diff import diff
+from ..engine.diff import StateDiff
 from ..engine.runtime import execute
 from ..engine.seed import seed_state
 from ..engine.state import State
@@ -34,7 +34,7 @@ from ..spec.task import CheckSpec, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .derive import checks_from_diff
-from .grader import verify_states
+from .grader import evaluate_checks
 from .wording import describing_fields, sentence, words
 
 __all__ = ["generate_tasks", "initial_state_ref", "persona_tool"]
@@ -249,27 +249,21 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
             rows.append((entity, row))
         if not ok:
             continue
-        trial = build.state.fork()
-        works = execute(trial, tool_name, args).ok
-        trial.close()
-        if not works:
+        if not _succeeds(build.state, tool_name, args):
             continue
         mark = build.checkpoint()
         if not all(build.discover(entity, row) for entity, row in rows):
             build.rollback(mark)
             continue
-        before = build.state.fork()
-        data = build.run(tool_name, args)
-        if data is None:
+        mark_rows = _journal_mark(build.state)
+        if build.run(tool_name, args) is None:
             build.rollback(mark)
             continue
-        changes = diff(before, build.state)
-        before.close()
-        for entity, table in changes.tables.items():
-            for added in table.added:
-                build.created.setdefault(entity, []).append(added["id"])
-                build.touched.add(added["id"])
-            build.touched.update(c.id for c in table.changed)
+        added, changed, _removed = _changes_since(build.state, mark_rows)
+        for entity, row_id in sorted(added):
+            build.created.setdefault(entity, []).append(row_id)
+        build.touched.update(row_id for _, row_id in added)
+        build.touched.update(row_id for _, row_id in changed)
         build.rules += len(tool.requires)
         text = sentence(tool_name, tool.params, args, phrases, persona_params)
         new_facts = [f for f in build.facts[mark[2] :] if f.split(": ", 1)[-1] not in text]
@@ -323,6 +317,22 @@ def _information_goal(build: _Build) -> CheckSpec | None:
     return None
 
 
+class _Undo(Exception):
+    """Raised inside a savepoint to roll a trial call back."""
+
+
+def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
+    """Whether a call would succeed now, leaving the state (and its journal) as it was."""
+    ok = False
+    try:
+        with state.atomic():
+            ok = execute(state, tool, args).ok
+            raise _Undo
+    except _Undo:
+        pass
+    return ok
+
+
 def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
     """Ask about a value only while it has been the answer no more often than any other value of
     the field, so the task set's answers spread evenly and guessing the most common value in the
@@ -344,6 +354,7 @@ def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
 def _one_task(
     spec: DomainSpec,
     initial: State,
+    work: State,
     rng: random.Random,
     persona_tool_name: str,
     graph: nx.DiGraph,
@@ -352,7 +363,8 @@ def _one_task(
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
     persona = rng.choice(initial.rows(lookup.entity))
-    build = _Build(spec, initial.fork(), rng, lookup.entity, persona, answered=answered)
+    work.reset()  # back to the initial state: the cost of what the last candidate changed
+    build = _Build(spec, work, rng, lookup.entity, persona, answered=answered)
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
         return None
     writes = spec.write_tools()
@@ -375,7 +387,7 @@ def _one_task(
         if not build.phrases:
             return None
     final = build.state
-    changes = diff(initial, final)
+    changes = final.changes()
     if len(set(build.phrases)) < len(build.phrases):
         return None  # a request repeated word for word
     if information:
@@ -413,17 +425,16 @@ def _one_task(
         },
         actor=str(persona["id"]),
     )
-    verdict_end = verify_states(checks, initial, final, answer)
-    verdict_start = verify_states(checks, initial, initial, None)
-    final.close()
+    verdict_end = evaluate_checks(checks, changes, final, answer)
+    verdict_start = evaluate_checks(checks, StateDiff(), initial, None)
     if not verdict_end.success or verdict_start.success:
         return None
-    if not information and not _minimal(spec, initial, task):
+    if not information and not _minimal(spec, work, task):
         return None
     return task
 
 
-def _minimal(spec: DomainSpec, initial: State, task: TaskSpec) -> bool:
+def _minimal(spec: DomainSpec, work: State, task: TaskSpec) -> bool:
     """Every write of the reference is needed, changes something, and is not undone by a later one.
 
     A write that changes nothing (a value already held), a field set twice (Lisbon, then
@@ -433,44 +444,76 @@ def _minimal(spec: DomainSpec, initial: State, task: TaskSpec) -> bool:
     move more than once: each move is part of what was asked.
     """
     writes = [i for i, call in enumerate(task.solution) if spec.tools[call.tool].is_write]
-    state = initial.fork()
+    work.reset()
     set_fields: set[tuple[str, str, str]] = set()
     created: set[tuple[str, str]] = set()
     try:
         for i, call in enumerate(task.solution):
-            state.track()  # the baseline is now: the journal shows this call's changes alone
-            execute(state, call.tool, call.arguments)
             if i not in writes:
+                execute(work, call.tool, call.arguments)
                 continue
-            step = state.changes()
-            if step.is_empty():
+            added, changed, removed = _call_changes(work, call.tool, call.arguments)
+            if not (added or changed or removed):
                 return False
-            for entity, table in step.tables.items():
-                fields = spec.entities[entity].fields
-                for change in table.changed:
-                    if (entity, change.id) in created:
-                        return False
-                    for fname in change.fields:
-                        key = (entity, change.id, fname)
-                        if fields[fname].kind != "number" and key in set_fields:
-                            return False
-                        set_fields.add(key)
-                if any((entity, row["id"]) in created for row in table.removed):
+            for (entity, row_id), fields in changed.items():
+                if (entity, row_id) in created:
                     return False
-                created |= {(entity, row["id"]) for row in table.added}
+                for fname in fields:
+                    key = (entity, row_id, fname)
+                    if spec.entities[entity].fields[fname].kind != "number" and key in set_fields:
+                        return False
+                    set_fields.add(key)
+            if removed & created:
+                return False
+            created |= added
     finally:
-        state.close()
+        work.reset()
     for skip in writes:
-        trial = initial.fork()
         try:
             for i, call in enumerate(task.solution):
                 if i != skip:
-                    execute(trial, call.tool, call.arguments)
-            if verify_states(task.checks, initial, trial).success:
+                    execute(work, call.tool, call.arguments)
+            if evaluate_checks(task.checks, work.changes(), work).success:
                 return False
         finally:
-            trial.close()
+            work.reset()
     return True
+
+
+_Mark = dict[tuple[str, str], dict[str, Any] | None]
+
+
+def _journal_mark(state: State) -> _Mark:
+    """The rows earlier calls touched, as they are now (read from the journal: cheap)."""
+    return {key: state.get(*key) for key in state.journal()}
+
+
+def _call_changes(
+    state: State, tool: str, args: dict[str, Any]
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], set[str]], set[tuple[str, str]]]:
+    """Run one call on a tracked state; return the rows it added, the fields it changed per row, and
+    the rows it removed. Only rows in the journal are read, so the cost follows the changes."""
+    mark = _journal_mark(state)
+    execute(state, tool, args)
+    return _changes_since(state, mark)
+
+
+def _changes_since(
+    state: State, before: _Mark
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], set[str]], set[tuple[str, str]]]:
+    added: set[tuple[str, str]] = set()
+    changed: dict[tuple[str, str], set[str]] = {}
+    removed: set[tuple[str, str]] = set()
+    for key, original in state.journal().items():
+        was = before.get(key, original)
+        now = state.get(*key)
+        if was is None and now is not None:
+            added.add(key)
+        elif was is not None and now is None:
+            removed.add(key)
+        elif was is not None and now is not None and was != now:
+            changed[key] = {f for f in now if now[f] != was[f]}
+    return added, changed, removed
 
 
 def generate_tasks(
@@ -487,6 +530,8 @@ def generate_tasks(
     tool = persona_tool(spec)
     if tool is None:
         return []
+    work = initial.fork()  # one working copy, reset between candidates by its undo journal
+    work.track()
     rng = random.Random(f"tasks:{spec.name}:{seed}")
     graph = build_graph(spec)
     tasks: list[TaskSpec] = []
@@ -497,7 +542,7 @@ def generate_tasks(
     for _ in range(count * 12):
         if len(tasks) >= count:
             break
-        task = _one_task(spec, initial, rng, tool, graph, answered)
+        task = _one_task(spec, initial, work, rng, tool, graph, answered)
         if task is None:
             continue
         key = json.dumps([c.model_dump() for c in task.solution if spec.tools[c.tool].is_write] or task.instruction,
