@@ -70,6 +70,8 @@ class _Build:
     facts: list[str] = field(default_factory=list)
     rules: int = 0
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
+    owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
+    """(entity, depth) -> ids the user owns; cleared by every write"""
     """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
 
     def checkpoint(self) -> tuple[int, set[str], int]:
@@ -83,6 +85,8 @@ class _Build:
 
     def run(self, tool: str, args: dict[str, Any]) -> dict[str, Any] | None:
         result = execute(self.state, tool, args)
+        if self.spec.tools[tool].is_write:
+            self.owned_cache.clear()
         if not result.ok or result.data is None:
             return None
         self.solution.append(ToolCall(tool=tool, arguments=args))
@@ -108,6 +112,28 @@ class _Build:
                     return True
         return False
 
+    def owned_rows(self, entity: str) -> list[dict[str, Any]]:
+        """The rows of ``entity`` the user owns, found from the user down the indexed references
+        (the same rows :meth:`owned` accepts, without reading every row of the table)."""
+        ids = self._owned_ids(entity, 0)
+        return self.state.find(entity, {"id__in": sorted(ids)}) if ids else []
+
+    def _owned_ids(self, entity: str, depth: int) -> frozenset[str]:
+        if entity == self.persona_entity:
+            return frozenset({str(self.persona["id"])})
+        if depth > 2:
+            return frozenset()
+        key = (entity, depth)
+        if key not in self.owned_cache:
+            found: set[str] = set()
+            for fname, f in self.spec.entities[entity].fields.items():
+                if f.type == "ref" and f.ref in self.spec.entities:
+                    parents = self._owned_ids(str(f.ref), depth + 1)
+                    if parents:
+                        found |= {r["id"] for r in self.state.find(entity, {f"{fname}__in": sorted(parents)})}
+            self.owned_cache[key] = frozenset(found)
+        return self.owned_cache[key]
+
     def ownable(self, entity: str, depth: int = 0) -> bool:
         if entity == self.persona_entity:
             return True
@@ -123,7 +149,8 @@ class _Build:
             return f"the new {words(entity)} you just made"
         spec_entity = self.spec.entities[entity]
         mine = self.ownable(entity)
-        pool = [r for r in self.state.rows(entity) if r["id"] != row["id"] and (not mine or self.owned(entity, r))]
+        candidates = self.owned_rows(entity) if mine else self.state.rows(entity)
+        pool = [r for r in candidates if r["id"] != row["id"]]
         chosen: list[str] = []
         parts: list[str] = []
         for fname in describing_fields(spec_entity):
@@ -280,7 +307,7 @@ def _information_goal(build: _Build) -> CheckSpec | None:
     entities = [e for e in spec.entities if build.ownable(e)]
     build.rng.shuffle(entities)
     for entity in entities:
-        rows = [r for r in build.state.rows(entity) if build.owned(entity, r)]
+        rows = build.owned_rows(entity)
         if not rows:
             continue
         row = build.rng.choice(rows)
