@@ -20,7 +20,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
 import networkx as nx
 
 from .build.pipeline import compile_spec
@@ -38,7 +37,7 @@ from .spec.load import load_blueprint, parse_blueprint
 from .spec.model import DomainSpec, ToolSpec
 from .spec.paths import project_paths
 from .spec.task import TaskSpec, ToolCall
-from .synthesis.proposer import propose_domain
+from .synthesis.pipeline import propose_in_project
 from .tasks.grader import Verification
 
 __all__ = ["Domain", "Episode", "compile_blueprint", "evaluate", "load", "synthesize"]
@@ -177,11 +176,9 @@ def synthesize(
     """A domain from its name through any litellm model, compiled like a blueprint; only the LLM cache
     (``.scaleenv-cache/llm/``) is written. Raises ``LLMError``, ``SynthesisFailed`` or ``GateFailed``."""
     paths = project_paths(root)
-    proposal = anyio.run(
-        lambda: propose_domain(
-            name, model=model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
-            seed=seed, count_tools=count_tools, max_repairs=max_repairs, api_base=api_base, api_key=api_key,
-        )
+    proposal = propose_in_project(
+        name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
+        api_base=api_base, api_key=api_key,
     )  # fmt: skip
     spec = parse_blueprint(proposal.blueprint, f"<synthesized {name!r}>")
     return compile_blueprint(spec, tasks=tasks)

@@ -23,7 +23,7 @@ from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
 from .proposer import Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain
 
-__all__ = ["NameOutcome", "synthesize_names"]
+__all__ = ["NameOutcome", "propose_in_project", "synthesize_names"]
 
 
 @dataclass
@@ -39,6 +39,26 @@ class NameOutcome:
     error: str = ""
     twin: str = ""
     """for a skipped name: the earlier name it is near-identical to"""
+
+
+def propose_in_project(
+    name: str,
+    paths: ProjectPaths,
+    *,
+    model: str,
+    seed: int = 0,
+    count_tools: int = 10,
+    max_repairs: int = 2,
+    api_base: str | None = None,
+    api_key: str | None = None,
+) -> Proposal:
+    """A validated proposal for one name, with the project's prompt templates and LLM cache."""
+    return anyio.run(
+        lambda: propose_domain(
+            name, model=model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
+            seed=seed, count_tools=count_tools, max_repairs=max_repairs, api_base=api_base, api_key=api_key,
+        )
+    )  # fmt: skip
 
 
 def synthesize_names(
@@ -89,11 +109,9 @@ def _one(
 ) -> NameOutcome:
     target = paths.blueprints / f"{domain_name(name)}.yaml"
     try:
-        proposal = anyio.run(
-            lambda: propose_domain(
-                name, model=model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
-                seed=seed, count_tools=count_tools, max_repairs=max_repairs, api_base=api_base, api_key=api_key,
-            )
+        proposal = propose_in_project(
+            name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
+            api_base=api_base, api_key=api_key,
         )  # fmt: skip
     except SynthesisFailed as exc:
         return NameOutcome(name=name, status="never_validated", proposal=exc.proposal, error=str(exc))
