@@ -61,3 +61,8 @@ def test_correct_answers_in_the_usual_forms_pass(answer: str, expected: Any, kin
 def test_hedges_and_several_candidates_fail(answer: str | None, expected: Any, kind: Any, extra: dict[str, Any], why: str) -> None:
     ok, reason = answer_matches(answer, expected, kind, **extra)
     assert not ok and why in reason
+
+
+def test_an_answer_longer_than_a_page_is_a_hedge_not_an_answer() -> None:
+    ok, reason = answer_matches("paid " + "x" * 20_000, "paid", "enum", choices=["paid", "unpaid"])
+    assert not ok and "at most 10,000" in reason

@@ -54,6 +54,9 @@ _DMY_NAME = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s
 _SLASHED = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b")
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d/.-])", re.I)
 
+MAX_ANSWER = 10_000
+"""characters in a final answer: a page of text is an answer, a dump of the database is a hedge"""
+
 _YES = {"yes", "yeah", "yep", "yup", "correct", "true", "indeed", "affirmative", "confirmed", "verified", "certainly", "definitely"}
 _NO = {"no", "nope", "not", "never", "false", "none", "negative", "isn't", "aren't", "wasn't", "doesn't", "don't", "hasn't",
        "haven't", "isnt", "arent", "doesnt", "dont", "cannot", "can't", "nor", "neither", "unverified", "inactive"}  # fmt: skip
@@ -224,6 +227,8 @@ def answer_matches(
     """
     if not answer or not answer.strip():
         return False, "there is no answer"
+    if len(answer) > MAX_ANSWER:
+        return False, f"the answer has {len(answer):,} characters; a final answer has at most {MAX_ANSWER:,}"
     text = answer.strip()
     want = format_answer_value(expected)
     if answer_type in ("date", "datetime"):

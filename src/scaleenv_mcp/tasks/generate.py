@@ -100,17 +100,9 @@ class _Build:
 
     # ------------------------------------------------------------ ownership and descriptions
 
-    def owned(self, entity: str, row: dict[str, Any], depth: int = 0) -> bool:
-        if entity == self.persona_entity:
-            return bool(row["id"] == self.persona["id"])
-        if depth > 2:
-            return False
-        for fname, f in self.spec.entities[entity].fields.items():
-            if f.type == "ref" and row.get(fname):
-                parent = self.state.get(str(f.ref), row[fname])
-                if parent is not None and self.owned(str(f.ref), parent, depth + 1):
-                    return True
-        return False
+    def owned(self, entity: str, row: dict[str, Any]) -> bool:
+        """Whether the user owns ``row``: its references lead to the user within three steps."""
+        return str(row["id"]) in self._owned_ids(entity, 0)
 
     def owned_rows(self, entity: str) -> list[dict[str, Any]]:
         """The rows of ``entity`` the user owns, found from the user down the indexed references
