@@ -210,4 +210,3 @@ def evaluate(
         concurrency=concurrency, out=Path(out), resume=resume, max_steps=max_steps, timeout=timeout,
         user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode, isolation=isolation,
     )  # fmt: skip
-

@@ -103,7 +103,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     invalid = sum(1 for o in outcomes if o.status == "invalid")
     rejected = sum(1 for o in outcomes if o.status == "rejected")
     if invalid or rejected:
-        print(f"{invalid} invalid blueprint(s), {rejected} domain(s) rejected by the gate; nothing written for them", file=sys.stderr)
+        print(
+            f"{invalid} invalid blueprint(s), {rejected} domain(s) rejected by the gate; nothing written for them",
+            file=sys.stderr,
+        )
     return 2 if invalid else 1 if rejected else 0
 
 
@@ -139,7 +142,10 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         )
         if outcome.status == "rejected":
             print(outcome.error, file=sys.stderr)
-            print(f"{domain_name(outcome.name)}: not shipped; the proposed blueprint is kept at {outcome.blueprint}", file=sys.stderr)
+            print(
+                f"{domain_name(outcome.name)}: not shipped; the proposed blueprint is kept at {outcome.blueprint}",
+                file=sys.stderr,
+            )
             return
         compiled = outcome.compiled
         assert compiled is not None

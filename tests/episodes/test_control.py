@@ -14,16 +14,18 @@ import pytest
 
 from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient, ControlError, claim_socket_path, serve_control
 from scaleenv_mcp.episodes.coordinator import Coordinator
+from scaleenv_mcp.episodes.service import EpisodeService
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..conftest import PATHS, shipped_spec
 
 
-def coordinator_with_task() -> tuple[Coordinator, str]:
+def service_with_task() -> EpisodeService:
     tasks = load_domain_tasks(PATHS, "retail")
-    coordinator = Coordinator(shipped_spec("retail"), tasks)
-    coordinator.start(tasks[1].id, DEFAULT_EPISODE)
-    return coordinator, tasks[1].id
+    service = EpisodeService(Coordinator(shipped_spec("retail"), tasks), default_task=tasks[1].id)
+    service.coordinator.start(tasks[1].id, DEFAULT_EPISODE)
+    service.adopt(DEFAULT_EPISODE)
+    return service
 
 
 def raw(path: Path, payload: bytes) -> dict[str, Any]:
@@ -56,10 +58,10 @@ BAD = [
 
 
 async def test_bad_requests_get_error_replies_and_the_server_keeps_answering(tmp_path: Path) -> None:
-    coordinator, task_id = coordinator_with_task()
+    service = service_with_task()
     path = tmp_path / "ctl.sock"
     async with anyio.create_task_group() as tg:
-        await tg.start(serve_control, path, coordinator, task_id)
+        await tg.start(serve_control, path, service)
         for payload, message in BAD:
             reply = await anyio.to_thread.run_sync(raw, path, payload)
             assert reply["ok"] is False and message in reply["error"], (payload[:40], reply)
@@ -87,10 +89,10 @@ def test_a_path_that_is_not_ours_is_refused_and_left_alone(tmp_path: Path) -> No
 
 
 async def test_a_second_server_cannot_take_a_live_socket_but_may_reuse_a_stale_one(tmp_path: Path) -> None:
-    coordinator, task_id = coordinator_with_task()
+    service = service_with_task()
     path = tmp_path / "ctl.sock"
     async with anyio.create_task_group() as tg:
-        await tg.start(serve_control, path, coordinator, task_id)
+        await tg.start(serve_control, path, service)
         with pytest.raises(ControlError, match="in use by another server"):
             claim_socket_path(path)
         tg.cancel_scope.cancel()

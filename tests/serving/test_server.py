@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 from typing import Any
 
 import anyio
@@ -15,7 +12,7 @@ from mcp import Client, StdioServerParameters
 
 from scaleenv_mcp.engine.binding import find_successful_call
 from scaleenv_mcp.engine.seed import seed_state
-from scaleenv_mcp.serving import EPISODE_META_KEY, build_server
+from scaleenv_mcp.serving import build_server
 from scaleenv_mcp.spec.model import DomainSpec
 
 from ..conftest import ROOT, SHIPPED, shipped_spec
@@ -115,56 +112,6 @@ async def test_a_domain_over_a_real_stdio_subprocess() -> None:
             bad = await client.call_tool(write, dict.fromkeys(args, 12345))
             assert bad.is_error and "is not of type" in bad.content[0].text
             assert structured(await client.call_tool(read, {id_param: row_id})) == after
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.mark.e2e
-async def test_streamable_http_keeps_one_state_per_episode(retail: DomainSpec) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "HTTP server did not start"
-            await anyio.sleep(0.1)
-        order = next(o for o in seed_state(retail).rows("order") if o["status"] == "pending")
-        with anyio.fail_after(20):
-            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-                a = {EPISODE_META_KEY: "episode-a"}
-                b = {EPISODE_META_KEY: "episode-b"}
-                assert structured(await client.call_tool("cancel_order", {"order_id": order["id"]}, meta=a))["status"] == "cancelled"
-                assert structured(await client.call_tool("get_order", {"order_id": order["id"]}, meta=a))["status"] == "cancelled"
-                assert structured(await client.call_tool("get_order", {"order_id": order["id"]}, meta=b))["status"] == "pending"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-async def test_a_task_session_refuses_to_select_another_episode_through_meta(retail: DomainSpec) -> None:
-    from mcp.shared.exceptions import MCPError
-
-    from scaleenv_mcp.spec.catalog import load_domain_tasks
-
-    from ..conftest import PATHS
-
-    tasks = load_domain_tasks(PATHS, "retail")
-    task = next(t for t in tasks if t.kind == "action")
-    first = task.solution[0]
-    async with Client(build_server(retail, tasks=tasks, task_id=task.id)) as agent:
-        with pytest.raises(MCPError, match="cannot select another episode"):
-            await agent.call_tool(first.tool, first.arguments, meta={EPISODE_META_KEY: "scratch"})
-        assert not (await agent.call_tool(first.tool, first.arguments)).is_error  # the task's own episode still works
 
 
 async def test_resource_templates_are_listed_and_an_unknown_resource_is_32002(retail: DomainSpec) -> None:

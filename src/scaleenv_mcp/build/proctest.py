@@ -35,7 +35,7 @@ DEFECTS = {
 }
 HOSTILE = [
     "'; DROP TABLE customer; --",
-    "Robert'); DELETE FROM \"order\"; --",
+    'Robert\'); DELETE FROM "order"; --',
     "%",
     "_",
     "\x00",
@@ -150,9 +150,7 @@ class _Run:
             )
         )
 
-    def check_call(
-        self, image: bytes, prefix: list[CallRecord], tool: str, args: Any, category: str
-    ) -> ToolResult | None:
+    def check_call(self, image: bytes, prefix: list[CallRecord], tool: str, args: Any, category: str) -> ToolResult | None:
         """Run one call on a fresh copy of ``image`` and check every invariant."""
         spec = self.spec
         report = self.tools[tool]
@@ -205,9 +203,7 @@ class _Run:
             before.close()
             state.close()
 
-    def _check_declared(
-        self, tool: str, changes: StateDiff, args: Any, image: bytes, prefix: list[CallRecord]
-    ) -> None:
+    def _check_declared(self, tool: str, changes: StateDiff, args: Any, image: bytes, prefix: list[CallRecord]) -> None:
         declared = self.spec.view(tool).writes
         for entity, table in changes.tables.items():
             allowed = declared.get(entity, frozenset())
@@ -337,7 +333,9 @@ def test_domain(
     facts = graph_facts(spec, graph)
     for tool in facts["unreachable_write_tools"]:
         defects.append(
-            Violation(kind="unreachable_write_tool", tool=tool, message=DEFECTS["unreachable_write_tool"], state_snapshot=snapshot)
+            Violation(
+                kind="unreachable_write_tool", tool=tool, message=DEFECTS["unreachable_write_tool"], state_snapshot=snapshot
+            )
         )
     return DomainReport(
         domain=spec.name,

@@ -36,9 +36,7 @@ def _related_fields(tool: ToolSpec, param: str) -> list[tuple[str, str]]:
     return sorted(related)
 
 
-def param_candidates(
-    state: State, tool_name: str, name: str, param: ParamSpec, rows: dict[str, dict[str, Any]]
-) -> list[Any]:
+def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, rows: dict[str, dict[str, Any]]) -> list[Any]:
     """Plausible values for one parameter, given the rows already bound for this call."""
     spec = state.spec
     tool = spec.tools[tool_name]
@@ -127,9 +125,7 @@ def candidate_calls(state: State, tool_name: str, rng: random.Random, limit: int
     spec = state.spec
     tool = spec.tools[tool_name]
     entities = spec.view(tool_name).entities
-    ref_rows = {
-        pname: state.rows(str(p.ref)) for pname, p in tool.params.items() if p.type == "ref"
-    }
+    ref_rows = {pname: state.rows(str(p.ref)) for pname, p in tool.params.items() if p.type == "ref"}
     for _ in range(limit):
         args: dict[str, Any] = {}
         rows: dict[str, dict[str, Any]] = {}

@@ -43,8 +43,7 @@ class StateDiff(BaseModel):
 
     def summary(self) -> dict[str, dict[str, int]]:
         return {
-            name: {"added": len(t.added), "removed": len(t.removed), "changed": len(t.changed)}
-            for name, t in self.tables.items()
+            name: {"added": len(t.added), "removed": len(t.removed), "changed": len(t.changed)} for name, t in self.tables.items()
         }
 
 

@@ -40,9 +40,7 @@ class Journal:
                 touched.update(columns)
 
     def copy(self) -> Journal:
-        return Journal(
-            dict(self.originals), {k: (set(v) if v is not None else None) for k, v in self.touched.items()}
-        )
+        return Journal(dict(self.originals), {k: (set(v) if v is not None else None) for k, v in self.touched.items()})
 
     @classmethod
     def from_originals(cls, originals: dict[RowKey, dict[str, Any] | None]) -> Journal:

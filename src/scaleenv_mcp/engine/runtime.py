@@ -83,9 +83,7 @@ def execute(state: State, tool: str, arguments: Any) -> ToolResult:
     if tool_spec is None:
         return ToolResult(
             False,
-            error=ToolError(
-                "unknown_tool", f"unknown tool {tool!r}; available tools: {', '.join(spec.tools)}", {"tool": tool}
-            ),
+            error=ToolError("unknown_tool", f"unknown tool {tool!r}; available tools: {', '.join(spec.tools)}", {"tool": tool}),
         )
     try:
         return ToolResult(True, data=_run(state, tool, tool_spec, arguments))
@@ -214,9 +212,7 @@ def _search(state: State, tool: ToolSpec, args: dict[str, Any]) -> dict[str, Any
     search = tool.search
     assert search is not None
     filters = [(fname, op, args[pname]) for fname, op, pname in search.filters if args.get(pname) is not None]
-    rows = state.search(
-        search.entity, filters, order_by=search.order_by, descending=search.descending, limit=search.limit + 1
-    )
+    rows = state.search(search.entity, filters, order_by=search.order_by, descending=search.descending, limit=search.limit + 1)
     truncated = len(rows) > search.limit
     rows = rows[: search.limit]
     return {"items": rows, "count": len(rows), "truncated": truncated}

@@ -7,12 +7,15 @@ tool and the reward leaked mid-episode; here nothing about checks, solutions or 
 is reachable through the MCP session at all.
 
 Protocol: one JSON object per line each way, e.g. ``{"op": "verify", "answer": "..."}``
--> ``{"ok": true, "result": {...}}``. Ops: status, verify, diff, calls, snapshot, restore, reset.
+-> ``{"ok": true, "result": {...}}``; the ops are :data:`OPS`, the same as the HTTP control plane's
+(:mod:`scaleenv_mcp.serving.http`). Without ``"episode"`` a request means the stdio session's own
+episode, ``default``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -26,9 +29,12 @@ import anyio
 from anyio.abc import SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .coordinator import Coordinator, EpisodeError
+from ..spec.task import REWARD_MODES
+from ..tasks.grader import DEFAULT_MODE
+from .coordinator import EpisodeError
+from .service import EpisodeService, TooManyEpisodes
 
-__all__ = ["ControlClient", "ControlError", "claim_socket_path", "serve_control"]
+__all__ = ["OPS", "ControlClient", "ControlError", "check_token", "claim_socket_path", "handle_request", "serve_control"]
 
 DEFAULT_EPISODE = "default"
 _MAX_LINE = 1 << 20
@@ -37,11 +43,18 @@ logger = logging.getLogger("scaleenv_mcp.control")
 
 
 class ControlError(RuntimeError):
-    """The control channel refused a request or could not be reached."""
+    """The control plane refused a request or could not be reached; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-_OPS = ("status", "verify", "diff", "calls", "snapshot", "restore", "reset")
+OPS = ("health", "status", "metrics", "list", "create", "delete", "verify", "diff", "calls", "snapshot", "restore", "reset")
+"""Every control operation; the HTTP control plane and the Unix socket offer the same ones."""
+
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_MAX_SEED = 2**63
 
 
 def _text_field(request: dict[str, Any], key: str, default: str | None = None) -> str | None:
@@ -53,21 +66,61 @@ def _text_field(request: dict[str, Any], key: str, default: str | None = None) -
     return value
 
 
-def _handle(coordinator: Coordinator, task_id: str | None, request: dict[str, Any]) -> Any:
+def _seed_field(request: dict[str, Any]) -> int | None:
+    seed = request.get("seed")
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
+        raise ControlError(f"'seed' must be a whole number from 0 to 2**63-1 (got {str(seed)[:40]!r})")
+    return seed
+
+
+def handle_request(service: EpisodeService, request: dict[str, Any], *, default_episode: str | None = None) -> Any:
+    """Carry out one control request; :class:`ControlError` (with its HTTP status) for anything refused."""
     op = request.get("op")
-    if op not in _OPS:
-        raise ControlError(f"unknown op {str(op)[:40]!r}; ops: {', '.join(_OPS)}")
+    if op not in OPS:
+        raise ControlError(f"unknown op {str(op)[:40]!r}; ops: {', '.join(OPS)}")
+    coordinator = service.coordinator
+    if op == "health":
+        return {"ok": True, "domain": coordinator.spec.name, "live_episodes": len(service.handles)}
     if op == "status":
-        return {"domain": coordinator.spec.name, "task": task_id, "episodes": sorted(coordinator.episodes)}
-    episode_id = _text_field(request, "episode", DEFAULT_EPISODE)
-    assert episode_id is not None
-    if episode_id not in coordinator.episodes:
-        raise ControlError(f"episode {episode_id!r} not found; live episodes: {sorted(coordinator.episodes)[:10]}")
+        return {"domain": coordinator.spec.name, "task": service.default_task, "episodes": sorted(service.handles)[:1000]}
+    if op == "metrics":
+        return service.metrics()
+    if op == "list":
+        return service.listing(_text_field(request, "creator"))
+    if op == "create":
+        task, seed = _text_field(request, "task"), _seed_field(request)
+        if task is not None and seed is not None:
+            raise ControlError("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
+        creator = _text_field(request, "creator", "harness")
+        assert creator is not None
+        try:
+            handle = service.create(task=task, seed=seed, creator=creator)
+        except TooManyEpisodes as exc:
+            raise ControlError(str(exc), 429) from None
+        except EpisodeError as exc:
+            raise ControlError(str(exc), 404) from None
+        return {**handle.public(), "token": handle.token, "path": f"/episodes/{handle.token}/mcp"}
+    episode_id = _text_field(request, "episode", default_episode)
+    if episode_id is None:
+        raise ControlError(f"{op} needs the 'episode' that create returned")
+    if episode_id not in service.handles:
+        raise ControlError(f"episode {episode_id!r} not found", 404)
+    if op == "delete":
+        service.delete(episode_id)
+        return {"deleted": episode_id}
     if op == "verify":
         answer = request.get("answer")
         if answer is not None and not isinstance(answer, str):
             raise ControlError("'answer' must be text or null")
-        return coordinator.verify(episode_id, answer).model_dump(mode="json")  # the grader bounds its length
+        mode = request.get("mode", DEFAULT_MODE)
+        if mode not in REWARD_MODES:
+            raise ControlError(f"'mode' must be one of {', '.join(REWARD_MODES)}")
+        try:  # the grader bounds the answer's length itself
+            return coordinator.verify(episode_id, answer, mode=mode).model_dump(mode="json")
+        except EpisodeError as exc:  # free play has nothing to verify against
+            raise ControlError(str(exc), 409) from None
     if op == "diff":
         return coordinator.diff(episode_id).model_dump(mode="json")
     if op == "calls":
@@ -78,13 +131,24 @@ def _handle(coordinator: Coordinator, task_id: str | None, request: dict[str, An
         name = _text_field(request, "name")
         if name is None:
             raise ControlError("restore needs the 'name' a snapshot returned")
-        coordinator.restore(episode_id, name)
+        try:
+            coordinator.restore(episode_id, name)
+        except EpisodeError as exc:
+            raise ControlError(str(exc), 404) from None
         return {"restored": name}
     coordinator.reset(episode_id)
     return {"reset": episode_id}
 
 
-async def _serve_client(stream: SocketStream, coordinator: Coordinator, task_id: str | None) -> None:
+def check_token(expected: str | None, given: Any) -> None:
+    """Refuse a request whose token is not the configured one (constant-time comparison)."""
+    if expected is None:
+        return
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ControlError("missing or wrong control token", 401)
+
+
+async def _serve_client(stream: SocketStream, service: EpisodeService, token: str | None) -> None:
     buffered = BufferedByteReceiveStream(stream)
     async with stream:
         while True:
@@ -98,8 +162,9 @@ async def _serve_client(stream: SocketStream, coordinator: Coordinator, task_id:
             try:
                 request = json.loads(line)
                 if not isinstance(request, dict):
-                    raise ControlError("a request is a JSON object, e.g. {\"op\": \"status\"}")
-                reply = {"ok": True, "result": _handle(coordinator, task_id, request)}
+                    raise ControlError('a request is a JSON object, e.g. {"op": "status"}')
+                check_token(token, request.get("token"))
+                reply = {"ok": True, "result": handle_request(service, request, default_episode=DEFAULT_EPISODE)}
             except (ValueError, RecursionError, ControlError, EpisodeError) as exc:  # JSON errors are ValueErrors
                 reply = {"ok": False, "error": str(exc)[:500] or type(exc).__name__}
             except Exception as exc:  # boundary: a bad request must never take the server down
@@ -146,10 +211,15 @@ def claim_socket_path(path: Path) -> None:
 
 
 async def serve_control(
-    path: str | Path, coordinator: Coordinator, task_id: str | None, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    path: str | Path,
+    service: EpisodeService,
+    *,
+    token: str | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on a Unix socket until cancelled; the socket file is readable by its owner only and
-    removed on exit (only if it is still the one this server made)."""
+    removed on exit (only if it is still the one this server made). With ``token``, every request
+    must carry it (``"token": ...``)."""
     path = Path(path)
     claim_socket_path(path)
     old_umask = os.umask(0o177)
@@ -164,7 +234,7 @@ async def serve_control(
         task_status.started()
 
         async def handle(stream: SocketStream) -> None:
-            await _serve_client(stream, coordinator, task_id)
+            await _serve_client(stream, service, token)
 
         try:
             await listener.serve(handle)
@@ -177,15 +247,17 @@ async def serve_control(
 class ControlClient:
     """The harness side: one request per connection, so a crashed server gives a clear error."""
 
-    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0, token: str | None = None) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.token = token
 
     async def request(self, op: str, **fields: Any) -> Any:
         try:
             with anyio.fail_after(self.timeout):
                 async with await anyio.connect_unix(self.path) as stream:
-                    await stream.send(json.dumps({"op": op, **fields}).encode() + b"\n")
+                    auth = {"token": self.token} if self.token is not None else {}
+                    await stream.send(json.dumps({"op": op, **fields, **auth}).encode() + b"\n")
                     line = await BufferedByteReceiveStream(stream).receive_until(b"\n", _MAX_LINE * 16)
         except (OSError, TimeoutError, anyio.EndOfStream, anyio.IncompleteRead) as exc:
             raise ControlError(f"control channel {self.path} is not answering ({type(exc).__name__}: {exc})") from None

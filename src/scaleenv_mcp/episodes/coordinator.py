@@ -82,18 +82,21 @@ class Coordinator:
             sample = ", ".join(list(self.tasks)[:5]) or "none"
             raise EpisodeError(f"unknown task {task_id!r} in {self.spec.name}; e.g. {sample}") from None
 
-    def start(self, task_id: str | None = None, episode_id: str | None = None) -> Episode:
-        """A new episode on the task's initial state (or the domain's, without a task)."""
+    def start(self, task_id: str | None = None, episode_id: str | None = None, *, image: bytes | None = None) -> Episode:
+        """A new episode on the task's initial state (or the domain's, or ``image``, without a task)."""
         task = self.task(task_id) if task_id is not None else None
+        if task is not None and image is not None:
+            raise EpisodeError("a task fixes its initial state; an image is for free play")
+        image = image if image is not None else self.initial_image
         episode_id = episode_id or f"ep-{next(self._ids)}"
         if episode_id in self.episodes:
             raise EpisodeError(f"episode {episode_id!r} already exists")
         if len(self.episodes) >= self.max_episodes:
             raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
-        state = State.from_snapshot(self.spec, self.initial_image)
+        state = State.from_snapshot(self.spec, image)
         state.track()
         policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
-        episode = Episode(episode_id, task, state, self.initial_image, policy)
+        episode = Episode(episode_id, task, state, image, policy)
         self.episodes[episode_id] = episode
         return episode
 

@@ -111,7 +111,9 @@ def evaluate(
         max_steps=max_steps, timeout=timeout, user_sim=user_sim, isolation=isolation,
     )  # fmt: skip
     if on_start is not None:
-        on_start(sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial))))
+        on_start(
+            sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial)))
+        )
     records = anyio.run(run_eval, plan, store, on_episode)
     chosen = {(t.domain, t.id) for t in tasks}
     records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]

@@ -12,25 +12,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .options import add_serve_options
     from .server import (
-        EPISODE_META_KEY,
+        CONTROL_TOKEN_ENV,
+        HANDLE_SCOPE_KEY,
         DomainServer,
         ServeError,
         build_server,
         serve,
-        serve_http,
         serve_main,
         serve_stdio,
         tool_definitions,
     )
 
 __all__ = [
-    "EPISODE_META_KEY",
+    "CONTROL_TOKEN_ENV",
+    "HANDLE_SCOPE_KEY",
     "DomainServer",
     "ServeError",
     "add_serve_options",
     "build_server",
     "serve",
-    "serve_http",
     "serve_main",
     "serve_stdio",
     "tool_definitions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 __all__ = ["add_serve_options"]
 
@@ -14,3 +15,24 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port")
     parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
     parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
+    http = parser.add_argument_group("HTTP episodes (the control token comes from $SCALEENV_CONTROL_TOKEN)")
+    http.add_argument(
+        "--idle-seconds", type=_positive(float), default=900.0, help="end an episode after this long without a call"
+    )
+    http.add_argument("--max-episodes", type=_positive(int), default=10_000, help="live episodes this server holds at most")
+    http.add_argument("--max-per-creator", type=_positive(int), default=2_000, help="live episodes one creator holds at most")
+    http.add_argument("--allowed-host", action="append", metavar="HOST:PORT",
+                      help="accept only these Host headers (repeatable; loopback is always checked)")  # fmt: skip
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < value < float("inf"):  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
+        return value
+
+    return parse

@@ -1,15 +1,15 @@
 """A domain as an MCP server: tools, resources and prompts, all views of the spec.
 
 What a server *is* (its domain, its initial state) is fixed by :func:`build_server`;
-how it is *served* is :func:`serve_stdio` or :func:`serve_http`. Every tool call goes
+how it is *served* is :func:`serve_stdio` or :func:`.http.serve_http`. Every tool call goes
 through :func:`scaleenv_mcp.runtime.execute`; this module only translates between MCP
 messages and the runtime.
 
-State per client: every client is an episode of a :class:`Coordinator`. On stdio one
-process is one session, and the in-memory client runs the lifespan once per connection,
-so each gets one fresh episode from the initial snapshot. Over streamable HTTP the lifespan runs once per process, so states are keyed
-by an explicit ``scaleenv/episode`` value in the request ``_meta`` or, failing that,
-the ``mcp-session-id`` header; requests that carry neither share one state.
+State per client: on stdio one process is one session, and the in-memory client runs the
+lifespan once per connection, so each connection gets one fresh episode from the initial
+snapshot. Over streamable HTTP one process hosts many episodes (:mod:`.http`): a request
+acts on the episode whose handle its URL carries, else on a playground (one per MCP session,
+or one shared); never on an episode chosen by anything the agent sends in MCP messages.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import secrets
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
-from ..episodes.coordinator import Coordinator
+from ..episodes.coordinator import Coordinator, EpisodeError
+from ..episodes.service import EpisodeService, TooManyEpisodes
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -37,14 +41,14 @@ from ..spec.task import TaskSpec
 from .options import add_serve_options
 
 __all__ = [
-    "EPISODE_META_KEY",
+    "CONTROL_TOKEN_ENV",
+    "HANDLE_SCOPE_KEY",
     "DomainServer",
     "ServeError",
     "ServeOptions",
     "add_serve_options",
     "build_server",
     "serve",
-    "serve_http",
     "serve_main",
     "serve_stdio",
     "tool_definitions",
@@ -53,27 +57,43 @@ __all__ = [
 RESOURCE_NOT_FOUND = -32002
 """the MCP specification's error code for a resource URI the server does not have"""
 
-DomainServer = Server[Coordinator]
-"""An MCP server for one domain; its lifespan context is the connection's coordinator."""
+DomainServer = Server[EpisodeService]
+"""An MCP server for one domain; its lifespan context holds the episodes it serves."""
 
 logger = logging.getLogger("scaleenv_mcp.server")
 
-EPISODE_META_KEY = "scaleenv/episode"
-"""``_meta`` key an HTTP client sets to get its own state (one per episode)."""
+HANDLE_SCOPE_KEY = "scaleenv.handle"
+"""ASGI scope key where the HTTP layer puts the episode token it took from the URL path or header."""
 
 
-def _session_key(ctx: ServerRequestContext[Coordinator, Any]) -> str:
-    meta = ctx.meta or {}
-    episode = meta.get(EPISODE_META_KEY) if isinstance(meta, dict) else None
-    if isinstance(episode, str) and episode:
-        return f"episode:{episode}"
-    request = ctx.request
-    headers = getattr(request, "headers", None)
-    if headers is not None:
-        sid = headers.get("mcp-session-id")
-        if sid:
-            return f"session:{sid}"
-    return DEFAULT_EPISODE
+def _episode_for(service: EpisodeService, request: Any) -> str:
+    """Which episode a request acts on: the handle's, else a playground; on stdio, the connection's own."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):  # stdio or an in-memory client: one connection, one episode
+        if DEFAULT_EPISODE not in service.handles:
+            service.coordinator.start(service.default_task, DEFAULT_EPISODE)
+            service.adopt(DEFAULT_EPISODE)
+        return DEFAULT_EPISODE
+    token = scope.get(HANDLE_SCOPE_KEY)
+    if isinstance(token, str):
+        episode_id = service.resolve(token)
+        if episode_id is None:  # it expired between the HTTP layer's check and this call
+            raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired; ask the harness for a new one")
+        return episode_id
+    try:
+        return service.playground(request.headers.get("mcp-session-id") or None)
+    except TooManyEpisodes as exc:
+        raise MCPError(code=types.INVALID_REQUEST, message=str(exc)) from None
+
+
+def _task_of(service: EpisodeService, request: Any, default: TaskSpec | None) -> TaskSpec | None:
+    """The task of the episode a handle names (its instruction is the ``task`` prompt), else the server's."""
+    scope = getattr(request, "scope", None)
+    token = scope.get(HANDLE_SCOPE_KEY) if isinstance(scope, dict) else None
+    episode_id = service.resolve(token) if isinstance(token, str) else None
+    if episode_id is None:
+        return default
+    return service.coordinator.episodes[episode_id].task
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
@@ -108,7 +128,10 @@ def build_server(
     tasks: list[TaskSpec] | None = None,
     task_id: str | None = None,
     control_path: str | Path | None = None,
+    control_token: str | None = None,
     initial: bytes | None = None,
+    service: EpisodeService | None = None,
+    reap_every: float = 30.0,
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -116,13 +139,17 @@ def build_server(
     initial state, whose instruction is then offered as the ``task`` prompt. With
     ``control_path`` the harness can verify episodes over a separate Unix socket; the
     agent's MCP surface never shows checks, solutions or rewards.
+
+    Without ``service`` every connection gets its own episodes (stdio, in-memory clients);
+    with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s.
     """
     task_list = list(tasks or [])
     task = next((t for t in task_list if t.id == task_id), None)
     if task_id is not None and task is None:
         sample = ", ".join(t.id for t in task_list[:5]) or "none (run `scaleenv synth`)"
         raise LookupError(f"unknown task {task_id!r} for {spec.name}; e.g. {sample}")
-    template = Coordinator(spec, task_list, initial=initial)  # seeds once (unless given the image) and checks the tasks
+    # seeds once (unless given the image or a service) and checks the tasks
+    template = service.coordinator if service is not None else Coordinator(spec, task_list, initial=initial)
     tools = tool_definitions(spec)
     schema_uri = f"scaleenv://{spec.name}/schema"
     policy_uri = f"scaleenv://{spec.name}/policy"
@@ -130,52 +157,47 @@ def build_server(
         "domain": spec.name,
         "title": spec.title,
         "description": spec.description,
-        "entities": {
-            name: {"description": e.description, "schema": e.json_schema()} for name, e in spec.entities.items()
-        },
+        "entities": {name: {"description": e.description, "schema": e.json_schema()} for name, e in spec.entities.items()},
     }
 
+    async def reap_forever() -> None:
+        assert service is not None
+        while True:
+            await anyio.sleep(reap_every)
+            service.reap()
+
     @asynccontextmanager
-    async def lifespan(_: Server[Coordinator]) -> AsyncIterator[Coordinator]:
-        coordinator = template.fresh()
-        if task_id is not None:
-            coordinator.start(task_id, DEFAULT_EPISODE)  # the task's episode exists before the first call
+    async def lifespan(_: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
+        own = service is None
+        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id)
+        if own and task_id is not None:  # the task's episode exists before the first call
+            episodes.coordinator.start(task_id, DEFAULT_EPISODE)
+            episodes.adopt(DEFAULT_EPISODE)
         async with anyio.create_task_group() as tg:
             if control_path is not None:
-                await tg.start(serve_control, control_path, coordinator, task_id)
+                await tg.start(partial(serve_control, control_path, episodes, token=control_token))
+            if not own:
+                tg.start_soon(reap_forever)
             try:
-                yield coordinator
+                yield episodes
             finally:
                 tg.cancel_scope.cancel()
-                for episode_id in list(coordinator.episodes):
-                    coordinator.end(episode_id)
-
-    def episode_for(ctx: ServerRequestContext[Coordinator, Any]) -> str:
-        coordinator = ctx.lifespan_context
-        meta = ctx.meta or {}
-        if task is not None and isinstance(meta, dict) and EPISODE_META_KEY in meta:
-            # On a task session the agent acts in the task's episode only: choosing another through
-            # _meta would give it a private copy to try writes in, then act with hindsight.
-            raise MCPError(
-                code=types.INVALID_PARAMS,
-                message=f"this session serves task {task.id}; '{EPISODE_META_KEY}' cannot select another episode here",
-            )
-        key = _session_key(ctx)
-        if key not in coordinator.episodes:
-            coordinator.start(task_id, key)
-        return key
+                episodes.close()
 
     async def list_tools(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
 
     async def call_tool(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.CallToolRequestParams
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        episode_id = episode_for(ctx)
+        service = ctx.lifespan_context
+        episode_id = _episode_for(service, ctx.request)
         try:
-            result = ctx.lifespan_context.call(episode_id, params.name, params.arguments or {})
+            result = service.call(episode_id, params.name, params.arguments or {})
+        except EpisodeError:  # reaped or deleted by the harness mid-request
+            raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired") from None
         except Exception as exc:  # boundary: a bug in a tool must not kill the server
             logger.exception("tool %s crashed", params.name)
             return types.CallToolResult(content=[_text({"error": f"internal error: {exc}"})], is_error=True)
@@ -184,12 +206,10 @@ def build_server(
         assert result.error is not None
         message = f"{result.error.code}: {result.error.message}"
         payload = {"error": result.error.code, "message": result.error.message, **result.error.details}
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True
-        )
+        return types.CallToolResult(content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True)
 
     async def list_resources(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         return types.ListResourcesResult(
             resources=[
@@ -205,7 +225,7 @@ def build_server(
         )  # fmt: skip
 
     async def read_resource(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.ReadResourceRequestParams
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri == schema_uri:
@@ -217,28 +237,31 @@ def build_server(
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
 
     async def list_resource_templates(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(resource_templates=[])  # every resource has a fixed URI
 
     async def list_prompts(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         prompts = [types.Prompt(name="policy", description=f"The {spec.title} policy, as a system-style brief.")]
-        if task is not None:
+        if _task_of(ctx.lifespan_context, ctx.request, task) is not None:
             prompts.append(types.Prompt(name="task", description="What the user wants done in this episode."))
         return types.ListPromptsResult(prompts=prompts)
 
     async def get_prompt(
-        ctx: ServerRequestContext[Coordinator, Any], params: types.GetPromptRequestParams
+        ctx: ServerRequestContext[EpisodeService, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        if params.name == "task" and task is not None:
+        episode_task = _task_of(ctx.lifespan_context, ctx.request, task)
+        if params.name == "task" and episode_task is not None:
             return types.GetPromptResult(
                 description="The user's request",
-                messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=task.instruction))],
+                messages=[
+                    types.PromptMessage(role="user", content=types.TextContent(type="text", text=episode_task.instruction))
+                ],
             )
         if params.name != "policy":
-            available = "policy, task" if task is not None else "policy"
+            available = "policy, task" if episode_task is not None else "policy"
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}; available: {available}")
         text = f"{spec.description}\n\nFollow this policy:\n{spec.policy}"
         return types.GetPromptResult(
@@ -273,14 +296,6 @@ async def serve_stdio(server: Server[Any]) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def serve_http(server: Server[Any], *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve streamable HTTP at http://HOST:PORT/mcp until interrupted."""
-    import uvicorn
-
-    print(f"serving {server.name} on http://{host}:{port}/mcp", file=sys.stderr)
-    uvicorn.run(server.streamable_http_app(host=host), host=host, port=port, log_level="warning")
-
-
 # ---------------------------------------------------------------- serving from the command line
 
 
@@ -291,23 +306,49 @@ class ServeError(Exception):
 ServeOptions = argparse.Namespace
 
 
+CONTROL_TOKEN_ENV = "SCALEENV_CONTROL_TOKEN"
+"""Environment variable holding the control-plane token (kept off the command line, where `ps` shows it)."""
+
+
 def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = None) -> None:
     """Serve ``spec`` as the options say (stdio, or streamable HTTP); :class:`ServeError` if they cannot work."""
     tasks = load_domain_tasks(project_paths(root), spec.name)
     if options.task and not tasks:
         raise ServeError(f"{spec.name} has no stored tasks; run `scaleenv synth {spec.name}` first")
-    try:
-        server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control)
-        if options.control:
-            claim_socket_path(Path(options.control))
-    except (LookupError, ControlError) as exc:
-        raise ServeError(str(exc)) from None
-    if options.http:
-        if options.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: serving on {options.host}, reachable beyond this machine", file=sys.stderr)
-        serve_http(server, host=options.host, port=options.port)
-    else:
+    token = os.environ.get(CONTROL_TOKEN_ENV) or None
+    if token is not None and len(token) < 16:
+        raise ServeError(f"{CONTROL_TOKEN_ENV} is {len(token)} characters; use at least 16 (e.g. `openssl rand -hex 16`)")
+    if not options.http:
+        try:
+            server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token)
+            if options.control:
+                claim_socket_path(Path(options.control))
+        except (LookupError, ControlError) as exc:
+            raise ServeError(str(exc)) from None
         anyio.run(serve_stdio, server)
+        return
+    from .http import LOOPBACK, http_app, serve_http
+
+    if options.host not in LOOPBACK and token is None:
+        raise ServeError(f"serving on {options.host} reaches beyond this machine: set {CONTROL_TOKEN_ENV} to a secret first")
+    try:
+        coordinator = Coordinator(spec, tasks)
+        service = EpisodeService(
+            coordinator, default_task=options.task, idle_seconds=options.idle_seconds,
+            max_episodes=options.max_episodes, max_per_creator=options.max_per_creator,
+        )  # fmt: skip
+        if options.task is not None:
+            coordinator.task(options.task)
+        server = build_server(spec, tasks=tasks, task_id=options.task, service=service, reap_every=min(30.0, options.idle_seconds / 2))
+    except (LookupError, ValueError) as exc:
+        raise ServeError(str(exc)) from None
+    if token is None:
+        token = secrets.token_urlsafe(24)
+        print(f"control token (set {CONTROL_TOKEN_ENV} to choose it): {token}", file=sys.stderr)
+    if options.host not in LOOPBACK and not options.allowed_host:
+        print(f"warning: serving on {options.host} without --allowed-host: the Host header is not checked", file=sys.stderr)
+    app = http_app(server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or ())
+    serve_http(app, name=spec.name, host=options.host, port=options.port)
 
 
 def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:

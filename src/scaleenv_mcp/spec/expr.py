@@ -32,6 +32,7 @@ __all__ = [
     "split_lookup",
 ]
 
+
 class ExprError(ValueError):
     """An expression that cannot be parsed, is not allowed, or fails at evaluation."""
 

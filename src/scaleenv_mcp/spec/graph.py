@@ -77,11 +77,7 @@ def build_graph(spec: DomainSpec) -> nx.DiGraph:
 
 def entry_tools(spec: DomainSpec) -> list[str]:
     """Tools whose required arguments are all facts a user knows (no internal ids)."""
-    return [
-        name
-        for name, tool in spec.tools.items()
-        if all(p.type != "ref" for p in tool.params.values() if p.required)
-    ]
+    return [name for name, tool in spec.tools.items() if all(p.type != "ref" for p in tool.params.values() if p.required)]
 
 
 def _reachable(graph: nx.DiGraph, sources: Iterable[str]) -> set[str]:
@@ -125,9 +121,7 @@ def graph_json(spec: DomainSpec, graph: nx.DiGraph | None = None) -> dict[str, A
     graph = graph if graph is not None else build_graph(spec)
     return {
         "nodes": [{"tool": n, **graph.nodes[n]} for n in graph.nodes],
-        "edges": [
-            {"from": a, "to": b, "data": d["data"], "enables": d["enables"]} for a, b, d in graph.edges(data=True)
-        ],
+        "edges": [{"from": a, "to": b, "data": d["data"], "enables": d["enables"]} for a, b, d in graph.edges(data=True)],
         "facts": graph_facts(spec, graph),
     }
 
@@ -138,7 +132,7 @@ def graph_dot(spec: DomainSpec, graph: nx.DiGraph | None = None) -> str:
     lines = [f'digraph "{spec.name}" {{', "  rankdir=LR;", "  node [fontname=Helvetica];"]
     for name, attrs in graph.nodes(data=True):
         shape = "box" if attrs["write"] else "ellipse"
-        style = ', style=bold' if attrs["entry"] else ""
+        style = ", style=bold" if attrs["entry"] else ""
         lines.append(f'  "{name}" [shape={shape}{style}];')
     for a, b, d in graph.edges(data=True):
         label = "; ".join(d["data"] + d["enables"]).replace('"', "'")

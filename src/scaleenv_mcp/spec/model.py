@@ -369,7 +369,6 @@ class DomainSpec(StrictModel):
     def write_tools(self) -> list[str]:
         return [name for name, tool in self.tools.items() if tool.is_write]
 
-
     # ------------------------------------------------------------ static views
 
     @cached_property

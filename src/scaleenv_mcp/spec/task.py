@@ -60,7 +60,9 @@ class CheckSpec(StrictModel):
     value: Any = None
     delta: float | None = None
     where: dict[str, Any] = Field(default_factory=dict)
-    links: dict[str, int] = Field(default_factory=dict, description="field -> index of the row_exists check of the row it points at")
+    links: dict[str, int] = Field(
+        default_factory=dict, description="field -> index of the row_exists check of the row it points at"
+    )
     answer_type: AnswerType | None = None
     choices: list[Any] = Field(default_factory=list)
     subject: list[str] = Field(default_factory=list)

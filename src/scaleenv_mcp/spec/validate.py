@@ -18,6 +18,7 @@ from .types import KIND, NUMERIC, Kind, ValueProblem, is_ref_name, normalize, re
 
 __all__ = ["check_spec"]
 
+
 def check_spec(spec: DomainSpec) -> list[Problem]:
     """Cross-reference checks pydantic cannot express; empty when the spec is sound."""
     return [*_entity_problems(spec), *_size_problems(spec), *_tool_problems(spec), *_actor_problems(spec)]
@@ -198,9 +199,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             yield Problem(path=base, message="a tool must return something: add 'lookup', 'search', a ref parameter or 'returns'")
 
 
-def _lookup_problems(
-    path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]
-) -> Iterator[Problem]:
+def _lookup_problems(path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:
     lookup = tool.lookup
     assert lookup is not None
     entity = spec.entities.get(lookup.entity)
@@ -209,7 +208,9 @@ def _lookup_problems(
         return
     for fname, pname in lookup.by.items():
         if fname not in entity.fields and fname != "id":
-            yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {lookup.entity} (fields: {_names(entity.fields)})")
+            yield Problem(
+                path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {lookup.entity} (fields: {_names(entity.fields)})"
+            )
         if pname not in tool.params:
             yield Problem(path=f"{path}.by.{fname}", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
     scope[lookup.var] = ("row", lookup.entity)
@@ -224,7 +225,9 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
         return
     for i, (fname, op, pname) in enumerate(search.filters):
         if fname not in entity.fields and fname != "id":
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {search.entity} (fields: {_names(entity.fields)})")
+            yield Problem(
+                path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {search.entity} (fields: {_names(entity.fields)})"
+            )
         if pname not in tool.params:
             yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
         elif op == "contains" and tool.params[pname].kind != "string":
@@ -233,9 +236,7 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
         yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
 
 
-def _effect_problems(
-    base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]
-) -> Iterator[Problem]:
+def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:
     for i, effect in enumerate(tool.effects):
         path = f"{base}.effects[{i}]"
         if isinstance(effect, str):
@@ -253,18 +254,25 @@ def _effect_problems(
                 continue
             yield from _reference_problems(path, assignment.value, scope, spec)
             if assignment.op != "=" and field.type not in NUMERIC:
-                yield Problem(path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}")
+                yield Problem(
+                    path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}"
+                )
             yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
         elif isinstance(effect, CreateEffect):
             created = spec.entities.get(effect.create)
             if created is None:
-                yield Problem(path=f"{path}.create", message=f"unknown entity {effect.create!r} (entities: {_names(spec.entities)})")
+                yield Problem(
+                    path=f"{path}.create", message=f"unknown entity {effect.create!r} (entities: {_names(spec.entities)})"
+                )
                 continue
             for fname, raw in effect.values.items():
                 vpath = f"{path}.values.{fname}"
                 field = created.fields.get(fname)
                 if field is None:
-                    yield Problem(path=vpath, message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(created.fields)})")
+                    yield Problem(
+                        path=vpath,
+                        message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(created.fields)})",
+                    )
                     continue
                 try:
                     expr = parse(literal_text(raw))

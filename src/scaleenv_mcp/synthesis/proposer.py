@@ -41,7 +41,9 @@ class SynthesisFailed(RuntimeError):
         self.problems = problems
         self.proposal = proposal
         lines = "\n".join(f"  - {p}" for p in problems[:12])
-        super().__init__(f"{name}: the {stage} stage never validated after {proposal.repairs.get(stage, 0)} repair round(s):\n{lines}")
+        super().__init__(
+            f"{name}: the {stage} stage never validated after {proposal.repairs.get(stage, 0)} repair round(s):\n{lines}"
+        )
 
 
 @dataclass
@@ -138,9 +140,7 @@ class _Session:
         return text
 
 
-async def _stage(
-    session: _Session, stage: str, prompt: str, validate: Any, max_repairs: int
-) -> Any:
+async def _stage(session: _Session, stage: str, prompt: str, validate: Any, max_repairs: int) -> Any:
     """Ask, validate, feed problems back; return the validated value."""
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You answer with one JSON object and nothing else."},

@@ -57,7 +57,20 @@ _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*(am|pm|a\.m\.|p\.m\.)
 MAX_ANSWER = 10_000
 """characters in a final answer: a page of text is an answer, a dump of the database is a hedge"""
 
-_YES = {"yes", "yeah", "yep", "yup", "correct", "true", "indeed", "affirmative", "confirmed", "verified", "certainly", "definitely"}
+_YES = {
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "correct",
+    "true",
+    "indeed",
+    "affirmative",
+    "confirmed",
+    "verified",
+    "certainly",
+    "definitely",
+}
 _NO = {"no", "nope", "not", "never", "false", "none", "negative", "isn't", "aren't", "wasn't", "doesn't", "don't", "hasn't",
        "haven't", "isnt", "arent", "doesnt", "dont", "cannot", "can't", "nor", "neither", "unverified", "inactive"}  # fmt: skip
 _UNSURE = re.compile(

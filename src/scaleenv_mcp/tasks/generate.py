@@ -197,7 +197,13 @@ class _Build:
                 if data is not None and row["id"] in self.known:
                     stated = [f for f, p in (tool.lookup.by.items() if tool.lookup else []) if depth > 0]
                     if tool.search:
-                        stated = [f for f, _, p in tool.search.filters if p in args and self.spec.entities[entity].fields.get(f) and self.spec.entities[entity].fields[f].type != "ref"]
+                        stated = [
+                            f
+                            for f, _, p in tool.search.filters
+                            if p in args
+                            and self.spec.entities[entity].fields.get(f)
+                            and self.spec.entities[entity].fields[f].type != "ref"
+                        ]
                     if stated and not (tool.lookup and depth == 0):
                         said = ", ".join(f"{words(f)}: {format_answer_value(row[f])}" for f in stated)
                         self.facts.append(f"{words(entity)} {said}")

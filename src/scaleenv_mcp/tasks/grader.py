@@ -73,9 +73,7 @@ def _new_rows(changes: StateDiff, entity: str) -> list[dict[str, Any]]:
     return list(table.added) if table else []
 
 
-def _row_exists(
-    index: int, check: CheckSpec, changes: StateDiff, matched: dict[int, str], used: set[str]
-) -> tuple[bool, str]:
+def _row_exists(index: int, check: CheckSpec, changes: StateDiff, matched: dict[int, str], used: set[str]) -> tuple[bool, str]:
     """Match a new row by content and by its links to the new rows earlier checks matched."""
     entity = str(check.entity)
     for row in _new_rows(changes, entity):
@@ -94,9 +92,7 @@ def _row_exists(
 
 def _evaluate(check: CheckSpec, final: State, changes: StateDiff, answer: str | None) -> tuple[bool, str]:
     if check.kind == "answer":
-        return answer_matches(
-            answer, check.value, check.answer_type or "text", choices=check.choices, subject=check.subject
-        )
+        return answer_matches(answer, check.value, check.answer_type or "text", choices=check.choices, subject=check.subject)
     entity = str(check.entity)
     if check.kind == "row_absent":
         row = final.get(entity, check.id)

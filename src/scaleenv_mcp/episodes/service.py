@@ -1,0 +1,249 @@
+"""Episodes a harness owns: created on request, reached by an unguessable handle, bounded and reaped.
+
+One server process hosts many episodes. A harness creates one (for a task, or free play on a
+seed) and gets back its id, which only the harness uses on the control plane, and a token,
+which goes into the agent's MCP endpoint. The token is 32 random bytes: an agent cannot guess
+another episode's, and it is never a tool argument or the MCP session id, so neither the agent
+nor its MCP client can choose which state it acts on.
+
+Requests that carry no handle get a playground episode instead: one per MCP session where the
+client has one, else one shared state labelled as such. A playground is never an episode a
+harness created.
+
+Everything is bounded: live episodes per server and per creator (an error that says "too many
+episodes", not a hang), and an idle time after which an episode is reaped and its memory freed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.runtime import ToolResult
+from ..engine.seed import seed_state
+from .coordinator import Coordinator, EpisodeError
+
+__all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
+
+PLAYGROUND = "playground"
+"""Id of the shared playground (requests with neither a handle nor an MCP session); per-session ones
+are ``playground:<session id>``."""
+
+_SEED_IMAGES = 8
+_LATENCY_WINDOW = 10_000
+_RATE_WINDOW_S = 60.0
+
+
+class TooManyEpisodes(EpisodeError):
+    """A cap on live episodes was reached; ending (or idling out) some frees room."""
+
+
+@dataclass
+class Handle:
+    episode: str
+    token: str
+    creator: str
+    task: str | None
+    seed: int | None
+    created: float
+    last_used: float
+
+    def public(self) -> dict[str, Any]:
+        """What the control plane shows in a listing (the token only to whoever created it, at creation)."""
+        return {"episode": self.episode, "creator": self.creator, "task": self.task, "seed": self.seed}
+
+
+class EpisodeService:
+    """A coordinator's episodes with owners, handles, caps, idle expiry and metrics."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        *,
+        default_task: str | None = None,
+        idle_seconds: float = 900.0,
+        max_episodes: int = 10_000,
+        max_per_creator: int = 2_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if idle_seconds <= 0 or max_episodes < 1 or max_per_creator < 1:
+            raise ValueError("idle_seconds, max_episodes and max_per_creator must be positive")
+        self.coordinator = coordinator
+        self.default_task = default_task
+        self.idle_seconds = idle_seconds
+        self.max_episodes = max_episodes
+        self.max_per_creator = max_per_creator
+        self.clock = clock
+        self.handles: dict[str, Handle] = {}  # episode id -> handle
+        self._by_token: dict[str, str] = {}
+        self._per_creator: dict[str, int] = {}
+        self._seed_images: OrderedDict[int, bytes] = OrderedDict()
+        self._started = clock()
+        self._calls = 0
+        self._errors = 0
+        self._reaped = 0
+        self._recent: deque[tuple[float, float]] = deque(maxlen=_LATENCY_WINDOW)  # (when, seconds)
+
+    # ------------------------------------------------------------------ creating and finding
+
+    def create(self, *, task: str | None = None, seed: int | None = None, creator: str = "harness") -> Handle:
+        """A new episode with a fresh token; :class:`TooManyEpisodes` at a cap (after reaping idle ones)."""
+        if task is not None and seed is not None:
+            raise EpisodeError("a task fixes its initial state; 'seed' is for free play (no task)")
+        if task is not None:
+            self.coordinator.task(task)  # unknown task -> EpisodeError before anything is made
+        self._make_room(creator)
+        image = self._seed_image(seed) if seed is not None else None
+        episode = self.coordinator.start(task, f"ep-{secrets.token_hex(8)}", image=image)
+        now = self.clock()
+        handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task, seed, now, now)
+        self.handles[episode.id] = handle
+        self._by_token[handle.token] = episode.id
+        self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
+        return handle
+
+    def resolve(self, token: str) -> str | None:
+        """The episode a token opens (and mark it used), or None for an unknown or expired token."""
+        episode_id = self._by_token.get(token)
+        if episode_id is None:
+            return None
+        handle, now = self.handles[episode_id], self.clock()
+        if now - handle.last_used > self.idle_seconds:  # expired; the periodic reaper had not got to it yet
+            self.delete(episode_id)
+            self._reaped += 1
+            return None
+        handle.last_used = now
+        return episode_id
+
+    def playground(self, session: str | None) -> str:
+        """The playground episode for an MCP session (or the shared one), created on first use."""
+        episode_id = f"{PLAYGROUND}:{session}" if session else PLAYGROUND
+        handle = self.handles.get(episode_id)
+        if handle is not None:
+            handle.last_used = self.clock()
+            return episode_id
+        self._make_room(PLAYGROUND)
+        self.coordinator.start(self.default_task, episode_id)
+        now = self.clock()
+        self.handles[episode_id] = Handle(episode_id, "", PLAYGROUND, self.default_task, None, now, now)
+        self._per_creator[PLAYGROUND] = self._per_creator.get(PLAYGROUND, 0) + 1
+        return episode_id
+
+    def adopt(self, episode_id: str, *, creator: str = "harness") -> None:
+        """Give an episode started on the coordinator directly (a stdio task session) a handle record."""
+        episode = self.coordinator.episode(episode_id)
+        now = self.clock()
+        task = episode.task.id if episode.task is not None else None
+        self.handles[episode_id] = Handle(episode_id, "", creator, task, None, now, now)
+        self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
+
+    def episode_id(self, episode_id: str) -> str:
+        """``episode_id`` if it is live, else :class:`EpisodeError` (not found)."""
+        if episode_id not in self.handles:
+            raise EpisodeError(f"episode {episode_id[:80]!r} not found")
+        return episode_id
+
+    # ------------------------------------------------------------------ running
+
+    def call(self, episode_id: str, tool: str, arguments: Any) -> ToolResult:
+        handle = self.handles.get(episode_id)
+        if handle is None:
+            raise EpisodeError(f"episode {episode_id[:80]!r} not found (ended or expired)")
+        start = time.perf_counter()
+        result = self.coordinator.call(episode_id, tool, arguments)
+        elapsed = time.perf_counter() - start
+        handle.last_used = now = self.clock()
+        self._calls += 1
+        self._errors += not result.ok
+        self._recent.append((now, elapsed))
+        return result
+
+    # ------------------------------------------------------------------ ending
+
+    def delete(self, episode_id: str) -> None:
+        handle = self.handles.pop(self.episode_id(episode_id))
+        if handle.token:
+            del self._by_token[handle.token]
+        self._per_creator[handle.creator] -= 1
+        if not self._per_creator[handle.creator]:
+            del self._per_creator[handle.creator]
+        self.coordinator.end(episode_id)
+
+    def reap(self) -> list[str]:
+        """End every episode idle longer than ``idle_seconds``; returns their ids."""
+        cutoff = self.clock() - self.idle_seconds
+        idle = [h.episode for h in self.handles.values() if h.last_used < cutoff]
+        for episode_id in idle:
+            self.delete(episode_id)
+        self._reaped += len(idle)
+        return idle
+
+    def close(self) -> None:
+        for episode_id in list(self.handles):
+            self.delete(episode_id)
+
+    # ------------------------------------------------------------------ what the control plane reports
+
+    def listing(self, creator: str | None = None) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [
+            {**h.public(), "idle_seconds": round(now - h.last_used, 3), "calls": len(self.coordinator.episodes[h.episode].calls)}
+            for h in self.handles.values()
+            if creator is None or h.creator == creator
+        ]
+
+    def metrics(self) -> dict[str, Any]:
+        now = self.clock()
+        window = [seconds for when, seconds in self._recent if when >= now - _RATE_WINDOW_S]
+        ordered = sorted(window)
+
+        def percentile(p: float) -> float | None:
+            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1e6, 1) if ordered else None
+
+        span = min(_RATE_WINDOW_S, max(now - self._started, 1e-9))
+        return {
+            "live_episodes": len(self.handles),
+            "per_creator": dict(self._per_creator),
+            "calls_total": self._calls,
+            "tool_errors_total": self._errors,
+            "reaped_total": self._reaped,
+            "calls_per_second": round(len(window) / span, 2),
+            "latency_us": {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99)},
+            "limits": {
+                "max_episodes": self.max_episodes,
+                "max_per_creator": self.max_per_creator,
+                "idle_seconds": self.idle_seconds,
+            },
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _make_room(self, creator: str) -> None:
+        if len(self.handles) >= self.max_episodes or self._per_creator.get(creator, 0) >= self.max_per_creator:
+            self.reap()
+        if len(self.handles) >= self.max_episodes:
+            raise TooManyEpisodes(
+                f"too many episodes: {len(self.handles)} live, the server's cap is {self.max_episodes}; "
+                f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
+            )
+        if self._per_creator.get(creator, 0) >= self.max_per_creator:
+            raise TooManyEpisodes(
+                f"too many episodes for {creator!r}: the cap per creator is {self.max_per_creator}; "
+                f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
+            )
+
+    def _seed_image(self, seed: int) -> bytes:
+        image = self._seed_images.get(seed)
+        if image is None:
+            state = seed_state(self.coordinator.spec, seed)
+            image = state.snapshot()
+            state.close()
+            self._seed_images[seed] = image
+            if len(self._seed_images) > _SEED_IMAGES:
+                self._seed_images.popitem(last=False)
+        self._seed_images.move_to_end(seed)
+        return image

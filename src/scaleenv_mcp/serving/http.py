@@ -1,0 +1,195 @@
+"""Streamable HTTP: one process, many episodes behind their own handles, and the harness's control plane.
+
+Routes (all on one port):
+
+- ``/episodes/<token>/mcp`` — the MCP endpoint of one episode. The harness creates the episode on
+  the control plane and gives the agent this URL; the token in it is the only way in. The same
+  token in an ``X-Scaleenv-Episode`` header on ``/mcp`` works too, for clients whose URL is fixed.
+  Behaviour is identical with and without ``initialize`` / ``mcp-session-id`` (both protocol
+  revisions), because the episode comes from the URL, never from the MCP session.
+- ``/mcp`` without a handle — the playground: one episode per MCP session, or one shared episode
+  for clients without a session; every reply is labelled ``Scaleenv-State: playground``.
+- ``/control/...`` — the control plane (see :data:`scaleenv_mcp.episodes.control.OPS`), answering
+  only requests with ``Authorization: Bearer <control token>``; ``/control/health`` answers anyone.
+
+Binding beyond loopback requires a control token (the server refuses to start otherwise) and then
+the playground needs it too, so nothing is reachable from the network without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..episodes.control import ControlError, check_token, handle_request
+from ..episodes.service import EpisodeService
+from .server import HANDLE_SCOPE_KEY, DomainServer
+
+__all__ = ["HANDLE_HEADER", "LOOPBACK", "episode_path", "http_app", "serve_http"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HANDLE_HEADER = "x-scaleenv-episode"
+"""Header that carries an episode token on ``/mcp`` (the URL path form needs no header)."""
+
+_HANDLE_PATH = re.compile(r"^/episodes/([A-Za-z0-9_-]{16,128})/mcp/?$")
+_MAX_CONTROL_BODY = 1 << 20
+_STEP_OPS = {"verify", "diff", "calls", "snapshot", "restore", "reset"}
+
+
+def episode_path(token: str) -> str:
+    """The MCP endpoint path of the episode a token opens."""
+    return f"/episodes/{token}/mcp"
+
+
+def _reply(result: Any = None, *, error: str | None = None, status: int = 200) -> JSONResponse:
+    body = {"ok": False, "error": error} if error is not None else {"ok": True, "result": result}
+    return JSONResponse(body, status_code=status)
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    return value[7:].strip() if value[:7].lower() == "bearer " else None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_CONTROL_BODY:
+            raise ControlError(f"request body over {_MAX_CONTROL_BODY:,} bytes", 413)
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ControlError(f"request body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise ControlError('a request body is a JSON object, e.g. {"task": "retail-001"}')
+    return data
+
+
+def _control_routes(service: EpisodeService, token: str) -> list[Route]:
+    async def run(request: Request, op: str, fields: dict[str, Any] | None = None) -> Response:
+        try:
+            if op != "health":
+                check_token(token, _bearer(request))
+            body = await _json_body(request) if request.method in ("POST", "PUT") else {}
+            body.pop("op", None)
+            result = handle_request(service, {**body, **(fields or {}), "op": op})
+        except ControlError as exc:
+            return _reply(error=str(exc)[:500], status=exc.status)
+        return _reply(result, status=201 if op == "create" else 200)
+
+    async def health(request: Request) -> Response:
+        return await run(request, "health")
+
+    async def metrics(request: Request) -> Response:
+        return await run(request, "metrics")
+
+    async def episodes(request: Request) -> Response:
+        if request.method == "POST":
+            return await run(request, "create")
+        creator = request.query_params.get("creator")
+        return await run(request, "list", {"creator": creator} if creator else None)
+
+    async def one(request: Request) -> Response:
+        return await run(request, "delete", {"episode": request.path_params["episode"]})
+
+    async def step(request: Request) -> Response:
+        op = request.path_params["op"]
+        if op not in _STEP_OPS:
+            return _reply(error=f"unknown operation {op[:40]!r}; try {', '.join(sorted(_STEP_OPS))}", status=404)
+        return await run(request, op, {"episode": request.path_params["episode"]})
+
+    return [
+        Route("/control/health", health, methods=["GET"]),
+        Route("/control/metrics", metrics, methods=["GET"]),
+        Route("/control/episodes", episodes, methods=["GET", "POST"]),
+        Route("/control/episodes/{episode}", one, methods=["DELETE"]),
+        Route("/control/episodes/{episode}/{op}", step, methods=["GET", "POST"]),
+    ]
+
+
+class _EpisodeRouter:
+    """Takes the episode token off the URL (or header) before the MCP SDK sees the request."""
+
+    def __init__(self, app: ASGIApp, service: EpisodeService, playground_token: str | None) -> None:
+        self.app = app
+        self.service = service
+        self.playground_token = playground_token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        match = _HANDLE_PATH.match(path)
+        token = match.group(1) if match else None
+        is_mcp = path.rstrip("/") == "/mcp"
+        if token is None and is_mcp:
+            token = Request(scope).headers.get(HANDLE_HEADER) or None
+        if token is not None:
+            if self.service.resolve(token) is None:
+                await _reply(error="no such episode: unknown or expired handle", status=404)(scope, receive, send)
+                return
+            scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
+            await self.app(scope, receive, send)
+            return
+        if not is_mcp:
+            await self.app(scope, receive, send)
+            return
+        if self.playground_token is not None:
+            try:
+                check_token(self.playground_token, _bearer(Request(scope)))
+            except ControlError as exc:
+                await _reply(error=f"{exc}: this server is reachable beyond loopback", status=401)(scope, receive, send)
+                return
+
+        async def labelled(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"scaleenv-state", b"playground")]}
+            await send(message)
+
+        await self.app(scope, receive, labelled)
+
+
+def http_app(
+    server: DomainServer,
+    service: EpisodeService,
+    *,
+    control_token: str,
+    host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] = (),
+) -> ASGIApp:
+    """The ASGI app serving ``server``'s episodes; ``service`` must be the one ``server`` was built with."""
+    security: TransportSecuritySettings | None = None
+    if allowed_hosts:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=list(allowed_hosts),
+            allowed_origins=[f"{scheme}://{h}" for h in allowed_hosts for scheme in ("http", "https")],
+        )
+    app = server.streamable_http_app(
+        host=host, transport_security=security, custom_starlette_routes=_control_routes(service, control_token)
+    )
+    return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
+
+
+def serve_http(app: ASGIApp, *, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` until interrupted."""
+    import uvicorn
+
+    print(
+        f"serving {name} on http://{host}:{port}/mcp (playground), episodes at /episodes/<token>/mcp, control at /control",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
