@@ -327,6 +327,100 @@ def mcp_round_trip(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- 3b. many HTTP clients at once
+
+LOAD_TOKEN = "bench-control-token-0123456789"
+
+
+def _server_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _load(urls: list[str], calls: int, tool: str, arguments: dict[str, Any]) -> tuple[list[float], int, float]:
+    """Every URL an MCP client at once, each making ``calls`` calls; (latencies in us, errors, wall seconds)."""
+    from mcp import Client
+
+    samples: list[float] = []
+    errors = 0
+
+    async def one(url: str) -> None:
+        nonlocal errors
+        try:
+            async with Client(url) as client:
+                for _ in range(calls):
+                    start = time.perf_counter()
+                    result = await client.call_tool(tool, arguments)
+                    samples.append((time.perf_counter() - start) * 1e6)
+                    errors += bool(result.is_error)
+        except Exception:  # a refused or dropped client is an error of the run, counted
+            errors += calls
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for url in urls:
+            tg.start_soon(one, url)
+    return samples, errors, time.perf_counter() - start
+
+
+def http_load(quick: bool) -> list[Row]:
+    """N clients at once, each on its own episode handle, against the constant-result SDK server under the same load."""
+    import subprocess
+
+    import httpx
+
+    sizes = [(20, 5)] if quick else [(200, 20), (2000, 3)]
+    order = seed_state(retail()).rows("order")[0]["id"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_file = Path(tmp) / "floor.py"
+        floor_file.write_text(FLOOR_SERVER)
+        for clients, calls in sizes:
+            p1, p2 = _free_port(), _free_port()
+            env = {**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN}
+            ours_proc = subprocess.Popen([sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
+                                          "--port", str(p1), "--max-per-creator", "10000"],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            floor_proc = subprocess.Popen([sys.executable, str(floor_file), "http", str(p2)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                _wait_port(p1, ours_proc)
+                _wait_port(p2, floor_proc)
+                control = httpx.Client(base_url=f"http://127.0.0.1:{p1}/control", headers={"authorization": f"Bearer {LOAD_TOKEN}"}, timeout=60)
+                rss_before = _server_rss(ours_proc.pid)
+                handles = [control.post("/episodes", json={}).json()["result"] for _ in range(clients)]
+                urls = [f"http://127.0.0.1:{p1}{h['path']}" for h in handles]
+                ours, ours_err, ours_wall = anyio.run(_load, urls, calls, "get_order", {"order_id": order})
+                rss_peak = _server_rss(ours_proc.pid)
+                for h in handles:
+                    control.delete(f"/episodes/{h['episode']}")
+                time.sleep(0.5)
+                rss_after = _server_rss(ours_proc.pid)
+                floor, floor_err, floor_wall = anyio.run(_load, [f"http://127.0.0.1:{p2}/mcp"] * clients, calls, "get_order", {"order_id": order})
+            finally:
+                for proc in (ours_proc, floor_proc):
+                    proc.terminate()
+                    proc.wait(timeout=10)
+            ours_rate, floor_rate = len(ours) / ours_wall, len(floor) / floor_wall
+            ours_t, floor_t = timing(ours), timing(floor)
+            p99 = lambda xs: sorted(xs)[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan")  # noqa: E731
+            ratio = floor_rate / ours_rate if ours_rate else float("inf")
+            detail = {"clients": clients, "calls_each": calls, "ours_per_s": round(ours_rate, 1), "floor_per_s": round(floor_rate, 1),
+                      "ours_p50_ms": round(ours_t.median / 1e3, 1), "ours_p99_ms": round(p99(ours), 1),
+                      "floor_p50_ms": round(floor_t.median / 1e3, 1), "floor_p99_ms": round(p99(floor), 1),
+                      "errors": ours_err, "floor_errors": floor_err,
+                      "rss_mib": {"before": rss_before >> 20, "peak": rss_peak >> 20, "after_delete": rss_after >> 20}}  # fmt: skip
+            rows.append(Row("HTTP load", f"{clients:,} clients at once, own episode each ({calls} calls each)",
+                            f"{ours_rate:,.0f} calls/s, p50 {detail['ours_p50_ms']} ms, p99 {detail['ours_p99_ms']} ms, errors {ours_err}",
+                            f"{floor_rate:,.0f} calls/s, p50 {detail['floor_p50_ms']} ms, p99 {detail['floor_p99_ms']} ms",
+                            "same SDK, constant result, same load", ratio, "<= 1.5x, errors 0", ratio <= 1.5 and ours_err == 0, detail))  # fmt: skip
+            rows.append(Row("HTTP load", f"server RSS, {clients:,} episodes: before / peak / after delete",
+                            f"{rss_before >> 20} / {rss_peak >> 20} / {rss_after >> 20} MiB", None, "", None, "", None))  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------- 4. concurrency
 
 
@@ -522,6 +616,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "tool_calls": tool_calls,
     "reset": reset,
     "mcp": mcp_round_trip,
+    "http_load": http_load,
     "concurrency": concurrency,
     "verification": verification,
     "synthesis": synthesis,
