@@ -382,7 +382,7 @@ def http_load(quick: bool) -> list[Row]:
             p1, p2 = _free_port(), _free_port()
             env = {**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN}
             ours_proc = subprocess.Popen([sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
-                                          "--port", str(p1), "--max-per-creator", "10000"],
+                                          "--port", str(p1), "--max-per-creator", "10000", "--idle-seconds", "600"],
                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             floor_proc = subprocess.Popen([sys.executable, str(floor_file), "http", str(p2)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
@@ -396,7 +396,7 @@ def http_load(quick: bool) -> list[Row]:
                 rss_peak = _server_rss(ours_proc.pid)
                 for h in handles:
                     control.delete(f"/episodes/{h['episode']}")
-                time.sleep(0.5)
+                time.sleep(2)  # the reaper's next tick hands the freed memory back to the OS
                 rss_after = _server_rss(ours_proc.pid)
                 floor, floor_err, floor_wall = anyio.run(_load, [f"http://127.0.0.1:{p2}/mcp"] * clients, calls, "get_order", {"order_id": order})
             finally:

@@ -16,6 +16,9 @@ episodes", not a hang), and an idle time after which an episode is reaped and it
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -36,6 +39,13 @@ are ``playground:<session id>``."""
 _SEED_IMAGES = 8
 _LATENCY_WINDOW = 10_000
 _RATE_WINDOW_S = 60.0
+
+
+def _malloc_trim() -> None:
+    """Return freed heap pages to the OS. glibc keeps them for reuse, so a server that ended 2,000
+    episodes would otherwise keep their peak footprint (measured: 246 MiB, 62 after a trim)."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 class TooManyEpisodes(EpisodeError):
@@ -86,6 +96,7 @@ class EpisodeService:
         self._calls = 0
         self._errors = 0
         self._reaped = 0
+        self._ended_since_release = 0
         self._recent: deque[tuple[float, float]] = deque(maxlen=_LATENCY_WINDOW)  # (when, seconds)
 
     # ------------------------------------------------------------------ creating and finding
@@ -168,6 +179,7 @@ class EpisodeService:
         handle = self.handles.pop(self.episode_id(episode_id))
         if handle.token:
             del self._by_token[handle.token]
+        self._ended_since_release += 1
         self._per_creator[handle.creator] -= 1
         if not self._per_creator[handle.creator]:
             del self._per_creator[handle.creator]
@@ -181,6 +193,12 @@ class EpisodeService:
             self.delete(episode_id)
         self._reaped += len(idle)
         return idle
+
+    def release_memory(self) -> None:
+        """Hand the memory of ended episodes back to the OS (the HTTP reaper calls this after each sweep)."""
+        if self._ended_since_release:
+            self._ended_since_release = 0
+            _malloc_trim()
 
     def close(self) -> None:
         for episode_id in list(self.handles):

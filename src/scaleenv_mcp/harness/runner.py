@@ -1,9 +1,11 @@
-"""Running episodes: each one a stdio server subprocess, an MCP client, an agent, a verdict.
+"""Running episodes: an MCP session with the official client, an agent, a verdict.
 
-An episode takes the same path an external agent would: the harness launches
-``scaleenv serve DOMAIN --task ID --control SOCKET`` as a subprocess and speaks MCP to
-it over stdio with the official client. Verification goes through the control socket,
-which the agent is never given. Faults of the machinery (the server dies, the LLM API
+By default (``inproc``) every episode of a domain lives on one episode service in this
+process and the client talks to a server object bound to that episode: the same MCP
+messages, no process or socket per episode. With ``process`` the harness takes the path an
+external agent would: it launches ``scaleenv serve DOMAIN --task ID --control SOCKET`` as a
+subprocess, speaks MCP over stdio and verifies through the control socket. Either way the
+agent is never given the verifier. Faults of the machinery (the server dies, the LLM API
 keeps failing, the episode times out) are recorded as infrastructure faults.
 """
 
@@ -26,6 +28,8 @@ from mcp.client.stdio import stdio_client
 
 from ..engine.seed import seed_state
 from ..episodes.control import ControlClient, ControlError
+from ..episodes.coordinator import Coordinator
+from ..episodes.service import EpisodeService, Handle
 from ..serving.server import build_server
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.model import DomainSpec
@@ -54,6 +58,15 @@ class EvalPlan:
 
     output_validators: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """domain -> the MCP client's compiled output-schema validators, shared by that domain's sessions"""
+
+    _services: dict[str, EpisodeService] = field(default_factory=dict, repr=False)
+
+    def service(self, name: str) -> EpisodeService:
+        """One episode service per domain for in-process episodes: seeded and hash-checked once per run."""
+        if name not in self._services:
+            spec, tasks, image = self.domain(name)
+            self._services[name] = EpisodeService(Coordinator(spec, tasks, initial=image))
+        return self._services[name]
 
     def domain(self, name: str) -> tuple[DomainSpec, list[TaskSpec], bytes]:
         """A domain's spec, tasks and seeded initial state, loaded once per run (in-process episodes)."""
@@ -88,6 +101,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
         log_path = out / "server-logs" / task.domain / f"{_safe(task.id)}__{_safe(agent.name)}__t{trial}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("w", encoding="utf-8")
+        handle: Handle | None = None
         try:
             transport: Any
             if plan.isolation == "process":
@@ -98,25 +112,31 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     cwd=str(plan.root),
                 )  # fmt: skip
                 transport = stdio_client(params, errlog=log)
-            else:  # the same MCP session, with the server object in this process: no process to start
-                spec, tasks, image = plan.domain(task.domain)
-                transport = build_server(spec, tasks=tasks, task_id=task.id, control_path=sock, initial=image)
+            else:  # the same MCP session, with the server object in this process: no process, no socket
+                service = plan.service(task.domain)
+                handle = service.create(task=task.id, creator="eval")
+                transport = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)
             with anyio.fail_after(plan.timeout):
                 async with Client(transport) as client:
                     control = ControlClient(sock)
                     if plan.isolation == "process":
-                        await control.wait_ready()  # in-process, the session's lifespan has started it already
+                        await control.wait_ready()
                     tools = (await client.list_tools()).tools
                     _share_output_validators(client, plan.output_validators.setdefault(task.domain, {}))
                     policy = _prompt_text(await client.get_prompt("policy"))
                     instruction = _prompt_text(await client.get_prompt("task"))
                     session = AgentSession(client, tools, policy, instruction, plan.max_steps)
                     outcome = await agent.run(session)
-                    verdict = await control.verify(outcome.answer)
+                    if handle is None:
+                        verdict = await control.verify(outcome.answer)
+                    else:  # the harness holds the service: the grader directly, not over a socket
+                        verdict = service.coordinator.verify(handle.episode, outcome.answer).model_dump(mode="json")
         except Exception as exc:  # boundary: classify what went wrong, whatever wrapped it
             infra = _classify(exc, plan.timeout)
         finally:
             log.close()
+            if handle is not None and handle.episode in service.handles:
+                service.delete(handle.episode)
         if infra and infra["kind"] == "server_crash":
             last = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()][-1:]
             if last:

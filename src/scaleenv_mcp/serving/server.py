@@ -68,14 +68,13 @@ HANDLE_SCOPE_KEY = "scaleenv.handle"
 
 def _episode_for(service: EpisodeService, request: Any) -> str:
     """Which episode a request acts on: the handle's, else a playground; on stdio, the connection's own."""
-    scope = getattr(request, "scope", None)
-    if not isinstance(scope, dict):  # stdio or an in-memory client: one connection, one episode
+    if not isinstance(getattr(request, "scope", None), dict):  # stdio or an in-memory client: one connection, one episode
         if DEFAULT_EPISODE not in service.handles:
             service.coordinator.start(service.default_task, DEFAULT_EPISODE)
             service.adopt(DEFAULT_EPISODE)
         return DEFAULT_EPISODE
-    token = scope.get(HANDLE_SCOPE_KEY)
-    if isinstance(token, str):
+    token = _handle_of(request)
+    if token is not None:
         episode_id = service.resolve(token)
         if episode_id is None:  # it expired between the HTTP layer's check and this call
             raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired; ask the harness for a new one")
@@ -86,14 +85,18 @@ def _episode_for(service: EpisodeService, request: Any) -> str:
         raise MCPError(code=types.INVALID_REQUEST, message=str(exc)) from None
 
 
-def _task_of(service: EpisodeService, request: Any, default: TaskSpec | None) -> TaskSpec | None:
-    """The task of the episode a handle names (its instruction is the ``task`` prompt), else the server's."""
+def _handle_of(request: Any) -> str | None:
     scope = getattr(request, "scope", None)
     token = scope.get(HANDLE_SCOPE_KEY) if isinstance(scope, dict) else None
-    episode_id = service.resolve(token) if isinstance(token, str) else None
-    if episode_id is None:
-        return default
-    return service.coordinator.episodes[episode_id].task
+    return token if isinstance(token, str) else None
+
+
+def _task_of(service: EpisodeService, request: Any, default: TaskSpec | None, bound: str | None) -> TaskSpec | None:
+    """The task of the episode a handle names (its instruction is the ``task`` prompt), else the server's."""
+    token = _handle_of(request)
+    episode_id = service.resolve(token) if token is not None else bound
+    episode = service.coordinator.episodes.get(episode_id) if episode_id is not None else None
+    return episode.task if episode is not None else default
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
@@ -131,7 +134,8 @@ def build_server(
     control_token: str | None = None,
     initial: bytes | None = None,
     service: EpisodeService | None = None,
-    reap_every: float = 30.0,
+    episode: str | None = None,
+    reap_every: float | None = 30.0,
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -141,7 +145,10 @@ def build_server(
     agent's MCP surface never shows checks, solutions or rewards.
 
     Without ``service`` every connection gets its own episodes (stdio, in-memory clients);
-    with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s.
+    with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s
+    (never with None). With a ``service`` and an ``episode``, every request without a handle acts
+    on that episode: an in-process harness starts episodes on one shared service this way,
+    with no server process, socket or per-episode seeding; it ends them itself.
     """
     task_list = list(tasks or [])
     task = next((t for t in task_list if t.id == task_id), None)
@@ -161,10 +168,17 @@ def build_server(
     }
 
     async def reap_forever() -> None:
-        assert service is not None
-        while True:
-            await anyio.sleep(reap_every)
-            service.reap()
+        assert service is not None and reap_every is not None
+        last = anyio.current_time()
+        while True:  # ended episodes' memory goes back within a second; idle ones are reaped every reap_every s
+            await anyio.sleep(min(1.0, reap_every))
+            if anyio.current_time() - last >= reap_every:
+                service.reap()
+                last = anyio.current_time()
+            service.release_memory()
+
+    def episode_of(service: EpisodeService, request: Any) -> str:
+        return episode if episode is not None and not _handle_of(request) else _episode_for(service, request)
 
     @asynccontextmanager
     async def lifespan(_: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
@@ -176,13 +190,14 @@ def build_server(
         async with anyio.create_task_group() as tg:
             if control_path is not None:
                 await tg.start(partial(serve_control, control_path, episodes, token=control_token))
-            if not own:
+            if not own and reap_every is not None:
                 tg.start_soon(reap_forever)
             try:
                 yield episodes
             finally:
                 tg.cancel_scope.cancel()
-                episodes.close()
+                if own:
+                    episodes.close()
 
     async def list_tools(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
@@ -193,7 +208,7 @@ def build_server(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         service = ctx.lifespan_context
-        episode_id = _episode_for(service, ctx.request)
+        episode_id = episode_of(service, ctx.request)
         try:
             result = service.call(episode_id, params.name, params.arguments or {})
         except EpisodeError:  # reaped or deleted by the harness mid-request
@@ -245,14 +260,14 @@ def build_server(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         prompts = [types.Prompt(name="policy", description=f"The {spec.title} policy, as a system-style brief.")]
-        if _task_of(ctx.lifespan_context, ctx.request, task) is not None:
+        if _task_of(ctx.lifespan_context, ctx.request, task, episode) is not None:
             prompts.append(types.Prompt(name="task", description="What the user wants done in this episode."))
         return types.ListPromptsResult(prompts=prompts)
 
     async def get_prompt(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        episode_task = _task_of(ctx.lifespan_context, ctx.request, task)
+        episode_task = _task_of(ctx.lifespan_context, ctx.request, task, episode)
         if params.name == "task" and episode_task is not None:
             return types.GetPromptResult(
                 description="The user's request",
