@@ -327,6 +327,40 @@ def mcp_round_trip(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- 3a. time to the first tools/list
+
+
+async def _first_list(params: Any) -> float:
+    from mcp import Client
+
+    start = time.perf_counter()
+    async with Client(params) as client:
+        tools = (await client.list_tools()).tools
+        elapsed = time.perf_counter() - start
+    assert tools
+    return elapsed * 1e6
+
+
+def startup(quick: bool) -> list[Row]:
+    """A client launches the server over stdio: process start, imports, handshake, first tools/list."""
+    from mcp import StdioServerParameters
+
+    runs = 2 if quick else 7
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_file = Path(tmp) / "floor.py"
+        floor_file.write_text(FLOOR_SERVER)
+        ours_params = StdioServerParameters(command=sys.executable, args=["-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail"])
+        floor_params = StdioServerParameters(command=sys.executable, args=[str(floor_file)])
+        ours, floor = [], []
+        for _ in range(runs):  # interleaved, so drifting load hits both alike
+            ours.append(anyio.run(_first_list, ours_params))
+            floor.append(anyio.run(_first_list, floor_params))
+    o, f = timing(ours, "us"), timing(floor, "us")
+    ratio = o.median / f.median
+    return [Row("startup", "stdio: process start to the first tools/list result", o, f,
+                "same SDK, constant result, started the same way", ratio, "<= 1.3x", ratio <= 1.3)]  # fmt: skip
+
+
 # ---------------------------------------------------------------- 3b. many HTTP clients at once
 
 LOAD_TOKEN = "bench-control-token-0123456789"
@@ -616,6 +650,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "tool_calls": tool_calls,
     "reset": reset,
     "mcp": mcp_round_trip,
+    "startup": startup,
     "http_load": http_load,
     "concurrency": concurrency,
     "verification": verification,
