@@ -406,17 +406,17 @@ def http_load(quick: bool) -> list[Row]:
 
     import httpx
 
-    sizes = [(20, 5)] if quick else [(200, 20), (2000, 3)]
+    sizes = [(20, 5, 1)] if quick else [(200, 20, 1), (200, 20, 2), (2000, 3, 1)]
     order = seed_state(retail()).rows("order")[0]["id"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         floor_file = Path(tmp) / "floor.py"
         floor_file.write_text(FLOOR_SERVER)
-        for clients, calls in sizes:
+        for clients, calls, workers in sizes:
             p1, p2 = _free_port(), _free_port()
             env = {**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN}
             ours_proc = subprocess.Popen([sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
-                                          "--port", str(p1), "--max-per-creator", "10000", "--idle-seconds", "600"],
+                                          "--port", str(p1), "--max-per-creator", "10000", "--idle-seconds", "600", "--workers", str(workers)],
                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             floor_proc = subprocess.Popen([sys.executable, str(floor_file), "http", str(p2)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
@@ -425,7 +425,7 @@ def http_load(quick: bool) -> list[Row]:
                 control = httpx.Client(base_url=f"http://127.0.0.1:{p1}/control", headers={"authorization": f"Bearer {LOAD_TOKEN}"}, timeout=60)
                 rss_before = _server_rss(ours_proc.pid)
                 handles = [control.post("/episodes", json={}).json()["result"] for _ in range(clients)]
-                urls = [f"http://127.0.0.1:{p1}{h['path']}" for h in handles]
+                urls = [h["url"] for h in handles]
                 ours, ours_err, ours_wall = anyio.run(_load, urls, calls, "get_order", {"order_id": order})
                 rss_peak = _server_rss(ours_proc.pid)
                 for h in handles:
@@ -441,16 +441,17 @@ def http_load(quick: bool) -> list[Row]:
             ours_t, floor_t = timing(ours), timing(floor)
             p99 = lambda xs: sorted(xs)[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan")  # noqa: E731
             ratio = floor_rate / ours_rate if ours_rate else float("inf")
-            detail = {"clients": clients, "calls_each": calls, "ours_per_s": round(ours_rate, 1), "floor_per_s": round(floor_rate, 1),
+            detail = {"clients": clients, "calls_each": calls, "workers": workers, "ours_per_s": round(ours_rate, 1), "floor_per_s": round(floor_rate, 1),
                       "ours_p50_ms": round(ours_t.median / 1e3, 1), "ours_p99_ms": round(p99(ours), 1),
                       "floor_p50_ms": round(floor_t.median / 1e3, 1), "floor_p99_ms": round(p99(floor), 1),
                       "errors": ours_err, "floor_errors": floor_err,
                       "rss_mib": {"before": rss_before >> 20, "peak": rss_peak >> 20, "after_delete": rss_after >> 20}}  # fmt: skip
-            rows.append(Row("HTTP load", f"{clients:,} clients at once, own episode each ({calls} calls each)",
+            on = f", {workers} server processes" if workers > 1 else ""
+            rows.append(Row("HTTP load", f"{clients:,} clients at once, own episode each ({calls} calls each{on})",
                             f"{ours_rate:,.0f} calls/s, p50 {detail['ours_p50_ms']} ms, p99 {detail['ours_p99_ms']} ms, errors {ours_err}",
                             f"{floor_rate:,.0f} calls/s, p50 {detail['floor_p50_ms']} ms, p99 {detail['floor_p99_ms']} ms",
                             "same SDK, constant result, same load", ratio, "<= 1.5x, errors 0", ratio <= 1.5 and ours_err == 0, detail))  # fmt: skip
-            rows.append(Row("HTTP load", f"server RSS, {clients:,} episodes: before / peak / after delete",
+            rows.append(Row("HTTP load", f"server RSS, {clients:,} episodes{on}: before / peak / after delete (front process)",
                             f"{rss_before >> 20} / {rss_peak >> 20} / {rss_after >> 20} MiB", None, "", None, "", None))  # fmt: skip
     return rows
 

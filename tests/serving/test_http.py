@@ -236,3 +236,24 @@ def test_the_readme_http_example_runs(server: Server) -> None:
     instruction, reward = proc.stdout.strip().splitlines()[-2:]
     task = next(t for t in load_domain_tasks(PATHS, "retail") if t.id == "retail-002")
     assert instruction == task.instruction and float(reward) == 0.0  # the agent only read; nothing earned
+
+
+async def test_two_workers_spread_episodes_and_the_front_answers_for_both() -> None:
+    customer = seed_state(shipped_spec("retail")).rows("customer")[0]["id"]
+    for server in start("--workers", "2"):
+        handles = [server.create(creator="spread") for _ in range(4)]
+        ports = {httpx.URL(h["url"]).port for h in handles}
+        assert len(ports) == 2 and sum(h["episode"].startswith("w1.") for h in handles) == 2
+        for i, handle in enumerate(handles):
+            async with Client(handle["url"]) as agent:
+                await agent.call_tool("update_customer_city", {"customer_id": customer, "city": f"Town {i}"})
+        for i, handle in enumerate(handles):  # each episode's diff, through the front, whichever process holds it
+            diff = server.control("GET", f"/episodes/{handle['episode']}/diff").json()["result"]
+            assert f"Town {i}" in json.dumps(diff) and json.dumps(diff).count("Town ") == 1
+        listing = server.control("GET", "/episodes", None).json()["result"]
+        assert sorted(e["episode"] for e in listing) == sorted(h["episode"] for h in handles)
+        metrics = server.control("GET", "/metrics").json()["result"]
+        assert metrics["live_episodes"] == 4 and len(metrics["processes"]) == 2
+        assert server.control("DELETE", f"/episodes/{handles[1]['episode']}").status_code == 200
+        assert server.control("POST", f"/episodes/{handles[1]['episode']}/verify", {}).status_code == 404
+        assert server.control("POST", "/episodes/w9.ep-x/verify", {}).status_code == 404

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..episodes.control import ControlError, check_token, handle_request
 from ..episodes.service import EpisodeService
 from .server import HANDLE_SCOPE_KEY, DomainServer
+from .workers import WorkerPool, split_episode
 
 __all__ = ["HANDLE_HEADER", "LOOPBACK", "episode_path", "http_app", "serve_http"]
 
@@ -77,16 +78,61 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _control_routes(service: EpisodeService, token: str) -> list[Route]:
+async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
+    """Answer a control request that concerns another worker (None: the front answers it itself)."""
+    op = fields["op"]
+    rest = {k: v for k, v in fields.items() if k not in ("op", "episode")}
+    if op == "create":
+        number = pool.pick()
+        if number == 0:
+            return None
+        status, reply = await pool.forward(number, "POST", "/episodes", rest)
+        if reply.get("ok"):
+            made = reply["result"]
+            made["episode"] = f"w{number}.{made['episode']}"
+            made["url"] = str(request.url.replace(port=pool.port(number), path=made["path"], query=""))
+        return JSONResponse(reply, status_code=status)
+    episode = fields.get("episode")
+    if isinstance(episode, str):
+        number, own = split_episode(episode)
+        if number == 0:
+            return None
+        if number > len(pool.workers):
+            return _reply(error=f"episode {episode[:80]!r} not found", status=404)
+        path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
+        status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        return JSONResponse(reply, status_code=status)
+    if op not in ("list", "metrics"):
+        return None
+    local = handle_request(service, fields)
+    others = [await pool.forward(n, "GET", "/episodes" if op == "list" else "/metrics", params=rest) for n in range(1, len(pool.workers) + 1)]
+    for status, reply in others:
+        if not reply.get("ok"):
+            return JSONResponse(reply, status_code=status)
+    if op == "list":
+        merged = list(local)
+        for number, (_, reply) in enumerate(others, 1):
+            merged += [{**e, "episode": f"w{number}.{e['episode']}"} for e in reply["result"]]
+        return _reply(merged)
+    processes = [local, *(reply["result"] for _, reply in others)]
+    return _reply({**local, "live_episodes": sum(m["live_episodes"] for m in processes), "processes": processes})
+
+
+def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None) -> list[Route]:
     async def run(request: Request, op: str, fields: dict[str, Any] | None = None) -> Response:
         try:
             if op != "health":
                 check_token(token, _bearer(request))
             body = await _json_body(request) if request.method in ("POST", "PUT") else {}
             body.pop("op", None)
-            result = handle_request(service, {**body, **(fields or {}), "op": op})
+            asked = {**body, **(fields or {}), "op": op}
+            if pool is not None and (spread := await _spread(pool, service, request, asked)) is not None:
+                return spread
+            result = handle_request(service, asked)
         except ControlError as exc:
             return _reply(error=str(exc)[:500], status=exc.status)
+        if op == "create":
+            result["url"] = str(request.url.replace(path=result["path"], query=""))
         return _reply(result, status=201 if op == "create" else 200)
 
     async def health(request: Request) -> Response:
@@ -169,6 +215,7 @@ def http_app(
     control_token: str,
     host: str = "127.0.0.1",
     allowed_hosts: Sequence[str] = (),
+    workers: WorkerPool | None = None,
 ) -> ASGIApp:
     """The ASGI app serving ``server``'s episodes; ``service`` must be the one ``server`` was built with."""
     security: TransportSecuritySettings | None = None
@@ -179,7 +226,7 @@ def http_app(
             allowed_origins=[f"{scheme}://{h}" for h in allowed_hosts for scheme in ("http", "https")],
         )
     app = server.streamable_http_app(
-        host=host, transport_security=security, custom_starlette_routes=_control_routes(service, control_token)
+        host=host, transport_security=security, custom_starlette_routes=_control_routes(service, control_token, workers)
     )
     return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
 

@@ -21,6 +21,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     http.add_argument("--max-episodes", type=_positive(int), default=10_000, help="live episodes this server holds at most")
     http.add_argument("--max-per-creator", type=_positive(int), default=2_000, help="live episodes one creator holds at most")
+    http.add_argument("--workers", type=_positive(int), default=1,
+                      help="server processes; episodes are spread over them and agents talk to theirs directly")  # fmt: skip
     http.add_argument("--allowed-host", action="append", metavar="HOST:PORT",
                       help="accept only these Host headers (repeatable; loopback is always checked)")  # fmt: skip
 

@@ -362,8 +362,25 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         print(f"control token (set {CONTROL_TOKEN_ENV} to choose it): {token}", file=sys.stderr)
     if options.host not in LOOPBACK and not options.allowed_host:
         print(f"warning: serving on {options.host} without --allowed-host: the Host header is not checked", file=sys.stderr)
-    app = http_app(server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or ())
-    serve_http(app, name=spec.name, host=options.host, port=options.port)
+    pool = None
+    if options.workers > 1:
+        from .workers import WorkerPool
+
+        limits = ["--idle-seconds", str(options.idle_seconds), "--max-episodes", str(options.max_episodes),
+                  "--max-per-creator", str(options.max_per_creator)]  # fmt: skip
+        for allowed in options.allowed_host or ():
+            limits += ["--allowed-host", allowed]
+        serve_args = ["--root", str(project_paths(root).root), "serve", spec.name, *(["--task", options.task] if options.task else []), *limits]
+        try:
+            pool = WorkerPool.start(options.workers - 1, serve_args, host=options.host, token=token)
+        except RuntimeError as exc:
+            raise ServeError(str(exc)) from None
+    app = http_app(server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or (), workers=pool)
+    try:
+        serve_http(app, name=spec.name, host=options.host, port=options.port)
+    finally:
+        if pool is not None:
+            pool.stop()
 
 
 def serve_main(spec: DomainSpec, argv: Sequence[str] | None = None) -> int:
