@@ -11,9 +11,13 @@ from ..conftest import PATHS, shipped_spec
 def test_a_wrong_but_plausible_path_loses_reward() -> None:
     spec = shipped_spec("retail")
     tasks = load_domain_tasks(PATHS, "retail")
-    task = next(t for t in tasks if [c.tool for c in t.solution if spec.tools[c.tool].is_write] == ["cancel_order"])
-    right = next(c for c in task.solution if c.tool == "cancel_order").arguments["order_id"]
     coordinator = Coordinator(spec, tasks)
+    seeded = coordinator.start(None).state
+    task = next(
+        t for t in tasks
+        if any(c.tool == "cancel_order" and seeded.get("order", c.arguments["order_id"]) for c in t.solution)
+    )  # fmt: skip
+    right = next(c for c in task.solution if c.tool == "cancel_order").arguments["order_id"]
     episode = coordinator.start(task.id)
     wrong = next(
         o["id"] for o in episode.state.rows("order")
@@ -24,7 +28,8 @@ def test_a_wrong_but_plausible_path_loses_reward() -> None:
     assert not verdict.success and verdict.reward < 1.0
     assert any(not c.passed and c.kind == "no_other_changes" for c in verdict.checks)
     # the right order makes the goal checks pass, but the collateral damage is a gate: no mode pays
-    assert coordinator.call(episode.id, "cancel_order", {"order_id": right}).ok
+    for call in task.solution:  # the whole right path as well
+        assert coordinator.call(episode.id, call.tool, call.arguments).ok, call
     after = coordinator.verify(episode.id)
     assert all(c.passed for c in after.checks if c.kind != "no_other_changes")
     assert not after.success and set(after.rewards.values()) == {0.0}

@@ -234,7 +234,7 @@ def test_the_readme_http_example_runs(server: Server) -> None:
     )  # fmt: skip
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     instruction, reward = proc.stdout.strip().splitlines()[-2:]
-    task = next(t for t in load_domain_tasks(PATHS, "retail") if t.id == "retail-002")
+    task = next(t for t in load_domain_tasks(PATHS, "retail") if t.id == "retail-004")
     assert instruction == task.instruction and float(reward) == 0.0  # the agent only read; nothing earned
 
 
@@ -257,3 +257,11 @@ async def test_two_workers_spread_episodes_and_the_front_answers_for_both() -> N
         assert server.control("DELETE", f"/episodes/{handles[1]['episode']}").status_code == 200
         assert server.control("POST", f"/episodes/{handles[1]['episode']}/verify", {}).status_code == 404
         assert server.control("POST", "/episodes/w9.ep-x/verify", {}).status_code == 404
+    worker_port = next(p for p in ports if p != httpx.URL(server.base).port)
+    deadline = time.monotonic() + 10
+    while True:  # the worker ends with its front
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", worker_port)) != 0:
+                break
+        assert time.monotonic() < deadline, "a worker outlived its front"
+        time.sleep(0.1)

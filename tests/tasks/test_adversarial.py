@@ -86,12 +86,14 @@ def test_listing_every_allowed_value_earns_nothing() -> None:
             verdict = ep.verify(answer="It is one of: " + ", ".join(sorted(values)) + ".")
             assert no_real_work(verdict), (task.id, verdict.checks)
             checked += 1
-    assert checked >= 80  # most information tasks have rivals to list
+    assert checked >= 0.8 * len(list(episodes("information")))  # most information tasks have rivals to list
 
 
 def test_guessing_the_most_common_value_without_looking_rarely_pays() -> None:
-    """The fraction of questions a blind guess answers right is the chance level, not a hack."""
+    """A blind guess of the commonest value is right no more often than chance (one in the
+    number of values each question could have), so answering without looking is not a hack."""
     guessed = hits = 0
+    chance = spread = 0.0
     for domain, task in episodes("information"):
         check = answer_check(task)
         assert check is not None
@@ -101,7 +103,10 @@ def test_guessing_the_most_common_value_without_looking_rarely_pays() -> None:
         with domain.episode(task) as ep:
             hits += ep.verify(answer=f"It is {guess}.").success
             guessed += 1
-    assert guessed and hits / guessed <= 0.3
+        p = 1 / len(set(map(format_answer_value, values)))
+        chance, spread = chance + p, spread + p * (1 - p)
+    # within two standard deviations of what guessing at chance would get
+    assert guessed and hits <= chance + 2 * spread**0.5 and hits / guessed <= 0.35, (hits, guessed, round(chance, 1))
 
 
 # ---------------------------------------------------------------- wrong work
@@ -166,7 +171,7 @@ def test_the_right_write_twice_fails_when_the_second_one_goes_through() -> None:
             else:  # a rule refused the repeat, or it set what was already set: nothing wrong was done
                 assert ep.verify().success, task.id
                 refused += 1
-    assert twice >= 40 and twice + refused == sum(1 for _ in episodes("action"))
+    assert twice >= len(list(episodes("action"))) // 8 and twice + refused == sum(1 for _ in episodes("action"))
 
 
 def setter(domain: se.Domain) -> tuple[str, str, str] | None:
@@ -282,3 +287,44 @@ def test_every_mode_pays_the_reference_in_full_and_nothing_for_nothing(mode: Any
             replay(ep, task)
             verdict = ep._coordinator.verify(ep.id, reference_answer(task), mode=mode)
             assert verdict.reward == 1.0 and verdict.mode == mode, task.id
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def refusal_case(domain: se.Domain, task: TaskSpec) -> tuple[CheckSpec, list[Any]]:
+    """(the reason check, the values that would allow the refused call) of a refusal task."""
+    check = answer_check(task)
+    assert check is not None and check.entity and check.field
+    values = domain.spec.entities[check.entity].fields[check.field].values or []
+    allowed = [v for v in values if v not in check.choices]
+    return check, allowed
+
+
+def test_refusal_tasks_exist_and_forbid_what_they_ask() -> None:
+    refusals = list(episodes("refusal"))
+    assert len(refusals) >= len(TASKS) // 10, len(refusals)
+    assert len({domain.name for domain, _ in refusals}) >= 10  # most domains have rules to refuse by
+    for domain, task in refusals:
+        check, allowed = refusal_case(domain, task)
+        assert check.value in check.choices and allowed, task.id
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            assert ep.diff().is_empty() and ep.verify().success is False  # reads alone change nothing and say nothing
+
+
+def test_a_refusal_pays_for_the_reason_not_for_refusing_or_listing() -> None:
+    for domain, task in episodes("refusal"):
+        check, allowed = refusal_case(domain, task)
+        value = format_answer_value(check.value)
+        rule_words = " or ".join(format_answer_value(v) for v in allowed)
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            # a careful person quotes the rule and says what blocks it: paid in full
+            human = f"I'm sorry, I can't: that is only possible when it is {rule_words}, and yours is {value}."
+            assert ep.verify(answer=human).success, (task.id, human, ep.verify(answer=human).checks)
+            lazy = ["I can't do that.", "That is against the policy, sorry."]
+            if len(check.choices) > 1:  # every value that would forbid it: a list, not a reason
+                lazy.append("It can't be done: " + ", ".join(format_answer_value(v) for v in check.choices) + ".")
+            for answer in lazy:
+                assert no_real_work(ep.verify(answer=answer)), (task.id, answer)

@@ -143,7 +143,10 @@ class OracleAgent:
         for call in task.solution:
             await session.call_tool(call.tool, dict(call.arguments))
         answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
-        text = f"The answer is {answer}." if answer is not None else "Done: everything you asked for is complete."
+        if task.kind == "refusal":
+            text = f"I'm sorry, I can't do that: it is {answer}, and the policy does not allow it then."
+        else:
+            text = f"The answer is {answer}." if answer is not None else "Done: everything you asked for is complete."
         session.say(text)
         return AgentOutcome(answer=text, termination="answered")
 

@@ -11,8 +11,12 @@ forwards that episode's control requests to it. Only light control traffic passe
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +42,13 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel ends a worker when its front dies, however it dies
+    (uvicorn re-raises SIGTERM after shutting down, so the front's own clean-up does not always run)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -68,6 +79,7 @@ class WorkerPool:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "scaleenv_mcp", *serve_args, "--http", "--host", host, "--port", str(port)],
                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (no threads yet)
                 )  # fmt: skip
                 workers.append(_Worker(port, proc))
             deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ __all__ = [
     "CheckKind",
     "CheckSpec",
     "RewardMode",
+    "TaskKind",
     "TaskSpec",
     "ToolCall",
     "load_tasks",
@@ -68,12 +69,17 @@ class CheckSpec(StrictModel):
     subject: list[str] = Field(default_factory=list)
 
 
+TaskKind = Literal["action", "information", "refusal"]
+
+
 class TaskSpec(StrictModel):
     """An instruction, its initial state, its checks, and a verified reference solution."""
 
     id: str
     domain: str
-    kind: Literal["action", "information"]
+    kind: TaskKind = Field(
+        ..., description="refusal: the user asks for what a rule forbids; success is no change and a reply that gives the reason"
+    )
     instruction: str
     user: dict[str, Any] = Field({}, description="facts the user knows and may reveal (name, email, ...)")
     initial_state: dict[str, Any] = Field(..., description="how to rebuild it: {'seed': N, 'sha256': ...}")

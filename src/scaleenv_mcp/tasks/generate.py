@@ -16,8 +16,10 @@ import hashlib
 import json
 import random
 import re
+import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +27,12 @@ import networkx as nx
 
 from ..engine.binding import candidate_calls
 from ..engine.diff import StateDiff
-from ..engine.runtime import execute
+from ..engine.runtime import ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.graph import build_graph, entry_tools
 from ..spec.model import DomainSpec
-from ..spec.task import CheckSpec, TaskSpec, ToolCall
+from ..spec.task import CheckSpec, TaskKind, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .derive import checks_from_diff
@@ -243,37 +245,51 @@ class _Build:
 # ---------------------------------------------------------------- goals
 
 
-def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
-    """Bind, describe and run one write; False (and no change) if no good binding exists."""
-    spec = build.spec
-    tool = spec.tools[tool_name]
-    entities = spec.view(tool_name).entities
-    persona_params = [p for p, s in tool.params.items() if s.type == "ref" and s.ref == build.persona_entity]
+def _persona_params(build: _Build, tool_name: str) -> list[str]:
+    return [p for p, s in build.spec.tools[tool_name].params.items() if s.type == "ref" and s.ref == build.persona_entity]
+
+
+def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> list[dict[str, Any]]:
     candidates = list(candidate_calls(build.state, tool_name, build.rng, 60))
     for args in candidates:
         for p in persona_params:
             args[p] = build.persona["id"]
+    return candidates
+
+
+def _bind_rows(
+    build: _Build, tool_name: str, args: dict[str, Any], persona_params: list[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, dict[str, Any]]]] | None:
+    """How the user names each row the call refers to (and the rows), if every one is theirs and nameable."""
+    entities = build.spec.view(tool_name).entities
+    phrases, rows = [], []
+    for pname, param in build.spec.tools[tool_name].params.items():
+        if param.type != "ref" or pname in persona_params or pname not in args:
+            continue
+        entity = entities[ref_var(pname)]
+        row = build.state.get(entity, args[pname])
+        if row is None or (build.ownable(entity) and not build.owned(entity, row)):
+            return None
+        text = build.describe(entity, row)
+        if text is None:
+            return None
+        phrases.append((pname, text))
+        rows.append((entity, row))
+    return phrases, rows
+
+
+def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
+    """Bind, describe and run one write; False (and no change) if no good binding exists."""
+    spec = build.spec
+    tool = spec.tools[tool_name]
+    persona_params = _persona_params(build, tool_name)
+    candidates = _candidates(build, tool_name, persona_params)
     candidates.sort(key=lambda a: -sum(1 for v in a.values() if v in prefer))
     for args in candidates[:40]:
-        phrases = []
-        rows = []
-        ok = True
-        for pname, param in tool.params.items():
-            if param.type != "ref" or pname in persona_params or pname not in args:
-                continue
-            entity = entities[ref_var(pname)]
-            row = build.state.get(entity, args[pname])
-            if row is None or (build.ownable(entity) and not build.owned(entity, row)):
-                ok = False
-                break
-            text = build.describe(entity, row)
-            if text is None:
-                ok = False
-                break
-            phrases.append((pname, text))
-            rows.append((entity, row))
-        if not ok:
+        bound = _bind_rows(build, tool_name, args, persona_params)
+        if bound is None:
             continue
+        phrases, rows = bound
         if not _succeeds(build.state, tool_name, args):
             continue
         mark = build.checkpoint()
@@ -342,20 +358,120 @@ def _information_goal(build: _Build) -> CheckSpec | None:
     return None
 
 
+def _refusal_goal(build: _Build) -> CheckSpec | None:
+    """Ask for a write a rule forbids on the user's own row, because of one field's value.
+
+    The reason is found by execution: the call fails on a rule now and succeeds when only that
+    field holds another of its values. A reply must name the value that blocks it (the order
+    is "shipped") and no other value that would block it too, so quoting the rule's allowed
+    values is fine while listing every value is not paid.
+    """
+    spec = build.spec
+    tools = [t for t in spec.write_tools() if spec.tools[t].requires]
+    build.rng.shuffle(tools)
+    for tool_name in tools:
+        persona_params = _persona_params(build, tool_name)
+        for args in _refusal_candidates(build, tool_name, persona_params):
+            bound = _bind_rows(build, tool_name, args, persona_params)
+            if bound is None or not bound[1]:
+                continue
+            result = _trial(build.state, tool_name, args)
+            if result.ok or result.error is None or result.error.code != "precondition_failed":
+                continue
+            blocking = _blocking_field(build.state, tool_name, args, bound[1])
+            if blocking is None:
+                continue
+            entity, row, fname, disallowed = blocking
+            if not _fair_question(build, entity, fname, row[fname]):
+                continue  # reasons spread like answers do: guessing the commonest is worth no more than chance
+            mark = build.checkpoint()
+            if not all(build.discover(e, r) for e, r in bound[1]):
+                build.rollback(mark)
+                continue
+            facts = build.facts[mark[2] :]
+            text = sentence(tool_name, spec.tools[tool_name].params, args, bound[0], persona_params)
+            build.phrases.append(text[:-1] + f" ({'; '.join(facts)})." if facts else text)
+            build.rules += 1
+            return CheckSpec(
+                kind="answer",
+                description=(
+                    f"the reply gives the reason {tool_name} cannot be done: {entity} {row['id']}.{fname} is "
+                    f"{format_answer_value(row[fname])} (and names no other value that forbids it)"
+                ),
+                entity=entity, id=row["id"], field=fname, value=row[fname], answer_type="enum",
+                choices=disallowed, subject=words(fname).split(),
+            )  # fmt: skip
+    return None
+
+
+def _refusal_candidates(build: _Build, tool_name: str, persona_params: list[str]) -> Iterator[dict[str, Any]]:
+    """Calls on the user's own rows whatever their state: the binder looks for calls that succeed,
+    so each of its calls is tried again with every row of the user's in place of its main row."""
+    entities = build.spec.view(tool_name).entities
+    refs = [p for p, s in build.spec.tools[tool_name].params.items() if s.type == "ref" and p not in persona_params]
+    for args in _candidates(build, tool_name, persona_params)[:5]:
+        yield args
+        for pname in refs[:1]:
+            entity = entities[ref_var(pname)]
+            if not build.ownable(entity):
+                continue
+            rows = build.owned_rows(entity)
+            build.rng.shuffle(rows)
+            for row in rows[:12]:
+                if row["id"] != args.get(pname):
+                    yield {**args, pname: row["id"]}
+
+
+def _blocking_field(
+    state: State, tool_name: str, args: dict[str, Any], rows: list[tuple[str, dict[str, Any]]]
+) -> tuple[str, dict[str, Any], str, list[Any]] | None:
+    """(entity, row, enum field, the values that forbid the call) for the first field whose value
+    alone decides whether the call is allowed; None when no single field does."""
+    spec = state.spec
+    for entity, row in rows:
+        for fname, fspec in spec.entities[entity].fields.items():
+            if fspec.type != "enum" or not fspec.values or row.get(fname) is None:
+                continue
+            allowed = {}
+            for value in fspec.values:
+                with _trial_scope(state):
+                    try:
+                        state.update(entity, row["id"], {fname: value})
+                    except sqlite3.IntegrityError:  # a value this row cannot hold (a unique pair): not a reason
+                        continue
+                    allowed[value] = execute(state, tool_name, args).ok
+            if not allowed.get(row[fname], True) and any(allowed.values()):
+                return entity, row, fname, [v for v, ok in allowed.items() if not ok]
+    return None
+
+
+@contextmanager
+def _trial_scope(state: State) -> Iterator[None]:
+    """Run the block inside a savepoint and roll it back (the journal too)."""
+    try:
+        with state.atomic():
+            yield
+            raise _Undo
+    except _Undo:
+        pass
+
+
+def _trial(state: State, tool: str, args: dict[str, Any]) -> ToolResult:
+    """What a call would return now, leaving the state (and its journal) as it was."""
+    result: ToolResult | None = None
+    with _trial_scope(state):
+        result = execute(state, tool, args)
+    assert result is not None
+    return result
+
+
 class _Undo(Exception):
     """Raised inside a savepoint to roll a trial call back."""
 
 
 def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
     """Whether a call would succeed now, leaving the state (and its journal) as it was."""
-    ok = False
-    try:
-        with state.atomic():
-            ok = execute(state, tool, args).ok
-            raise _Undo
-    except _Undo:
-        pass
-    return ok
+    return _trial(state, tool, args).ok
 
 
 def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
@@ -384,6 +500,7 @@ def _one_task(
     persona_tool_name: str,
     graph: nx.DiGraph,
     answered: Counter[tuple[str, str, Any]],
+    kind: TaskKind,
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
@@ -393,10 +510,10 @@ def _one_task(
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
         return None
     writes = spec.write_tools()
-    information = rng.random() < 0.2 or not writes
+    information = kind != "action"  # a reply is what is asked for; the state must not change
     answer_check = None
     if information:
-        answer_check = _information_goal(build)
+        answer_check = _information_goal(build) if kind == "information" else _refusal_goal(build)
         if answer_check is None:
             return None
     else:
@@ -436,7 +553,7 @@ def _one_task(
     task = TaskSpec(
         id="",
         domain=spec.name,
-        kind="information" if information else "action",
+        kind=kind,
         instruction=instruction,
         user=facts,
         initial_state=initial_state_ref(spec, initial),
@@ -447,6 +564,7 @@ def _one_task(
             "writes": sum(1 for c in build.solution if spec.tools[c.tool].is_write),
             "branches": len(build.phrases),
             "rules": build.rules,
+            "refusals": int(kind == "refusal"),
         },
         actor=str(persona["id"]),
     )
@@ -541,6 +659,13 @@ def _changes_since(
     return added, changed, removed
 
 
+MIX: dict[TaskKind, float] = {"action": 0.6, "information": 0.2, "refusal": 0.2}
+"""The share of each kind of task a domain gets, where the domain can yield it."""
+
+_GIVE_UP = 15
+"""Candidates of one kind that fail in a row before the domain is taken not to yield that kind."""
+
+
 def generate_tasks(
     spec: DomainSpec,
     count: int = 32,
@@ -564,19 +689,30 @@ def generate_tasks(
     per_tool: dict[str, int] = {}
     answered: Counter[tuple[str, str, Any]] = Counter()
     cap = count // max(1, len(spec.write_tools())) + 2  # keep easy writes from crowding out the rest
-    for _ in range(count * 12):
+    mix: dict[TaskKind, float] = dict(MIX) if spec.write_tools() else {"information": 1.0}
+    misses: Counter[str] = Counter()
+    made: Counter[str] = Counter()
+    for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count:
             break
-        task = _one_task(spec, initial, work, rng, tool, graph, answered)
+        # the kind furthest below its share of the mix; a kind this domain cannot yield drops out
+        kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
+        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind)
         if task is None:
+            misses[kind] += 1
+            if misses[kind] >= _GIVE_UP and len(mix) > 1:
+                del mix[kind]
             continue
+        misses[kind] = 0
         key = json.dumps([c.model_dump() for c in task.solution if spec.tools[c.tool].is_write] or task.instruction,
                          sort_keys=True)  # fmt: skip
         if key in seen:
             continue
-        lead = next((c.tool for c in task.solution if spec.tools[c.tool].is_write), "(information)")
-        if per_tool.get(lead, 0) >= (cap if lead != "(information)" else count // 4 + 1):
+        lead = next((c.tool for c in task.solution if spec.tools[c.tool].is_write), f"({task.kind})")
+        if per_tool.get(lead, 0) >= (cap if task.kind == "action" else count // 4 + 1):
+            misses[kind] += 1
             continue
+        made[task.kind] += 1
         per_tool[lead] = per_tool.get(lead, 0) + 1
         seen.add(key)
         tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
