@@ -155,3 +155,13 @@ def test_the_command_starts_without_importing_the_mcp_sdk_or_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_task_stats_describe_the_stored_mix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "retail", "--stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    kinds = {k: v["count"] for k, v in stats["kinds"].items()}
+    assert sum(kinds.values()) == stats["tasks"] == sum(stats["difficulty"].values()) == 32
+    assert kinds["refusal"] >= 3 and kinds["information"] >= 3 and stats["write_tools"]["covered"] == stats["write_tools"]["total"]
+    assert main(["tasks", "retail", "--stats"]) == 0
+    assert "refusal" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .spec.catalog import DomainNotFound, load_domain, read_index
+from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
 from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
 from .spec.paths import ProjectPaths, project_paths
@@ -210,6 +210,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.generate import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
+    if args.stats:
+        return _print_task_stats(spec, load_domain_tasks(_paths(args), spec.name), args.json)
     with _progress(args.count, "generate tasks") as bar:
 
         def kept(_task: TaskSpec) -> None:
@@ -225,6 +227,23 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"  {t.instruction}")
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
+
+
+def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) -> int:
+    from .tasks.stats import task_stats
+
+    stats = task_stats(spec, tasks)
+    if as_json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    kinds = ", ".join(f"{k} {v['count']} ({v['share']:.0%})" for k, v in stats["kinds"].items())
+    labels = ", ".join(f"{k} {v}" for k, v in stats["difficulty"].items())
+    writes = stats["write_tools"]
+    print(f"{spec.name}: {stats['tasks']} stored tasks; {kinds}")
+    print(f"  difficulty: {labels}; {stats['mean_steps']} steps on average")
+    print(f"  write tools in reference solutions: {writes['covered']} of {writes['total']}"
+          + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
     return 0
 
 
@@ -407,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=32, help="how many tasks to generate")
     p.add_argument("--seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
+    p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
     p.set_defaults(func=cmd_tasks)
 
     p = command("eval", "run an agent on tasks over MCP stdio and report pass@1 / pass^k")

@@ -382,7 +382,7 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             if blocking is None:
                 continue
             entity, row, fname, disallowed = blocking
-            if not _fair_question(build, entity, fname, row[fname]):
+            if not _fair_question(build, entity, fname, row[fname], family=REFUSAL_KEY):
                 continue  # reasons spread like answers do: guessing the commonest is worth no more than chance
             mark = build.checkpoint()
             if not all(build.discover(e, r) for e, r in bound[1]):
@@ -474,7 +474,7 @@ def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
     return _trial(state, tool, args).ok
 
 
-def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
+def _fair_question(build: _Build, entity: str, fname: str, value: Any, *, family: str = "") -> bool:
     """Ask about a value only while it has been the answer no more often than any other value of
     the field, so the task set's answers spread evenly and guessing the most common value in the
     data is worth no more than chance."""
@@ -482,8 +482,8 @@ def _fair_question(build: _Build, entity: str, fname: str, value: Any) -> bool:
     values = set(column)
     if len(values) < 2:
         return False
-    asked = build.answered
-    if asked[(entity, fname, value)] > min(asked[(entity, fname, v)] for v in values):
+    asked, key = build.answered, f"{family}{entity}"
+    if asked[(key, fname, value)] > min(asked[(key, fname, v)] for v in values):
         return False
     share = column.count(value) / len(column)  # a common value is asked about no more often than a rare one
     return build.rng.random() < min(1.0, (1 / len(values)) / share)
@@ -501,6 +501,7 @@ def _one_task(
     graph: nx.DiGraph,
     answered: Counter[tuple[str, str, Any]],
     kind: TaskKind,
+    covered: frozenset[str] = frozenset(),
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
@@ -522,7 +523,11 @@ def _one_task(
         for _ in range(goals):
             follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
             for _attempt in range(3):  # a goal whose tool cannot be bound tries another tool
-                tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
+                fresh = [w for w in writes if w not in covered]
+                if fresh and not last and rng.random() < 0.5:  # write tools no kept task uses yet go first
+                    tool = rng.choice(fresh)
+                else:
+                    tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
                 if _action_goal(build, tool, build.touched | set(build.known)):
                     last = tool
                     break
@@ -663,6 +668,9 @@ MIX: dict[TaskKind, float] = {"action": 0.6, "information": 0.2, "refusal": 0.2}
 """The share of each kind of task a domain gets, where the domain can yield it."""
 
 _GIVE_UP = 15
+
+REFUSAL_KEY = "refusal:"
+"""Prefix of the answer-balance keys of refusal reasons (kept apart from questions' answers)."""
 """Candidates of one kind that fail in a row before the domain is taken not to yield that kind."""
 
 
@@ -691,13 +699,14 @@ def generate_tasks(
     cap = count // max(1, len(spec.write_tools())) + 2  # keep easy writes from crowding out the rest
     mix: dict[TaskKind, float] = dict(MIX) if spec.write_tools() else {"information": 1.0}
     misses: Counter[str] = Counter()
+    covered: set[str] = set()
     made: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count:
             break
         # the kind furthest below its share of the mix; a kind this domain cannot yield drops out
         kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
-        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind)
+        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered))
         if task is None:
             misses[kind] += 1
             if misses[kind] >= _GIVE_UP and len(mix) > 1:
@@ -714,11 +723,13 @@ def generate_tasks(
             continue
         made[task.kind] += 1
         per_tool[lead] = per_tool.get(lead, 0) + 1
+        covered.update(c.tool for c in task.solution if spec.tools[c.tool].is_write)
         seen.add(key)
         tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
         for check in task.checks:
-            if check.kind == "answer":
-                answered[(str(check.entity), str(check.field), check.value)] += 1
+            if check.kind == "answer":  # questions and refusal reasons are balanced separately
+                family = REFUSAL_KEY if task.kind == "refusal" else ""
+                answered[(f"{family}{check.entity}", str(check.field), check.value)] += 1
         if on_task is not None:
             on_task(tasks[-1])
     return tasks

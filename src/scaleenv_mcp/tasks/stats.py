@@ -1,0 +1,47 @@
+"""What a domain's task set covers: the mix of kinds, how hard, which write tools it exercises.
+
+A trainer reads these before spending compute on a domain: a set of easy single-write tasks, or
+one that never touches half the write tools, teaches little however many episodes it runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ..spec.model import DomainSpec
+from ..spec.task import TaskSpec
+
+__all__ = ["Difficulty", "difficulty_label", "task_stats"]
+
+Difficulty = Literal["easy", "medium", "hard"]
+
+
+def difficulty_label(task: TaskSpec) -> Difficulty:
+    """A label from what the task takes: calls, writes, rules to respect, and a refusal to judge.
+
+    Points: one per step, two per write beyond the first, one per rule the writes must pass, three
+    for a refusal (the agent must find the reason and not act). easy <= 4 < medium <= 9 < hard.
+    """
+    d = task.difficulty
+    points = d.get("steps", 0) + 2 * max(0, d.get("writes", 0) - 1) + d.get("rules", 0) + 3 * d.get("refusals", 0)
+    return "easy" if points <= 4 else "medium" if points <= 9 else "hard"
+
+
+def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
+    """Kinds (count and share), difficulty labels, and the write tools the reference solutions use."""
+    kinds = Counter(t.kind for t in tasks)
+    labels = Counter(difficulty_label(t) for t in tasks)
+    used = Counter(c.tool for t in tasks for c in t.solution if spec.tools[c.tool].is_write)
+    writes = spec.write_tools()
+    total = len(tasks) or 1
+    return {
+        "domain": spec.name,
+        "tasks": len(tasks),
+        "kinds": {k: {"count": kinds[k], "share": round(kinds[k] / total, 3)} for k in ("action", "information", "refusal")},
+        "difficulty": {k: labels[k] for k in ("easy", "medium", "hard")},
+        "mean_steps": round(sum(t.difficulty.get("steps", 0) for t in tasks) / total, 2),
+        "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
+        "never_used": [w for w in writes if not used[w]],
+    }
