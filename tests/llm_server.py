@@ -30,6 +30,8 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     status: int = 200
     delay: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    """fields a proxy adds to the assistant message (token ids, logprobs)"""
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -63,7 +65,7 @@ def _app(script: Script, requests: list[dict[str, Any]]) -> Starlette:
         if reply.status != 200:
             return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}}, status_code=reply.status)
         n = next(counter)
-        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content, **reply.extra}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": f"call_{n}_{i}", "type": "function",

@@ -19,6 +19,7 @@ PUBLIC = [
     "BlueprintError", "CheckResult", "Domain", "DomainNotFound", "DomainReport", "DomainSpec", "Episode", "EpisodeRecord",
     "EvalError", "EvalReport", "GateFailed", "LLMError", "Metrics", "Problem", "StateDiff", "SynthesisFailed", "TaskSpec",
     "ToolError", "ToolResult", "Verification", "__version__", "compile_blueprint", "evaluate", "load", "synthesize",
+    "EpisodeResult", "ModelError", "run_episode",
 ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ The public surface is this module's ``__all__`` (a test pins it)::
     se.compile_blueprint("synthesis/domains/retail.yaml")   # validate + gate + tasks, nothing written
     se.synthesize("pet grooming salon", model="openai/gpt-4o")
     se.evaluate("oracle", domains=["retail"], tasks=2)      # a typed report
+    await se.run_episode(task, base_url="http://proxy/v1", model="policy")   # one episode via your endpoint
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .build.proctest import DomainReport
     from .engine.diff import StateDiff
     from .engine.runtime import ToolError, ToolResult
+    from .harness.episode import EpisodeResult, ModelError, run_episode
     from .harness.evaluate import EvalError
     from .harness.results import EpisodeRecord, EvalReport, Metrics
     from .spec.catalog import DomainNotFound
@@ -39,6 +41,7 @@ _HOMES = {
     "Domain": "._api", "Episode": "._api", "compile_blueprint": "._api", "evaluate": "._api", "load": "._api",
     "synthesize": "._api", "GateFailed": ".build.pipeline", "DomainReport": ".build.proctest",
     "StateDiff": ".engine.diff", "ToolError": ".engine.runtime", "ToolResult": ".engine.runtime",
+    "EpisodeResult": ".harness.episode", "ModelError": ".harness.episode", "run_episode": ".harness.episode",
     "EvalError": ".harness.evaluate", "EpisodeRecord": ".harness.results", "EvalReport": ".harness.results",
     "Metrics": ".harness.results", "DomainNotFound": ".spec.catalog", "BlueprintError": ".spec.errors",
     "Problem": ".spec.errors", "DomainSpec": ".spec.model", "TaskSpec": ".spec.task", "LLMError": ".synthesis.proposer",
@@ -65,11 +68,13 @@ __all__ = [
     "DomainSpec",
     "Episode",
     "EpisodeRecord",
+    "EpisodeResult",
     "EvalError",
     "EvalReport",
     "GateFailed",
     "LLMError",
     "Metrics",
+    "ModelError",
     "Problem",
     "StateDiff",
     "SynthesisFailed",
@@ -81,5 +86,6 @@ __all__ = [
     "compile_blueprint",
     "evaluate",
     "load",
+    "run_episode",
     "synthesize",
 ]

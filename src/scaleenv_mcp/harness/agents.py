@@ -97,6 +97,12 @@ class AgentSession:
             tool_call_id = self.next_call_id()
             call = {"id": tool_call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
             self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        result = await self.execute(name, arguments)
+        self.messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": tool_text(result)})
+        return result
+
+    async def execute(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Call a tool over MCP without recording the turn (the agent loop records it)."""
         self.steps += 1
         problem = malformed(arguments)
         if problem is not None:  # the agent's own output: scored as its failure, never sent to crash the pipe
@@ -106,7 +112,6 @@ class AgentSession:
                 result = await self.client.call_tool(name, arguments)
             except MCPError as exc:  # a request the server refused (a protocol-level error): the agent's doing
                 result = types.CallToolResult(content=[types.TextContent(type="text", text=f"error: {exc}")], is_error=True)
-        self.messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": tool_text(result)})
         return result
 
     def say(self, text: str) -> None:

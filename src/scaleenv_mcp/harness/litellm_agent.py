@@ -7,17 +7,15 @@ infrastructure fault (the episode is recorded as such, not as an agent failure).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..llm import LLMError, add_usage
 from ..llm import complete as _complete
 from ..spec.task import TaskSpec
-from .agents import AgentOutcome, AgentSession, InfraError
+from .agents import AgentOutcome, AgentSession, InfraError, tool_text
+from .loop import agent_loop, user_brief
 
 __all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
-
-STOP = "###STOP###"
 
 
 async def complete(model: str, messages: list[dict[str, Any]], **options: Any) -> Any:
@@ -40,17 +38,7 @@ class UserSimulator:
         self.options = options
         self.tokens = {"prompt": 0, "completion": 0}
         self.history: list[dict[str, Any]] = [
-            {
-                "role": "system",
-                "content": (
-                    "You are a user contacting customer service. This is what you want, and everything you know:\n"
-                    f"{instruction}\n\n"
-                    "Rules: open with your request in one or two sentences, without every detail. Give a fact "
-                    "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
-                    "facts you were not given. When everything you wanted is done, or the agent cannot help, "
-                    f"reply with exactly {STOP}."
-                ),
-            }
+            {"role": "system", "content": user_brief(instruction)}
         ]
 
     async def say(self, agent_text: str | None = None) -> str:
@@ -93,53 +81,28 @@ class LiteLLMAgent:
         tokens = {"prompt": 0, "completion": 0}
         cost: float | None = None
         user = UserSimulator(self.user_sim, session.instruction, **self.options) if self.user_sim else None
-        if user is not None:
-            session.messages[1] = {"role": "user", "content": await user.say()}
-        said: list[str] = []
-        outcome: AgentOutcome | None = None
-        for _turn in range(session.max_steps + 10):
-            response = await complete(self.model, session.messages, tools=tools, **self.options)
+
+        async def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
+            nonlocal cost
+            response = await complete(self.model, messages, tools=tools, **self.options)
             turn_cost = _usage(response, tokens)
             cost = None if turn_cost is None else (cost or 0.0) + turn_cost
             message = response.choices[0].message
-            calls = list(getattr(message, "tool_calls", None) or [])
             entry: dict[str, Any] = {"role": "assistant", "content": message.content}
+            calls = list(getattr(message, "tool_calls", None) or [])
             if calls:
                 entry["tool_calls"] = [
                     {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
                     for c in calls
                 ]
-            session.messages.append(entry)
-            if calls:
-                for call in calls:
-                    if session.steps >= session.max_steps:
-                        outcome = AgentOutcome(answer=" ".join(said) or None, termination="max_steps")
-                        break
-                    try:
-                        arguments = json.loads(call.function.arguments or "{}")
-                        if not isinstance(arguments, dict):
-                            raise ValueError("not an object")
-                    except (ValueError, RecursionError):
-                        session.messages.append(
-                            {"role": "tool", "tool_call_id": call.id, "content": "error: arguments were not a JSON object"}
-                        )
-                        continue
-                    await session.call_tool(call.function.name, arguments, tool_call_id=call.id)
-                if outcome is not None:
-                    break
-                continue
-            text = message.content or ""
-            said.append(text)
-            if user is None:
-                outcome = AgentOutcome(answer=text, termination="answered")
-                break
-            reply = await user.say(text)
-            if STOP in reply:
-                outcome = AgentOutcome(answer=" ".join(said), termination="user_stopped")
-                break
-            session.messages.append({"role": "user", "content": reply})
-        if outcome is None:
-            outcome = AgentOutcome(answer=" ".join(said) or None, termination="max_steps")
+            return entry
+
+        async def call_tool(name: str, arguments: dict[str, Any]) -> str:
+            return tool_text(await session.execute(name, arguments))
+
+        steps_left = session.max_steps - session.steps
+        loop = await agent_loop(session.messages, model, call_tool, max_steps=steps_left, user=user.say if user else None)
+        outcome = AgentOutcome(answer=loop.answer, termination=loop.termination)
         if user is not None:
             tokens = {k: tokens[k] + user.tokens[k] for k in tokens}
         outcome.tokens = tokens

@@ -31,6 +31,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
+from ..engine.runtime import ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
 from ..episodes.service import EpisodeService, TooManyEpisodes
@@ -52,6 +53,7 @@ __all__ = [
     "serve_main",
     "serve_stdio",
     "tool_definitions",
+    "tool_result",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -97,6 +99,17 @@ def _task_of(service: EpisodeService, request: Any, default: TaskSpec | None, bo
     episode_id = service.resolve(token) if token is not None else bound
     episode = service.coordinator.episodes.get(episode_id) if episode_id is not None else None
     return episode.task if episode is not None else default
+
+
+def tool_result(result: ToolResult) -> types.CallToolResult:
+    """A runtime result as MCP shows it: the row as JSON (and structured), or the error's code,
+    message and details; in-process agents are shown exactly the same text."""
+    if result.ok:
+        return types.CallToolResult(content=[_text(result.data)], structured_content=result.data)
+    assert result.error is not None
+    message = f"{result.error.code}: {result.error.message}"
+    payload = {"error": result.error.code, "message": result.error.message, **result.error.details}
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True)
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
@@ -216,12 +229,7 @@ def build_server(
         except Exception as exc:  # boundary: a bug in a tool must not kill the server
             logger.exception("tool %s crashed", params.name)
             return types.CallToolResult(content=[_text({"error": f"internal error: {exc}"})], is_error=True)
-        if result.ok:
-            return types.CallToolResult(content=[_text(result.data)], structured_content=result.data)
-        assert result.error is not None
-        message = f"{result.error.code}: {result.error.message}"
-        payload = {"error": result.error.code, "message": result.error.message, **result.error.details}
-        return types.CallToolResult(content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True)
+        return tool_result(result)
 
     async def list_resources(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None

@@ -485,8 +485,10 @@ def _fair_question(build: _Build, entity: str, fname: str, value: Any, *, family
     asked, key = build.answered, f"{family}{entity}"
     if asked[(key, fname, value)] > min(asked[(key, fname, v)] for v in values):
         return False
-    share = column.count(value) / len(column)  # a common value is asked about no more often than a rare one
-    return build.rng.random() < min(1.0, (1 / len(values)) / share)
+    # accepted in inverse proportion to how common the value is, so every value is equally likely
+    # to be the answer (min(1, (1/k)/share) favoured the commonest: 62% of two-valued questions)
+    counts = Counter(column)
+    return build.rng.random() < min(counts.values()) / counts[value]
 
 
 # ---------------------------------------------------------------- the generator
@@ -502,6 +504,7 @@ def _one_task(
     answered: Counter[tuple[str, str, Any]],
     kind: TaskKind,
     covered: frozenset[str] = frozenset(),
+    goals: int = 1,
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
@@ -518,7 +521,6 @@ def _one_task(
         if answer_check is None:
             return None
     else:
-        goals = rng.choices([1, 2, 3], weights=[4, 3, 3])[0]
         last: str | None = None
         for _ in range(goals):
             follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
@@ -667,6 +669,10 @@ def _changes_since(
 MIX: dict[TaskKind, float] = {"action": 0.6, "information": 0.2, "refusal": 0.2}
 """The share of each kind of task a domain gets, where the domain can yield it."""
 
+GOALS = {1: 0.35, 2: 0.35, 3: 0.3}
+"""The share of action tasks asking for one, two and three things (a goal that cannot be bound is
+dropped, so the kept tasks lean a little shorter)."""
+
 _GIVE_UP = 15
 
 REFUSAL_KEY = "refusal:"
@@ -700,13 +706,16 @@ def generate_tasks(
     mix: dict[TaskKind, float] = dict(MIX) if spec.write_tools() else {"information": 1.0}
     misses: Counter[str] = Counter()
     covered: set[str] = set()
+    branches: Counter[int] = Counter()
     made: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count:
             break
         # the kind furthest below its share of the mix; a kind this domain cannot yield drops out
         kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
-        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered))
+        # action tasks spread over one, two and three goals as GOALS says, whatever the luck of the draw
+        goals = min(GOALS, key=lambda g: (branches[g] / GOALS[g], rng.random()))
+        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals)
         if task is None:
             misses[kind] += 1
             if misses[kind] >= _GIVE_UP and len(mix) > 1:
@@ -722,6 +731,8 @@ def generate_tasks(
             misses[kind] += 1
             continue
         made[task.kind] += 1
+        if task.kind == "action":
+            branches[goals] += 1
         per_tool[lead] = per_tool.get(lead, 0) + 1
         covered.update(c.tool for c in task.solution if spec.tools[c.tool].is_write)
         seen.add(key)

@@ -1,0 +1,101 @@
+"""The one agent loop: the model answers, its tool calls run, until it replies (or its user stops).
+
+Every model-driven episode goes through :func:`agent_loop`, whether the model is reached through
+litellm (``scaleenv eval --agent litellm:...``) or through an OpenAI-compatible endpoint a trainer's
+proxy serves (:func:`scaleenv_mcp.harness.episode.run_episode`), and whether tools run over MCP or
+in process. Messages are OpenAI chat format; an assistant message is kept as the model sent it,
+so fields a proxy adds (token ids, logprobs) stay in the trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["STOP", "CallTool", "Complete", "LoopOutcome", "UserTurn", "agent_loop", "user_brief"]
+
+STOP = "###STOP###"
+"""What a simulated user says when everything it wanted is done (or cannot be)."""
+
+Complete = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+"""The conversation so far -> the model's next assistant message (a dict in OpenAI chat format)."""
+
+CallTool = Callable[[str, dict[str, Any]], Awaitable[str]]
+"""A tool's name and arguments -> what the agent sees of the result."""
+
+UserTurn = Callable[[str | None], Awaitable[str]]
+"""What the agent said (None before it has spoken) -> the simulated user's reply."""
+
+
+def user_brief(instruction: str) -> str:
+    """The system prompt of a simulated user: what it wants, and to reveal facts only when asked."""
+    return (
+        "You are a user contacting customer service. This is what you want, and everything you know:\n"
+        f"{instruction}\n\n"
+        "Rules: open with your request in one or two sentences, without every detail. Give a fact "
+        "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
+        "facts you were not given. When everything you wanted is done, or the agent cannot help, "
+        f"reply with exactly {STOP}."
+    )
+
+
+@dataclass
+class LoopOutcome:
+    answer: str | None
+    termination: str  # answered | max_steps | user_stopped
+    tool_calls: int
+    turns: int
+
+
+def _arguments(raw: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw or "{}") if isinstance(raw, str) else raw
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def agent_loop(
+    messages: list[dict[str, Any]], complete: Complete, call_tool: CallTool, *, max_steps: int, user: UserTurn | None = None
+) -> LoopOutcome:
+    """Run the conversation in ``messages`` (system, then the user's request) until it ends.
+
+    ``messages`` grows in place. With ``user``, a simulated user opens instead of the written
+    request and answers every reply until it says :data:`STOP`. At most ``max_steps`` tool calls
+    run; arguments that are not a JSON object get an error result, as a server would answer.
+    """
+    if user is not None:
+        messages[-1] = {"role": "user", "content": await user(None)}
+    said: list[str] = []
+    steps = turns = 0
+    for turns in range(1, max_steps + 11):
+        message = await complete(messages)
+        entry = {**message, "role": "assistant"}
+        messages.append(entry)
+        calls = [c for c in entry.get("tool_calls") or [] if isinstance(c, dict)]
+        if calls:
+            for call in calls:
+                if steps >= max_steps:
+                    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)
+                function = call.get("function")
+                function = function if isinstance(function, dict) else {}
+                arguments = _arguments(function.get("arguments"))
+                if arguments is None:
+                    text = "error: arguments were not a JSON object"
+                else:
+                    steps += 1
+                    text = await call_tool(str(function.get("name")), arguments)
+                messages.append({"role": "tool", "tool_call_id": call.get("id"), "content": text})
+            continue
+        content = entry.get("content")
+        text = content if isinstance(content, str) else ""
+        said.append(text)
+        if user is None:
+            return LoopOutcome(text, "answered", steps, turns)
+        reply = await user(text)
+        if STOP in reply:
+            return LoopOutcome(" ".join(said), "user_stopped", steps, turns)
+        messages.append({"role": "user", "content": reply})
+    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)

@@ -1,0 +1,92 @@
+"""run_episode: one episode through an OpenAI-compatible endpoint, as a trainer's proxy serves it.
+
+The endpoint is the scripted server in tests/llm_server.py on 127.0.0.1, playing a model that
+replays a task's reference solution; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import scaleenv_mcp as se
+from scaleenv_mcp.spec.catalog import load_domain_tasks
+from scaleenv_mcp.spec.task import TaskSpec
+from scaleenv_mcp.tasks.answers import format_answer_value
+
+from ..conftest import PATHS
+from ..llm_server import Reply, scripted_llm
+
+TASKS = {t.instruction: t for t in load_domain_tasks(PATHS, "retail")}
+
+
+def replay_model(body: dict[str, Any]) -> Reply:
+    """A model that knows the reference solution of whichever task its conversation is about."""
+    messages = body["messages"]
+    task = TASKS[messages[1]["content"]]
+    done = sum(1 for m in messages if m["role"] == "tool")
+    marks = {"token_ids": [101, 102, done], "routed_experts": "kept"}  # what a token-recording proxy adds
+    if done < len(task.solution):
+        step = task.solution[done]
+        return Reply(tool_calls=[(step.tool, step.arguments)], extra=marks)
+    answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
+    return Reply(content=f"It is {answer}." if answer else "All done.", extra=marks)
+
+
+def pick(kind: str) -> TaskSpec:
+    return next(t for t in TASKS.values() if t.kind == kind)
+
+
+async def test_an_episode_through_the_endpoint_gets_the_reward_eval_gives(tmp_path: Path) -> None:
+    with scripted_llm(replay_model) as llm:
+        for kind in ("action", "information", "refusal"):
+            task = pick(kind)
+            result = await se.run_episode(task, base_url=llm.url, model="policy", api_key="k", sampling={"temperature": 0.7})
+            assert result.success and result.reward == 1.0 and result.termination == "answered", (task.id, result.components)
+            assert result.metrics["tool_calls"] == len(task.solution) and result.metrics["prompt_tokens"] > 0
+            assistant = [m for m in result.messages if m["role"] == "assistant"]
+            assert all(m["token_ids"][:2] == [101, 102] and m["routed_experts"] == "kept" for m in assistant)
+            assert {t["function"]["name"] for t in result.tools} == set(se.load("retail").tools)
+        sent = llm.requests[-1]
+        assert sent["temperature"] == 0.7 and sent["model"] == "policy"
+        assert "check" not in json.dumps(sent["messages"][0]).lower()  # the model never sees checks
+    report = await anyio.to_thread.run_sync(lambda: se.evaluate("oracle", domains=["retail"], task_ids=[task.id], out=tmp_path / "run"))
+    assert report.records[0].reward == result.reward and report.records[0].success
+
+
+@pytest.mark.e2e
+async def test_a_thousand_episodes_run_at_once_in_one_process() -> None:
+    tasks = [pick("action"), pick("information")] * 500
+    with scripted_llm(replay_model) as llm:
+        async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=None)) as http:
+            results: list[se.EpisodeResult] = []
+
+            async def one(task: TaskSpec) -> None:
+                results.append(await se.run_episode(task, base_url=llm.url, model="policy", http=http))
+
+            async with anyio.create_task_group() as tg:
+                for task in tasks:
+                    tg.start_soon(one, task)
+    assert len(results) == 1000 and all(r.success for r in results)
+
+
+async def test_a_dead_endpoint_is_a_model_error_not_a_crash() -> None:
+    with scripted_llm(lambda _: Reply(status=503)) as llm:
+        result = await se.run_episode(pick("action"), base_url=llm.url, model="policy", retries=1, backoff=0.01)
+    assert result.termination == "model_error" and result.reward == 0.0 and "503" in str(result.error)
+    result = await se.run_episode(pick("action"), base_url="http://127.0.0.1:9/v1", model="policy", retries=0)
+    assert result.termination == "model_error" and "ConnectError" in str(result.error)
+
+
+async def test_garbled_tool_arguments_are_the_models_failure() -> None:
+    task = pick("action")
+    replies = iter([Reply(tool_calls=[(task.solution[0].tool, "{not json")]), Reply(content="Sorry.")])
+    with scripted_llm(lambda _: next(replies)) as llm:
+        result = await se.run_episode(task, base_url=llm.url, model="policy")
+    assert result.termination == "answered" and not result.success
+    assert "not a JSON object" in result.messages[3]["content"]
