@@ -647,6 +647,62 @@ def evaluation(quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+# ---------------------------------------------------------------- compile time as domains grow
+
+
+def wide_blueprint(entities: int) -> dict[str, Any]:
+    """A valid blueprint with ``entities`` entities: members own items of every other kind, each
+    kind with a lookup, a list, a read and a rule-guarded write (4 tools per entity)."""
+    ents: dict[str, Any] = {
+        "member": {"description": "A member.", "id_prefix": "MEM", "label": "name", "count": 12, "fields": {
+            "name": {"type": "string", "sample": "person_name", "identifying": True},
+            "email": {"type": "string", "sample": "email", "unique": True, "identifying": True}}},
+    }  # fmt: skip
+    tools: dict[str, Any] = {
+        "find_member_by_email": {"description": "Find a member by email.", "params": {
+            "email": {"type": "string", "max_length": 200}}, "lookup": {"entity": "member", "by": {"email": "email"}}},
+    }  # fmt: skip
+    for i in range(1, entities):
+        e = f"item{i}"
+        ents[e] = {"description": f"Kind {i} of item.", "id_prefix": f"I{i:03d}", "label": "title", "count": 12, "fields": {
+            "member_id": {"type": "ref", "ref": "member"},
+            "title": {"type": "string", "sample": "title", "identifying": True},
+            "status": {"type": "enum", "values": ["open", "closed"]},
+            "amount": {"type": "money", "min": 0, "range": [1, 90]}}}  # fmt: skip
+        tools[f"get_{e}"] = {"description": f"Get one {e}.", "params": {f"{e}_id": {"type": "ref", "ref": e}}}
+        tools[f"list_member_{e}s"] = {"description": f"List a member's {e}s.", "params": {"member_id": {"type": "ref", "ref": "member"}},
+                                     "search": {"entity": e, "where": ["member_id == member_id"], "order_by": "title"}}  # fmt: skip
+        tools[f"close_{e}"] = {"description": f"Close an open {e}.", "params": {f"{e}_id": {"type": "ref", "ref": e}},
+                               "requires": [{"check": f"{e}.status == 'open'", "error": "Only open ones can be closed."}],
+                               "effects": [f"{e}.status = 'closed'"], "returns": e}  # fmt: skip
+    return {"name": f"wide_{entities}", "title": f"Wide {entities}", "description": "A synthetic domain that grows.",
+            "policy": "Identify the member by email first.", "clock": "2026-03-16T09:00:00", "seed": 3,
+            "actor": {"entity": "member", "identify": ["find_member_by_email"]}, "entities": ents, "tools": tools}  # fmt: skip
+
+
+def compile_growth(quick: bool) -> list[Row]:
+    """Validate + gate (3 seeds) + 8 tasks for blueprints of growing size: is the growth linear?"""
+    import scaleenv_mcp as se
+
+    sizes = [5, 10] if quick else [10, 50, 100, 200]
+    seconds = {}
+    for n in sizes:
+        start = time.perf_counter()
+        domain = se.compile_blueprint(wide_blueprint(n), tasks=8)
+        seconds[n] = time.perf_counter() - start
+        assert domain.report is not None and domain.report.passed and domain.tasks
+    first = sizes[0]
+    rows = []
+    for n in sizes:
+        per = seconds[n] / n
+        ratio = per / (seconds[first] / first)
+        target = "100 entities under 30 s" if n == 100 else ""
+        rows.append(Row("compile growth", f"{n} entities, {3 * (n - 1) + 1} tools: validate, gate on 3 seeds, 8 tasks",
+                        f"{seconds[n]:,.1f} s ({per * 1000:,.0f} ms per entity)", f"{seconds[first] / first * 1000:,.0f} ms per entity",
+                        f"the {first}-entity blueprint", ratio, target, seconds[n] < 30 if n == 100 else None))  # fmt: skip
+    return rows
+
+
 CASES: dict[str, Callable[[bool], list[Row]]] = {
     "tool_calls": tool_calls,
     "reset": reset,
@@ -658,6 +714,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "synthesis": synthesis,
     "growth": growth,
     "evaluation": evaluation,
+    "compile_growth": compile_growth,
 }
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

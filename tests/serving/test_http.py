@@ -218,6 +218,11 @@ def test_serving_beyond_loopback_needs_a_token_and_then_guards_the_playground() 
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert refused.returncode == 2 and f"set {CONTROL_TOKEN_ENV}" in refused.stderr and "Traceback" not in refused.stderr
+    mixed = subprocess.run(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--control", "/tmp/x.sock", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert mixed.returncode == 2 and "the control plane is /control" in mixed.stderr
     for server in start("--host", "0.0.0.0"):
         assert httpx.post(f"{server.base}/mcp", json={}, timeout=5).status_code == 401
         handle = server.create()

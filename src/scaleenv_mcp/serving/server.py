@@ -352,6 +352,9 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         return
     from .http import LOOPBACK, http_app, serve_http
 
+    if options.control:
+        raise ServeError("--control is the stdio session's socket; over HTTP the control plane is /control on the same port")
+
     if options.host not in LOOPBACK and token is None:
         raise ServeError(f"serving on {options.host} reaches beyond this machine: set {CONTROL_TOKEN_ENV} to a secret first")
     try:
