@@ -676,7 +676,7 @@ def wide_blueprint(entities: int) -> dict[str, Any]:
                                "requires": [{"check": f"{e}.status == 'open'", "error": "Only open ones can be closed."}],
                                "effects": [f"{e}.status = 'closed'"], "returns": e}  # fmt: skip
     return {"name": f"wide_{entities}", "title": f"Wide {entities}", "description": "A synthetic domain that grows.",
-            "policy": "Identify the member by email first.", "clock": "2026-03-16T09:00:00", "seed": 3,
+            "policy": "Identify the member by email before looking at or changing anything of theirs.", "clock": "2026-03-16T09:00:00", "seed": 3,
             "actor": {"entity": "member", "identify": ["find_member_by_email"]}, "entities": ents, "tools": tools}  # fmt: skip
 
 
@@ -684,7 +684,7 @@ def compile_growth(quick: bool) -> list[Row]:
     """Validate + gate (3 seeds) + 8 tasks for blueprints of growing size: is the growth linear?"""
     import scaleenv_mcp as se
 
-    sizes = [5, 10] if quick else [10, 50, 100, 200]
+    sizes = [3, 5] if quick else [10, 50, 100, 200]
     seconds = {}
     for n in sizes:
         start = time.perf_counter()

@@ -91,7 +91,8 @@ def test_synth_gate_rejects_a_failing_domain_unless_allowed(tmp_path: Path, caps
     blueprint.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(["--root", str(tmp_path), "synth", "--blueprint", str(blueprint)]) == 1
     err = capsys.readouterr().err
-    assert "gift_shop: procedural tests failed, rejected" in err and "unreachable_write_tool in void_gift_card" in err
+    assert "gift_shop: procedural tests failed:" in err and "unreachable_write_tool in void_gift_card" in err
+    assert "1 domain(s) rejected by the gate; nothing written for them" in err
     assert not (tmp_path / "servers/gift_shop").exists()
     assert main(["--root", str(tmp_path), "synth", "--blueprint", str(blueprint), "--allow-failing"]) == 0
     manifest = json.loads((tmp_path / "manifests/gift_shop.json").read_text())
