@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,15 @@ async def test_a_second_server_cannot_take_a_live_socket_but_may_reuse_a_stale_o
     stale.close()
     claim_socket_path(path)
     assert not path.exists()
+
+
+async def test_with_a_token_every_request_must_carry_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_with_task()
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(partial(serve_control, path, service, token="a-secret-of-24-characters"))
+        with pytest.raises(ControlError, match="missing or wrong control token"):
+            await ControlClient(path, token="wrong").request("status")
+        monkeypatch.setenv("SCALEENV_CONTROL_TOKEN", "a-secret-of-24-characters")
+        assert (await ControlClient(path).request("status"))["episodes"] == [DEFAULT_EPISODE]  # taken from the environment
+        tg.cancel_scope.cancel()

@@ -250,7 +250,8 @@ class ControlClient:
     def __init__(self, path: str | Path, timeout: float = 30.0, token: str | None = None) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self.token = token
+        # a server started from this environment requires the same token
+        self.token = token if token is not None else os.environ.get("SCALEENV_CONTROL_TOKEN") or None
 
     async def request(self, op: str, **fields: Any) -> Any:
         try:
