@@ -117,10 +117,6 @@ class DomainReport(BaseModel):
         return lines
 
 
-class _Undo(Exception):
-    """Raised inside a savepoint to roll a checked call back."""
-
-
 @dataclass
 class _Run:
     spec: DomainSpec
@@ -180,25 +176,16 @@ class _Run:
         report.calls += 1
         report.calls_by_category[category] = report.calls_by_category.get(category, 0) + 1
         state = self._state_for(image)
-        checked: tuple[ToolResult, StateDiff] | None = None
-        try:
-            with state.atomic():
-                checked = self._run_and_check(state, image, prefix, tool, args)
-                raise _Undo
-        except _Undo:
-            pass
+        with state.trial():
+            checked = self._run_and_check(state, image, prefix, tool, args)
         if checked is None:  # it raised: start the next call from a fresh copy
             self.close()
             return None
         result, changes = checked
-        try:
-            with state.atomic():
-                repeat = execute(state, tool, args)
-                if repeat.to_dict() != result.to_dict() or state.changes() != changes:
-                    self.violate("nondeterministic", tool, "a second run differed", args, image, prefix)
-                raise _Undo
-        except _Undo:
-            pass
+        with state.trial():
+            repeat = execute(state, tool, args)
+            if repeat.to_dict() != result.to_dict() or state.changes() != changes:
+                self.violate("nondeterministic", tool, "a second run differed", args, image, prefix)
         return result
 
     def _run_and_check(

@@ -219,6 +219,20 @@ class State:
             raise
         self.conn.execute("RELEASE atomic")
 
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """Writes inside are always undone (SQL savepoint and journal alike): try a call, look at
+        what it did, and leave the state as it was."""
+        saved = self._journal.copy() if self._journal is not None else None
+        self.conn.execute("SAVEPOINT trial")
+        try:
+            yield
+        finally:
+            self.conn.execute("ROLLBACK TO trial")
+            self.conn.execute("RELEASE trial")
+            if saved is not None:
+                self._journal = saved
+
     def close(self) -> None:
         self.conn.close()
 

@@ -19,7 +19,6 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -434,7 +433,7 @@ def _blocking_field(
                 continue
             allowed = {}
             for value in fspec.values:
-                with _trial_scope(state):
+                with state.trial():
                     try:
                         state.update(entity, row["id"], {fname: value})
                     except sqlite3.IntegrityError:  # a value this row cannot hold (a unique pair): not a reason
@@ -445,28 +444,10 @@ def _blocking_field(
     return None
 
 
-@contextmanager
-def _trial_scope(state: State) -> Iterator[None]:
-    """Run the block inside a savepoint and roll it back (the journal too)."""
-    try:
-        with state.atomic():
-            yield
-            raise _Undo
-    except _Undo:
-        pass
-
-
 def _trial(state: State, tool: str, args: dict[str, Any]) -> ToolResult:
     """What a call would return now, leaving the state (and its journal) as it was."""
-    result: ToolResult | None = None
-    with _trial_scope(state):
-        result = execute(state, tool, args)
-    assert result is not None
-    return result
-
-
-class _Undo(Exception):
-    """Raised inside a savepoint to roll a trial call back."""
+    with state.trial():
+        return execute(state, tool, args)
 
 
 def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
