@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -247,6 +248,51 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) ->
     return 0
 
 
+def _chosen_domains(args: argparse.Namespace) -> list[str]:
+    from .spec.catalog import domain_names
+
+    names = domain_names(_paths(args)) if args.all else list(args.domains)
+    if not names:
+        raise CliError("name at least one domain, or pass --all")
+    return names
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.tasks import export_tasks
+    from .export.trajectories import SUFFIX, ExportError, export_trajectories, read_trajectories
+
+    try:
+        if args.what == "trajectories":
+            out = Path(args.out) if args.out else Path(f"exports/trajectories.{args.to}{SUFFIX[args.to]}")
+            found = read_trajectories([Path(r) for r in args.runs], success_only=args.success_only, min_reward=args.min_reward)
+            count = export_trajectories(found, args.to, out)
+            print(f"{count} trajectories -> {out} ({args.to})")
+            return 0
+        paths = _paths(args)
+        chosen = [(load_domain(paths, n), load_domain_tasks(paths, n)) for n in _chosen_domains(args)]
+        prompts, grading, count = export_tasks(chosen, args.to, Path(args.out or "exports/tasks"))
+        print(f"{count} tasks -> {prompts} (for the policy) and {grading} (checks and solutions: keep it on the reward side)")
+        return 0
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .export.registry import server_json, write_server_json
+
+    if not re.fullmatch(r"[a-zA-Z0-9.-]+", args.namespace):
+        raise CliError(f"--namespace {args.namespace!r} is not a reverse-DNS name like io.github.yourname")
+    paths = _paths(args)
+    for name in _chosen_domains(args):
+        spec = load_domain(paths, name)
+        manifest = json.loads(paths.manifest(name).read_text(encoding="utf-8")) if paths.manifest(name).is_file() else None
+        data = server_json(spec, namespace=args.namespace, tasks=len(load_domain_tasks(paths, name)), manifest=manifest)
+        out = Path(args.out) / name / "server.json"
+        changed = write_server_json(data, out)
+        print(f"{data['name']} -> {out}{'' if changed else ' (unchanged)'}")
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from .spec.graph import build_graph, graph_dot, graph_json
 
@@ -451,6 +497,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="inproc: each episode an MCP session with an in-process server; process: a `scaleenv serve` stdio subprocess each",
     )  # fmt: skip
     p.set_defaults(func=cmd_eval)
+
+    p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")
+    what = p.add_subparsers(dest="what", required=True)
+    q = what.add_parser("trajectories", help="episodes from eval runs", formatter_class=_Formatter)
+    q.add_argument("runs", nargs="+", help="eval results folders (scaleenv eval --out)")
+    q.add_argument("--to", choices=["openai", "hf", "sharegpt", "hermes"], required=True,
+                   help="openai: fine-tuning JSONL; hf: Parquet for datasets/TRL; sharegpt: LlamaFactory JSON; hermes: Hermes JSONL")  # fmt: skip
+    q.add_argument("--out", help="output file (default: exports/trajectories.<format>.<ext>)")
+    q.add_argument("--success-only", action="store_true", help="only episodes that succeeded")
+    q.add_argument("--min-reward", type=float, help="only episodes with at least this reward")
+    q = what.add_parser("tasks", help="tasks for a trainer: prompts.<ext> and grading.<ext>", formatter_class=_Formatter)
+    q.add_argument("domains", nargs="*", help="generated domains")
+    q.add_argument("--all", action="store_true", help="every generated domain")
+    q.add_argument("--to", choices=["jsonl", "parquet"], default="jsonl", help="file format")
+    q.add_argument("--out", help="output folder (default: exports/tasks)")
+    p.set_defaults(func=cmd_export)
+
+    p = command("publish", "write an MCP Registry server.json per domain")
+    p.add_argument("domains", nargs="*", help="generated domains")
+    p.add_argument("--all", action="store_true", help="every generated domain")
+    p.add_argument("--namespace", default="io.github.scaleenv", help="reverse-DNS namespace you own in the registry")
+    p.add_argument("--out", default="registry", help="folder for <domain>/server.json")
+    p.set_defaults(func=cmd_publish)
 
     p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")
     p.add_argument("domain", help="a generated domain")

@@ -90,6 +90,15 @@ def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None =
             "gates": ["no_other_changes", "policy"],
             "actor": spec.actor.model_dump() if spec.actor else None,
         },
+        "training": {
+            "deterministic": True,
+            "clock": spec.clock,
+            "episode": "one isolated state per episode, rebuilt from the task's seed (sha256 in the task); "
+            "the same calls give the same results and the same reward",
+            "controls": ["reset", "snapshot", "restore", "diff", "verify"],
+            "hidden_from_agent": ["checks", "solutions", "rewards", "actor"],
+            "graded_on": "the end state and the final answer",
+        },
     }
     if spec.provenance:
         manifest["provenance"] = spec.provenance

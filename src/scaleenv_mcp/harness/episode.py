@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService
-from ..serving.server import tool_definitions, tool_result
+from ..serving.server import openai_tools, policy_brief, tool_result
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
@@ -111,16 +111,13 @@ async def run_episode(
     started = time.monotonic()
     service = _service(task, root)
     spec = service.coordinator.spec
-    tools = [
-        {"type": "function", "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema}}
-        for t in tool_definitions(spec)
-    ]
+    tools = openai_tools(spec)
     url = base_url.rstrip("/") + "/chat/completions"
     client = http or httpx.AsyncClient(timeout=timeout, headers={"authorization": f"Bearer {api_key}"} if api_key else {})
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
     handle = service.create(task=task.id, creator="run_episode")
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": f"{spec.description}\n\nFollow this policy:\n{spec.policy}"},
+        {"role": "system", "content": policy_brief(spec)},
         {"role": "user", "content": task.instruction},
     ]
 

@@ -49,6 +49,8 @@ __all__ = [
     "ServeOptions",
     "add_serve_options",
     "build_server",
+    "openai_tools",
+    "policy_brief",
     "serve",
     "serve_main",
     "serve_stdio",
@@ -115,6 +117,19 @@ def tool_result(result: ToolResult) -> types.CallToolResult:
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
     """MCP tool definitions (input and output schemas, annotations) for every tool."""
     return [_tool_definition(spec, name, tool) for name, tool in spec.tools.items()]
+
+
+def openai_tools(spec: DomainSpec) -> list[dict[str, Any]]:
+    """The tools in OpenAI's function-calling form: what a chat-completions model is offered."""
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema}}
+        for t in tool_definitions(spec)
+    ]
+
+
+def policy_brief(spec: DomainSpec) -> str:
+    """The system-style brief every agent gets (the MCP ``policy`` prompt): what the service is, its rules."""
+    return f"{spec.description}\n\nFollow this policy:\n{spec.policy}"
 
 
 def _tool_definition(spec: DomainSpec, name: str, tool: ToolSpec) -> types.Tool:
@@ -286,7 +301,7 @@ def build_server(
         if params.name != "policy":
             available = "policy, task" if episode_task is not None else "policy"
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt {params.name!r}; available: {available}")
-        text = f"{spec.description}\n\nFollow this policy:\n{spec.policy}"
+        text = policy_brief(spec)
         return types.GetPromptResult(
             description=f"{spec.title} policy",
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],

@@ -1,0 +1,102 @@
+"""Tasks as a trainer's dataset: a prompt split the policy may see, a grading split it must not.
+
+An RL trainer feeds the prompt split to the policy model and keeps the grading split on the
+reward side. Checks, reference solutions, the user's private facts and the actor id live only
+in the grading split, so no data loader can leak them into a prompt by picking the wrong
+column: the two are different files, joined by ``task_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..serving.server import openai_tools, policy_brief
+from ..spec.model import DomainSpec
+from ..spec.task import TaskSpec
+from ..tasks.stats import difficulty_label
+from .trajectories import ExportError
+
+__all__ = ["TASK_FORMATS", "export_tasks", "grading_row", "prompt_row"]
+
+TaskFormat = Literal["jsonl", "parquet"]
+TASK_FORMATS: tuple[TaskFormat, ...] = ("jsonl", "parquet")
+
+
+def prompt_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the policy sees at the start of the episode: the brief, the request, the tools."""
+    return {
+        "task_id": task.id,
+        "domain": task.domain,
+        "kind": task.kind,
+        "difficulty": difficulty_label(task),
+        "prompt": [{"role": "system", "content": policy_brief(spec)}, {"role": "user", "content": task.instruction}],
+        "tools": tools if tools is not None else openai_tools(spec),
+    }
+
+
+def grading_row(task: TaskSpec) -> dict[str, Any]:
+    """What the reward side needs and the policy must never see."""
+    return {
+        "task_id": task.id,
+        "domain": task.domain,
+        "initial_state": task.initial_state,
+        "checks": [c.model_dump(mode="json") for c in task.checks],
+        "solution": [c.model_dump(mode="json") for c in task.solution],
+        "user": task.user,
+        "actor": task.actor,
+    }
+
+
+def export_tasks(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], to: TaskFormat, out: Path) -> tuple[Path, Path, int]:
+    """Write ``<out>/prompts.<ext>`` and ``<out>/grading.<ext>``; return both paths and the task count."""
+    prompts: list[dict[str, Any]] = []
+    grading: list[dict[str, Any]] = []
+    for spec, tasks in domains:
+        tools = openai_tools(spec)
+        prompts += [prompt_row(spec, task, tools) for task in tasks]
+        grading += [grading_row(task) for task in tasks]
+    if not prompts:
+        raise ExportError("these domains have no tasks; nothing written (run `scaleenv synth` first)")
+    out.mkdir(parents=True, exist_ok=True)
+    prompt_path, grading_path = out / f"prompts.{to}", out / f"grading.{to}"
+    if to == "jsonl":
+        for path, rows in ((prompt_path, prompts), (grading_path, grading)):
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    else:
+        _write_parquet(prompts, grading, prompt_path, grading_path)
+    return prompt_path, grading_path, len(prompts)
+
+
+def _write_parquet(prompts: list[dict[str, Any]], grading: list[dict[str, Any]], prompt_path: Path, grading_path: Path) -> None:
+    try:
+        from datasets import Dataset, Features, Json, List, Value, disable_progress_bars
+    except ImportError:
+        raise ExportError("--to parquet needs the `datasets` package: pip install 'scaleenv-mcp[export]'") from None
+    disable_progress_bars()  # a file write, not a long job: no bar in the CLI's output
+    text = Value("string")
+    prompt_features = Features(
+        {
+            "task_id": text,
+            "domain": text,
+            "kind": text,
+            "difficulty": text,
+            "prompt": List({"role": text, "content": text}),
+            "tools": List(Json()),
+        }
+    )
+    grading_features = Features(
+        {
+            "task_id": text,
+            "domain": text,
+            "initial_state": Json(),
+            "checks": List(Json()),
+            "solution": List(Json()),
+            "user": Json(),
+            "actor": text,
+        }
+    )
+    Dataset.from_list(prompts, features=prompt_features).to_parquet(str(prompt_path))
+    Dataset.from_list(grading, features=grading_features).to_parquet(str(grading_path))
