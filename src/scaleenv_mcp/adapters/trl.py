@@ -1,0 +1,139 @@
+"""TRL: an ``environment_factory`` class per domain, and the reward function that grades it.
+
+TRL's ``GRPOTrainer(environment_factory=...)`` makes one instance per rollout, calls
+``reset(**row)`` with the dataset row, and offers every public method as a tool; it derives each
+tool's schema from the method's type hints and Google-style docstring
+(``transformers.utils.get_json_schema``). So the class is built from our JSON Schemas: one
+method per tool, with a typed signature (enums as ``Literal``), a docstring whose ``Args:``
+carry the parameter descriptions, returning the text the agent would read over MCP.
+
+The reward needs the agent's final reply (an answer, or the reason for a refusal), which TRL's
+``get_reward()`` never sees: it takes no arguments. So the class has no ``get_reward``; pass
+:func:`scaleenv_reward` in ``reward_funcs``, which TRL calls with the completions and the
+environments, and which grades each environment's end state with its completion's last reply.
+
+    from datasets import load_dataset
+    from scaleenv_mcp.adapters.trl import environment_class, scaleenv_reward
+    dataset = load_dataset("json", data_files="exports/tasks/prompts.jsonl", split="train")  # scaleenv export tasks
+    trainer = GRPOTrainer(model=..., train_dataset=dataset, reward_funcs=[scaleenv_reward],
+                          environment_factory=environment_class("retail"))
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..tasks.grader import Verification
+from .common import TaskEpisode, final_answer, load_cached
+
+__all__ = ["ScaleenvEnvironment", "environment_class", "scaleenv_reward"]
+
+_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool, "object": dict}
+
+
+def _python_type(schema: Mapping[str, Any]) -> Any:
+    if "enum" in schema:
+        return Literal[tuple(schema["enum"])]
+    if schema.get("type") == "array":
+        return list[_python_type(schema.get("items", {}))]  # type: ignore[misc]
+    return _TYPES.get(str(schema.get("type")), str)
+
+
+class ScaleenvEnvironment:
+    """Base of the generated classes: one episode at a time, opened by ``reset``."""
+
+    domain: str = ""
+    root: str | Path | None = None
+
+    def __init__(self) -> None:
+        self._episode: TaskEpisode | None = None
+        self._verdict: Verification | None = None
+
+    def reset(self, **row: Any) -> str | None:
+        """Open the row's task (a row of ``scaleenv export tasks``: it has ``task_id``) on a fresh state.
+
+        Returns None: the row's prompt already holds the brief and the request.
+        """
+        if self._episode is not None:
+            self._episode.close()
+        self._episode, self._verdict = TaskEpisode(self.domain, row, root=self.root), None
+        return None
+
+    def _call(self, tool: str, arguments: dict[str, Any]) -> str:
+        if self._episode is None:
+            raise RuntimeError("call reset(task_id=...) before using a tool")
+        return self._episode.text(self._episode.call(tool, arguments))
+
+    def _grade(self, answer: str | None) -> Verification:
+        if self._episode is None:
+            raise RuntimeError("nothing to grade: reset(task_id=...) was never called")
+        self._verdict = self._episode.verify(answer)
+        return self._verdict
+
+    @property
+    def verification(self) -> Verification | None:
+        """The last verdict (reward, per-check outcomes), for logging."""
+        return self._verdict
+
+
+def _tool_method(name: str, function: Mapping[str, Any]) -> Callable[..., str]:
+    schema = function["parameters"]
+    required = set(schema.get("required", []))
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    annotations: dict[str, Any] = {}
+    lines = []
+    ordered = sorted(schema.get("properties", {}).items(), key=lambda item: item[0] not in required)  # required first
+    for param, spec in ordered:
+        kind = _python_type(spec)
+        annotation = kind if param in required else kind | None
+        default = inspect.Parameter.empty if param in required else None
+        parameters.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        annotations[param] = annotation
+        lines.append(f"    {param}: {' '.join(str(spec.get('description') or param).split())}")
+    annotations["return"] = str
+
+    def method(self: ScaleenvEnvironment, **arguments: Any) -> str:
+        return self._call(name, {k: v for k, v in arguments.items() if v is not None or k in required})
+
+    method.__name__ = method.__qualname__ = name
+    method.__signature__ = inspect.Signature(parameters, return_annotation=str)  # type: ignore[attr-defined]
+    method.__annotations__ = annotations
+    doc = " ".join(str(function.get("description") or name).split())
+    method.__doc__ = f"{doc}\n\nArgs:\n" + "\n".join(lines) if lines else doc
+    return method
+
+
+def environment_class(domain: str, *, root: str | Path | None = None) -> type[ScaleenvEnvironment]:
+    """The TRL environment class of ``domain``: pass it as ``environment_factory``."""
+    loaded = load_cached(domain, root)
+    from ..serving.server import openai_tools
+
+    body: dict[str, Any] = {"domain": domain, "root": root, "__doc__": f"{loaded.spec.title}: {loaded.spec.description}"}
+    for tool in openai_tools(loaded.spec):
+        name = tool["function"]["name"]
+        if name in ("reset", "get_reward") or name.startswith("_") or hasattr(ScaleenvEnvironment, name):
+            raise ValueError(f"tool {name!r} of {domain} clashes with the environment's own methods")
+        body[name] = _tool_method(name, tool["function"])
+    class_name = "".join(part.capitalize() for part in domain.split("_")) + "Environment"
+    return type(class_name, (ScaleenvEnvironment,), body)
+
+
+def scaleenv_reward(completions: Sequence[Any], environments: Sequence[Any] | None = None, **_: Any) -> list[float | None]:
+    """TRL reward function: each environment's end state graded with its completion's final reply.
+
+    A completion is a list of messages (conversational) or a string. Rows whose environment is
+    not one of ours get None, which TRL ignores, so it mixes with other environments.
+    """
+    if environments is None:
+        raise ValueError("scaleenv_reward needs environment_factory=environment_class(...) on the trainer")
+    rewards: list[float | None] = []
+    for completion, environment in zip(completions, environments, strict=True):
+        if not isinstance(environment, ScaleenvEnvironment):
+            rewards.append(None)
+            continue
+        answer = completion if isinstance(completion, str) else final_answer(completion)
+        rewards.append(environment._grade(answer).reward)
+    return rewards
