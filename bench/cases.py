@@ -647,6 +647,35 @@ def evaluation(quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+# ---------------------------------------------------------------- evaluation on Ray
+
+
+def ray_eval(quick: bool) -> list[Row]:
+    """The oracle over stored tasks on a local Ray instance with 1 and 2 workers, against the local run."""
+    from scaleenv_mcp.harness.evaluate import evaluate
+
+    domains = ["retail"] if quick else None
+    per_domain = 8 if quick else None
+
+    def rate(ray: str | None, workers: int | None) -> tuple[float, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            report = evaluate("oracle", paths=PATHS, domains=domains, per_domain=per_domain, out=Path(tmp) / "run",
+                              concurrency=2, ray=ray, ray_workers=workers)  # fmt: skip
+            elapsed = time.perf_counter() - start
+            assert report.overall.pass_at_1 == 1.0 and report.overall.infra_faults == 0
+            return report.overall.episodes / elapsed, report.overall.episodes
+
+    local, n = rate(None, None)
+    rows = []
+    for workers in (1, 2):
+        on_ray, _ = rate("local", workers)
+        rows.append(Row("ray", f"oracle episodes/s on Ray, {workers} worker(s), {n} episodes, Ray start included",
+                        f"{on_ray:,.1f} episodes/s", f"{local:,.1f} episodes/s", "the same run without Ray",
+                        on_ray / local, "", None, {"workers": workers, "ray_per_s": round(on_ray, 2), "local_per_s": round(local, 2)}))  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------- compile time as domains grow
 
 
@@ -715,6 +744,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "growth": growth,
     "evaluation": evaluation,
     "compile_growth": compile_growth,
+    "ray": ray_eval,
 }
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -352,7 +352,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
             max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
             api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
-            isolation=args.isolation,
+            isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers,
         )  # fmt: skip
     except EvalError as exc:
         raise CliError(str(exc)) from None
@@ -496,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--isolation", choices=["inproc", "process"], default="inproc",
         help="inproc: each episode an MCP session with an in-process server; process: a `scaleenv serve` stdio subprocess each",
     )  # fmt: skip
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
+    p.add_argument("--ray-workers", type=int, help="Ray workers (default: one per CPU of the cluster)")
     p.set_defaults(func=cmd_eval)
 
     p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")

@@ -84,18 +84,33 @@ def evaluate(
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     isolation: Literal["inproc", "process"] = "inproc",
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> EvalReport:
     """Run ``agent`` (a name such as ``oracle`` or ``litellm:openai/gpt-4o``, or an :class:`Agent`)
     on the chosen tasks, ``trials`` times each; write results, trajectories and ``summary.json``
-    under ``out``; return the report. Raises :class:`EvalError` for options that cannot work."""
+    under ``out``; return the report. Raises :class:`EvalError` for options that cannot work.
+
+    ``ray="local"`` runs the episodes on a Ray instance started for this run, ``ray=ADDRESS`` on
+    that cluster (``ray_workers`` workers, default one per CPU); results are the same as a local run."""
     if trials < 1 or concurrency < 1 or max_steps < 1 or timeout <= 0:
         raise EvalError("--trials, --concurrency and --max-steps must be at least 1, and --timeout positive")
     tasks = select_tasks(paths, domains=domains, per_domain=per_domain, task_ids=task_ids)
     by_id = {t.id: t for t in tasks}
+    if ray is not None:
+        if not isinstance(agent, str):
+            raise EvalError("--ray needs an agent by name (oracle, noop, random, litellm:MODEL): each worker makes its own")
+        if ray_workers is not None and ray_workers < 1:
+            raise EvalError("--ray-workers must be at least 1")
+        try:
+            import ray as _ray  # noqa: F401
+        except ImportError:
+            raise EvalError("--ray needs Ray: pip install 'scaleenv-mcp[ray]'") from None
+    agent_name = agent if isinstance(agent, str) else agent.name
+    llm: dict[str, Any] = {}
     if isinstance(agent, str):
         if user_sim and not agent.startswith("litellm:"):
             raise EvalError("--user-sim needs a litellm:MODEL agent (oracle, noop and random do not converse)")
-        llm: dict[str, Any] = {}
         if agent.startswith("litellm:"):
             llm = {"api_base": api_base, "api_key": api_key, "user_sim": user_sim, "timeout": llm_timeout}
         try:
@@ -114,13 +129,24 @@ def evaluate(
         on_start(
             sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial)))
         )
-    records = anyio.run(run_eval, plan, store, on_episode)
+    if ray is not None:
+        from .distributed import RayUnavailable, run_eval_ray
+
+        try:
+            records = run_eval_ray(
+                plan, store, agent=agent_name, llm=llm, address=None if ray == "local" else ray, workers=ray_workers,
+                progress=on_episode,
+            )  # fmt: skip
+        except RayUnavailable as exc:
+            raise EvalError(str(exc)) from None
+    else:
+        records = anyio.run(run_eval, plan, store, on_episode)
     chosen = {(t.domain, t.id) for t in tasks}
     records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]
     options = {
         "trials": trials, "concurrency": concurrency, "max_steps": max_steps, "timeout": timeout,
         "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout, "isolation": isolation,
-        "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks),
+        "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks), "ray": ray, "ray_workers": ray_workers,
     }  # fmt: skip
     model = agent.name.removeprefix("litellm:") if agent.name.startswith("litellm:") else None
     report = summarize(records, k_max=trials, agent=agent.name, model=model, options=options)
