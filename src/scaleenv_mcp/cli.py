@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -115,6 +116,8 @@ def _synth_from_names(args: argparse.Namespace) -> int:
     from .synthesis.pipeline import NameOutcome, synthesize_names
     from .synthesis.proposer import LLMError, domain_name
 
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        raise CliError("--ray needs Ray: pip install 'scaleenv-mcp[ray]'")
     if not args.model:
         raise CliError("--from-name/--from-names need --model MODEL (any litellm model, e.g. openai/gpt-4o)")
     paths = _paths(args)
@@ -159,7 +162,7 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         outcomes = synthesize_names(
             names, paths, model=args.model, seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
             api_base=args.api_base, api_key=args.api_key, tasks=args.tasks, task_seed=args.task_seed,
-            allow_failing=args.allow_failing, on_outcome=report,
+            allow_failing=args.allow_failing, on_outcome=report, ray=args.ray,
         )  # fmt: skip
     except LLMError as exc:
         raise CliError(f"the model could not be reached: {exc}") from None
@@ -457,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per synthesis stage")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="with --from-names: synthesize the names as Ray tasks (a local instance, or the cluster at ADDRESS)")  # fmt: skip
     p.set_defaults(func=cmd_synth)
 
     p = command("test", "procedural tests: exercise every tool with generated calls and check invariants")

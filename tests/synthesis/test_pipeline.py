@@ -155,3 +155,22 @@ def test_a_dead_endpoint_gives_one_clear_error(project: Path) -> None:
     assert proc.returncode == 2
     assert "the model could not be reached" in proc.stderr and "Connection error" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_names_synthesized_on_ray_give_the_same_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = tmp_path / "names.txt"
+    names.write_text("pet grooming salon\nhaunted lighthouse tours\n")
+    runs = {}
+    for mode in ("here", "ray"):
+        project = tmp_path / mode
+        for folder in ("synthesis", "servers", "manifests"):
+            shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        with scripted_llm(llm_script({})) as llm:
+            extra = ["--ray"] if mode == "ray" else []
+            assert synth(project, llm.url, "--from-names", str(names), "--max-repairs", "1", *extra) == 1  # one never validates
+        err = capsys.readouterr().err
+        assert "haunted lighthouse tours: the tools stage never validated" in err and "1 domain(s) not shipped" in err
+        runs[mode] = generated(project, "pet_grooming_salon") | {"index": (project / "manifests/index.json").read_bytes()}
+        assert not (project / "servers/haunted_lighthouse_tours").exists()
+    assert runs["ray"] == runs["here"]

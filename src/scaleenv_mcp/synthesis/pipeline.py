@@ -8,22 +8,24 @@ blueprint. Every outcome is a value; the CLI prints them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import yaml
 
 from ..build.codegen import write_index
 from ..build.pipeline import CompiledDomain, GateFailed, compile_spec, emit, relative_source
-from ..build.proctest import gate
+from ..build.proctest import DomainReport, gate
 from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
+from ..spec.task import TaskSpec
 from .proposer import Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain
 
-__all__ = ["NameOutcome", "propose_in_project", "synthesize_names"]
+__all__ = ["BuiltName", "NameOutcome", "build_name", "propose_in_project", "synthesize_names"]
 
 
 @dataclass
@@ -75,17 +77,25 @@ def synthesize_names(
     task_seed: int = 0,
     allow_failing: bool = False,
     on_outcome: Callable[[NameOutcome], None] | None = None,
+    ray: str | None = None,
 ) -> list[NameOutcome]:
-    """Synthesize each name (near-duplicates skipped); raise ``LLMError`` when the model is unreachable."""
+    """Synthesize each name (near-duplicates skipped); raise ``LLMError`` when the model is unreachable.
+
+    With ``ray`` (``"local"`` or a cluster address) each name is proposed, gated and compiled as
+    a Ray task; this process writes the results as they arrive, in the same files as without Ray.
+    """
     kept, dropped = near_duplicates(list(names))
     outcomes = [NameOutcome(name=name, status="skipped", twin=twin) for name, twin in dropped]
     for outcome in outcomes:
         if on_outcome is not None:
             on_outcome(outcome)
-    for name in kept:
-        outcome = _one(name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
-                       api_base=api_base, api_key=api_key, tasks=tasks, task_seed=task_seed,
-                       allow_failing=allow_failing)  # fmt: skip
+    options: dict[str, Any] = {
+        "model": model, "seed": seed, "count_tools": count_tools, "max_repairs": max_repairs, "api_base": api_base,
+        "api_key": api_key, "tasks": tasks, "task_seed": task_seed, "allow_failing": allow_failing,
+    }  # fmt: skip
+    built = _built_on_ray(kept, paths, options, ray) if ray is not None else (build_name(name, paths, **options) for name in kept)
+    for one in built:
+        outcome = _write(one, paths, allow_failing=allow_failing)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -93,7 +103,20 @@ def synthesize_names(
     return outcomes
 
 
-def _one(
+@dataclass
+class BuiltName:
+    """One name proposed, gated and compiled, in a form that travels between processes (no files written)."""
+
+    name: str
+    proposal: Proposal | None
+    error: str = ""
+    blueprint: dict[str, Any] | None = None
+    report: DomainReport | None = None
+    tasks: list[TaskSpec] = field(default_factory=list)
+    tasks_wanted: int = 0
+
+
+def build_name(
     name: str,
     paths: ProjectPaths,
     *,
@@ -106,7 +129,8 @@ def _one(
     tasks: int,
     task_seed: int,
     allow_failing: bool,
-) -> NameOutcome:
+) -> BuiltName:
+    """Propose a blueprint for ``name``, gate it and, if it passes (or failing is allowed), compile its tasks."""
     target = paths.blueprints / f"{domain_name(name)}.yaml"
     try:
         proposal = propose_in_project(
@@ -114,18 +138,49 @@ def _one(
             api_base=api_base, api_key=api_key,
         )  # fmt: skip
     except SynthesisFailed as exc:
-        return NameOutcome(name=name, status="never_validated", proposal=exc.proposal, error=str(exc))
+        return BuiltName(name=name, proposal=exc.proposal, error=str(exc))
     spec = parse_blueprint(proposal.blueprint, str(target))
     report = gate(spec)
-    text = yaml.safe_dump(proposal.blueprint, sort_keys=False, allow_unicode=True, width=110)
-    if not report.passed and not allow_failing:
+    built = BuiltName(name=name, proposal=proposal, blueprint=proposal.blueprint, report=report, tasks_wanted=tasks)
+    if report.passed or allow_failing:
+        built.tasks = compile_spec(spec, tasks=tasks, task_seed=task_seed, allow_failing=allow_failing, report=report).tasks
+    return built
+
+
+def _built_on_ray(names: Sequence[str], paths: ProjectPaths, options: dict[str, Any], address: str) -> Iterator[BuiltName]:
+    """``build_name`` for every name as Ray tasks, yielded as each finishes."""
+    ray: Any = importlib.import_module("ray")  # Ray's typing covers too little to check remote calls
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=None if address == "local" else address, include_dashboard=False if address == "local" else None,
+                 log_to_driver=False, configure_logging=False)  # fmt: skip
+    try:
+        remote = ray.remote(num_cpus=1)(build_name)
+        running = [remote.remote(name, paths, **options) for name in names]
+        while running:
+            done, running = ray.wait(running, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _write(built: BuiltName, paths: ProjectPaths, *, allow_failing: bool) -> NameOutcome:
+    """Write what was built for one name: the blueprint and domain, or the rejected blueprint."""
+    name, proposal = built.name, built.proposal
+    if built.blueprint is None or built.report is None:
+        return NameOutcome(name=name, status="never_validated", proposal=proposal, error=built.error)
+    target = paths.blueprints / f"{domain_name(name)}.yaml"
+    text = yaml.safe_dump(built.blueprint, sort_keys=False, allow_unicode=True, width=110)
+    if not built.report.passed and not allow_failing:
         rejected = paths.root / "synthesis" / "rejected" / target.name
         rejected.parent.mkdir(parents=True, exist_ok=True)
         rejected.write_text(text, encoding="utf-8")
-        return NameOutcome(name=name, status="rejected", proposal=proposal, blueprint=rejected, error=str(GateFailed(report)))
+        return NameOutcome(name=name, status="rejected", proposal=proposal, blueprint=rejected, error=str(GateFailed(built.report)))
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")
-    compiled = compile_spec(spec, tasks=tasks, task_seed=task_seed, allow_failing=allow_failing, report=report)
+    spec = parse_blueprint(built.blueprint, str(target))
+    compiled = CompiledDomain(spec=spec, report=built.report, tasks=built.tasks, tasks_wanted=built.tasks_wanted)
     changed = emit(compiled, paths, relative_source(target, paths.root))
     return NameOutcome(name=name, status="written", proposal=proposal, compiled=compiled, blueprint=target, changed=changed)
