@@ -274,7 +274,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         paths = _paths(args)
         chosen = [(load_domain(paths, n), load_domain_tasks(paths, n)) for n in _chosen_domains(args)]
         prompts, grading, count = export_tasks(chosen, args.to, Path(args.out or "exports/tasks"))
-        print(f"{count} tasks -> {prompts} (for the policy) and {grading} (checks and solutions: keep it on the reward side)")
+        if grading is None:
+            print(f"{count} tasks -> {prompts} (NeMo Gym rows; serve the domain with --http --nemo-gym to grade them)")
+        else:
+            print(f"{count} tasks -> {prompts} (for the policy) and {grading} (checks and solutions: keep it on the reward side)")
         return 0
     except ExportError as exc:
         raise CliError(str(exc)) from None
@@ -518,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = what.add_parser("tasks", help="tasks for a trainer: prompts.<ext> and grading.<ext>", formatter_class=_Formatter)
     q.add_argument("domains", nargs="*", help="generated domains")
     q.add_argument("--all", action="store_true", help="every generated domain")
-    q.add_argument("--to", choices=["jsonl", "parquet"], default="jsonl", help="file format")
+    q.add_argument("--to", choices=["jsonl", "parquet", "nemo-gym"], default="jsonl",
+                   help="jsonl or parquet: prompt and grading splits; nemo-gym: Responses-API rows for NeMo Gym and verifiers")  # fmt: skip
     q.add_argument("--out", help="output folder (default: exports/tasks)")
     p.set_defaults(func=cmd_export)
 

@@ -19,10 +19,10 @@ from ..spec.task import TaskSpec
 from ..tasks.stats import difficulty_label
 from .trajectories import ExportError
 
-__all__ = ["TASK_FORMATS", "export_tasks", "grading_row", "prompt_row"]
+__all__ = ["TASK_FORMATS", "export_tasks", "grading_row", "nemo_gym_row", "prompt_row"]
 
-TaskFormat = Literal["jsonl", "parquet"]
-TASK_FORMATS: tuple[TaskFormat, ...] = ("jsonl", "parquet")
+TaskFormat = Literal["jsonl", "parquet", "nemo-gym"]
+TASK_FORMATS: tuple[TaskFormat, ...] = ("jsonl", "parquet", "nemo-gym")
 
 
 def prompt_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -34,6 +34,24 @@ def prompt_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]] | N
         "difficulty": difficulty_label(task),
         "prompt": [{"role": "system", "content": policy_brief(spec)}, {"role": "user", "content": task.instruction}],
         "tools": tools if tools is not None else openai_tools(spec),
+    }
+
+
+def nemo_gym_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """A NeMo Gym dataset row: a Responses-API request, and the task id the resources server seeds from.
+
+    The grading stays on the server (``serve --http --nemo-gym``), so this one file is all a
+    NeMo Gym or verifiers run reads."""
+    prompt = prompt_row(spec, task, tools)
+    return {
+        "responses_create_params": {
+            "input": prompt["prompt"],
+            "tools": [{"type": "function", **t["function"], "strict": False} for t in tools],
+        },
+        "task_id": task.id,
+        "domain": task.domain,
+        "kind": task.kind,
+        "difficulty": prompt["difficulty"],
     }
 
 
@@ -50,17 +68,27 @@ def grading_row(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-def export_tasks(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], to: TaskFormat, out: Path) -> tuple[Path, Path, int]:
-    """Write ``<out>/prompts.<ext>`` and ``<out>/grading.<ext>``; return both paths and the task count."""
+def export_tasks(
+    domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], to: TaskFormat, out: Path
+) -> tuple[Path, Path | None, int]:
+    """Write ``<out>/prompts.<ext>`` and ``<out>/grading.<ext>`` (for ``nemo-gym``, ``<out>/nemo_gym.jsonl``
+    alone); return the paths and the task count."""
     prompts: list[dict[str, Any]] = []
     grading: list[dict[str, Any]] = []
     for spec, tasks in domains:
         tools = openai_tools(spec)
+        if to == "nemo-gym":
+            prompts += [nemo_gym_row(spec, task, tools) for task in tasks]
+            continue
         prompts += [prompt_row(spec, task, tools) for task in tasks]
         grading += [grading_row(task) for task in tasks]
     if not prompts:
         raise ExportError("these domains have no tasks; nothing written (run `scaleenv synth` first)")
     out.mkdir(parents=True, exist_ok=True)
+    if to == "nemo-gym":
+        path = out / "nemo_gym.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in prompts), encoding="utf-8")
+        return path, None, len(prompts)
     prompt_path, grading_path = out / f"prompts.{to}", out / f"grading.{to}"
     if to == "jsonl":
         for path, rows in ((prompt_path, prompts), (grading_path, grading)):

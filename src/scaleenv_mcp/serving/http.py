@@ -216,8 +216,11 @@ def http_app(
     host: str = "127.0.0.1",
     allowed_hosts: Sequence[str] = (),
     workers: WorkerPool | None = None,
+    extra_routes: Sequence[Route] = (),
 ) -> ASGIApp:
-    """The ASGI app serving ``server``'s episodes; ``service`` must be the one ``server`` was built with."""
+    """The ASGI app serving ``server``'s episodes; ``service`` must be the one ``server`` was built with.
+
+    ``extra_routes`` come after the control plane's (the NeMo Gym routes use this)."""
     security: TransportSecuritySettings | None = None
     if allowed_hosts:
         security = TransportSecuritySettings(
@@ -226,7 +229,7 @@ def http_app(
             allowed_origins=[f"{scheme}://{h}" for h in allowed_hosts for scheme in ("http", "https")],
         )
     app = server.streamable_http_app(
-        host=host, transport_security=security, custom_starlette_routes=_control_routes(service, control_token, workers)
+        host=host, transport_security=security, custom_starlette_routes=[*_control_routes(service, control_token, workers), *extra_routes]
     )
     return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
 

@@ -25,6 +25,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
                       help="server processes; episodes are spread over them and agents talk to theirs directly")  # fmt: skip
     http.add_argument("--allowed-host", action="append", metavar="HOST:PORT",
                       help="accept only these Host headers (repeatable; loopback is always checked)")  # fmt: skip
+    http.add_argument("--nemo-gym", action="store_true",
+                      help="also speak NeMo Gym's resources-server protocol: /seed_session, /<tool>, /verify")  # fmt: skip
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:

@@ -356,6 +356,8 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
     token = os.environ.get(CONTROL_TOKEN_ENV) or None
     if token is not None and len(token) < 16:
         raise ServeError(f"{CONTROL_TOKEN_ENV} is {len(token)} characters; use at least 16 (e.g. `openssl rand -hex 16`)")
+    if options.nemo_gym and not options.http:
+        raise ServeError("--nemo-gym is an HTTP protocol: add --http")
     if not options.http:
         try:
             server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token)
@@ -401,7 +403,15 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
             pool = WorkerPool.start(options.workers - 1, serve_args, host=options.host, token=token)
         except RuntimeError as exc:
             raise ServeError(str(exc)) from None
-    app = http_app(server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or (), workers=pool)
+    extra = []
+    if options.nemo_gym:
+        from .gym import gym_routes
+
+        extra = gym_routes(service, None if options.host in LOOPBACK else token, set(spec.tools))
+    app = http_app(
+        server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or (), workers=pool,
+        extra_routes=extra,
+    )  # fmt: skip
     try:
         serve_http(app, name=spec.name, host=options.host, port=options.port)
     finally:
