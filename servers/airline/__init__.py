@@ -25,7 +25,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "600f579107f7275f99b7ddf25e13f8bee8b3bd80379a98e81489a8284e553548"
+SPEC_SHA256 = "b4eac2391406ca88ee76db15926c14dd62319b700a72c744db019a53401881a5"
 
 
 def load_spec() -> DomainSpec:

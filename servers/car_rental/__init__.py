@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "55b67e9ae5ac7a15f60e8e89d8fb6bd111ce238fb249c568234eb4ccb2dc952d"
+SPEC_SHA256 = "2439ee73da0ad7c9f2a409fbc9e643907c105fdff0c43dcf701467c3c5fa2f38"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "f4ac914c3c620ea802cc635c01b0dff2350fe37d6c60e6396ae661e7073ac3a2"
+SPEC_SHA256 = "e5a498fbf5e8b0551f1248bd382b904375e75b030459563d31e5edb483ea7491"
 
 
 def load_spec() -> DomainSpec:

@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "2a5da17e0371ffbbd1141295f3671f4f7959205a51b6a081c117c649481cc231"
+SPEC_SHA256 = "b20993b3382d97707e3fbc624b43e4a3f30ec90fba94b482764505b976302d09"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "081fb3c5e6382e50f61782702d9886b699ff7f42df3874a0258a28ead8fbe81d"
+SPEC_SHA256 = "eedca3a2160da395b418d94f56ac455b3b13712773d7c1c7564f742e5430dfc6"
 
 
 def load_spec() -> DomainSpec:

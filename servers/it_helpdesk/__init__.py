@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "56cf47cc539c6722ceda493a8f27157ce37427f5837ea0cadb68169490123281"
+SPEC_SHA256 = "12a020ced8754269caaac7797610d8aa8de31ab249810cecfded25cce8c8d62e"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "d9890e2ca9479e21f5cf8b29b6f27800dd00ad693fc2ee8024b0da6c7596d90e"
+SPEC_SHA256 = "843093458244a9ffff07046990b62fcad21d8a391cae6bfbecad2cecd5425bd8"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "9e393b9e746d66782d93b71239f2b2a2392a910283acfad01fb38a7f9492b9cd"
+SPEC_SHA256 = "95b7881b689f24d7d5cd4496e4f7333e68d4f6dbaae8a696bb93ea091684f19e"
 
 
 def load_spec() -> DomainSpec:

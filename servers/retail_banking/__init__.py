@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "6760b89f65586d78851e42c645cf268c0676554fa54f1573d1a2c2b87a409668"
+SPEC_SHA256 = "83c785c605dbe797355e5aa1e326c000532f54cc46106d7549ae6eb9154c6d0d"
 
 
 def load_spec() -> DomainSpec:

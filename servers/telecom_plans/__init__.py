@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4f15c53b8a85492a41f084354e1fdc9115c627642eaae9588fd60ff8aa2d1c72"
+SPEC_SHA256 = "86bcff4b5e5247a34fd51a3a12c6433af3aeef6f9d8bed06bf3544b800840da5"
 
 
 def load_spec() -> DomainSpec:

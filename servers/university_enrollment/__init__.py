@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e7285c563184cf9b2fd95ec74fab56b9986bef0cdb902a1ffbd3c089e2143fe6"
+SPEC_SHA256 = "e82432d26e07f3cc5b18fb556c5a44e72ac8a16b267c787fa29f59be3d38ae42"
 
 
 def load_spec() -> DomainSpec:

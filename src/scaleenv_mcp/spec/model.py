@@ -79,6 +79,15 @@ class FieldSpec(StrictModel):
     )
     ref_where: str | None = Field(None, description="seed: only reference rows for which this holds (their fields by name)")
     null_rate: float = Field(0.0, ge=0, le=1)
+    # Wording: how people say this field in a request (tasks read like people, not like columns).
+    phrase: str | None = Field(None, min_length=1, max_length=60, description="noun phrase for the field, e.g. 'delivery date'")
+    question: str | None = Field(
+        None, min_length=5, max_length=120, description="how a user asks for it; {it} is the row ('When was {it} placed?'), left out when the row is the user"
+    )
+    value_phrases: dict[str, str] | None = Field(None, description="how enum values read, e.g. {extra_data_10gb: 'the 10 GB data pack'}")
+    mention: str | None = Field(
+        None, min_length=7, max_length=60, description="how a row is singled out by this field: 'ending in {value}'"
+    )
 
     @cached_property
     def derive_expr(self) -> Expr | None:
@@ -119,6 +128,7 @@ class EntitySpec(StrictModel):
     description: str = ""
     id_prefix: str = Field(..., pattern=r"^[A-Z][A-Z0-9]{0,5}$", description="ids look like PREFIX-0001")
     label: str | None = Field(None, description="field that names a row to a person (e.g. name, title)")
+    noun: str | None = Field(None, min_length=1, max_length=40, description="what people call a row, e.g. 'booking'")
     count: int = Field(20, ge=0, le=1_000_000, description="rows in the seeded initial state")
     fields: dict[str, FieldSpec]
     unique_together: list[list[str]] = []
@@ -255,6 +265,9 @@ class ToolSpec(StrictModel):
     requires: list[RuleSpec] = []
     effects: list[Effect] = []
     returns: str | None = Field(None, description="variable whose row is returned (default: the main row)")
+    phrasings: list[str] = Field(
+        [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
+    )
 
     @field_validator("params", "bind")
     @classmethod

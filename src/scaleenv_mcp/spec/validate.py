@@ -8,6 +8,7 @@ repair loop) knows exactly what to fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,6 +91,7 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                     normalize(f"{ename}.{fname}", f, choice, nullable=f.nullable)
                 except ValueProblem as exc:
                     yield Problem(path=f"{path}.choices[{j}]", message=str(exc))
+            yield from _field_wording_problems(path, f)
             if f.weights is not None:
                 options = f.choices or f.values or ([True, False] if f.type == "bool" else [])
                 if len(f.weights) != len(options):
@@ -147,6 +149,24 @@ def _row_scope(spec: DomainSpec, entity: str) -> dict[str, tuple[str, str | None
     return scope
 
 
+_SLOT = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def _field_wording_problems(path: str, f: FieldSpec) -> Iterator[Problem]:
+    if f.mention is not None and "{value}" not in f.mention:
+        yield Problem(path=f"{path}.mention", message="a mention places the value as {value}, e.g. 'ending in {value}'")
+    if f.question is not None and ({*_SLOT.findall(f.question)} - {"it"} or "{" in _SLOT.sub("", f.question)):
+        yield Problem(path=f"{path}.question", message="the only slot of a question is {it}")
+    if f.value_phrases is not None:
+        if f.type != "enum":
+            yield Problem(path=f"{path}.value_phrases", message=f"'value_phrases' is for enum fields, not {f.type!r}")
+        for value, text in f.value_phrases.items():
+            if value not in (f.values or []):
+                yield Problem(path=f"{path}.value_phrases.{value}", message=f"unknown value {value!r} (values: {', '.join(f.values or [])})")
+            elif not text.strip() or len(text) > 60:
+                yield Problem(path=f"{path}.value_phrases.{value}", message="a phrase of 1 to 60 characters")
+
+
 def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
     for tname, tool in spec.tools.items():
         base = f"tools.{tname}"
@@ -161,6 +181,15 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                     yield Problem(path=ppath, message="a 'ref' parameter must be named <something>_id")
                 elif p.ref in spec.entities:
                     scope[ref_var(pname)] = ("row", p.ref)
+        for i, text in enumerate(tool.phrasings):
+            for slot in _SLOT.findall(text):
+                if slot not in tool.params:
+                    yield Problem(
+                        path=f"{base}.phrasings[{i}]",
+                        message=f"unknown slot {{{slot}}}; slots are the tool's parameters: {_names(tool.params) or 'none'}",
+                    )
+            if _SLOT.sub("", text).count("{") or _SLOT.sub("", text).count("}"):
+                yield Problem(path=f"{base}.phrasings[{i}]", message="a stray brace; slots look like {order_id}")
         if tool.lookup and tool.search:
             yield Problem(path=base, message="a tool has either 'lookup' or 'search', not both")
         if tool.lookup:

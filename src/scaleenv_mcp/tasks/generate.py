@@ -36,7 +36,19 @@ from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .derive import checks_from_diff
 from .grader import evaluate_checks
-from .wording import describing_fields, sentence, words
+from .wording import (
+    describing_fields,
+    entity_noun,
+    fact,
+    field_phrase,
+    question,
+    request,
+    row_description,
+    row_part,
+    sentence_case,
+    value_phrase,
+    words,
+)
 
 __all__ = ["generate_tasks", "initial_state_ref", "persona_tool"]
 
@@ -68,7 +80,10 @@ class _Build:
     created: dict[str, list[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
     phrases: list[str] = field(default_factory=list)
-    facts: list[str] = field(default_factory=list)
+    facts: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    """what the user adds so a row can be found: (the row's noun, (field phrase, value) pairs)"""
+    described: dict[str, list[str]] = field(default_factory=dict)
+    """row id -> the fields its last description used"""
     rules: int = 0
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
@@ -138,9 +153,10 @@ class _Build:
         """Words that single out ``row`` among the rows a user could mean; None if impossible."""
         if entity == self.persona_entity:
             return "my profile" if row["id"] == self.persona["id"] else None
-        if row["id"] in self.created.get(entity, []) and len(self.created[entity]) == 1:
-            return f"the new {words(entity)} you just made"
         spec_entity = self.spec.entities[entity]
+        noun = entity_noun(entity, spec_entity)
+        if row["id"] in self.created.get(entity, []) and len(self.created[entity]) == 1:
+            return f"the new {noun} you just made"
         mine = self.ownable(entity)
         candidates = self.owned_rows(entity) if mine else self.state.rows(entity)
         pool = [r for r in candidates if r["id"] != row["id"]]
@@ -153,22 +169,25 @@ class _Build:
             if text is None:
                 continue
             chosen.append(fname)
-            parts.append(text)
+            f = spec_entity.fields[fname]
+            parts.append(row_part(fname, f, text, label=fname == spec_entity.label))
             if not any(all(other.get(f) == row.get(f) for f in chosen) for other in pool):
-                return f"{'my' if mine else 'the'} {words(entity)} ({', '.join(parts)})"
+                self.described[row["id"]] = chosen
+                return row_description(noun, mine, parts)
         return None
 
     def _value_text(self, entity: str, fname: str, value: Any, depth: int = 0) -> str | None:
+        """How a value reads after its field's words: the value, or for a reference the row it names."""
         f = self.spec.entities[entity].fields[fname]
         if f.type != "ref":
-            return f"{words(fname)} {format_answer_value(value)}"
+            return value_phrase(f, value)
         target = self.spec.entities[str(f.ref)]
         parent = self.state.get(str(f.ref), value)
         if parent is None:
             return None
         label = target.label or next((n for n, x in target.fields.items() if x.identifying), None)
         if label and parent.get(label) is not None:
-            return f"{words(fname)} {format_answer_value(parent[label])}"
+            return value_phrase(target.fields[label], parent[label])
         if depth > 0:
             return None
         texts = [
@@ -177,7 +196,7 @@ class _Build:
             if x.type == "ref" and x.ref != self.persona_entity and parent.get(n) is not None
         ]
         inner = [t for t in texts if t]
-        return f"{words(fname)} of {' and '.join(inner)}" if inner else None
+        return f"the {entity_noun(str(f.ref), target)} for {' and '.join(inner)}" if inner else None
 
     # ------------------------------------------------------------ discovery
 
@@ -206,8 +225,10 @@ class _Build:
                             and self.spec.entities[entity].fields[f].type != "ref"
                         ]
                     if stated and not (tool.lookup and depth == 0):
-                        said = ", ".join(f"{words(f)}: {format_answer_value(row[f])}" for f in stated)
-                        self.facts.append(f"{words(entity)} {said}")
+                        fields = self.spec.entities[entity].fields
+                        said = [(field_phrase(f, fields[f]), value_phrase(fields[f], row[f])) for f in stated]
+                        noun = entity_noun(entity, self.spec.entities[entity])
+                        self.facts.append((noun, said))
                     return True
                 if data is not None:
                     self.solution.pop()  # did not find it; do not keep a useless step
@@ -305,13 +326,33 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
         build.touched.update(row_id for _, row_id in added)
         build.touched.update(row_id for _, row_id in changed)
         build.rules += len(tool.requires)
-        text = sentence(tool_name, tool.params, args, phrases, persona_params)
-        new_facts = [f for f in build.facts[mark[2] :] if f.split(": ", 1)[-1] not in text]
-        if new_facts:
-            text = text[:-1] + f" ({'; '.join(new_facts)})."
-        build.phrases.append(text)
+        text = _request(build, tool_name, args, phrases, persona_params)
+        build.phrases.append(_with_facts(text, build.facts[mark[2] :]))
         return True
     return False
+
+
+def _request(build: _Build, tool_name: str, args: dict[str, Any], rows: list[tuple[str, str]], persona_params: list[str]) -> str:
+    """The user's request for one call, in the blueprint's phrasing when it has one."""
+    spec = build.spec
+    entities = spec.view(tool_name).entities
+    field_of = {}
+    for pname in spec.tools[tool_name].params:  # a parameter named like a field of a row the call touches sets that field
+        for entity in entities.values():
+            if pname in spec.entities[entity].fields:
+                field_of[pname] = spec.entities[entity].fields[pname]
+                break
+    persona = build.persona_entity
+    return request(
+        tool_name, spec.tools[tool_name], args, dict(rows), persona_params,
+        persona_noun=entity_noun(persona, spec.entities[persona]) if persona else None, field_of=field_of, rng=build.rng,
+    )  # fmt: skip
+
+
+def _with_facts(text: str, facts: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """A request followed by what the user adds so its rows can be found (what it already says is left out)."""
+    new = [fact(noun, unsaid) for noun, said in facts if (unsaid := [(p, v) for p, v in said if v not in text])]
+    return text + (" " + sentence_case("; ".join(new)) if new else "")
 
 
 def _information_goal(build: _Build) -> CheckSpec | None:
@@ -327,11 +368,10 @@ def _information_goal(build: _Build) -> CheckSpec | None:
         text = build.describe(entity, row)
         if text is None:
             continue
-        described = set(re.findall(r"[a-z_]+", text))
+        described = set(build.described.get(row["id"], []))
         options = [
             f for f, s in spec.entities[entity].fields.items()
-            if s.type in ("enum", "money", "int", "date", "bool") and words(f) not in text and f not in described
-            and row.get(f) is not None
+            if s.type in ("enum", "money", "int", "date", "bool") and f not in described and row.get(f) is not None
         ]  # fmt: skip
         if not options:
             continue
@@ -343,9 +383,7 @@ def _information_goal(build: _Build) -> CheckSpec | None:
         if not build.discover(entity, row):
             build.rollback(mark)
             continue
-        facts = build.facts[mark[2] :]
-        where = "on my profile" if text == "my profile" else f"of {text}"
-        build.phrases.append(f"What is the {words(fname)} {where}{' (' + '; '.join(facts) + ')' if facts else ''}?")
+        build.phrases.append(_with_facts(question(fname, field_spec, text), build.facts[mark[2] :]))
         answer_type = answer_type_for(field_spec.type, field_spec.sample)
         choices: list[Any] = list(field_spec.values or []) if answer_type == "enum" else []
         return CheckSpec(
@@ -387,9 +425,8 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             if not all(build.discover(e, r) for e, r in bound[1]):
                 build.rollback(mark)
                 continue
-            facts = build.facts[mark[2] :]
-            text = sentence(tool_name, spec.tools[tool_name].params, args, bound[0], persona_params)
-            build.phrases.append(text[:-1] + f" ({'; '.join(facts)})." if facts else text)
+            text = _request(build, tool_name, args, bound[0], persona_params)
+            build.phrases.append(_with_facts(text, build.facts[mark[2] :]))
             build.rules += 1
             return CheckSpec(
                 kind="answer",
@@ -534,7 +571,8 @@ def _one_task(
     if label:
         facts = {label: persona[label], **facts}
     intro = f"Hi, I'm {persona[label]}" if label else "Hi"
-    known = ", ".join(f"my {words(f)} is {v}" for f, v in facts.items() if f != label)
+    persona_fields = spec.entities[lookup.entity].fields
+    known = ", ".join(f"my {field_phrase(f, persona_fields[f])} is {v}" for f, v in facts.items() if f != label)
     instruction = f"{intro}; {known}. " + " ".join(build.phrases)
     if _INTERNAL_ID.search(instruction):
         return None

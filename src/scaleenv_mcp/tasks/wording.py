@@ -1,22 +1,182 @@
-"""How a task reads: names of tools, fields and values turned into a user's words.
+"""How a task reads: rows, fields, values and calls in a user's words.
 
-Today this is templated wording (tool and field names as phrases); a blueprint's own
-phrasings are the next step, and this module is where they will be applied.
+A blueprint may say how people phrase things: an entity's ``noun`` ("booking"), a field's
+``phrase`` ("delivery date") and ``question`` ("When was {it} placed?"), an enum's
+``value_phrases``, and a tool's ``phrasings`` ("please cancel {order_id}"), several of them
+so tasks vary by seed. Where it says nothing, the defaults here still make sentences: no
+column names, no snake_case values, no "with city Austin". A request never quotes an internal
+id; rows are named the way their owner would name them.
 """
 
 from __future__ import annotations
 
+import random
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..spec.model import EntitySpec
-from .grader import format_answer_value
+from ..spec.model import EntitySpec, FieldSpec, ParamSpec, ToolSpec
+from .answers import format_answer_value
 
-__all__ = ["describing_fields", "sentence", "words"]
+__all__ = [
+    "describing_fields",
+    "entity_noun",
+    "fact",
+    "field_phrase",
+    "question",
+    "request",
+    "row_description",
+    "row_part",
+    "value_phrase",
+    "words",
+]
+
+_UNITS = {"kg", "km", "g", "lb", "cm", "mm", "m", "l", "ml", "mb", "gb", "tb", "min", "mins", "kwh", "pct", "eur", "usd"}
+_SLOT = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 def words(name: str) -> str:
     """``customer_id`` -> ``customer``, ``placed_on`` -> ``placed on``."""
     return name.removesuffix("_id").replace("_", " ")
+
+
+def entity_noun(name: str, entity: EntitySpec) -> str:
+    return entity.noun or words(name)
+
+
+def field_phrase(name: str, f: FieldSpec | ParamSpec | None) -> str:
+    """The noun phrase for a field: its blueprint ``phrase``, else its name in words (units spelled out)."""
+    if isinstance(f, FieldSpec) and f.phrase:
+        return f.phrase
+    tokens = name.removesuffix("_id").split("_")
+    if len(tokens) > 1 and tokens[-1] in _UNITS:
+        return f"{' '.join(tokens[:-1])} in {tokens[-1]}"
+    return " ".join(tokens)
+
+
+def value_phrase(f: FieldSpec | ParamSpec | None, value: Any) -> str:
+    """How a value reads in a request: an enum's blueprint phrase, else its words; numbers and dates as written."""
+    if isinstance(f, FieldSpec) and f.value_phrases and isinstance(value, str) and value in f.value_phrases:
+        return f.value_phrases[value]
+    if f is not None and f.type == "enum" and isinstance(value, str):
+        return value.replace("_", " ")
+    if f is not None and f.type == "datetime" and isinstance(value, str) and "T" in value:
+        return value.replace("T", " at ")[:-3] if value.count(":") == 2 else value.replace("T", " at ")
+    return format_answer_value(value)
+
+
+def _event(name: str, f: FieldSpec) -> tuple[str, str] | None:
+    """A date field named for the event it records, as (how it follows a noun, its question):
+    ``placed_on`` -> ("placed on", "When was {it} placed?"), ``starts_at`` -> ("starting at", "When does {it} start?")."""
+    match = re.fullmatch(r"([a-z]+(?:_[a-z]+)*)_(on|at)", name)
+    if f.type not in ("date", "datetime") or match is None:
+        return None
+    verb, prep = match.group(1).replace("_", " "), match.group(2)
+    if verb.endswith("s") and not verb.endswith("ss") and " " not in verb:  # starts, expires: a verb, not a participle
+        stem = verb[:-1]
+        ing = (stem[:-1] if stem.endswith("e") else stem) + "ing"
+        return f"{ing} {prep}", f"When does {{it}} {stem}?"
+    return f"{verb} {prep}", f"When was {{it}} {verb}?"
+
+
+def row_part(name: str, f: FieldSpec, value_text: str, *, label: bool = False) -> str:
+    """One thing that singles a row out, as it follows the row's noun ("my order ..." + this)."""
+    if f.mention:
+        return f.mention.replace("{value}", value_text)
+    if f.type == "ref":
+        return f"for {value_text}"
+    if label and f.type == "string":
+        return f"called {value_text}"
+    event = _event(name, f)
+    if event:
+        return f"{event[0]} {value_text}"
+    return f"whose {field_phrase(name, f)} is {value_text}"
+
+
+def row_description(noun: str, mine: bool, parts: Sequence[str]) -> str:
+    return f"{'my' if mine else 'the'} {noun} " + ", ".join(parts)
+
+
+def question(name: str, f: FieldSpec, it: str) -> str:
+    """The user's question about one field of the row ``it`` names."""
+    if f.question and ("{it}" in f.question or it == "my profile"):  # without {it}: a question about the user themself
+        return f.question.replace("{it}", it)
+    event = _event(name, f)
+    if event:
+        return event[1].replace("{it}", it)
+    phrase = field_phrase(name, f)
+    if f.type == "bool":
+        return f"Is {it} {phrase}?"
+    if it == "my profile":
+        return f"What is my {phrase}?"
+    return f"What is the {phrase} of {it}?"
+
+
+def fact(noun: str, said: Sequence[tuple[str, str]]) -> str:
+    """What the user adds so a row can be found: "the title's name is X and its author is Y"."""
+    first, *rest = said
+    text = f"the {noun}'s {first[0]} is {first[1]}"
+    return text + "".join(f" and its {phrase} is {value}" for phrase, value in rest)
+
+
+def sentence_case(text: str) -> str:
+    text = text.strip()
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."
+
+
+def request(
+    tool_name: str,
+    tool: ToolSpec,
+    args: Mapping[str, Any],
+    rows: Mapping[str, str],
+    skip: Sequence[str],
+    *,
+    persona_noun: str | None,
+    field_of: Mapping[str, FieldSpec],
+    rng: random.Random,
+) -> str:
+    """One request for one call: a blueprint phrasing (chosen by ``rng``) or the default wording.
+
+    ``rows`` gives each ref parameter's row description, ``skip`` the parameters that are the
+    user themselves, ``field_of`` the field a parameter sets (for its phrase and value words).
+    """
+    fill: dict[str, str] = {}
+    for pname, param in tool.params.items():
+        if pname not in args or pname in skip:
+            continue
+        if pname in rows:
+            fill[pname] = rows[pname]
+        elif param.type != "ref":
+            fill[pname] = value_phrase(field_of.get(pname) or param, args[pname])
+    usable = [t for t in tool.phrasings if set(_SLOT.findall(t)) <= set(fill)]
+    if usable:
+        template = rng.choice(usable)
+        used = set(_SLOT.findall(template))
+        text = sentence_case(_SLOT.sub(lambda m: fill[m.group(1)], template))
+    else:
+        used = set()
+        text = words(tool_name)
+        if persona_noun:
+            text = f" {text} ".replace(f" {persona_noun} ", " my ", 1).strip()
+        for pname, description in rows.items():
+            if pname not in fill:
+                continue
+            noun = words(pname)
+            if f" {noun}" in f" {text}":
+                text = f" {text} ".replace(f" {noun} ", f" {description} ", 1).strip()
+            else:
+                text += f" for {description}"
+            used.add(pname)
+        text = sentence_case(text)
+    for pname, value in fill.items():
+        if pname in used:
+            continue
+        if pname in rows:
+            text += f" It's {value}."
+        else:
+            text += f" The {field_phrase(pname, field_of.get(pname) or tool.params[pname])} should be {value}."
+    return text
 
 
 def describing_fields(entity: EntitySpec) -> list[str]:
@@ -29,24 +189,3 @@ def describing_fields(entity: EntitySpec) -> list[str]:
     order += [n for n, f in entity.fields.items() if f.type in ("enum", "string") and n not in order]
     order += [n for n, f in entity.fields.items() if f.type in ("int", "money", "float") and n not in order]
     return order
-
-
-def sentence(
-    tool_name: str, params: dict[str, Any], args: dict[str, Any], phrases: list[tuple[str, str]], skip: list[str]
-) -> str:
-    """One request: the tool's name as a verb phrase, the rows as the user describes them, the values."""
-    text = words(tool_name)
-    for pname, phrase in phrases:
-        noun = words(pname)
-        if f" {noun}" in f" {text}":
-            text = f" {text} ".replace(f" {noun} ", f" {phrase} ", 1).strip()
-        else:
-            text += f" for {phrase}"
-    extras = [
-        f"{words(p)} {format_answer_value(args[p])}"
-        for p, spec in params.items()
-        if p in args and spec.type != "ref" and p not in skip
-    ]
-    if extras:
-        text += " with " + ", ".join(extras)
-    return text[0].upper() + text[1:] + "."

@@ -1,0 +1,88 @@
+"""Shipped instructions read like people: no column names, no snake_case values, no "with X Y";
+and a blueprint's phrasings are checked like the rest of the blueprint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+import scaleenv_mcp as se
+from scaleenv_mcp.spec.catalog import domain_names
+from scaleenv_mcp.spec.errors import BlueprintError
+from scaleenv_mcp.spec.load import parse_blueprint
+from scaleenv_mcp.spec.paths import ProjectPaths
+
+from ..conftest import ROOT
+
+EMAIL = re.compile(r"\S+@\S+")
+SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+
+
+def shipped(paths: ProjectPaths) -> list[tuple[str, str, Any]]:
+    return [(d, t.instruction, se.load(d).spec) for d in domain_names(paths) for t in se.load(d).tasks]
+
+
+def test_no_shipped_instruction_reads_like_a_column(paths: ProjectPaths) -> None:
+    problems: list[str] = []
+    tasks = shipped(paths)
+    for domain, text, spec in tasks:
+        if SNAKE.search(EMAIL.sub("", text)):
+            problems.append(f"{domain}: snake_case in {text!r}")
+        for entity in spec.entities.values():
+            for fname in entity.fields:
+                raw = fname.removesuffix("_id").replace("_", " ")
+                if re.search(rf"\bwith {re.escape(raw)} \S", text):
+                    problems.append(f"{domain}: 'with {raw} ...' in {text!r}")
+                if "_" in fname and re.search(rf"\bthe {re.escape(raw)}\b", text) and fname.endswith(("_on", "_at")):
+                    problems.append(f"{domain}: the raw field {fname} in {text!r}")
+        if re.search(r"\b(a|an) \w+ (on|at) of\b|\bof (my|the) \w+ \(", text):
+            problems.append(f"{domain}: templated phrase in {text!r}")
+    assert len(tasks) >= 300
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_every_write_tool_of_a_shipped_blueprint_has_phrasings(paths: ProjectPaths) -> None:
+    missing = [f"{d}.{n}" for d in domain_names(paths) for n, t in se.load(d).spec.tools.items() if t.is_write and len(t.phrasings) < 2]
+    assert not missing
+
+
+def test_phrasings_vary_by_seed(paths: ProjectPaths) -> None:
+    """Two tasks that make the same call with a tool of two phrasings do not all read the same."""
+    starts: dict[str, set[str]] = {}
+    for domain, text, _ in shipped(paths):
+        request = text.split(". ", 1)[-1]
+        starts.setdefault(domain, set()).add(" ".join(request.split()[:2]))
+    assert all(len(s) >= 5 for s in starts.values()), {d: len(s) for d, s in starts.items()}
+
+
+def retail() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text())
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "message"),
+    [
+        (lambda d: d["tools"]["cancel_order"].__setitem__("phrasings", ["cancel {order}"]), "tools.cancel_order.phrasings[0]",
+         "unknown slot {order}; slots are the tool's parameters: order_id"),
+        (lambda d: d["tools"]["cancel_order"].__setitem__("phrasings", ["cancel {order_id"]), "tools.cancel_order.phrasings[0]",
+         "a stray brace"),
+        (lambda d: d["entities"]["order"]["fields"]["placed_on"].__setitem__("question", "When was {row} placed?"),
+         "entities.order.fields.placed_on.question", "the only slot of a question is {it}"),
+        (lambda d: d["entities"]["order"]["fields"]["status"].__setitem__("value_phrases", {"lost": "gone"}),
+         "entities.order.fields.status.value_phrases.lost", "unknown value 'lost'"),
+        (lambda d: d["entities"]["order"]["fields"]["total"].__setitem__("value_phrases", {"x": "y"}),
+         "entities.order.fields.total.value_phrases", "'value_phrases' is for enum fields"),
+        (lambda d: d["entities"]["order"]["fields"]["placed_on"].__setitem__("mention", "placed in the past"),
+         "entities.order.fields.placed_on.mention", "a mention places the value as {value}"),
+    ],
+)  # fmt: skip
+def test_a_phrasing_that_names_an_unknown_slot_or_value_is_refused_with_its_path(edit: Any, path: str, message: str) -> None:
+    data = retail()
+    edit(data)
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data, "retail.yaml")
+    assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems
