@@ -9,8 +9,8 @@ agent is a service-desk technician.
 Entities: employee (30 rows), technician (6 rows), device (40 rows), ticket (40 rows),
 licence (5 rows), seat (20 rows).
 Read tools: find_employee_by_email, get_employee, list_employee_tickets, get_ticket,
-list_technicians, list_employee_devices, find_device_by_tag, list_stock_devices,
-find_licence_by_product.
+list_technicians, list_employee_devices, list_employee_seats, find_device_by_tag,
+list_stock_devices, find_licence_by_product.
 Write tools and their rules:
   - open_ticket: [len(subject) >= 5] [count('ticket', employee_id=employee.id, status__in=['open', 'in_progress']) < 5]
   - assign_ticket: [ticket.status in ['open', 'in_progress']] [technician.active] [ticket.technician_id != technician.id]
@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "12a020ced8754269caaac7797610d8aa8de31ab249810cecfded25cce8c8d62e"
+SPEC_SHA256 = "b1ee0a0b32dd8eebc5a4e66763f8a7d09ce45a157ce4132b0edf0337195fdd06"
 
 
 def load_spec() -> DomainSpec:

@@ -36,6 +36,7 @@ from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .derive import checks_from_diff
 from .grader import evaluate_checks
+from .policy import PolicyMonitor
 from .wording import (
     describing_fields,
     entity_noun,
@@ -120,6 +121,19 @@ class _Build:
         """Whether the user owns ``row``: its references lead to the user within three steps."""
         return str(row["id"]) in self._owned_ids(entity, 0)
 
+    def unowned(self, entity: str, row: dict[str, Any], depth: int = 0) -> bool:
+        """Whether no user owns ``row`` (a device in stock, a seat nobody holds): its references reach no user."""
+        for fname, f in self.spec.entities[entity].fields.items():
+            if f.type != "ref" or row.get(fname) is None:
+                continue
+            if f.ref == self.persona_entity:
+                return False
+            if depth < 2 and self.ownable(str(f.ref)):
+                parent = self.state.get(str(f.ref), row[fname])
+                if parent is not None and not self.unowned(str(f.ref), parent, depth + 1):
+                    return False
+        return True
+
     def owned_rows(self, entity: str) -> list[dict[str, Any]]:
         """The rows of ``entity`` the user owns, found from the user down the indexed references
         (the same rows :meth:`owned` accepts, without reading every row of the table)."""
@@ -151,13 +165,13 @@ class _Build:
 
     def describe(self, entity: str, row: dict[str, Any]) -> str | None:
         """Words that single out ``row`` among the rows a user could mean; None if impossible."""
-        if entity == self.persona_entity:
-            return "my profile" if row["id"] == self.persona["id"] else None
+        if entity == self.persona_entity and row["id"] == self.persona["id"]:
+            return "my profile"
         spec_entity = self.spec.entities[entity]
         noun = entity_noun(entity, spec_entity)
         if row["id"] in self.created.get(entity, []) and len(self.created[entity]) == 1:
             return f"the new {noun} you just made"
-        mine = self.ownable(entity)
+        mine = entity != self.persona_entity and self.ownable(entity) and self.owned(entity, row)
         candidates = self.owned_rows(entity) if mine else self.state.rows(entity)
         pool = [r for r in candidates if r["id"] != row["id"]]
         chosen: list[str] = []
@@ -215,7 +229,7 @@ class _Build:
                     continue
                 data = self.run(name, args)
                 if data is not None and row["id"] in self.known:
-                    stated = [f for f, p in (tool.lookup.by.items() if tool.lookup else []) if depth > 0]
+                    stated = [f for f, p in (tool.lookup.by.items() if tool.lookup else [])]  # what the lookup needs
                     if tool.search:
                         stated = [
                             f
@@ -224,7 +238,7 @@ class _Build:
                             and self.spec.entities[entity].fields.get(f)
                             and self.spec.entities[entity].fields[f].type != "ref"
                         ]
-                    if stated and not (tool.lookup and depth == 0):
+                    if stated:  # said unless the request already says it (see _with_facts)
                         fields = self.spec.entities[entity].fields
                         said = [(field_phrase(f, fields[f]), value_phrase(fields[f], row[f])) for f in stated]
                         noun = entity_noun(entity, self.spec.entities[entity])
@@ -266,7 +280,10 @@ class _Build:
 
 
 def _persona_params(build: _Build, tool_name: str) -> list[str]:
-    return [p for p, s in build.spec.tools[tool_name].params.items() if s.type == "ref" and s.ref == build.persona_entity]
+    """The parameters that are the user: a reference to the user's entity named for it (``attendee_id``);
+    ``to_attendee_id`` names someone else."""
+    persona = build.persona_entity
+    return [p for p, s in build.spec.tools[tool_name].params.items() if s.type == "ref" and s.ref == persona and p == f"{persona}_id"]
 
 
 def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> list[dict[str, Any]]:
@@ -288,8 +305,11 @@ def _bind_rows(
             continue
         entity = entities[ref_var(pname)]
         row = build.state.get(entity, args[pname])
-        if row is None or (build.ownable(entity) and not build.owned(entity, row)):
+        if row is None:
             return None
+        someone = entity == build.persona_entity  # another person the call names (a ticket's new holder)
+        if build.ownable(entity) and not build.owned(entity, row) and not someone and not build.unowned(entity, row):
+            return None  # another user's row: never asked for
         text = build.describe(entity, row)
         if text is None:
             return None
@@ -542,9 +562,9 @@ def _one_task(
         last: str | None = None
         for _ in range(goals):
             follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
-            for _attempt in range(3):  # a goal whose tool cannot be bound tries another tool
+            for attempt in range(3):  # a goal whose tool cannot be bound tries another tool
                 fresh = [w for w in writes if w not in covered]
-                if fresh and not last and rng.random() < 0.5:  # write tools no kept task uses yet go first
+                if fresh and not last and attempt == 0:  # write tools no kept task uses yet go first
                     tool = rng.choice(fresh)
                 else:
                     tool = rng.choice(follow) if follow and rng.random() < 0.6 else rng.choice(writes)
@@ -600,7 +620,25 @@ def _one_task(
         return None
     if not information and not _minimal(spec, work, task):
         return None
+    if not _within_policy(spec, work, task):
+        return None
     return task
+
+
+def _within_policy(spec: DomainSpec, work: State, task: TaskSpec) -> bool:
+    """The reference solution, replayed as an episode is watched, breaks no rule of the policy:
+    the grader gates every reward on it, so a task whose own solution breaks it could never pay."""
+    if spec.actor is None:
+        return True
+    monitor = PolicyMonitor(spec, actor_id=task.actor)
+    work.reset()
+    try:
+        for call in task.solution:
+            before = monitor.touched_before(work, call.tool, call.arguments)
+            monitor.observe(work, call.tool, execute(work, call.tool, call.arguments), before)
+    finally:
+        work.reset()
+    return not monitor.violations
 
 
 def _minimal(spec: DomainSpec, work: State, task: TaskSpec) -> bool:
