@@ -86,3 +86,14 @@ def test_a_phrasing_that_names_an_unknown_slot_or_value_is_refused_with_its_path
     with pytest.raises(BlueprintError) as caught:
         parse_blueprint(data, "retail.yaml")
     assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems
+
+
+def test_the_readme_sample_is_twelve_shipped_instructions_drawn_as_it_says(paths: ProjectPaths) -> None:
+    import random
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- sample-instructions -->")[1].split("<!-- /sample-instructions -->")[0]
+    quoted = re.findall(r"^- `([^`]+)` \((\w+)\): (.+)$", block, flags=re.M)
+    tasks = [t for d in domain_names(paths) for t in se.load(d).tasks]
+    drawn = random.Random(2026).sample(tasks, 12)
+    assert [(t.id, t.kind, t.instruction) for t in drawn] == [tuple(q) for q in quoted]
