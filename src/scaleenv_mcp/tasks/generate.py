@@ -38,7 +38,9 @@ from .derive import checks_from_diff
 from .grader import evaluate_checks
 from .policy import PolicyMonitor
 from .wording import (
+    condition,
     describing_fields,
+    superlative,
     entity_noun,
     fact,
     field_phrase,
@@ -85,6 +87,8 @@ class _Build:
     """what the user adds so a row can be found: (the row's noun, (field phrase, value) pairs)"""
     described: dict[str, list[str]] = field(default_factory=dict)
     """row id -> the fields its last description used"""
+    conditions: set[str] = field(default_factory=set)
+    """descriptions that single a row out by a condition ("whichever of my orders is pending")"""
     rules: int = 0
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
@@ -173,6 +177,12 @@ class _Build:
             return f"the new {noun} you just made"
         mine = entity != self.persona_entity and self.ownable(entity) and self.owned(entity, row)
         candidates = self.owned_rows(entity) if mine else self.state.rows(entity)
+        if mine and len(candidates) > 1 and self.rng.random() < CONDITION_SHARE:
+            by_condition = self._by_condition(entity, row, candidates)
+            if by_condition is not None:
+                self.conditions.add(by_condition[0])
+                self.described[row["id"]] = [by_condition[1]]
+                return by_condition[0]
         pool = [r for r in candidates if r["id"] != row["id"]]
         chosen: list[str] = []
         parts: list[str] = []
@@ -188,6 +198,32 @@ class _Build:
             if not any(all(other.get(f) == row.get(f) for f in chosen) for other in pool):
                 self.described[row["id"]] = chosen
                 return row_description(noun, mine, parts)
+        return None
+
+    def _by_condition(self, entity: str, row: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[str, str] | None:
+        """The user's row named by what holds only for it among theirs: "whichever of my orders is
+        pending", "the booking I made most recently"; (the words, the field), or None."""
+        spec_entity = self.spec.entities[entity]
+        noun = entity_noun(entity, spec_entity)
+        fields = [n for n in describing_fields(spec_entity) if n != spec_entity.label and not spec_entity.fields[n].identifying]
+        self.rng.shuffle(fields)
+        for fname in fields:
+            f = spec_entity.fields[fname]
+            value = row.get(fname)
+            if value is None:
+                continue
+            if f.type == "enum" and sum(1 for r in rows if r.get(fname) == value) == 1:
+                return condition(noun, fname, f, value_phrase(f, value)), fname
+            dated = [r[fname] for r in rows if r.get(fname) is not None]
+            if f.type in ("date", "datetime") and len(dated) == len(rows) and dated.count(value) == 1:
+                if value == max(dated):
+                    latest = superlative(noun, fname, f, latest=True)
+                    if latest:
+                        return latest, fname
+                if value == min(dated):
+                    earliest = superlative(noun, fname, f, latest=False)
+                    if earliest:
+                        return earliest, fname
         return None
 
     def _value_text(self, entity: str, fname: str, value: Any, depth: int = 0) -> str | None:
@@ -439,6 +475,8 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             if blocking is None:
                 continue
             entity, row, fname, disallowed = blocking
+            if fname in build.described.get(row["id"], []):
+                continue  # the request itself would say the reason ("cancel whichever of my bookings is cancelled")
             if not _fair_question(build, entity, fname, row[fname], family=REFUSAL_KEY):
                 continue  # reasons spread like answers do: guessing the commonest is worth no more than chance
             mark = build.checkpoint()
@@ -611,6 +649,7 @@ def _one_task(
             "branches": len(build.phrases),
             "rules": build.rules,
             "refusals": int(kind == "refusal"),
+            "conditions": sum(1 for p in build.phrases if any(c in p for c in build.conditions)),
         },
         actor=str(persona["id"]),
     )
@@ -731,6 +770,8 @@ GOALS = {1: 0.35, 2: 0.35, 3: 0.3}
 dropped, so the kept tasks lean a little shorter)."""
 
 _GIVE_UP = 15
+CONDITION_SHARE = 0.5
+"""how often a user's row is named by a condition that only it meets, rather than by its name"""
 
 REFUSAL_KEY = "refusal:"
 """Prefix of the answer-balance keys of refusal reasons (kept apart from questions' answers)."""

@@ -19,7 +19,10 @@ from ..spec.model import EntitySpec, FieldSpec, ParamSpec, ToolSpec
 from .answers import format_answer_value
 
 __all__ = [
+    "condition",
     "describing_fields",
+    "plural",
+    "superlative",
     "entity_noun",
     "fact",
     "field_phrase",
@@ -91,6 +94,28 @@ def row_part(name: str, f: FieldSpec, value_text: str, *, label: bool = False) -
     if event:
         return f"{event[0]} {value_text}"
     return f"whose {field_phrase(name, f)} is {value_text}"
+
+
+def plural(noun: str) -> str:
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def condition(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
+    """A row named by a value only it has among the user's: "whichever of my orders is pending"."""
+    if name == "status":
+        return f"whichever of my {plural(noun)} is {value_text}"
+    return f"whichever of my {plural(noun)} has {value_text} as its {field_phrase(name, f)}"
+
+
+def superlative(noun: str, name: str, f: FieldSpec, *, latest: bool) -> str | None:
+    """A row named by being the latest or earliest of the user's: "the order I placed most recently"."""
+    event = _event(name, f)
+    if event is None or not event[0].split()[0].endswith("ed"):
+        return None
+    verb = event[0].split()[0]
+    return f"the {noun} I {verb} {'most recently' if latest else 'first'}"
 
 
 def row_description(noun: str, mine: bool, parts: Sequence[str]) -> str:
