@@ -647,6 +647,44 @@ def evaluation(quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+# ---------------------------------------------------------------- task generation as the state grows
+
+
+def task_generation(quick: bool) -> list[Row]:
+    """Verified tasks per second on the retail blueprint seeded with 100, 10,000 and 100,000 rows
+    (seeding not counted): the cost should follow the candidate, not the tables."""
+    import copy
+
+    import yaml
+
+    from scaleenv_mcp.engine.seed import seed_state
+    from scaleenv_mcp.spec.load import parse_blueprint
+    from scaleenv_mcp.tasks.generate import generate_tasks
+
+    base = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
+    total = sum(e.get("count", 20) for e in base["entities"].values())
+    sizes = [100, 2_000] if quick else [100, 10_000, 100_000]
+    count = 4 if quick else 8
+    rates: dict[int, tuple[float, int]] = {}
+    for target in sizes:
+        data = copy.deepcopy(base)
+        for entity in data["entities"].values():
+            entity["count"] = max(3, int(entity.get("count", 20) * target / total))
+        spec = parse_blueprint(data, f"retail at {target} rows")
+        initial = seed_state(spec)
+        rows = sum(initial.counts().values())
+        start = time.perf_counter()
+        tasks = generate_tasks(spec, count=count, initial=initial)
+        rates[target] = (len(tasks) / (time.perf_counter() - start), rows)
+        assert tasks
+    first = sizes[0]
+    return [
+        Row("task generation", f"verified tasks/s, retail seeded with {rows:,} rows ({count} tasks)", f"{rate:,.1f} tasks/s",
+            f"{rates[first][0]:,.1f} tasks/s", f"the same at {rates[first][1]:,} rows", rate / rates[first][0], "", None)
+        for target, (rate, rows) in rates.items()
+    ]  # fmt: skip
+
+
 # ---------------------------------------------------------------- evaluation on Ray
 
 
@@ -745,6 +783,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "evaluation": evaluation,
     "compile_growth": compile_growth,
     "ray": ray_eval,
+    "task_generation": task_generation,
 }
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..spec.model import DomainSpec, ParamSpec, ToolSpec
@@ -49,11 +49,11 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
                 values += [row[attr] + 1, max(0, row[attr] - 1), round(row[attr] / 2, 2)]
     if tool.lookup and name in tool.lookup.by.values():
         field = next(f for f, p in tool.lookup.by.items() if p == name)
-        values += [r[field] for r in state.rows(tool.lookup.entity)[:20]]
+        values += [r[field] for r in state.head(tool.lookup.entity, 20)]
     if tool.search:
         for fname, op, pname in tool.search.filters:
             if pname == name and fname != "id":
-                sample = [r[fname] for r in state.rows(tool.search.entity)[:20] if r[fname] is not None]
+                sample = [r[fname] for r in state.head(tool.search.entity, 20) if r[fname] is not None]
                 if op == "contains":
                     sample = [str(v).split()[-1] for v in sample]
                 values += sample
@@ -120,12 +120,21 @@ def _fit_number(param: ParamSpec, value: float) -> float | int | None:
     return value
 
 
-def candidate_calls(state: State, tool_name: str, rng: random.Random, limit: int = 200) -> Iterator[dict[str, Any]]:
-    """Up to ``limit`` argument sets for a tool, drawn from the state (not all will succeed)."""
+def candidate_calls(
+    state: State, tool_name: str, rng: random.Random, limit: int = 200, pools: Mapping[str, list[dict[str, Any]]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Up to ``limit`` argument sets for a tool, drawn from the state (not all will succeed).
+
+    ``pools`` gives the rows a ref parameter is drawn from (a user's own orders, say); without
+    one, every row of the table is a candidate."""
     spec = state.spec
     tool = spec.tools[tool_name]
     entities = spec.view(tool_name).entities
-    ref_rows = {pname: state.rows(str(p.ref)) for pname, p in tool.params.items() if p.type == "ref"}
+    ref_rows = {
+        pname: list(pools[pname]) if pools and pname in pools else state.rows(str(p.ref))
+        for pname, p in tool.params.items()
+        if p.type == "ref"
+    }
     for _ in range(limit):
         args: dict[str, Any] = {}
         rows: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ schema, so SQLite itself refuses a row that breaks them even if a rule were miss
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -260,6 +261,33 @@ class State:
     def rows(self, entity: str) -> list[dict[str, Any]]:
         self._entity(entity)
         cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} ORDER BY id")
+        return [self._row(entity, r) for r in cur.fetchall()]
+
+    def head(self, entity: str, n: int) -> list[dict[str, Any]]:
+        """The first ``n`` rows by id (what ``rows(entity)[:n]`` gives, without reading the table)."""
+        self._entity(entity)
+        cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} ORDER BY id LIMIT ?", (n,))
+        return [self._row(entity, r) for r in cur.fetchall()]
+
+    def value_counts(self, entity: str, field: str) -> dict[Any, int]:
+        """How many rows hold each non-null value of ``field`` (counted by SQLite, not in Python)."""
+        self._entity(entity)
+        if field not in self.spec.entities[entity].fields:
+            raise KeyError(f"{entity} has no field {field!r}")
+        cur = self.conn.execute(f"SELECT {_q(field)}, count(*) FROM {_q(entity)} WHERE {_q(field)} IS NOT NULL GROUP BY 1")
+        as_bool = field in self._bool_fields[entity]
+        return {bool(value) if as_bool else value: int(n) for value, n in cur.fetchall()}
+
+    def sample(self, entity: str, rng: random.Random, k: int) -> list[dict[str, Any]]:
+        """Up to ``k`` rows drawn by ``rng`` (every row when there are no more than ``k``), by id; the
+        cost follows ``k``, not the table."""
+        self._entity(entity)
+        if self.count(entity) <= k:
+            return self.rows(entity)
+        top = int(self.conn.execute(f"SELECT max(rowid) FROM {_q(entity)}").fetchone()[0])
+        picks = sorted(rng.sample(range(1, top + 1), k))
+        marks = ",".join("?" * len(picks))
+        cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} WHERE rowid IN ({marks}) ORDER BY id", picks)
         return [self._row(entity, r) for r in cur.fetchall()]
 
     def find(self, entity: str, where: Mapping[str, Any], *, nocase: bool = False) -> list[dict[str, Any]]:

@@ -40,7 +40,6 @@ from .policy import PolicyMonitor
 from .wording import (
     condition,
     describing_fields,
-    superlative,
     entity_noun,
     fact,
     field_phrase,
@@ -49,6 +48,7 @@ from .wording import (
     row_description,
     row_part,
     sentence_case,
+    superlative,
     value_phrase,
     words,
 )
@@ -176,7 +176,7 @@ class _Build:
         if row["id"] in self.created.get(entity, []) and len(self.created[entity]) == 1:
             return f"the new {noun} you just made"
         mine = entity != self.persona_entity and self.ownable(entity) and self.owned(entity, row)
-        candidates = self.owned_rows(entity) if mine else self.state.rows(entity)
+        candidates = self.owned_rows(entity) if mine else []  # others' rows: matches are counted by query
         if mine and len(candidates) > 1 and self.rng.random() < CONDITION_SHARE:
             by_condition = self._by_condition(entity, row, candidates)
             if by_condition is not None:
@@ -195,7 +195,12 @@ class _Build:
             chosen.append(fname)
             f = spec_entity.fields[fname]
             parts.append(row_part(fname, f, text, label=fname == spec_entity.label))
-            if not any(all(other.get(f) == row.get(f) for f in chosen) for other in pool):
+            alike = (
+                any(all(other.get(f) == row.get(f) for f in chosen) for other in pool)
+                if mine
+                else len(self.state.find(entity, {f: row[f] for f in chosen})) > 1
+            )
+            if not alike:
                 self.described[row["id"]] = chosen
                 return row_description(noun, mine, parts)
         return None
@@ -323,7 +328,23 @@ def _persona_params(build: _Build, tool_name: str) -> list[str]:
 
 
 def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> list[dict[str, Any]]:
-    candidates = list(candidate_calls(build.state, tool_name, build.rng, 60))
+    """Calls to try: rows the user owns for their own things, a sample of the rest (a catalogue, other
+    people), so the cost follows the user's rows and the sample, not the size of the tables."""
+    spec = build.spec
+    entities = spec.view(tool_name).entities
+    pools: dict[str, list[dict[str, Any]]] = {p: [build.persona] for p in persona_params}
+    for pname, param in spec.tools[tool_name].params.items():
+        if param.type != "ref" or pname in persona_params:
+            continue
+        entity = entities[ref_var(pname)]
+        sample = build.state.sample(entity, build.rng, _SAMPLE)
+        if build.ownable(entity) and entity != build.persona_entity:
+            owned = build.owned_rows(entity)
+            ids = {r["id"] for r in owned}
+            pools[pname] = owned + [r for r in sample[: _SAMPLE // 4] if r["id"] not in ids]
+        else:
+            pools[pname] = sample
+    candidates = list(candidate_calls(build.state, tool_name, build.rng, 60, pools=pools))
     for args in candidates:
         for p in persona_params:
             args[p] = build.persona["id"]
@@ -554,8 +575,8 @@ def _fair_question(build: _Build, entity: str, fname: str, value: Any, *, family
     """Ask about a value only while it has been the answer no more often than any other value of
     the field, so the task set's answers spread evenly and guessing the most common value in the
     data is worth no more than chance."""
-    column = [r[fname] for r in build.state.rows(entity) if r[fname] is not None]
-    values = set(column)
+    counts = build.state.value_counts(entity, fname)
+    values = set(counts)
     if len(values) < 2:
         return False
     asked, key = build.answered, f"{family}{entity}"
@@ -563,7 +584,6 @@ def _fair_question(build: _Build, entity: str, fname: str, value: Any, *, family
         return False
     # accepted in inverse proportion to how common the value is, so every value is equally likely
     # to be the answer (min(1, (1/k)/share) favoured the commonest: 62% of two-valued questions)
-    counts = Counter(column)
     return build.rng.random() < min(counts.values()) / counts[value]
 
 
@@ -581,10 +601,12 @@ def _one_task(
     kind: TaskKind,
     covered: frozenset[str] = frozenset(),
     goals: int = 1,
+    initial_ref: dict[str, Any] | None = None,
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
-    persona = rng.choice(initial.rows(lookup.entity))
+    initial_ref = initial_ref or initial_state_ref(spec, initial)
+    persona = initial.sample(lookup.entity, rng, 1)[0]
     work.reset()  # back to the initial state: the cost of what the last candidate changed
     build = _Build(spec, work, rng, lookup.entity, persona, answered=answered)
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
@@ -640,7 +662,7 @@ def _one_task(
         kind=kind,
         instruction=instruction,
         user=facts,
-        initial_state=initial_state_ref(spec, initial),
+        initial_state=initial_ref,
         checks=checks,
         solution=build.solution,
         difficulty={
@@ -770,6 +792,8 @@ GOALS = {1: 0.35, 2: 0.35, 3: 0.3}
 dropped, so the kept tasks lean a little shorter)."""
 
 _GIVE_UP = 15
+_SAMPLE = 60
+"""rows of a table a candidate call is drawn from (the user's own rows come on top)"""
 CONDITION_SHARE = 0.5
 """how often a user's row is named by a condition that only it meets, rather than by its name"""
 
@@ -792,6 +816,7 @@ def generate_tasks(
     tool = persona_tool(spec)
     if tool is None:
         return []
+    initial_ref = initial_state_ref(spec, initial)  # hashed once: every task starts from it
     work = initial.fork()  # one working copy, reset between candidates by its undo journal
     work.track()
     rng = random.Random(f"tasks:{spec.name}:{seed}")
@@ -813,7 +838,7 @@ def generate_tasks(
         kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
         # action tasks spread over one, two and three goals as GOALS says, whatever the luck of the draw
         goals = min(GOALS, key=lambda g: (branches[g] / GOALS[g], rng.random()))
-        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals)
+        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref)
         if task is None:
             misses[kind] += 1
             if misses[kind] >= _GIVE_UP and len(mix) > 1:

@@ -21,15 +21,15 @@ from .answers import format_answer_value
 __all__ = [
     "condition",
     "describing_fields",
-    "plural",
-    "superlative",
     "entity_noun",
     "fact",
     "field_phrase",
+    "plural",
     "question",
     "request",
     "row_description",
     "row_part",
+    "superlative",
     "value_phrase",
     "words",
 ]
