@@ -222,6 +222,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             bar.update(1)
 
         tasks = generate_tasks(spec, count=args.count, seed=args.seed, on_task=kept)
+    if args.paraphrase:
+        tasks = _paraphrased(args, tasks)
     if args.json:
         print(json.dumps([t.model_dump(mode="json") for t in tasks], indent=2))
         return 0
@@ -232,6 +234,25 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
     return 0
+
+
+def _paraphrased(args: argparse.Namespace, tasks: list[TaskSpec]) -> list[TaskSpec]:
+    from .llm import LLMError
+    from .synthesis.paraphrase import paraphrase_tasks
+
+    try:
+        results, counts = paraphrase_tasks(
+            tasks, model=args.paraphrase, cache_dir=_paths(args).root / ".scaleenv-cache" / "llm", seed=args.seed,
+            api_base=args.api_base, api_key=args.api_key,
+        )  # fmt: skip
+    except LLMError as exc:
+        raise CliError(f"the model could not be reached: {exc}") from None
+    for r in results:
+        if not r.kept:
+            _say(f"{r.task.id}: the paraphrase lost {', '.join(r.missing[:5])}; the generated wording stays")
+    kept = sum(1 for r in results if r.kept)
+    _say(f"paraphrased {kept} of {len(results)} tasks ({counts['calls']} LLM calls, {counts['cached']} from cache)")
+    return [r.task for r in results]
 
 
 def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) -> int:
@@ -481,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
+    p.add_argument("--paraphrase", metavar="MODEL",
+                   help="reword each instruction with a litellm model; a rewording that loses a fact is not kept")  # fmt: skip
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint for --paraphrase")
+    p.add_argument("--api-key", help="API key for --paraphrase (default: the provider's environment variable)")
     p.set_defaults(func=cmd_tasks)
 
     p = command("eval", "run an agent on tasks over MCP stdio and report pass@1 / pass^k")

@@ -8,13 +8,16 @@ reaches for the network.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import anyio
 
-__all__ = ["LLMError", "add_usage", "complete"]
+__all__ = ["LLMError", "ResponseCache", "add_usage", "complete"]
 
 
 def _litellm() -> ModuleType:
@@ -35,6 +38,27 @@ def _transient(litellm: ModuleType) -> tuple[type[BaseException], ...]:
         errors.InternalServerError,
         errors.Timeout,
     )
+
+
+class ResponseCache:
+    """Answers on disk by (model, messages, seed): a rerun makes no call and writes identical files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def key(self, model: str, messages: list[dict[str, Any]], seed: int) -> str:
+        return hashlib.sha256(json.dumps([model, messages, seed], sort_keys=True).encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.root / f"{key}.json"
+        data: dict[str, Any] | None = json.loads(path.read_text()) if path.is_file() else None
+        return data
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f"{key}.tmp"
+        tmp.write_text(json.dumps(value))
+        tmp.replace(self.root / f"{key}.json")
 
 
 class LLMError(RuntimeError):

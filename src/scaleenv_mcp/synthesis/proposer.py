@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.seed import SeedError, seed_state
-from ..llm import LLMError, add_usage, complete
+from ..llm import LLMError, ResponseCache, add_usage, complete
 from ..spec.errors import BlueprintError
 from ..spec.load import parse_blueprint
 from ..spec.model import DomainSpec, EntitySpec
@@ -98,26 +98,8 @@ def _extract_json(text: str) -> Any:
     return json.loads(candidate)
 
 
-class _Cache:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def key(self, model: str, messages: list[dict[str, Any]], seed: int) -> str:
-        return hashlib.sha256(json.dumps([model, messages, seed], sort_keys=True).encode()).hexdigest()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self.root / f"{key}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f"{key}.tmp"
-        tmp.write_text(json.dumps(value))
-        tmp.replace(self.root / f"{key}.json")
-
-
 class _Session:
-    def __init__(self, proposal: Proposal, cache: _Cache, options: dict[str, Any]) -> None:
+    def __init__(self, proposal: Proposal, cache: ResponseCache, options: dict[str, Any]) -> None:
         self.proposal = proposal
         self.cache = cache
         self.options = options
@@ -218,7 +200,7 @@ async def propose_domain(
         templates[stage] = Template(text)
         proposal.templates[stage] = hashlib.sha256(text.encode()).hexdigest()[:16]
     options = {"api_base": api_base, "api_key": api_key, "timeout": timeout}
-    session = _Session(proposal, _Cache(cache_dir), options)
+    session = _Session(proposal, ResponseCache(cache_dir), options)
 
     def check_domain(data: dict[str, Any]) -> list[str]:
         try:
