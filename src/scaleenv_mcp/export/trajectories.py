@@ -187,14 +187,18 @@ def _write_hf(rows: list[dict[str, Any]], out: Path) -> None:
     Dataset.from_list(rows, features=features).to_parquet(str(out))
 
 
+def _content(message: dict[str, Any]) -> str:
+    raw = message.get("content")
+    return raw if isinstance(raw, str) else ""
+
+
 def _turns(t: Trajectory) -> tuple[str, list[tuple[str, str]]]:
     """The system text and the (ShareGPT role, value) turns of a conversation."""
     system = ""
     turns: list[tuple[str, str]] = []
     for message in t.messages:
         role = message.get("role")
-        raw = message.get("content")
-        content = raw if isinstance(raw, str) else ""
+        content = _content(message)
         if role == "system":
             system = f"{system}\n\n{content}".strip()
         elif role == "user":
@@ -246,8 +250,7 @@ def _hermes(t: Trajectory) -> dict[str, Any]:
     policy = ""
     for message in t.messages:
         role = message.get("role")
-        raw = message.get("content")
-        content = raw if isinstance(raw, str) else ""
+        content = _content(message)
         if role == "system":
             policy = f"{policy}\n\n{content}".strip()
         elif role == "user":
