@@ -407,7 +407,10 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
     if options.nemo_gym:
         from .gym import gym_routes
 
-        extra = gym_routes(service, None if options.host in LOOPBACK else token, set(spec.tools))
+        try:
+            extra = gym_routes(service, None if options.host in LOOPBACK else token, set(spec.tools))
+        except ValueError as exc:
+            raise ServeError(str(exc)) from None
     app = http_app(
         server, service, control_token=token, host=options.host, allowed_hosts=options.allowed_host or (), workers=pool,
         extra_routes=extra,
