@@ -266,7 +266,8 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) ->
     labels = ", ".join(f"{k} {v}" for k, v in stats["difficulty"].items())
     writes = stats["write_tools"]
     print(f"{spec.name}: {stats['tasks']} stored tasks; {kinds}")
-    print(f"  difficulty: {labels}; {stats['mean_steps']} steps on average; {stats['with_conditions']} name a row by a condition")
+    print(f"  difficulty: {labels}; {stats['mean_steps']} steps on average; {stats['with_conditions']} name a row by a condition, "
+          f"{stats['with_hidden_facts']} hold facts back until asked")
     print(f"  write tools in reference solutions: {writes['covered']} of {writes['total']}"
           + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
     return 0

@@ -19,7 +19,9 @@ TASKS = ["retail-004", "retail-001", "airline-002", "hotel-005", "it_helpdesk-00
 
 def replay(messages: list[dict[str, Any]]) -> Any:
     """A model step that says what an eval trajectory's assistant said, turn by turn."""
-    turns = [m for m in messages if m["role"] == "assistant"]
+    # a question the user answered is not replayed: an OpenEnv session has no user, and gets the whole request
+    answered = {i for i in range(len(messages) - 1) if messages[i + 1]["role"] == "user"}
+    turns = [m for i, m in enumerate(messages) if m["role"] == "assistant" and i not in answered]
 
     def step(_messages: list[dict[str, Any]], _tools: Any, _sampling: dict[str, Any]) -> ModelStepResult:
         turn = turns.pop(0)

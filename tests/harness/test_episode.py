@@ -22,15 +22,19 @@ from scaleenv_mcp.tasks.answers import format_answer_value
 from ..conftest import PATHS
 from ..llm_server import Reply, scripted_llm
 
-TASKS = {t.instruction: t for t in load_domain_tasks(PATHS, "retail")}
+TASKS = {t.opening or t.instruction: t for t in load_domain_tasks(PATHS, "retail")}
 
 
 def replay_model(body: dict[str, Any]) -> Reply:
-    """A model that knows the reference solution of whichever task its conversation is about."""
+    """A model that knows the reference solution of whichever task its conversation is about,
+    and asks for what the user held back before it starts."""
     messages = body["messages"]
     task = TASKS[messages[1]["content"]]
+    asked = sum(1 for m in messages[2:] if m["role"] == "user")
     done = sum(1 for m in messages if m["role"] == "tool")
     marks = {"token_ids": [101, 102, done], "routed_experts": "kept"}  # what a token-recording proxy adds
+    if asked < len(task.hidden):
+        return Reply(content=f"Could you tell me your {list(task.hidden)[asked]}?", extra=marks)
     if done < len(task.solution):
         step = task.solution[done]
         return Reply(tool_calls=[(step.tool, step.arguments)], extra=marks)
@@ -38,8 +42,8 @@ def replay_model(body: dict[str, Any]) -> Reply:
     return Reply(content=f"It is {answer}." if answer else "All done.", extra=marks)
 
 
-def pick(kind: str) -> TaskSpec:
-    return next(t for t in TASKS.values() if t.kind == kind)
+def pick(kind: str, hidden: bool | None = None) -> TaskSpec:
+    return next(t for t in TASKS.values() if t.kind == kind and (hidden is None or bool(t.hidden) == hidden))
 
 
 async def test_an_episode_through_the_endpoint_gets_the_reward_eval_gives(tmp_path: Path) -> None:
@@ -47,7 +51,8 @@ async def test_an_episode_through_the_endpoint_gets_the_reward_eval_gives(tmp_pa
         for kind in ("action", "information", "refusal"):
             task = pick(kind)
             result = await se.run_episode(task, base_url=llm.url, model="policy", api_key="k", sampling={"temperature": 0.7})
-            assert result.success and result.reward == 1.0 and result.termination == "answered", (task.id, result.components)
+            ended = "user_stopped" if task.hidden else "answered"  # a user who held facts back ends the talk
+            assert result.success and result.reward == 1.0 and result.termination == ended, (task.id, result.components)
             assert result.metrics["tool_calls"] == len(task.solution) and result.metrics["prompt_tokens"] > 0
             assistant = [m for m in result.messages if m["role"] == "assistant"]
             assert all(m["token_ids"][:2] == [101, 102] and m["routed_experts"] == "kept" for m in assistant)
@@ -90,3 +95,41 @@ async def test_garbled_tool_arguments_are_the_models_failure() -> None:
         result = await se.run_episode(task, base_url=llm.url, model="policy")
     assert result.termination == "answered" and not result.success
     assert "not a JSON object" in result.messages[3]["content"]
+
+
+async def test_held_back_facts_come_only_when_asked_and_a_model_that_never_asks_cannot_finish() -> None:
+    task = pick("action", hidden=True)
+    assert task.opening and all(fact.split(" is ")[-1].rstrip(".") not in task.opening for fact in task.hidden.values())
+
+    def never_asks(body: dict[str, Any]) -> Reply:  # acts on the opening alone, as if it knew the email
+        done = sum(1 for m in body["messages"] if m["role"] == "tool")
+        if done < len(task.solution):
+            step = task.solution[done]
+            return Reply(tool_calls=[(step.tool, {k: "someone@example.com" if "@" in str(v) else v for k, v in step.arguments.items()})])
+        return Reply(content="All done.")
+
+    with scripted_llm(replay_model) as llm:
+        asked = await se.run_episode(task, base_url=llm.url, model="policy")
+        questions = [m["content"] for m in asked.messages if m["role"] == "assistant" and not m.get("tool_calls")][:-1]
+        replies = [m["content"] for m in asked.messages[2:] if m["role"] == "user"]
+        assert asked.success and replies == [task.hidden[q.split("your ")[1].rstrip("?")] for q in questions]
+        assert asked.messages[1]["content"] == task.opening  # the model was shown the opening, not the instruction
+    with scripted_llm(never_asks) as llm:
+        guessed = await se.run_episode(task, base_url=llm.url, model="policy")
+    assert not guessed.success and guessed.reward == 0.0
+
+
+async def test_the_scripted_user_reveals_what_is_asked_agrees_a_few_times_then_stops() -> None:
+    from scaleenv_mcp.harness.loop import STOP
+    from scaleenv_mcp.harness.users import ScriptedUser
+
+    task = pick("action", hidden=True)
+    about, fact = next(iter(task.hidden.items()))
+    user = ScriptedUser(task)
+    assert await user(None) == task.opening
+    assert await user("Shall I look into it?") == "Yes, please go ahead with what I asked."
+    assert await user(f"What is your {about.upper()}, please?") == fact
+    assert await user(f"And your {about} again?") == "Yes, please go ahead with what I asked."  # told once
+    assert await user("Anything else?") == "Yes, please go ahead with what I asked."
+    assert await user("Ready?") == STOP  # three go-aheads at most
+    assert await ScriptedUser(task)("Done: your order is placed.") == STOP

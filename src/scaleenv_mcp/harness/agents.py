@@ -20,6 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
+from .loop import UserTurn
 
 __all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
@@ -83,6 +84,10 @@ class AgentSession:
     messages: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
     _ids: int = 0
+    user: UserTurn | None = None
+    """the user to talk to when the task holds facts back (a scripted user, or none)"""
+    brief: str = ""
+    """everything the user knows (the task's whole request): for a user simulator, never for the agent"""
 
     def __post_init__(self) -> None:
         self.messages = [{"role": "system", "content": self.policy}, {"role": "user", "content": self.instruction}]
@@ -117,6 +122,14 @@ class AgentSession:
     def say(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
 
+    async def ask_user(self, text: str) -> str:
+        """Say ``text`` to the user and record their reply (an empty reply when there is no user)."""
+        self.say(text)
+        reply = await self.user(text) if self.user is not None else ""
+        if reply:
+            self.messages.append({"role": "user", "content": reply})
+        return reply
+
 
 class Agent(Protocol):
     """Anything that can act in an episode through an :class:`AgentSession`."""
@@ -145,6 +158,8 @@ class OracleAgent:
 
     async def run(self, session: AgentSession) -> AgentOutcome:
         task = self.tasks[str(self.task_id)]
+        for about in task.hidden:  # what the request left out, asked for before anything is done
+            await session.ask_user(f"Could you tell me your {about}?")
         for call in task.solution:
             await session.call_tool(call.tool, dict(call.arguments))
         answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)

@@ -29,6 +29,7 @@ from ..spec.task import TaskSpec
 from ..tasks.grader import DEFAULT_MODE
 from .agents import malformed, tool_text
 from .loop import agent_loop, user_brief
+from .users import ScriptedUser
 
 __all__ = ["EpisodeResult", "ModelError", "run_episode"]
 
@@ -162,7 +163,8 @@ async def run_episode(
     termination, answer, error = "model_error", None, None
     loop = None
     try:
-        loop = await agent_loop(messages, complete, call_tool, max_steps=max_turns, user=user if user_sim else None)
+        scripted = ScriptedUser(task) if task.hidden else None  # no simulator named: facts come when asked
+        loop = await agent_loop(messages, complete, call_tool, max_steps=max_turns, user=user if user_sim else scripted)
         termination = "max_turns" if loop.termination == "max_steps" else loop.termination
         answer = loop.answer
     except ModelError as exc:

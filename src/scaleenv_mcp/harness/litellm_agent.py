@@ -80,7 +80,7 @@ class LiteLLMAgent:
         ]
         tokens = {"prompt": 0, "completion": 0}
         cost: float | None = None
-        user = UserSimulator(self.user_sim, session.instruction, **self.options) if self.user_sim else None
+        user = UserSimulator(self.user_sim, session.brief or session.instruction, **self.options) if self.user_sim else None
 
         async def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
             nonlocal cost
@@ -101,7 +101,7 @@ class LiteLLMAgent:
             return tool_text(await session.execute(name, arguments))
 
         steps_left = session.max_steps - session.steps
-        loop = await agent_loop(session.messages, model, call_tool, max_steps=steps_left, user=user.say if user else None)
+        loop = await agent_loop(session.messages, model, call_tool, max_steps=steps_left, user=user.say if user else session.user)
         outcome = AgentOutcome(answer=loop.answer, termination=loop.termination)
         if user is not None:
             tokens = {k: tokens[k] + user.tokens[k] for k in tokens}

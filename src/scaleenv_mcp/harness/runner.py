@@ -37,6 +37,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
+from .users import ScriptedUser
 
 __all__ = ["EvalPlan", "run_episode", "run_eval"]
 
@@ -125,7 +126,8 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     _share_output_validators(client, plan.output_validators.setdefault(task.domain, {}))
                     policy = _prompt_text(await client.get_prompt("policy"))
                     instruction = _prompt_text(await client.get_prompt("task"))
-                    session = AgentSession(client, tools, policy, instruction, plan.max_steps)
+                    user = ScriptedUser(task) if task.hidden and not plan.user_sim else None
+                    session = AgentSession(client, tools, policy, instruction, plan.max_steps, user=user, brief=task.instruction)
                     outcome = await agent.run(session)
                     if handle is None:
                         verdict = await control.verify(outcome.answer)

@@ -295,7 +295,9 @@ def build_server(
             return types.GetPromptResult(
                 description="The user's request",
                 messages=[
-                    types.PromptMessage(role="user", content=types.TextContent(type="text", text=episode_task.instruction))
+                    types.PromptMessage(
+                        role="user", content=types.TextContent(type="text", text=episode_task.opening or episode_task.instruction)
+                    )
                 ],
             )
         if params.name != "policy":

@@ -87,6 +87,12 @@ class TaskSpec(StrictModel):
     solution: list[ToolCall]
     difficulty: dict[str, int]
     actor: str | None = Field(None, description="id of the user the agent acts for (policy checks); never shown to the agent")
+    opening: str | None = Field(
+        None, description="what the user says first when some facts are held back (the agent is shown this, not the instruction)"
+    )
+    hidden: dict[str, str] = Field(
+        {}, description="facts the user reveals only when asked: what it is about ('email') -> the sentence that gives it"
+    )
 
 
 def tasks_jsonl(tasks: Iterable[TaskSpec]) -> str:

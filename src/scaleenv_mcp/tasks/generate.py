@@ -656,6 +656,15 @@ def _one_task(
     instruction = f"{intro}; {known}. " + " ".join(build.phrases)
     if _INTERNAL_ID.search(instruction):
         return None
+    opening, hidden = None, {}
+    if rng.random() < HIDDEN_SHARE:  # the user names themself and asks; how to find them comes when asked
+        opening = f"{intro}. " + " ".join(build.phrases)
+        hidden = {
+            field_phrase(f, persona_fields[f]): f"My {field_phrase(f, persona_fields[f])} is {v}."
+            for f, v in facts.items() if f != label
+        }  # fmt: skip
+        if not hidden or any(str(v) in opening for f, v in facts.items() if f != label):
+            opening, hidden = None, {}
     task = TaskSpec(
         id="",
         domain=spec.name,
@@ -672,8 +681,11 @@ def _one_task(
             "rules": build.rules,
             "refusals": int(kind == "refusal"),
             "conditions": sum(1 for p in build.phrases if any(c in p for c in build.conditions)),
+            "hidden": len(hidden),
         },
         actor=str(persona["id"]),
+        opening=opening,
+        hidden=hidden,
     )
     verdict_end = evaluate_checks(checks, changes, final, answer)
     verdict_start = evaluate_checks(checks, StateDiff(), initial, None)
@@ -795,6 +807,8 @@ _GIVE_UP = 15
 _SAMPLE = 60
 """rows of a table a candidate call is drawn from (the user's own rows come on top)"""
 CONDITION_SHARE = 0.5
+HIDDEN_SHARE = 0.35
+"""how often the user holds back how to find them (an email) until the agent asks"""
 """how often a user's row is named by a condition that only it meets, rather than by its name"""
 
 REFUSAL_KEY = "refusal:"

@@ -23,12 +23,13 @@ def difficulty_label(task: TaskSpec) -> Difficulty:
 
     Points: one per step, two per write beyond the first, one per rule the writes must pass, three
     for a refusal (the agent must find the reason and not act), two per row named by a condition
-    (the agent must compare the user's rows). easy <= 4 < medium <= 9 < hard.
+    (the agent must compare the user's rows), two per fact held back (the agent must ask).
+    easy <= 4 < medium <= 9 < hard.
     """
     d = task.difficulty
     points = (
         d.get("steps", 0) + 2 * max(0, d.get("writes", 0) - 1) + d.get("rules", 0) + 3 * d.get("refusals", 0)
-        + 2 * d.get("conditions", 0)
+        + 2 * d.get("conditions", 0) + 2 * d.get("hidden", 0)
     )  # fmt: skip
     return "easy" if points <= 4 else "medium" if points <= 9 else "hard"
 
@@ -47,6 +48,7 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         "difficulty": {k: labels[k] for k in ("easy", "medium", "hard")},
         "mean_steps": round(sum(t.difficulty.get("steps", 0) for t in tasks) / total, 2),
         "with_conditions": sum(1 for t in tasks if t.difficulty.get("conditions", 0)),
+        "with_hidden_facts": sum(1 for t in tasks if t.hidden),
         "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
         "never_used": [w for w in writes if not used[w]],
     }
