@@ -124,7 +124,7 @@ def test_version_and_help_that_shows_defaults(capsys: pytest.CaptureFixture[str]
     assert "episodes at once (default: 2)" in text and "results folder (one agent per folder) (default: runs/latest)" in text
     with pytest.raises(SystemExit):
         main(["synth", "--help"])
-    assert "(default: 32)" in capsys.readouterr().out
+    assert "(default: 48)" in capsys.readouterr().out
 
 
 def test_output_piped_into_head_ends_quietly() -> None:
@@ -161,7 +161,7 @@ def test_task_stats_describe_the_stored_mix(capsys: pytest.CaptureFixture[str]) 
     assert main(["tasks", "retail", "--stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     kinds = {k: v["count"] for k, v in stats["kinds"].items()}
-    assert sum(kinds.values()) == stats["tasks"] == sum(stats["difficulty"].values()) == 32
+    assert sum(kinds.values()) == stats["tasks"] == sum(stats["difficulty"].values()) == 48
     assert kinds["refusal"] >= 3 and kinds["information"] >= 3 and stats["write_tools"]["covered"] == stats["write_tools"]["total"]
     assert main(["tasks", "retail", "--stats"]) == 0
     assert "refusal" in capsys.readouterr().out

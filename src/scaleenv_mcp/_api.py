@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from .build.pipeline import compile_spec
+from .build.pipeline import TASKS_PER_DOMAIN, compile_spec
 from .build.proctest import DomainReport
 from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
@@ -145,7 +145,7 @@ def load(name: str, *, root: str | Path | None = None) -> Domain:
 def compile_blueprint(
     source: str | Path | Mapping[str, Any] | DomainSpec,
     *,
-    tasks: int = 32,
+    tasks: int = TASKS_PER_DOMAIN,
     task_seed: int = 0,
     allow_failing: bool = False,
 ) -> Domain:
@@ -170,7 +170,7 @@ def synthesize(
     max_repairs: int = 2,
     api_base: str | None = None,
     api_key: str | None = None,
-    tasks: int = 32,
+    tasks: int = TASKS_PER_DOMAIN,
     root: str | Path | None = None,
 ) -> Domain:
     """A domain from its name through any litellm model, compiled like a blueprint; only the LLM cache

@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
-    p.add_argument("--tasks", type=int, default=32, help="verified tasks to generate per domain")
+    p.add_argument("--tasks", type=int, default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
     p.add_argument("--from-names", help="a file with one domain name per line; near-duplicates are skipped")

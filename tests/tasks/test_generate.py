@@ -127,4 +127,4 @@ def test_tasks_command_is_reproducible_by_seed(capsys: pytest.CaptureFixture[str
 
 def test_stored_tasks_match_a_fresh_generation() -> None:
     spec = shipped_spec("event_ticketing")
-    assert generate_tasks(spec, count=32, seed=0) == load_domain_tasks(PATHS, "event_ticketing")
+    assert generate_tasks(spec, count=48, seed=0) == load_domain_tasks(PATHS, "event_ticketing")

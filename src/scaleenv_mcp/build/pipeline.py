@@ -24,7 +24,19 @@ from ..tasks.generate import generate_tasks
 from .codegen import generate_domain, write_index
 from .proctest import DomainReport, gate
 
-__all__ = ["CompiledDomain", "GateFailed", "SynthOutcome", "compile_spec", "emit", "relative_source", "synth_blueprints"]
+__all__ = [
+    "TASKS_PER_DOMAIN",
+    "CompiledDomain",
+    "GateFailed",
+    "SynthOutcome",
+    "compile_spec",
+    "emit",
+    "relative_source",
+    "synth_blueprints",
+]
+
+TASKS_PER_DOMAIN = 48
+"""verified tasks a compiled domain ships with, unless asked otherwise"""
 
 
 class GateFailed(RuntimeError):
@@ -53,7 +65,7 @@ class CompiledDomain:
 def compile_spec(
     spec: DomainSpec,
     *,
-    tasks: int = 32,
+    tasks: int = TASKS_PER_DOMAIN,
     task_seed: int = 0,
     allow_failing: bool = False,
     report: DomainReport | None = None,
@@ -96,7 +108,7 @@ def synth_blueprints(
     files: Iterable[Path],
     paths: ProjectPaths,
     *,
-    tasks: int = 32,
+    tasks: int = TASKS_PER_DOMAIN,
     task_seed: int = 0,
     allow_failing: bool = False,
     on_outcome: Callable[[SynthOutcome], None] | None = None,

@@ -18,7 +18,7 @@ import anyio
 import yaml
 
 from ..build.codegen import write_index
-from ..build.pipeline import CompiledDomain, GateFailed, compile_spec, emit, relative_source
+from ..build.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, compile_spec, emit, relative_source
 from ..build.proctest import DomainReport, gate
 from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
@@ -73,7 +73,7 @@ def synthesize_names(
     max_repairs: int = 2,
     api_base: str | None = None,
     api_key: str | None = None,
-    tasks: int = 32,
+    tasks: int = TASKS_PER_DOMAIN,
     task_seed: int = 0,
     allow_failing: bool = False,
     on_outcome: Callable[[NameOutcome], None] | None = None,
