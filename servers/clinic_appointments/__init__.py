@@ -6,7 +6,7 @@ A multi-specialty clinic's scheduling desk: patients with insurance, doctors wit
 specialties, bookable time slots, appointments, and prescriptions written after visits.
 The agent is a scheduling assistant working for patients.
 
-Entities: patient (30 rows), doctor (8 rows), slot (80 rows), appointment (20 rows),
+Entities: patient (30 rows), doctor (8 rows), slot (160 rows), appointment (60 rows),
 prescription (25 rows).
 Read tools: find_patient_by_email, find_patient_by_name_and_birth_date, get_patient,
 list_doctors, find_doctor_by_name, list_doctor_slots, list_patient_appointments,
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e5a498fbf5e8b0551f1248bd382b904375e75b030459563d31e5edb483ea7491"
+SPEC_SHA256 = "08bac8ea514a9bf5f1a48ebc13c1aca83aaee78944b28ac9a9053074e9de7942"
 
 
 def load_spec() -> DomainSpec:

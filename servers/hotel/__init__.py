@@ -6,7 +6,7 @@ A small hotel group's front desk: guests with loyalty points, hotels with rooms 
 different types and nightly rates, reservations with check-in and check-out dates, and
 charges posted to a stay. The agent is a front-desk or call-centre clerk.
 
-Entities: guest (30 rows), hotel (5 rows), room (40 rows), reservation (40 rows), charge
+Entities: guest (30 rows), hotel (5 rows), room (40 rows), reservation (90 rows), charge
 (10 rows).
 Read tools: find_guest_by_email, get_guest, list_hotels, find_hotel_by_name, list_rooms,
 list_guest_reservations, list_room_reservations, get_reservation,
@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "eedca3a2160da395b418d94f56ac455b3b13712773d7c1c7564f742e5430dfc6"
+SPEC_SHA256 = "5559df39117aa87f52d2b7e7e5c0ba7fccd127db44d58f6ec17f2a3b7eb4acf8"
 
 
 def load_spec() -> DomainSpec:

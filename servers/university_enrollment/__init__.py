@@ -7,7 +7,7 @@ prerequisites, sections with capacity and waitlists, enrollments and holds on st
 accounts. The agent is a registrar's assistant helping students.
 
 Entities: student (30 rows), course (14 rows), term (3 rows), section (30 rows),
-enrollment (45 rows).
+enrollment (90 rows).
 Read tools: find_student_by_email, find_student_by_number, get_student,
 find_course_by_code, find_term_by_name, list_course_sections, get_section,
 list_student_enrollments, get_enrollment.
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e82432d26e07f3cc5b18fb556c5a44e72ac8a16b267c787fa29f59be3d38ae42"
+SPEC_SHA256 = "76490fffae96be179811e0d47b72d59f241590d007adfe0b0579b728fd690466"
 
 
 def load_spec() -> DomainSpec:
