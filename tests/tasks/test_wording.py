@@ -22,7 +22,8 @@ SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
 
 
 def shipped(paths: ProjectPaths) -> list[tuple[str, str, Any]]:
-    return [(d, t.instruction, se.load(d).spec) for d in domain_names(paths) for t in se.load(d).tasks]
+    domains = [se.load(d) for d in domain_names(paths)]
+    return [(d.name, t.instruction, d.spec) for d in domains for t in d.tasks]
 
 
 def test_no_shipped_instruction_reads_like_a_column(paths: ProjectPaths) -> None:
