@@ -85,3 +85,14 @@ def test_a_dead_endpoint_is_one_line(project: Path, capsys: pytest.CaptureFixtur
     assert code == 2
     err = capsys.readouterr().err
     assert "the model could not be reached" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_rewording_that_rambles_on_is_not_kept(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def ramble(body: dict[str, Any]) -> Reply:  # every fact kept, buried in 20,000 characters
+        text = body["messages"][0]["content"].split("Request: ", 1)[1]
+        return Reply(content=text + " and so on" * 2_000)
+
+    with scripted_llm(ramble) as llm:
+        tasks, err = run(project, llm.url, capsys)
+    assert "paraphrased 0 of 6 tasks" in err and "characters; at most" in err
+    assert all(len(t["instruction"]) < 1_000 for t in tasks)

@@ -15,8 +15,8 @@ from typing import Any
 
 from .._api import Domain, Episode, load
 from ..engine.runtime import ToolResult
-from ..harness.agents import malformed, tool_text
-from ..serving.server import openai_tools, policy_brief, tool_result
+from ..harness.agents import malformed
+from ..serving.server import openai_tools, policy_brief, tool_result, tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import Verification
 

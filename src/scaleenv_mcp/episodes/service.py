@@ -36,6 +36,12 @@ PLAYGROUND = "playground"
 """Id of the shared playground (requests with neither a handle nor an MCP session); per-session ones
 are ``playground:<session id>``."""
 
+IDLE_SECONDS = 900.0
+"""an episode ends after this long without a call (the default of ``--idle-seconds``)"""
+MAX_EPISODES = 10_000
+"""live episodes one server holds at most (``--max-episodes``)"""
+MAX_PER_CREATOR = 2_000
+"""live episodes one creator holds at most (``--max-per-creator``)"""
 _SEED_IMAGES = 8
 _LATENCY_WINDOW = 10_000
 _RATE_WINDOW_S = 60.0
@@ -75,9 +81,9 @@ class EpisodeService:
         coordinator: Coordinator,
         *,
         default_task: str | None = None,
-        idle_seconds: float = 900.0,
-        max_episodes: int = 10_000,
-        max_per_creator: int = 2_000,
+        idle_seconds: float = IDLE_SECONDS,
+        max_episodes: int = MAX_EPISODES,
+        max_per_creator: int = MAX_PER_CREATOR,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if idle_seconds <= 0 or max_episodes < 1 or max_per_creator < 1:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..episodes.service import EpisodeService
+from ..episodes.service import IDLE_SECONDS, MAX_EPISODES, MAX_PER_CREATOR
 from ..harness.agents import MAX_ARGUMENT_BYTES, MAX_ARGUMENT_DEPTH
 from ..spec.model import DomainSpec
 from ..spec.task import REWARD_MODES
@@ -37,7 +37,6 @@ def _short(text: str, limit: int) -> str:
 
 def server_json(spec: DomainSpec, *, namespace: str, tasks: int, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``server.json`` of one domain (valid against the 2025-12-11 registry schema)."""
-    defaults = EpisodeService.__init__.__kwdefaults__ or {}
     training = {
         "domain": spec.name,
         "spec_sha256": spec.content_hash(),
@@ -59,9 +58,9 @@ def server_json(spec: DomainSpec, *, namespace: str, tasks: int, manifest: dict[
         "limits": {
             "tool_argument_bytes": MAX_ARGUMENT_BYTES,
             "tool_argument_depth": MAX_ARGUMENT_DEPTH,
-            "idle_seconds": defaults.get("idle_seconds"),
-            "max_episodes": defaults.get("max_episodes"),
-            "max_per_creator": defaults.get("max_per_creator"),
+            "idle_seconds": IDLE_SECONDS,
+            "max_episodes": MAX_EPISODES,
+            "max_per_creator": MAX_PER_CREATOR,
         },
         "generator": f"{PACKAGE} {__version__}",
     }

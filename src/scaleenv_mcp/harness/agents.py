@@ -18,6 +18,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
 from .loop import UserTurn
@@ -66,10 +67,6 @@ def malformed(arguments: Any) -> str | None:
     if size > MAX_ARGUMENT_BYTES:
         return f"arguments of {size:,} bytes; at most {MAX_ARGUMENT_BYTES:,}"
     return None
-
-
-def tool_text(result: types.CallToolResult) -> str:
-    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 @dataclass

@@ -22,12 +22,12 @@ from pydantic import BaseModel, Field
 
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService
-from ..serving.server import openai_tools, policy_brief, tool_result
+from ..serving.server import openai_tools, policy_brief, tool_result, tool_text
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
 from ..tasks.grader import DEFAULT_MODE
-from .agents import malformed, tool_text
+from .agents import malformed
 from .loop import agent_loop, user_brief
 from .users import ScriptedUser
 

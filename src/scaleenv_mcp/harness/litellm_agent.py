@@ -11,8 +11,9 @@ from typing import Any
 
 from ..llm import LLMError, add_usage
 from ..llm import complete as _complete
+from ..serving.server import tool_text
 from ..spec.task import TaskSpec
-from .agents import AgentOutcome, AgentSession, InfraError, tool_text
+from .agents import AgentOutcome, AgentSession, InfraError
 from .loop import agent_loop, user_brief
 
 __all__ = ["LiteLLMAgent", "UserSimulator", "complete"]

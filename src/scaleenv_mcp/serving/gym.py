@@ -28,7 +28,7 @@ from ..episodes.control import ControlError, check_token
 from ..episodes.coordinator import EpisodeError
 from ..episodes.service import EpisodeService, TooManyEpisodes
 from .http import _bearer, _json_body
-from .server import tool_result
+from .server import tool_result, tool_text
 
 __all__ = ["COOKIE", "gym_routes", "responses_answer"]
 
@@ -100,8 +100,7 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str]) -> l
         if name not in tools:
             return _error(f"unknown tool {name[:60]!r}", 404)
         result = tool_result(service.call(episode, name, arguments))
-        text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
-        return Response(text, status_code=400 if result.is_error else 200, media_type="text/plain")
+        return Response(tool_text(result), status_code=400 if result.is_error else 200, media_type="text/plain")
 
     async def verify(request: Request) -> Response:
         try:

@@ -56,6 +56,7 @@ __all__ = [
     "serve_stdio",
     "tool_definitions",
     "tool_result",
+    "tool_text",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -112,6 +113,11 @@ def tool_result(result: ToolResult) -> types.CallToolResult:
     message = f"{result.error.code}: {result.error.message}"
     payload = {"error": result.error.code, "message": result.error.message, **result.error.details}
     return types.CallToolResult(content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True)
+
+
+def tool_text(result: types.CallToolResult) -> str:
+    """What an agent reads of a result: its text parts, joined."""
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:

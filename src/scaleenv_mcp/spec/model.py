@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -265,7 +265,7 @@ class ToolSpec(StrictModel):
     requires: list[RuleSpec] = []
     effects: list[Effect] = []
     returns: str | None = Field(None, description="variable whose row is returned (default: the main row)")
-    phrasings: list[str] = Field(
+    phrasings: list[Annotated[str, Field(min_length=3, max_length=300)]] = Field(
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
     )
 

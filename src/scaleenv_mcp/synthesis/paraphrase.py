@@ -28,6 +28,8 @@ _PROMPT = (
     "sentence order, natural and brief. Keep every name, email, number, date, time and code exactly as written, "
     "and keep every request in it. Reply with the rewritten request only.\n\nRequest: {text}"
 )
+_GROWTH, _MIN_LIMIT = 3, 600
+"""a rewording may be at most three times the original's length (600 characters at least)"""
 _FACT_PATTERNS = [
     re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),  # emails
     re.compile(r"\d{4}-\d{2}-\d{2}(?: at \d{2}:\d{2})?"),  # dates and times
@@ -103,7 +105,13 @@ def paraphrase_tasks(
             text, called, cached = await _one(task, model, cache, seed, options)
         counts["calls"] += called
         counts["cached"] += cached
-        missing = missing_facts(task, text) if text else ["(an empty reply)"]
+        limit = max(_MIN_LIMIT, _GROWTH * len(task.instruction))
+        if not text:
+            missing = ["(an empty reply)"]
+        elif len(text) > limit:  # a reply that rambles on is not a request a user would write
+            missing = [f"(a reply of {len(text):,} characters; at most {limit:,})"]
+        else:
+            missing = missing_facts(task, text)
         done = Paraphrased(task.model_copy(update={"instruction": text}) if not missing else task, not missing, missing)
         results[i] = done
         if on_task is not None:
