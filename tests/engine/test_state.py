@@ -91,3 +91,28 @@ def test_the_journal_matches_a_full_diff_and_reset_restores_the_baseline(domain:
     assert state.changes().model_dump() == full.model_dump()
     state.reset()
     assert state.dump() == baseline.dump() and state.changes().is_empty()
+
+
+def test_reset_restores_unique_values_a_new_row_took_or_rows_swapped() -> None:
+    """A seat handed to someone else and a new seat for the first holder (one licence per person),
+    or two seats that traded holders: reset must put every row back without tripping the uniqueness."""
+    from ..conftest import shipped_spec
+
+    spec = shipped_spec("it_helpdesk")
+    state = seed_state(spec)
+    baseline = state.fork()
+    state.track()
+    first, second = state.rows("seat")[:2]
+    others = [e["id"] for e in state.rows("employee") if e["id"] not in (first["employee_id"], second["employee_id"])]
+    taken = {(s["licence_id"], s["employee_id"]) for s in state.rows("seat")}
+    spare = next(e for e in others if (first["licence_id"], e) not in taken and (second["licence_id"], e) not in taken)
+    state.update("seat", first["id"], {"employee_id": spare})
+    state.insert("seat", {**first, "id": "SEAT-9999"})  # the first holder gets a new seat of the same licence
+    state.reset()
+    assert state.dump() == baseline.dump()
+
+    state.update("seat", first["id"], {"licence_id": second["licence_id"], "employee_id": spare})
+    state.update("seat", second["id"], {"licence_id": first["licence_id"], "employee_id": first["employee_id"]})
+    state.update("seat", first["id"], {"licence_id": second["licence_id"], "employee_id": second["employee_id"]})
+    state.reset()  # the two seats swapped: restoring either first collides with the other
+    assert state.dump() == baseline.dump() and state.changes().is_empty()

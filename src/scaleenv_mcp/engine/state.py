@@ -168,38 +168,50 @@ class State:
             return
         order = self.spec.parents_first
         rank = order.rank
-        # Rows the episode deleted come back parents first, rows it created go children first,
-        # so no reference is ever dangling mid-way and SQLite need not defer its checks.
+        # Rows the episode created go first, children first, so a restored row can take back a unique
+        # value a new row holds; rows it deleted come back parents first. References are checked at
+        # the commit, when every row is back.
         originals = journal.originals
         created = sorted((k for k, v in originals.items() if v is None), key=lambda k: -rank[k[0]])
         restored = sorted((k for k, v in originals.items() if v is not None), key=lambda k: rank[k[0]])
         self.conn.execute("BEGIN")
         try:
-            if order.cycle is not None:
-                self.conn.execute("PRAGMA defer_foreign_keys = ON")
-            for entity, row_id in restored:
-                original = originals[(entity, row_id)]
-                assert original is not None
-                cols = self._columns[entity]
-                # UPDATE in place, only the columns written (REPLACE would delete the row first and
-                # make SQLite check every referencing row); INSERT when the episode deleted it.
-                changed = journal.columns((entity, row_id), cols[1:])
-                updated = self.conn.execute(
-                    f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in changed)} WHERE id = ?",
-                    [*(original[c] for c in changed), row_id],
-                ).rowcount
-                if not updated:
-                    self.conn.execute(
-                        f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        [original[c] for c in cols],
-                    )
+            self.conn.execute("PRAGMA defer_foreign_keys = ON")
             for entity, row_id in created:
                 self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+            try:
+                self.conn.execute("SAVEPOINT restore")
+                for entity, row_id in restored:
+                    self._restore(entity, row_id, originals[(entity, row_id)], journal.columns((entity, row_id), self._columns[entity][1:]))
+                self.conn.execute("RELEASE restore")
+            except sqlite3.IntegrityError:  # rows that swapped unique values: take them all out, then put them back
+                self.conn.execute("ROLLBACK TO restore")
+                self.conn.execute("RELEASE restore")
+                for entity, row_id in reversed(restored):
+                    self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+                for entity, row_id in restored:
+                    self._restore(entity, row_id, originals[(entity, row_id)], [])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self._journal = Journal()
+
+    def _restore(self, entity: str, row_id: str, original: dict[str, Any] | None, changed: list[str]) -> None:
+        """Write back one row's baseline: UPDATE only the columns written (REPLACE would delete the row
+        first and make SQLite check every referencing row); INSERT when the row is gone."""
+        assert original is not None
+        cols = self._columns[entity]
+        if changed:
+            sql = f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in changed)} WHERE id = ?"
+            if self.conn.execute(sql, [*(original[c] for c in changed), row_id]).rowcount:
+                return
+        elif self.get(entity, row_id) is not None:
+            return
+        self.conn.execute(
+            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [original[c] for c in cols],
+        )
 
     def changes(self) -> StateDiff:
         """What changed since the baseline, read from the journal (only touched rows are fetched)."""
@@ -290,10 +302,12 @@ class State:
         cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} WHERE rowid IN ({marks}) ORDER BY id", picks)
         return [self._row(entity, r) for r in cur.fetchall()]
 
-    def find(self, entity: str, where: Mapping[str, Any], *, nocase: bool = False) -> list[dict[str, Any]]:
+    def find(
+        self, entity: str, where: Mapping[str, Any], *, nocase: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Rows matching ``where``: ``field=value`` or ``field__lt=value`` (lt, lte, gt, gte, ne, in).
 
-        Text is compared case-insensitively when ``nocase``.
+        Text is compared case-insensitively when ``nocase``; at most ``limit`` rows (in id order) when given.
         """
         spec = self._entity(entity)
         clauses: list[str] = []
@@ -317,7 +331,10 @@ class State:
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        return [self._row(entity, r) for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
 
     def search(
         self, entity: str, filters: list[tuple[str, str, Any]], *, order_by: str | None, descending: bool, limit: int
