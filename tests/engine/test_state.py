@@ -116,3 +116,17 @@ def test_reset_restores_unique_values_a_new_row_took_or_rows_swapped() -> None:
     state.update("seat", first["id"], {"licence_id": second["licence_id"], "employee_id": second["employee_id"]})
     state.reset()  # the two seats swapped: restoring either first collides with the other
     assert state.dump() == baseline.dump() and state.changes().is_empty()
+
+
+def test_near_duplicates_are_seeded_copies_that_differ_only_where_the_blueprint_says(retail: DomainSpec) -> None:
+    """Namesake customers: the same name and tier and credit, another email (unique) and city (varied)."""
+    nd = retail.entities["customer"].near_duplicates
+    assert nd is not None and nd.vary == ["city"]
+    rows = seed_state(retail).rows("customer")
+    assert len(rows) == retail.entities["customer"].count + nd.count
+    originals, copies = rows[: -nd.count], rows[-nd.count :]
+    for copy in copies:
+        twins = [r for r in originals if r["name"] == copy["name"] and r["tier"] == copy["tier"] and r["store_credit"] == copy["store_credit"]]
+        assert twins and all(t["email"] != copy["email"] for t in twins)
+        assert any(t["city"] != copy["city"] for t in twins)
+    assert seed_state(retail).dump() == seed_state(retail).dump()  # reproducible like every seed

@@ -45,7 +45,8 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
     for name in entity_order(spec):
         entity = spec.entities[name]
         count = max(0, round(entity.count * scale))
-        generated[name] = _rows(spec, name, entity, count, rng, generated, pools)
+        copies = max(0, round(entity.near_duplicates.count * scale)) if entity.near_duplicates and count else 0
+        generated[name] = _rows(spec, name, entity, count, rng, generated, pools, copies)
     state = State.empty(spec)
     try:
         with state.atomic():
@@ -88,15 +89,20 @@ def _rows(
     rng: random.Random,
     generated: dict[str, list[dict[str, Any]]],
     pools: _Pools,
+    copies: int = 0,
 ) -> list[dict[str, Any]]:
+    """``count`` rows, then ``copies`` near duplicates of them (see ``EntitySpec.near_duplicates``)."""
     rows: list[dict[str, Any]] = []
     seen_unique: dict[str, set[Any]] = {f: set() for f, fs in entity.fields.items() if fs.unique}
     seen_groups: list[set[tuple[Any, ...]]] = [set() for _ in entity.unique_together]
-    width = max(4, len(str(count)))
+    width = max(4, len(str(count + copies)))
     generated[name] = rows  # self-references see earlier rows
-    for index in range(1, count + 1):
+    for index in range(1, count + copies + 1):
         for attempt in range(60):
-            row = _one_row(spec, name, entity, rng, generated, pools, attempt)
+            if index > count:
+                row = _near_copy(spec, name, entity, rng.choice(rows[:count]), rng, generated, pools, attempt)
+            else:
+                row = _one_row(spec, name, entity, rng, generated, pools, attempt)
             if any(row[f] in seen_unique[f] for f in seen_unique if row[f] is not None):
                 continue
             keys = [tuple(row[f] for f in group) for group in entity.unique_together]
@@ -125,15 +131,57 @@ def _one_row(
     attempt: int,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    env_values: dict[str, Any] = {}
     for fname, f in entity.fields.items():
-        if f.derive:
+        if not f.derive:
+            values[fname] = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
+    return _derived(spec, name, entity, values, rng, generated, pools, attempt)
+
+
+def _near_copy(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    source: Mapping[str, Any],
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    pools: _Pools,
+    attempt: int,
+) -> dict[str, Any]:
+    """A row like ``source`` but for the fields it varies and its unique ones: a date a few days off,
+    a time a few hours off, another value of anything else."""
+    assert entity.near_duplicates is not None
+    values = {f: v for f, v in source.items() if f != "id" and not entity.fields[f].derive}
+    for fname in [*entity.near_duplicates.vary, *(f for f, x in entity.fields.items() if x.unique)]:
+        f = entity.fields[fname]
+        old = values.get(fname)
+        if f.type in ("date", "datetime") and isinstance(old, str):
+            step = rng.choice([-3, -2, -1, 1, 2, 3])
+            moment = dt.datetime.fromisoformat(old if f.type == "datetime" else old + "T00:00:00")
+            moved = moment + (dt.timedelta(hours=step) if f.type == "datetime" else dt.timedelta(days=step))
+            values[fname] = moved.isoformat() if f.type == "datetime" else moved.date().isoformat()
             continue
-        value = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
-        values[fname] = value
-        env_values[fname] = value
-        if f.type == "ref" and is_ref_name(fname):
-            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), value)
+        for _ in range(10):
+            values[fname] = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
+            if values[fname] != old:
+                break
+    return _derived(spec, name, entity, values, rng, generated, pools, attempt)
+
+
+def _derived(
+    spec: DomainSpec,
+    name: str,
+    entity: EntitySpec,
+    values: dict[str, Any],
+    rng: random.Random,
+    generated: Mapping[str, list[dict[str, Any]]],
+    pools: _Pools,
+    attempt: int,
+) -> dict[str, Any]:
+    """``values`` (every field not derived) with the derived fields computed, in field order."""
+    env_values: dict[str, Any] = dict(values)
+    for fname, f in entity.fields.items():
+        if f.type == "ref" and is_ref_name(fname) and not f.derive:
+            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), values[fname])
     for fname, f in entity.fields.items():
         if not f.derive:
             continue

@@ -122,6 +122,17 @@ class FieldSpec(StrictModel):
         return schema
 
 
+class NearDuplicates(StrictModel):
+    """Seeded rows that look like others: the same product in another colour, a flight an hour later,
+    a namesake customer. A careless lookup finds the wrong one; a task naming such a row must say
+    what tells it apart."""
+
+    count: int = Field(..., ge=1, le=10_000, description="extra rows, each a copy of a seeded row")
+    vary: list[str] = Field(
+        [], description="fields that differ from the row copied (unique fields always do); dates and times move by 1-3 days or hours"
+    )
+
+
 class EntitySpec(StrictModel):
     """A kind of row in the state (a table)."""
 
@@ -135,6 +146,7 @@ class EntitySpec(StrictModel):
     seed_effects: list[str] = Field(
         [], description="assignments applied to referenced rows while seeding, e.g. \"copy.status = 'on_loan'\""
     )
+    near_duplicates: NearDuplicates | None = Field(None, description="seed rows that are near copies of others (distractors)")
 
     @cached_property
     def seed_assignments(self) -> list[Assignment]:

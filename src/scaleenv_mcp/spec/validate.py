@@ -65,6 +65,13 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
             for fname in group:
                 if fname not in entity.fields:
                     yield Problem(path=f"{base}.unique_together", message=f"unknown field {fname!r}")
+        if entity.near_duplicates is not None:
+            for i, fname in enumerate(entity.near_duplicates.vary):
+                f = entity.fields.get(fname)
+                if f is None:
+                    yield Problem(path=f"{base}.near_duplicates.vary[{i}]", message=f"unknown field {fname!r} (fields: {_names(entity.fields)})")
+                elif f.derive:
+                    yield Problem(path=f"{base}.near_duplicates.vary[{i}]", message=f"{fname!r} is derived; vary the fields it is derived from")
         for i, text in enumerate(entity.seed_effects):
             path = f"{base}.seed_effects[{i}]"
             scope = _row_scope(spec, ename)
