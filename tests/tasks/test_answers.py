@@ -25,6 +25,7 @@ from scaleenv_mcp.tasks.answers import answer_matches
         ("Your order of 2 items totals $45.00.", 45.0, "money", {}),
         ("12,50 EUR", 12.5, "money", {}),
         ("It is 3.", 3, "number", {}),
+        ("You have 2 pending orders, for $45.00 and $12.50.", 2, "number", {}),  # a count: amounts are something else
         ("Yes, it is.", True, "boolean", {"subject": ["active"]}),
         ("true", True, "boolean", {}),
         ("verified", True, "boolean", {}),
@@ -53,6 +54,7 @@ def test_correct_answers_in_the_usual_forms_pass(answer: str, expected: Any, kin
         ("pending, paid, shipped", "paid", "enum", {"choices": ["pending", "paid", "shipped"]}, "3 different values"),
         ("Your order is unpaid.", "paid", "enum", {"choices": ["paid", "unpaid"]}, "gives unpaid"),
         ("$12 or $13", 12, "money", {}, "2 different numbers"),
+        ("1, 2 or 3 of them", 2, "number", {}, "3 different numbers"),
         ("", "x", "text", {}, "no answer"),
         (None, "x", "text", {}, "no answer"),
         ("Lisbonne", "Lisbon", "text", {}, "does not give"),

@@ -16,7 +16,8 @@ Accepted forms, per type:
 - ``datetime``: one date as above and one time (``14:30``, ``2:30 PM``, ``2026-01-26T14:30:00``).
 - ``money`` and ``number``: digits with an optional sign, currency sign or code, thousands
   separators (``1,234.50``, ``1 234,50``) and a decimal comma (``12,50``); amounts marked with a
-  currency are the candidates when there are any; money compares to the cent.
+  currency are the candidates when there are any, and for a number those without one; money
+  compares to the cent.
 - ``boolean``: yes/no words (yes, yeah, correct, true, confirmed, verified / no, not, never,
   false, isn't ...), or the question's own word without a negation ("You are subscribed").
   Uncertainty ("I don't know", "not sure", "cannot tell") asserts nothing.
@@ -194,7 +195,11 @@ def _numbers(text: str, *, currency_first: bool) -> list[float]:
         if m.group("sign"):
             value = -value
         (marked if (m.group("pre") or m.group("post")) else plain).append(value)
-    return marked if (currency_first and marked) else marked + plain
+    if currency_first and marked:
+        return marked
+    if not currency_first and plain:
+        return plain  # a count or a quantity: amounts marked as money are something else the answer mentions
+    return marked + plain
 
 
 def _words(text: str) -> list[str]:
