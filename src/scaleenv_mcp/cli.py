@@ -267,7 +267,11 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) ->
     writes = stats["write_tools"]
     print(f"{spec.name}: {stats['tasks']} stored tasks; {kinds}")
     print(f"  difficulty: {labels}; {stats['mean_steps']} steps on average; {stats['with_conditions']} name a row by a condition, "
-          f"{stats['with_hidden_facts']} hold facts back until asked")
+          f"{stats['with_hidden_facts']} hold facts back until asked, {stats['with_aggregates']} ask for a count, total or "
+          f"latest date, {stats['with_distractors']} name a row that has a near duplicate")
+    for family, m in stats["mix"].items():
+        print(f"  mix: {family.replace('_', ' ')} {m['count']} ({m['share']:.0%}; at least {m['at_least']:.0%}: "
+              f"{'met' if m['met'] else 'NOT met'})")
     print(f"  write tools in reference solutions: {writes['covered']} of {writes['total']}"
           + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
     return 0

@@ -41,6 +41,10 @@ def test_no_shipped_instruction_reads_like_a_column(paths: ProjectPaths) -> None
                     problems.append(f"{domain}: the raw field {fname} in {text!r}")
         if re.search(r"\b(a|an) \w+ (on|at) of\b|\bof (my|the) \w+ \(", text):
             problems.append(f"{domain}: templated phrase in {text!r}")
+        if re.search(r"(?<![\d.,])\b1 (?!\w+ss\b)\w{3,}s\b", text):
+            problems.append(f"{domain}: one of a plural in {text!r}")
+        if re.search(r"\bthe (\w+) \1\b|\bI (delivered|shipped|granted|opened)\b", text):
+            problems.append(f"{domain}: a doubled word or a verb the user did not do in {text!r}")
     assert len(tasks) >= 300
     assert not problems, "\n".join(problems[:20])
 
@@ -98,3 +102,39 @@ def test_the_readme_sample_is_twelve_shipped_instructions_drawn_as_it_says(paths
     tasks = [t for d in domain_names(paths) for t in se.load(d).tasks]
     drawn = random.Random(2026).sample(tasks, 12)
     assert [(t.id, t.kind, t.instruction) for t in drawn] == [tuple(q) for q in quoted]
+
+
+def test_conditions_superlatives_and_aggregates_read_as_sentences() -> None:
+    from scaleenv_mcp.spec.model import FieldSpec
+    from scaleenv_mcp.tasks.wording import count_question, extreme, extreme_date_question, superlative, total_question
+
+    placed = FieldSpec(type="date")
+    expires = FieldSpec(type="date")
+    total = FieldSpec(type="money")
+    fee = FieldSpec(type="money")
+    status = FieldSpec(type="enum", values=["pending", "paid"])
+    assert superlative("order", "placed_on", placed, latest=True) == "my most recently placed order"
+    assert superlative("order", "delivered_on", placed, latest=False) == "the first of my orders to be delivered"
+    assert superlative("booking", "booked_on", placed, latest=False) == "my earliest booking"
+    assert superlative("prescription", "expires_on", expires, latest=False) == "whichever of my prescriptions expires first"
+    assert extreme("order", "total", total, highest=True) == "whichever of my orders has the highest total"
+    assert count_question("order", "status", status, "pending") == "How many of my orders are pending?"
+    assert total_question("order", "total", total, "pending") == "What do my pending orders come to in total?"
+    assert total_question("bag", "fee", fee, None) == "What do the fees of all my bags come to in total?"
+    assert extreme_date_question("order", "placed_on", placed, latest=True) == "When was my most recent order placed?"
+    assert extreme_date_question("card", "expires_on", expires, latest=False) == "Of all my cards, when does the first one expire?"
+
+
+def test_a_phrasing_filled_with_one_reads_in_the_singular() -> None:
+    import random
+
+    from scaleenv_mcp.spec.model import ToolSpec
+    from scaleenv_mcp.tasks.wording import request
+
+    tool = ToolSpec.model_validate({
+        "description": "Reserve a room for some nights.",
+        "params": {"nights": {"type": "int"}, "guests": {"type": "int"}},
+        "phrasings": ["Please book {nights} nights for {guests} guests."],
+    })  # fmt: skip
+    text = request("reserve", tool, {"nights": 1, "guests": 11}, {}, [], persona_noun=None, field_of={}, rng=random.Random(0))
+    assert text == "Please book 1 night for 11 guests."

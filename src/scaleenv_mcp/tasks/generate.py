@@ -18,7 +18,7 @@ import random
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,16 +31,20 @@ from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.graph import build_graph, entry_tools
 from ..spec.model import DomainSpec
-from ..spec.task import CheckSpec, TaskKind, TaskSpec, ToolCall
+from ..spec.task import AnswerType, CheckSpec, TaskKind, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .derive import checks_from_diff
 from .grader import evaluate_checks
 from .policy import PolicyMonitor
 from .wording import (
+    cheapest,
     condition,
+    count_question,
     describing_fields,
     entity_noun,
+    extreme,
+    extreme_date_question,
     fact,
     field_phrase,
     question,
@@ -49,6 +53,7 @@ from .wording import (
     row_part,
     sentence_case,
     superlative,
+    total_question,
     value_phrase,
     words,
 )
@@ -90,6 +95,11 @@ class _Build:
     conditions: set[str] = field(default_factory=set)
     """descriptions that single a row out by a condition ("whichever of my orders is pending")"""
     rules: int = 0
+    distractors: set[str] = field(default_factory=set)
+    """rows the task names that have a near duplicate in the state (a flight an hour later, a namesake)"""
+    condition_share: float = 0.5
+    """how often a row is named by a condition rather than by its name (CONDITION_SHARE, or 1 when the mix needs it)"""
+    aggregates: int = 0
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(entity, depth) -> ids the user owns; cleared by every write"""
@@ -177,18 +187,29 @@ class _Build:
             return f"the new {noun} you just made"
         mine = entity != self.persona_entity and self.ownable(entity) and self.owned(entity, row)
         candidates = self.owned_rows(entity) if mine else []  # others' rows: matches are counted by query
-        if mine and len(candidates) > 1 and self.rng.random() < CONDITION_SHARE:
+        if mine and len(candidates) > 1 and self.rng.random() < self.condition_share:
             by_condition = self._by_condition(entity, row, candidates)
             if by_condition is not None:
                 self.conditions.add(by_condition[0])
                 self.described[row["id"]] = [by_condition[1]]
                 return by_condition[0]
+        if not mine and entity != self.persona_entity and self.rng.random() < self.condition_share:
+            choice = self._cheapest(entity, row)
+            if choice is not None:
+                self.conditions.add(choice[0])
+                self.described[row["id"]] = choice[1]
+                return choice[0]
         pool = [r for r in candidates if r["id"] != row["id"]]
         chosen: list[str] = []
         parts: list[str] = []
+        twins = self.twins(entity, row)
+        if twins:
+            self.distractors.add(str(row["id"]))
         for fname in describing_fields(spec_entity):
             if row.get(fname) is None or spec_entity.fields[fname].ref == self.persona_entity:
                 continue
+            if twins and spec_entity.fields[fname].unique and self.rng.random() < DISTRACTOR_SHARE:
+                continue  # named the way people name it (route and time, not the flight number): the twin is a trap
             text = self._value_text(entity, fname, row[fname])
             if text is None:
                 continue
@@ -205,6 +226,16 @@ class _Build:
                 return row_description(noun, mine, parts)
         return None
 
+    def twins(self, entity: str, row: dict[str, Any]) -> bool:
+        """Whether a near duplicate of ``row`` was seeded beside it: a row equal in every field but
+        those its blueprint varies, its unique ones and derived ones."""
+        spec_entity = self.spec.entities[entity]
+        if spec_entity.near_duplicates is None:
+            return False
+        vary = set(spec_entity.near_duplicates.vary)
+        same = {n: row.get(n) for n, f in spec_entity.fields.items() if n not in vary and not f.unique and not f.derive}
+        return len(self.state.find(entity, same, limit=2)) > 1
+
     def _by_condition(self, entity: str, row: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[str, str] | None:
         """The user's row named by what holds only for it among theirs: "whichever of my orders is
         pending", "the booking I made most recently"; (the words, the field), or None."""
@@ -219,6 +250,10 @@ class _Build:
                 continue
             if f.type == "enum" and sum(1 for r in rows if r.get(fname) == value) == 1:
                 return condition(noun, fname, f, value_phrase(f, value)), fname
+            if f.type == "money" and all(r.get(fname) is not None for r in rows):
+                amounts = [r[fname] for r in rows]
+                if amounts.count(value) == 1 and value in (max(amounts), min(amounts)):
+                    return extreme(noun, fname, f, highest=value == max(amounts)), fname
             dated = [r[fname] for r in rows if r.get(fname) is not None]
             if f.type in ("date", "datetime") and len(dated) == len(rows) and dated.count(value) == 1:
                 if value == max(dated):
@@ -230,6 +265,27 @@ class _Build:
                     if earliest:
                         return earliest, fname
         return None
+
+    def _cheapest(self, entity: str, row: dict[str, Any]) -> tuple[str, list[str]] | None:
+        """A catalogue row chosen the way a shopper chooses: the cheapest of the rows like it (the same
+        parent, the same kind and state), when it is the only cheapest; (the words, the fields used)."""
+        fields = self.spec.entities[entity].fields
+        money = [n for n, f in fields.items() if f.type == "money"]
+        parents = [n for n, f in fields.items() if f.type == "ref" and f.ref != self.persona_entity and row.get(n) is not None]
+        if len(money) != 1 or not parents or row.get(money[0]) is None:
+            return None  # one price, so "cheapest" cannot mean two things; a parent, so "like it" is what a list shows
+        kinds = [n for n, f in fields.items() if f.type == "enum" and row.get(n) is not None]
+        like = self.state.find(entity, {n: row[n] for n in parents + kinds}, limit=_CHOICE_GROUP + 1)
+        prices = [r[money[0]] for r in like]
+        if not 2 <= len(like) <= _CHOICE_GROUP or prices.count(row[money[0]]) != 1 or row[money[0]] != min(prices):
+            return None
+        parts = []
+        for n in parents + kinds:
+            text = self._value_text(entity, n, row[n])
+            if text is None:
+                return None
+            parts.append(row_part(n, fields[n], text))
+        return cheapest(entity_noun(entity, self.spec.entities[entity]), parts), parents + kinds + money
 
     def _value_text(self, entity: str, fname: str, value: Any, depth: int = 0) -> str | None:
         """How a value reads after its field's words: the value, or for a reference the row it names."""
@@ -472,6 +528,73 @@ def _information_goal(build: _Build) -> CheckSpec | None:
     return None
 
 
+def _aggregate_goal(build: _Build) -> CheckSpec | None:
+    """Ask for something only all of the user's rows together answer: how many are in a state, what
+    their amounts add up to, the latest or earliest date. The chain's reads must show every row."""
+    spec = build.spec
+    entities = [e for e in spec.entities if e != build.persona_entity and build.ownable(e)]
+    build.rng.shuffle(entities)
+    for entity in entities:
+        rows = build.owned_rows(entity)
+        if not 2 <= len(rows) <= _AGGREGATE_ROWS:
+            continue
+        options = _aggregate_options(build, entity, rows)
+        if not options:
+            continue
+        text, fname, value, answer_type, filtered = build.rng.choice(options)
+        if answer_type == "number" and build.answered[(AGGREGATE_KEY, "count", value)] > min(
+            build.answered[(AGGREGATE_KEY, "count", n)] for n in range(1, min(len(rows), 4))
+        ):
+            continue  # small counts spread evenly: always answering "1" is worth no more than chance
+        mark = build.checkpoint()
+        if not all(build.discover(entity, r) for r in rows) or len(build.facts) > mark[2]:
+            build.rollback(mark)  # every row must be found from the user alone, with nothing more said
+            continue
+        build.phrases.append(text)
+        build.aggregates += 1
+        if filtered:
+            build.conditions.add(text)
+        return CheckSpec(
+            kind="answer",
+            description=f"the answer gives {format_answer_value(value)}: {text} (over the user's {len(rows)} {entity} rows)",
+            entity=entity, field=fname, value=value, answer_type=answer_type, subject=words(fname).split(),
+        )  # fmt: skip
+    return None
+
+
+def _aggregate_options(build: _Build, entity: str, rows: list[dict[str, Any]]) -> list[tuple[str, str, Any, AnswerType, bool]]:
+    """(question, field, answer, answer type, whether it filters by a condition) over ``rows``."""
+    spec_entity = build.spec.entities[entity]
+    noun = entity_noun(entity, spec_entity)
+    out: list[tuple[str, str, Any, AnswerType, bool]] = []
+    statuses = [n for n, f in spec_entity.fields.items() if n == "status" and f.type == "enum"]
+    for fname, f in spec_entity.fields.items():
+        if f.identifying or any(r.get(fname) is None for r in rows):
+            continue
+        values: list[Any] = [r[fname] for r in rows]
+        if f.type == "enum":
+            for v in sorted(set(values), key=str):
+                if values.count(v) < len(rows):
+                    out.append((count_question(noun, fname, f, value_phrase(f, v)), fname, values.count(v), "number", True))
+        elif f.type == "money":
+            out.append((total_question(noun, fname, f, None), fname, round(sum(values), 2), "money", False))
+            for status in statuses:
+                field_spec = spec_entity.fields[status]
+                for v in sorted({r[status] for r in rows}, key=str):
+                    chosen = [r[fname] for r in rows if r[status] == v]
+                    if 2 <= len(chosen) < len(rows):
+                        text = total_question(noun, fname, f, value_phrase(field_spec, v))
+                        out.append((text, fname, round(sum(chosen), 2), "money", True))
+        elif f.type in ("date", "datetime"):
+            days = [str(v)[:10] for v in values]
+            for latest in (True, False):
+                target = max(days) if latest else min(days)
+                question_text = extreme_date_question(noun, fname, f, latest=latest)
+                if question_text is not None and days.count(target) == 1:
+                    out.append((question_text, fname, target, "date", False))
+    return out
+
+
 def _refusal_goal(build: _Build) -> CheckSpec | None:
     """Ask for a write a rule forbids on the user's own row, because of one field's value.
 
@@ -498,7 +621,7 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             entity, row, fname, disallowed = blocking
             if fname in build.described.get(row["id"], []):
                 continue  # the request itself would say the reason ("cancel whichever of my bookings is cancelled")
-            if not _fair_question(build, entity, fname, row[fname], family=REFUSAL_KEY):
+            if not _fair_question(build, entity, fname, row[fname], family=REFUSAL_KEY, among=disallowed):
                 continue  # reasons spread like answers do: guessing the commonest is worth no more than chance
             mark = build.checkpoint()
             if not all(build.discover(e, r) for e, r in bound[1]):
@@ -571,13 +694,18 @@ def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
     return _trial(state, tool, args).ok
 
 
-def _fair_question(build: _Build, entity: str, fname: str, value: Any, *, family: str = "") -> bool:
+def _fair_question(
+    build: _Build, entity: str, fname: str, value: Any, *, family: str = "", among: Sequence[Any] | None = None
+) -> bool:
     """Ask about a value only while it has been the answer no more often than any other value of
     the field, so the task set's answers spread evenly and guessing the most common value in the
-    data is worth no more than chance."""
+    data is worth no more than chance. ``among``: the values that could be the answer (a refusal's
+    reasons are the values that forbid the call), when not every value of the field can."""
     counts = build.state.value_counts(entity, fname)
+    if among is not None:
+        counts = {v: n for v, n in counts.items() if v in among}
     values = set(counts)
-    if len(values) < 2:
+    if len(values) < (1 if among is not None else 2):
         return False
     asked, key = build.answered, f"{family}{entity}"
     if asked[(key, fname, value)] > min(asked[(key, fname, v)] for v in values):
@@ -602,20 +730,28 @@ def _one_task(
     covered: frozenset[str] = frozenset(),
     goals: int = 1,
     initial_ref: dict[str, Any] | None = None,
+    condition_share: float = 0.5,
+    hidden_share: float = 0.35,
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
     initial_ref = initial_ref or initial_state_ref(spec, initial)
     persona = initial.sample(lookup.entity, rng, 1)[0]
     work.reset()  # back to the initial state: the cost of what the last candidate changed
-    build = _Build(spec, work, rng, lookup.entity, persona, answered=answered)
+    build = _Build(spec, work, rng, lookup.entity, persona, answered=answered, condition_share=condition_share)
+    if build.twins(lookup.entity, persona):
+        build.distractors.add(str(persona["id"]))  # a namesake: found by name alone, the wrong person
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
         return None
     writes = spec.write_tools()
     information = kind != "action"  # a reply is what is asked for; the state must not change
     answer_check = None
     if information:
-        answer_check = _information_goal(build) if kind == "information" else _refusal_goal(build)
+        if kind == "refusal":
+            answer_check = _refusal_goal(build)
+        else:
+            answer_check = _aggregate_goal(build) if rng.random() < AGGREGATE_SHARE else None
+            answer_check = answer_check or _information_goal(build)
         if answer_check is None:
             return None
     else:
@@ -657,7 +793,7 @@ def _one_task(
     if _INTERNAL_ID.search(instruction):
         return None
     opening, hidden = None, {}
-    if rng.random() < HIDDEN_SHARE:  # the user names themself and asks; how to find them comes when asked
+    if rng.random() < hidden_share:  # the user names themself and asks; how to find them comes when asked
         opening = f"{intro}. " + " ".join(build.phrases)
         hidden = {
             field_phrase(f, persona_fields[f]): f"My {field_phrase(f, persona_fields[f])} is {v}."
@@ -682,6 +818,8 @@ def _one_task(
             "refusals": int(kind == "refusal"),
             "conditions": sum(1 for p in build.phrases if any(c in p for c in build.conditions)),
             "hidden": len(hidden),
+            "aggregates": build.aggregates,
+            "distractors": len(build.distractors),
         },
         actor=str(persona["id"]),
         opening=opening,
@@ -804,16 +942,30 @@ GOALS = {1: 0.35, 2: 0.35, 3: 0.3}
 dropped, so the kept tasks lean a little shorter)."""
 
 _GIVE_UP = 15
+"""Candidates of one kind that fail in a row before the domain is taken not to yield that kind."""
 _SAMPLE = 60
 """rows of a table a candidate call is drawn from (the user's own rows come on top)"""
+_CHOICE_GROUP = 20
+"""at most this many rows to choose the cheapest from (one listing shows them all)"""
+DISTRACTOR_SHARE = 0.6
+"""how often a row with a near duplicate is described without its unique code, so the twin is a trap"""
 CONDITION_SHARE = 0.5
+"""how often a user's row is named by a condition that only it meets, rather than by its name"""
 HIDDEN_SHARE = 0.35
 """how often the user holds back how to find them (an email) until the agent asks"""
-"""how often a user's row is named by a condition that only it meets, rather than by its name"""
 
+FAMILY_MIN = {"refusal_or_condition": 0.2, "hidden": 0.2}
+"""The documented mix: at least these shares of a domain's tasks are refusals or name a row by a
+condition, and hold a fact back, where the domain can yield them (``tasks --stats`` shows it)."""
+
+AGGREGATE_SHARE = 0.5
+"""the share of information tasks that ask for a count, a total or a latest/earliest date"""
+_AGGREGATE_ROWS = 12
+"""an aggregate is asked over at most this many of the user's rows (a person can count them)"""
+AGGREGATE_KEY = "aggregate:"
+"""Prefix of the answer-balance keys of counts (kept apart from questions' answers)."""
 REFUSAL_KEY = "refusal:"
 """Prefix of the answer-balance keys of refusal reasons (kept apart from questions' answers)."""
-"""Candidates of one kind that fail in a row before the domain is taken not to yield that kind."""
 
 
 def generate_tasks(
@@ -845,6 +997,9 @@ def generate_tasks(
     covered: set[str] = set()
     branches: Counter[int] = Counter()
     made: Counter[str] = Counter()
+    mixed = {"refusal_or_condition": 0, "hidden": 0}  # kept tasks in the documented mix's two families
+    wanting = {"refusal_or_condition": True, "hidden": True}
+    family_misses: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count:
             break
@@ -852,7 +1007,20 @@ def generate_tasks(
         kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
         # action tasks spread over one, two and three goals as GOALS says, whatever the luck of the draw
         goals = min(GOALS, key=lambda g: (branches[g] / GOALS[g], rng.random()))
-        task = _one_task(spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref)
+        # a family below its share of FAMILY_MIN is asked of every candidate until it catches up
+        lagging = {f for f in mixed if wanting[f] and mixed[f] < FAMILY_MIN[f] * (len(tasks) + 1)}
+        want_condition = "refusal_or_condition" in lagging and kind != "refusal"
+        task = _one_task(
+            spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
+            condition_share=1.0 if want_condition else CONDITION_SHARE,
+            hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE,
+        )  # fmt: skip
+        new_tools = {c.tool for c in task.solution if spec.tools[c.tool].is_write} - covered if task is not None else set()
+        if task is not None and want_condition and not task.difficulty.get("conditions") and not new_tools:
+            family_misses["refusal_or_condition"] += 1
+            if family_misses["refusal_or_condition"] >= 8 * _GIVE_UP:
+                wanting["refusal_or_condition"] = False  # this domain has too few rows a condition can single out
+            continue
         if task is None:
             misses[kind] += 1
             if misses[kind] >= _GIVE_UP and len(mix) > 1:
@@ -868,6 +1036,8 @@ def generate_tasks(
             misses[kind] += 1
             continue
         made[task.kind] += 1
+        mixed["refusal_or_condition"] += int(task.kind == "refusal" or bool(task.difficulty.get("conditions")))
+        mixed["hidden"] += int(bool(task.hidden))
         if task.kind == "action":
             branches[goals] += 1
         per_tool[lead] = per_tool.get(lead, 0) + 1
@@ -875,7 +1045,10 @@ def generate_tasks(
         seen.add(key)
         tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
         for check in task.checks:
-            if check.kind == "answer":  # questions and refusal reasons are balanced separately
+            if check.kind == "answer" and task.difficulty.get("aggregates"):
+                if check.answer_type == "number":
+                    answered[(AGGREGATE_KEY, "count", check.value)] += 1
+            elif check.kind == "answer":  # questions and refusal reasons are balanced separately
                 family = REFUSAL_KEY if task.kind == "refusal" else ""
                 answered[(f"{family}{check.entity}", str(check.field), check.value)] += 1
         if on_task is not None:

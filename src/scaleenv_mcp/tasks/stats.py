@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
+from .generate import FAMILY_MIN
 
 __all__ = ["Difficulty", "difficulty_label", "task_stats"]
 
@@ -23,13 +24,14 @@ def difficulty_label(task: TaskSpec) -> Difficulty:
 
     Points: one per step, two per write beyond the first, one per rule the writes must pass, three
     for a refusal (the agent must find the reason and not act), two per row named by a condition
-    (the agent must compare the user's rows), two per fact held back (the agent must ask).
-    easy <= 4 < medium <= 9 < hard.
+    (the agent must compare the user's rows), two per fact held back (the agent must ask), two per
+    aggregate (every row must be read and combined), two per row with a near duplicate (a careless
+    lookup finds the wrong one). easy <= 4 < medium <= 9 < hard.
     """
     d = task.difficulty
     points = (
         d.get("steps", 0) + 2 * max(0, d.get("writes", 0) - 1) + d.get("rules", 0) + 3 * d.get("refusals", 0)
-        + 2 * d.get("conditions", 0) + 2 * d.get("hidden", 0)
+        + 2 * d.get("conditions", 0) + 2 * d.get("hidden", 0) + 2 * d.get("aggregates", 0) + 2 * d.get("distractors", 0)
     )  # fmt: skip
     return "easy" if points <= 4 else "medium" if points <= 9 else "hard"
 
@@ -49,6 +51,15 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         "mean_steps": round(sum(t.difficulty.get("steps", 0) for t in tasks) / total, 2),
         "with_conditions": sum(1 for t in tasks if t.difficulty.get("conditions", 0)),
         "with_hidden_facts": sum(1 for t in tasks if t.hidden),
+        "with_aggregates": sum(1 for t in tasks if t.difficulty.get("aggregates", 0)),
+        "with_distractors": sum(1 for t in tasks if t.difficulty.get("distractors", 0)),
+        "mix": {
+            family: {"count": n, "share": round(n / total, 3), "at_least": FAMILY_MIN[family], "met": n / total >= FAMILY_MIN[family]}
+            for family, n in (
+                ("refusal_or_condition", sum(1 for t in tasks if t.kind == "refusal" or t.difficulty.get("conditions", 0))),
+                ("hidden", sum(1 for t in tasks if t.hidden)),
+            )
+        },
         "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
         "never_used": [w for w in writes if not used[w]],
     }

@@ -19,9 +19,13 @@ from ..spec.model import EntitySpec, FieldSpec, ParamSpec, ToolSpec
 from .answers import format_answer_value
 
 __all__ = [
+    "cheapest",
     "condition",
+    "count_question",
     "describing_fields",
     "entity_noun",
+    "extreme",
+    "extreme_date_question",
     "fact",
     "field_phrase",
     "plural",
@@ -30,11 +34,14 @@ __all__ = [
     "row_description",
     "row_part",
     "superlative",
+    "total_question",
     "value_phrase",
     "words",
 ]
 
 _UNITS = {"kg", "km", "g", "lb", "cm", "mm", "m", "l", "ml", "mb", "gb", "tb", "min", "mins", "kwh", "pct", "eur", "usd"}
+_SORTS = {"kind", "type", "category", "tier", "cabin", "class", "plan", "sort"}
+"""enum fields that say what sort of thing a row is: their value reads before the noun"""
 _SLOT = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -106,16 +113,79 @@ def condition(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
     """A row named by a value only it has among the user's: "whichever of my orders is pending"."""
     if name == "status":
         return f"whichever of my {plural(noun)} is {value_text}"
+    if name in _SORTS and value_text.lower() != noun.lower():
+        return f"my {value_text} {noun}"  # "my checking account": only one of the user's is of that sort
     return f"whichever of my {plural(noun)} has {value_text} as its {field_phrase(name, f)}"
 
 
-def superlative(noun: str, name: str, f: FieldSpec, *, latest: bool) -> str | None:
-    """A row named by being the latest or earliest of the user's: "the order I placed most recently"."""
+def _verb(name: str, f: FieldSpec) -> tuple[str, bool] | None:
+    """The verb a date field records and whether it is in the past: ``placed_on`` -> ("placed", True),
+    ``expires_on`` -> ("expire", False); None for a field not named for an event."""
     event = _event(name, f)
-    if event is None or not event[0].split()[0].endswith("ed"):
+    if event is None:
         return None
-    verb = event[0].split()[0]
-    return f"the {noun} I {verb} {'most recently' if latest else 'first'}"
+    first = event[0].split()[0]
+    if first.endswith("ed"):
+        return event[0].rsplit(" ", 1)[0], True  # "checked in on" -> "checked in"
+    if first.endswith("ing"):
+        stem = event[1].removeprefix("When does {it} ").removesuffix("?")
+        return stem, False
+    return None
+
+
+def superlative(noun: str, name: str, f: FieldSpec, *, latest: bool) -> str | None:
+    """A row named by being the latest or earliest of the user's: "my most recently placed order",
+    "whichever of my prescriptions expires first"."""
+    verb = _verb(name, f)
+    if verb is None:
+        return None
+    if verb[1] and noun[:4] == verb[0][:4]:  # a booking booked: its own date is what "latest" means
+        return f"my {'latest' if latest else 'earliest'} {noun}"
+    if verb[1]:  # who did it is not said: the user placed an order, the shop delivered it
+        return f"my most recently {verb[0]} {noun}" if latest else f"the first of my {plural(noun)} to be {verb[0]}"
+    return f"whichever of my {plural(noun)} {_third_person(verb[0])} {'last' if latest else 'first'}"
+
+
+def _third_person(verb: str) -> str:
+    head, _, rest = verb.partition(" ")
+    head = head + ("es" if head.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{head} {rest}".strip()
+
+
+def extreme(noun: str, name: str, f: FieldSpec, *, highest: bool) -> str:
+    """A row named by the largest or smallest amount among the user's: "whichever of my orders has the highest total"."""
+    return f"whichever of my {plural(noun)} has the {'highest' if highest else 'lowest'} {field_phrase(name, f)}"
+
+
+def cheapest(noun: str, parts: Sequence[str]) -> str:
+    """A catalogue row chosen by price among its like: "the cheapest seat on flight LX12 whose cabin is business"."""
+    return f"the cheapest {noun} " + ", ".join(parts)
+
+
+def count_question(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
+    """An aggregate: how many of the user's rows hold a value ("How many of my orders are pending?")."""
+    if name == "status":
+        return f"How many of my {plural(noun)} are {value_text}?"
+    return f"How many of my {plural(noun)} have {value_text} as their {field_phrase(name, f)}?"
+
+
+def total_question(noun: str, name: str, f: FieldSpec, status_text: str | None) -> str:
+    """An aggregate: the sum of an amount over the user's rows, all or those in one status."""
+    rows = f"my {status_text} {plural(noun)}" if status_text else f"all my {plural(noun)}"
+    phrase = field_phrase(name, f)
+    if "total" in phrase.split() or phrase in ("price", "amount", "cost"):
+        return f"What do {rows} come to in total?"
+    return f"What do the {plural(phrase)} of {rows} come to in total?"
+
+
+def extreme_date_question(noun: str, name: str, f: FieldSpec, *, latest: bool) -> str | None:
+    """An aggregate: the latest or earliest date among the user's rows ("When was my most recent order placed?")."""
+    verb = _verb(name, f)
+    if verb is None:
+        return None
+    if verb[1]:
+        return f"When was my {'most recent' if latest else 'first'} {noun} {verb[0]}?"
+    return f"Of all my {plural(noun)}, when does the {'last' if latest else 'first'} one {verb[0]}?"
 
 
 def row_description(noun: str, mine: bool, parts: Sequence[str]) -> str:
@@ -178,7 +248,7 @@ def request(
     if usable:
         template = rng.choice(usable)
         used = set(_SLOT.findall(template))
-        text = sentence_case(_SLOT.sub(lambda m: fill[m.group(1)], template))
+        text = sentence_case(_ONE_OF_MANY.sub(_singular, _SLOT.sub(lambda m: fill[m.group(1)], template)))
     else:
         used = set()
         text = words(tool_name)
@@ -202,6 +272,17 @@ def request(
         else:
             text += f" The {field_phrase(pname, field_of.get(pname) or tool.params[pname])} should be {value}."
     return text
+
+
+_ONE_OF_MANY = re.compile(r"(?<![\d.,])\b1 ([a-z]{2,}?)(ies|s)\b")
+
+
+def _singular(match: re.Match[str]) -> str:
+    """"1 guests" -> "1 guest", "1 copies" -> "1 copy": a phrasing written for many, filled with one."""
+    stem, ending = match.group(1), match.group(2)
+    if ending == "s" and (len(stem) < 3 or stem.endswith(("s", "u"))):
+        return match.group(0)  # "1 gas", "1 bus": not a plural
+    return f"1 {stem}{'y' if ending == 'ies' else ''}"
 
 
 def describing_fields(entity: EntitySpec) -> list[str]:
