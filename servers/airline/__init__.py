@@ -25,7 +25,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b4eac2391406ca88ee76db15926c14dd62319b700a72c744db019a53401881a5"
+SPEC_SHA256 = "ac986bdfb487022b128a91495e1aa4970d0a878fc8ccd154052ab386a9874c39"
 
 
 def load_spec() -> DomainSpec:

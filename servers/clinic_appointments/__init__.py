@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "08bac8ea514a9bf5f1a48ebc13c1aca83aaee78944b28ac9a9053074e9de7942"
+SPEC_SHA256 = "c195f16e1a8e690fba3a57e409a9623d40e2880fb36e5208cc2c30a1149d628d"
 
 
 def load_spec() -> DomainSpec:

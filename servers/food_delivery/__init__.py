@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "1a6c3448e38ae3397e23c1f4f7c6a2521cde57d2a98af6297e9db58239eaf520"
+SPEC_SHA256 = "e15786c3788482b48d4c7fac79189673c63132103305220f97cf5309779f98f6"
 
 
 def load_spec() -> DomainSpec:

@@ -6,7 +6,7 @@ A public library's circulation desk: members with membership types, a catalogue 
 titles, physical copies, loans with due dates, holds queues and overdue fines. The agent
 is a circulation assistant helping members.
 
-Entities: member (30 rows), title (25 rows), copy (100 rows), loan (70 rows), hold (8
+Entities: member (30 rows), title (25 rows), copy (100 rows), loan (70 rows), hold (24
 rows).
 Read tools: find_member_by_card, find_member_by_email, get_member, search_titles,
 list_title_copies, list_member_loans, get_loan, get_copy, list_member_holds.
@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "bf14a18b4279c87e5f578e590a70199caecaf723b2add5c2b803c9e16ebdf241"
+SPEC_SHA256 = "b5a7573023081a054fb805b0323350594ea663f69782eb6c62e602defb12ecfc"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "95b7881b689f24d7d5cd4496e4f7333e68d4f6dbaae8a696bb93ea091684f19e"
+SPEC_SHA256 = "f752bc33e6be222dc0962e1307c68b4c35fb2765602bc1ef56ad0a3411ab33ad"
 
 
 def load_spec() -> DomainSpec:

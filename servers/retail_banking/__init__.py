@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "83c785c605dbe797355e5aa1e326c000532f54cc46106d7549ae6eb9154c6d0d"
+SPEC_SHA256 = "d5abc25f61109d40c65f3d58d28700fa1c854ca746fb087ce54a70dfe9e0e935"
 
 
 def load_spec() -> DomainSpec:

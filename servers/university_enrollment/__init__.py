@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "76490fffae96be179811e0d47b72d59f241590d007adfe0b0579b728fd690466"
+SPEC_SHA256 = "8d0975722cf50b05be6f5610ee055688507964715aa8f416ba7b54fcd5977236"
 
 
 def load_spec() -> DomainSpec:

@@ -89,7 +89,7 @@ async def test_a_dead_endpoint_is_a_model_error_not_a_crash() -> None:
 
 
 async def test_garbled_tool_arguments_are_the_models_failure() -> None:
-    task = pick("action")
+    task = pick("action", hidden=False)  # the model answers at once: nothing is held back to ask for
     replies = iter([Reply(tool_calls=[(task.solution[0].tool, "{not json")]), Reply(content="Sorry.")])
     with scripted_llm(lambda _: next(replies)) as llm:
         result = await se.run_episode(task, base_url=llm.url, model="policy")

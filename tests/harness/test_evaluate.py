@@ -55,7 +55,7 @@ def test_random_agent_is_a_floor_and_leaves_trajectories(tmp_path: Path, capsys:
 
 
 def multi_step_task(domain: str = "retail") -> TaskSpec:
-    return next(t for t in load_domain_tasks(PATHS, domain) if t.kind == "action" and len(t.solution) >= 3)
+    return next(t for t in load_domain_tasks(PATHS, domain) if t.kind == "action" and len(t.solution) >= 3 and not t.hidden)
 
 
 def test_litellm_agent_completes_a_multi_step_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

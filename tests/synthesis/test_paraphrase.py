@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -26,10 +27,13 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+_calls = itertools.count()
+
+
 def reword(body: dict[str, Any]) -> Reply:
     """Every other request loses its email; the rest are reworded with every fact kept."""
     text = body["messages"][0]["content"].split("Request: ", 1)[1]
-    if len(text) % 2:
+    if next(_calls) % 2 and "@" in text:
         return Reply(content=re.sub(r"[\w.+-]+@[\w.-]+\w", "my usual address", text))
     return Reply(content="Hello! " + text.replace("Hi, I'm", "this is").replace("Please", "Could you please"))
 

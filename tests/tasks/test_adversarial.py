@@ -80,6 +80,8 @@ def test_listing_every_allowed_value_earns_nothing() -> None:
         values |= {format_answer_value(c) for c in check.choices} | {format_answer_value(check.value)}
         if check.answer_type == "boolean":
             values = {"yes", "no"}
+        if task.difficulty.get("aggregates") and check.answer_type == "number":
+            values = {str(n) for n in range(13)}  # a count: every count it could be
         if len(values) < 2:
             continue
         with domain.episode(task) as ep:
@@ -335,3 +337,66 @@ def test_a_refusal_pays_for_the_reason_not_for_refusing_or_listing() -> None:
                 lazy.append("It can't be done: " + ", ".join(format_answer_value(v) for v in check.choices) + ".")
             for answer in lazy:
                 assert no_real_work(ep.verify(answer=answer)), (task.id, answer)
+
+
+# ---------------------------------------------------------------- conditions, aggregates, near duplicates, the mix
+
+
+def test_every_shipped_domain_meets_the_documented_mix_and_has_every_family() -> None:
+    from scaleenv_mcp.tasks.stats import task_stats
+
+    for name, domain in DOMAINS.items():
+        stats = task_stats(domain.spec, domain.tasks)
+        assert stats["tasks"] >= 48, name
+        assert all(m["met"] for m in stats["mix"].values()), (name, stats["mix"])
+        assert stats["with_aggregates"] >= 1 and stats["kinds"]["refusal"]["count"] >= 1, (name, stats)
+        assert not stats["never_used"], (name, stats["never_used"])
+        if any(e.near_duplicates for e in domain.spec.entities.values()):
+            assert stats["with_distractors"] >= 5, (name, stats["with_distractors"])
+
+
+def test_an_aggregate_pays_for_the_right_figure_only() -> None:
+    checked = 0
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        if not task.difficulty.get("aggregates") or check is None:
+            continue
+        value = check.value
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            if check.answer_type == "number":
+                right, wrong = f"You have {value} of them.", f"You have {value + 1} of them."
+            elif check.answer_type == "money":
+                right, wrong = f"They come to ${value:,.2f} in total.", f"They come to ${value + 1:,.2f} in total."
+            else:
+                day = dt.date.fromisoformat(str(value)[:10])
+                right, wrong = f"That was on {day:%B %d, %Y}.", f"That was on {day + dt.timedelta(days=1):%B %d, %Y}."
+            assert ep.verify(answer=right).success, (task.id, right)
+            assert no_real_work(ep.verify(answer=wrong)), (task.id, wrong)
+            checked += 1
+    assert checked >= 24
+
+
+def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() -> None:
+    """Where a task names a flight that has a twin on the same route, acting on the twin fails."""
+    checked = 0
+    for domain, task in episodes("action"):
+        if not task.difficulty.get("distractors") or domain.name != "airline":
+            continue
+        call = next((c for c in task.solution if domain.spec.tools[c.tool].is_write and "flight_id" in c.arguments), None)
+        if call is None:
+            continue
+        flight_id = call.arguments["flight_id"]
+        with domain.episode(task) as ep:
+            state = domain._coordinator.episode(ep.id).state
+            flight = state.get("flight", flight_id)
+            assert flight is not None
+            twins = [f for f in state.find("flight", {"origin": flight["origin"], "destination": flight["destination"]}) if f["id"] != flight_id]
+            if not twins or flight["number"] in task.instruction:
+                continue
+            for other in task.solution:
+                args = {**other.arguments, "flight_id": twins[0]["id"]} if other is call else other.arguments
+                ep.call(other.tool, args)
+            assert wrong_work(ep.verify()), task.id
+            checked += 1
+    assert checked >= 1

@@ -67,7 +67,7 @@ def test_instructions_never_contain_internal_ids() -> None:
 async def test_the_agent_surface_reveals_no_checks_solutions_or_rewards() -> None:
     spec = shipped_spec("retail")
     tasks = load_domain_tasks(PATHS, "retail")
-    task = next(t for t in tasks if t.kind == "action" and len(t.solution) >= 3)
+    task = next(t for t in tasks if t.kind == "action" and len(t.solution) >= 3 and not t.hidden)
     server = build_server(spec, tasks=tasks, task_id=task.id)
     seen: list[str] = []
     async with Client(server) as agent:
