@@ -22,7 +22,7 @@ from scaleenv_mcp.tasks.answers import format_answer_value
 from ..conftest import PATHS
 from ..llm_server import Reply, scripted_llm
 
-TASKS = {t.opening or t.instruction: t for t in load_domain_tasks(PATHS, "retail")}
+TASKS = {t.opening or t.instruction: t for d in ("retail", "airline") for t in load_domain_tasks(PATHS, d)}
 
 
 def replay_model(body: dict[str, Any]) -> Reply:
@@ -117,6 +117,18 @@ async def test_held_back_facts_come_only_when_asked_and_a_model_that_never_asks_
     with scripted_llm(never_asks) as llm:
         guessed = await se.run_episode(task, base_url=llm.url, model="policy")
     assert not guessed.success and guessed.reward == 0.0
+
+
+async def test_a_task_may_hold_back_how_to_find_a_row_too_and_the_oracle_asks_for_it() -> None:
+    """Beyond the user's email: "The flight's origin is Portland and its destination is Lisbon." comes
+    only when the agent asks about the flight; the opening alone does not say which flight is meant."""
+    task = next(t for t in TASKS.values() if t.kind == "action" and len(t.hidden) > 1)
+    about, sentence = next((a, s) for a, s in task.hidden.items() if a != "email")
+    assert task.opening and sentence not in task.opening and sentence in task.instruction
+    with scripted_llm(replay_model) as llm:
+        result = await se.run_episode(task, base_url=llm.url, model="policy")
+    told = [m["content"] for m in result.messages[2:] if m["role"] == "user"]
+    assert result.success and sentence in told, (task.id, told)
 
 
 async def test_the_scripted_user_reveals_what_is_asked_agrees_a_few_times_then_stops() -> None:

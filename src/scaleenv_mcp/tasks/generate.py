@@ -88,6 +88,10 @@ class _Build:
     created: dict[str, list[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
     phrases: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    """the phrases without the facts that find their rows"""
+    details: dict[str, list[str]] = field(default_factory=dict)
+    """a row's noun -> the sentences that tell the agent how to find it ("The flight's origin is ...")"""
     facts: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     """what the user adds so a row can be found: (the row's noun, (field phrase, value) pairs)"""
     described: dict[str, list[str]] = field(default_factory=dict)
@@ -104,6 +108,14 @@ class _Build:
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(entity, depth) -> ids the user owns; cleared by every write"""
     """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
+
+    def say(self, text: str, facts: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        """One request of the task, with what the user adds so its rows can be found; the request and
+        those facts are also kept apart, for a user who says the request first and the facts when asked."""
+        self.phrases.append(_with_facts(text, facts))
+        self.requests.append(text)
+        for noun, sentence in _unsaid(text, facts):
+            self.details.setdefault(noun, []).append(sentence_case(sentence))
 
     def checkpoint(self) -> tuple[int, set[str], int]:
         return len(self.solution), set(self.known), len(self.facts)
@@ -460,7 +472,7 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
         build.touched.update(row_id for _, row_id in changed)
         build.rules += len(tool.requires)
         text = _request(build, tool_name, args, phrases, persona_params)
-        build.phrases.append(_with_facts(text, build.facts[mark[2] :]))
+        build.say(text, build.facts[mark[2] :])
         return True
     return False
 
@@ -482,9 +494,14 @@ def _request(build: _Build, tool_name: str, args: dict[str, Any], rows: list[tup
     )  # fmt: skip
 
 
+def _unsaid(text: str, facts: list[tuple[str, list[tuple[str, str]]]]) -> list[tuple[str, str]]:
+    """(noun, sentence) for each fact the user adds so a row can be found, leaving out what ``text`` says."""
+    return [(noun, fact(noun, unsaid)) for noun, said in facts if (unsaid := [(p, v) for p, v in said if v not in text])]
+
+
 def _with_facts(text: str, facts: list[tuple[str, list[tuple[str, str]]]]) -> str:
     """A request followed by what the user adds so its rows can be found (what it already says is left out)."""
-    new = [fact(noun, unsaid) for noun, said in facts if (unsaid := [(p, v) for p, v in said if v not in text])]
+    new = [sentence for _, sentence in _unsaid(text, facts)]
     return text + (" " + sentence_case("; ".join(new)) if new else "")
 
 
@@ -516,7 +533,7 @@ def _information_goal(build: _Build) -> CheckSpec | None:
         if not build.discover(entity, row):
             build.rollback(mark)
             continue
-        build.phrases.append(_with_facts(question(fname, field_spec, text), build.facts[mark[2] :]))
+        build.say(question(fname, field_spec, text), build.facts[mark[2] :])
         answer_type = answer_type_for(field_spec.type, field_spec.sample)
         choices: list[Any] = list(field_spec.values or []) if answer_type == "enum" else []
         return CheckSpec(
@@ -550,7 +567,7 @@ def _aggregate_goal(build: _Build) -> CheckSpec | None:
         if not all(build.discover(entity, r) for r in rows) or len(build.facts) > mark[2]:
             build.rollback(mark)  # every row must be found from the user alone, with nothing more said
             continue
-        build.phrases.append(text)
+        build.say(text, [])
         build.aggregates += 1
         if filtered:
             build.conditions.add(text)
@@ -628,7 +645,7 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
                 build.rollback(mark)
                 continue
             text = _request(build, tool_name, args, bound[0], persona_params)
-            build.phrases.append(_with_facts(text, build.facts[mark[2] :]))
+            build.say(text, build.facts[mark[2] :])
             build.rules += 1
             return CheckSpec(
                 kind="answer",
@@ -793,12 +810,13 @@ def _one_task(
     if _INTERNAL_ID.search(instruction):
         return None
     opening, hidden = None, {}
-    if rng.random() < hidden_share:  # the user names themself and asks; how to find them comes when asked
-        opening = f"{intro}. " + " ".join(build.phrases)
+    if rng.random() < hidden_share:  # the user names themself and asks; how to find them and their rows comes when asked
+        opening = f"{intro}. " + " ".join(build.requests)
         hidden = {
             field_phrase(f, persona_fields[f]): f"My {field_phrase(f, persona_fields[f])} is {v}."
             for f, v in facts.items() if f != label
         }  # fmt: skip
+        hidden.update({noun: " ".join(sentences) for noun, sentences in build.details.items() if noun not in hidden})
         if not hidden or any(str(v) in opening for f, v in facts.items() if f != label):
             opening, hidden = None, {}
     task = TaskSpec(
