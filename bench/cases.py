@@ -664,7 +664,7 @@ def task_generation(quick: bool) -> list[Row]:
     base = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
     total = sum(e.get("count", 20) for e in base["entities"].values())
     sizes = [100, 2_000] if quick else [100, 10_000, 100_000]
-    count = 4 if quick else 8
+    count = 4 if quick else 24
     rates: dict[int, tuple[float, int]] = {}
     for target in sizes:
         data = copy.deepcopy(base)

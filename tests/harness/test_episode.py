@@ -123,7 +123,7 @@ async def test_a_task_may_hold_back_how_to_find_a_row_too_and_the_oracle_asks_fo
     """Beyond the user's email: "The flight's origin is Portland and its destination is Lisbon." comes
     only when the agent asks about the flight; the opening alone does not say which flight is meant."""
     task = next(t for t in TASKS.values() if t.kind == "action" and len(t.hidden) > 1)
-    about, sentence = next((a, s) for a, s in task.hidden.items() if a != "email")
+    sentence = next(s for a, s in task.hidden.items() if a != "email")
     assert task.opening and sentence not in task.opening and sentence in task.instruction
     with scripted_llm(replay_model) as llm:
         result = await se.run_episode(task, base_url=llm.url, model="policy")

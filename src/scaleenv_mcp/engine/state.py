@@ -81,7 +81,19 @@ def schema_sql(spec: DomainSpec) -> list[str]:
         for fname, f in entity.fields.items():
             if f.type == "ref":
                 statements.append(f"CREATE INDEX {_q(f'ix_{name}_{fname}')} ON {_q(name)} ({_q(fname)})")
+        if entity.near_duplicates is not None:  # near duplicates are found by what they share (a name)
+            vary = set(entity.near_duplicates.vary)
+            for fname, f in entity.fields.items():
+                if f.identifying and not f.unique and f.type != "ref" and fname not in vary:
+                    statements.append(f"CREATE INDEX {_q(f'ix_{name}_{fname}')} ON {_q(name)} ({_q(fname)})")
+        # The number in PREFIX-0001, indexed, so the next free id is one tree search (see next_id).
+        statements.append(f"CREATE INDEX {_q(f'ix_{name}__number')} ON {_q(name)} ({_id_number(entity.id_prefix)})")
     return statements
+
+
+def _id_number(prefix: str) -> str:
+    """The SQL expression for the number in an id; next_id's query must spell it the same way."""
+    return f"CAST(substr(id, {len(prefix) + 2}) AS INTEGER)"
 
 
 class State:
@@ -383,10 +395,7 @@ class State:
     def next_id(self, entity: str) -> str:
         """The next free id in PREFIX-0001 style; deterministic for a given state."""
         prefix = self._entity(entity).id_prefix
-        cur = self.conn.execute(
-            f"SELECT max(CAST(substr(id, {len(prefix) + 2}) AS INTEGER)) FROM {_q(entity)} WHERE id LIKE ?",
-            (prefix + "-%",),
-        )
+        cur = self.conn.execute(f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?", (prefix + "-%",))
         top = cur.fetchone()[0] or 0
         return f"{prefix}-{top + 1:04d}"
 

@@ -15,6 +15,7 @@ import datetime as dt
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from .types import Kind
@@ -169,9 +170,14 @@ class Expr:
 
     def references(self) -> list[tuple[str, str | None]]:
         """Every ``name`` and ``name.field`` the expression reads, in order."""
+        return list(self._references)
+
+    @cached_property
+    def _references(self) -> tuple[tuple[str, str | None], ...]:
+        """Walked once: binding asks for them for every candidate call (the node never changes)."""
         found: list[tuple[str, str | None]] = []
         _collect_refs(self.node, found)
-        return found
+        return tuple(found)
 
     def query_calls(self) -> list[tuple[str, list[str], list[str]]]:
         """(entity, positional field names after the entity, keyword field names) per query call."""

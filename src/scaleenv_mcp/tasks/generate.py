@@ -105,6 +105,8 @@ class _Build:
     """how often a row is named by a condition rather than by its name (CONDITION_SHARE, or 1 when the mix needs it)"""
     aggregates: int = 0
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
+    value_counts: dict[tuple[str, str], dict[Any, int]] = field(default_factory=dict)
+    """(entity, field) -> rows per value in the initial state (shared across one generation)"""
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(entity, depth) -> ids the user owns; cleared by every write"""
     """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
@@ -718,7 +720,9 @@ def _fair_question(
     the field, so the task set's answers spread evenly and guessing the most common value in the
     data is worth no more than chance. ``among``: the values that could be the answer (a refusal's
     reasons are the values that forbid the call), when not every value of the field can."""
-    counts = build.state.value_counts(entity, fname)
+    if (entity, fname) not in build.value_counts:  # asked before any write (questions, refusals): the initial state's
+        build.value_counts[(entity, fname)] = build.state.value_counts(entity, fname)
+    counts = build.value_counts[(entity, fname)]
     if among is not None:
         counts = {v: n for v, n in counts.items() if v in among}
     values = set(counts)
@@ -749,13 +753,15 @@ def _one_task(
     initial_ref: dict[str, Any] | None = None,
     condition_share: float = 0.5,
     hidden_share: float = 0.35,
+    value_counts: dict[tuple[str, str], dict[Any, int]] | None = None,
 ) -> TaskSpec | None:
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
     initial_ref = initial_ref or initial_state_ref(spec, initial)
     persona = initial.sample(lookup.entity, rng, 1)[0]
     work.reset()  # back to the initial state: the cost of what the last candidate changed
-    build = _Build(spec, work, rng, lookup.entity, persona, answered=answered, condition_share=condition_share)
+    build = _Build(spec, work, rng, lookup.entity, persona, answered=answered, condition_share=condition_share,
+                   value_counts=value_counts if value_counts is not None else {})  # fmt: skip
     if build.twins(lookup.entity, persona):
         build.distractors.add(str(persona["id"]))  # a namesake: found by name alone, the wrong person
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
@@ -1009,6 +1015,7 @@ def generate_tasks(
     seen: set[str] = set()
     per_tool: dict[str, int] = {}
     answered: Counter[tuple[str, str, Any]] = Counter()
+    value_counts: dict[tuple[str, str], dict[Any, int]] = {}
     cap = count // max(1, len(spec.write_tools())) + 2  # keep easy writes from crowding out the rest
     mix: dict[TaskKind, float] = dict(MIX) if spec.write_tools() else {"information": 1.0}
     misses: Counter[str] = Counter()
@@ -1031,7 +1038,7 @@ def generate_tasks(
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
             condition_share=1.0 if want_condition else CONDITION_SHARE,
-            hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE,
+            hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE, value_counts=value_counts,
         )  # fmt: skip
         new_tools = {c.tool for c in task.solution if spec.tools[c.tool].is_write} - covered if task is not None else set()
         if task is not None and want_condition and not task.difficulty.get("conditions") and not new_tools:
