@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b1ee0a0b32dd8eebc5a4e66763f8a7d09ce45a157ce4132b0edf0337195fdd06"
+SPEC_SHA256 = "6e0fcb85d2ee78aca540cc56cf8b8f533deb5fe4a8839647b242d9eb6d2467f4"
 
 
 def load_spec() -> DomainSpec:

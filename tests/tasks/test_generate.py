@@ -128,3 +128,16 @@ def test_tasks_command_is_reproducible_by_seed(capsys: pytest.CaptureFixture[str
 def test_stored_tasks_match_a_fresh_generation() -> None:
     spec = shipped_spec("event_ticketing")
     assert generate_tasks(spec, count=48, seed=0) == load_domain_tasks(PATHS, "event_ticketing")
+
+
+def test_a_new_row_a_task_asks_for_agrees_with_itself_as_seeded_rows_do() -> None:
+    """A ticket's subject decides its category and priority (P1 only for outages, as the policy
+    says); a task opening a ticket asks for a combination some seeded ticket has, never "P1" for a
+    flickering monitor."""
+    import scaleenv_mcp as se
+
+    domain = se.load("it_helpdesk")
+    with domain.episode(domain.tasks[0]) as ep:
+        seeded = {(t["subject"], t["category"], t["priority"]) for t in domain._coordinator.episode(ep.id).state.rows("ticket")}
+    opened = [c.arguments for t in domain.tasks for c in t.solution if c.tool == "open_ticket"]
+    assert opened and all((a["subject"], a["category"], a["priority"]) in seeded for a in opened), opened

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..spec.model import DomainSpec, ParamSpec, ToolSpec
+from ..spec.model import CreateEffect, DomainSpec, ParamSpec, ToolSpec
 from ..spec.types import NUMERIC, ref_var
 from .runtime import execute
 from .seed import sample_text
@@ -120,16 +120,36 @@ def _fit_number(param: ParamSpec, value: float) -> float | int | None:
     return value
 
 
+def _copied_params(tool: ToolSpec) -> tuple[str, dict[str, str]] | None:
+    """(entity, field -> parameter) for a tool that creates a row from its plain parameters."""
+    for effect in tool.effects:
+        if isinstance(effect, CreateEffect):
+            fields = {f: str(text) for f, text in effect.values.items() if isinstance(text, str) and text in tool.params
+                      and tool.params[text].type != "ref"}  # fmt: skip
+            if len(fields) > 1:
+                return effect.create, fields
+    return None
+
+
 def candidate_calls(
-    state: State, tool_name: str, rng: random.Random, limit: int = 200, pools: Mapping[str, list[dict[str, Any]]] | None = None
+    state: State,
+    tool_name: str,
+    rng: random.Random,
+    limit: int = 200,
+    pools: Mapping[str, list[dict[str, Any]]] | None = None,
+    *,
+    like_rows: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Up to ``limit`` argument sets for a tool, drawn from the state (not all will succeed).
 
     ``pools`` gives the rows a ref parameter is drawn from (a user's own orders, say); without
-    one, every row of the table is a candidate."""
+    one, every row of the table is a candidate. ``like_rows``: a tool that creates a row takes its
+    plain values together from one existing row (a ticket's subject, category and priority), so
+    they agree as the seeded rows do; drawn one by one they may not ("P1" for a flickering monitor)."""
     spec = state.spec
     tool = spec.tools[tool_name]
     entities = spec.view(tool_name).entities
+    copied = _copied_params(tool) if like_rows else None
     ref_rows = {
         pname: list(pools[pname]) if pools and pname in pools else state.rows(str(p.ref))
         for pname, p in tool.params.items()
@@ -162,7 +182,49 @@ def candidate_calls(
             options = param_candidates(state, tool_name, pname, param, rows)
             if options:
                 args[pname] = rng.choice(options)
+        if copied is not None:
+            entity, fields = copied
+            for model in state.sample(entity, rng, 1):
+                for fname, pname in fields.items():
+                    value = model.get(fname)
+                    if value is not None and param_fits(tool.params[pname], value):
+                        args[pname] = value
+        elif like_rows:  # a value named like a field it sets: one that field holds somewhere (a daily limit of 2,000, not 0.01)
+            for pname, (entity, fname) in _field_params(spec, tool_name).items():
+                if pname in args and rng.random() < 0.7:
+                    for model in state.sample(entity, rng, 1):
+                        if model.get(fname) is not None and param_fits(tool.params[pname], model[fname]):
+                            args[pname] = model[fname]
         yield args
+
+
+def _field_params(spec: DomainSpec, tool_name: str) -> dict[str, tuple[str, str]]:
+    """Plain parameters that set a field (``account.daily_limit = limit``) or are named like a field
+    of a row the tool works on -> (that row's entity, the field)."""
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    out: dict[str, tuple[str, str]] = {}
+    for a in tool.assignments.values():
+        if a.op == "=" and a.var in entities and a.value.text in tool.params and tool.params[a.value.text].type != "ref":
+            out[a.value.text] = (entities[a.var], a.field)
+    for pname, param in tool.params.items():
+        if param.type == "ref" or pname in out:
+            continue
+        entity = next((e for e in entities.values() if pname in spec.entities[e].fields), None)
+        if entity is not None and spec.entities[entity].fields[pname].type == param.type:
+            out[pname] = (entity, pname)
+    return out
+
+
+def param_fits(param: ParamSpec, value: Any) -> bool:
+    """Whether a stored value is one the parameter accepts (its enum values, bounds, length)."""
+    if param.type == "enum":
+        return value in (param.values or [])
+    if param.kind == "number":
+        return isinstance(value, int | float) and _fit_number(param, value) == value
+    if isinstance(value, str) and param.max_length is not None:
+        return len(value) <= param.max_length
+    return True
 
 
 def find_successful_call(

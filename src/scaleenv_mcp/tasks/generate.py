@@ -414,7 +414,7 @@ def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> lis
             pools[pname] = owned + [r for r in sample[: _SAMPLE // 4] if r["id"] not in ids]
         else:
             pools[pname] = sample
-    candidates = list(candidate_calls(build.state, tool_name, build.rng, 60, pools=pools))
+    candidates = list(candidate_calls(build.state, tool_name, build.rng, 60, pools=pools, like_rows=True))
     for args in candidates:
         for p in persona_params:
             args[p] = build.persona["id"]
