@@ -126,7 +126,7 @@ async def test_a_task_episode_offers_its_prompt_and_is_verified_on_the_control_p
     episode = f"/episodes/{handle['episode']}"
     async with Client(f"{server.base}{handle['path']}") as agent:
         prompt = await agent.get_prompt("task")
-        assert prompt.messages[0].content.text == task.instruction  # type: ignore[union-attr]
+        assert prompt.messages[0].content.text == (task.opening or task.instruction)  # type: ignore[union-attr]
         assert server.control("POST", f"{episode}/verify", {}).json()["result"]["success"] is False
         snap = server.control("POST", f"{episode}/snapshot", {"name": "start"}).json()["result"]["name"]
         for step in task.solution:

@@ -103,7 +103,7 @@ async def test_serve_task_over_stdio_with_the_control_socket(tmp_path: Path) -> 
     with anyio.fail_after(40):
         async with Client(params) as agent:
             prompt = await agent.get_prompt("task")
-            assert prompt.messages[0].content.text == task.instruction  # type: ignore[union-attr]
+            assert prompt.messages[0].content.text == (task.opening or task.instruction)  # type: ignore[union-attr]
             control = ControlClient(sock)
             await control.wait_ready()
             assert not (await control.verify())["success"]
