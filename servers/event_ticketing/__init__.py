@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b20993b3382d97707e3fbc624b43e4a3f30ec90fba94b482764505b976302d09"
+SPEC_SHA256 = "9905906721c567f2317fd3ac7124f72893a6e28c7f613fd13b4583a87715a1c5"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e15786c3788482b48d4c7fac79189673c63132103305220f97cf5309779f98f6"
+SPEC_SHA256 = "36101a4a9af00ccca5d990eb65f09cc62f1175dc8cdec5e4eb1db6a0c88e46a6"
 
 
 def load_spec() -> DomainSpec:

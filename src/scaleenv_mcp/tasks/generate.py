@@ -288,6 +288,8 @@ class _Build:
         parents = [n for n, f in fields.items() if f.type == "ref" and f.ref != self.persona_entity and row.get(n) is not None]
         if len(money) != 1 or not parents or row.get(money[0]) is None:
             return None  # one price, so "cheapest" cannot mean two things; a parent, so "like it" is what a list shows
+        if any(f.type == "bool" and row.get(n) is False for n, f in fields.items()):
+            return None  # not on offer (a dish not available): "the cheapest" means one that can be had
         kinds = [n for n, f in fields.items() if f.type == "enum" and row.get(n) is not None]
         like = self.state.find(entity, {n: row[n] for n in parents + kinds}, limit=_CHOICE_GROUP + 1)
         prices = [r[money[0]] for r in like]
