@@ -200,12 +200,15 @@ class _Run:
             return None
         changes = state.changes()  # from the journal: the cost of the call, not of the state
         if (tool, result.ok) not in self._full_diffed:
-            # once per tool and outcome, the whole state is compared too, so that a change the
-            # journal missed cannot hide behind it
+            # once per tool and outcome, every table the tool can reach (its rows, the rows its effects
+            # create, and whatever the journal names) is compared whole too, so that a change the
+            # journal missed cannot hide behind it; the cost follows the tool, not the domain's size
             self._full_diffed.add((tool, result.ok))
             before = State.from_snapshot(spec, image)
             try:
-                whole = diff(before, state)
+                view = spec.view(tool)
+                reach = {*view.entities.values(), *view.writes, *changes.tables}
+                whole = diff(before, state, reach)
                 if whole != changes:
                     self.violate("journal_missed_change", tool, str(whole.summary()), args, image, prefix)
             finally:
@@ -253,7 +256,12 @@ class _Run:
     def _check_integrity(
         self, tool: str, state: State, changes: StateDiff, args: Any, image: bytes, prefix: list[CallRecord]
     ) -> None:
-        problems = state.integrity_problems()
+        # the tables a call can leave dangling: those it changed, and those referring to a table it removed rows from
+        emptied = {e for e, t in changes.tables.items() if t.removed}
+        touched = set(changes.tables) | {
+            name for name, entity in self.spec.entities.items() if any(f.ref in emptied for f in entity.fields.values())
+        }
+        problems = state.integrity_problems(touched)
         for entity, table in changes.tables.items():
             rows = [*table.added, *(state.get(entity, c.id) for c in table.changed)]
             for row in rows:

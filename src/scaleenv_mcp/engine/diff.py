@@ -8,6 +8,7 @@ order, so either can feed the grader.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -51,10 +52,10 @@ def _row_change(row_id: str, old: dict[str, Any], new: dict[str, Any]) -> RowCha
     return RowChange(id=row_id, fields={f: (old[f], new[f]) for f in new if old[f] != new[f]})
 
 
-def diff(before: State, after: State) -> StateDiff:
-    """What changed from ``before`` to ``after``; tables with no change are left out."""
+def diff(before: State, after: State, entities: Iterable[str] | None = None) -> StateDiff:
+    """What changed from ``before`` to ``after`` (in ``entities`` only, when given); tables with no change are left out."""
     tables: dict[str, TableDiff] = {}
-    for entity in before.spec.entities:
+    for entity in before.spec.entities if entities is None else [e for e in before.spec.entities if e in set(entities)]:
         old = {r["id"]: r for r in before.rows(entity)}
         new = {r["id"]: r for r in after.rows(entity)}
         table = TableDiff(

@@ -431,11 +431,16 @@ class State:
         self._remember(entity, row_id, None)
         self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
 
-    def integrity_problems(self) -> list[str]:
-        """Dangling references (SQLite's foreign_key_check), as readable lines."""
+    def integrity_problems(self, entities: Iterable[str] | None = None) -> list[str]:
+        """Dangling references (SQLite's foreign_key_check), as readable lines; only in the tables of
+        ``entities`` when given (the cost then follows them, not the domain)."""
         out = []
-        for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check").fetchall():
-            out.append(f"{table} row {rowid} references a missing {parent}")
+        checks = ["PRAGMA foreign_key_check"] if entities is None else [
+            f"PRAGMA foreign_key_check({_q(e)})" for e in self.spec.entities if e in set(entities)
+        ]  # fmt: skip
+        for sql in checks:
+            for table, rowid, parent, _ in self.conn.execute(sql).fetchall():
+                out.append(f"{table} row {rowid} references a missing {parent}")
         return out
 
 

@@ -51,9 +51,22 @@ def _enables(spec: DomainSpec, source: str, target: str) -> list[str]:
     return reasons
 
 
+_BUILT: dict[int, tuple[DomainSpec, nx.DiGraph]] = {}
+"""the last few graphs, by spec identity: the gate asks once per seed, the task generator once more"""
+
+
 def build_graph(spec: DomainSpec) -> nx.DiGraph:
     """Edges with their reasons: ``data`` (a result feeds an argument) and ``enables`` (a write
-    changes what a rule reads)."""
+    changes what a rule reads). A copy: the caller may change it."""
+    built = _BUILT.get(id(spec))
+    if built is None or built[0] is not spec:
+        if len(_BUILT) >= 8:
+            _BUILT.pop(next(iter(_BUILT)))
+        built = _BUILT[id(spec)] = (spec, _build_graph(spec))
+    return built[1].copy()
+
+
+def _build_graph(spec: DomainSpec) -> nx.DiGraph:
     graph = nx.DiGraph(domain=spec.name)
     entries = set(entry_tools(spec))
     for name, tool in spec.tools.items():
