@@ -46,6 +46,21 @@ def test_rules_evaluate_over_rows_params_and_queries() -> None:
     assert parse("count('loan', status='active') < 3").evaluate(env) is True
 
 
+def test_time_arithmetic_to_the_hour_and_minute() -> None:
+    """"Within 24 hours of departure" is checkable to the minute, not only to the day."""
+    env = Env(now="2026-03-16T09:00:00", flight={"departs_at": "2026-03-17T08:30:00"})
+    assert parse("hours_between(now, flight.departs_at)").evaluate(env) == 23.5
+    assert parse("hours_between(now, flight.departs_at) < 24").evaluate(env) is True
+    assert parse("minutes_between(now, flight.departs_at)").evaluate(env) == 1410
+    assert parse("add_hours(now, 2.5)").evaluate(env) == "2026-03-16T11:30:00"
+    assert parse("add_minutes(flight.departs_at, -45)").evaluate(env) == "2026-03-17T07:45:00"
+    assert parse("add_hours('2026-03-16', 1)").evaluate(env) == "2026-03-16T01:00:00"  # a date is its midnight
+    with pytest.raises(ExprError, match="date-time"):
+        parse("add_hours('soon', 1)").evaluate(env)
+    with pytest.raises(ExprError, match="within 19 years"):
+        parse("add_minutes(now, 100000000)").evaluate(env)
+
+
 def test_reading_a_missing_field_is_an_error_not_a_silent_none() -> None:
     with pytest.raises(ExprError, match="no field 'stok'"):
         parse("product.stok > 0").evaluate(Env(product={"stock": 1}))

@@ -72,6 +72,39 @@ def _days_between(start: Any, end: Any) -> int:
     return (_as_date(end) - _as_date(start)).days
 
 
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        value += "T00:00:00"  # a date is its midnight
+    if not isinstance(value, str):
+        raise ExprError(f"expected a date-time like '2026-03-15T14:30:00', got {value!r}")
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ExprError(f"expected a date-time like '2026-03-15T14:30:00', got {value!r}") from exc
+
+
+def _add_minutes(value: Any, minutes: Any) -> str:
+    if not isinstance(minutes, int | float) or isinstance(minutes, bool) or abs(minutes) > 10_000_000:
+        raise ExprError(f"add_minutes/add_hours need a number (within 19 years), got {minutes!r}")
+    return (_as_datetime(value) + dt.timedelta(minutes=int(minutes))).isoformat()
+
+
+def _add_hours(value: Any, hours: Any) -> str:
+    if not isinstance(hours, int | float) or isinstance(hours, bool):
+        raise ExprError(f"add_hours needs a number of hours, got {hours!r}")
+    return _add_minutes(value, round(hours * 60))
+
+
+def _minutes_between(start: Any, end: Any) -> int:
+    return int((_as_datetime(end) - _as_datetime(start)).total_seconds() // 60)
+
+
+def _hours_between(start: Any, end: Any) -> float:
+    return round((_as_datetime(end) - _as_datetime(start)).total_seconds() / 3600, 2)
+
+
 def _date_of(value: Any) -> str:
     return _as_date(value).isoformat()
 
@@ -93,6 +126,10 @@ def _round(value: Any, digits: Any = 0) -> float:
 PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
     "add_days": (_add_days, "string"),
     "days_between": (_days_between, "number"),
+    "add_hours": (_add_hours, "string"),
+    "add_minutes": (_add_minutes, "string"),
+    "hours_between": (_hours_between, "number"),
+    "minutes_between": (_minutes_between, "number"),
     "date": (_date_of, "string"),
     "lower": (_lower, "string"),
     "len": (_len, "number"),
