@@ -44,9 +44,10 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
     pools: _Pools = {}
     for name in entity_order(spec):
         entity = spec.entities[name]
-        count = max(0, round(entity.count * scale))
+        plan = _plan(spec, name, entity, scale, rng, generated)
+        count = len(plan)
         copies = max(0, round(entity.near_duplicates.count * scale)) if entity.near_duplicates and count else 0
-        generated[name] = _rows(spec, name, entity, count, rng, generated, pools, copies)
+        generated[name] = _rows(spec, name, entity, count, rng, generated, pools, copies, plan)
     state = State.empty(spec)
     try:
         with state.atomic():
@@ -56,6 +57,25 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
         state.close()
         raise SeedError(f"{spec.name}: seeded rows break a constraint: {exc}") from exc
     return state
+
+
+def _plan(
+    spec: DomainSpec, name: str, entity: EntitySpec, scale: float, rng: random.Random, generated: Mapping[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """What each row to seed must hold: the fixed rows as given, then per parent row a drawn number
+    of rows pointing at it (``per_parent``), or else ``count`` rows with nothing fixed."""
+    plan: list[dict[str, Any]] = [dict(row) for row in entity.rows]
+    for i, fixed in enumerate(plan):
+        for fname, value in fixed.items():
+            f = entity.fields[fname]
+            if f.type == "ref" and value is not None and _row_by_id(generated.get(f.ref or "", []), value) is None:
+                raise SeedError(f"{spec.name}.{name}.rows[{i}].{fname}: no {f.ref} {value!r} (fixed rows point at seeded ids)")
+    if entity.per_parent is not None:
+        pp = entity.per_parent
+        for parent in generated.get(str(entity.fields[pp.field].ref), []):
+            plan += [{pp.field: parent["id"]} for _ in range(rng.randint(pp.min, pp.max))]
+        return plan
+    return plan + [{} for _ in range(max(0, round(entity.count * scale)) - len(plan))]
 
 
 _Pools = dict[tuple[str, str], list[dict[str, Any]]]
@@ -90,8 +110,10 @@ def _rows(
     generated: dict[str, list[dict[str, Any]]],
     pools: _Pools,
     copies: int = 0,
+    plan: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """``count`` rows, then ``copies`` near duplicates of them (see ``EntitySpec.near_duplicates``)."""
+    """``count`` rows (each holding what ``plan`` fixes for it), then ``copies`` near duplicates of
+    them (see ``EntitySpec.near_duplicates``)."""
     rows: list[dict[str, Any]] = []
     seen_unique: dict[str, set[Any]] = {f: set() for f, fs in entity.fields.items() if fs.unique}
     seen_groups: list[set[tuple[Any, ...]]] = [set() for _ in entity.unique_together]
@@ -102,7 +124,7 @@ def _rows(
             if index > count:
                 row = _near_copy(spec, name, entity, rng.choice(rows[:count]), rng, generated, pools, attempt)
             else:
-                row = _one_row(spec, name, entity, rng, generated, pools, attempt)
+                row = _one_row(spec, name, entity, rng, generated, pools, attempt, plan[index - 1] if plan else {})
             if any(row[f] in seen_unique[f] for f in seen_unique if row[f] is not None):
                 continue
             keys = [tuple(row[f] for f in group) for group in entity.unique_together]
@@ -129,10 +151,13 @@ def _one_row(
     generated: Mapping[str, list[dict[str, Any]]],
     pools: _Pools,
     attempt: int,
+    fixed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for fname, f in entity.fields.items():
-        if not f.derive:
+        if fixed and fname in fixed:
+            values[fname] = _coerce(f, fixed[fname])
+        elif not f.derive:
             values[fname] = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
     return _derived(spec, name, entity, values, rng, generated, pools, attempt)
 
@@ -269,7 +294,7 @@ def _sample(
     if f.type == "ref":
         targets = generated.get(f.ref or "", [])
         if f.ref_where_expr is not None:
-            return _pick_where(spec, entity, fname, f, rng, generated, pools)
+            return _pick_where(spec, entity, fname, f, rng, generated, pools, row)
         if not targets:
             if f.nullable:
                 return None
@@ -298,22 +323,27 @@ def _pick_where(
     rng: random.Random,
     generated: Mapping[str, list[dict[str, Any]]],
     pools: _Pools,
+    building: Mapping[str, Any] | None = None,
 ) -> Any:
     """A referenced row satisfying ``ref_where``, in amortized constant time.
 
-    The matching rows are filtered once; a pick is re-checked because seed effects may have
-    changed it since (a copy lent out is no longer available), and dropped if so.
+    The matching rows are filtered once (once per value of what the where reads of the row being
+    built, as ``row.user_id``: a correlated reference); a pick is re-checked because seed effects
+    may have changed it since (a copy lent out is no longer available), and dropped if so.
     """
     where: Expr | None = f.ref_where_expr
     assert where is not None
-    pool = pools.get((entity, fname))
+    reads = sorted({attr for name, attr in where.references() if name == "row" and attr})
+    own = dict(building or {})
+    key = (entity, fname if not reads else f"{fname}:{[own.get(a) for a in reads]!r}")
+    pool = pools.get(key)
     if pool is None:
-        pool = [t for t in generated.get(f.ref or "", []) if where.evaluate(_RowEnv(spec, t, generated))]
-        pools[(entity, fname)] = pool
+        pool = [t for t in generated.get(f.ref or "", []) if where.evaluate(_RowEnv(spec, {**t, "row": own}, generated))]
+        pools[key] = pool
     while pool:
         index = rng.randrange(len(pool))
         row = pool[index]
-        if where.evaluate(_RowEnv(spec, row, generated)):
+        if where.evaluate(_RowEnv(spec, {**row, "row": own}, generated)):
             return row["id"]
         pool[index] = pool[-1]
         pool.pop()

@@ -133,6 +133,14 @@ class NearDuplicates(StrictModel):
     )
 
 
+class PerParent(StrictModel):
+    """Seed so many rows per row of a parent ("1 to 5 payment methods per user") instead of ``count``."""
+
+    field: str = Field(..., description="the ref field whose parent each row belongs to")
+    min: int = Field(1, ge=0, le=1000)
+    max: int = Field(3, ge=0, le=1000)
+
+
 class EntitySpec(StrictModel):
     """A kind of row in the state (a table)."""
 
@@ -147,6 +155,10 @@ class EntitySpec(StrictModel):
         [], description="assignments applied to referenced rows while seeding, e.g. \"copy.status = 'on_loan'\""
     )
     near_duplicates: NearDuplicates | None = Field(None, description="seed rows that are near copies of others (distractors)")
+    rows: list[dict[str, Any]] = Field(
+        [], max_length=1000, description="fixed rows seeded first, as given (ids PREFIX-0001, ...); fields left out are drawn"
+    )
+    per_parent: PerParent | None = Field(None, description="rows per parent row, instead of count")
 
     @cached_property
     def seed_assignments(self) -> list[Assignment]:

@@ -25,12 +25,23 @@ def check_spec(spec: DomainSpec) -> list[Problem]:
     return [*_entity_problems(spec), *_size_problems(spec), *_tool_problems(spec), *_actor_problems(spec)]
 
 
+def seed_rows_at_most(spec: DomainSpec, name: str, depth: int = 0) -> int:
+    """The most rows an entity can be seeded with: its count (or its fixed rows), or per parent
+    row the most its ``per_parent`` allows."""
+    entity = spec.entities[name]
+    if entity.per_parent is not None and depth < 8:
+        f = entity.fields.get(entity.per_parent.field)
+        if f is not None and f.ref in spec.entities:
+            return len(entity.rows) + entity.per_parent.max * seed_rows_at_most(spec, str(f.ref), depth + 1)
+    return max(entity.count, len(entity.rows))
+
+
 MAX_SEED_ROWS = 200_000
 """rows in a seeded initial state (every entity's ``count`` together)"""
 
 
 def _size_problems(spec: DomainSpec) -> Iterator[Problem]:
-    total = sum(e.count for e in spec.entities.values())
+    total = sum(seed_rows_at_most(spec, name) for name in spec.entities)
     if total > MAX_SEED_ROWS:
         yield Problem(path="entities", message=f"{total:,} seed rows in all (counts); at most {MAX_SEED_ROWS:,} are allowed")
     cycle = spec.seeding_order.cycle
@@ -65,6 +76,26 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
             for fname in group:
                 if fname not in entity.fields:
                     yield Problem(path=f"{base}.unique_together", message=f"unknown field {fname!r}")
+        if entity.per_parent is not None:
+            pp, at = entity.per_parent, f"{base}.per_parent"
+            f = entity.fields.get(pp.field)
+            if f is None or f.type != "ref" or f.derive:
+                yield Problem(path=f"{at}.field", message=f"{pp.field!r} is not a ref field of {ename} (refs: "
+                              f"{', '.join(n for n, x in entity.fields.items() if x.type == 'ref') or 'none'})")  # fmt: skip
+            if pp.min > pp.max:
+                yield Problem(path=at, message=f"min {pp.min} is greater than max {pp.max}")
+        for i, fixed in enumerate(entity.rows):
+            for fname, value in fixed.items():
+                f = entity.fields.get(fname)
+                if f is None:
+                    yield Problem(path=f"{base}.rows[{i}].{fname}", message=f"unknown field (fields: {_names(entity.fields)})")
+                elif f.derive:
+                    yield Problem(path=f"{base}.rows[{i}].{fname}", message="a derived field is computed; leave it out")
+                elif f.type != "ref":
+                    try:
+                        normalize(f"{ename}.{fname}", f, value, nullable=f.nullable)
+                    except ValueProblem as exc:
+                        yield Problem(path=f"{base}.rows[{i}].{fname}", message=str(exc))
         if entity.near_duplicates is not None:
             for i, fname in enumerate(entity.near_duplicates.vary):
                 f = entity.fields.get(fname)
@@ -116,7 +147,15 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                         target = spec.entities[f.ref]
                         scope = {n: ("value", t.type) for n, t in target.fields.items()}
                         scope.update({"id": ("value", "string"), "today": ("value", "date"), "now": ("value", "datetime")})
+                        scope["row"] = ("row", ename)  # the row being seeded: its fields drawn before this one
                         yield from _reference_problems(f"{path}.ref_where", where, scope, spec)
+                        earlier = list(entity.fields)[: list(entity.fields).index(fname)]
+                        for name, attr in where.references():
+                            if name == "row" and attr is not None and attr in entity.fields and (
+                                attr not in earlier or entity.fields[attr].derive
+                            ):
+                                yield Problem(path=f"{path}.ref_where", message=f"row.{attr} is not drawn before {fname}; "
+                                              f"a correlated reference reads fields declared above it")  # fmt: skip
             if f.derive:
                 try:
                     expr = f.derive_expr

@@ -1,0 +1,87 @@
+"""Seeds that tell one consistent story: fixed rows a task can rely on, counts per parent, and
+references correlated with the row being built (a booking's card belongs to the booking's user)."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from scaleenv_mcp.engine.seed import SeedError, seed_state
+from scaleenv_mcp.spec import BlueprintError, parse_blueprint
+
+BLUEPRINT: dict[str, Any] = {
+    "name": "travel_story",
+    "title": "Travel",
+    "description": "Users with cards book trips paid by one of their own cards.",
+    "policy": "Identify the user by email. Only act on the user's own bookings and cards, never on anyone else's.",
+    "entities": {
+        "user": {"id_prefix": "USR", "label": "name", "count": 12, "fields": {
+            "name": {"type": "string", "sample": "person_name", "identifying": True},
+            "email": {"type": "string", "sample": "email", "unique": True, "identifying": True},
+            "tier": {"type": "enum", "values": ["basic", "gold"]},
+        }, "rows": [{"name": "Ada Lovelace", "email": "ada@example.com", "tier": "gold"}]},
+        "card": {"id_prefix": "CRD", "per_parent": {"field": "user_id", "min": 1, "max": 3}, "fields": {
+            "user_id": {"type": "ref", "ref": "user"},
+            "last4": {"type": "string", "sample": "digits", "max_length": 4},
+        }},
+        "booking": {"id_prefix": "BKG", "count": 40, "fields": {
+            "user_id": {"type": "ref", "ref": "user"},
+            "card_id": {"type": "ref", "ref": "card", "ref_where": "user_id == row.user_id"},
+            "price": {"type": "money", "range": [50, 900]},
+        }},
+    },
+    "tools": {"find_user_by_email": {"description": "Find a user by email address.",
+                                     "params": {"email": {"type": "string", "max_length": 200}},
+                                     "lookup": {"entity": "user", "by": {"email": "email"}}}},
+}  # fmt: skip
+
+
+def test_fixed_rows_come_first_as_given_and_counts_follow_each_parent() -> None:
+    state = seed_state(parse_blueprint(copy.deepcopy(BLUEPRINT)))
+    users = state.rows("user")
+    assert len(users) == 12 and users[0] == {"id": "USR-0001", "name": "Ada Lovelace", "email": "ada@example.com", "tier": "gold"}
+    per_user = Counter(c["user_id"] for c in state.rows("card"))
+    assert set(per_user) == {u["id"] for u in users} and all(1 <= n <= 3 for n in per_user.values())
+    assert len(set(per_user.values())) > 1  # drawn per parent, not one fixed number
+
+
+def test_a_correlated_reference_points_at_a_row_of_the_same_owner() -> None:
+    state = seed_state(parse_blueprint(copy.deepcopy(BLUEPRINT)))
+    cards = {c["id"]: c for c in state.rows("card")}
+    bookings = state.rows("booking")
+    assert len(bookings) == 40 and all(cards[b["card_id"]]["user_id"] == b["user_id"] for b in bookings)
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "message"),
+    [
+        (lambda d: d["entities"]["card"]["per_parent"].__setitem__("field", "last4"), "entities.card.per_parent.field",
+         "'last4' is not a ref field of card"),
+        (lambda d: d["entities"]["card"]["per_parent"].update({"min": 4, "max": 2}), "entities.card.per_parent",
+         "min 4 is greater than max 2"),
+        (lambda d: d["entities"]["user"]["rows"][0].__setitem__("tier", "platinum"), "entities.user.rows[0].tier",
+         "platinum"),
+        (lambda d: d["entities"]["user"]["rows"][0].__setitem__("nickname", "Ada"), "entities.user.rows[0].nickname",
+         "unknown field"),
+        (lambda d: d["entities"]["booking"]["fields"]["card_id"].__setitem__("ref_where", "user_id == row.price"),
+         "entities.booking.fields.card_id.ref_where", "row.price is not drawn before card_id"),
+        (lambda d: d["entities"]["booking"]["fields"]["card_id"].__setitem__("ref_where", "user_id == row.owner"),
+         "entities.booking.fields.card_id.ref_where", "unknown field 'owner'"),
+    ],
+)  # fmt: skip
+def test_broken_seed_keys_are_refused_with_their_path(edit: Any, path: str, message: str) -> None:
+    data = copy.deepcopy(BLUEPRINT)
+    edit(data)
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data)
+    assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems
+
+
+def test_a_fixed_row_pointing_at_a_missing_parent_is_one_line() -> None:
+    data = copy.deepcopy(BLUEPRINT)
+    data["entities"]["booking"]["rows"] = [{"user_id": "USR-0999", "card_id": "CRD-0001", "price": 100}]
+    with pytest.raises(SeedError, match=r"booking.rows\[0\].user_id: no user 'USR-0999'"):
+        seed_state(parse_blueprint(data))
