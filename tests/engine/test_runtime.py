@@ -120,3 +120,74 @@ def test_the_fast_argument_check_never_accepts_what_the_schema_rejects(domain_to
     if all(k in tool.params for k in arguments) and all(conforms(p, arguments[n]) if n in arguments else not p.required for n, p in tool.params.items()):
         validator = Draft202012Validator(tool.input_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
         assert not list(validator.iter_errors(arguments)), arguments
+
+
+def _with_tool(name: str, tool: dict) -> DomainSpec:  # type: ignore[type-arg]
+    data = yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text())
+    data["tools"][name] = tool
+    return parse_blueprint(data)
+
+
+CANCEL_WITH_FEE = {
+    "description": "Cancel a pending or paid order for a fee of a tenth of its total; a paid order is refunded as a refund payment.",
+    "params": {"order_id": {"type": "ref", "ref": "order"}},
+    "bind": {"customer": "order.customer_id"},
+    "let": {"fee": "round(order.total * 0.1, 2)", "refund": "order.total - fee"},
+    "requires": [
+        {"check": "order.status in ['pending', 'paid']", "error": "Only pending or paid orders can be cancelled."},
+        {"check": "customer.store_credit >= fee", "error": "The cancellation fee needs store credit."},
+    ],
+    "effects": [
+        "customer.store_credit -= fee",
+        {"create": "payment", "when": "order.status == 'paid'",
+         "values": {"order_id": "order.id", "kind": "'refund'", "amount": "refund", "method": "'store_credit'", "paid_on": "today"}},
+        "order.status = 'cancelled'",
+    ],
+    "returns": "order",
+}  # fmt: skip
+
+
+def test_local_values_and_a_conditional_create() -> None:
+    """`let` names a value once (the fee) for rules and effects; `when` creates the refund only for a paid order."""
+    spec = _with_tool("cancel_with_fee", CANCEL_WITH_FEE)
+    state = seed_state(spec)
+    for status, refunds in (("paid", 1), ("pending", 0)):
+        paid_for = {p["order_id"] for p in state.rows("payment")}  # one payment per order: a refund needs one without
+        order = next(o for o in state.rows("order") if o["status"] == status and o["id"] not in paid_for
+                     and state.get("customer", o["customer_id"])["store_credit"] >= round(o["total"] * 0.1, 2))  # fmt: skip
+        credit = state.get("customer", order["customer_id"])["store_credit"]
+        before = len(state.rows("payment"))
+        result = execute(state, "cancel_with_fee", {"order_id": order["id"]})
+        assert result.ok, result.error
+        fee = round(order["total"] * 0.1, 2)
+        assert state.get("customer", order["customer_id"])["store_credit"] == round(credit - fee, 2)
+        new = state.rows("payment")[before:]
+        assert len(new) == refunds and all(p["amount"] == round(order["total"] - fee, 2) and p["kind"] == "refund" for p in new)
+    assert spec.view("cancel_with_fee").reads["order"] >= {"total", "status"}  # read through `let` and `when`
+
+
+def test_a_local_value_that_cannot_be_worked_out_fails_the_call_and_changes_nothing() -> None:
+    spec = _with_tool("cancel_with_fee", {**CANCEL_WITH_FEE, "let": {"fee": "order.total / 0", "refund": "order.total"}})
+    state = seed_state(spec)
+    order = next(o for o in state.rows("order") if o["status"] == "paid")
+    before = state.dump()
+    result = execute(state, "cancel_with_fee", {"order_id": order["id"]})
+    assert not result.ok and result.error is not None and "cannot work out fee" in result.error.message
+    assert state.dump() == before
+
+
+def test_broken_local_values_and_conditions_are_refused_with_their_path() -> None:
+    import pytest
+
+    from scaleenv_mcp.spec import BlueprintError
+
+    cases = [
+        ({**CANCEL_WITH_FEE, "let": {"order": "1"}}, "tools.t.let.order", "already a parameter or a row"),
+        ({**CANCEL_WITH_FEE, "let": {"fee": "order.totl * 0.1", "refund": "1"}}, "tools.t.let.fee", "unknown field 'totl'"),
+        ({**CANCEL_WITH_FEE, "effects": [{**CANCEL_WITH_FEE["effects"][1], "when": "order.stat == 'paid'"}]},  # type: ignore[dict-item]
+         "tools.t.effects[0].when", "unknown field 'stat'"),
+    ]  # fmt: skip
+    for tool, path, message in cases:
+        with pytest.raises(BlueprintError) as caught:
+            _with_tool("t", tool)
+        assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems

@@ -98,6 +98,11 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
     _bind_rows(state, tool, compiled, args, env)
     if tool.search:
         return _search(state, tool, args)
+    for local, expr in tool.let_exprs.items():  # local values, in order, each seeing the ones before
+        try:
+            env.values[local] = expr.evaluate(env)
+        except ExprError as exc:
+            raise _fail("precondition_failed", f"cannot work out {local}: {exc}", rule=f"let {local}") from None
     for rule in tool.requires:
         try:
             holds = rule.expr.evaluate(env)
@@ -224,6 +229,8 @@ def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallE
             for index, effect in enumerate(tool.effects):
                 if isinstance(effect, str):
                     _assign(state, tool, compiled, env, index)
+                elif effect.when_expr is not None and not effect.when_expr.evaluate(env):
+                    continue  # a conditional effect whose condition does not hold
                 elif isinstance(effect, CreateEffect):
                     _create(state, effect, env)
                 else:

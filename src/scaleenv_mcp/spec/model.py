@@ -259,10 +259,15 @@ class CreateEffect(StrictModel):
     create: str
     as_: str | None = Field(None, alias="as")
     values: dict[str, str | bool | int | float | None] = {}
+    when: str | None = Field(None, description="create only when this holds (a conditional effect)")
 
     @property
     def var(self) -> str:
         return self.as_ or self.create
+
+    @cached_property
+    def when_expr(self) -> Expr | None:
+        return parse(self.when) if self.when else None
 
     @cached_property
     def value_exprs(self) -> dict[str, Expr]:
@@ -273,6 +278,11 @@ class DeleteEffect(StrictModel):
     """Delete the row bound to a variable."""
 
     delete: str
+    when: str | None = Field(None, description="delete only when this holds (a conditional effect)")
+
+    @cached_property
+    def when_expr(self) -> Expr | None:
+        return parse(self.when) if self.when else None
 
 
 Effect = str | CreateEffect | DeleteEffect
@@ -286,6 +296,9 @@ class ToolSpec(StrictModel):
     lookup: LookupSpec | None = None
     search: SearchSpec | None = None
     bind: dict[str, str] = Field({}, description="variable -> expression giving an id (e.g. product: order.product_id)")
+    let: dict[str, str] = Field(
+        {}, description="local values, in order, after rows are bound and before the rules (e.g. fee: 'flight.fare * 0.1')"
+    )
     requires: list[RuleSpec] = []
     effects: list[Effect] = []
     returns: str | None = Field(None, description="variable whose row is returned (default: the main row)")
@@ -293,7 +306,7 @@ class ToolSpec(StrictModel):
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
     )
 
-    @field_validator("params", "bind")
+    @field_validator("params", "bind", "let")
     @classmethod
     def _idents(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -313,6 +326,10 @@ class ToolSpec(StrictModel):
     @cached_property
     def bind_exprs(self) -> dict[str, Expr]:
         return {var: parse(text) for var, text in self.bind.items()}
+
+    @cached_property
+    def let_exprs(self) -> dict[str, Expr]:
+        return {name: parse(text) for name, text in self.let.items()}
 
     @property
     def ref_params(self) -> dict[str, str]:
@@ -561,11 +578,13 @@ def _written_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, froze
 
 
 def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
+    """What the rules read, directly or through a local value (``let``), and what a conditional effect tests."""
     out: dict[str, set[str]] = {}
-    for rule in tool.requires:
-        for name, attr in rule.expr.references():
+    conditions = [e.when_expr for e in tool.effects if isinstance(e, CreateEffect | DeleteEffect) and e.when_expr]
+    for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions]:
+        for name, attr in expr.references():
             if attr is not None and name in entities:
                 out.setdefault(entities[name], set()).add(attr)
-        for entity, positional, keywords in rule.expr.query_calls():
+        for entity, positional, keywords in expr.query_calls():
             out.setdefault(entity, set()).update({"*", *positional, *keywords})
     return {entity: frozenset(fields) for entity, fields in out.items()}

@@ -257,6 +257,21 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                 yield Problem(path=path, message=f"{text!r} must be a ref parameter or a ref field like order.product_id")
                 continue
             scope[var] = ("row", target)
+        for name, text in tool.let.items():
+            path = f"{base}.let.{name}"
+            if name in scope:
+                yield Problem(path=path, message=f"{name!r} is already a parameter or a row of this tool; choose another name")
+                continue
+            if tool.search:
+                yield Problem(path=path, message="a 'search' tool has no rules or effects to use a local value")
+                continue
+            try:
+                expr = parse(text)
+            except ExprError as exc:
+                yield Problem(path=path, message=str(exc))
+                continue
+            yield from _reference_problems(path, expr, scope, spec)
+            scope[name] = ("value", None)
         for i, rule in enumerate(tool.requires):
             path = f"{base}.requires[{i}].check"
             try:
@@ -334,6 +349,7 @@ def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
                 )
             yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
         elif isinstance(effect, CreateEffect):
+            yield from _when_problems(path, effect.when, scope, spec)
             created = spec.entities.get(effect.create)
             if created is None:
                 yield Problem(
@@ -361,9 +377,22 @@ def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
                     yield Problem(path=f"{path}.values", message=f"field {fname!r} has no value and no default")
             scope[effect.var] = ("row", effect.create)
         else:
+            yield from _when_problems(path, effect.when, scope, spec)
             target = scope.get(effect.delete)
             if target is None or target[0] != "row":
                 yield Problem(path=f"{path}.delete", message=f"{effect.delete!r} is not a row this tool has bound")
+
+
+def _when_problems(path: str, text: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
+    """A conditional effect's condition: parsed, and reading only what the tool can see."""
+    if text is None:
+        return
+    try:
+        expr = parse(text)
+    except ExprError as exc:
+        yield Problem(path=f"{path}.when", message=str(exc))
+        return
+    yield from _reference_problems(f"{path}.when", expr, scope, spec)
 
 
 def _assignment_target(
