@@ -186,8 +186,49 @@ def test_broken_local_values_and_conditions_are_refused_with_their_path() -> Non
         ({**CANCEL_WITH_FEE, "let": {"fee": "order.totl * 0.1", "refund": "1"}}, "tools.t.let.fee", "unknown field 'totl'"),
         ({**CANCEL_WITH_FEE, "effects": [{**CANCEL_WITH_FEE["effects"][1], "when": "order.stat == 'paid'"}]},  # type: ignore[dict-item]
          "tools.t.effects[0].when", "unknown field 'stat'"),
+        ({**QUOTE, "compute": {"total": "product.prize * quantity"}}, "tools.t.compute.total", "unknown field 'prize'"),
+        ({**QUOTE, "returns": "product"}, "tools.t.compute", "either computed values or rows"),
     ]  # fmt: skip
     for tool, path, message in cases:
         with pytest.raises(BlueprintError) as caught:
             _with_tool("t", tool)
         assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems
+
+
+QUOTE = {
+    "description": "Quote an order of a product before placing it: subtotal, bulk discount and total.",
+    "params": {"product_id": {"type": "ref", "ref": "product"}, "quantity": {"type": "int", "min": 1, "max": 50}},
+    "let": {"subtotal": "product.price * quantity"},
+    "requires": [{"check": "product.active", "error": "This product is no longer sold."}],
+    "compute": {"subtotal": "round(subtotal, 2)", "discount": "round(subtotal * 0.1, 2) if quantity >= 10 else 0",
+                "total": "round(subtotal * 0.9, 2) if quantity >= 10 else round(subtotal, 2)", "in_stock": "product.stock >= quantity"},
+}  # fmt: skip
+
+
+async def test_a_tool_may_return_a_computed_answer_instead_of_a_row() -> None:
+    """A quote (a calculator) returns values worked out from the state, typed in its output schema,
+    changes nothing, passes the gate like any tool, and is served over MCP with that schema."""
+    from mcp import Client
+
+    import scaleenv_mcp as se
+    from scaleenv_mcp.serving import build_server
+
+    spec = _with_tool("quote_order", QUOTE)
+    state = seed_state(spec)
+    product = next(p for p in state.rows("product") if p["active"])
+    before = state.dump()
+    result = execute(state, "quote_order", {"product_id": product["id"], "quantity": 10})
+    assert result.ok and result.data is not None, result.error
+    sub = round(product["price"] * 10, 2)
+    assert result.data == {"subtotal": sub, "discount": round(sub * 0.1, 2), "total": round(sub * 0.9, 2),
+                           "in_stock": product["stock"] >= 10}  # fmt: skip
+    assert state.dump() == before
+    schema = spec.view("quote_order").output_schema
+    assert schema["properties"]["total"] == {"type": ["number", "null"]} and schema["properties"]["in_stock"] == {"type": ["boolean", "null"]}
+    domain = se.compile_blueprint(spec, tasks=0)
+    assert domain.report is not None and domain.report.passed
+    async with Client(build_server(spec)) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert listed["quote_order"].output_schema == schema
+        called = await client.call_tool("quote_order", {"product_id": product["id"], "quantity": 10})
+        assert not called.is_error and called.structured_content == result.data

@@ -112,6 +112,16 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
             raise _fail("precondition_failed", rule.error, rule=rule.check, values=_rule_values(rule.expr, env))
     if tool.effects:
         _apply_effects(state, tool, compiled, env)
+    if tool.compute:  # a computed answer (a quote, a calculation) instead of a row
+        out: dict[str, Any] = {}
+        for key, expr in tool.compute_exprs.items():
+            try:
+                out[key] = expr.evaluate(env)
+            except ExprError as exc:
+                raise _fail("precondition_failed", f"cannot work out {key}: {exc}", rule=f"compute {key}") from None
+            if isinstance(out[key], float):
+                out[key] = round(out[key], 6)
+        return out
     var = str(tool.result_var)
     row = env.values.get(var)
     if row is None:

@@ -24,6 +24,8 @@ def _feeds(spec: DomainSpec, source_name: str, target_name: str) -> list[str]:
     """Reasons why values in ``source``'s result can be arguments of ``target``."""
     source, target = spec.tools[source_name], spec.tools[target_name]
     entity = spec.view(source_name).returns
+    if not entity:
+        return []  # a computed answer carries no ids
     created = [e.create for e in source.effects if isinstance(e, CreateEffect)]
     reasons = []
     for pname, param in target.params.items():

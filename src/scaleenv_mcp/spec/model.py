@@ -302,11 +302,14 @@ class ToolSpec(StrictModel):
     requires: list[RuleSpec] = []
     effects: list[Effect] = []
     returns: str | None = Field(None, description="variable whose row is returned (default: the main row)")
+    compute: dict[str, str] = Field(
+        {}, description="return these computed values instead of a row (a quote, a calculation): name -> expression"
+    )
     phrasings: list[Annotated[str, Field(min_length=3, max_length=300)]] = Field(
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
     )
 
-    @field_validator("params", "bind", "let")
+    @field_validator("params", "bind", "let", "compute")
     @classmethod
     def _idents(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -330,6 +333,10 @@ class ToolSpec(StrictModel):
     @cached_property
     def let_exprs(self) -> dict[str, Expr]:
         return {name: parse(text) for name, text in self.let.items()}
+
+    @cached_property
+    def compute_exprs(self) -> dict[str, Expr]:
+        return {name: parse(text) for name, text in self.compute.items()}
 
     @property
     def ref_params(self) -> dict[str, str]:
@@ -520,12 +527,16 @@ class ToolView:
     @classmethod
     def of(cls, spec: DomainSpec, tool: ToolSpec) -> ToolView:
         entities = _tool_entities(spec, tool)
-        returns = tool.search.entity if tool.search else entities[str(tool.result_var)]
+        if tool.compute:  # a computed answer, not a row: no entity is returned
+            returns, output = "", _computed_schema(spec, tool, entities)
+        else:
+            returns = tool.search.entity if tool.search else entities[str(tool.result_var)]
+            output = _output_schema(spec, tool, returns)
         input_schema = tool.input_schema()
         return cls(
             entities=entities,
             returns=returns,
-            output_schema=_output_schema(spec, tool, returns),
+            output_schema=output,
             input_schema=input_schema,
             writes=_written_fields(tool, entities),
             reads=_read_fields(tool, entities),
@@ -564,6 +575,29 @@ def _output_schema(spec: DomainSpec, tool: ToolSpec, entity: str) -> dict[str, A
     return spec.entities[entity].json_schema()
 
 
+_JSON_TYPE = {"number": "number", "string": "string", "bool": "boolean", "list": "array"}
+
+
+def _computed_schema(spec: DomainSpec, tool: ToolSpec, entities: dict[str, str]) -> dict[str, Any]:
+    """JSON Schema of a tool's computed values, each typed by what its expression yields."""
+    kinds: dict[str, Kind] = {"today": "string", "now": "string"}
+    kinds.update({p: KIND[param.type] for p, param in tool.params.items()})
+
+    def resolve(name: str, attr: str | None) -> Kind:
+        if attr is not None and name in entities:
+            f = spec.entities[entities[name]].fields.get(attr)
+            return KIND[f.type] if f is not None else "unknown"
+        return kinds.get(name, "unknown")
+
+    for local, expr in tool.let_exprs.items():
+        kinds[local] = expr.kind(resolve)
+    props: dict[str, Any] = {}
+    for name, expr in tool.compute_exprs.items():
+        json_type = _JSON_TYPE.get(expr.kind(resolve))
+        props[name] = {"type": [json_type, "null"]} if json_type else {}
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
 def _written_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
     for index, effect in enumerate(tool.effects):
@@ -581,7 +615,7 @@ def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozense
     """What the rules read, directly or through a local value (``let``), and what a conditional effect tests."""
     out: dict[str, set[str]] = {}
     conditions = [e.when_expr for e in tool.effects if isinstance(e, CreateEffect | DeleteEffect) and e.when_expr]
-    for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions]:
+    for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions, *tool.compute_exprs.values()]:
         for name, attr in expr.references():
             if attr is not None and name in entities:
                 out.setdefault(entities[name], set()).add(attr)

@@ -281,8 +281,21 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                 continue
             yield from _reference_problems(path, expr, scope, spec)
         yield from _effect_problems(base, tool, spec, scope)
+        for name, text in tool.compute.items():
+            path = f"{base}.compute.{name}"
+            if tool.search or tool.returns:
+                yield Problem(path=f"{base}.compute", message="a tool returns either computed values or rows ('search', 'returns'), not both")
+                break
+            try:
+                expr = parse(text)
+            except ExprError as exc:
+                yield Problem(path=path, message=str(exc))
+                continue
+            yield from _reference_problems(path, expr, scope, spec)
         result = tool.result_var
-        if tool.returns and (tool.returns not in scope or scope[tool.returns][0] != "row"):
+        if tool.compute:
+            pass  # returns its computed values
+        elif tool.returns and (tool.returns not in scope or scope[tool.returns][0] != "row"):
             rows = [n for n, (k, _) in scope.items() if k == "row"]
             yield Problem(path=f"{base}.returns", message=f"{tool.returns!r} is not a row variable (rows: {rows})")
         elif not tool.search and result is None:
