@@ -232,3 +232,51 @@ async def test_a_tool_may_return_a_computed_answer_instead_of_a_row() -> None:
         assert listed["quote_order"].output_schema == schema
         called = await client.call_tool("quote_order", {"product_id": product["id"], "quantity": 10})
         assert not called.is_error and called.structured_content == result.data
+
+
+def test_a_row_returned_with_the_rows_joined_to_it() -> None:
+    """An order with its payments and return requests, in one call; the output schema says so,
+    and the gate holds the tool to it."""
+    import scaleenv_mcp as se
+
+    order_with = {
+        "description": "Get an order with its payments and its return requests.",
+        "params": {"order_id": {"type": "ref", "ref": "order"}},
+        "include": {"payments": {"entity": "payment", "by": {"order_id": "order.id"}, "order_by": "paid_on"},
+                    "returns": {"entity": "return_request", "by": {"order_id": "order.id"}, "limit": 5}},
+    }  # fmt: skip
+    spec = _with_tool("get_order_in_full", order_with)
+    state = seed_state(spec)
+    paid = {p["order_id"] for p in state.rows("payment")}
+    order = next(o for o in state.rows("order") if o["id"] in paid)
+    result = execute(state, "get_order_in_full", {"order_id": order["id"]})
+    assert result.ok and result.data is not None
+    assert result.data["id"] == order["id"] and result.data["status"] == order["status"]
+    assert result.data["payments"] == [p for p in state.rows("payment") if p["order_id"] == order["id"]]
+    assert result.data["returns"] == [r for r in state.rows("return_request") if r["order_id"] == order["id"]][:5]
+    schema = spec.view("get_order_in_full").output_schema
+    assert schema["properties"]["payments"]["type"] == "array" and "payments" in schema["required"]
+    domain = se.compile_blueprint(spec, tasks=0)
+    assert domain.report is not None and domain.report.passed
+
+
+def test_broken_joins_are_refused_with_their_path() -> None:
+    import pytest
+
+    from scaleenv_mcp.spec import BlueprintError
+
+    base = {"description": "Get an order with its payments.", "params": {"order_id": {"type": "ref", "ref": "order"}}}
+    cases = [
+        ({**base, "include": {"payments": {"entity": "paymant", "by": {"order_id": "order.id"}}}}, "tools.t.include.payments.entity",
+         "unknown entity 'paymant'"),
+        ({**base, "include": {"payments": {"entity": "payment", "by": {"order": "order.id"}}}}, "tools.t.include.payments.by.order",
+         "unknown field 'order' of payment"),
+        ({**base, "include": {"payments": {"entity": "payment", "by": {"order_id": "order.number"}}}},
+         "tools.t.include.payments.by.order_id", "unknown field 'number'"),
+        ({**base, "include": {"status": {"entity": "payment", "by": {"order_id": "order.id"}}}}, "tools.t.include.status",
+         "is a field of the returned row"),
+    ]  # fmt: skip
+    for tool, path, message in cases:
+        with pytest.raises(BlueprintError) as caught:
+            _with_tool("t", tool)
+        assert any(p.path == path and message in p.message for p in caught.value.problems), caught.value.problems

@@ -85,3 +85,84 @@ def test_a_fixed_row_pointing_at_a_missing_parent_is_one_line() -> None:
     data["entities"]["booking"]["rows"] = [{"user_id": "USR-0999", "card_id": "CRD-0001", "price": 100}]
     with pytest.raises(SeedError, match=r"booking.rows\[0\].user_id: no user 'USR-0999'"):
         seed_state(parse_blueprint(data))
+
+
+def with_payment_methods() -> dict[str, Any]:
+    data = copy.deepcopy(BLUEPRINT)
+    data["entities"]["method"] = {"id_prefix": "PM", "count": 30, "fields": {
+        "user_id": {"type": "ref", "ref": "user"},
+        "kind": {"type": "enum", "values": ["card", "gift_card"]},
+        "last4": {"type": "string", "sample": "digits", "max_length": 4, "nullable": True, "applies_when": "kind == 'card'"},
+        "balance": {"type": "money", "range": [5, 200], "nullable": True, "applies_when": "kind == 'gift_card'"},
+    }}  # fmt: skip
+    data["tools"]["add_card"] = {
+        "description": "Add a card to a user's payment methods.",
+        "params": {"user_id": {"type": "ref", "ref": "user"}, "last4": {"type": "string", "max_length": 4}},
+        "effects": [{"create": "method", "values": {"user_id": "user.id", "kind": "'card'", "last4": "last4"}}],
+        "returns": "method",
+    }
+    data["tools"]["add_gift_card_badly"] = {
+        "description": "Add a gift card, wrongly giving it card digits.",
+        "params": {"user_id": {"type": "ref", "ref": "user"}},
+        "effects": [{"create": "method", "values": {"user_id": "user.id", "kind": "'gift_card'", "last4": "'1234'", "balance": 50}}],
+        "returns": "method",
+    }
+    return data
+
+
+def test_a_field_group_chosen_by_an_enum_holds_in_the_seed_and_in_every_write() -> None:
+    from scaleenv_mcp.engine import execute
+
+    spec = parse_blueprint(with_payment_methods())
+    state = seed_state(spec)
+    methods = state.rows("method")
+    assert {m["kind"] for m in methods} == {"card", "gift_card"}
+    assert all((m["last4"] is not None) == (m["kind"] == "card") and (m["balance"] is not None) == (m["kind"] == "gift_card")
+               for m in methods)  # fmt: skip
+    ok = execute(state, "add_card", {"user_id": "USR-0001", "last4": "4242"})
+    assert ok.ok and ok.data is not None and ok.data["last4"] == "4242" and ok.data["balance"] is None
+    before = state.dump()
+    bad = execute(state, "add_gift_card_badly", {"user_id": "USR-0001"})
+    assert not bad.ok and bad.error is not None and bad.error.code == "constraint_violation"
+    assert "method.last4 applies only when kind == 'card'" in bad.error.message and state.dump() == before
+
+
+def test_a_field_group_must_be_nullable_and_read_the_rows_own_fields() -> None:
+    data = with_payment_methods()
+    data["entities"]["method"]["fields"]["last4"]["nullable"] = False
+    data["entities"]["method"]["fields"]["balance"]["applies_when"] = "sort == 'gift_card'"
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data)
+    found = {(p.path, p.message) for p in caught.value.problems}
+    assert ("entities.method.fields.last4.applies_when", "a field that applies only sometimes must be nullable") in found
+    assert any(p == "entities.method.fields.balance.applies_when" and "unknown name 'sort'" in m for p, m in found), found
+
+
+def test_fresh_codes_by_pattern_in_the_seed_and_on_every_create() -> None:
+    import re
+
+    from scaleenv_mcp.engine import execute
+
+    data = copy.deepcopy(BLUEPRINT)
+    data["entities"]["booking"]["fields"]["reference"] = {"type": "string", "pattern": "PNR-AA999", "unique": True, "identifying": True}
+    data["tools"]["book"] = {
+        "description": "Book a trip for a user, paid with one of their cards.",
+        "params": {"card_id": {"type": "ref", "ref": "card"}, "price": {"type": "money", "min": 1, "max": 5000}},
+        "bind": {"user": "card.user_id"},
+        "effects": [{"create": "booking", "values": {"user_id": "user.id", "card_id": "card.id", "price": "price"}}],
+        "returns": "booking",
+    }  # fmt: skip
+    spec = parse_blueprint(data)
+    state = seed_state(spec)
+    shape = re.compile(r"PNR-[A-HJ-NP-Z]{2}\d{3}")
+    assert all(shape.fullmatch(b["reference"]) for b in state.rows("booking"))
+    made = [execute(state, "book", {"card_id": "CRD-0001", "price": 120}) for _ in range(3)]
+    codes = [m.data["reference"] for m in made if m.ok and m.data]
+    assert len(codes) == 3 and all(shape.fullmatch(c) for c in codes) and len(set(codes)) == 3
+    again = seed_state(spec)
+    assert execute(again, "book", {"card_id": "CRD-0001", "price": 120}).data == made[0].data  # the same state, the same code
+
+    data["entities"]["booking"]["fields"]["price"]["pattern"] = "999"
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data)
+    assert any(p.path == "entities.booking.fields.price.pattern" and "text fields" in p.message for p in caught.value.problems)

@@ -9,6 +9,7 @@ SQLite savepoint that is rolled back on the first failure.
 from __future__ import annotations
 
 import math
+import random
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 from ..spec.expr import Expr, ExprError
 from ..spec.model import CreateEffect, DeleteEffect, FieldSpec, ToolSpec, ToolView
 from ..spec.types import ValueProblem, conforms, normalize
+from .samples import code_from_pattern
 from .state import State
 
 __all__ = ["ToolError", "ToolResult", "execute"]
@@ -128,7 +130,18 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
         raise _fail("not_found", f"nothing to return: {var} is not set")
     if tool.effects and not isinstance(tool.effects[-1], DeleteEffect):
         row = state.get(compiled.entities[var], row["id"]) or row  # effects may have changed it
-    return dict(row)
+    out = dict(row)
+    for joined, join in tool.include.items():  # joined rows: a booking with its segments
+        try:
+            where = {f: expr.evaluate(env) for f, expr in join.by_exprs.items()}
+        except ExprError as exc:
+            raise _fail("not_found", f"cannot join {joined}: {exc}") from None
+        rows = state.find(join.entity, where)
+        if join.order_by:
+            key = join.order_by
+            rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0, r["id"]))
+        out[joined] = rows[: join.limit]
+    return out
 
 
 def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict[str, Any]:
@@ -248,10 +261,42 @@ def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallE
                     if row is None:
                         raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
                     state.delete(compiled.entities[effect.delete], row["id"])
+            _check_field_groups(state, compiled, env)
     except ExprError as exc:
         raise _fail("constraint_violation", str(exc)) from None
     except sqlite3.IntegrityError as exc:
         raise _fail("constraint_violation", _integrity_message(str(exc))) from None
+
+
+def _check_field_groups(state: State, compiled: ToolView, env: _CallEnv) -> None:
+    """After the effects, every row the call holds has a value in exactly the fields that apply to
+    it (a card's number when it is a card, none when it is a gift card)."""
+    for var, entity in compiled.entities.items():
+        fields = [(n, f) for n, f in state.spec.entities[entity].fields.items() if f.applies_expr is not None]
+        held = env.values.get(var)
+        row = state.get(entity, held["id"]) if fields and isinstance(held, dict) and "id" in held else None
+        if row is None:
+            continue
+        for fname, f in fields:
+            assert f.applies_expr is not None
+            applies = bool(f.applies_expr.evaluate(_RowValues(row)))
+            if applies and row[fname] is None:
+                raise _fail("constraint_violation", f"{entity}.{fname} needs a value when {f.applies_when}", field=f"{entity}.{fname}")
+            if not applies and row[fname] is not None:
+                raise _fail("constraint_violation", f"{entity}.{fname} applies only when {f.applies_when}", field=f"{entity}.{fname}")
+
+
+class _RowValues:
+    """One row's own fields, for a field group's condition."""
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.row = row
+
+    def lookup(self, name: str) -> Any:
+        return self.row[name]
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise ExprError("a field group's condition reads the row's own fields only")
 
 
 def _assign(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv, index: int) -> None:
@@ -282,11 +327,24 @@ def _create(state: State, effect: CreateEffect, env: _CallEnv) -> None:
             value = state.spec.today if fspec.type == "date" else state.spec.clock
         elif fspec.default == "now" and fspec.type in ("date", "datetime"):
             value = state.spec.clock if fspec.type == "datetime" else state.spec.today
+        elif fspec.pattern:
+            value = _fresh_code(state, effect.create, fname, fspec.pattern, str(row["id"]))
         else:
             value = fspec.default
         row[fname] = _checked(state, f"{effect.create}.{fname}", fspec, value)
     state.insert(effect.create, row)
     env.values[effect.var] = row
+
+
+def _fresh_code(state: State, entity: str, fname: str, pattern: str, row_id: str) -> str:
+    """A code by the field's pattern no row holds yet, drawn from the new row's id: the same state
+    and call give the same code."""
+    rng = random.Random(f"{state.spec.name}:{entity}:{fname}:{row_id}")
+    for _ in range(50):
+        code = code_from_pattern(pattern, rng)
+        if not state.find(entity, {fname: code}, limit=1):
+            return code
+    raise _fail("constraint_violation", f"no free {entity}.{fname} code of the form {pattern!r} after 50 draws")
 
 
 def _checked(state: State, where: str, f: FieldSpec, value: Any) -> Any:

@@ -2,6 +2,8 @@
 that the same blueprint and seed give the same rows on every machine and every
 version of our dependencies: generated tasks quote these values."""
 
+import random
+
 FIRST_NAMES = [
     "Amara",
     "Ben",
@@ -234,3 +236,10 @@ NOUNS = [
     "circuit",
     "season",
 ]
+
+
+def code_from_pattern(pattern: str, rng: random.Random) -> str:
+    """A code shaped by ``pattern``: ``A`` a capital letter (no I or O), ``9`` a digit, the rest as written."""
+    return "".join(
+        rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") if c == "A" else rng.choice("0123456789") if c == "9" else c for c in pattern
+    )

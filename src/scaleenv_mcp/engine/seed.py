@@ -220,6 +220,9 @@ def _derived(
         value = _coerce(f, value)
         values[fname] = value
         env_values[fname] = value
+    for fname, f in entity.fields.items():  # a field group chosen by an enum: the others stay empty
+        if f.applies_expr is not None and not f.applies_expr.evaluate(_RowEnv(spec, env_values, generated)):
+            values[fname] = None
     return {fname: values[fname] for fname in entity.fields}
 
 
@@ -312,6 +315,8 @@ def _sample(
         return _coerce(f, rng.uniform(float(lo), float(hi)))
     if f.type in ("date", "datetime"):
         return _date(spec, f, rng)
+    if f.pattern:
+        return S.code_from_pattern(f.pattern, rng)
     return _text(f.sample or "words", f, rng, row, index_hint=attempt)
 
 

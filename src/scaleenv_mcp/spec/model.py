@@ -85,6 +85,13 @@ class FieldSpec(StrictModel):
         None, min_length=5, max_length=120, description="how a user asks for it; {it} is the row ('When was {it} placed?'), left out when the row is the user"
     )
     value_phrases: dict[str, str] | None = Field(None, description="how enum values read, e.g. {extra_data_10gb: 'the 10 GB data pack'}")
+    pattern: str | None = Field(
+        None, max_length=40, pattern=r"^[^{}]*[A9][^{}]*$",
+        description="fresh codes: A a letter, 9 a digit, anything else as written (PNR-AA9999); a create that leaves the field out draws one",
+    )
+    applies_when: str | None = Field(
+        None, description="a field group chosen by an enum: the field has a value exactly when this holds (kind == 'card')"
+    )
     mention: str | None = Field(
         None, min_length=7, max_length=60, description="how a row is singled out by this field: 'ending in {value}'"
     )
@@ -96,6 +103,10 @@ class FieldSpec(StrictModel):
     @cached_property
     def ref_where_expr(self) -> Expr | None:
         return parse(self.ref_where) if self.ref_where else None
+
+    @cached_property
+    def applies_expr(self) -> Expr | None:
+        return parse(self.applies_when) if self.applies_when else None
 
     @field_validator("sample")
     @classmethod
@@ -288,6 +299,19 @@ class DeleteEffect(StrictModel):
 Effect = str | CreateEffect | DeleteEffect
 
 
+class IncludeSpec(StrictModel):
+    """Rows joined into a tool's result: a reservation with its segments."""
+
+    entity: str
+    by: dict[str, str] = Field(..., min_length=1, description="field of the joined rows -> expression it equals (booking_id: booking.id)")
+    order_by: str | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+    @cached_property
+    def by_exprs(self) -> dict[str, Expr]:
+        return {f: parse(text) for f, text in self.by.items()}
+
+
 class ToolSpec(StrictModel):
     """An operation an agent can call: parameters, how rows are found, rules, effects, result."""
 
@@ -305,6 +329,7 @@ class ToolSpec(StrictModel):
     compute: dict[str, str] = Field(
         {}, description="return these computed values instead of a row (a quote, a calculation): name -> expression"
     )
+    include: dict[str, IncludeSpec] = Field({}, description="rows joined into the returned row, by name (segments of a booking)")
     phrasings: list[Annotated[str, Field(min_length=3, max_length=300)]] = Field(
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
     )
@@ -572,7 +597,13 @@ def _output_schema(spec: DomainSpec, tool: ToolSpec, entity: str) -> dict[str, A
             "required": ["items", "count", "truncated"],
             "additionalProperties": False,
         }
-    return spec.entities[entity].json_schema()
+    schema = spec.entities[entity].json_schema()
+    for name, join in tool.include.items():
+        if join.entity in spec.entities:
+            schema["properties"][name] = {"type": "array", "items": spec.entities[join.entity].json_schema(),
+                                          "description": f"the {join.entity} rows of this {entity}, at most {join.limit}"}  # fmt: skip
+            schema["required"] = [*schema["required"], name]
+    return schema
 
 
 _JSON_TYPE = {"number": "number", "string": "string", "bool": "boolean", "list": "array"}
@@ -615,6 +646,8 @@ def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozense
     """What the rules read, directly or through a local value (``let``), and what a conditional effect tests."""
     out: dict[str, set[str]] = {}
     conditions = [e.when_expr for e in tool.effects if isinstance(e, CreateEffect | DeleteEffect) and e.when_expr]
+    for join in tool.include.values():
+        out.setdefault(join.entity, set()).update({"*", *join.by})
     for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions, *tool.compute_exprs.values()]:
         for name, attr in expr.references():
             if attr is not None and name in entities:

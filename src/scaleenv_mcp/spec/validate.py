@@ -130,6 +130,18 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 except ValueProblem as exc:
                     yield Problem(path=f"{path}.choices[{j}]", message=str(exc))
             yield from _field_wording_problems(path, f)
+            if f.pattern and f.type not in ("string", "text"):
+                yield Problem(path=f"{path}.pattern", message=f"a code pattern is for text fields, not {f.type!r}")
+            if f.applies_when:
+                if not f.nullable:
+                    yield Problem(path=f"{path}.applies_when", message="a field that applies only sometimes must be nullable")
+                try:
+                    applies = parse(f.applies_when)
+                except ExprError as exc:
+                    yield Problem(path=f"{path}.applies_when", message=str(exc))
+                else:
+                    own: dict[str, tuple[str, str | None]] = {n: ("value", x.type) for n, x in entity.fields.items() if n != fname}
+                    yield from _reference_problems(f"{path}.applies_when", applies, own, spec)
             if f.weights is not None:
                 options = f.choices or f.values or ([True, False] if f.type == "bool" else [])
                 if len(f.weights) != len(options):
@@ -292,6 +304,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                 yield Problem(path=path, message=str(exc))
                 continue
             yield from _reference_problems(path, expr, scope, spec)
+        yield from _include_problems(base, tool, spec, scope)
         result = tool.result_var
         if tool.compute:
             pass  # returns its computed values
@@ -386,7 +399,7 @@ def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
                 yield from _reference_problems(vpath, expr, scope, spec, field=field)
                 yield from _value_type_problems(vpath, expr, field, f"{effect.create}.{fname}", scope, spec)
             for fname, field in created.fields.items():
-                if fname not in effect.values and field.default is None and not field.nullable:
+                if fname not in effect.values and field.default is None and not field.nullable and not field.pattern:
                     yield Problem(path=f"{path}.values", message=f"field {fname!r} has no value and no default")
             scope[effect.var] = ("row", effect.create)
         else:
@@ -394,6 +407,35 @@ def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
             target = scope.get(effect.delete)
             if target is None or target[0] != "row":
                 yield Problem(path=f"{path}.delete", message=f"{effect.delete!r} is not a row this tool has bound")
+
+
+def _include_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:
+    """Joined rows: a known entity, fields of it, expressions over what the tool can see, a name the row does not have."""
+    if tool.include and (tool.search or tool.compute):
+        yield Problem(path=f"{base}.include", message="rows are joined into a returned row; a 'search' or 'compute' tool has none")
+        return
+    returned = scope.get(str(tool.result_var))
+    own = spec.entities[str(returned[1])].fields if returned and returned[0] == "row" and returned[1] in spec.entities else {}
+    for name, join in tool.include.items():
+        path = f"{base}.include.{name}"
+        if name in own or name == "id":
+            yield Problem(path=path, message=f"{name!r} is a field of the returned row; name the joined rows otherwise")
+        entity = spec.entities.get(join.entity)
+        if entity is None:
+            yield Problem(path=f"{path}.entity", message=f"unknown entity {join.entity!r} (entities: {_names(spec.entities)})")
+            continue
+        if join.order_by and join.order_by not in entity.fields:
+            yield Problem(path=f"{path}.order_by", message=f"unknown field {join.order_by!r} of {join.entity}")
+        for fname, text in join.by.items():
+            if fname not in entity.fields and fname != "id":
+                yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity} (fields: {_names(entity.fields)})")
+                continue
+            try:
+                expr = parse(text)
+            except ExprError as exc:
+                yield Problem(path=f"{path}.by.{fname}", message=str(exc))
+                continue
+            yield from _reference_problems(f"{path}.by.{fname}", expr, scope, spec)
 
 
 def _when_problems(path: str, text: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
