@@ -8,12 +8,15 @@ is a reservations agent helping a passenger.
 
 Entities: passenger (30 rows), flight (24 rows), booking (45 rows), bag (20 rows).
 Read tools: find_passenger_by_email, get_passenger, search_flights,
-find_flight_by_number, list_passenger_bookings, get_booking, list_booking_bags.
+find_flight_by_number, list_passenger_bookings, get_booking, find_booking_by_reference,
+get_booking_in_full, quote_fare, list_booking_bags.
 Write tools and their rules:
   - book_flight: [flight.status in ['scheduled', 'delayed']] [flight.departs_at > now] [flight.seats_left > 0] [not exists('booking', passenger_id=passenger.id, flight_id=flight.id)] [pay_with != 'miles' or passenger.miles >= flight.base_fare * (2.5 if cabin == 'business' else 1) * 100]
   - cancel_booking: [booking.status != 'cancelled'] [flight.departs_at > now]
   - upgrade_to_business: [booking.status == 'confirmed'] [booking.cabin == 'economy'] [flight.seats_left > 0]
   - add_bag: [booking.status in ['confirmed', 'checked_in']] [weight_kg <= 32] [count('bag', booking_id=booking.id) < 3]
+  - change_flight: [booking.status == 'confirmed'] [hours_between(now, flight.departs_at) >= 24] [new_flight.id != flight.id] [new_flight.origin == flight.origin and new_flight.destination == flight.destination] [new_flight.status in ['scheduled', 'delayed'] and new_flight.departs_at > now] [new_flight.seats_left > 0] [not exists('booking', passenger_id=passenger.id, flight_id=new_flight.id)]
+  - remove_bag: [booking.status == 'confirmed'] [flight.departs_at > now]
   - check_in: [booking.status == 'confirmed'] [flight.status in ['scheduled', 'delayed']] [days_between(now, flight.departs_at) <= 1 and flight.departs_at > now]
 
 Run: python -m servers.airline (stdio), or add --http --port 8000 (streamable HTTP).
@@ -25,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ac986bdfb487022b128a91495e1aa4970d0a878fc8ccd154052ab386a9874c39"
+SPEC_SHA256 = "390273008abfdf2c7a4d803592eae15f8b40700daf876936d963820a2f12b7f8"
 
 
 def load_spec() -> DomainSpec:
