@@ -277,12 +277,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             if tool.search:
                 yield Problem(path=path, message="a 'search' tool has no rules or effects to use a local value")
                 continue
-            try:
-                expr = parse(text)
-            except ExprError as exc:
-                yield Problem(path=path, message=str(exc))
-                continue
-            yield from _reference_problems(path, expr, scope, spec)
+            yield from _expression_problems(path, text, scope, spec)
             scope[name] = ("value", None)
         for i, rule in enumerate(tool.requires):
             path = f"{base}.requires[{i}].check"
@@ -298,12 +293,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             if tool.search or tool.returns:
                 yield Problem(path=f"{base}.compute", message="a tool returns either computed values or rows ('search', 'returns'), not both")
                 break
-            try:
-                expr = parse(text)
-            except ExprError as exc:
-                yield Problem(path=path, message=str(exc))
-                continue
-            yield from _reference_problems(path, expr, scope, spec)
+            yield from _expression_problems(path, text, scope, spec)
         yield from _include_problems(base, tool, spec, scope)
         result = tool.result_var
         if tool.compute:
@@ -430,24 +420,23 @@ def _include_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[s
             if fname not in entity.fields and fname != "id":
                 yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity} (fields: {_names(entity.fields)})")
                 continue
-            try:
-                expr = parse(text)
-            except ExprError as exc:
-                yield Problem(path=f"{path}.by.{fname}", message=str(exc))
-                continue
-            yield from _reference_problems(f"{path}.by.{fname}", expr, scope, spec)
+            yield from _expression_problems(f"{path}.by.{fname}", text, scope, spec)
 
 
 def _when_problems(path: str, text: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
     """A conditional effect's condition: parsed, and reading only what the tool can see."""
-    if text is None:
-        return
+    if text is not None:
+        yield from _expression_problems(f"{path}.when", text, scope, spec)
+
+
+def _expression_problems(path: str, text: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
+    """An expression that parses and reads only names and fields in ``scope``."""
     try:
         expr = parse(text)
     except ExprError as exc:
-        yield Problem(path=f"{path}.when", message=str(exc))
+        yield Problem(path=path, message=str(exc))
         return
-    yield from _reference_problems(f"{path}.when", expr, scope, spec)
+    yield from _reference_problems(path, expr, scope, spec)
 
 
 def _assignment_target(
