@@ -42,7 +42,7 @@ def wrong_typed_choices(d: dict[str, Any]) -> None:
 
 
 def huge_string_in_a_seed(d: dict[str, Any]) -> None:
-    d["entities"]["customer"]["fields"]["city"]["derive"] = "'x' * 200000000"
+    d["entities"]["product"]["fields"]["name"]["derive"] = "'x' * 200000000"
 
 
 def huge_string_in_a_rule(d: dict[str, Any]) -> None:
