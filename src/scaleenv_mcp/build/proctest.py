@@ -129,8 +129,11 @@ class _Run:
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     entity_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     _full_diffed: set[tuple[str, bool]] = field(default_factory=set)
+    """(tool, succeeded) already cross-checked against a whole-table diff"""
     _work: tuple[bytes, State] | None = None
-    """(tool, succeeded) already cross-checked against a whole-state diff"""
+    """the working copy of the current image (every call on it is rolled back)"""
+    _before: tuple[bytes, State] | None = None
+    """an untouched copy of the current image, read by the cross-checks"""
 
     def validator(self, tool: str) -> Draft202012Validator:
         if tool not in self.validators:
@@ -165,10 +168,22 @@ class _Run:
             self._work = (image, state)
         return self._work[1]
 
+    def _pristine(self, image: bytes) -> State:
+        """An untouched copy of ``image``, opened once per image for the cross-checks (opening one per
+        check cost the whole state's size each time)."""
+        if self._before is None or self._before[0] is not image:
+            if self._before is not None:
+                self._before[1].close()
+            self._before = (image, State.from_snapshot(self.spec, image))
+        return self._before[1]
+
     def close(self) -> None:
         if self._work is not None:
             self._work[1].close()
             self._work = None
+        if self._before is not None:
+            self._before[1].close()
+            self._before = None
 
     def check_call(self, image: bytes, prefix: list[CallRecord], tool: str, args: Any, category: str) -> ToolResult | None:
         """Run one call on ``image`` (in a savepoint, rolled back after) and check every invariant."""
@@ -204,15 +219,11 @@ class _Run:
             # create, and whatever the journal names) is compared whole too, so that a change the
             # journal missed cannot hide behind it; the cost follows the tool, not the domain's size
             self._full_diffed.add((tool, result.ok))
-            before = State.from_snapshot(spec, image)
-            try:
-                view = spec.view(tool)
-                reach = {*view.entities.values(), *view.writes, *changes.tables}
-                whole = diff(before, state, reach)
-                if whole != changes:
-                    self.violate("journal_missed_change", tool, str(whole.summary()), args, image, prefix)
-            finally:
-                before.close()
+            view = spec.view(tool)
+            reach = {*view.entities.values(), *view.writes, *changes.tables}
+            whole = diff(self._pristine(image), state, reach)
+            if whole != changes:
+                self.violate("journal_missed_change", tool, str(whole.summary()), args, image, prefix)
         if result.ok:
             report.succeeded += 1
             errors = list(self.validator(tool).iter_errors(result.data))
