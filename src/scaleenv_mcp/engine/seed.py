@@ -221,7 +221,13 @@ def _derived(
         values[fname] = value
         env_values[fname] = value
     for fname, f in entity.fields.items():  # a field group chosen by an enum: the others stay empty
-        if f.applies_expr is not None and not f.applies_expr.evaluate(_RowEnv(spec, env_values, generated)):
+        if f.applies_expr is None:
+            continue
+        try:
+            applies = f.applies_expr.evaluate(_RowEnv(spec, env_values, generated))
+        except ExprError as exc:
+            raise SeedError(f"{spec.name}.{name}.{fname}: applies_when failed: {exc}") from exc
+        if not applies:
             values[fname] = None
     return {fname: values[fname] for fname in entity.fields}
 
