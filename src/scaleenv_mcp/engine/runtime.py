@@ -136,11 +136,7 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
             where = {f: expr.evaluate(env) for f, expr in join.by_exprs.items()}
         except ExprError as exc:
             raise _fail("not_found", f"cannot join {joined}: {exc}") from None
-        rows = state.find(join.entity, where)
-        if join.order_by:
-            key = join.order_by
-            rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0, r["id"]))
-        out[joined] = rows[: join.limit]
+        out[joined] = state.find(join.entity, where, order_by=join.order_by, limit=join.limit)  # read no more than shown
     return out
 
 

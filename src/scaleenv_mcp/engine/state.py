@@ -315,11 +315,12 @@ class State:
         return [self._row(entity, r) for r in cur.fetchall()]
 
     def find(
-        self, entity: str, where: Mapping[str, Any], *, nocase: bool = False, limit: int | None = None
+        self, entity: str, where: Mapping[str, Any], *, nocase: bool = False, limit: int | None = None, order_by: str | None = None
     ) -> list[dict[str, Any]]:
         """Rows matching ``where``: ``field=value`` or ``field__lt=value`` (lt, lte, gt, gte, ne, in).
 
-        Text is compared case-insensitively when ``nocase``; at most ``limit`` rows (in id order) when given.
+        Text is compared case-insensitively when ``nocase``; rows come in ``order_by`` order (nulls
+        first), then by id; at most ``limit`` of them when given.
         """
         spec = self._entity(entity)
         clauses: list[str] = []
@@ -343,7 +344,9 @@ class State:
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id"
+        if order_by is not None and order_by not in spec.fields:
+            raise KeyError(f"unknown field {order_by!r} of {entity!r}")
+        sql += f" ORDER BY {_q(order_by)}, id" if order_by else " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
