@@ -166,3 +166,11 @@ def test_fresh_codes_by_pattern_in_the_seed_and_on_every_create() -> None:
     with pytest.raises(BlueprintError) as caught:
         parse_blueprint(data)
     assert any(p.path == "entities.booking.fields.price.pattern" and "text fields" in p.message for p in caught.value.problems)
+
+
+def test_a_correlated_reference_on_a_large_seed_stops_at_its_limit_with_one_line() -> None:
+    data = copy.deepcopy(BLUEPRINT)
+    data["entities"]["user"]["count"] = 3000
+    data["entities"]["booking"]["count"] = 3000
+    with pytest.raises(SeedError, match=r"booking.card_id: ref_where tested more than 1,000,000 rows"):
+        seed_state(parse_blueprint(data))

@@ -26,6 +26,7 @@ from scaleenv_mcp.tasks.answers import answer_matches
         ("12,50 EUR", 12.5, "money", {}),
         ("It is 3.", 3, "number", {}),
         ("You have 2 pending orders, for $45.00 and $12.50.", 2, "number", {}),  # a count: amounts are something else
+        ("You have two pending orders; the one from May ships first.", 2, "number", {}),  # a count in words, not "the one"
         ("Yes, it is.", True, "boolean", {"subject": ["active"]}),
         ("true", True, "boolean", {}),
         ("verified", True, "boolean", {}),
@@ -55,6 +56,7 @@ def test_correct_answers_in_the_usual_forms_pass(answer: str, expected: Any, kin
         ("Your order is unpaid.", "paid", "enum", {"choices": ["paid", "unpaid"]}, "gives unpaid"),
         ("$12 or $13", 12, "money", {}, "2 different numbers"),
         ("1, 2 or 3 of them", 2, "number", {}, "3 different numbers"),
+        ("one or two of them", 2, "number", {}, "2 different numbers"),
         ("", "x", "text", {}, "no answer"),
         (None, "x", "text", {}, "no answer"),
         ("Lisbonne", "Lisbon", "text", {}, "does not give"),

@@ -41,7 +41,7 @@ def seed_state(spec: DomainSpec, seed: int | None = None, *, scale: float = 1.0)
     """
     rng = random.Random(f"{spec.name}:{spec.seed if seed is None else seed}")
     generated: dict[str, list[dict[str, Any]]] = {}
-    pools: _Pools = {}
+    pools = _Pools()
     for name in entity_order(spec):
         entity = spec.entities[name]
         plan = _plan(spec, name, entity, scale, rng, generated)
@@ -78,8 +78,16 @@ def _plan(
     return plan + [{} for _ in range(max(0, round(entity.count * scale)) - len(plan))]
 
 
-_Pools = dict[tuple[str, str], list[dict[str, Any]]]
-"""(entity, field) -> referenced rows still satisfying the field's ref_where, for one seeding run"""
+class _Pools(dict[tuple[str, str], list[dict[str, Any]]]):
+    """(entity, field) -> referenced rows still satisfying the field's ref_where, for one seeding run;
+    ``checks`` counts the rows filtered, so a correlated ref_where cannot run away."""
+
+    checks: int = 0
+
+
+MAX_WHERE_CHECKS = 1_000_000
+"""rows a seeding run may test against ref_where filters: a correlated filter (``row.user_id``) is
+re-run for every distinct value it reads, which on a large seed would otherwise not end"""
 
 
 class _RowEnv:
@@ -349,7 +357,14 @@ def _pick_where(
     key = (entity, fname if not reads else f"{fname}:{[own.get(a) for a in reads]!r}")
     pool = pools.get(key)
     if pool is None:
-        pool = [t for t in generated.get(f.ref or "", []) if where.evaluate(_RowEnv(spec, {**t, "row": own}, generated))]
+        targets = generated.get(f.ref or "", [])
+        pools.checks += len(targets)
+        if pools.checks > MAX_WHERE_CHECKS:
+            raise SeedError(
+                f"{spec.name}.{entity}.{fname}: ref_where tested more than {MAX_WHERE_CHECKS:,} rows while seeding; "
+                "lower the counts or read fewer fields of the row being seeded"
+            )
+        pool = [t for t in targets if where.evaluate(_RowEnv(spec, {**t, "row": own}, generated))]
         pools[key] = pool
     while pool:
         index = rng.randrange(len(pool))

@@ -211,15 +211,14 @@ class State:
 
     def _restore(self, entity: str, row_id: str, original: dict[str, Any] | None, changed: list[str]) -> None:
         """Write back one row's baseline: UPDATE only the columns written (REPLACE would delete the row
-        first and make SQLite check every referencing row); INSERT when the row is gone."""
+        first and make SQLite check every referencing row); INSERT when the row is gone (or when no
+        columns are given: the caller removed it)."""
         assert original is not None
         cols = self._columns[entity]
         if changed:
             sql = f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in changed)} WHERE id = ?"
             if self.conn.execute(sql, [*(original[c] for c in changed), row_id]).rowcount:
                 return
-        elif self.get(entity, row_id) is not None:
-            return
         self.conn.execute(
             f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
             [original[c] for c in cols],

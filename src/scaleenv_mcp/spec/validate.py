@@ -296,12 +296,10 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             yield from _expression_problems(path, text, scope, spec)
         yield from _include_problems(base, tool, spec, scope)
         result = tool.result_var
-        if tool.compute:
-            pass  # returns its computed values
-        elif tool.returns and (tool.returns not in scope or scope[tool.returns][0] != "row"):
+        if tool.returns and not tool.compute and (tool.returns not in scope or scope[tool.returns][0] != "row"):
             rows = [n for n, (k, _) in scope.items() if k == "row"]
             yield Problem(path=f"{base}.returns", message=f"{tool.returns!r} is not a row variable (rows: {rows})")
-        elif not tool.search and result is None:
+        elif not tool.search and not tool.compute and result is None:  # a compute tool returns its computed values
             yield Problem(path=base, message="a tool must return something: add 'lookup', 'search', a ref parameter or 'returns'")
 
 

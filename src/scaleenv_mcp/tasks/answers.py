@@ -16,8 +16,8 @@ Accepted forms, per type:
 - ``datetime``: one date as above and one time (``14:30``, ``2:30 PM``, ``2026-01-26T14:30:00``).
 - ``money`` and ``number``: digits with an optional sign, currency sign or code, thousands
   separators (``1,234.50``, ``1 234,50``) and a decimal comma (``12,50``); amounts marked with a
-  currency are the candidates when there are any, and for a number those without one; money
-  compares to the cent.
+  currency are the candidates when there are any, and for a number those without one (or, with
+  no digits at all, a count in words: "two orders"); money compares to the cent.
 - ``boolean``: yes/no words (yes, yeah, correct, true, confirmed, verified / no, not, never,
   false, isn't ...), or the question's own word without a negation ("You are subscribed").
   Uncertainty ("I don't know", "not sure", "cannot tell") asserts nothing.
@@ -199,7 +199,16 @@ def _numbers(text: str, *, currency_first: bool) -> list[float]:
         return marked
     if not currency_first and plain:
         return plain  # a count or a quantity: amounts marked as money are something else the answer mentions
+    if not currency_first and not marked:  # "You have two pending orders": a count in words
+        return [float(_COUNT_WORDS[m.group(1).lower()]) for m in _COUNT_WORD.finditer(cleaned)]
     return marked + plain
+
+
+_COUNT_WORDS = {w: i for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
+)}  # fmt: skip
+_COUNT_WORD = re.compile(rf"(?<!\bthe )(?<!\bthat )(?<!\bthis )(?<!\bwhich )(?<!\beach )(?<!\bany )\b({'|'.join(_COUNT_WORDS)})\b", re.I)
+"""a number in words, not the pronoun "one" ("the one you booked")"""
 
 
 def _words(text: str) -> list[str]:
