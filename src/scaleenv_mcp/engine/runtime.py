@@ -12,14 +12,14 @@ import math
 import random
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema.exceptions import ValidationError as SchemaError
 
-from ..spec.expr import Expr, ExprError
-from ..spec.model import CreateEffect, DeleteEffect, FieldSpec, ToolSpec, ToolView
+from ..spec.expr import Assignment, Expr, ExprError
+from ..spec.model import CreateEffect, DeleteEffect, FieldSpec, ForEachEffect, IncludeSpec, ParamSpec, RuleSpec, ToolSpec, ToolView
 from ..spec.types import ValueProblem, conforms, normalize
 from .samples import code_from_pattern
 from .state import State
@@ -65,11 +65,13 @@ def _fail(code: str, message: str, **details: Any) -> _Failure:
 
 
 class _CallEnv:
-    __slots__ = ("state", "values")
+    __slots__ = ("state", "touched", "values")
 
     def __init__(self, values: dict[str, Any], state: State) -> None:
         self.values = values
         self.state = state
+        self.touched: dict[tuple[str, str], None] = {}
+        """rows the call created or changed, in order: their field groups are checked at the end"""
 
     def lookup(self, name: str) -> Any:
         return self.values[name]
@@ -106,12 +108,12 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
         except ExprError as exc:
             raise _fail("precondition_failed", f"cannot work out {local}: {exc}", rule=f"let {local}") from None
     for rule in tool.requires:
-        try:
-            holds = rule.expr.evaluate(env)
-        except ExprError as exc:
-            raise _fail("precondition_failed", f"{rule.error} ({exc})", rule=rule.check) from None
-        if not holds:
-            raise _fail("precondition_failed", rule.error, rule=rule.check, values=_rule_values(rule.expr, env))
+        if rule.for_each is None or rule.as_ is None:
+            _check_rule(rule, env)
+            continue
+        for position, _ in enumerate(_each(state, tool, compiled, rule.for_each, rule.as_, rule.bind_exprs, env, "rule")):
+            _check_rule(rule, env, position)
+        env.values.pop(rule.as_, None)
     if tool.effects:
         _apply_effects(state, tool, compiled, env)
     if tool.compute:  # a computed answer (a quote, a calculation) instead of a row
@@ -140,6 +142,53 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
     return out
 
 
+def _check_rule(rule: RuleSpec, env: _CallEnv, position: int | None = None) -> None:
+    """One precondition; ``position`` names the item a per-item rule failed on."""
+    item = {} if position is None else {"item": position}
+    try:
+        holds = rule.expr.evaluate(env)
+    except ExprError as exc:
+        raise _fail("precondition_failed", f"{rule.error} ({exc})", rule=rule.check, **item) from None
+    if not holds:
+        raise _fail("precondition_failed", rule.error, rule=rule.check, values=_rule_values(rule.expr, env), **item)
+
+
+def _each(
+    state: State,
+    tool: ToolSpec,
+    compiled: ToolView,
+    source: str | IncludeSpec,
+    var: str,
+    binds: Mapping[str, Expr],
+    env: _CallEnv,
+    what: str,
+) -> Iterator[None]:
+    """Bind ``var`` (and the per-item binds) to each item of a list parameter or each joined row in turn.
+
+    Joined rows are read once, before the first item, with their limit: what the effects create
+    while iterating is not iterated over."""
+    if isinstance(source, IncludeSpec):
+        try:
+            where = {f: expr.evaluate(env) for f, expr in source.by_exprs.items()}
+        except ExprError as exc:
+            raise _fail("not_found", f"cannot read the rows of {what} {var}: {exc}") from None
+        items: list[Any] = state.find(source.entity, where, order_by=source.order_by, limit=source.limit)
+    else:
+        items = list(env.values.get(source) or [])
+        entity = tool.params[source].ref_entity
+        if entity is not None:  # a list of ids: each item is its row (every id was checked when bound)
+            items = [state.get(entity, item) for item in items]
+    for item in items:
+        env.values[var] = item
+        for bvar, expr in binds.items():
+            try:
+                row_id = expr.evaluate(env)
+            except ExprError as exc:
+                raise _fail("not_found", str(exc)) from None
+            env.values[bvar] = state.get(compiled.entities[bvar], row_id) if row_id is not None else None
+        yield
+
+
 def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict[str, Any]:
     if arguments is None:
         arguments = {}
@@ -163,14 +212,27 @@ def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict
     for pname, param in params.items():
         value = arguments.get(pname)
         if value is not None:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise _fail("invalid_arguments", f"{pname}: {value!r} is not a finite number")
             try:
-                value = normalize(pname, param, value)
+                value = _normalized(pname, param, value)
             except ValueProblem as exc:
-                raise _fail("invalid_arguments", str(exc)) from None
+                raise _fail("invalid_arguments", _short(str(exc))) from None
         args[pname] = value
     return args
+
+
+def _normalized(where: str, param: ParamSpec, value: Any) -> Any:
+    """An argument in its stored form; a list's items each in theirs (an object's missing optional fields are None)."""
+    if param.type != "list":
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueProblem(f"{where}: {value!r} is not a finite number")
+        return normalize(where, param, value)
+    if param.items is not None:
+        return [_normalized(f"{where}[{i}]", param.items, item) for i, item in enumerate(value)]
+    fields = param.fields or {}
+    return [
+        {fname: None if item.get(fname) is None else _normalized(f"{where}[{i}].{fname}", f, item[fname]) for fname, f in fields.items()}
+        for i, item in enumerate(value)
+    ]
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -179,11 +241,12 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 def _schema_message(tool: ToolSpec, error: SchemaError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")  # travellers[0].name
     if error.validator == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
-        return f"missing required argument {missing[0] if missing else error.message!r}"
-    if error.validator == "additionalProperties":
+        name = missing[0] if missing else error.message
+        return f"{path}: missing required field {name!r}" if path else f"missing required argument {name!r}"
+    if error.validator == "additionalProperties" and not path:
         extra = sorted(set(error.instance) - set(tool.params)) if isinstance(error.instance, dict) else []
         return f"unexpected argument(s) {', '.join(map(repr, extra))}; allowed: {', '.join(tool.params) or 'none'}"
     if error.validator == "enum":
@@ -192,6 +255,11 @@ def _schema_message(tool: ToolSpec, error: SchemaError) -> str:
 
 
 def _bind_rows(state: State, tool: ToolSpec, compiled: ToolView, args: dict[str, Any], env: _CallEnv) -> None:
+    for pname, param in tool.list_params.items():  # every id a list names must exist before any rule reads it
+        for position, (entity, row_id) in enumerate(param.named_ids(args[pname])):
+            if state.get(entity, row_id) is None:
+                shown = _short(repr(row_id), 120)
+                raise _fail("not_found", f"{pname}: no {entity} with id {shown}", entity=entity, id=shown, item=position)
     for var, pname in tool.ref_params.items():
         value = args[pname]
         entity = compiled.entities[var]
@@ -246,31 +314,42 @@ def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallE
     try:
         with state.atomic():
             for index, effect in enumerate(tool.effects):
-                if isinstance(effect, str):
-                    _assign(state, tool, compiled, env, index)
-                elif effect.when_expr is not None and not effect.when_expr.evaluate(env):
-                    continue  # a conditional effect whose condition does not hold
-                elif isinstance(effect, CreateEffect):
-                    _create(state, effect, env)
+                if isinstance(effect, ForEachEffect):
+                    for _ in _each(state, tool, compiled, effect.for_each, effect.as_, effect.bind_exprs, env, "for_each"):
+                        if effect.when_expr is None or effect.when_expr.evaluate(env):
+                            for inner, step in enumerate(effect.do):
+                                _apply(state, compiled, env, step, effect.assignments.get(inner))
                 else:
-                    row = env.values.get(effect.delete)
-                    if row is None:
-                        raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
-                    state.delete(compiled.entities[effect.delete], row["id"])
-            _check_field_groups(state, compiled, env)
+                    _apply(state, compiled, env, effect, tool.assignments.get(index))
+            _check_field_groups(state, env)
     except ExprError as exc:
         raise _fail("constraint_violation", str(exc)) from None
     except sqlite3.IntegrityError as exc:
         raise _fail("constraint_violation", _integrity_message(str(exc))) from None
 
 
-def _check_field_groups(state: State, compiled: ToolView, env: _CallEnv) -> None:
-    """After the effects, every row the call holds has a value in exactly the fields that apply to
-    it (a card's number when it is a card, none when it is a gift card)."""
-    for var, entity in compiled.entities.items():
+def _apply(state: State, compiled: ToolView, env: _CallEnv, effect: Any, assignment: Assignment | None) -> None:
+    """One effect: an assignment, or a create or delete (skipped when its condition does not hold)."""
+    if assignment is not None:
+        _assign(state, compiled, env, assignment)
+    elif effect.when_expr is not None and not effect.when_expr.evaluate(env):
+        return  # a conditional effect whose condition does not hold
+    elif isinstance(effect, CreateEffect):
+        _create(state, effect, env)
+    else:
+        row = env.values.get(effect.delete)
+        if row is None:
+            raise _fail("not_found", f"cannot delete: {effect.delete} is not set")
+        state.delete(compiled.entities[effect.delete], row["id"])
+        env.touched.pop((compiled.entities[effect.delete], row["id"]), None)
+
+
+def _check_field_groups(state: State, env: _CallEnv) -> None:
+    """After the effects, every row the call created or changed has a value in exactly the fields
+    that apply to it (a card's number when it is a card, none when it is a gift card)."""
+    for entity, row_id in env.touched:
         fields = [(n, f) for n, f in state.spec.entities[entity].fields.items() if f.applies_expr is not None]
-        held = env.values.get(var)
-        row = state.get(entity, held["id"]) if fields and isinstance(held, dict) and "id" in held else None
+        row = state.get(entity, row_id) if fields else None
         if row is None:
             continue
         for fname, f in fields:
@@ -295,8 +374,7 @@ class _RowValues:
         raise ExprError("a field group's condition reads the row's own fields only")
 
 
-def _assign(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv, index: int) -> None:
-    assignment = tool.assignments[index]
+def _assign(state: State, compiled: ToolView, env: _CallEnv, assignment: Assignment) -> None:
     row = env.values.get(assignment.var)
     if row is None:
         raise _fail("not_found", f"cannot change {assignment.var}.{assignment.field}: {assignment.var} is not set")
@@ -311,6 +389,7 @@ def _assign(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv, ind
     value = _checked(state, f"{entity}.{assignment.field}", field_spec, value)
     state.update(entity, row["id"], {assignment.field: value})
     env.values[assignment.var] = {**row, assignment.field: value}
+    env.touched[(entity, row["id"])] = None
 
 
 def _create(state: State, effect: CreateEffect, env: _CallEnv) -> None:
@@ -330,6 +409,7 @@ def _create(state: State, effect: CreateEffect, env: _CallEnv) -> None:
         row[fname] = _checked(state, f"{effect.create}.{fname}", fspec, value)
     state.insert(effect.create, row)
     env.values[effect.var] = row
+    env.touched[(effect.create, row["id"])] = None
 
 
 def _fresh_code(state: State, entity: str, fname: str, pattern: str, row_id: str) -> str:

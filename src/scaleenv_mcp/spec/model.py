@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -35,6 +35,8 @@ __all__ = [
     "Effect",
     "EntitySpec",
     "FieldSpec",
+    "ForEachEffect",
+    "IncludeSpec",
     "LookupSpec",
     "ParamSpec",
     "RuleSpec",
@@ -191,10 +193,18 @@ class EntitySpec(StrictModel):
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
-class ParamSpec(StrictModel):
-    """A tool parameter; same types as fields."""
+MAX_ITEMS = 100
+"""items a list parameter may declare (``max_items``): every call is bounded"""
 
-    type: FieldType
+
+class ParamSpec(StrictModel):
+    """A tool parameter; same types as fields, or ``list`` of such values or of small objects.
+
+    A list declares its items either as one value (``items: {type: ref, ref: flight}``) or as an
+    object of named values (``fields: {first_name: {type: string}, ...}``), and how many it takes
+    (``min_items``, ``max_items``): a booking of several passengers is one call, not five."""
+
+    type: FieldType | Literal["list"]
     description: str = ""
     ref: str | None = None
     values: list[str] | None = None
@@ -202,28 +212,97 @@ class ParamSpec(StrictModel):
     min: float | None = None
     max: float | None = None
     max_length: int | None = Field(None, ge=1)
+    items: ParamSpec | None = Field(None, description="a list's items, each one value of this type")
+    fields: dict[str, ParamSpec] | None = Field(None, description="a list's items, each an object of these values")
+    min_items: int = Field(1, ge=0, le=MAX_ITEMS, description="fewest items of a list")
+    max_items: int | None = Field(None, ge=1, le=MAX_ITEMS, description="most items of a list (required for a list)")
 
     @property
     def kind(self) -> Kind:
-        return KIND[self.type]
+        return "list" if self.type == "list" else KIND[self.type]
+
+    @property
+    def ref_entity(self) -> str | None:
+        """The entity whose ids this parameter takes: its own ``ref``, or its items' for a list of refs."""
+        if self.type == "ref":
+            return self.ref
+        if self.type == "list" and self.items is not None and self.items.type == "ref":
+            return self.items.ref
+        return None
+
+    def named_ids(self, value: Any) -> list[tuple[str, str]]:
+        """(entity, id) for every row an argument names: a ref, each id of a list of refs, each
+        ref value of a list of objects. Anything malformed names nothing."""
+        if self.type == "ref":
+            return [(str(self.ref), value)] if isinstance(value, str) else []
+        if self.type != "list" or not isinstance(value, list):
+            return []
+        if self.items is not None:
+            return [pair for item in value for pair in self.items.named_ids(item)]
+        out: list[tuple[str, str]] = []
+        for item in value:
+            if isinstance(item, dict):
+                for fname, f in (self.fields or {}).items():
+                    out += f.named_ids(item.get(fname))
+        return out
 
     def json_schema(self) -> dict[str, Any]:
-        schema = value_schema(self.type, self.values, self.min, self.max, self.max_length)
+        if self.type == "list":
+            schema: dict[str, Any] = {"type": "array", "items": self.item_schema(), "minItems": self.min_items}
+            if self.max_items is not None:
+                schema["maxItems"] = self.max_items
+        else:
+            schema = value_schema(self.type, self.values, self.min, self.max, self.max_length)
         text = self.description or (f"id of the {self.ref}" if self.ref else "")
         if text:
             schema["description"] = text
         return schema
 
+    def item_schema(self) -> dict[str, Any]:
+        """JSON Schema of one item of a list."""
+        if self.items is not None:
+            return self.items.json_schema()
+        fields = self.fields or {}
+        return {
+            "type": "object",
+            "properties": {name: f.json_schema() for name, f in fields.items()},
+            "required": [name for name, f in fields.items() if f.required],
+            "additionalProperties": False,
+        }
+
+
+class IncludeSpec(StrictModel):
+    """Rows joined into a tool's result: a reservation with its segments."""
+
+    entity: str
+    by: dict[str, str] = Field(..., min_length=1, description="field of the joined rows -> expression it equals (booking_id: booking.id)")
+    order_by: str | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+    @cached_property
+    def by_exprs(self) -> dict[str, Expr]:
+        return {f: parse(text) for f, text in self.by.items()}
+
 
 class RuleSpec(StrictModel):
-    """A precondition: when ``check`` is false the call fails with ``error`` and changes nothing."""
+    """A precondition: when ``check`` is false the call fails with ``error`` and changes nothing.
+
+    With ``for_each`` the check holds for every item of a list parameter (or every joined row),
+    each bound to ``as`` in turn: every flight of a trip is open for booking."""
 
     check: str
     error: str
+    for_each: str | IncludeSpec | None = Field(None, description="a list parameter, or rows {entity, by}: check each in turn")
+    as_: str | None = Field(None, alias="as", description="the name each item is bound to")
+    bind: dict[str, str] = Field({}, description="per item: variable -> expression giving an id")
 
     @cached_property
     def expr(self) -> Expr:
         return parse(self.check)
+
+    @cached_property
+    def bind_exprs(self) -> dict[str, Expr]:
+        return {var: parse(text) for var, text in self.bind.items()}
 
 
 class LookupSpec(StrictModel):
@@ -296,20 +375,30 @@ class DeleteEffect(StrictModel):
         return parse(self.when) if self.when else None
 
 
-Effect = str | CreateEffect | DeleteEffect
+class ForEachEffect(StrictModel):
+    """Per-row effects: ``do`` runs once for each item of a list parameter (or each joined row),
+    bound to ``as``; a booking creates one segment per flight, a cancellation refunds each payment."""
 
-
-class IncludeSpec(StrictModel):
-    """Rows joined into a tool's result: a reservation with its segments."""
-
-    entity: str
-    by: dict[str, str] = Field(..., min_length=1, description="field of the joined rows -> expression it equals (booking_id: booking.id)")
-    order_by: str | None = None
-    limit: int = Field(20, ge=1, le=100)
+    for_each: str | IncludeSpec = Field(..., description="a list parameter, or rows {entity, by, order_by, limit}")
+    as_: str = Field(..., alias="as", description="the name each item is bound to")
+    bind: dict[str, str] = Field({}, description="per item: variable -> expression giving an id (method: pay.method_id)")
+    when: str | None = Field(None, description="run for an item only when this holds")
+    do: list[str | CreateEffect | DeleteEffect] = Field(..., min_length=1, max_length=20)
 
     @cached_property
-    def by_exprs(self) -> dict[str, Expr]:
-        return {f: parse(text) for f, text in self.by.items()}
+    def when_expr(self) -> Expr | None:
+        return parse(self.when) if self.when else None
+
+    @cached_property
+    def bind_exprs(self) -> dict[str, Expr]:
+        return {var: parse(text) for var, text in self.bind.items()}
+
+    @cached_property
+    def assignments(self) -> dict[int, Assignment]:
+        return {i: parse_assignment(e) for i, e in enumerate(self.do) if isinstance(e, str)}
+
+
+Effect = str | CreateEffect | DeleteEffect | ForEachEffect
 
 
 class ToolSpec(StrictModel):
@@ -350,6 +439,20 @@ class ToolSpec(StrictModel):
     def assignments(self) -> dict[int, Assignment]:
         """Compiled string effects by position."""
         return {i: parse_assignment(e) for i, e in enumerate(self.effects) if isinstance(e, str)}
+
+    @cached_property
+    def all_assignments(self) -> list[Assignment]:
+        """Every assignment the tool can make, per-row ones included (what it may write)."""
+        nested = [a for loop in self.loops for a in loop.assignments.values()]
+        return [*self.assignments.values(), *nested]
+
+    @property
+    def loops(self) -> list[ForEachEffect]:
+        return [e for e in self.effects if isinstance(e, ForEachEffect)]
+
+    @property
+    def list_params(self) -> dict[str, ParamSpec]:
+        return {name: p for name, p in self.params.items() if p.type == "list"}
 
     @cached_property
     def bind_exprs(self) -> dict[str, Expr]:
@@ -576,12 +679,50 @@ def _tool_entities(spec: DomainSpec, tool: ToolSpec) -> dict[str, str]:
     if tool.lookup:
         out[tool.lookup.var] = tool.lookup.entity
     for var, expr in tool.bind_exprs.items():
-        source, attr = expr.references()[0]
-        out[var] = str(spec.entities[out[source]].fields[str(attr)].ref)
+        out[var] = _bound_entity(spec, tool, out, expr)
     for effect in tool.effects:
         if isinstance(effect, CreateEffect):
             out[effect.var] = effect.create
+    for source, var, binds, inner in _per_item(tool):
+        entity = _item_entity(tool, source)
+        if entity is not None:
+            out[var] = entity
+        for bvar, expr in binds.items():
+            out[bvar] = _bound_entity(spec, tool, out, expr, item=(var, source))
+        out.update({e.var: e.create for e in inner if isinstance(e, CreateEffect)})
     return out
+
+
+def _per_item(tool: ToolSpec) -> list[tuple[str | IncludeSpec, str, dict[str, Expr], list[Effect]]]:
+    """(source, item name, per-item binds, per-item effects) of every ``for_each``, rules' first."""
+    out: list[tuple[str | IncludeSpec, str, dict[str, Expr], list[Effect]]] = []
+    for rule in tool.requires:
+        if rule.for_each is not None and rule.as_:
+            out.append((rule.for_each, rule.as_, rule.bind_exprs, []))
+    for loop in tool.loops:
+        out.append((loop.for_each, loop.as_, loop.bind_exprs, list(loop.do)))
+    return out
+
+
+def _item_entity(tool: ToolSpec, source: str | IncludeSpec) -> str | None:
+    """The entity whose rows a ``for_each`` binds: joined rows, or a list of refs (None for values and objects)."""
+    if isinstance(source, IncludeSpec):
+        return source.entity
+    param = tool.params.get(source)
+    return param.ref_entity if param is not None and param.type == "list" else None
+
+
+def _bound_entity(
+    spec: DomainSpec, tool: ToolSpec, rows: dict[str, str], expr: Expr, item: tuple[str, str | IncludeSpec] | None = None
+) -> str:
+    """The entity a ``bind`` expression's id points to: a ref field of a bound row, or of a list's object item."""
+    source, attr = expr.references()[0]
+    if source in rows:
+        return str(spec.entities[rows[source]].fields[str(attr)].ref)
+    if item is not None and source == item[0] and isinstance(item[1], str):
+        fields = tool.params[item[1]].fields or {}
+        return str(fields[str(attr)].ref)
+    raise KeyError(source)
 
 
 def _output_schema(spec: DomainSpec, tool: ToolSpec, entity: str) -> dict[str, Any]:
@@ -612,7 +753,7 @@ _JSON_TYPE = {"number": "number", "string": "string", "bool": "boolean", "list":
 def _computed_schema(spec: DomainSpec, tool: ToolSpec, entities: dict[str, str]) -> dict[str, Any]:
     """JSON Schema of a tool's computed values, each typed by what its expression yields."""
     kinds: dict[str, Kind] = {"today": "string", "now": "string"}
-    kinds.update({p: KIND[param.type] for p, param in tool.params.items()})
+    kinds.update({p: param.kind for p, param in tool.params.items()})
 
     def resolve(name: str, attr: str | None) -> Kind:
         if attr is not None and name in entities:
@@ -631,13 +772,13 @@ def _computed_schema(spec: DomainSpec, tool: ToolSpec, entities: dict[str, str])
 
 def _written_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
-    for index, effect in enumerate(tool.effects):
-        if isinstance(effect, str):
-            assignment = tool.assignments[index]
-            out.setdefault(entities[assignment.var], set()).add(assignment.field)
-        elif isinstance(effect, CreateEffect):
+    effects: list[Effect] = [*tool.effects, *(e for loop in tool.loops for e in loop.do)]
+    for assignment in tool.all_assignments:
+        out.setdefault(entities[assignment.var], set()).add(assignment.field)
+    for effect in effects:
+        if isinstance(effect, CreateEffect):
             out.setdefault(effect.create, set()).add("*")
-        else:
+        elif isinstance(effect, DeleteEffect):
             out.setdefault(entities[effect.delete], set()).add("*")
     return {entity: frozenset(fields) for entity, fields in out.items()}
 
@@ -645,8 +786,10 @@ def _written_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, froze
 def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozenset[str]]:
     """What the rules read, directly or through a local value (``let``), and what a conditional effect tests."""
     out: dict[str, set[str]] = {}
-    conditions = [e.when_expr for e in tool.effects if isinstance(e, CreateEffect | DeleteEffect) and e.when_expr]
-    for join in tool.include.values():
+    effects: list[Effect] = [*tool.effects, *(e for loop in tool.loops for e in loop.do)]
+    conditions = [e.when_expr for e in effects if isinstance(e, CreateEffect | DeleteEffect | ForEachEffect) and e.when_expr]
+    joins = [*tool.include.values(), *(s for s, _, _, _ in _per_item(tool) if isinstance(s, IncludeSpec))]
+    for join in joins:
         out.setdefault(join.entity, set()).update({"*", *join.by})
     for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions, *tool.compute_exprs.values()]:
         for name, attr in expr.references():

@@ -9,12 +9,12 @@ repair loop) knows exactly what to fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from .errors import Problem
 from .expr import Assignment, Expr, ExprError, parse, parse_assignment
-from .model import CreateEffect, DomainSpec, EntitySpec, FieldSpec, ToolSpec, literal_text
+from .model import MAX_ITEMS, CreateEffect, DomainSpec, EntitySpec, FieldSpec, ForEachEffect, IncludeSpec, ParamSpec, ToolSpec, literal_text
 from .types import KIND, NUMERIC, Kind, ValueProblem, is_ref_name, normalize, ref_var
 
 __all__ = ["check_spec"]
@@ -232,6 +232,11 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
         scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime")}
         for pname, p in tool.params.items():
             ppath = f"{base}.params.{pname}"
+            if p.type == "list":
+                yield from _list_param_problems(ppath, p, spec)
+                scope[pname] = ("value", "list")
+                continue
+            yield from _param_shape_problems(ppath, p)
             yield from _typed_value_problems(ppath, p.type, p.ref, p.values, spec)
             scope[pname] = ("value", p.type)
             if p.type == "ref":
@@ -281,12 +286,18 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             scope[name] = ("value", None)
         for i, rule in enumerate(tool.requires):
             path = f"{base}.requires[{i}].check"
+            inner = scope
+            if rule.for_each is not None or rule.as_ is not None or rule.bind:
+                loop_scope = yield from _loop_scope(f"{base}.requires[{i}]", tname, tool, rule.for_each, rule.as_, rule.bind, scope, spec)
+                if loop_scope is None:
+                    continue
+                inner = loop_scope
             try:
                 expr = rule.expr
             except ExprError as exc:
                 yield Problem(path=path, message=str(exc))
                 continue
-            yield from _reference_problems(path, expr, scope, spec)
+            yield from _reference_problems(path, expr, inner, spec)
         yield from _effect_problems(base, tool, spec, scope)
         for name, text in tool.compute.items():
             path = f"{base}.compute.{name}"
@@ -301,6 +312,108 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             yield Problem(path=f"{base}.returns", message=f"{tool.returns!r} is not a row variable (rows: {rows})")
         elif not tool.search and not tool.compute and result is None:  # a compute tool returns its computed values
             yield Problem(path=base, message="a tool must return something: add 'lookup', 'search', a ref parameter or 'returns'")
+
+
+def _param_shape_problems(path: str, p: ParamSpec) -> Iterator[Problem]:
+    """List keys on a parameter that is not a list."""
+    for key in ("items", "fields", "max_items"):
+        if getattr(p, key) is not None:
+            yield Problem(path=f"{path}.{key}", message=f"'{key}' is for type 'list', not {p.type!r}")
+
+
+def _list_param_problems(path: str, p: ParamSpec, spec: DomainSpec) -> Iterator[Problem]:
+    """A list declares its items (one value, or an object of values) and at most how many it takes."""
+    if p.max_items is None:
+        yield Problem(path=path, message=f"a list needs 'max_items' (at most {MAX_ITEMS}): every call is bounded")
+    elif p.min_items > p.max_items:
+        yield Problem(path=f"{path}.min_items", message=f"min_items {p.min_items} is above max_items {p.max_items}")
+    if (p.items is None) == (p.fields is None):
+        yield Problem(path=path, message="a list needs exactly one of 'items' (one value each) or 'fields' (an object each)")
+        return
+    parts = {"items": p.items} if p.items is not None else {f"fields.{n}": f for n, f in (p.fields or {}).items()}
+    if p.fields is not None and not p.fields:
+        yield Problem(path=f"{path}.fields", message="an object item needs at least one field")
+    for key, item in parts.items():
+        assert item is not None
+        ipath = f"{path}.{key}"
+        if item.type == "list":
+            yield Problem(path=ipath, message="an item cannot be a list; one level of lists")
+            continue
+        if key.startswith("fields.") and not re.match(r"^[a-z][a-z0-9_]*$", key[7:]):
+            yield Problem(path=ipath, message="a field name must be snake_case")
+        yield from _param_shape_problems(ipath, item)
+        yield from _typed_value_problems(ipath, item.type, item.ref, item.values, spec)
+
+
+def _loop_scope(
+    path: str,
+    tname: str,
+    tool: ToolSpec,
+    source: str | IncludeSpec | None,
+    var: str | None,
+    bind: dict[str, str],
+    scope: dict[str, tuple[str, str | None]],
+    spec: DomainSpec,
+) -> Generator[Problem, None, dict[str, tuple[str, str | None]] | None]:
+    """The names a per-item rule or effect sees: the tool's, the item (``as``) and its per-item binds."""
+    if source is None or not var:
+        yield Problem(path=path, message="per-item checks need both 'for_each' (a list parameter or rows) and 'as' (a name)")
+        return None
+    if var in scope:
+        yield Problem(path=f"{path}.as", message=f"{var!r} is already a name of this tool; choose another")
+        return None
+    if not re.match(r"^[a-z][a-z0-9_]*$", var):
+        yield Problem(path=f"{path}.as", message=f"{var!r} must be snake_case")
+        return None
+    inner = dict(scope)
+    if isinstance(source, IncludeSpec):
+        entity = spec.entities.get(source.entity)
+        if entity is None:
+            yield Problem(path=f"{path}.for_each.entity", message=f"unknown entity {source.entity!r} (entities: {_names(spec.entities)})")
+            return None
+        bad = False
+        for fname, text in source.by.items():
+            if fname not in entity.fields and fname != "id":
+                yield Problem(path=f"{path}.for_each.by.{fname}", message=f"unknown field {fname!r} of {source.entity} (fields: {_names(entity.fields)})")
+                bad = True
+                continue
+            for problem in _expression_problems(f"{path}.for_each.by.{fname}", text, scope, spec):
+                bad = True
+                yield problem
+        if source.order_by and source.order_by not in entity.fields:
+            yield Problem(path=f"{path}.for_each.order_by", message=f"unknown field {source.order_by!r} of {source.entity}")
+            bad = True
+        if bad:
+            return None
+        inner[var] = ("row", source.entity)
+    else:
+        param = tool.params.get(source)
+        if param is None or param.type != "list":
+            lists = [n for n, p in tool.params.items() if p.type == "list"]
+            yield Problem(path=f"{path}.for_each", message=f"{source!r} is not a list parameter (lists: {', '.join(lists) or 'none'}); or give rows as {{entity, by}}")
+            return None
+        if param.items is not None:
+            item = param.items
+            inner[var] = ("row", item.ref) if item.type == "ref" and item.ref in spec.entities else ("value", item.type)
+        else:
+            inner[var] = ("item", f"{tname}.{source}")
+    for bvar, text in bind.items():
+        bpath = f"{path}.bind.{bvar}"
+        if bvar in inner:
+            yield Problem(path=bpath, message=f"{bvar!r} is already a name of this tool; choose another")
+            return None
+        try:
+            expr = parse(text)
+        except ExprError as exc:
+            yield Problem(path=bpath, message=str(exc))
+            return None
+        refs = expr.references()
+        target = _ref_target(refs, inner, spec) if len(refs) == 1 else None
+        if target is None:
+            yield Problem(path=bpath, message=f"{text!r} must be a ref field like {var}.flight_id")
+            return None
+        inner[bvar] = ("row", target)
+    return inner
 
 
 def _lookup_problems(path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:
@@ -341,9 +454,24 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
 
 
 def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:
-    for i, effect in enumerate(tool.effects):
-        path = f"{base}.effects[{i}]"
-        if isinstance(effect, str):
+    yield from _effects_problems(f"{base}.effects", base.removeprefix("tools."), tool, list(tool.effects), spec, scope)
+
+
+def _effects_problems(
+    at: str, tname: str, tool: ToolSpec, effects: list[Any], spec: DomainSpec, scope: dict[str, tuple[str, str | None]]
+) -> Iterator[Problem]:
+    for i, effect in enumerate(effects):
+        path = f"{at}[{i}]"
+        if isinstance(effect, ForEachEffect):
+            if at != f"tools.{tname}.effects":
+                yield Problem(path=path, message="a for_each cannot hold another for_each; one level of per-row effects")
+                continue
+            inner = yield from _loop_scope(path, tname, tool, effect.for_each, effect.as_, effect.bind, scope, spec)
+            if inner is None:
+                continue
+            yield from _when_problems(path, effect.when, inner, spec)
+            yield from _effects_problems(f"{path}.do", tname, tool, list(effect.do), spec, inner)
+        elif isinstance(effect, str):
             resolved = _assignment_target(path, effect, scope, spec, "this tool has bound")
             if not isinstance(resolved, tuple):
                 yield from [resolved] if resolved else []
@@ -469,7 +597,11 @@ def _reference_problems(
         kind, target = scope[name]
         if attr is None:
             continue
-        if kind != "row":
+        if kind == "item":
+            fields = _item_fields(spec, str(target))
+            if attr not in fields:
+                yield Problem(path=path, message=f"unknown field {attr!r} of an item of {target!r} in {expr.text!r} (fields: {_names(fields)})")
+        elif kind != "row":
             yield Problem(path=path, message=f"{name!r} is a value, not a row, so {name}.{attr} is invalid")
         elif str(target) in spec.entities and attr != "id" and attr not in spec.entities[str(target)].fields:
             yield Problem(path=path, message=f"unknown field {attr!r} on entity {target!r} in {expr.text!r}")
@@ -498,12 +630,23 @@ def _value_type_problems(
             yield Problem(path=path, message=f"{value!r} is not a value of {where} (values: {field.values})")
 
 
+def _item_fields(spec: DomainSpec, target: str) -> dict[str, ParamSpec]:
+    """The fields of an object item of a list parameter, by its ``tool.param`` name."""
+    tname, _, pname = target.partition(".")
+    return spec.tools[tname].params[pname].fields or {}
+
+
 def _resolve_kind(name: str, attr: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Kind:
     if name not in scope:
         return "unknown"
     kind, target = scope[name]
     if attr is None:
+        if kind == "value" and target == "list":
+            return "list"
         return KIND.get(str(target), "unknown") if kind == "value" else "unknown"
+    if kind == "item":
+        item = _item_fields(spec, str(target)).get(attr)
+        return item.kind if item is not None else "unknown"
     if attr == "id":
         return "string"
     entity = spec.entities.get(str(target))
@@ -519,6 +662,9 @@ def _ref_target(refs: list[tuple[str, str | None]], scope: dict[str, tuple[str, 
     kind, target = scope[name]
     if attr is None:
         return None
+    if kind == "item":
+        item = _item_fields(spec, str(target)).get(attr)
+        return item.ref if item is not None and item.type == "ref" and item.ref in spec.entities else None
     if kind == "row" and str(target) in spec.entities:
         field = spec.entities[str(target)].fields.get(attr)
         if field is not None and field.type == "ref":
