@@ -42,6 +42,22 @@ def _python_type(schema: Mapping[str, Any]) -> Any:
     return _TYPES.get(str(schema.get("type")), str)
 
 
+def _described(param: str, schema: Mapping[str, Any]) -> str:
+    """A parameter's docstring line; a list says how many items and, for objects, their fields
+    (the signature's ``list[dict]`` cannot)."""
+    text = str(schema.get("description") or param)
+    if schema.get("type") != "array":
+        return text
+    bound = f"{schema.get('minItems', 0)} to {schema['maxItems']}" if "maxItems" in schema else f"at least {schema.get('minItems', 0)}"
+    items = schema.get("items", {})
+    if items.get("type") == "object":
+        required = set(items.get("required", []))
+        fields = ", ".join(f"{n} ({_python_type(s).__name__ if isinstance(_python_type(s), type) else 'one of ' + '/'.join(s['enum'])}"
+                           f"{'' if n in required else ', optional'})" for n, s in items.get("properties", {}).items())  # fmt: skip
+        return f"{text}; a list of {bound} objects, each with {fields}"
+    return f"{text}; a list of {bound} items"
+
+
 class ScaleenvEnvironment:
     """Base of the generated classes: one episode at a time, opened by ``reset``."""
 
@@ -92,7 +108,7 @@ def _tool_method(name: str, function: Mapping[str, Any]) -> Callable[..., str]:
         default = inspect.Parameter.empty if param in required else None
         parameters.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
         annotations[param] = annotation
-        lines.append(f"    {param}: {' '.join(str(spec.get('description') or param).split())}")
+        lines.append(f"    {param}: {' '.join(_described(param, spec).split())}")
     annotations["return"] = str
 
     def method(self: ScaleenvEnvironment, **arguments: Any) -> str:

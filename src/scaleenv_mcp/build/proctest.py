@@ -312,6 +312,28 @@ def _boundaries(param: ParamSpec) -> list[Any]:
     return ["", "x" * limit, "x" * (limit + 1)]
 
 
+def _list_boundaries(param: ParamSpec, valid: Any) -> list[Any]:
+    """Lists at and past their bounds, with a repeated item, and with one bad item (a wrong type,
+    an unknown id, an object missing a field or carrying an extra one)."""
+    items = list(valid) if isinstance(valid, list) and valid else []
+    first: Any = items[0] if items else None
+    most = param.max_items or 1
+    values: list[Any] = [[], [first] * (most + 1), [first, first], items[:1]]
+    if param.items is not None:
+        values += [[*items, _bad_type(param.items)], [*items, *[None]]]
+        if param.items.type == "ref":
+            values.append([*items, "ZZ-0000"])
+        else:
+            values += [[*items, b] for b in _boundaries(param.items)[:4]]
+    elif isinstance(first, dict):
+        for fname, f in (param.fields or {}).items():
+            values.append([*items, {k: v for k, v in first.items() if k != fname}])
+            values.append([*items, {**first, fname: _bad_type(f)}])
+            values.append([{**first, fname: "ZZ-0000" if f.type == "ref" else _boundaries(f)[-1]}])
+        values += [[{**first, "unexpected_field": 1}], [*items, "not an object"]]
+    return values
+
+
 def _generated_calls(state: State, tool: str, rng: random.Random, per_tool: int) -> list[tuple[str, Any]]:
     """Calls of every category for one tool, starting from a valid call where one exists."""
     spec = state.spec
@@ -327,7 +349,8 @@ def _generated_calls(state: State, tool: str, rng: random.Random, per_tool: int)
         calls.append(("null", {**base, name: None}))
         if param.type == "ref":
             calls.append(("unknown_id", {**base, name: "ZZ-0000"}))
-        for value in _boundaries(param):
+        values = _list_boundaries(param, base.get(name)) if param.type == "list" else _boundaries(param)
+        for value in values:
             calls.append(("boundary", {**base, name: value}))
         if param.kind == "string" and param.type not in ("enum", "ref", "date", "datetime"):
             calls += [("hostile", {**base, name: text}) for text in HOSTILE]

@@ -151,9 +151,9 @@ def candidate_calls(
     entities = spec.view(tool_name).entities
     copied = _copied_params(tool) if like_rows else None
     ref_rows = {
-        pname: list(pools[pname]) if pools and pname in pools else state.rows(str(p.ref))
+        pname: list(pools[pname]) if pools and pname in pools else state.rows(str(p.ref_entity))
         for pname, p in tool.params.items()
-        if p.type == "ref"
+        if p.ref_entity is not None
     }
     for _ in range(limit):
         args: dict[str, Any] = {}
@@ -179,6 +179,11 @@ def candidate_calls(
                 continue
             if not param.required and rng.random() < 0.4:
                 continue
+            if param.type == "list":
+                items = _list_candidate(state, tool_name, pname, param, rows, rng, ref_rows.get(pname))
+                if items is not None:
+                    args[pname] = items
+                continue
             options = param_candidates(state, tool_name, pname, param, rows)
             if options:
                 args[pname] = rng.choice(options)
@@ -196,6 +201,47 @@ def candidate_calls(
                         if model.get(fname) is not None and param_fits(tool.params[pname], model[fname]):
                             args[pname] = model[fname]
         yield args
+
+
+def _list_candidate(
+    state: State,
+    tool_name: str,
+    pname: str,
+    param: ParamSpec,
+    rows: dict[str, dict[str, Any]],
+    rng: random.Random,
+    pool: list[dict[str, Any]] | None,
+) -> list[Any] | None:
+    """A plausible list: a few distinct rows (from ``pool``) for a list of refs, values for a list of
+    values, and objects whose values are taken together from one row with fields of those names
+    (a traveller's first and last name and date of birth), as people give them."""
+    most = min(param.max_items or 3, 3)
+    count = rng.randint(min(max(1, param.min_items), most), most)
+    if param.items is not None and param.items.type == "ref":
+        if not pool:
+            return None
+        return [row["id"] for row in rng.sample(pool, min(count, len(pool)))]
+    if param.items is not None:
+        options = param_candidates(state, tool_name, pname, param.items, rows)
+        return rng.sample(options, min(count, len(options))) if options else None
+    fields = param.fields or {}
+    like = max(state.spec.entities, key=lambda e: sum(f in state.spec.entities[e].fields for f in fields))
+    out = []
+    for model in state.sample(like, rng, count) or [{}] * count:
+        item: dict[str, Any] = {}
+        for fname, f in fields.items():
+            if not f.required and rng.random() < 0.3:
+                continue
+            value = model.get(fname)
+            if value is not None and param_fits(f, value) and (f.type != "ref" or state.get(str(f.ref), value)):
+                item[fname] = value
+                continue
+            options = state.rows(str(f.ref)) if f.type == "ref" else param_candidates(state, tool_name, fname, f, rows)
+            if options:
+                choice = rng.choice(options)
+                item[fname] = choice["id"] if f.type == "ref" else choice
+        out.append(item)
+    return out
 
 
 def _field_params(spec: DomainSpec, tool_name: str) -> dict[str, tuple[str, str]]:

@@ -29,13 +29,14 @@ def _feeds(spec: DomainSpec, source_name: str, target_name: str) -> list[str]:
     created = [e.create for e in source.effects if isinstance(e, CreateEffect)]
     reasons = []
     for pname, param in target.params.items():
-        if param.type != "ref":
+        ref = param.ref_entity  # a ref, or the items of a list of refs
+        if ref is None:
             continue
-        if param.ref == entity or param.ref in created:
-            reasons.append(f"{pname} <- {param.ref}.id")
+        if ref == entity or ref in created:
+            reasons.append(f"{pname} <- {ref}.id")
             continue
         for fname, field in spec.entities[entity].fields.items():
-            if field.type == "ref" and field.ref == param.ref:
+            if field.type == "ref" and field.ref == ref:
                 reasons.append(f"{pname} <- {entity}.{fname}")
                 break
     return reasons
@@ -92,7 +93,7 @@ def _build_graph(spec: DomainSpec) -> nx.DiGraph:
 
 def entry_tools(spec: DomainSpec) -> list[str]:
     """Tools whose required arguments are all facts a user knows (no internal ids)."""
-    return [name for name, tool in spec.tools.items() if all(p.type != "ref" for p in tool.params.values() if p.required)]
+    return [name for name, tool in spec.tools.items() if all(not p.takes_ids for p in tool.params.values() if p.required)]
 
 
 def _reachable(graph: nx.DiGraph, sources: Iterable[str]) -> set[str]:

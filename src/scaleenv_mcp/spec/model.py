@@ -230,6 +230,14 @@ class ParamSpec(StrictModel):
             return self.items.ref
         return None
 
+    @property
+    def takes_ids(self) -> bool:
+        """Whether an argument names rows by internal id (a ref, or a list with refs in its items)."""
+        if self.type == "list":
+            parts = [self.items] if self.items is not None else list((self.fields or {}).values())
+            return any(p is not None and p.type == "ref" for p in parts)
+        return self.type == "ref"
+
     def named_ids(self, value: Any) -> list[tuple[str, str]]:
         """(entity, id) for every row an argument names: a ref, each id of a list of refs, each
         ref value of a list of objects. Anything malformed names nothing."""

@@ -77,11 +77,10 @@ class PolicyMonitor:
             return []
         rows = []
         for pname, param in spec_tool.params.items():
-            value = arguments.get(pname)
-            if param.type == "ref" and param.ref in self._personal and isinstance(value, str):
-                row = state.get(str(param.ref), value)
+            for entity, row_id in param.named_ids(arguments.get(pname)):  # a ref, or each id of a list
+                row = state.get(entity, row_id) if entity in self._personal else None
                 if row is not None:
-                    rows.append((str(param.ref), row))
+                    rows.append((entity, row))
         return rows
 
     def observe(self, state: State, tool: str, result: ToolResult, before: list[tuple[str, dict[str, Any]]]) -> None:
