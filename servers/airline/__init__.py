@@ -2,22 +2,27 @@
 
 Do not edit this package; change the blueprint and run `scaleenv synth airline`.
 
-An airline's reservation desk: passengers with loyalty miles, scheduled flights with
-seat inventory and fares, bookings in economy or business, and checked bags. The agent
-is a reservations agent helping a passenger.
+An airline's reservation desk: customers with saved payment methods (cards, gift cards
+and travel certificates), dated flights with seats and fares per cabin, and reservations
+of several passengers over several flight segments, paid across several payment methods,
+with insurance and checked bags. The agent is a reservations agent helping a customer.
 
-Entities: passenger (30 rows), flight (24 rows), booking (45 rows), bag (20 rows).
-Read tools: find_passenger_by_email, get_passenger, search_flights,
-find_flight_by_number, list_passenger_bookings, get_booking, find_booking_by_reference,
-get_booking_in_full, quote_fare, list_booking_bags.
+Entities: customer (30 rows), payment_method (20 rows), flight (30 rows), reservation
+(50 rows), passenger (20 rows), segment (20 rows), bag (25 rows), payment (20 rows).
+Read tools: find_customer_by_email, get_customer, list_payment_methods, search_flights,
+find_flight_by_number, get_flight, quote_trip, list_customer_reservations,
+find_reservation_by_reference, get_reservation, list_reservation_bags.
 Write tools and their rules:
-  - book_flight: [flight.status in ['scheduled', 'delayed']] [flight.departs_at > now] [flight.seats_left > 0] [not exists('booking', passenger_id=passenger.id, flight_id=flight.id)] [pay_with != 'miles' or passenger.miles >= flight.base_fare * (2.5 if cabin == 'business' else 1) * 100]
-  - cancel_booking: [booking.status != 'cancelled'] [flight.departs_at > now]
-  - upgrade_to_business: [booking.status == 'confirmed'] [booking.cabin == 'economy'] [flight.seats_left > 0]
-  - add_bag: [booking.status in ['confirmed', 'checked_in']] [weight_kg <= 32] [count('bag', booking_id=booking.id) < 3]
-  - change_flight: [booking.status == 'confirmed'] [hours_between(now, flight.departs_at) >= 24] [new_flight.id != flight.id] [new_flight.origin == flight.origin and new_flight.destination == flight.destination] [new_flight.status in ['scheduled', 'delayed'] and new_flight.departs_at > now] [new_flight.seats_left > 0] [not exists('booking', passenger_id=passenger.id, flight_id=new_flight.id)]
-  - remove_bag: [booking.status == 'confirmed'] [flight.departs_at > now]
-  - check_in: [booking.status == 'confirmed'] [flight.status in ['scheduled', 'delayed']] [days_between(now, flight.departs_at) <= 1 and flight.departs_at > now]
+  - book_reservation: [count('flight', id__in=flight_ids) == len(flight_ids)] [flight.status in ['scheduled', 'delayed'] and flight.departs_at > now] [(flight.seats_business if cabin == 'business' else flight.seats_economy) >= len(passengers)] [pm.customer_id == customer.id] [passenger.date_of_birth < today] [count('payment_method', id__in=payment_method_ids) == len(payment_method_ids)] [exists('payment_method', id__in=payment_method_ids, kind='card') or total('payment_method', 'balance', id__in=payment_method_ids) >= price]
+  - cancel_reservation: [reservation.status == 'confirmed'] [flight.departs_at > now] [hours_between(reservation.booked_at, now) <= 24 or reservation.insured or reservation.cabin == 'business']
+  - upgrade_to_business: [reservation.status == 'confirmed'] [reservation.cabin == 'economy'] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card'] [flight.departs_at > now and flight.seats_business >= reservation.passengers]
+  - add_insurance: [reservation.status == 'confirmed'] [not reservation.insured] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= cost] [flight.departs_at > now]
+  - add_bag: [reservation.status == 'confirmed'] [weight_kg <= 32] [count('bag', reservation_id=reservation.id) < 2 * reservation.passengers] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= 35]
+  - remove_bag: [reservation.status == 'confirmed']
+  - change_flight: [reservation.status == 'confirmed'] [hours_between(now, flight.departs_at) >= 24] [new_flight.id != flight.id] [new_flight.origin == flight.origin and new_flight.destination == flight.destination] [new_flight.status in ['scheduled', 'delayed'] and new_flight.departs_at > now] [seats >= reservation.passengers] [not exists('segment', reservation_id=reservation.id, flight_id=new_flight.id)] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= difference]
+  - update_passenger: [reservation.status == 'confirmed'] [first_name != None or last_name != None or date_of_birth != None] [date_of_birth == None or date_of_birth < today]
+  - add_card: [len(last_four) == 4] [count('payment_method', customer_id=customer.id) < 4] [not exists('payment_method', customer_id=customer.id, last_four=last_four)]
+  - remove_payment_method: [not exists('payment', payment_method_id=payment_method.id)]
 
 Run: python -m servers.airline (stdio), or add --http --port 8000 (streamable HTTP).
 """
@@ -28,7 +33,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "390273008abfdf2c7a4d803592eae15f8b40700daf876936d963820a2f12b7f8"
+SPEC_SHA256 = "ef604112a35e116b52d47d89f35da95a8bd7ea56b4524cdac9cbbf2351001109"
 
 
 def load_spec() -> DomainSpec:

@@ -15,7 +15,7 @@ Write tools and their rules:
   - enroll: [not student.has_hold] [term.status == 'open'] [section.enrolled < section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [course.prerequisite_id == None or exists('enrollment', student_id=student.id, course_id=course.prerequisite_id, status='completed')] [total('enrollment', 'credits', student_id=student.id, term_id=term.id, status='enrolled') + course.credits <= (21 if student.honours else 18)]
   - join_waitlist: [not student.has_hold] [term.status == 'open'] [section.enrolled >= section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])]
   - drop_enrollment: [enrollment.status in ['enrolled', 'waitlisted']] [today <= term.drop_deadline]
-  - swap_section: [enrollment.status == 'enrolled'] [not student.has_hold] [new_section.id != old_section.id] [new_section.course_id == old_section.course_id and new_section.term_id == old_section.term_id] [new_section.enrolled < new_section.capacity]
+  - swap_section: [enrollment.status == 'enrolled'] [not student.has_hold] [new_section.id != old_section.id] [new_section.course_id == old_section.course_id and new_section.term_id == old_section.term_id] [new_section.enrolled < new_section.capacity] [not exists('enrollment', student_id=student.id, section_id=new_section.id)]
   - clear_hold: [student.has_hold]
 
 Run: python -m servers.university_enrollment (stdio), or add --http --port 8000 (streamable HTTP).
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "8d0975722cf50b05be6f5610ee055688507964715aa8f416ba7b54fcd5977236"
+SPEC_SHA256 = "bcbb7e24a8e571303bac72dc0e2713873bc6b16bc54920e8ddb45b2336a157c1"
 
 
 def load_spec() -> DomainSpec:

@@ -45,7 +45,15 @@ def test_every_tool_method_yields_our_schema_through_transformers(paths: Project
             for param, spec in props.items():
                 assert got[param]["type"] == spec["type"], (domain, name, param)
                 assert got[param].get("enum") == spec.get("enum"), (domain, name, param)
-                assert got[param]["description"] == " ".join(spec.get("description", param).split())
+                said = " ".join(spec.get("description", param).split())
+                if spec["type"] != "array":
+                    assert got[param]["description"] == said
+                    continue
+                # a list says how many items it takes and, for objects, each field (list[dict] cannot)
+                assert got[param]["description"].startswith(said) and f"{spec['maxItems']} " in got[param]["description"]
+                assert got[param]["items"]["type"] == spec["items"]["type"], (domain, name, param)
+                for field in spec["items"].get("properties", {}):
+                    assert field in got[param]["description"], (domain, name, param, field)
             assert set(derived["parameters"].get("required", [])) == set(expected["parameters"].get("required", []))
 
 

@@ -378,25 +378,30 @@ def test_an_aggregate_pays_for_the_right_figure_only() -> None:
 
 
 def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() -> None:
-    """Where a task names a flight that has a twin on the same route, acting on the twin fails."""
+    """Where a task names a flight that has a twin on the same route, booking or changing to the twin fails."""
     checked = 0
     for domain, task in episodes("action"):
         if not task.difficulty.get("distractors") or domain.name != "airline":
             continue
-        call = next((c for c in task.solution if domain.spec.tools[c.tool].is_write and "flight_id" in c.arguments), None)
-        if call is None:
-            continue
-        flight_id = call.arguments["flight_id"]
-        with domain.episode(task) as ep:
-            state = domain._coordinator.episode(ep.id).state
-            flight = state.get("flight", flight_id)
-            assert flight is not None
-            twins = [f for f in state.find("flight", {"origin": flight["origin"], "destination": flight["destination"]}) if f["id"] != flight_id]
-            if not twins or flight["number"] in task.instruction:
-                continue
-            for other in task.solution:
-                args = {**other.arguments, "flight_id": twins[0]["id"]} if other is call else other.arguments
-                ep.call(other.tool, args)
-            assert wrong_work(ep.verify()), task.id
-            checked += 1
+        named = [
+            (c, pname, row_id)
+            for c in task.solution if domain.spec.tools[c.tool].is_write
+            for pname, param in domain.spec.tools[c.tool].params.items()
+            for entity, row_id in param.named_ids(c.arguments.get(pname)) if entity == "flight"
+        ]  # fmt: skip
+        for call, pname, flight_id in named:
+            with domain.episode(task) as ep:
+                state = domain._coordinator.episode(ep.id).state
+                flight = state.get("flight", flight_id)
+                assert flight is not None
+                route = {"origin": flight["origin"], "destination": flight["destination"]}
+                twins = [f for f in state.find("flight", route) if f["id"] != flight_id]
+                if not twins or flight["number"] in task.instruction:
+                    continue
+                value = call.arguments[pname]
+                swapped = [twins[0]["id"] if v == flight_id else v for v in value] if isinstance(value, list) else twins[0]["id"]
+                for other in task.solution:
+                    ep.call(other.tool, {**other.arguments, pname: swapped} if other is call else other.arguments)
+                assert wrong_work(ep.verify()), task.id
+                checked += 1
     assert checked >= 1

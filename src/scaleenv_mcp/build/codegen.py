@@ -16,7 +16,7 @@ from typing import Any
 
 from .._version import __version__
 from ..engine.seed import seed_state
-from ..spec.model import CreateEffect, DeleteEffect, DomainSpec, Effect
+from ..spec.model import CreateEffect, DomainSpec, Effect, ForEachEffect, RuleSpec
 from ..spec.paths import ProjectPaths
 from ..spec.task import REWARD_MODES, TaskSpec, tasks_jsonl
 
@@ -41,8 +41,17 @@ def _effect_text(effect: Effect) -> str:
         return effect
     if isinstance(effect, CreateEffect):
         return f"create {effect.create}"
-    assert isinstance(effect, DeleteEffect)
+    if isinstance(effect, ForEachEffect):
+        source = effect.for_each if isinstance(effect.for_each, str) else f"{effect.for_each.entity} rows"
+        return f"for each {effect.as_} in {source}: {'; '.join(_effect_text(e) for e in effect.do)}"
     return f"delete {effect.delete}"
+
+
+def _precondition(rule: RuleSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"check": rule.check, "error": rule.error}
+    if rule.for_each is not None:
+        out["for_each"] = rule.for_each if isinstance(rule.for_each, str) else f"{rule.for_each.entity} rows"
+    return out
 
 
 def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,7 +68,7 @@ def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None =
                 "read_only": not tool.is_write,
                 "input_schema": tool.input_schema(),
                 "output_schema": spec.view(name).output_schema,
-                "preconditions": [{"check": r.check, "error": r.error} for r in tool.requires],
+                "preconditions": [_precondition(r) for r in tool.requires],
                 "effects": [_effect_text(e) for e in tool.effects],
             }
         )

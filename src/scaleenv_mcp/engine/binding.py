@@ -9,6 +9,7 @@ parameter against (``amount == bill.amount`` makes the bill's amount a candidate
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import random
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 from ..spec.model import CreateEffect, DomainSpec, ParamSpec, ToolSpec
 from ..spec.types import NUMERIC, ref_var
 from .runtime import execute
+from .samples import code_from_pattern
 from .seed import sample_text
 from .state import State
 
@@ -32,7 +34,7 @@ def _related_fields(tool: ToolSpec, param: str) -> list[tuple[str, str]]:
     for expr in texts:
         refs = expr.references()
         if any(name == param and attr is None for name, attr in refs):
-            related.update((name, attr) for name, attr in refs if attr is not None)
+            related.update((name, attr) for name, attr in refs if attr is not None and attr != "id")  # an id is never a plain value
     return sorted(related)
 
 
@@ -102,6 +104,9 @@ def _text_like(spec: DomainSpec, tool_name: str, name: str) -> list[Any]:
             continue
         if field.choices:
             return [c for c in field.choices if isinstance(c, str)]
+        if field.pattern:  # a code of the field's form (a card's last four digits)
+            rng = random.Random(f"{spec.name}:{tool.description}:{name}")
+            return list(dict.fromkeys(code_from_pattern(field.pattern, rng) for _ in range(4)))
         if field.sample:
             rng = random.Random(f"{spec.name}:{tool.description}:{name}")
             return list(dict.fromkeys(sample_text(field.sample, field, rng) for _ in range(4)))
@@ -155,6 +160,7 @@ def candidate_calls(
         for pname, p in tool.params.items()
         if p.ref_entity is not None
     }
+    equal = _equalities(tool)
     for _ in range(limit):
         args: dict[str, Any] = {}
         rows: dict[str, dict[str, Any]] = {}
@@ -165,15 +171,16 @@ def candidate_calls(
                     break
                 if not param.required and rng.random() < 0.3:
                     continue
+                var = ref_var(pname)
+                where = {f: rows[other][g] for v, f, other, g in equal if v == var and other in rows and g in rows[other]}
+                if where and rng.random() < 0.8:  # most calls keep the rules' equalities (the card of the reservation's owner)
+                    given = pools is not None and pname in pools
+                    matching = [r for r in pool if all(r.get(f) == x for f, x in where.items())] if given else []
+                    pool = matching or state.find(str(param.ref), where, limit=50) or pool
                 row = rng.choice(pool)
                 args[pname] = row["id"]
-                rows[ref_var(pname)] = row
-        for var, expr in tool.bind_exprs.items():
-            source, attr = expr.references()[0]
-            if source in rows and attr:
-                target = state.get(entities[var], rows[source].get(attr))
-                if target is not None:
-                    rows[var] = target
+                rows[var] = row
+                _bind_known(state, tool, entities, rows)
         for pname, param in tool.params.items():
             if param.type == "ref":
                 continue
@@ -201,6 +208,37 @@ def candidate_calls(
                         if model.get(fname) is not None and param_fits(tool.params[pname], model[fname]):
                             args[pname] = model[fname]
         yield args
+
+
+def _bind_known(state: State, tool: ToolSpec, entities: Mapping[str, str], rows: dict[str, dict[str, Any]]) -> None:
+    """The rows a tool's ``bind`` reaches from the rows chosen so far (a segment's reservation)."""
+    for var, expr in tool.bind_exprs.items():
+        source, attr = expr.references()[0]
+        if var not in rows and source in rows and attr:
+            target = state.get(entities[var], rows[source].get(attr))
+            if target is not None:
+                rows[var] = target
+
+
+def _equalities(tool: ToolSpec) -> list[tuple[str, str, str, str]]:
+    """(var, field, other var, other field) for every ``a.f == b.g`` a rule requires outright (alone or
+    joined by ``and``), both ways round: a ref parameter's row is drawn to agree with rows already chosen."""
+    out: list[tuple[str, str, str, str]] = []
+    for rule in tool.requires:
+        if rule.for_each is not None:
+            continue
+        stack: list[ast.AST] = [rule.expr.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+                stack.extend(node.values)
+            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+                a, b = node.left, node.comparators[0]
+                if all(isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) for x in (a, b)):
+                    pa = (a.value.id, a.attr)  # type: ignore[attr-defined]
+                    pb = (b.value.id, b.attr)  # type: ignore[attr-defined]
+                    out += [(*pa, *pb), (*pb, *pa)]
+    return out
 
 
 def _list_candidate(

@@ -382,9 +382,11 @@ def _assign(state: State, compiled: ToolView, env: _CallEnv, assignment: Assignm
     field_spec = state.spec.entities[entity].fields[assignment.field]
     value = assignment.value.evaluate(env)
     if assignment.op != "=":
-        current = row[assignment.field] or 0
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise _fail("constraint_violation", f"{assignment.text}: {value!r} is not a number")
+        if value == 0:
+            return  # adding nothing changes nothing (a card's empty balance stays empty)
+        current = row[assignment.field] or 0
         value = current + value if assignment.op == "+=" else current - value
     value = _checked(state, f"{entity}.{assignment.field}", field_spec, value)
     state.update(entity, row["id"], {assignment.field: value})

@@ -26,7 +26,9 @@ def _feeds(spec: DomainSpec, source_name: str, target_name: str) -> list[str]:
     entity = spec.view(source_name).returns
     if not entity:
         return []  # a computed answer carries no ids
-    created = [e.create for e in source.effects if isinstance(e, CreateEffect)]
+    effects = [*source.effects, *(e for loop in source.loops for e in loop.do)]  # per-item creates too
+    created = [e.create for e in effects if isinstance(e, CreateEffect)]
+    joined = {join.entity: name for name, join in source.include.items()}
     reasons = []
     for pname, param in target.params.items():
         ref = param.ref_entity  # a ref, or the items of a list of refs
@@ -34,6 +36,9 @@ def _feeds(spec: DomainSpec, source_name: str, target_name: str) -> list[str]:
             continue
         if ref == entity or ref in created:
             reasons.append(f"{pname} <- {ref}.id")
+            continue
+        if ref in joined:  # a row joined into the result (a reservation's passengers)
+            reasons.append(f"{pname} <- {entity}.{joined[ref]}[].id")
             continue
         for fname, field in spec.entities[entity].fields.items():
             if field.type == "ref" and field.ref == ref:

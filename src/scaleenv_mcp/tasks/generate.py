@@ -30,7 +30,7 @@ from ..engine.runtime import ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.graph import build_graph, entry_tools
-from ..spec.model import DomainSpec
+from ..spec.model import DomainSpec, IncludeSpec
 from ..spec.task import AnswerType, CheckSpec, TaskKind, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
@@ -52,6 +52,7 @@ from .wording import (
     row_description,
     row_part,
     sentence_case,
+    series,
     superlative,
     total_question,
     value_phrase,
@@ -136,7 +137,10 @@ class _Build:
             return None
         self.solution.append(ToolCall(tool=tool, arguments=args))
         rows = result.data.get("items", [result.data])
-        for row in rows:
+        joined = [r for name in self.spec.tools[tool].include for r in result.data.get(name, [])]  # a reservation's passengers
+        for row in [*rows, *joined]:
+            if "id" not in row:
+                continue  # a computed answer names no row
             self.known.add(row["id"])
             for key, value in row.items():
                 if key.endswith("_id") and isinstance(value, str):
@@ -335,9 +339,10 @@ class _Build:
             return False
         for attempt in range(2):
             for name, tool in self.spec.tools.items():
-                if tool.is_write or self.spec.view(name).returns != entity:
+                joins = [j for j in tool.include.values() if j.entity == entity]
+                if tool.is_write or (self.spec.view(name).returns != entity and not joins):
                     continue
-                args = self._fill(name, entity, row)
+                args = self._fill(name, entity, row) if not joins else self._fill_joined(name, joins[0], row)
                 if args is None:
                     continue
                 data = self.run(name, args)
@@ -367,6 +372,17 @@ class _Build:
                         if parent is not None:
                             self.discover(str(f.ref), parent, depth + 1)
         return False
+
+    def _fill_joined(self, name: str, join: IncludeSpec, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Arguments that return the known parent row ``row`` is joined to (a reservation, for its passengers)."""
+        tool = self.spec.tools[name]
+        if len(tool.params) != 1 or len(tool.ref_params) != 1:
+            return None
+        (var, pname), = tool.ref_params.items()
+        for fname, text in join.by.items():
+            if text == f"{var}.id" and row.get(fname) in self.known:
+                return {pname: row[fname]}
+        return None
 
     def _fill(self, name: str, entity: str, row: dict[str, Any]) -> dict[str, Any] | None:
         tool = self.spec.tools[name]
@@ -406,9 +422,9 @@ def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> lis
     entities = spec.view(tool_name).entities
     pools: dict[str, list[dict[str, Any]]] = {p: [build.persona] for p in persona_params}
     for pname, param in spec.tools[tool_name].params.items():
-        if param.type != "ref" or pname in persona_params:
+        if param.ref_entity is None or pname in persona_params:
             continue
-        entity = entities[ref_var(pname)]
+        entity = entities[ref_var(pname)] if param.type == "ref" else str(param.ref_entity)  # a list of refs: its items'
         sample = build.state.sample(entity, build.rng, _SAMPLE)
         if build.ownable(entity) and entity != build.persona_entity:
             owned = build.owned_rows(entity)
@@ -427,23 +443,27 @@ def _bind_rows(
     build: _Build, tool_name: str, args: dict[str, Any], persona_params: list[str]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, dict[str, Any]]]] | None:
     """How the user names each row the call refers to (and the rows), if every one is theirs and nameable."""
-    entities = build.spec.view(tool_name).entities
     phrases, rows = [], []
     for pname, param in build.spec.tools[tool_name].params.items():
-        if param.type != "ref" or pname in persona_params or pname not in args:
+        if pname in persona_params or pname not in args:
             continue
-        entity = entities[ref_var(pname)]
-        row = build.state.get(entity, args[pname])
-        if row is None:
-            return None
-        someone = entity == build.persona_entity  # another person the call names (a ticket's new holder)
-        if build.ownable(entity) and not build.owned(entity, row) and not someone and not build.unowned(entity, row):
-            return None  # another user's row: never asked for
-        text = build.describe(entity, row)
-        if text is None:
-            return None
-        phrases.append((pname, text))
-        rows.append((entity, row))
+        named = param.named_ids(args[pname])  # a ref, or every id of a list of refs
+        if not named:
+            continue
+        texts = []
+        for entity, row_id in named:
+            row = build.state.get(entity, row_id)
+            if row is None:
+                return None
+            someone = entity == build.persona_entity  # another person the call names (a ticket's new holder)
+            if build.ownable(entity) and not build.owned(entity, row) and not someone and not build.unowned(entity, row):
+                return None  # another user's row: never asked for
+            text = build.describe(entity, row)
+            if text is None or text in texts:
+                return None
+            texts.append(text)
+            rows.append((entity, row))
+        phrases.append((pname, series(texts)))
     return phrases, rows
 
 
@@ -453,7 +473,7 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
     tool = spec.tools[tool_name]
     persona_params = _persona_params(build, tool_name)
     candidates = _candidates(build, tool_name, persona_params)
-    candidates.sort(key=lambda a: -sum(1 for v in a.values() if v in prefer))
+    candidates.sort(key=lambda a: -sum(1 for v in a.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str) and x in prefer))
     for args in candidates[:40]:
         bound = _bind_rows(build, tool_name, args, persona_params)
         if bound is None:

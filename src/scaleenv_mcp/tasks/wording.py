@@ -242,6 +242,8 @@ def request(
             continue
         if pname in rows:
             fill[pname] = rows[pname]
+        elif param.type == "list":
+            fill[pname] = items_phrase(param, args[pname])
         elif param.type != "ref":
             fill[pname] = value_phrase(field_of.get(pname) or param, args[pname])
     usable = [t for t in tool.phrasings if set(_SLOT.findall(t)) <= set(fill)]
@@ -269,9 +271,38 @@ def request(
             continue
         if pname in rows:
             text += f" It's {value}."
+        elif tool.params[pname].type == "bool" and pname not in field_of:  # a yes or no the call takes: "No insurance, please."
+            phrase = field_phrase(pname, tool.params[pname])
+            text += f" Please include {phrase}." if args[pname] is True else f" No {phrase}, please."
         else:
             text += f" The {field_phrase(pname, field_of.get(pname) or tool.params[pname])} should be {value}."
     return text
+
+
+def series(parts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def items_phrase(param: ParamSpec, items: Sequence[Any]) -> str:
+    """How a list of values or objects reads: "Anna Berg (date of birth 1990-02-03) and Ole Berg"; an
+    object's text values run together as a name, its other values follow in brackets."""
+    parts = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            parts.append(value_phrase(param.items, item))
+            continue
+        fields = param.fields or {}
+        named = name_fields(fields)
+        name = " ".join(str(item[f]) for f in named if item.get(f) is not None)
+        rest = [f"{field_phrase(f, s)} {value_phrase(s, item[f])}" for f, s in fields.items() if item.get(f) is not None and f not in named]
+        parts.append(f"{name} ({', '.join(rest)})" if name and rest else name or ", ".join(rest))
+    return series(parts) if parts else "nothing"
+
+
+def name_fields(fields: Mapping[str, ParamSpec]) -> list[str]:
+    """The plain text fields of an object item: together they name it (a first and a last name)."""
+    return [f for f, s in fields.items() if s.kind == "string" and s.type not in ("enum", "date", "datetime", "ref")]
 
 
 _ONE_OF_MANY = re.compile(r"(?<![\d.,])\b1 ([a-z]{2,}?)(ies|s)\b")
