@@ -10,8 +10,9 @@ with insurance and checked bags. The agent is a reservations agent helping a cus
 Entities: customer (30 rows), payment_method (20 rows), flight (30 rows), reservation
 (50 rows), passenger (20 rows), segment (20 rows), bag (25 rows), payment (20 rows).
 Read tools: find_customer_by_email, get_customer, list_payment_methods, search_flights,
-find_flight_by_number, get_flight, quote_trip, list_customer_reservations,
-find_reservation_by_reference, get_reservation, list_reservation_bags.
+search_connections, find_flight_by_number, get_flight, quote_trip,
+list_customer_reservations, find_reservation_by_reference, get_reservation,
+list_reservation_bags.
 Write tools and their rules:
   - book_reservation: [count('flight', id__in=flight_ids) == len(flight_ids)] [flight.status in ['scheduled', 'delayed'] and flight.departs_at > now] [(flight.seats_business if cabin == 'business' else flight.seats_economy) >= len(passengers)] [pm.customer_id == customer.id] [passenger.date_of_birth < today] [count('payment_method', id__in=payment_method_ids) == len(payment_method_ids)] [exists('payment_method', id__in=payment_method_ids, kind='card') or total('payment_method', 'balance', id__in=payment_method_ids) >= price]
   - cancel_reservation: [reservation.status == 'confirmed'] [flight.departs_at > now] [hours_between(reservation.booked_at, now) <= 24 or reservation.insured or reservation.cabin == 'business']
@@ -33,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ef604112a35e116b52d47d89f35da95a8bd7ea56b4524cdac9cbbf2351001109"
+SPEC_SHA256 = "ea5742490a36936d394be4aecb2a4c564b768843cbaf110a3e21200abe09361b"
 
 
 def load_spec() -> DomainSpec:

@@ -13,6 +13,8 @@ from scaleenv_mcp.engine.state import State
 from scaleenv_mcp.spec import BlueprintError, parse_blueprint
 from scaleenv_mcp.spec.model import DomainSpec
 
+from ..conftest import ROOT
+
 BLUEPRINT = """
 name: trips
 title: Trips
@@ -297,3 +299,42 @@ def test_a_for_each_inside_a_for_each_is_refused() -> None:
     loop["do"] = [{"for_each": "x", "as": "y", "do": ["flight.seats += 1"]}]
     with pytest.raises(BlueprintError):
         parse_blueprint(data)
+
+
+AIRLINE = ROOT / "synthesis" / "domains" / "airline.yaml"
+
+
+def test_a_pairs_search_returns_each_flight_with_its_connections() -> None:
+    spec = parse_blueprint(yaml.safe_load(AIRLINE.read_text()))
+    state = seed_state(spec)
+    found = execute(state, "search_connections", {"origin": "oslo", "destination": "Porto"})
+    assert found.ok and found.data is not None
+    pairs = [(p["first"]["number"], p["second"]["number"]) for p in found.data["items"]]
+    assert ("QK520", "QK633") in pairs and ("QK520", "QK634") in pairs
+    for pair in found.data["items"]:  # every pair keeps the join: it connects, 1 to 6 hours later
+        first, second = pair["first"], pair["second"]
+        assert first["origin"] == "Oslo" and second["destination"] == "Porto" and second["origin"] == first["destination"]
+        assert first["arrives_at"] < second["departs_at"] <= f"{first['arrives_at'][:11]}23:59"
+    assert found.data["count"] == len(pairs) and not found.data["truncated"]
+    schema = spec.view("search_connections").output_schema["properties"]["items"]["items"]
+    assert schema["required"] == ["first", "second"]
+    none = execute(state, "search_connections", {"origin": "Lisbon", "destination": "Porto"})
+    assert none.ok and none.data == {"items": [], "count": 0, "truncated": False}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"entity": "plane"}, "tools.search_connections.search.pairs.entity: unknown entity 'plane'"),
+        ({"where": ["arrival == destination"]}, "tools.search_connections.search.pairs.where[0]: unknown field 'arrival'"),
+        ({"where": ["destination == dest"]}, "unknown parameter 'dest'"),
+        ({"join": "second.departs_at > first.arrives_at"}, "the join needs one 'second.<field> == first.<field>'"),
+        ({"join": "second.origin == third.destination"}, "unknown name 'third'"),
+    ],
+)
+def test_a_broken_pairs_search_is_refused_with_its_path(change: dict[str, Any], message: str) -> None:
+    data = yaml.safe_load(AIRLINE.read_text())
+    data["tools"]["search_connections"]["search"]["pairs"].update(change)
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data)
+    assert message in str(caught.value), str(caught.value)

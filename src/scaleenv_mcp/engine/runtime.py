@@ -19,7 +19,19 @@ from typing import Any
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from ..spec.expr import Assignment, Expr, ExprError
-from ..spec.model import CreateEffect, DeleteEffect, FieldSpec, ForEachEffect, IncludeSpec, ParamSpec, RuleSpec, ToolSpec, ToolView
+from ..spec.model import (
+    CreateEffect,
+    DeleteEffect,
+    FieldSpec,
+    ForEachEffect,
+    IncludeSpec,
+    PairSpec,
+    ParamSpec,
+    RuleSpec,
+    SearchSpec,
+    ToolSpec,
+    ToolView,
+)
 from ..spec.types import ValueProblem, conforms, normalize
 from .samples import code_from_pattern
 from .state import State
@@ -304,10 +316,43 @@ def _search(state: State, tool: ToolSpec, args: dict[str, Any]) -> dict[str, Any
     search = tool.search
     assert search is not None
     filters = [(fname, op, args[pname]) for fname, op, pname in search.filters if args.get(pname) is not None]
+    if search.pairs is not None:
+        return _pairs(state, search, search.pairs, filters, args)
     rows = state.search(search.entity, filters, order_by=search.order_by, descending=search.descending, limit=search.limit + 1)
     truncated = len(rows) > search.limit
     rows = rows[: search.limit]
     return {"items": rows, "count": len(rows), "truncated": truncated}
+
+
+PAIR_FIRSTS = 200
+"""first rows a pairs search reads; for each, at most PAIR_SECONDS rows tied to it by the join's equality"""
+PAIR_SECONDS = 50
+
+
+def _pairs(state: State, search: SearchSpec, pairs: PairSpec, filters: list[tuple[str, str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """Pairs {first, second}: each first row, with the rows of the second entity the join ties to it,
+    found through the join's equality (an index), never by trying every pair."""
+    assert pairs.key is not None  # validation requires one
+    second_field, first_field = pairs.key
+    seconds = [(fname, op, args[pname]) for fname, op, pname in pairs.filters if args.get(pname) is not None]
+    firsts = state.search(search.entity, filters, order_by=search.order_by, descending=search.descending, limit=PAIR_FIRSTS)
+    env = _CallEnv({**args, "today": state.spec.today, "now": state.spec.clock}, state)
+    items: list[dict[str, Any]] = []
+    for first in firsts:
+        if first.get(first_field) is None:
+            continue
+        tied = [(second_field, "==", first[first_field]), *seconds]
+        for second in state.search(pairs.entity, tied, order_by=None, descending=False, limit=PAIR_SECONDS):
+            env.values["first"], env.values["second"] = first, second
+            try:
+                holds = pairs.join_expr.evaluate(env)
+            except ExprError:
+                holds = False
+            if holds and second["id"] != first["id"]:
+                items.append({"first": first, "second": second})
+                if len(items) > search.limit:
+                    return {"items": items[: search.limit], "count": search.limit, "truncated": True}
+    return {"items": items, "count": len(items), "truncated": False}
 
 
 def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv) -> None:

@@ -14,6 +14,7 @@ keeps a cache of its own.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -38,6 +39,7 @@ __all__ = [
     "ForEachEffect",
     "IncludeSpec",
     "LookupSpec",
+    "PairSpec",
     "ParamSpec",
     "RuleSpec",
     "SearchSpec",
@@ -328,6 +330,52 @@ class LookupSpec(StrictModel):
 _WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|contains)\s*([a-z][a-z0-9_]*)\s*$")
 
 
+def _where_form(where: list[str]) -> list[str]:
+    for clause in where:
+        if not _WHERE.match(clause):
+            raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains)")
+    return where
+
+
+class PairSpec(StrictModel):
+    """A search that returns pairs: each row found, with a row of ``entity`` that ``join`` ties to it
+    (a flight and the connecting flight of a one-stop trip)."""
+
+    entity: str = Field(..., description="the entity of the second row of each pair")
+    where: list[str] = Field([], description="filters on the second row by parameters, as in a search")
+    join: str = Field(..., description="what ties the two: over 'first' and 'second', with one 'second.f == first.g'")
+
+    @field_validator("where")
+    @classmethod
+    def _where_form(cls, where: list[str]) -> list[str]:
+        return _where_form(where)
+
+    @property
+    def filters(self) -> list[tuple[str, str, str]]:
+        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+
+    @cached_property
+    def join_expr(self) -> Expr:
+        return parse(self.join)
+
+    @cached_property
+    def key(self) -> tuple[str, str] | None:
+        """(second's field, first's field) of the equality the pairs are found by (an index, not a scan)."""
+        stack: list[Any] = [self.join_expr.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+                stack.extend(node.values)
+            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+                sides = {}
+                for side in (node.left, node.comparators[0]):
+                    if isinstance(side, ast.Attribute) and isinstance(side.value, ast.Name):
+                        sides[side.value.id] = side.attr
+                if set(sides) == {"first", "second"}:
+                    return sides["second"], sides["first"]
+        return None
+
+
 class SearchSpec(StrictModel):
     """List rows of an entity filtered by parameters; a filter whose parameter is absent is skipped."""
 
@@ -336,14 +384,12 @@ class SearchSpec(StrictModel):
     order_by: str | None = None
     descending: bool = False
     limit: int = Field(50, ge=1, le=500)
+    pairs: PairSpec | None = Field(None, description="return pairs {first, second} instead of rows (one-stop trips)")
 
     @field_validator("where")
     @classmethod
     def _where_form(cls, where: list[str]) -> list[str]:
-        for clause in where:
-            if not _WHERE.match(clause):
-                raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains)")
-        return where
+        return _where_form(where)
 
     @property
     def filters(self) -> list[tuple[str, str, str]]:
@@ -736,10 +782,15 @@ def _bound_entity(
 def _output_schema(spec: DomainSpec, tool: ToolSpec, entity: str) -> dict[str, Any]:
     """JSON Schema of a successful result (MCP ``outputSchema``)."""
     if tool.search:
+        item = spec.entities[entity].json_schema()
+        pairs = tool.search.pairs
+        if pairs is not None and pairs.entity in spec.entities:
+            item = {"type": "object", "properties": {"first": item, "second": spec.entities[pairs.entity].json_schema()},
+                    "required": ["first", "second"], "additionalProperties": False}  # fmt: skip
         return {
             "type": "object",
             "properties": {
-                "items": {"type": "array", "items": spec.entities[entity].json_schema()},
+                "items": {"type": "array", "items": item},
                 "count": {"type": "integer", "description": "number of items returned"},
                 "truncated": {"type": "boolean", "description": f"true when more than {tool.search.limit} rows matched"},
             },
@@ -797,6 +848,8 @@ def _read_fields(tool: ToolSpec, entities: dict[str, str]) -> dict[str, frozense
     effects: list[Effect] = [*tool.effects, *(e for loop in tool.loops for e in loop.do)]
     conditions = [e.when_expr for e in effects if isinstance(e, CreateEffect | DeleteEffect | ForEachEffect) and e.when_expr]
     joins = [*tool.include.values(), *(s for s, _, _, _ in _per_item(tool) if isinstance(s, IncludeSpec))]
+    if tool.search and tool.search.pairs:
+        out.setdefault(tool.search.pairs.entity, set()).add("*")
     for join in joins:
         out.setdefault(join.entity, set()).update({"*", *join.by})
     for expr in [*tool.let_exprs.values(), *(r.expr for r in tool.requires), *conditions, *tool.compute_exprs.values()]:

@@ -64,7 +64,7 @@ class TypedValue(Protocol):
     """What a field or a parameter declares about its values."""
 
     @property
-    def type(self) -> FieldType: ...
+    def type(self) -> str: ...  # a FieldType (a parameter may also be a "list", which is checked item by item)
     @property
     def values(self) -> list[str] | None: ...
     @property

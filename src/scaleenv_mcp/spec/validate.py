@@ -14,7 +14,18 @@ from typing import Any
 
 from .errors import Problem
 from .expr import Assignment, Expr, ExprError, parse, parse_assignment
-from .model import MAX_ITEMS, CreateEffect, DomainSpec, EntitySpec, FieldSpec, ForEachEffect, IncludeSpec, ParamSpec, ToolSpec, literal_text
+from .model import (
+    MAX_ITEMS,
+    CreateEffect,
+    DomainSpec,
+    EntitySpec,
+    FieldSpec,
+    ForEachEffect,
+    IncludeSpec,
+    ParamSpec,
+    ToolSpec,
+    literal_text,
+)
 from .types import KIND, NUMERIC, Kind, ValueProblem, is_ref_name, normalize, ref_var
 
 __all__ = ["check_spec"]
@@ -430,6 +441,8 @@ def _lookup_problems(path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
             )
         if pname not in tool.params:
             yield Problem(path=f"{path}.by.{fname}", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+        elif tool.params[pname].type == "list":
+            yield Problem(path=f"{path}.by.{fname}", message=f"{pname!r} is a list; a lookup finds a row by single values")
     scope[lookup.var] = ("row", lookup.entity)
 
 
@@ -451,6 +464,36 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
             yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
     if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
         yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
+    for i, (_, _, pname) in enumerate(search.filters):
+        if pname in tool.params and tool.params[pname].type == "list":
+            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
+    if search.pairs is not None:
+        yield from _pair_problems(f"{path}.pairs", tool, spec)
+
+
+def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Problem]:
+    """A pairs search: a known entity, filters on its fields by the tool's parameters, and a join
+    over ``first`` and ``second`` that ties them by one equality (the pairs are found through it)."""
+    assert tool.search is not None and tool.search.pairs is not None
+    pairs = tool.search.pairs
+    second = spec.entities.get(pairs.entity)
+    if second is None:
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {pairs.entity!r} (entities: {_names(spec.entities)})")
+        return
+    for i, (fname, op, pname) in enumerate(pairs.filters):
+        if fname not in second.fields and fname != "id":
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {pairs.entity} (fields: {_names(second.fields)})")
+        if pname not in tool.params:
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+        elif tool.params[pname].type == "list" or (op == "contains" and tool.params[pname].kind != "string"):
+            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} cannot filter with {op!r} (single text values for contains)")
+    scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime"),
+                                               "first": ("row", tool.search.entity), "second": ("row", pairs.entity)}  # fmt: skip
+    scope.update({p: ("value", "list" if s.type == "list" else s.type) for p, s in tool.params.items()})
+    problems = list(_expression_problems(f"{path}.join", pairs.join, scope, spec))
+    yield from problems
+    if not problems and pairs.key is None:
+        yield Problem(path=f"{path}.join", message="the join needs one 'second.<field> == first.<field>' (joined by 'and') to find pairs by")
 
 
 def _effect_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[str, tuple[str, str | None]]) -> Iterator[Problem]:

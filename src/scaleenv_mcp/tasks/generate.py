@@ -137,6 +137,7 @@ class _Build:
             return None
         self.solution.append(ToolCall(tool=tool, arguments=args))
         rows = result.data.get("items", [result.data])
+        rows = [part for row in rows for part in ((row["first"], row["second"]) if "first" in row else (row,))]  # pairs
         joined = [r for name in self.spec.tools[tool].include for r in result.data.get(name, [])]  # a reservation's passengers
         for row in [*rows, *joined]:
             if "id" not in row:
