@@ -378,7 +378,8 @@ def test_an_aggregate_pays_for_the_right_figure_only() -> None:
 
 
 def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() -> None:
-    """Where a task names a flight that has a twin on the same route, booking or changing to the twin fails."""
+    """Where a task names a flight that has a twin on the same route, the request tells them apart (by
+    number, or by departure when it leaves the number out), and booking or changing to the twin fails."""
     checked = 0
     for domain, task in episodes("action"):
         if not task.difficulty.get("distractors") or domain.name != "airline":
@@ -396,8 +397,10 @@ def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() ->
                 assert flight is not None
                 route = {"origin": flight["origin"], "destination": flight["destination"]}
                 twins = [f for f in state.find("flight", route) if f["id"] != flight_id]
-                if not twins or flight["number"] in task.instruction:
+                if not twins:
                     continue
+                departure = flight["departs_at"][:16].replace("T", " at ")
+                assert flight["number"] in task.instruction or departure in task.instruction, task.id  # told apart
                 value = call.arguments[pname]
                 swapped = [twins[0]["id"] if v == flight_id else v for v in value] if isinstance(value, list) else twins[0]["id"]
                 for other in task.solution:

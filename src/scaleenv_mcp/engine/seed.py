@@ -219,8 +219,9 @@ def _derived(
         if not f.derive:
             continue
         assert f.derive_expr is not None
-        if any(name == "sampled" for name, _ in f.derive_expr.references()):
-            env_values["sampled"] = _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
+        if any(name == "sampled" for name, _ in f.derive_expr.references()):  # a fixed row's value stands in for the draw
+            given = fname in values
+            env_values["sampled"] = values[fname] if given else _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
         try:
             value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated))
         except ExprError as exc:

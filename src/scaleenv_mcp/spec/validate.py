@@ -100,8 +100,8 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 f = entity.fields.get(fname)
                 if f is None:
                     yield Problem(path=f"{base}.rows[{i}].{fname}", message=f"unknown field (fields: {_names(entity.fields)})")
-                elif f.derive:
-                    yield Problem(path=f"{base}.rows[{i}].{fname}", message="a derived field is computed; leave it out")
+                elif f.derive and not (f.derive_expr is not None and any(n == "sampled" for n, _ in f.derive_expr.references())):
+                    yield Problem(path=f"{base}.rows[{i}].{fname}", message="a derived field is computed; leave it out (unless its derive reads 'sampled')")
                 elif f.type != "ref":
                     try:
                         normalize(f"{ename}.{fname}", f, value, nullable=f.nullable)

@@ -430,7 +430,8 @@ def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> lis
         if build.ownable(entity) and entity != build.persona_entity:
             owned = build.owned_rows(entity)
             ids = {r["id"] for r in owned}
-            pools[pname] = owned + [r for r in sample[: _SAMPLE // 4] if r["id"] not in ids]
+            others = [] if param.type == "list" and owned else sample[: _SAMPLE // 4]  # a list of the user's rows: theirs only
+            pools[pname] = owned + [r for r in others if r["id"] not in ids]
         else:
             pools[pname] = sample
     candidates = list(candidate_calls(build.state, tool_name, build.rng, 60, pools=pools, like_rows=True))
