@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "d6467c678d8d5e8d16fd8aca112eb2bc68b28a11b242371fe79d11a0c85f6f78"
+SPEC_SHA256 = "fae9236bde433619ad74620f941d952e75c538578eae90c6417d222d1b3aca37"
 
 
 def load_spec() -> DomainSpec:
