@@ -408,3 +408,41 @@ def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() ->
                 assert wrong_work(ep.verify()), task.id
                 checked += 1
     assert checked >= 1
+
+
+def test_a_code_the_environment_draws_is_not_checked_so_bookings_in_either_order_pass() -> None:
+    """A new reservation's reference is drawn by the environment from the new row's id: two bookings
+    made in the other order swap their references, and a correct agent must still pass."""
+    from scaleenv_mcp.engine import execute, seed_state
+    from scaleenv_mcp.engine.diff import diff
+    from scaleenv_mcp.tasks.derive import checks_from_diff
+    from scaleenv_mcp.tasks.grader import verify_states
+
+    spec = DOMAINS["airline"].spec
+    initial = seed_state(spec)
+    pm = next(p for p in initial.rows("payment_method") if p["kind"] == "card")
+    flights = [f["id"] for f in initial.rows("flight") if f["status"] == "scheduled" and f["departs_at"] > spec.clock][:2]
+    book = [{"customer_id": pm["customer_id"], "flight_ids": [f], "cabin": "economy", "payment_method_ids": [pm["id"]],
+             "passengers": [{"first_name": name, "last_name": "Berg", "date_of_birth": "1990-02-03"}]}
+            for f, name in zip(flights, ["Anna", "Ole"], strict=True)]  # fmt: skip
+
+    def booked(order: list[int]) -> Any:
+        state = seed_state(spec)
+        for i in order:
+            assert execute(state, "book_reservation", book[i]).ok
+        return state
+
+    reference = booked([0, 1])
+    checks = checks_from_diff(spec, diff(initial, reference))
+    assert not any("reference" in c.where for c in checks if c.kind == "row_exists" and c.entity == "reservation")
+    assert verify_states(checks, initial, booked([1, 0])).success
+    wrong = booked([0])  # one booking short fails
+    assert not verify_states(checks, initial, wrong).success
+
+
+def test_no_shipped_check_names_a_drawn_code() -> None:
+    for name, task in TASKS:
+        for check in task.checks:
+            if check.kind == "row_exists":
+                fields = DOMAINS[name].spec.entities[str(check.entity)].fields
+                assert not [f for f in check.where if fields[f].pattern and f != "last_four"], (task.id, check.where)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine.diff import StateDiff
-from ..spec.model import DomainSpec
+from ..spec.model import CreateEffect, DomainSpec
 from ..spec.task import CheckSpec
 
 __all__ = ["checks_from_diff"]
@@ -18,8 +18,9 @@ def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
     check_of_row: dict[str, int] = {}
     rank = spec.parents_first.rank
     for entity in sorted(changes.tables, key=lambda e: rank[e]):
+        drawn = _drawn_codes(spec, entity)
         for row in changes.tables[entity].added:
-            where = {k: v for k, v in row.items() if k != "id" and v not in new_ids}
+            where = {k: v for k, v in row.items() if k != "id" and k not in drawn and v not in new_ids}
             links = {k: check_of_row[v] for k, v in row.items() if k != "id" and v in check_of_row}
             check_of_row[row["id"]] = len(checks)
             linked = f", linked to {sorted(links)}" if links else ""
@@ -41,3 +42,14 @@ def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
                                     description=f"{entity} {row['id']} was removed"))  # fmt: skip
     checks.append(CheckSpec(kind="no_other_changes", description="nothing else in the state changed"))
     return checks
+
+
+def _drawn_codes(spec: DomainSpec, entity: str) -> set[str]:
+    """Fields of ``entity`` whose new values are codes the environment draws (a booking reference by
+    ``pattern``) because no create sets them: the agent cannot choose them, and which row gets which
+    code follows the order rows are made in, so a check that named one would fail a correct agent
+    that did two bookings the other way round."""
+    creates = [e for tool in spec.tools.values() for e in [*tool.effects, *(x for loop in tool.loops for x in loop.do)]
+               if isinstance(e, CreateEffect) and e.create == entity]  # fmt: skip
+    return {f for f, spec_f in spec.entities[entity].fields.items() if spec_f.pattern and not any(f in c.values for c in creates)}
+
