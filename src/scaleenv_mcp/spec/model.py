@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -337,22 +337,28 @@ def _where_form(where: list[str]) -> list[str]:
     return where
 
 
-class PairSpec(StrictModel):
+class _Filtered:
+    """``filters`` of the ``where`` a search (or the second row of its pairs) declares; a mixin, so
+    each model keeps its own field order (the canonical JSON, and so the content hash, follow it)."""
+
+    if TYPE_CHECKING:  # declared by each model; an annotation here would make pydantic list it first
+        where: list[str]
+
+    @property
+    def filters(self) -> list[tuple[str, str, str]]:
+        """(field, op, param) per clause."""
+        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+
+
+class PairSpec(StrictModel, _Filtered):
     """A search that returns pairs: each row found, with a row of ``entity`` that ``join`` ties to it
-    (a flight and the connecting flight of a one-stop trip)."""
+    (a flight and the connecting flight of a one-stop trip). ``where`` filters the second rows."""
 
     entity: str = Field(..., description="the entity of the second row of each pair")
     where: list[str] = Field([], description="filters on the second row by parameters, as in a search")
     join: str = Field(..., description="what ties the two: over 'first' and 'second', with one 'second.f == first.g'")
 
-    @field_validator("where")
-    @classmethod
-    def _where_form(cls, where: list[str]) -> list[str]:
-        return _where_form(where)
-
-    @property
-    def filters(self) -> list[tuple[str, str, str]]:
-        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+    _where = field_validator("where")(_where_form)
 
     @cached_property
     def join_expr(self) -> Expr:
@@ -376,7 +382,7 @@ class PairSpec(StrictModel):
         return None
 
 
-class SearchSpec(StrictModel):
+class SearchSpec(StrictModel, _Filtered):
     """List rows of an entity filtered by parameters; a filter whose parameter is absent is skipped."""
 
     entity: str
@@ -386,15 +392,7 @@ class SearchSpec(StrictModel):
     limit: int = Field(50, ge=1, le=500)
     pairs: PairSpec | None = Field(None, description="return pairs {first, second} instead of rows (one-stop trips)")
 
-    @field_validator("where")
-    @classmethod
-    def _where_form(cls, where: list[str]) -> list[str]:
-        return _where_form(where)
-
-    @property
-    def filters(self) -> list[tuple[str, str, str]]:
-        """(field, op, param) per clause."""
-        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+    _where = field_validator("where")(_where_form)
 
 
 class CreateEffect(StrictModel):

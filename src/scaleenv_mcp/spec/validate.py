@@ -453,22 +453,26 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
     if entity is None:
         yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r} (entities: {_names(spec.entities)})")
         return
-    for i, (fname, op, pname) in enumerate(search.filters):
-        if fname not in entity.fields and fname != "id":
-            yield Problem(
-                path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {search.entity} (fields: {_names(entity.fields)})"
-            )
-        if pname not in tool.params:
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
-        elif op == "contains" and tool.params[pname].kind != "string":
-            yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
+    yield from _filter_problems(path, tool, search.entity, entity, search.filters)
     if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
         yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
-    for i, (_, _, pname) in enumerate(search.filters):
-        if pname in tool.params and tool.params[pname].type == "list":
-            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
     if search.pairs is not None:
         yield from _pair_problems(f"{path}.pairs", tool, spec)
+
+
+def _filter_problems(
+    path: str, tool: ToolSpec, name: str, entity: EntitySpec, filters: list[tuple[str, str, str]]
+) -> Iterator[Problem]:
+    """Each ``field OP param`` of a search: a field of its entity, a single-valued parameter of the tool."""
+    for i, (fname, op, pname) in enumerate(filters):
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {name} (fields: {_names(entity.fields)})")
+        if pname not in tool.params:
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+        elif tool.params[pname].type == "list":
+            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
+        elif op == "contains" and tool.params[pname].kind != "string":
+            yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
 
 
 def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Problem]:
@@ -480,13 +484,7 @@ def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Prob
     if second is None:
         yield Problem(path=f"{path}.entity", message=f"unknown entity {pairs.entity!r} (entities: {_names(spec.entities)})")
         return
-    for i, (fname, op, pname) in enumerate(pairs.filters):
-        if fname not in second.fields and fname != "id":
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {pairs.entity} (fields: {_names(second.fields)})")
-        if pname not in tool.params:
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
-        elif tool.params[pname].type == "list" or (op == "contains" and tool.params[pname].kind != "string"):
-            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} cannot filter with {op!r} (single text values for contains)")
+    yield from _filter_problems(path, tool, pairs.entity, second, pairs.filters)
     scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime"),
                                                "first": ("row", tool.search.entity), "second": ("row", pairs.entity)}  # fmt: skip
     scope.update({p: ("value", "list" if s.type == "list" else s.type) for p, s in tool.params.items()})
