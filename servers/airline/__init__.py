@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "fae9236bde433619ad74620f941d952e75c538578eae90c6417d222d1b3aca37"
+SPEC_SHA256 = "edefc9d0170f36c725025b626925f0f91bbe7f3f883b1d5467bb18eb67459c8e"
 
 
 def load_spec() -> DomainSpec:

@@ -135,6 +135,16 @@ tools:
           - create: payment
             values: {booking_id: booking.id, method_id: method.id, kind: "'charge'", amount: "booking.total - total('payment', 'amount', booking_id=booking.id)"}
     returns: booking
+  release_seats:
+    description: Give a seat back on each flight listed (a flight listed twice gets two).
+    params:
+      customer_id: {type: ref, ref: customer}
+      flight_ids: {type: list, items: {type: ref, ref: flight}, max_items: 4}
+    effects:
+      - for_each: flight_ids
+        as: flight
+        do:
+          - "flight.seats += 1"
   cancel_booking:
     description: Cancel a booking; every payment goes back to the method it came from.
     params:
@@ -247,6 +257,13 @@ def test_cancelling_refunds_each_payment_to_its_own_method(trips: DomainSpec) ->
     assert refunds == {"PM-0002": 100, "PM-0001": 100}
     assert state.get("method", "PM-0002")["balance"] == 100  # the gift card is whole again
     assert state.get("flight", "FLT-0001")["seats"] == 5 and state.get("flight", "FLT-0002")["seats"] == 1
+
+
+def test_each_item_sees_what_the_items_before_it_changed(trips: DomainSpec) -> None:
+    state = seed_state(trips)
+    result = execute(state, "release_seats", {"customer_id": "CUS-0001", "flight_ids": ["FLT-0001", "FLT-0001", "FLT-0002"]})
+    assert result.ok, result.error
+    assert state.get("flight", "FLT-0001")["seats"] == 7 and state.get("flight", "FLT-0002")["seats"] == 2
 
 
 def test_the_input_schema_bounds_every_list(trips: DomainSpec) -> None:

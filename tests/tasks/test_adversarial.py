@@ -400,7 +400,10 @@ def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() ->
                 if not twins:
                     continue
                 departure = flight["departs_at"][:16].replace("T", " at ")
-                assert flight["number"] in task.instruction or departure in task.instruction, task.id  # told apart
+                searched = [c.tool for c in task.solution if (t := domain.spec.tools[c.tool]).search is not None and t.search.pairs is not None]
+                paired = isinstance(call.arguments[pname], list) and bool(searched) and "the one-stop trip from" in task.instruction
+                told = flight["number"] in task.instruction or departure in task.instruction or paired
+                assert told, task.id  # by number, by departure, or as the one pair its route's search finds
                 value = call.arguments[pname]
                 swapped = [twins[0]["id"] if v == flight_id else v for v in value] if isinstance(value, list) else twins[0]["id"]
                 for other in task.solution:
@@ -446,3 +449,26 @@ def test_no_shipped_check_names_a_drawn_code() -> None:
             if check.kind == "row_exists":
                 fields = DOMAINS[name].spec.entities[str(check.entity)].fields
                 assert not [f for f in check.where if fields[f].pattern and f != "last_four"], (task.id, check.where)
+
+
+def test_a_one_stop_trip_is_named_by_its_route_and_booking_part_of_it_fails() -> None:
+    """Two flights a pairs search finds together are asked for as "the one-stop trip from A to B"; the
+    reference finds them with that search, and booking only the first flight earns nothing."""
+    checked = 0
+    for domain, task in episodes("action"):
+        spec = domain.spec
+        searches = [c for c in task.solution if spec.tools[c.tool].search is not None and spec.tools[c.tool].search.pairs is not None]  # type: ignore[union-attr]
+        if not searches:
+            continue
+        pairs = spec.tools[searches[0].tool].search.pairs  # type: ignore[union-attr]
+        assert pairs is not None and pairs.phrase is not None
+        origin, destination = searches[0].arguments["origin"], searches[0].arguments["destination"]
+        assert f"the one-stop trip from {origin} to {destination}" in task.instruction, task.id
+        book = next(c for c in task.solution if c.tool == "book_reservation" and len(c.arguments["flight_ids"]) == 2)
+        with domain.episode(task) as ep:
+            for call in task.solution:
+                args = {**call.arguments, "flight_ids": call.arguments["flight_ids"][:1]} if call is book else call.arguments
+                ep.call(call.tool, args)
+            assert wrong_work(ep.verify()), task.id
+        checked += 1
+    assert checked >= 1

@@ -210,6 +210,30 @@ def candidate_calls(
         yield args
 
 
+PAIRED_SHARE = 0.4
+"""lists of two rows drawn as a pair a pairs search finds (a one-stop trip), where the domain has one"""
+
+
+def _paired(state: State, entity: str, pool: list[dict[str, Any]], rng: random.Random) -> list[str] | None:
+    """The ids of a first row from ``pool`` and a second row that a pairs search of the domain returns
+    together (a flight and its connection); None when a few tries find none."""
+    for name, tool in state.spec.tools.items():
+        search = tool.search
+        pairs = search.pairs if search is not None else None
+        if search is None or pairs is None or pairs.key is None or search.entity != entity or pairs.entity != entity:
+            continue
+        second_field, first_field = pairs.key
+        for first in rng.sample(pool, min(12, len(pool))):
+            if first.get(first_field) is None:
+                continue
+            for second in state.find(entity, {second_field: first[first_field]}, limit=5):
+                result = execute(state, name, pairs.filled(search, first, second))
+                found = result.data["items"] if result.ok and result.data is not None else []
+                if any(p["first"]["id"] == first["id"] and p["second"]["id"] == second["id"] for p in found):
+                    return [first["id"], second["id"]]
+    return None
+
+
 def _bind_known(state: State, tool: ToolSpec, entities: Mapping[str, str], rows: dict[str, dict[str, Any]]) -> None:
     """The rows a tool's ``bind`` reaches from the rows chosen so far (a segment's reservation)."""
     for var, expr in tool.bind_exprs.items():
@@ -258,6 +282,10 @@ def _list_candidate(
     if param.items is not None and param.items.type == "ref":
         if not pool:
             return None
+        if most >= 2 and rng.random() < PAIRED_SHARE:  # rows a pairs search finds together: a flight and its connection
+            paired = _paired(state, str(param.items.ref), pool, rng)
+            if paired is not None:
+                return paired
         return [row["id"] for row in rng.sample(pool, min(count, len(pool)))]
     if param.items is not None:
         options = param_candidates(state, tool_name, pname, param.items, rows)

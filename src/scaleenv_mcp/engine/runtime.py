@@ -177,20 +177,25 @@ def _each(
 ) -> Iterator[None]:
     """Bind ``var`` (and the per-item binds) to each item of a list parameter or each joined row in turn.
 
-    Joined rows are read once, before the first item, with their limit: what the effects create
-    while iterating is not iterated over."""
+    Which rows are joined is read once, before the first item, with their limit: what the effects
+    create while iterating is not iterated over. Each row is read again when its turn comes, so it
+    holds what the items before it changed (the same flight listed twice, a seat count)."""
+    entity: str | None
     if isinstance(source, IncludeSpec):
         try:
             where = {f: expr.evaluate(env) for f, expr in source.by_exprs.items()}
         except ExprError as exc:
             raise _fail("not_found", f"cannot read the rows of {what} {var}: {exc}") from None
-        items: list[Any] = state.find(source.entity, where, order_by=source.order_by, limit=source.limit)
+        entity = source.entity
+        items: list[Any] = [row["id"] for row in state.find(entity, where, order_by=source.order_by, limit=source.limit)]
     else:
         items = list(env.values.get(source) or [])
-        entity = tool.params[source].ref_entity
-        if entity is not None:  # a list of ids: each item is its row (every id was checked when bound)
-            items = [state.get(entity, item) for item in items]
+        entity = tool.params[source].ref_entity  # a list of ids: each item is its row (every id was checked when bound)
     for item in items:
+        if entity is not None:
+            item = state.get(entity, item)
+            if item is None:
+                continue  # removed by an item before it
         env.values[var] = item
         for bvar, expr in binds.items():
             try:

@@ -357,8 +357,18 @@ class PairSpec(StrictModel, _Filtered):
     entity: str = Field(..., description="the entity of the second row of each pair")
     where: list[str] = Field([], description="filters on the second row by parameters, as in a search")
     join: str = Field(..., description="what ties the two: over 'first' and 'second', with one 'second.f == first.g'")
+    phrase: str | None = Field(
+        None, min_length=5, max_length=120,
+        description="how a person names one pair; slots are the search's parameters ('the one-stop trip from {origin} to {destination}')",
+    )
 
     _where = field_validator("where")(_where_form)
+
+    def filled(self, search: SearchSpec, first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+        """The search's arguments that find this pair: each ``field == param`` read off the row it filters."""
+        args = {p: first[f] for f, op, p in search.filters if op == "==" and first.get(f) is not None}
+        args.update({p: second[f] for f, op, p in self.filters if op == "==" and second.get(f) is not None})
+        return args
 
     @cached_property
     def join_expr(self) -> Expr:

@@ -490,6 +490,10 @@ def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Prob
     scope.update({p: ("value", "list" if s.type == "list" else s.type) for p, s in tool.params.items()})
     problems = list(_expression_problems(f"{path}.join", pairs.join, scope, spec))
     yield from problems
+    if pairs.phrase is not None:
+        for slot in _SLOT.findall(pairs.phrase):
+            if slot not in tool.params:
+                yield Problem(path=f"{path}.phrase", message=f"unknown slot {{{slot}}}; slots are the search's parameters: {_names(tool.params)}")
     if not problems and pairs.key is None:
         yield Problem(path=f"{path}.join", message="the join needs one 'second.<field> == first.<field>' (joined by 'and') to find pairs by")
 

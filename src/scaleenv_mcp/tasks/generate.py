@@ -441,16 +441,26 @@ def _candidates(build: _Build, tool_name: str, persona_params: list[str]) -> lis
     return candidates
 
 
+_Read = tuple[str, dict[str, Any]]
+
+
 def _bind_rows(
-    build: _Build, tool_name: str, args: dict[str, Any], persona_params: list[str]
+    build: _Build, tool_name: str, args: dict[str, Any], persona_params: list[str], reads: list[_Read] | None = None
 ) -> tuple[list[tuple[str, str]], list[tuple[str, dict[str, Any]]]] | None:
-    """How the user names each row the call refers to (and the rows), if every one is theirs and nameable."""
+    """How the user names each row the call refers to (and the rows), if every one is theirs and nameable.
+    Two rows a pairs search finds together are named as the pair ("the one-stop trip from Oslo to
+    Porto"); the search that finds them goes to ``reads``, for the reference solution."""
     phrases, rows = [], []
     for pname, param in build.spec.tools[tool_name].params.items():
         if pname in persona_params or pname not in args:
             continue
         named = param.named_ids(args[pname])  # a ref, or every id of a list of refs
         if not named:
+            continue
+        pair = _pair_named(build, named) if param.type == "list" and reads is not None else None
+        if pair is not None and reads is not None:
+            phrases.append((pname, pair[0]))
+            reads.append(pair[1])
             continue
         texts = []
         for entity, row_id in named:
@@ -460,13 +470,49 @@ def _bind_rows(
             someone = entity == build.persona_entity  # another person the call names (a ticket's new holder)
             if build.ownable(entity) and not build.owned(entity, row) and not someone and not build.unowned(entity, row):
                 return None  # another user's row: never asked for
-            text = build.describe(entity, row)
-            if text is None or text in texts:
+            said = build.describe(entity, row)
+            if said is None or said in texts:
                 return None
-            texts.append(text)
+            texts.append(said)
             rows.append((entity, row))
         phrases.append((pname, series(texts)))
     return phrases, rows
+
+
+def _pair_named(build: _Build, named: list[tuple[str, str]]) -> tuple[str, _Read] | None:
+    """The blueprint's phrase for two rows a pairs search returns together, and that search's call;
+    the first row's time is added when the search finds more than one such pair."""
+    if len(named) != 2 or named[0][0] != named[1][0]:
+        return None
+    entity = named[0][0]
+    first, second = build.state.get(entity, named[0][1]), build.state.get(entity, named[1][1])
+    if first is None or second is None:
+        return None
+    for name, tool in build.spec.tools.items():
+        search = tool.search
+        pairs = search.pairs if search is not None else None
+        if search is None or pairs is None or pairs.phrase is None or search.entity != entity or pairs.entity != entity:
+            continue
+        args = pairs.filled(search, first, second)
+        result = _trial(build.state, name, args)
+        found = result.data["items"] if result.ok and result.data is not None else []
+        if not any(p["first"]["id"] == first["id"] and p["second"]["id"] == second["id"] for p in found):
+            continue
+        text = pairs.phrase
+        for p, v in args.items():
+            text = text.replace(f"{{{p}}}", value_phrase(tool.params[p], v))
+        if "{" in text:
+            continue  # a slot the pair does not fill
+        if len(found) > 1:  # told apart by when each leaves
+            fields = build.spec.entities[entity].fields
+            timed = next((f for f in describing_fields(build.spec.entities[entity]) if fields[f].type in ("date", "datetime")), None)
+            alike = [p for p in found if timed and (p["first"][timed], p["second"][timed]) == (first[timed], second[timed])]
+            if timed is None or len(alike) != 1:
+                continue
+            part = row_part(timed, fields[timed], value_phrase(fields[timed], first[timed]))
+            text += f" {part}, then {value_phrase(fields[timed], second[timed])}"
+        return text, (name, args)
+    return None
 
 
 def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
@@ -477,13 +523,17 @@ def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
     candidates = _candidates(build, tool_name, persona_params)
     candidates.sort(key=lambda a: -sum(1 for v in a.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str) and x in prefer))
     for args in candidates[:40]:
-        bound = _bind_rows(build, tool_name, args, persona_params)
+        reads: list[_Read] = []
+        bound = _bind_rows(build, tool_name, args, persona_params, reads)
         if bound is None:
             continue
         phrases, rows = bound
         if not _succeeds(build.state, tool_name, args):
             continue
         mark = build.checkpoint()
+        if any(build.run(read, read_args) is None for read, read_args in reads):  # the search that finds a pair
+            build.rollback(mark)
+            continue
         if not all(build.discover(entity, row) for entity, row in rows):
             build.rollback(mark)
             continue
