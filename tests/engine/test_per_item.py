@@ -347,6 +347,7 @@ def test_a_pairs_search_returns_each_flight_with_its_connections() -> None:
         ({"where": ["destination == dest"]}, "unknown parameter 'dest'"),
         ({"join": "second.departs_at > first.arrives_at"}, "the join needs one 'second.<field> == first.<field>'"),
         ({"join": "second.origin == third.destination"}, "unknown name 'third'"),
+        ({"phrase": "the trip from {origin} to {dest}"}, "tools.search_connections.search.pairs.phrase: unknown slot {dest}"),
     ],
 )
 def test_a_broken_pairs_search_is_refused_with_its_path(change: dict[str, Any], message: str) -> None:
