@@ -161,6 +161,11 @@ def candidate_calls(
         if p.ref_entity is not None
     }
     equal = _equalities(tool)
+    each_equal = [
+        (str(rule.for_each), f, other, g)
+        for rule in tool.requires if isinstance(rule.for_each, str) and rule.as_
+        for var, f, other, g in _equalities_in(rule.expr.node) if var == rule.as_ and other != rule.as_
+    ]  # fmt: skip
     for _ in range(limit):
         args: dict[str, Any] = {}
         rows: dict[str, dict[str, Any]] = {}
@@ -187,7 +192,11 @@ def candidate_calls(
             if not param.required and rng.random() < 0.4:
                 continue
             if param.type == "list":
-                items = _list_candidate(state, tool_name, pname, param, rows, rng, ref_rows.get(pname))
+                listed = ref_rows.get(pname)
+                where = {f: rows[other][g] for p, f, other, g in each_equal if p == pname and other in rows and g in rows[other]}
+                if listed and where and rng.random() < 0.8:  # most lists keep their per-item equalities (the user's own cards)
+                    listed = [r for r in listed if all(r.get(f) == x for f, x in where.items())] or listed
+                items = _list_candidate(state, tool_name, pname, param, rows, rng, listed)
                 if items is not None:
                     args[pname] = items
                 continue
@@ -210,7 +219,7 @@ def candidate_calls(
         yield args
 
 
-PAIRED_SHARE = 0.4
+PAIRED_SHARE = 0.5
 """lists of two rows drawn as a pair a pairs search finds (a one-stop trip), where the domain has one"""
 
 
@@ -247,21 +256,23 @@ def _bind_known(state: State, tool: ToolSpec, entities: Mapping[str, str], rows:
 def _equalities(tool: ToolSpec) -> list[tuple[str, str, str, str]]:
     """(var, field, other var, other field) for every ``a.f == b.g`` a rule requires outright (alone or
     joined by ``and``), both ways round: a ref parameter's row is drawn to agree with rows already chosen."""
+    return [found for rule in tool.requires if rule.for_each is None for found in _equalities_in(rule.expr.node)]
+
+
+def _equalities_in(root: ast.AST) -> list[tuple[str, str, str, str]]:
+    """``a.f == b.g`` comparisons an expression requires outright (alone or joined by ``and``), both ways round."""
     out: list[tuple[str, str, str, str]] = []
-    for rule in tool.requires:
-        if rule.for_each is not None:
-            continue
-        stack: list[ast.AST] = [rule.expr.node]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-                stack.extend(node.values)
-            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
-                a, b = node.left, node.comparators[0]
-                if all(isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) for x in (a, b)):
-                    pa = (a.value.id, a.attr)  # type: ignore[attr-defined]
-                    pb = (b.value.id, b.attr)  # type: ignore[attr-defined]
-                    out += [(*pa, *pb), (*pb, *pa)]
+    stack: list[ast.AST] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            stack.extend(node.values)
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+            a, b = node.left, node.comparators[0]
+            if all(isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) for x in (a, b)):
+                pa = (a.value.id, a.attr)  # type: ignore[attr-defined]
+                pb = (b.value.id, b.attr)  # type: ignore[attr-defined]
+                out += [(*pa, *pb), (*pb, *pa)]
     return out
 
 
