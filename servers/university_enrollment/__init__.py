@@ -12,8 +12,8 @@ Read tools: find_student_by_email, find_student_by_number, get_student,
 find_course_by_code, find_term_by_name, list_course_sections, get_section,
 list_student_enrollments, get_enrollment.
 Write tools and their rules:
-  - enroll: [not student.has_hold] [term.status == 'open'] [section.enrolled < section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [course.prerequisite_id == None or exists('enrollment', student_id=student.id, course_id=course.prerequisite_id, status='completed')] [total('enrollment', 'credits', student_id=student.id, term_id=term.id, status='enrolled') + course.credits <= (21 if student.honours else 18)]
-  - join_waitlist: [not student.has_hold] [term.status == 'open'] [section.enrolled >= section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])]
+  - enroll: [not student.has_hold] [term.status == 'open'] [section.enrolled < section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)] [course.prerequisite_id == None or exists('enrollment', student_id=student.id, course_id=course.prerequisite_id, status='completed')] [total('enrollment', 'credits', student_id=student.id, term_id=term.id, status='enrolled') + course.credits <= (21 if student.honours else 18)]
+  - join_waitlist: [not student.has_hold] [term.status == 'open'] [section.enrolled >= section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)]
   - drop_enrollment: [enrollment.status in ['enrolled', 'waitlisted']] [today <= term.drop_deadline]
   - swap_section: [enrollment.status == 'enrolled'] [not student.has_hold] [new_section.id != old_section.id] [new_section.course_id == old_section.course_id and new_section.term_id == old_section.term_id] [new_section.enrolled < new_section.capacity] [not exists('enrollment', student_id=student.id, section_id=new_section.id)]
   - clear_hold: [student.has_hold]
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "bcbb7e24a8e571303bac72dc0e2713873bc6b16bc54920e8ddb45b2336a157c1"
+SPEC_SHA256 = "74c77d5b7eb4451bc4bfd89615e689e7384080665634ab19970d47d2a5d2f5d5"
 
 
 def load_spec() -> DomainSpec:
