@@ -206,22 +206,29 @@ class RandomAgent:
 
 
 def _random_arguments(schema: dict[str, Any], rng: random.Random, seen: list[str]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
     required = set(schema.get("required", []))
-    for name, prop in schema.get("properties", {}).items():
-        if name not in required and rng.random() < 0.5:
-            continue
-        kind = prop.get("type")
-        if "enum" in prop:
-            args[name] = rng.choice(prop["enum"])
-        elif kind == "integer":
-            args[name] = rng.randint(int(prop.get("minimum", 0)), int(prop.get("maximum", 10)))
-        elif kind == "number":
-            args[name] = round(rng.uniform(float(prop.get("minimum", 0)), float(prop.get("maximum", 100))), 2)
-        elif kind == "boolean":
-            args[name] = rng.random() < 0.5
-        elif prop.get("format") == "date":
-            args[name] = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        else:
-            args[name] = rng.choice(seen) if seen else "unknown"
-    return args
+    return {
+        name: _random_value(prop, rng, seen)
+        for name, prop in schema.get("properties", {}).items()
+        if name in required or rng.random() >= 0.5
+    }
+
+
+def _random_value(prop: dict[str, Any], rng: random.Random, seen: list[str]) -> Any:
+    kind = prop.get("type")
+    if "enum" in prop:
+        return rng.choice(prop["enum"])
+    if kind == "integer":
+        return rng.randint(int(prop.get("minimum", 0)), int(prop.get("maximum", 10)))
+    if kind == "number":
+        return round(rng.uniform(float(prop.get("minimum", 0)), float(prop.get("maximum", 100))), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "array":  # a list: one to a few items of its kind (a list of objects: each filled the same way)
+        fewest = max(1, int(prop.get("minItems", 1)))
+        return [_random_value(prop.get("items", {}), rng, seen) for _ in range(rng.randint(fewest, max(fewest, 2)))]
+    if kind == "object":
+        return _random_arguments(prop, rng, seen)
+    if prop.get("format") == "date":
+        return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return rng.choice(seen) if seen else "unknown"
