@@ -488,6 +488,8 @@ def _pair_named(build: _Build, named: list[tuple[str, str]]) -> tuple[str, _Read
     first, second = build.state.get(entity, named[0][1]), build.state.get(entity, named[1][1])
     if first is None or second is None:
         return None
+    if build.ownable(entity) and not (build.owned(entity, first) and build.owned(entity, second)):
+        return None  # personal rows: only the user's own pair is ever asked for
     for name, tool in build.spec.tools.items():
         search = tool.search
         pairs = search.pairs if search is not None else None
