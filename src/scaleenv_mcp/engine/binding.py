@@ -9,7 +9,6 @@ parameter against (``amount == bill.amount`` makes the bill's amount a candidate
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import random
 from collections.abc import Iterator, Mapping
@@ -22,7 +21,7 @@ from .samples import code_from_pattern
 from .seed import sample_text
 from .state import State
 
-__all__ = ["candidate_calls", "find_successful_call", "param_candidates"]
+__all__ = ["candidate_calls", "find_successful_call", "pair_search", "param_candidates"]
 
 _TEXT = "Checked the settings with the user and confirmed the fix works."
 
@@ -164,7 +163,7 @@ def candidate_calls(
     each_equal = [
         (str(rule.for_each), f, other, g)
         for rule in tool.requires if isinstance(rule.for_each, str) and rule.as_
-        for var, f, other, g in _equalities_in(rule.expr.node) if var == rule.as_ and other != rule.as_
+        for var, f, other, g in rule.expr.equalities() if var == rule.as_ and other != rule.as_
     ]  # fmt: skip
     for _ in range(limit):
         args: dict[str, Any] = {}
@@ -223,22 +222,34 @@ PAIRED_SHARE = 0.5
 """lists of two rows drawn as a pair a pairs search finds (a one-stop trip), where the domain has one"""
 
 
-def _paired(state: State, entity: str, pool: list[dict[str, Any]], rng: random.Random) -> list[str] | None:
-    """The ids of a first row from ``pool`` and a second row that a pairs search of the domain returns
-    together (a flight and its connection); None when a few tries find none."""
+def pair_search(
+    state: State, entity: str, first: dict[str, Any], second: dict[str, Any], *, phrased: bool = False
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]] | None:
+    """A pairs search of the domain (one with a ``phrase`` when ``phrased``) that returns ``first`` and
+    ``second`` together: (its tool, the arguments that find them, every pair those arguments find)."""
     for name, tool in state.spec.tools.items():
         search = tool.search
         pairs = search.pairs if search is not None else None
-        if search is None or pairs is None or pairs.key is None or search.entity != entity or pairs.entity != entity:
+        if search is None or pairs is None or search.entity != entity or pairs.entity != entity or (phrased and pairs.phrase is None):
             continue
-        second_field, first_field = pairs.key
+        args = pairs.filled(search, first, second)
+        result = execute(state, name, args)
+        found = result.data["items"] if result.ok and result.data is not None else []
+        if any(p["first"]["id"] == first["id"] and p["second"]["id"] == second["id"] for p in found):
+            return name, args, found
+    return None
+
+
+def _paired(state: State, entity: str, pool: list[dict[str, Any]], rng: random.Random) -> list[str] | None:
+    """The ids of a first row from ``pool`` and a second row that a pairs search of the domain returns
+    together (a flight and its connection); None when a few tries find none."""
+    keys = {t.search.pairs.key for t in state.spec.tools.values() if t.search and t.search.pairs and t.search.entity == entity and t.search.pairs.entity == entity}
+    for second_field, first_field in sorted(k for k in keys if k is not None):
         for first in rng.sample(pool, min(12, len(pool))):
             if first.get(first_field) is None:
                 continue
             for second in state.find(entity, {second_field: first[first_field]}, limit=5):
-                result = execute(state, name, pairs.filled(search, first, second))
-                found = result.data["items"] if result.ok and result.data is not None else []
-                if any(p["first"]["id"] == first["id"] and p["second"]["id"] == second["id"] for p in found):
+                if pair_search(state, entity, first, second) is not None:
                     return [first["id"], second["id"]]
     return None
 
@@ -254,26 +265,9 @@ def _bind_known(state: State, tool: ToolSpec, entities: Mapping[str, str], rows:
 
 
 def _equalities(tool: ToolSpec) -> list[tuple[str, str, str, str]]:
-    """(var, field, other var, other field) for every ``a.f == b.g`` a rule requires outright (alone or
-    joined by ``and``), both ways round: a ref parameter's row is drawn to agree with rows already chosen."""
-    return [found for rule in tool.requires if rule.for_each is None for found in _equalities_in(rule.expr.node)]
-
-
-def _equalities_in(root: ast.AST) -> list[tuple[str, str, str, str]]:
-    """``a.f == b.g`` comparisons an expression requires outright (alone or joined by ``and``), both ways round."""
-    out: list[tuple[str, str, str, str]] = []
-    stack: list[ast.AST] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-            stack.extend(node.values)
-        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
-            a, b = node.left, node.comparators[0]
-            if all(isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) for x in (a, b)):
-                pa = (a.value.id, a.attr)  # type: ignore[attr-defined]
-                pb = (b.value.id, b.attr)  # type: ignore[attr-defined]
-                out += [(*pa, *pb), (*pb, *pa)]
-    return out
+    """(var, field, other var, other field) for every ``a.f == b.g`` a rule requires outright: a ref
+    parameter's row is drawn to agree with rows already chosen."""
+    return [found for rule in tool.requires if rule.for_each is None for found in rule.expr.equalities()]
 
 
 def _list_candidate(

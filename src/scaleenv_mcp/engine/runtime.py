@@ -378,9 +378,10 @@ def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallE
         raise _fail("constraint_violation", _integrity_message(str(exc))) from None
 
 
-def _apply(state: State, compiled: ToolView, env: _CallEnv, effect: Any, assignment: Assignment | None) -> None:
+def _apply(state: State, compiled: ToolView, env: _CallEnv, effect: str | CreateEffect | DeleteEffect, assignment: Assignment | None) -> None:
     """One effect: an assignment, or a create or delete (skipped when its condition does not hold)."""
-    if assignment is not None:
+    if isinstance(effect, str):
+        assert assignment is not None  # compiled with the spec
         _assign(state, compiled, env, assignment)
     elif effect.when_expr is not None and not effect.when_expr.evaluate(env):
         return  # a conditional effect whose condition does not hold

@@ -216,6 +216,25 @@ class Expr:
         _collect_refs(self.node, found)
         return tuple(found)
 
+    def equalities(self) -> list[tuple[str, str, str, str]]:
+        """``(a, f, b, g)`` for every ``a.f == b.g`` the expression requires outright (alone or joined by
+        ``and``), both ways round: what a binder keeps so rows agree, and what a pairs search is found by."""
+        return list(self._equalities)
+
+    @cached_property
+    def _equalities(self) -> tuple[tuple[str, str, str, str], ...]:
+        out: list[tuple[str, str, str, str]] = []
+        stack: list[ast.AST] = [self.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+                stack.extend(node.values)
+            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+                a, b = node.left, node.comparators[0]
+                if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and isinstance(b, ast.Attribute) and isinstance(b.value, ast.Name):
+                    out += [(a.value.id, a.attr, b.value.id, b.attr), (b.value.id, b.attr, a.value.id, a.attr)]
+        return tuple(out)
+
     def query_calls(self) -> list[tuple[str, list[str], list[str]]]:
         """(entity, positional field names after the entity, keyword field names) per query call."""
         calls = []

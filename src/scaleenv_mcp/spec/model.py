@@ -14,7 +14,6 @@ keeps a cache of its own.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -377,19 +376,7 @@ class PairSpec(StrictModel, _Filtered):
     @cached_property
     def key(self) -> tuple[str, str] | None:
         """(second's field, first's field) of the equality the pairs are found by (an index, not a scan)."""
-        stack: list[Any] = [self.join_expr.node]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-                stack.extend(node.values)
-            elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
-                sides = {}
-                for side in (node.left, node.comparators[0]):
-                    if isinstance(side, ast.Attribute) and isinstance(side.value, ast.Name):
-                        sides[side.value.id] = side.attr
-                if set(sides) == {"first", "second"}:
-                    return sides["second"], sides["first"]
-        return None
+        return next(((f, g) for a, f, b, g in self.join_expr.equalities() if (a, b) == ("second", "first")), None)
 
 
 class SearchSpec(StrictModel, _Filtered):

@@ -378,23 +378,9 @@ def _loop_scope(
         return None
     inner = dict(scope)
     if isinstance(source, IncludeSpec):
-        entity = spec.entities.get(source.entity)
-        if entity is None:
-            yield Problem(path=f"{path}.for_each.entity", message=f"unknown entity {source.entity!r} (entities: {_names(spec.entities)})")
-            return None
-        bad = False
-        for fname, text in source.by.items():
-            if fname not in entity.fields and fname != "id":
-                yield Problem(path=f"{path}.for_each.by.{fname}", message=f"unknown field {fname!r} of {source.entity} (fields: {_names(entity.fields)})")
-                bad = True
-                continue
-            for problem in _expression_problems(f"{path}.for_each.by.{fname}", text, scope, spec):
-                bad = True
-                yield problem
-        if source.order_by and source.order_by not in entity.fields:
-            yield Problem(path=f"{path}.for_each.order_by", message=f"unknown field {source.order_by!r} of {source.entity}")
-            bad = True
-        if bad:
+        problems = list(_join_problems(f"{path}.for_each", source, scope, spec))
+        yield from problems
+        if problems:
             return None
         inner[var] = ("row", source.entity)
     else:
@@ -581,17 +567,23 @@ def _include_problems(base: str, tool: ToolSpec, spec: DomainSpec, scope: dict[s
         path = f"{base}.include.{name}"
         if name in own or name == "id":
             yield Problem(path=path, message=f"{name!r} is a field of the returned row; name the joined rows otherwise")
-        entity = spec.entities.get(join.entity)
-        if entity is None:
-            yield Problem(path=f"{path}.entity", message=f"unknown entity {join.entity!r} (entities: {_names(spec.entities)})")
+        yield from _join_problems(path, join, scope, spec)
+
+
+def _join_problems(path: str, join: IncludeSpec, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
+    """Rows of an entity matching ``by`` (joined into a result, or gone through by a ``for_each``): a
+    known entity, fields of it, and expressions over what the tool can see."""
+    entity = spec.entities.get(join.entity)
+    if entity is None:
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {join.entity!r} (entities: {_names(spec.entities)})")
+        return
+    if join.order_by and join.order_by not in entity.fields:
+        yield Problem(path=f"{path}.order_by", message=f"unknown field {join.order_by!r} of {join.entity}")
+    for fname, text in join.by.items():
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity} (fields: {_names(entity.fields)})")
             continue
-        if join.order_by and join.order_by not in entity.fields:
-            yield Problem(path=f"{path}.order_by", message=f"unknown field {join.order_by!r} of {join.entity}")
-        for fname, text in join.by.items():
-            if fname not in entity.fields and fname != "id":
-                yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity} (fields: {_names(entity.fields)})")
-                continue
-            yield from _expression_problems(f"{path}.by.{fname}", text, scope, spec)
+        yield from _expression_problems(f"{path}.by.{fname}", text, scope, spec)
 
 
 def _when_problems(path: str, text: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:

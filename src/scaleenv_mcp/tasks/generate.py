@@ -24,7 +24,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..engine.binding import candidate_calls
+from ..engine.binding import candidate_calls, pair_search
 from ..engine.diff import StateDiff
 from ..engine.runtime import ToolResult, execute
 from ..engine.seed import seed_state
@@ -490,31 +490,25 @@ def _pair_named(build: _Build, named: list[tuple[str, str]]) -> tuple[str, _Read
         return None
     if build.ownable(entity) and not (build.owned(entity, first) and build.owned(entity, second)):
         return None  # personal rows: only the user's own pair is ever asked for
-    for name, tool in build.spec.tools.items():
-        search = tool.search
-        pairs = search.pairs if search is not None else None
-        if search is None or pairs is None or pairs.phrase is None or search.entity != entity or pairs.entity != entity:
-            continue
-        args = pairs.filled(search, first, second)
-        result = _trial(build.state, name, args)
-        found = result.data["items"] if result.ok and result.data is not None else []
-        if not any(p["first"]["id"] == first["id"] and p["second"]["id"] == second["id"] for p in found):
-            continue
-        text = pairs.phrase
-        for p, v in args.items():
-            text = text.replace(f"{{{p}}}", value_phrase(tool.params[p], v))
-        if "{" in text:
-            continue  # a slot the pair does not fill
-        if len(found) > 1:  # told apart by when each leaves
-            fields = build.spec.entities[entity].fields
-            timed = next((f for f in describing_fields(build.spec.entities[entity]) if fields[f].type in ("date", "datetime")), None)
-            alike = [p for p in found if timed and (p["first"][timed], p["second"][timed]) == (first[timed], second[timed])]
-            if timed is None or len(alike) != 1:
-                continue
-            part = row_part(timed, fields[timed], value_phrase(fields[timed], first[timed]))
-            text += f" {part}, then {value_phrase(fields[timed], second[timed])}"
-        return text, (name, args)
-    return None
+    searched = pair_search(build.state, entity, first, second, phrased=True)
+    if searched is None:
+        return None
+    name, args, found = searched
+    tool = build.spec.tools[name]
+    text = str(tool.search.pairs.phrase)  # type: ignore[union-attr]
+    for p, v in args.items():
+        text = text.replace(f"{{{p}}}", value_phrase(tool.params[p], v))
+    if "{" in text:
+        return None  # a slot the pair does not fill
+    if len(found) > 1:  # told apart by when each leaves
+        fields = build.spec.entities[entity].fields
+        timed = next((f for f in describing_fields(build.spec.entities[entity]) if fields[f].type in ("date", "datetime")), None)
+        alike = [p for p in found if timed and (p["first"][timed], p["second"][timed]) == (first[timed], second[timed])]
+        if timed is None or len(alike) != 1:
+            return None
+        part = row_part(timed, fields[timed], value_phrase(fields[timed], first[timed]))
+        text += f" {part}, then {value_phrase(fields[timed], second[timed])}"
+    return text, (name, args)
 
 
 def _action_goal(build: _Build, tool_name: str, prefer: set[str]) -> bool:
