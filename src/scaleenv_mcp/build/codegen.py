@@ -48,7 +48,7 @@ def _effect_text(effect: Effect) -> str:
 
 
 def _precondition(rule: RuleSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {"check": rule.check, "error": rule.error}
+    out: dict[str, Any] = {"check": rule.check, "error": rule.error, "kept_by": rule.kept_by}
     if rule.for_each is not None:
         out["for_each"] = rule.for_each if isinstance(rule.for_each, str) else f"{rule.for_each.entity} rows"
     return out
@@ -87,6 +87,7 @@ def build_manifest(spec: DomainSpec, source: str, extra: dict[str, Any] | None =
             "read_tools": sum(1 for t in spec.tools.values() if not t.is_write),
             "write_tools": sum(1 for t in spec.tools.values() if t.is_write),
             "preconditions": sum(len(t.requires) for t in spec.tools.values()),
+            "agent_kept_rules": sum(r.kept_by == "agent" for t in spec.tools.values() for r in t.requires),
             "initial_rows": rows,
         },
         "entities": {name: e.json_schema() for name, e in spec.entities.items()},
@@ -120,7 +121,8 @@ def _server_init(spec: DomainSpec, source: str) -> str:
     writes = []
     for name, tool in spec.tools.items():
         if tool.is_write:
-            rules = " ".join(f"[{r.check}]" for r in tool.requires) or "[no preconditions]"
+            rules = " ".join(f"[{r.check}]" + (" (kept by the agent)" if r.kept_by == "agent" else "") for r in tool.requires)
+            rules = rules or "[no preconditions]"
             writes.append(f"  - {name}: {rules}")
     entities = ", ".join(f"{n} ({e.count} rows)" for n, e in spec.entities.items())
     doc = "\n".join(

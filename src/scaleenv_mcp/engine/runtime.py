@@ -56,6 +56,8 @@ class ToolResult:
     ok: bool
     data: dict[str, Any] | None = None
     error: ToolError | None = None
+    breaches: tuple[str, ...] = ()
+    """agent-kept rules the call broke (the tool accepted it): for the policy monitor, never for the agent"""
 
     def to_dict(self) -> dict[str, Any]:
         if self.ok:
@@ -77,11 +79,13 @@ def _fail(code: str, message: str, **details: Any) -> _Failure:
 
 
 class _CallEnv:
-    __slots__ = ("state", "touched", "values")
+    __slots__ = ("breaches", "state", "touched", "values")
 
     def __init__(self, values: dict[str, Any], state: State) -> None:
         self.values = values
         self.state = state
+        self.breaches: list[str] = []
+        """agent-kept rules that did not hold: the call goes on, the monitor is told"""
         self.touched: dict[tuple[str, str], None] = {}
         """rows the call created or changed, in order: their field groups are checked at the end"""
 
@@ -101,16 +105,18 @@ def execute(state: State, tool: str, arguments: Any) -> ToolResult:
             False,
             error=ToolError("unknown_tool", f"unknown tool {tool!r}; available tools: {', '.join(spec.tools)}", {"tool": tool}),
         )
+    breaches: list[str] = []
     try:
-        return ToolResult(True, data=_run(state, tool, tool_spec, arguments))
+        return ToolResult(True, data=_run(state, tool, tool_spec, arguments, breaches), breaches=tuple(breaches))
     except _Failure as failure:
         return ToolResult(False, error=failure.error)
 
 
-def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, Any]:
+def _run(state: State, name: str, tool: ToolSpec, arguments: Any, breaches: list[str]) -> dict[str, Any]:
     compiled = state.spec.view(name)
     args = _validated_arguments(tool, compiled, arguments)
     env = _CallEnv({**args, "today": state.spec.today, "now": state.spec.clock}, state)
+    env.breaches = breaches
     _bind_rows(state, tool, compiled, args, env)
     if tool.search:
         return _search(state, tool, args)
@@ -155,8 +161,20 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any) -> dict[str, A
 
 
 def _check_rule(rule: RuleSpec, env: _CallEnv, position: int | None = None) -> None:
-    """One precondition; ``position`` names the item a per-item rule failed on."""
+    """One precondition; ``position`` names the item a per-item rule failed on.
+
+    A rule the agent keeps never stops the call: a real system's tools are permissive and staff
+    apply the policy, so the breach is only recorded (once per rule) for the policy monitor. A rule
+    that cannot be evaluated is not shown to hold, so it counts as broken."""
     item = {} if position is None else {"item": position}
+    if rule.kept_by == "agent":
+        try:
+            holds = bool(rule.expr.evaluate(env))
+        except ExprError:
+            holds = False
+        if not holds and rule.error not in env.breaches:
+            env.breaches.append(rule.error)
+        return
     try:
         holds = rule.expr.evaluate(env)
     except ExprError as exc:

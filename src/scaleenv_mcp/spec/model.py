@@ -297,10 +297,20 @@ class RuleSpec(StrictModel):
     """A precondition: when ``check`` is false the call fails with ``error`` and changes nothing.
 
     With ``for_each`` the check holds for every item of a list parameter (or every joined row),
-    each bound to ``as`` in turn: every flight of a trip is open for booking."""
+    each bound to ``as`` in turn: every flight of a trip is open for booking.
+
+    ``kept_by: agent`` makes it a business rule the agent must keep, as staff do in real systems
+    (a cancellation window, who may get compensation): the tool accepts the call, and breaking the
+    rule is a policy violation the monitor records and the grader zeroes every reward on. Its
+    ``error`` is then the rule as the policy states it, and the policy text must say it. A rule the
+    tool keeps (``kept_by: tool``, the default) is an integrity constraint: a full flight, a
+    balance that cannot go negative."""
 
     check: str
     error: str
+    kept_by: Literal["tool", "agent"] = Field(
+        "tool", description="tool: the call fails with the error; agent: the call succeeds and breaking the rule is a policy violation"
+    )
     for_each: str | IncludeSpec | None = Field(None, description="a list parameter, or rows {entity, by}: check each in turn")
     as_: str | None = Field(None, alias="as", description="the name each item is bound to")
     bind: dict[str, str] = Field({}, description="per item: variable -> expression giving an id")

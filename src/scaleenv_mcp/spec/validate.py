@@ -309,6 +309,8 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                 yield Problem(path=path, message=str(exc))
                 continue
             yield from _reference_problems(path, expr, inner, spec)
+            if rule.kept_by == "agent":
+                yield from _agent_rule_problems(f"{base}.requires[{i}]", tool, rule.error, spec.policy)
         yield from _effect_problems(base, tool, spec, scope)
         for name, text in tool.compute.items():
             path = f"{base}.compute.{name}"
@@ -323,6 +325,22 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             yield Problem(path=f"{base}.returns", message=f"{tool.returns!r} is not a row variable (rows: {rows})")
         elif not tool.search and not tool.compute and result is None:  # a compute tool returns its computed values
             yield Problem(path=base, message="a tool must return something: add 'lookup', 'search', a ref parameter or 'returns'")
+
+
+def _policy_words(text: str) -> str:
+    """Text compared as the agent reads it: case, spacing and closing punctuation do not matter."""
+    return " ".join(text.lower().split()).rstrip(" .;:")
+
+
+def _agent_rule_problems(path: str, tool: ToolSpec, statement: str, policy: str) -> Iterator[Problem]:
+    """An agent-kept rule binds the agent only if the policy it reads states it, word for word."""
+    if not tool.is_write:
+        yield Problem(path=f"{path}.kept_by", message="only a write tool can have a rule the agent keeps (a read breaks no policy)")
+    elif _policy_words(statement) not in _policy_words(policy):
+        yield Problem(
+            path=f"{path}.error",
+            message=f"an agent-kept rule must be stated in the policy the agent reads; add this line to 'policy': {statement!r}",
+        )
 
 
 def _param_shape_problems(path: str, p: ParamSpec) -> Iterator[Problem]:
