@@ -36,7 +36,7 @@ from .spec.graph import build_graph
 from .spec.load import load_blueprint, parse_blueprint
 from .spec.model import DomainSpec, ToolSpec
 from .spec.paths import project_paths
-from .spec.task import TaskSpec, ToolCall
+from .spec.task import AnswerChannel, RewardMode, TaskSpec, ToolCall
 from .synthesis.pipeline import propose_in_project
 from .tasks.grader import Verification
 
@@ -72,10 +72,14 @@ class Domain:
     def task(self, task_id: str) -> TaskSpec:
         return self._coordinator.task(task_id)
 
-    def episode(self, task: str | TaskSpec | None = None) -> Episode:
-        """A new episode on the task's initial state, or on the seeded state without a task."""
+    def episode(self, task: str | TaskSpec | None = None, *, answer_channel: AnswerChannel = "typed") -> Episode:
+        """A new episode on the task's initial state, or on the seeded state without a task.
+
+        ``answer_channel``: how a question's answer is graded: ``typed`` (the episode lists the task's
+        ``submit_answer`` tool; the submitted value is compared by equality) or ``prose`` (the final
+        message given to :meth:`Episode.verify`)."""
         task_id = task.id if isinstance(task, TaskSpec) else task
-        handle = self._coordinator.start(task_id)
+        handle = self._coordinator.start(task_id, channel=answer_channel)
         return Episode(self._coordinator, handle.id, handle.task)
 
     def server(self, task: str | None = None) -> DomainServer:
@@ -121,9 +125,10 @@ class Episode:
         """What the episode changed so far."""
         return self._coordinator.diff(self.id)
 
-    def verify(self, answer: str | None = None) -> Verification:
-        """Reward, success and per-check detail for the current state and final answer."""
-        return self._coordinator.verify(self.id, answer)
+    def verify(self, answer: str | None = None, *, mode: RewardMode = "fraction") -> Verification:
+        """Reward (in ``mode``; every mode is in ``rewards``), success and per-check detail for the current
+        state, what the agent was shown and submitted, and its final message ``answer``."""
+        return self._coordinator.verify(self.id, answer, mode=mode)
 
     def close(self) -> None:
         if self.id in self._coordinator.episodes:

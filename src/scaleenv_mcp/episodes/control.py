@@ -29,7 +29,7 @@ import anyio
 from anyio.abc import SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ..spec.task import REWARD_MODES
+from ..spec.task import ANSWER_CHANNELS, REWARD_MODES, AnswerChannel
 from ..tasks.grader import DEFAULT_MODE
 from .coordinator import EpisodeError
 from .service import EpisodeService, TooManyEpisodes
@@ -66,6 +66,15 @@ def _text_field(request: dict[str, Any], key: str, default: str | None = None) -
     return value
 
 
+def _channel_field(request: dict[str, Any]) -> AnswerChannel:
+    channel = request.get("answer_channel", "typed")
+    if channel == "prose":
+        return "prose"
+    if channel == "typed":
+        return "typed"
+    raise ControlError(f"'answer_channel' must be one of {', '.join(ANSWER_CHANNELS)} (got {str(channel)[:40]!r})")
+
+
 def _seed_field(request: dict[str, Any]) -> int | None:
     seed = request.get("seed")
     if seed is None:
@@ -90,13 +99,13 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
     if op == "list":
         return service.listing(_text_field(request, "creator"))
     if op == "create":
-        task, seed = _text_field(request, "task"), _seed_field(request)
+        task, seed, channel = _text_field(request, "task"), _seed_field(request), _channel_field(request)
         if task is not None and seed is not None:
             raise ControlError("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
         creator = _text_field(request, "creator", "harness")
         assert creator is not None
         try:
-            handle = service.create(task=task, seed=seed, creator=creator)
+            handle = service.create(task=task, seed=seed, creator=creator, channel=channel)
         except TooManyEpisodes as exc:
             raise ControlError(str(exc), 429) from None
         except EpisodeError as exc:

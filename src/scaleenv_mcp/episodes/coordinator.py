@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.diff import StateDiff
-from ..engine.runtime import ToolResult, execute
+from ..engine.runtime import ToolError, ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.model import DomainSpec
-from ..spec.task import RewardMode, TaskSpec, ToolCall
-from ..tasks.grader import DEFAULT_MODE, Verification, evaluate_checks
+from ..spec.task import ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
+from ..tasks.channel import answer_tool, submitted_value
+from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
 __all__ = ["Coordinator", "Episode", "EpisodeError"]
@@ -39,7 +40,16 @@ class Episode:
     initial: bytes
     policy: PolicyMonitor
     calls: list[ToolCall] = field(default_factory=list)
-    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any], PolicyMonitor, int]] = field(default_factory=dict)
+    snapshots: dict[str, tuple[bytes, dict[tuple[str, str], Any], PolicyMonitor, int, Any]] = field(default_factory=dict)
+    channel: AnswerChannel = "typed"
+    """how the task's answer reaches the grader: the answer tool (typed) or the final message (prose)"""
+    submitted: Any = NOT_SUBMITTED
+    """the value the agent gave through the answer tool"""
+
+    @property
+    def answer_tool(self) -> dict[str, Any] | None:
+        """The task-scoped answer tool this episode lists, if any (typed channel, a task that asks)."""
+        return answer_tool(self.task) if self.channel == "typed" else None
 
 
 class Coordinator:
@@ -82,8 +92,17 @@ class Coordinator:
             sample = ", ".join(list(self.tasks)[:5]) or "none"
             raise EpisodeError(f"unknown task {task_id!r} in {self.spec.name}; e.g. {sample}") from None
 
-    def start(self, task_id: str | None = None, episode_id: str | None = None, *, image: bytes | None = None) -> Episode:
-        """A new episode on the task's initial state (or the domain's, or ``image``, without a task)."""
+    def start(
+        self,
+        task_id: str | None = None,
+        episode_id: str | None = None,
+        *,
+        image: bytes | None = None,
+        channel: AnswerChannel = "typed",
+    ) -> Episode:
+        """A new episode on the task's initial state (or the domain's, or ``image``, without a task).
+
+        ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
         task = self.task(task_id) if task_id is not None else None
         if task is not None and image is not None:
             raise EpisodeError("a task fixes its initial state; an image is for free play")
@@ -96,7 +115,7 @@ class Coordinator:
         state = State.from_snapshot(self.spec, image)
         state.track()
         policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
-        episode = Episode(episode_id, task, state, image, policy)
+        episode = Episode(episode_id, task, state, image, policy, channel=channel)
         self.episodes[episode_id] = episode
         return episode
 
@@ -108,24 +127,39 @@ class Coordinator:
 
     def call(self, episode_id: str, tool: str, arguments: Any) -> ToolResult:
         episode = self.episode(episode_id)
+        if tool == ANSWER_TOOL and episode.answer_tool is not None:
+            return self._submit(episode, arguments)
         touched = episode.policy.touched_before(episode.state, tool, arguments)
         result = execute(episode.state, tool, arguments)
         episode.policy.observe(episode.state, str(tool), result, touched)
         episode.calls.append(ToolCall(tool=str(tool), arguments=arguments if isinstance(arguments, dict) else {}))
         return result
 
+    def _submit(self, episode: Episode, arguments: Any) -> ToolResult:
+        """The answer tool: one typed answer per episode, acknowledged without saying if it is right."""
+        episode.calls.append(ToolCall(tool=ANSWER_TOOL, arguments=arguments if isinstance(arguments, dict) else {}))
+        if episode.submitted is not NOT_SUBMITTED:
+            return ToolResult(False, error=ToolError("precondition_failed", "An answer was already submitted; it cannot be changed."))
+        ok, value = submitted_value(episode.task, arguments)
+        if not ok:
+            return ToolResult(False, error=ToolError("invalid_arguments", str(value)))
+        episode.submitted = value
+        return ToolResult(True, data={"recorded": True, "answer": value})
+
     def snapshot(self, episode_id: str, name: str | None = None) -> str:
         """Save the episode's current state under a name (returned); restore it any number of times."""
         episode = self.episode(episode_id)
         name = name or f"s{len(episode.snapshots) + 1}"
-        episode.snapshots[name] = (episode.state.snapshot(), episode.state.journal(), episode.policy.copy(), len(episode.calls))
+        episode.snapshots[name] = (
+            episode.state.snapshot(), episode.state.journal(), episode.policy.copy(), len(episode.calls), episode.submitted
+        )
         return name
 
     def restore(self, episode_id: str, name: str) -> None:
         episode = self.episode(episode_id)
         if name not in episode.snapshots:
             raise EpisodeError(f"episode {episode_id!r} has no snapshot {name!r}; it has {sorted(episode.snapshots)}")
-        image, journal, policy, calls = episode.snapshots[name]
+        image, journal, policy, calls, episode.submitted = episode.snapshots[name]
         episode.state.restore(image)
         episode.state.set_journal(journal)
         episode.policy = policy.copy()  # the branch abandoned since the snapshot leaves no trace
@@ -136,6 +170,7 @@ class Coordinator:
         episode = self.episode(episode_id)
         episode.state.reset()
         episode.calls.clear()
+        episode.submitted = NOT_SUBMITTED
         episode.policy = PolicyMonitor(self.spec, episode.policy.actor_id)
 
     def diff(self, episode_id: str) -> StateDiff:
@@ -147,8 +182,9 @@ class Coordinator:
         episode = self.episode(episode_id)
         if episode.task is None:
             raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
+        evidence = Evidence(message=answer, submitted=episode.submitted, read=episode.policy.read, channel=episode.channel)
         return evaluate_checks(
-            episode.task.checks, episode.state.changes(), episode.state, answer, violations=episode.policy.violations, mode=mode
+            episode.task.checks, episode.state.changes(), episode.state, violations=episode.policy.violations, mode=mode, evidence=evidence
         )
 
     def end(self, episode_id: str) -> None:

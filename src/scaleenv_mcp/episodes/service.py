@@ -28,6 +28,7 @@ from typing import Any
 
 from ..engine.runtime import ToolResult
 from ..engine.seed import seed_state
+from ..spec.task import AnswerChannel
 from .coordinator import Coordinator, EpisodeError
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
@@ -107,15 +108,19 @@ class EpisodeService:
 
     # ------------------------------------------------------------------ creating and finding
 
-    def create(self, *, task: str | None = None, seed: int | None = None, creator: str = "harness") -> Handle:
-        """A new episode with a fresh token; :class:`TooManyEpisodes` at a cap (after reaping idle ones)."""
+    def create(
+        self, *, task: str | None = None, seed: int | None = None, creator: str = "harness", channel: AnswerChannel = "typed"
+    ) -> Handle:
+        """A new episode with a fresh token; :class:`TooManyEpisodes` at a cap (after reaping idle ones).
+
+        ``channel``: how a task's answer reaches the grader (``typed``: the task's answer tool is listed)."""
         if task is not None and seed is not None:
             raise EpisodeError("a task fixes its initial state; 'seed' is for free play (no task)")
         if task is not None:
             self.coordinator.task(task)  # unknown task -> EpisodeError before anything is made
         self._make_room(creator)
         image = self._seed_image(seed) if seed is not None else None
-        episode = self.coordinator.start(task, f"ep-{secrets.token_hex(8)}", image=image)
+        episode = self.coordinator.start(task, f"ep-{secrets.token_hex(8)}", image=image, channel=channel)
         now = self.clock()
         handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task, seed, now, now)
         self.handles[episode.id] = handle

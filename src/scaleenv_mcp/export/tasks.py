@@ -33,7 +33,7 @@ def prompt_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]] | N
         "kind": task.kind,
         "difficulty": difficulty_label(task),
         "prompt": [{"role": "system", "content": policy_brief(spec)}, {"role": "user", "content": task.instruction}],
-        "tools": tools if tools is not None else openai_tools(spec),
+        "tools": tools if tools is not None else openai_tools(spec, task),
     }
 
 
@@ -76,11 +76,10 @@ def export_tasks(
     prompts: list[dict[str, Any]] = []
     grading: list[dict[str, Any]] = []
     for spec, tasks in domains:
-        tools = openai_tools(spec)
         if to == "nemo-gym":
-            prompts += [nemo_gym_row(spec, task, tools) for task in tasks]
+            prompts += [nemo_gym_row(spec, task, openai_tools(spec, task)) for task in tasks]
             continue
-        prompts += [prompt_row(spec, task, tools) for task in tasks]
+        prompts += [prompt_row(spec, task, openai_tools(spec, task)) for task in tasks]  # a question adds its answer tool
         grading += [grading_row(task) for task in tasks]
     if not prompts:
         raise ExportError("these domains have no tasks; nothing written (run `scaleenv synth` first)")

@@ -39,6 +39,7 @@ from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
+from ..tasks.channel import answer_tool
 from .options import add_serve_options
 
 __all__ = [
@@ -125,11 +126,14 @@ def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
     return [_tool_definition(spec, name, tool) for name, tool in spec.tools.items()]
 
 
-def openai_tools(spec: DomainSpec) -> list[dict[str, Any]]:
-    """The tools in OpenAI's function-calling form: what a chat-completions model is offered."""
+def openai_tools(spec: DomainSpec, task: TaskSpec | None = None) -> list[dict[str, Any]]:
+    """The tools in OpenAI's function-calling form: what a chat-completions model is offered; with a
+    task that asks a question, its answer tool too (the typed answer channel)."""
+    extra = answer_tool(task)
+    listed = [*tool_definitions(spec), *([_answer_tool(extra)] if extra is not None else [])]
     return [
         {"type": "function", "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema}}
-        for t in tool_definitions(spec)
+        for t in listed
     ]
 
 
@@ -152,6 +156,17 @@ def _tool_definition(spec: DomainSpec, name: str, tool: ToolSpec) -> types.Tool:
             idempotent_hint=not tool.is_write,
             open_world_hint=False,
         ),
+    )
+
+
+def _answer_tool(tool: dict[str, Any]) -> types.Tool:
+    """A task episode's answer tool, as MCP lists it (no output schema: it only acknowledges)."""
+    return types.Tool(
+        name=tool["name"],
+        title="Submit answer",
+        description=tool["description"],
+        input_schema=tool["input_schema"],
+        annotations=types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False),
     )
 
 
@@ -236,7 +251,12 @@ def build_server(
     async def list_tools(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tools)
+        service = ctx.lifespan_context
+        try:
+            extra = service.coordinator.episode(episode_of(service, ctx.request)).answer_tool
+        except EpisodeError:
+            extra = None
+        return types.ListToolsResult(tools=tools if extra is None else [*tools, _answer_tool(extra)])
 
     async def call_tool(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.CallToolRequestParams

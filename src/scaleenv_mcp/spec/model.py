@@ -72,6 +72,10 @@ class FieldSpec(StrictModel):
     max_length: int | None = Field(None, ge=1)
     default: Any = Field(None, description="value used when a create effect omits the field; 'today'/'now' use the clock")
     identifying: bool = Field(False, description="a fact a user would know and say (an email, a flight number)")
+    compare: Literal["exact", "normalized", "contains"] = Field(
+        "normalized",
+        description="how free text an agent writes here is checked: exact, normalized (case, spacing, trailing punctuation) or contains",
+    )
     # Seed-data hints: how the initial state fills this field.
     sample: str | None = Field(None, description="value generator, e.g. person_name, email, city, company, sentence")
     choices: list[Any] | None = Field(None, description="seed values to pick from")

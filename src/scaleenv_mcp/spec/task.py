@@ -11,7 +11,10 @@ from pydantic import Field
 from .model import StrictModel
 
 __all__ = [
+    "ANSWER_CHANNELS",
+    "ANSWER_TOOL",
     "REWARD_MODES",
+    "AnswerChannel",
     "AnswerType",
     "CheckKind",
     "CheckSpec",
@@ -31,10 +34,20 @@ class ToolCall(StrictModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-CheckKind = Literal["row_exists", "row_absent", "field_equals", "field_changed_by", "no_other_changes", "answer"]
+CheckKind = Literal[
+    "row_exists", "row_absent", "field_equals", "field_changed_by", "no_other_changes", "answer", "row_read", "not_claimed", "reason"
+]
+TextCompare = Literal["exact", "normalized", "contains"]
 AnswerType = Literal["date", "datetime", "money", "number", "boolean", "enum", "text", "code", "phone", "list"]
 REWARD_MODES = ("fraction", "binary", "product")
 RewardMode = Literal["fraction", "binary", "product"]
+ANSWER_CHANNELS = ("typed", "prose")
+AnswerChannel = Literal["typed", "prose"]
+"""How an information task's answer reaches the grader: ``typed``, a task-scoped answer tool whose
+input is the answer's type, graded by equality (for training); ``prose``, the agent's final
+message, read by the hardened prose grader (for conversation)."""
+ANSWER_TOOL = "submit_answer"
+"""The task-scoped answer tool: listed only in task episodes on the typed channel."""
 
 
 class CheckSpec(StrictModel):
@@ -49,8 +62,18 @@ class CheckSpec(StrictModel):
     - ``field_changed_by``: numeric ``entity``/``id``.``field`` changed by ``delta`` from the initial state.
     - ``no_other_changes``: nothing changed beyond what the other checks of the task name. It is a
       gate, not a point: when it fails, every reward mode pays 0.
-    - ``answer``: the agent's final answer asserts ``value`` (of ``answer_type``) and nothing else
-      of that type; ``choices`` are the other values it could assert, ``subject`` the words asked about.
+    - ``answer``: the agent's answer is ``value`` (of ``answer_type``): the one value it submitted
+      through the answer tool (typed channel), or the one candidate of that type its final message
+      asserts (prose channel); ``choices`` are the other values it could assert, ``subject`` the words asked about.
+    - ``row_read``: a successful call showed the agent the row ``entity``/``id`` (the row that
+      decides a refusal): a refusal is paid for looking, not for guessing.
+    - ``not_claimed``: a gate: the final message does not claim that the refused action (``subject``:
+      its verbs) was done.
+    - ``reason``: reported, never scored: the final message names the value that blocks the request
+      (``entity``/``id``.``field`` is ``value``; ``choices`` are the values that would block it too).
+
+    ``compare`` says how free text the agent writes is compared, per field of ``where`` or for
+    ``field``: ``exact``, ``normalized`` (case, spacing, trailing punctuation) or ``contains``.
     """
 
     kind: CheckKind
@@ -67,6 +90,7 @@ class CheckSpec(StrictModel):
     answer_type: AnswerType | None = None
     choices: list[Any] = Field(default_factory=list)
     subject: list[str] = Field(default_factory=list)
+    compare: dict[str, TextCompare] = Field(default_factory=dict, description="field -> how its free text is compared")
 
 
 TaskKind = Literal["action", "information", "refusal"]
@@ -92,6 +116,14 @@ class TaskSpec(StrictModel):
     )
     hidden: dict[str, str] = Field(
         {}, description="facts the user reveals only when asked: what it is about ('email') -> the sentence that gives it"
+    )
+    decides: str | None = Field(
+        None,
+        description=(
+            "the write tool whose agent-kept rule this task puts to the agent: refused here (a refusal), or allowed "
+            "(its counterpart); a tool's refusals and counterparts are equal in number, so always refusing or always "
+            "obeying earns at most half of them"
+        ),
     )
 
 

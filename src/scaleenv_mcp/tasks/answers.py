@@ -37,7 +37,7 @@ from typing import Any
 
 from ..spec.task import AnswerType
 
-__all__ = ["answer_matches", "answer_type_for", "format_answer_value"]
+__all__ = ["answer_matches", "answer_schema", "answer_type_for", "format_answer_value", "typed_answer_matches"]
 
 _MONTHS = {
     name: i + 1
@@ -316,3 +316,56 @@ def _reason(found: set[Any], want: str, what: str) -> str:
     if len(found) > 1:
         return f"the answer gives {len(found)} different {what}s; expected only {want}"
     return f"the answer gives {next(iter(found))}, expected {want}"
+
+
+# ---------------------------------------------------------------- the typed channel
+
+
+def answer_schema(answer_type: AnswerType, choices: Sequence[Any] = ()) -> dict[str, Any]:
+    """The JSON Schema of a typed answer: what the task's answer tool accepts as ``answer``."""
+    if answer_type == "date":
+        return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "a date, YYYY-MM-DD"}
+    if answer_type == "datetime":
+        return {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$", "description": "a date and time, YYYY-MM-DDTHH:MM"}
+    if answer_type in ("money", "number"):
+        return {"type": "number", "description": "a number (money in the currency's units, e.g. 12.5)"}
+    if answer_type == "boolean":
+        return {"type": "boolean", "description": "true or false"}
+    if answer_type == "enum" and choices:
+        return {"type": "string", "enum": [str(c) for c in choices], "description": "one of the allowed values"}
+    if answer_type == "list":
+        return {"type": "array", "items": {"type": "string", "maxLength": 500}, "maxItems": 100, "description": "every item, once"}
+    return {"type": "string", "maxLength": 500, "description": "the value, as text"}
+
+
+def _typed_norm(value: Any, answer_type: AnswerType) -> Any:
+    if answer_type in ("code",):
+        return re.sub(r"[^0-9a-z]", "", str(value).lower())
+    if answer_type == "phone":
+        return re.sub(r"\D", "", str(value))
+    if isinstance(value, str):
+        return " ".join(value.casefold().split()).strip(" .'\"")
+    return value
+
+
+def typed_answer_matches(submitted: Any, expected: Any, answer_type: AnswerType) -> tuple[bool, str]:
+    """Exact equality of the one submitted value with the expected one, after type normalisation."""
+    if answer_type in ("money", "number"):
+        if isinstance(submitted, bool) or not isinstance(submitted, int | float) or not isinstance(expected, int | float):
+            return False, f"expected a number, got {type(submitted).__name__}"
+        ok = abs(float(submitted) - float(expected)) < 0.005
+        return ok, "" if ok else f"submitted {submitted}, expected another value"
+    if answer_type == "boolean":
+        if not isinstance(submitted, bool):
+            return False, f"expected true or false, got {type(submitted).__name__}"
+        return submitted == expected, "" if submitted == expected else "submitted the other value"
+    if answer_type == "list":
+        if not isinstance(submitted, list) or not isinstance(expected, list):
+            return False, "expected a list"
+        got = {_typed_norm(v, "text") for v in submitted}
+        want = {_typed_norm(v, "text") for v in expected}
+        return got == want and len(submitted) == len(expected), "" if got == want else "the items differ"
+    if not isinstance(submitted, str):
+        return False, f"expected text, got {type(submitted).__name__}"
+    ok = _typed_norm(submitted, answer_type) == _typed_norm(expected, answer_type)
+    return ok, "" if ok else "submitted another value"

@@ -34,9 +34,10 @@ from ..spec.model import DomainSpec, IncludeSpec
 from ..spec.task import AnswerType, CheckSpec, TaskKind, TaskSpec, ToolCall
 from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
+from .claims import action_verbs
 from .derive import checks_from_diff
-from .grader import evaluate_checks
-from .policy import PolicyMonitor
+from .grader import Evidence, evaluate_checks
+from .policy import PolicyMonitor, shown_ids
 from .wording import (
     cheapest,
     condition,
@@ -108,6 +109,10 @@ class _Build:
     answered: Counter[tuple[str, str, Any]] = field(default_factory=Counter)
     value_counts: dict[tuple[str, str], dict[Any, int]] = field(default_factory=dict)
     """(entity, field) -> rows per value in the initial state (shared across one generation)"""
+    refusable: set[str] | None = None
+    """write tools a refusal may be asked of (None: any with an agent-kept rule)"""
+    read: set[str] = field(default_factory=set)
+    """ids of the rows the reference's calls showed (a refusal's deciding row must be among them)"""
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(entity, depth) -> ids the user owns; cleared by every write"""
     """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
@@ -120,13 +125,14 @@ class _Build:
         for noun, sentence in _unsaid(text, facts):
             self.details.setdefault(noun, []).append(sentence_case(sentence))
 
-    def checkpoint(self) -> tuple[int, set[str], int]:
-        return len(self.solution), set(self.known), len(self.facts)
+    def checkpoint(self) -> tuple[int, set[str], int, set[str]]:
+        return len(self.solution), set(self.known), len(self.facts), set(self.read)
 
-    def rollback(self, mark: tuple[int, set[str], int]) -> None:
+    def rollback(self, mark: tuple[int, set[str], int, set[str]]) -> None:
         """Forget calls (and what they revealed) made since ``mark``: reads only, so the state is intact."""
         del self.solution[mark[0] :]
         self.known = set(mark[1])
+        self.read = set(mark[3])
         del self.facts[mark[2] :]
 
     def run(self, tool: str, args: dict[str, Any]) -> dict[str, Any] | None:
@@ -136,6 +142,7 @@ class _Build:
         if not result.ok or result.data is None:
             return None
         self.solution.append(ToolCall(tool=tool, arguments=args))
+        self.read.update(shown_ids(result.data))
         rows = result.data.get("items", [result.data])
         rows = [part for row in rows for part in ((row["first"], row["second"]) if "first" in row else (row,))]  # pairs
         joined = [r for name in self.spec.tools[tool].include for r in result.data.get(name, [])]  # a reservation's passengers
@@ -684,16 +691,18 @@ def _aggregate_options(build: _Build, entity: str, rows: list[dict[str, Any]]) -
     return out
 
 
-def _refusal_goal(build: _Build) -> CheckSpec | None:
-    """Ask for a write a rule forbids on the user's own row, because of one field's value.
+def _refusal_goal(build: _Build) -> tuple[list[CheckSpec], str] | None:
+    """Ask for a write a rule the agent keeps forbids on the user's own row, because of one field's value.
 
-    The reason is found by execution: the call fails on a rule now and succeeds when only that
-    field holds another of its values. A reply must name the value that blocks it (the order
-    is "shipped") and no other value that would block it too, so quoting the rule's allowed
-    values is fine while listing every value is not paid.
+    The tool would accept the call (the rule is the agent's to keep, so relaying a tool error cannot
+    solve it); the reason is found by execution: the call breaks the rule now and keeps it when only
+    that field holds another of its values. The agent succeeds by reading the row that decides it and
+    making no write, and must not tell the user it was done; naming the reason is reported, not paid
+    (returns the checks and the refused tool).
     """
     spec = build.spec
-    tools = [t for t in spec.write_tools() if spec.tools[t].requires]
+    tools = [t for t in spec.write_tools() if any(r.kept_by == "agent" for r in spec.tools[t].requires)]
+    tools = [t for t in tools if t in build.refusable] if build.refusable is not None else tools
     build.rng.shuffle(tools)
     for tool_name in tools:
         persona_params = _persona_params(build, tool_name)
@@ -702,8 +711,8 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             if bound is None or not bound[1]:
                 continue
             result = _trial(build.state, tool_name, args)
-            if result.ok or result.error is None or result.error.code != "precondition_failed":
-                continue
+            if not result.ok or not result.breaches:
+                continue  # refused by the tool itself (integrity), or allowed: not the agent's judgment
             blocking = _blocking_field(build.state, tool_name, args, bound[1])
             if blocking is None:
                 continue
@@ -713,21 +722,26 @@ def _refusal_goal(build: _Build) -> CheckSpec | None:
             if not _fair_question(build, entity, fname, row[fname], family=REFUSAL_KEY, among=disallowed):
                 continue  # reasons spread like answers do: guessing the commonest is worth no more than chance
             mark = build.checkpoint()
-            if not all(build.discover(e, r) for e, r in bound[1]):
+            if not all(build.discover(e, r) for e, r in bound[1]) or row["id"] not in build.read:
                 build.rollback(mark)
                 continue
             text = _request(build, tool_name, args, bound[0], persona_params)
             build.say(text, build.facts[mark[2] :])
             build.rules += 1
-            return CheckSpec(
-                kind="answer",
-                description=(
-                    f"the reply gives the reason {tool_name} cannot be done: {entity} {row['id']}.{fname} is "
-                    f"{format_answer_value(row[fname])} (and names no other value that forbids it)"
+            noun = entity_noun(entity, spec.entities[entity])
+            checks = [
+                CheckSpec(kind="row_read", entity=entity, id=row["id"],
+                          description=f"the agent looked up the {noun} that decides it ({entity} {row['id']})"),
+                CheckSpec(kind="not_claimed", subject=action_verbs(tool_name),
+                          description=f"the reply does not claim that {tool_name} was done"),
+                CheckSpec(
+                    kind="reason", entity=entity, id=row["id"], field=fname, value=row[fname], choices=disallowed,
+                    subject=words(fname).split(),
+                    description=(f"reported, not scored: the reply names the reason {tool_name} is not allowed: "
+                                 f"{entity} {row['id']}.{fname} is {format_answer_value(row[fname])}"),
                 ),
-                entity=entity, id=row["id"], field=fname, value=row[fname], answer_type="enum",
-                choices=disallowed, subject=words(fname).split(),
-            )  # fmt: skip
+            ]  # fmt: skip
+            return checks, tool_name
     return None
 
 
@@ -766,7 +780,8 @@ def _blocking_field(
                         state.update(entity, row["id"], {fname: value})
                     except sqlite3.IntegrityError:  # a value this row cannot hold (a unique pair): not a reason
                         continue
-                    allowed[value] = execute(state, tool_name, args).ok
+                    outcome = execute(state, tool_name, args)
+                    allowed[value] = outcome.ok and not outcome.breaches
             if not allowed.get(row[fname], True) and any(allowed.values()):
                 return entity, row, fname, [v for v, ok in allowed.items() if not ok]
     return None
@@ -779,8 +794,10 @@ def _trial(state: State, tool: str, args: dict[str, Any]) -> ToolResult:
 
 
 def _succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
-    """Whether a call would succeed now, leaving the state (and its journal) as it was."""
-    return _trial(state, tool, args).ok
+    """Whether a call would succeed now within the policy (no agent-kept rule broken), leaving the
+    state (and its journal) as it was."""
+    result = _trial(state, tool, args)
+    return result.ok and not result.breaches
 
 
 def _fair_question(
@@ -824,29 +841,45 @@ def _one_task(
     condition_share: float = 0.5,
     hidden_share: float = 0.35,
     value_counts: dict[tuple[str, str], dict[Any, int]] | None = None,
+    force_tool: str | None = None,
+    refusable: set[str] | None = None,
 ) -> TaskSpec | None:
+    """One candidate task of ``kind`` for a user drawn at random, or None when it cannot be made or
+    verified. ``force_tool``: an action task asking for that one write (the allowed counterpart of
+    a refusal); ``refusable``: the write tools a refusal may ask for."""
     lookup = spec.tools[persona_tool_name].lookup
     assert lookup is not None
     initial_ref = initial_ref or initial_state_ref(spec, initial)
     persona = initial.sample(lookup.entity, rng, 1)[0]
     work.reset()  # back to the initial state: the cost of what the last candidate changed
     build = _Build(spec, work, rng, lookup.entity, persona, answered=answered, condition_share=condition_share,
-                   value_counts=value_counts if value_counts is not None else {})  # fmt: skip
+                   value_counts=value_counts if value_counts is not None else {}, refusable=refusable)  # fmt: skip
     if build.twins(lookup.entity, persona):
         build.distractors.add(str(persona["id"]))  # a namesake: found by name alone, the wrong person
     if build.run(persona_tool_name, {p: persona[f] for f, p in lookup.by.items()}) is None:
         return None
     writes = spec.write_tools()
     information = kind != "action"  # a reply is what is asked for; the state must not change
-    answer_check = None
-    if information:
-        if kind == "refusal":
-            answer_check = _refusal_goal(build)
-        else:
-            answer_check = _aggregate_goal(build) if rng.random() < AGGREGATE_SHARE else None
-            answer_check = answer_check or _information_goal(build)
+    goal_checks: list[CheckSpec] = []
+    decides: str | None = None
+    answer: str | None = None
+    if kind == "refusal":
+        refusal = _refusal_goal(build)
+        if refusal is None:
+            return None
+        goal_checks, decides = refusal
+        answer = f"I'm sorry, I can't do that: the policy does not allow it, since it is {format_answer_value(goal_checks[-1].value)}."
+    elif information:
+        answer_check = _aggregate_goal(build) if rng.random() < AGGREGATE_SHARE else None
+        answer_check = answer_check or _information_goal(build)
         if answer_check is None:
             return None
+        goal_checks = [answer_check]
+        answer = format_answer_value(answer_check.value)
+    elif force_tool is not None:
+        if not any(_action_goal(build, force_tool, build.touched | set(build.known)) for _ in range(3)):
+            return None
+        decides = force_tool
     else:
         last: str | None = None
         for _ in range(goals):
@@ -867,14 +900,11 @@ def _one_task(
     if len(set(build.phrases)) < len(build.phrases):
         return None  # a request repeated word for word
     if information:
-        assert answer_check is not None
-        checks = [answer_check, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
-        answer = format_answer_value(answer_check.value)
+        checks = [*goal_checks, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
     else:
         if changes.is_empty():
             return None
         checks = checks_from_diff(spec, changes)
-        answer = None
     facts = {f: persona[f] for f in lookup.by}
     label = spec.entities[lookup.entity].label
     if label:
@@ -918,9 +948,10 @@ def _one_task(
         actor=str(persona["id"]),
         opening=opening,
         hidden=hidden,
+        decides=decides,
     )
-    verdict_end = evaluate_checks(checks, changes, final, answer)
-    verdict_start = evaluate_checks(checks, StateDiff(), initial, None)
+    verdict_end = evaluate_checks(checks, changes, final, evidence=Evidence(message=answer, read=build.read))
+    verdict_start = evaluate_checks(checks, StateDiff(), initial, evidence=Evidence())
     if not verdict_end.success or verdict_start.success:
         return None
     if not information and not _minimal(spec, work, task):
@@ -1095,8 +1126,12 @@ def generate_tasks(
     mixed = {"refusal_or_condition": 0, "hidden": 0}  # kept tasks in the documented mix's two families
     wanting = {"refusal_or_condition": True, "hidden": True}
     family_misses: Counter[str] = Counter()
+    owed: Counter[str] = Counter()
+    """refusals of a tool not yet matched by an allowed counterpart"""
+    refusable = {t for t in spec.write_tools() if any(r.kept_by == "agent" for r in spec.tools[t].requires)}
+    forced_misses: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
-        if len(tasks) >= count:
+        if len(tasks) >= count and not +owed:
             break
         # the kind furthest below its share of the mix; a kind this domain cannot yield drops out
         kind = min(mix, key=lambda k: (made[k] / mix[k], list(mix).index(k)))
@@ -1105,11 +1140,24 @@ def generate_tasks(
         # a family below its share of FAMILY_MIN is asked of every candidate until it catches up
         lagging = {f for f in mixed if wanting[f] and mixed[f] < FAMILY_MIN[f] * (len(tasks) + 1)}
         want_condition = "refusal_or_condition" in lagging and kind != "refusal"
+        force = next(iter(sorted(+owed)), None)  # a refusal is matched by its allowed counterpart before anything else
+        if force is not None:
+            kind = "action"
+        elif len(tasks) >= count:
+            break
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
             condition_share=1.0 if want_condition else CONDITION_SHARE,
             hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE, value_counts=value_counts,
+            force_tool=force, refusable=refusable,
         )  # fmt: skip
+        if force is not None and (task is None or task.decides != force):
+            forced_misses[force] += 1
+            if forced_misses[force] >= 3 * _GIVE_UP:  # no allowed counterpart can be made: that tool's refusals go
+                tasks = [t for t in tasks if not (t.kind == "refusal" and t.decides == force)]
+                refusable.discard(force)
+                del owed[force]
+            continue
         new_tools = {c.tool for c in task.solution if spec.tools[c.tool].is_write} - covered if task is not None else set()
         if task is not None and want_condition and not task.difficulty.get("conditions") and not new_tools:
             family_misses["refusal_or_condition"] += 1
@@ -1127,7 +1175,7 @@ def generate_tasks(
         if key in seen:
             continue
         lead = next((c.tool for c in task.solution if spec.tools[c.tool].is_write), f"({task.kind})")
-        if per_tool.get(lead, 0) >= (cap if task.kind == "action" else count // 4 + 1):
+        if force is None and per_tool.get(lead, 0) >= (cap if task.kind == "action" else count // 4 + 1):
             misses[kind] += 1
             continue
         made[task.kind] += 1
@@ -1138,7 +1186,10 @@ def generate_tasks(
         per_tool[lead] = per_tool.get(lead, 0) + 1
         covered.update(c.tool for c in task.solution if spec.tools[c.tool].is_write)
         seen.add(key)
-        tasks.append(task.model_copy(update={"id": f"{spec.name}-{len(tasks) + 1:03d}"}))
+        if task.decides is not None:
+            owed[task.decides] += 1 if task.kind == "refusal" else -1
+            forced_misses[task.decides] = 0
+        tasks.append(task)
         for check in task.checks:
             if check.kind == "answer" and task.difficulty.get("aggregates"):
                 if check.answer_type == "number":
@@ -1148,4 +1199,4 @@ def generate_tasks(
                 answered[(f"{family}{check.entity}", str(check.field), check.value)] += 1
         if on_task is not None:
             on_task(tasks[-1])
-    return tasks
+    return [task.model_copy(update={"id": f"{spec.name}-{i:03d}"}) for i, task in enumerate(tasks, 1)]
