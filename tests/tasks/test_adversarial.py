@@ -5,7 +5,10 @@ Through the public API, as a trainer's agent would act. Agents that do no real w
 mode; agents that do wrong work (the wrong row, an extra write, the right write twice, a write
 to someone else's row undone later) get success 0 and reward below 1 in every mode; agents
 that take another valid path (extra reads, independent writes reordered, answers written
-another way) succeed.
+another way) succeed. Refusals are decided by behaviour: refusing without looking, trying the
+write and relaying what happens, or telling the user it was done all earn nothing, and an agent
+that always refuses, or always obeys, earns at most half of each tool's decisions. Most tests read
+answers in prose (``answer_channel="prose"``); the typed channel has tests of its own.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import pytest
 
 import scaleenv_mcp as se
 from scaleenv_mcp.engine.binding import find_successful_call
-from scaleenv_mcp.spec.task import CheckSpec, TaskSpec
+from scaleenv_mcp.spec.task import ANSWER_TOOL, CheckSpec, TaskSpec
 from scaleenv_mcp.tasks.answers import format_answer_value
+from scaleenv_mcp.tasks.claims import action_verbs, past_forms
 from scaleenv_mcp.tasks.policy import owners_of
 
 from ..conftest import SHIPPED
@@ -31,6 +35,11 @@ TASKS = [(name, task) for name, domain in DOMAINS.items() for task in domain.tas
 
 def answer_check(task: TaskSpec) -> CheckSpec | None:
     return next((c for c in task.checks if c.kind == "answer"), None)
+
+
+def prose(domain: se.Domain, task: TaskSpec) -> se.Episode:
+    """An episode whose answer is read from the final message (the conversation channel)."""
+    return domain.episode(task, answer_channel="prose")
 
 
 def reference_answer(task: TaskSpec) -> str | None:
@@ -64,7 +73,7 @@ def test_doing_nothing_or_hedging_earns_nothing_on_any_task() -> None:
     hedges = [None, "", "I don't know.", "I'm not sure, sorry.", "Yes or no: yes. No.", "yes no",
               "I can't help with that."]  # fmt: skip
     for domain, task in episodes():
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             for answer in hedges:
                 verdict = ep.verify(answer=answer)
                 assert no_real_work(verdict), (task.id, answer, verdict.rewards)
@@ -75,7 +84,7 @@ def test_listing_every_allowed_value_earns_nothing() -> None:
     for domain, task in episodes("information"):
         check = answer_check(task)
         assert check is not None and check.entity and check.field
-        state = domain._coordinator.episode(domain.episode(task).id).state
+        state = domain._coordinator.episode(prose(domain, task).id).state
         values = {format_answer_value(r[check.field]) for r in state.rows(check.entity) if r[check.field] is not None}
         values |= {format_answer_value(c) for c in check.choices} | {format_answer_value(check.value)}
         if check.answer_type == "boolean":
@@ -84,7 +93,7 @@ def test_listing_every_allowed_value_earns_nothing() -> None:
             values = {str(n) for n in range(13)}  # a count: every count it could be
         if len(values) < 2:
             continue
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             verdict = ep.verify(answer="It is one of: " + ", ".join(sorted(values)) + ".")
             assert no_real_work(verdict), (task.id, verdict.checks)
             checked += 1
@@ -99,10 +108,10 @@ def test_guessing_the_most_common_value_without_looking_rarely_pays() -> None:
     for domain, task in episodes("information"):
         check = answer_check(task)
         assert check is not None
-        state = domain._coordinator.episode(domain.episode(task).id).state
+        state = domain._coordinator.episode(prose(domain, task).id).state
         values = [r[str(check.field)] for r in state.rows(str(check.entity)) if r[str(check.field)] is not None]
         guess = max(set(map(format_answer_value, values)), key=[format_answer_value(v) for v in values].count)
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             hits += ep.verify(answer=f"It is {guess}.").success
             guessed += 1
         p = 1 / len(set(map(format_answer_value, values)))
@@ -128,9 +137,9 @@ def test_acting_on_the_wrong_row_fails() -> None:
         if ref is None:
             continue
         entity = str(tool.params[ref].ref)
-        rows = domain._coordinator.episode(domain.episode(task).id).state.rows(entity)
+        rows = domain._coordinator.episode(prose(domain, task).id).state.rows(entity)
         for other in (r["id"] for r in rows if r["id"] != call.arguments[ref]):
-            with domain.episode(task) as ep:
+            with prose(domain, task) as ep:
                 for c in task.solution[:index]:
                     ep.call(c.tool, c.arguments)
                 if not ep.call(call.tool, {**call.arguments, ref: other}).ok:
@@ -146,7 +155,7 @@ def test_acting_on_the_wrong_row_fails() -> None:
 def test_an_extra_unrequested_write_fails() -> None:
     tried = 0
     for domain, task in episodes():
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             replay(ep, task)
             state = domain._coordinator.episode(ep.id).state
             rng = random.Random(task.id)
@@ -166,7 +175,7 @@ def test_an_extra_unrequested_write_fails() -> None:
 def test_the_right_write_twice_fails_when_the_second_one_goes_through() -> None:
     twice = refused = 0
     for domain, task in episodes("action"):
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             replay(ep, task)
             last = next(c for c in reversed(task.solution) if domain.tools[c.tool].is_write)
             done = ep.diff()
@@ -199,7 +208,7 @@ def test_a_write_to_another_users_row_fails_even_when_undone() -> None:
         entity = str(domain.tools[tool].params[ref].ref)
         field = next(e.split("=")[0].split(".")[1].strip() for e in domain.tools[tool].effects if isinstance(e, str))
         for task in domain.tasks[:8]:
-            with domain.episode(task) as ep:
+            with prose(domain, task) as ep:
                 replay(ep, task)
                 state = domain._coordinator.episode(ep.id).state
                 row = next(r for r in state.rows(entity) if owners_of(state, entity, r) - {task.actor})
@@ -213,7 +222,7 @@ def test_a_write_to_another_users_row_fails_even_when_undone() -> None:
 
 
 def _solution_diff(domain: se.Domain, task: TaskSpec) -> se.StateDiff:
-    with domain.episode(task) as ep:
+    with prose(domain, task) as ep:
         replay(ep, task)
         return ep.diff()
 
@@ -223,7 +232,7 @@ def test_acting_before_identifying_the_user_is_a_violation() -> None:
         domain = DOMAINS[name]
         task = next(t for t in domain.tasks if t.kind == "action")
         identify = set(domain.spec.actor.identify) if domain.spec.actor else set()
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             for call in task.solution:
                 if call.tool not in identify:
                     assert ep.call(call.tool, call.arguments).ok
@@ -256,7 +265,7 @@ def test_answers_written_another_way_succeed() -> None:
     for domain, task in episodes("information"):
         check = answer_check(task)
         assert check is not None
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             replay(ep, task)
             for answer in other_forms(check):
                 verdict = ep.verify(answer=answer)
@@ -268,13 +277,13 @@ def test_extra_reads_and_reordered_independent_writes_succeed() -> None:
     for domain, task in episodes("action"):
         reads = [c for c in task.solution if not domain.tools[c.tool].is_write]
         writes = [c for c in task.solution if domain.tools[c.tool].is_write]
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             for call in [*reads, *reads[::-1], *writes, *reads]:  # look things up twice, and again at the end
                 assert ep.call(call.tool, call.arguments).ok
             assert ep.verify().success, task.id
         if len(writes) < 2:
             continue
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             for call in reads:
                 ep.call(call.tool, call.arguments)
             # independent writes: in reverse order they all go through and leave the same state
@@ -288,55 +297,164 @@ def test_extra_reads_and_reordered_independent_writes_succeed() -> None:
     assert reordered >= 20
 
 
+@pytest.mark.parametrize("channel", ["typed", "prose"])
 @pytest.mark.parametrize("mode", ["fraction", "binary", "product"])
-def test_every_mode_pays_the_reference_in_full_and_nothing_for_nothing(mode: Any) -> None:
+def test_every_mode_pays_the_reference_in_full_and_nothing_for_nothing(mode: Any, channel: Any) -> None:
     for domain, task in episodes():
-        with domain.episode(task) as ep:
-            assert ep._coordinator.verify(ep.id, None, mode=mode).reward == 0.0
+        with domain.episode(task, answer_channel=channel) as ep:
+            assert ep.verify(None, mode=mode).reward == 0.0
             replay(ep, task)
-            verdict = ep._coordinator.verify(ep.id, reference_answer(task), mode=mode)
-            assert verdict.reward == 1.0 and verdict.mode == mode, task.id
+            check = answer_check(task)
+            if channel == "typed" and check is not None:
+                assert ep.call(ANSWER_TOOL, {"answer": check.value}).ok
+            verdict = ep.verify(reference_answer(task), mode=mode)
+            assert verdict.reward == 1.0 and verdict.mode == mode and verdict.success, (task.id, verdict.checks)
+
+
+# ---------------------------------------------------------------- the typed answer channel
+
+
+def test_the_typed_channel_pays_one_submitted_value_by_equality_and_only_the_right_one() -> None:
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        assert check is not None
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            assert ep.verify(answer=f"The answer is {format_answer_value(check.value)}.").reward == 0.0  # prose is not read
+            assert ep.call(ANSWER_TOOL, {"answer": check.value}).ok
+            verdict = ep.verify()
+            assert verdict.success and verdict.channel == "typed", (task.id, verdict.checks)
+            assert not ep.call(ANSWER_TOOL, {"answer": check.value}).ok  # one answer per episode: no probing
+        with domain.episode(task) as ep:
+            replay(ep, task)
+            wrong = wrong_value(check)
+            if wrong is not None:
+                assert ep.call(ANSWER_TOOL, {"answer": wrong}).ok
+                assert no_real_work(ep.verify()), (task.id, wrong)
+
+
+def wrong_value(check: CheckSpec) -> Any:
+    value = check.value
+    if check.answer_type == "boolean":
+        return not value
+    if check.answer_type in ("money", "number"):
+        return value + 1
+    if check.answer_type == "date":
+        return (dt.date.fromisoformat(str(value)) + dt.timedelta(days=1)).isoformat()
+    if check.answer_type == "enum":
+        return next((c for c in check.choices if c != value), None)
+    return None
+
+
+def test_the_answer_tool_is_listed_only_where_a_task_asks() -> None:
+    domain = DOMAINS["retail"]
+    question = next(t for t in domain.tasks if t.kind == "information")
+    action = next(t for t in domain.tasks if t.kind == "action")
+    assert ANSWER_TOOL not in domain.tools
+    with domain.episode() as free_play:  # no task: no answer tool
+        assert free_play.call(ANSWER_TOOL, {"answer": 1}).error.code == "unknown_tool"  # type: ignore[union-attr]
+    with domain.episode(action) as ep:
+        assert ep.call(ANSWER_TOOL, {"answer": 1}).error.code == "unknown_tool"  # type: ignore[union-attr]
+    with prose(domain, question) as ep:
+        assert ep.call(ANSWER_TOOL, {"answer": 1}).error.code == "unknown_tool"  # type: ignore[union-attr]
+    with domain.episode(question) as ep:
+        bad = ep.call(ANSWER_TOOL, {"answer": {"nested": True}})
+        assert not bad.ok and bad.error is not None and bad.error.code == "invalid_arguments"
 
 
 # ---------------------------------------------------------------- refusals
 
 
-def refusal_case(domain: se.Domain, task: TaskSpec) -> tuple[CheckSpec, list[Any]]:
-    """(the reason check, the values that would allow the refused call) of a refusal task."""
-    check = answer_check(task)
-    assert check is not None and check.entity and check.field
-    values = domain.spec.entities[check.entity].fields[check.field].values or []
-    allowed = [v for v in values if v not in check.choices]
-    return check, allowed
+def reason_check(task: TaskSpec) -> CheckSpec:
+    check = next(c for c in task.checks if c.kind == "reason")
+    assert check.entity and check.field
+    return check
 
 
-def test_refusal_tasks_exist_and_forbid_what_they_ask() -> None:
+def refuse_politely(ep: se.Episode) -> se.Verification:
+    return ep.verify(answer="I'm sorry, I can't do that under our policy.")
+
+
+def obey(domain: se.Domain, ep: se.Episode, task: TaskSpec) -> None:
+    """Do what the user asked: the refused call of a refusal (the tool accepts it), the reference otherwise."""
+    replay(ep, task)
+    if task.refused is not None:
+        assert ep.call(task.refused.tool, task.refused.arguments).ok, task.id  # the tool is permissive
+
+
+def test_refusal_tasks_rest_on_rules_the_agent_keeps() -> None:
     refusals = list(episodes("refusal"))
     assert len(refusals) >= len(TASKS) // 10, len(refusals)
     assert len({domain.name for domain, _ in refusals}) >= 10  # most domains have rules to refuse by
     for domain, task in refusals:
-        check, allowed = refusal_case(domain, task)
-        assert check.value in check.choices and allowed, task.id
-        with domain.episode(task) as ep:
-            replay(ep, task)
-            assert ep.diff().is_empty() and ep.verify().success is False  # reads alone change nothing and say nothing
+        assert task.refused is not None and task.decides == task.refused.tool
+        rules = domain.tools[task.refused.tool].requires
+        assert any(r.kept_by == "agent" for r in rules), task.id
+        check = reason_check(task)
+        values = domain.spec.entities[str(check.entity)].fields[str(check.field)].values or []
+        assert check.value in check.choices and set(values) - set(check.choices), task.id
 
 
-def test_a_refusal_pays_for_the_reason_not_for_refusing_or_listing() -> None:
+def test_a_careful_refusal_succeeds_whatever_its_words_and_the_reason_is_reported_not_paid() -> None:
     for domain, task in episodes("refusal"):
-        check, allowed = refusal_case(domain, task)
-        value = format_answer_value(check.value)
-        rule_words = " or ".join(format_answer_value(v) for v in allowed)
-        with domain.episode(task) as ep:
+        check = reason_check(task)
+        with prose(domain, task) as ep:
             replay(ep, task)
-            # a careful person quotes the rule and says what blocks it: paid in full
-            human = f"I'm sorry, I can't: that is only possible when it is {rule_words}, and yours is {value}."
-            assert ep.verify(answer=human).success, (task.id, human, ep.verify(answer=human).checks)
-            lazy = ["I can't do that.", "That is against the policy, sorry."]
-            if len(check.choices) > 1:  # every value that would forbid it: a list, not a reason
-                lazy.append("It can't be done: " + ", ".join(format_answer_value(v) for v in check.choices) + ".")
-            for answer in lazy:
+            plain = refuse_politely(ep)
+            assert plain.success and plain.reward == 1.0, (task.id, plain.checks)
+            assert plain.components.get("reason") == 0.0
+            named = ep.verify(answer=f"I'm sorry, I can't: it is {format_answer_value(check.value)}, so the policy does not allow it.")
+            assert named.success and named.components.get("reason") == 1.0, (task.id, named.checks)
+
+
+def test_refusing_without_looking_earns_nothing() -> None:
+    """One fixed refusal per tool, no tool call: the reply may be right, the agent never checked."""
+    for domain, task in episodes("refusal"):
+        check = reason_check(task)
+        with prose(domain, task) as ep:
+            for answer in ("I'm sorry, I can't do that.", f"It can't be done: it is {format_answer_value(check.value)}."):
                 assert no_real_work(ep.verify(answer=answer)), (task.id, answer)
+
+
+def test_trying_the_write_and_relaying_what_happens_fails_every_refusal() -> None:
+    for domain, task in episodes("refusal"):
+        with prose(domain, task) as ep:
+            obey(domain, ep, task)
+            verdict = ep.verify(answer="I tried, and the system accepted it.")
+            assert verdict.reward == 0.0 and not verdict.success, task.id
+            assert any("broke a rule of the policy" in v for v in verdict.policy_violations), task.id
+
+
+def test_telling_the_user_a_refused_action_was_done_fails() -> None:
+    for domain, task in episodes("refusal"):
+        assert task.refused is not None
+        done = past_forms(action_verbs(task.refused.tool)[0])[0]
+        with prose(domain, task) as ep:
+            replay(ep, task)
+            verdict = ep.verify(answer=f"All done: I've {done} it for you.")
+            assert verdict.reward == 0.0 and not verdict.success, (task.id, done)
+
+
+def test_always_refusing_or_always_obeying_earns_at_most_half_of_each_tools_decisions() -> None:
+    per_tool: dict[tuple[str, str], list[TaskSpec]] = {}
+    for domain, task in episodes():
+        if task.decides is not None:
+            per_tool.setdefault((domain.name, task.decides), []).append(task)
+    assert per_tool
+    for (name, tool), tasks in per_tool.items():
+        domain = DOMAINS[name]
+        refusing = obeying = 0
+        for task in tasks:
+            with prose(domain, task) as ep:
+                for call in task.solution:  # every read the task needs, and no write
+                    if not domain.tools[call.tool].is_write:
+                        ep.call(call.tool, call.arguments)
+                refusing += refuse_politely(ep).success
+            with prose(domain, task) as ep:
+                obey(domain, ep, task)
+                obeying += ep.verify(answer="Done.").success
+        assert refusing <= len(tasks) / 2 and obeying <= len(tasks) / 2, (name, tool, refusing, obeying, len(tasks))
+        assert sum(t.kind == "refusal" for t in tasks) * 2 == len(tasks), (name, tool)
 
 
 # ---------------------------------------------------------------- conditions, aggregates, near duplicates, the mix
@@ -362,7 +480,7 @@ def test_an_aggregate_pays_for_the_right_figure_only() -> None:
         if not task.difficulty.get("aggregates") or check is None:
             continue
         value = check.value
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             replay(ep, task)
             if check.answer_type == "number":
                 right, wrong = f"You have {value} of them.", f"You have {value + 1} of them."
@@ -391,7 +509,7 @@ def test_a_row_named_beside_its_near_duplicate_is_told_apart_by_the_request() ->
             for entity, row_id in param.named_ids(c.arguments.get(pname)) if entity == "flight"
         ]  # fmt: skip
         for call, pname, flight_id in named:
-            with domain.episode(task) as ep:
+            with prose(domain, task) as ep:
                 state = domain._coordinator.episode(ep.id).state
                 flight = state.get("flight", flight_id)
                 assert flight is not None
@@ -465,7 +583,7 @@ def test_a_one_stop_trip_is_named_by_its_route_and_booking_part_of_it_fails() ->
         origin, destination = searches[0].arguments["origin"], searches[0].arguments["destination"]
         assert f"the one-stop trip from {origin} to {destination}" in task.instruction, task.id
         book = next(c for c in task.solution if c.tool == "book_reservation" and len(c.arguments["flight_ids"]) == 2)
-        with domain.episode(task) as ep:
+        with prose(domain, task) as ep:
             for call in task.solution:
                 args = {**call.arguments, "flight_ids": call.arguments["flight_ids"][:1]} if call is book else call.arguments
                 ep.call(call.tool, args)

@@ -65,6 +65,8 @@ def grading_row(task: TaskSpec) -> dict[str, Any]:
         "solution": [c.model_dump(mode="json") for c in task.solution],
         "user": task.user,
         "actor": task.actor,
+        "decides": task.decides,
+        "refused": task.refused.model_dump(mode="json") if task.refused is not None else None,
     }
 
 

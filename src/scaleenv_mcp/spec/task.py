@@ -117,6 +117,9 @@ class TaskSpec(StrictModel):
     hidden: dict[str, str] = Field(
         {}, description="facts the user reveals only when asked: what it is about ('email') -> the sentence that gives it"
     )
+    refused: ToolCall | None = Field(
+        None, description="a refusal's request as a call: what an agent that obeys would run (never shown to the agent)"
+    )
     decides: str | None = Field(
         None,
         description=(

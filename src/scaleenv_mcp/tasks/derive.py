@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..engine.diff import StateDiff
 from ..spec.model import CreateEffect, DomainSpec
-from ..spec.task import CheckSpec
+from ..spec.task import CheckSpec, TextCompare
 
 __all__ = ["checks_from_diff"]
 
@@ -24,8 +26,9 @@ def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
             links = {k: check_of_row[v] for k, v in row.items() if k != "id" and v in check_of_row}
             check_of_row[row["id"]] = len(checks)
             linked = f", linked to {sorted(links)}" if links else ""
-            checks.append(CheckSpec(kind="row_exists", entity=entity, where=where, links=links,
-                                    description=f"a new {entity} exists with {where}{linked}"))  # fmt: skip
+            compare = _free_text(spec, entity, where)
+            checks.append(CheckSpec(kind="row_exists", entity=entity, where=where, links=links, compare=compare,
+                                    description=f"a new {entity} exists with {where}{linked}{_how(compare)}"))  # fmt: skip
     for entity, table in changes.tables.items():
         fields = spec.entities[entity].fields
         for change in table.changed:
@@ -35,8 +38,9 @@ def checks_from_diff(spec: DomainSpec, changes: StateDiff) -> list[CheckSpec]:
                     checks.append(CheckSpec(kind="field_changed_by", entity=entity, id=change.id, field=fname,
                                             delta=delta, description=f"{entity} {change.id}.{fname} changed by {delta:+g}"))  # fmt: skip
                 else:
-                    checks.append(CheckSpec(kind="field_equals", entity=entity, id=change.id, field=fname,
-                                            value=new, description=f"{entity} {change.id}.{fname} is {new!r}"))  # fmt: skip
+                    compare = _free_text(spec, entity, {fname: new})
+                    checks.append(CheckSpec(kind="field_equals", entity=entity, id=change.id, field=fname, value=new,
+                                            compare=compare, description=f"{entity} {change.id}.{fname} is {new!r}{_how(compare)}"))  # fmt: skip
         for row in table.removed:
             checks.append(CheckSpec(kind="row_absent", entity=entity, id=row["id"],
                                     description=f"{entity} {row['id']} was removed"))  # fmt: skip
@@ -53,3 +57,13 @@ def _drawn_codes(spec: DomainSpec, entity: str) -> set[str]:
                if isinstance(e, CreateEffect) and e.create == entity]  # fmt: skip
     return {f for f, spec_f in spec.entities[entity].fields.items() if spec_f.pattern and not any(f in c.values for c in creates)}
 
+
+def _free_text(spec: DomainSpec, entity: str, values: dict[str, Any]) -> dict[str, TextCompare]:
+    """How each free-text value (a note, a reason, an address line) is compared, as its field says:
+    an agent that writes "Leave at the door." for "leave at the door" did what was asked."""
+    fields = spec.entities[entity].fields
+    return {f: fields[f].compare for f, v in values.items() if isinstance(v, str) and fields[f].type in ("string", "text")}
+
+
+def _how(compare: dict[str, TextCompare]) -> str:
+    return f" (text compared {', '.join(sorted({f'{f} {how}' for f, how in compare.items()}))})" if compare else ""

@@ -691,7 +691,7 @@ def _aggregate_options(build: _Build, entity: str, rows: list[dict[str, Any]]) -
     return out
 
 
-def _refusal_goal(build: _Build) -> tuple[list[CheckSpec], str] | None:
+def _refusal_goal(build: _Build) -> tuple[list[CheckSpec], ToolCall] | None:
     """Ask for a write a rule the agent keeps forbids on the user's own row, because of one field's value.
 
     The tool would accept the call (the rule is the agent's to keep, so relaying a tool error cannot
@@ -741,7 +741,7 @@ def _refusal_goal(build: _Build) -> tuple[list[CheckSpec], str] | None:
                                  f"{entity} {row['id']}.{fname} is {format_answer_value(row[fname])}"),
                 ),
             ]  # fmt: skip
-            return checks, tool_name
+            return checks, ToolCall(tool=tool_name, arguments=args)
     return None
 
 
@@ -862,12 +862,14 @@ def _one_task(
     information = kind != "action"  # a reply is what is asked for; the state must not change
     goal_checks: list[CheckSpec] = []
     decides: str | None = None
+    refused: ToolCall | None = None
     answer: str | None = None
     if kind == "refusal":
         refusal = _refusal_goal(build)
         if refusal is None:
             return None
-        goal_checks, decides = refusal
+        goal_checks, refused = refusal
+        decides = refused.tool
         answer = f"I'm sorry, I can't do that: the policy does not allow it, since it is {format_answer_value(goal_checks[-1].value)}."
     elif information:
         answer_check = _aggregate_goal(build) if rng.random() < AGGREGATE_SHARE else None
@@ -949,6 +951,7 @@ def _one_task(
         opening=opening,
         hidden=hidden,
         decides=decides,
+        refused=refused,
     )
     verdict_end = evaluate_checks(checks, changes, final, evidence=Evidence(message=answer, read=build.read))
     verdict_start = evaluate_checks(checks, StateDiff(), initial, evidence=Evidence())
