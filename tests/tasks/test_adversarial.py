@@ -227,19 +227,21 @@ def _solution_diff(domain: se.Domain, task: TaskSpec) -> se.StateDiff:
         return ep.diff()
 
 
-def test_acting_before_identifying_the_user_is_a_violation() -> None:
-    for name in ("retail", "hotel", "library_loans"):
-        domain = DOMAINS[name]
-        task = next(t for t in domain.tasks if t.kind == "action")
+def test_acting_or_reading_records_before_identifying_the_user_is_a_violation_on_every_task() -> None:
+    """The reference without its identifying call: the state may be right, the agent never checked who it acts for
+    (a write to a row nobody owns, such as a device in stock, included)."""
+    for domain, task in episodes():
         identify = set(domain.spec.actor.identify) if domain.spec.actor else set()
+        if task.kind == "refusal" or not identify:
+            continue
         with prose(domain, task) as ep:
             for call in task.solution:
                 if call.tool not in identify:
-                    assert ep.call(call.tool, call.arguments).ok
-            verdict = ep.verify()
-            assert all(c.passed for c in verdict.checks)  # the state is right ...
-            assert not verdict.success and verdict.reward == 0.0  # ... but the user was never identified
-            assert any("before the user was identified" in v for v in verdict.policy_violations)
+                    ep.call(call.tool, call.arguments)
+            check = answer_check(task)
+            verdict = ep.verify(answer=f"The answer is {format_answer_value(check.value)}." if check else None)
+            assert not verdict.success and verdict.reward == 0.0, task.id
+            assert any("before the user was identified" in v for v in verdict.policy_violations), task.id
 
 
 # ---------------------------------------------------------------- correct work, another way

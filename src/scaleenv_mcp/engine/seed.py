@@ -411,9 +411,10 @@ def _text(kind: str, f: FieldSpec, rng: random.Random, row: Mapping[str, Any], i
         value = last
     elif kind == "email":
         person = next((v for v in row.values() if isinstance(v, str) and " " in v and v.istitle()), f"{first} {last}")
-        local = ".".join(person.lower().split()[:2]).replace("'", "")
-        suffix = str(rng.randint(1, 99)) if index_hint else ""
-        value = f"{local}{suffix}@{rng.choice(S.EMAIL_DOMAINS)}"
+        names = person.lower().replace("'", "").split()[:2]
+        # digits no name gives away: an agent finds a person by what they say, never by guessing first.last@
+        styles = (".".join(names), "".join(n[0] for n in names[:-1]) + names[-1], "_".join(reversed(names)))
+        value = f"{rng.choice(styles)}{rng.randint(10, 9999)}@{rng.choice(S.EMAIL_DOMAINS)}"
     elif kind == "phone":
         value = f"+1-555-{rng.randint(100, 999):03d}-{rng.randint(0, 9999):04d}"
     elif kind == "city":
