@@ -166,11 +166,11 @@ class PolicyMonitor:
             )
 
     def _observe_read(self, index: int, tool: str, shown: list[str]) -> None:
-        """A user's records are read only once they are identified; finding a person is how they are."""
+        """A user's records (their profile included) are read only once someone was identified through an
+        identifying tool: an id guessed or remembered is not an identification."""
         if self.identified or self.spec.actor is None:
             return
-        actor_entity = self.spec.actor.entity
-        if any((e := self._entity(i)) in self._personal and e != actor_entity for i in shown):
+        if any(self._entity(i) in self._personal for i in shown):
             self.violations.append(
                 PolicyViolation(index, tool, "identify_first", f"{tool} showed a user's records before the user was identified")
             )
