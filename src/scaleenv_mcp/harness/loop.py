@@ -44,6 +44,7 @@ def user_brief(instruction: str) -> str:
 @dataclass
 class LoopOutcome:
     answer: str | None
+    """the agent's last reply: what it answers with, not the questions it asked on the way"""
     termination: str  # answered | max_steps | user_stopped
     tool_calls: int
     turns: int
@@ -65,10 +66,12 @@ async def agent_loop(
     ``messages`` grows in place. With ``user``, a simulated user opens instead of the written
     request and answers every reply until it says :data:`STOP`. At most ``max_steps`` tool calls
     run; arguments that are not a JSON object get an error result, as a server would answer.
+    The outcome's answer is the agent's last reply, so the questions it asked on the way (its
+    confirmations, "could you tell me your email?") are never graded as part of the answer.
     """
     if user is not None:
         messages[-1] = {"role": "user", "content": await user(None)}
-    said: list[str] = []
+    said: str | None = None
     steps = turns = 0
     for turns in range(1, max_steps + 11):
         message = await complete(messages)
@@ -78,7 +81,7 @@ async def agent_loop(
         if calls:
             for call in calls:
                 if steps >= max_steps:
-                    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)
+                    return LoopOutcome(said or None, "max_steps", steps, turns)
                 function = call.get("function")
                 function = function if isinstance(function, dict) else {}
                 arguments = _arguments(function.get("arguments"))
@@ -91,11 +94,11 @@ async def agent_loop(
             continue
         content = entry.get("content")
         text = content if isinstance(content, str) else ""
-        said.append(text)
+        said = text
         if user is None:
             return LoopOutcome(text, "answered", steps, turns)
         reply = await user(text)
         if STOP in reply:
-            return LoopOutcome(" ".join(said), "user_stopped", steps, turns)
+            return LoopOutcome(said, "user_stopped", steps, turns)
         messages.append({"role": "user", "content": reply})
-    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)
+    return LoopOutcome(said or None, "max_steps", steps, turns)
