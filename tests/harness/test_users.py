@@ -125,6 +125,14 @@ async def test_words_that_describe_or_quote_are_not_proposals() -> None:
     assert await user(f"Shall I open a return for the order {order} you placed and paid?") == YES  # past forms describe
     assert await user(f'Shall I open a return for {order} with the reason "please cancel it"?') == YES  # quoted
     assert await user(f"Shall I open a return for {order} and cancel it?") == NO
+    task = first("airline", "action", writes={"add_bag", "upgrade_to_business"})
+    user = await opened(task)
+    assert await user("Shall I add a bag to your booking?") == YES  # "your booking" is a thing, not book_reservation
+    assert await user("Shall I add a bag and then book a new flight?") == NO
+    task = first("car_rental", "action", writes={"add_insurance"})
+    user = await opened(task)  # "reservation" is not read as a reserving (reserve_vehicle)
+    assert await user("Shall I add insurance to your reservation?") == YES
+    assert await user("Shall I reserve another vehicle?") == NO
 
 
 async def test_a_refusal_task_requests_the_refused_write_and_an_information_task_none() -> None:

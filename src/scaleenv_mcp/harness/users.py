@@ -17,8 +17,9 @@ things a policy-following agent asks before it acts:
   cancellation). It gets :data:`NO` when it names a write verb no requested action has, when it
   names an unrequested tool outright, or when the ids it names are not the requested call's
   (``ORD-0033`` for a cancel of ``ORD-0032``); otherwise :data:`YES`. A bare "Shall I go ahead?"
-  names nothing and gets yes. Past forms ("the order you placed") describe, they do not propose,
-  and text in double quotes is the agent quoting, not proposing: neither counts.
+  names nothing and gets yes. Past forms ("the order you placed") describe, a form after "the" or
+  "your" names a thing ("the return date", "your booking"), and text in double quotes is the agent
+  quoting: none of them proposes anything.
 
 The user stops (:data:`STOP`) when the agent replies without a question (done, or refused), when
 it only asks whether there is anything else, and after :data:`CONFIRMATIONS` answered questions.
@@ -37,7 +38,17 @@ from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
 from .loop import STOP
 
-__all__ = ["CONFIRMATIONS", "NO", "YES", "ScriptedUser", "action_words", "named_subject", "requested_tools"]
+__all__ = [
+    "CONFIRMATIONS",
+    "NO",
+    "YES",
+    "Action",
+    "ScriptedUser",
+    "action_words",
+    "domain_actions",
+    "named_subject",
+    "requested_tools",
+]
 
 YES = "Yes, please go ahead."
 NO = "No, that's not what I asked for."
@@ -54,6 +65,7 @@ _ASKING = re.compile(
     r"\b(please|provide|share|tell me|give me|let me know|send me|need your|need the|what is|what's|which)\b", re.IGNORECASE
 )
 _CLOSING = re.compile(r"\b(anything|something) else\b|\bany other (questions?|requests?|things?)\b", re.IGNORECASE)
+_DETERMINER = re.compile(r"(?<![\w-])(a|an|the|your|my|this|that|its|their|our|his|her)\s+$", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 
 
@@ -67,12 +79,14 @@ def _plurals(word: str) -> list[str]:
 
 
 def _verb_forms(verb: str, nouns: frozenset[str]) -> list[str]:
-    """The forms of a verb that propose the action: base, -s, -ing (cancelling, canceling, making) and
-    -ation (cancellation), without a derived noun that names a thing of the domain ("reservation")."""
+    """The forms of a verb that propose the action: base, -s, -ing (cancelling, canceling, making), and
+    for a verb in -l its -ation (cancellation); never a derived word that names a thing of the domain.
+    (-ation in general is left out: "reservation" is a thing far more often than a reserving.)"""
     stem = verb[:-1] if verb.endswith("e") and not verb.endswith("ee") else verb
-    forms = [verb, verb + "s", verb + "es", stem + "ing", verb + verb[-1] + "ing", stem + "ation", verb + verb[-1] + "ation"]
-    derived = {stem + "ing", verb + verb[-1] + "ing", stem + "ation", verb + verb[-1] + "ation"}
-    return sorted({f for f in forms if not (f in derived and f in nouns)}, key=len, reverse=True)
+    derived = {stem + "ing", verb + verb[-1] + "ing"}
+    if verb.endswith("l"):
+        derived |= {verb + "ation", verb + "lation"}
+    return sorted({verb, verb + "s", verb + "es", *(d for d in derived if d not in nouns)}, key=len, reverse=True)
 
 
 def _phrase_pattern(forms: Iterable[str]) -> re.Pattern[str]:
@@ -106,7 +120,8 @@ class Action:
     """None when the verb alone names the tool (no other write tool of the domain has it)"""
 
     def verb_named(self, text: str) -> bool:
-        return bool(self.verb_pattern.search(text))
+        """Whether the verb is used as a verb: "the return date", "your booking" name things."""
+        return any(not _DETERMINER.search(text, 0, found.start()) for found in self.verb_pattern.finditer(text))
 
     def named(self, text: str) -> bool:
         return self.verb_named(text) and (self.marks is None or bool(self.marks.search(text)))
@@ -241,7 +256,8 @@ class ScriptedUser:
 
     def closing(self, questions: list[str]) -> bool:
         """Whether the agent only asks if there is anything else (the user has nothing more to ask for)."""
-        return all(_CLOSING.search(q) for q in questions) and not any(a.verb_named(_plain(" ".join(questions))) for a in self.actions)
+        text = _plain(" ".join(questions))
+        return all(_CLOSING.search(q) for q in questions) and not any(a.verb_named(text) for a in self.actions)
 
     def agrees(self, question: str) -> bool:
         """Whether a question proposes only what was asked for (a question that names no write does)."""
