@@ -30,13 +30,16 @@ UserTurn = Callable[[str | None], Awaitable[str]]
 
 
 def user_brief(instruction: str) -> str:
-    """The system prompt of a simulated user: what it wants, and to reveal facts only when asked."""
+    """The system prompt of a simulated user: what it wants, to reveal facts only when asked, and to
+    confirm only what it asked for (as the scripted user does)."""
     return (
         "You are a user contacting customer service. This is what you want, and everything you know:\n"
         f"{instruction}\n\n"
         "Rules: open with your request in one or two sentences, without every detail. Give a fact "
         "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
-        "facts you were not given. When everything you wanted is done, or the agent cannot help, "
+        "facts you were not given. When the agent asks whether to go ahead with something you asked for, "
+        "say yes; when it proposes something you did not ask for, say no. "
+        "When everything you wanted is done, or the agent cannot help, "
         f"reply with exactly {STOP}."
     )
 
