@@ -82,7 +82,7 @@ class AgentSession:
     steps: int = 0
     _ids: int = 0
     user: UserTurn | None = None
-    """the user to talk to when the task holds facts back (a scripted user, or none)"""
+    """the user who answers the agent's questions and confirmations (a scripted user; none under ``--user-sim``)"""
     brief: str = ""
     """everything the user knows (the task's whole request): for a user simulator, never for the agent"""
 
@@ -141,7 +141,15 @@ class Agent(Protocol):
 
 
 class OracleAgent:
-    """Replays the task's verified reference solution through MCP: proves the whole path works."""
+    """Replays the task's verified reference solution through MCP: proves the whole path works.
+
+    It behaves as a policy asks of any agent: it asks for each held-back fact by name, one per
+    message, and before each write it asks the user to confirm, restating the action with the
+    tool's own words and the call's values ("Shall I cancel order with order ORD-0032?"); the write
+    runs only after a yes. (A session with no user has nobody to answer, so there it acts without
+    asking.) A refusal task ends with the reason; an information task's answer is
+    submitted through ``submit_answer`` when the server lists that tool, and said in prose either way.
+    """
 
     def __init__(self, tasks: dict[str, TaskSpec]) -> None:
         self.name = "oracle"
@@ -157,15 +165,46 @@ class OracleAgent:
         task = self.tasks[str(self.task_id)]
         for about in task.hidden:  # what the request left out, asked for before anything is done
             await session.ask_user(f"Could you tell me your {about}?")
+        writes = {t.name for t in session.tools if not (t.annotations and t.annotations.read_only_hint)}
         for call in task.solution:
+            if call.tool in writes and session.user is not None:
+                reply = await session.ask_user(confirmation(call.tool, call.arguments))
+                if not reply.startswith("Yes"):
+                    continue  # the user did not agree: a write is never done against their word
             await session.call_tool(call.tool, dict(call.arguments))
-        answer = next((format_answer_value(c.value) for c in task.checks if c.kind == "answer"), None)
+        check = next((c for c in task.checks if c.kind == "answer"), None)
+        answer = format_answer_value(check.value) if check is not None else None
         if task.kind == "refusal":
             text = f"I'm sorry, I can't do that: it is {answer}, and the policy does not allow it then."
+        elif check is not None:
+            if any(t.name == SUBMIT_ANSWER for t in session.tools):
+                await session.call_tool(SUBMIT_ANSWER, {"answer": check.value})
+            text = f"The answer is {answer}."
         else:
-            text = f"The answer is {answer}." if answer is not None else "Done: everything you asked for is complete."
+            text = "Done: everything you asked for is complete."
         session.say(text)
         return AgentOutcome(answer=text, termination="answered")
+
+
+SUBMIT_ANSWER = "submit_answer"
+"""The tool an information task's server may offer for the answer as a value (not prose)."""
+
+
+def confirmation(tool: str, arguments: dict[str, Any]) -> str:
+    """A question that restates a write: the tool's words and every argument it can say plainly
+    (``cancel_order``, ``{"order_id": "ORD-0032"}`` -> "Shall I cancel order with order ORD-0032?").
+    Argument names are hyphened and free text is quoted, so words in them ("check-in") are not read as
+    another action; lists and objects are left out."""
+    said = []
+    for name, value in arguments.items():
+        if isinstance(value, bool | int | float):
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        elif isinstance(value, str):
+            shown = value if re.fullmatch(r"[A-Z][A-Z0-9]{0,5}-\d+|[\d:T.-]+", value) else json.dumps(value, ensure_ascii=False)
+        else:
+            continue
+        said.append(f"{name.removesuffix('_id').replace('_', '-')} {shown}")  # "check-in 2026-07-29": a thing, not an action
+    return f"Shall I {tool.replace('_', ' ')}" + (f" with {', '.join(said)}" if said else "") + "?"
 
 
 class NoopAgent:

@@ -105,7 +105,8 @@ async def run_episode(
 
     ``max_turns`` bounds the tool calls; ``sampling`` is merged into every request body
     (temperature, max_tokens, logprobs, ...); ``user_sim`` names a model on the same endpoint that
-    plays the user (it gets the request and reveals facts when asked). Pass ``http`` to share one
+    plays the user (it gets the request and reveals facts when asked); without it a
+    :class:`~scaleenv_mcp.harness.users.ScriptedUser` plays the user. Pass ``http`` to share one
     connection pool across thousands of concurrent episodes. A model endpoint that keeps failing
     ends the episode with ``termination="model_error"`` and reward 0 (an infrastructure fault).
     """
@@ -163,7 +164,7 @@ async def run_episode(
     termination, answer, error = "model_error", None, None
     loop = None
     try:
-        scripted = ScriptedUser(task) if task.hidden else None  # no simulator named: facts come when asked
+        scripted = ScriptedUser(task, spec)  # no simulator named: facts come when asked, confirmations get answers
         loop = await agent_loop(messages, complete, call_tool, max_steps=max_turns, user=user if user_sim else scripted)
         termination = "max_turns" if loop.termination == "max_steps" else loop.termination
         answer = loop.answer

@@ -30,13 +30,16 @@ UserTurn = Callable[[str | None], Awaitable[str]]
 
 
 def user_brief(instruction: str) -> str:
-    """The system prompt of a simulated user: what it wants, and to reveal facts only when asked."""
+    """The system prompt of a simulated user: what it wants, to reveal facts only when asked, and to
+    confirm only what it asked for (as the scripted user does)."""
     return (
         "You are a user contacting customer service. This is what you want, and everything you know:\n"
         f"{instruction}\n\n"
         "Rules: open with your request in one or two sentences, without every detail. Give a fact "
         "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
-        "facts you were not given. When everything you wanted is done, or the agent cannot help, "
+        "facts you were not given. When the agent asks whether to go ahead with something you asked for, "
+        "say yes; when it proposes something you did not ask for, say no. "
+        "When everything you wanted is done, or the agent cannot help, "
         f"reply with exactly {STOP}."
     )
 
@@ -44,6 +47,7 @@ def user_brief(instruction: str) -> str:
 @dataclass
 class LoopOutcome:
     answer: str | None
+    """the agent's last reply: what it answers with, not the questions it asked on the way"""
     termination: str  # answered | max_steps | user_stopped
     tool_calls: int
     turns: int
@@ -65,10 +69,12 @@ async def agent_loop(
     ``messages`` grows in place. With ``user``, a simulated user opens instead of the written
     request and answers every reply until it says :data:`STOP`. At most ``max_steps`` tool calls
     run; arguments that are not a JSON object get an error result, as a server would answer.
+    The outcome's answer is the agent's last reply, so the questions it asked on the way (its
+    confirmations, "could you tell me your email?") are never graded as part of the answer.
     """
     if user is not None:
         messages[-1] = {"role": "user", "content": await user(None)}
-    said: list[str] = []
+    said: str | None = None
     steps = turns = 0
     for turns in range(1, max_steps + 11):
         message = await complete(messages)
@@ -78,7 +84,7 @@ async def agent_loop(
         if calls:
             for call in calls:
                 if steps >= max_steps:
-                    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)
+                    return LoopOutcome(said or None, "max_steps", steps, turns)
                 function = call.get("function")
                 function = function if isinstance(function, dict) else {}
                 arguments = _arguments(function.get("arguments"))
@@ -91,11 +97,11 @@ async def agent_loop(
             continue
         content = entry.get("content")
         text = content if isinstance(content, str) else ""
-        said.append(text)
+        said = text
         if user is None:
             return LoopOutcome(text, "answered", steps, turns)
         reply = await user(text)
         if STOP in reply:
-            return LoopOutcome(" ".join(said), "user_stopped", steps, turns)
+            return LoopOutcome(said, "user_stopped", steps, turns)
         messages.append({"role": "user", "content": reply})
-    return LoopOutcome(" ".join(said) or None, "max_steps", steps, turns)
+    return LoopOutcome(said or None, "max_steps", steps, turns)

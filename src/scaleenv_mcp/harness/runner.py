@@ -61,6 +61,7 @@ class EvalPlan:
     """domain -> the MCP client's compiled output-schema validators, shared by that domain's sessions"""
 
     _services: dict[str, EpisodeService] = field(default_factory=dict, repr=False)
+    _specs: dict[str, DomainSpec] = field(default_factory=dict, repr=False)
 
     def service(self, name: str) -> EpisodeService:
         """One episode service per domain for in-process episodes: seeded and hash-checked once per run."""
@@ -68,6 +69,14 @@ class EvalPlan:
             spec, tasks, image = self.domain(name)
             self._services[name] = EpisodeService(Coordinator(spec, tasks, initial=image))
         return self._services[name]
+
+    def spec(self, name: str) -> DomainSpec:
+        """A domain's spec, loaded once per run (the scripted user reads its write tools)."""
+        if name in self._domains:
+            return self._domains[name][0]
+        if name not in self._specs:
+            self._specs[name] = load_domain(ProjectPaths(self.root), name)
+        return self._specs[name]
 
     def domain(self, name: str) -> tuple[DomainSpec, list[TaskSpec], bytes]:
         """A domain's spec, tasks and seeded initial state, loaded once per run (in-process episodes)."""
@@ -126,7 +135,8 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     _share_output_validators(client, plan.output_validators.setdefault(task.domain, {}))
                     policy = _prompt_text(await client.get_prompt("policy"))
                     instruction = _prompt_text(await client.get_prompt("task"))
-                    user = ScriptedUser(task) if task.hidden and not plan.user_sim else None
+                    # every task has a user to answer questions and confirmations; a --user-sim model brings its own
+                    user = None if plan.user_sim else ScriptedUser(task, plan.spec(task.domain))
                     session = AgentSession(client, tools, policy, instruction, plan.max_steps, user=user, brief=task.instruction)
                     outcome = await agent.run(session)
                     if handle is None:

@@ -1,36 +1,277 @@
-"""A scripted user: no LLM, the same replies every run, so tasks with held-back facts run end to end.
+"""A scripted user: no LLM, the same replies every run, so every task runs end to end without a model.
 
-It opens with what the user says first, gives a held-back fact when the agent's message names it
-("could you tell me your email?"), says "yes, please go ahead" to a question about anything else
-(a few times at most), and stops when the agent answers without asking. The oracle, the tests
-and any evaluation without ``--user-sim`` use it on tasks that hold facts back.
+It stands in for a person who knows what they asked for and nothing else, so it answers the two
+things a policy-following agent asks before it acts:
+
+- **Held-back facts.** ``task.hidden`` maps a subject ("email", "card number") to the sentence that
+  gives it. A message that asks about a subject (a question or a request sentence that names it as
+  whole words: the phrase, its last word, plurals, "e-mail" / "email address" for email) gets that
+  one sentence. A message naming several subjects gets only the first it names: an agent cannot
+  collect every fact with one list of generic nouns, and "online" never reveals "line".
+- **Confirmations.** A question that proposes a write ("Shall I cancel your order ORD-0032?",
+  "Do you want me to add the bag?") is answered from data: the requested actions are the write
+  calls of the reference solution (tool and arguments), or for a refusal task the write the policy
+  refuses (named by its answer check). A question is read for the domain's write tools by their
+  own action words (``cancel_order`` -> cancel; ``add_bag`` -> add + bag when several tools add;
+  ``check_in_guest`` -> check ... in) in their usual forms (cancel, cancels, cancelling,
+  cancellation). It gets :data:`NO` when it names a write verb no requested action has, when it
+  names an unrequested tool outright, or when the ids it names are not the requested call's
+  (``ORD-0033`` for a cancel of ``ORD-0032``); otherwise :data:`YES`. A bare "Shall I go ahead?"
+  names nothing and gets yes. Past forms ("the order you placed") describe, a form after "the" or
+  "your" names a thing ("the return date", "your booking"), and text in double quotes is the agent
+  quoting: none of them proposes anything.
+
+The user stops (:data:`STOP`) when the agent replies without a question (done, or refused), when
+it only asks whether there is anything else, and after :data:`CONFIRMATIONS` answered questions.
+Evaluations without ``--user-sim`` and :func:`~scaleenv_mcp.harness.episode.run_episode` without a
+simulator use it on every task; the oracle and the tests do too.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
 from .loop import STOP
 
-__all__ = ["ScriptedUser"]
+__all__ = [
+    "CONFIRMATIONS",
+    "NO",
+    "YES",
+    "Action",
+    "ScriptedUser",
+    "action_words",
+    "domain_actions",
+    "named_subject",
+    "requested_tools",
+]
 
-_GO_AHEADS = 3
+YES = "Yes, please go ahead."
+NO = "No, that's not what I asked for."
+CONFIRMATIONS = 6
+"""Questions (confirmations and go-aheads) answered at most; the next one ends the conversation."""
+
+ID = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{3,}\b")
+"""How ids look in every shipped domain (ORD-0032, CUS-0001): the user compares them with the request's."""
+
+_SYNONYMS = {"email": ("e-mail", "email address", "e-mail address")}
+_STOPWORDS = frozenset({"a", "an", "the", "to", "by", "of", "for", "and", "between", "with", "from", "my", "your"})
+_PARTICLES = frozenset({"in", "out", "up", "down", "off", "on", "over"})
+_ASKING = re.compile(
+    r"\b(please|provide|share|tell me|give me|let me know|send me|need your|need the|what is|what's|which)\b", re.IGNORECASE
+)
+_CLOSING = re.compile(r"\b(anything|something) else\b|\bany other (questions?|requests?|things?)\b", re.IGNORECASE)
+_DETERMINER = re.compile(r"(?<![\w-])(a|an|the|your|my|this|that|its|their|our|his|her)\s+$", re.IGNORECASE)
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+
+
+def _plurals(word: str) -> list[str]:
+    forms = [word, word + "s"]
+    if word.endswith(("s", "sh", "ch", "x", "z")):
+        forms.append(word + "es")
+    if word.endswith("y") and len(word) > 2 and word[-2] not in "aeiou":
+        forms.append(word[:-1] + "ies")
+    return forms
+
+
+def _verb_forms(verb: str, nouns: frozenset[str]) -> list[str]:
+    """The forms of a verb that propose the action: base, -s, -ing (cancelling, canceling, making), and
+    for a verb in -l its -ation (cancellation); never a derived word that names a thing of the domain.
+    (-ation in general is left out: "reservation" is a thing far more often than a reserving.)"""
+    stem = verb[:-1] if verb.endswith("e") and not verb.endswith("ee") else verb
+    derived = {stem + "ing", verb + verb[-1] + "ing"}
+    if verb.endswith("l"):
+        derived |= {verb + "ation", verb + "lation"}
+    return sorted({verb, verb + "s", verb + "es", *(d for d in derived if d not in nouns)}, key=len, reverse=True)
+
+
+def _phrase_pattern(forms: Iterable[str]) -> re.Pattern[str]:
+    """Whole-word forms (a hyphen is part of a word: "e-mail" is not "mail"); spaces match any spacing."""
+    alternatives = "|".join(r"\s+".join(map(re.escape, f.split())) for f in sorted(set(forms), key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+
+def named_subject(text: str, subjects: Iterable[str]) -> str | None:
+    """The subject among ``subjects`` that ``text`` names first (whole words: the phrase, its last word,
+    their plurals, and usual synonyms), or None."""
+    first: tuple[int, str] | None = None
+    for subject in subjects:
+        words = subject.lower().split()
+        forms = [*_plurals(" ".join(words)), *_plurals(words[-1]), *_SYNONYMS.get(subject.lower(), ())]
+        found = _phrase_pattern(forms).search(text)
+        if found and (first is None or found.start() < first[0]):
+            first = (found.start(), subject)
+    return first[1] if first else None
+
+
+@dataclass(frozen=True)
+class Action:
+    """How a message names one write tool: its verb phrase, and the words that tell it from other
+    write tools with the same verb (``add_bag`` among add_bag, add_card, add_insurance: bag)."""
+
+    tool: str
+    verb: str
+    verb_pattern: re.Pattern[str]
+    marks: re.Pattern[str] | None
+    """None when the verb alone names the tool (no other write tool of the domain has it)"""
+
+    def verb_named(self, text: str) -> bool:
+        """Whether the verb is used as a verb: "the return date", "your booking" name things."""
+        return any(not _DETERMINER.search(text, 0, found.start()) for found in self.verb_pattern.finditer(text))
+
+    def named(self, text: str) -> bool:
+        return self.verb_named(text) and (self.marks is None or bool(self.marks.search(text)))
+
+
+def action_words(tool: str) -> tuple[str, list[str]]:
+    """A tool's verb phrase and object words: ``check_in_guest`` -> ("check in", ["guest"]),
+    ``upgrade_to_business`` -> ("upgrade", ["business"])."""
+    words = tool.split("_")
+    verb, rest = words[0], words[1:]
+    if rest and rest[0] in _PARTICLES:
+        verb, rest = f"{verb} {rest[0]}", rest[1:]
+    return verb, [w for w in rest if w not in _STOPWORDS and w not in _PARTICLES]
+
+
+def domain_actions(spec: DomainSpec) -> list[Action]:
+    """Every write tool of the domain, as a message would name it."""
+    nouns = frozenset(w for name in spec.entities for w in name.split("_"))
+    split = {tool: action_words(tool) for tool in spec.write_tools()}
+    actions = []
+    for tool, (verb, objects) in split.items():
+        others = [o for t, (v, o) in split.items() if v == verb and t != tool]
+        head, *particle = verb.split()
+        forms = _verb_forms(head, nouns)
+        if particle:  # "check in", "check the guest in": the particle may follow a word or two later
+            alternatives = "|".join(map(re.escape, forms))
+            pattern = re.compile(
+                rf"(?<![\w-])(?:{alternatives})(?:\s+[\w-]+){{0,2}}?\s+{re.escape(particle[0])}(?![\w-])", re.IGNORECASE
+            )
+        else:
+            pattern = _phrase_pattern(forms)
+        marks = None
+        if others:
+            own = [w for w in objects if not any(w in o for o in others)] or objects
+            marks = _phrase_pattern(p for w in own for p in _plurals(w)) if own else None
+        actions.append(Action(tool, verb, pattern, marks))
+    return actions
+
+
+def _refused_tool(task: TaskSpec, spec: DomainSpec) -> str | None:
+    """The write a refusal task asks for: the tool its answer check gives the reason for."""
+    for check in task.checks:
+        if check.kind == "answer":
+            found = re.search(r"\breason (\w+) cannot be done\b", check.description)
+            if found and found.group(1) in spec.write_tools():
+                return found.group(1)
+    return None
+
+
+def requested_tools(task: TaskSpec, spec: DomainSpec) -> set[str]:
+    """The write tools the user asked for: the reference solution's writes; for a refusal, the refused
+    write (from its answer check, else every write the request names by its action words)."""
+    writes = set(spec.write_tools())
+    tools = {c.tool for c in task.solution if c.tool in writes}
+    if task.kind == "refusal":
+        refused = _refused_tool(task, spec)
+        if refused is not None:
+            tools.add(refused)
+        else:
+            tools |= {a.tool for a in domain_actions(spec) if a.named(task.instruction)}
+    return tools
+
+
+def _ids(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield from ID.findall(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _ids(item)
+
+
+def _by_kind(ids: Iterable[str]) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for one in ids:
+        kinds.setdefault(one.split("-")[0], set()).add(one)
+    return kinds
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences, a trailing parenthesis kept with the sentence before it ("Shall I ...? (cancel order)")."""
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
+    merged: list[str] = []
+    for part in parts:
+        if merged and part.startswith("("):
+            merged[-1] += " " + part
+        else:
+            merged.append(part)
+    return merged
+
+
+def _plain(text: str) -> str:
+    """What a question proposes: without what it quotes ("..."). A hyphened word stays one word:
+    "the check-in date" and "a top-up" are things, "check in" and "top up" are actions."""
+    return _QUOTED.sub(" ", text)
+
+
+def _is_question(sentence: str) -> bool:
+    return "?" in sentence
 
 
 class ScriptedUser:
-    def __init__(self, task: TaskSpec) -> None:
+    """The user of one task: opens with the request, answers from the task's data, then stops."""
+
+    def __init__(self, task: TaskSpec, spec: DomainSpec) -> None:
+        if spec.name != task.domain:
+            raise ValueError(f"task {task.id} is of domain {task.domain}, not {spec.name}")
         self.task = task
         self.revealed: list[str] = []
-        self._go_aheads = 0
+        self.answered = 0
+        self.actions = domain_actions(spec)
+        self.requested = requested_tools(task, spec)
+        writes = set(spec.write_tools())
+        self.calls = [(c.tool, _by_kind(_ids(c.arguments))) for c in task.solution if c.tool in writes]
 
     async def __call__(self, agent_text: str | None) -> str:
         if agent_text is None:
             return self.task.opening or self.task.instruction
-        text = agent_text.lower()
-        asked = [about for about in self.task.hidden if about.lower() in text and about not in self.revealed]
-        if asked:
-            self.revealed += asked
-            return " ".join(self.task.hidden[a] for a in asked)
-        if text.rstrip().endswith("?") and self._go_aheads < _GO_AHEADS:
-            self._go_aheads += 1
-            return "Yes, please go ahead with what I asked."
-        return STOP
+        sentences = _sentences(agent_text)
+        asking = " ".join(s for s in sentences if _is_question(s) or _ASKING.search(s))
+        about = named_subject(asking, [s for s in self.task.hidden if s not in self.revealed])
+        if about is not None:
+            self.revealed.append(about)
+            return self.task.hidden[about]
+        questions = [s for s in sentences if _is_question(s)]
+        if not questions or self.answered >= CONFIRMATIONS or self.closing(questions):
+            return STOP
+        self.answered += 1
+        return YES if self.agrees(" ".join(questions)) else NO
+
+    def closing(self, questions: list[str]) -> bool:
+        """Whether the agent only asks if there is anything else (the user has nothing more to ask for)."""
+        text = _plain(" ".join(questions))
+        return all(_CLOSING.search(q) for q in questions) and not any(a.verb_named(text) for a in self.actions)
+
+    def agrees(self, question: str) -> bool:
+        """Whether a question proposes only what was asked for (a question that names no write does)."""
+        text = _plain(question)
+        verbs = {a.verb for a in self.actions if a.verb_named(text)}
+        wanted = {a.verb for a in self.actions if a.tool in self.requested}
+        if verbs - wanted:
+            return False  # a write no request of the user's is done by
+        named = {a.tool for a in self.actions if a.named(text)}
+        if named - self.requested:
+            return False  # another write with the same verb ("add insurance" when a bag was asked for)
+        meant = named or {a.tool for a in self.actions if a.verb in verbs and a.tool in self.requested}
+        ids = _by_kind(ID.findall(text))
+        calls = [kinds for tool, kinds in self.calls if tool in meant]
+        if not ids or not calls:
+            return True
+        return any(all(ids[k] & kinds[k] for k in ids.keys() & kinds.keys()) for kinds in calls)
