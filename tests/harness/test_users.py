@@ -138,10 +138,12 @@ async def test_words_that_describe_or_quote_are_not_proposals() -> None:
 async def test_a_refusal_task_requests_the_refused_write_and_an_information_task_none() -> None:
     refusal = first("retail", "refusal")
     spec = DOMAINS["retail"].spec
-    assert requested_tools(refusal, spec) == {"cancel_order"}  # its answer check gives the reason cancel_order is refused
+    assert refusal.refused is not None
+    assert requested_tools(refusal, spec) == {refusal.refused.tool}  # the write the user asked for, which is refused
     user = await opened(refusal)
-    assert await user("Shall I cancel that order for you?") == YES
-    assert await user("Shall I place a new order instead?") == NO
+    verb = refusal.refused.tool.split("_")[0]
+    assert await user(f"Shall I {verb} that for you?") == YES
+    assert await user("Shall I place a new order instead?") == (YES if refusal.refused.tool == "place_order" else NO)
     information = first("retail", "information")
     assert requested_tools(information, spec) == set()
     user = await opened(information)

@@ -161,25 +161,14 @@ def domain_actions(spec: DomainSpec) -> list[Action]:
     return actions
 
 
-def _refused_tool(task: TaskSpec, spec: DomainSpec) -> str | None:
-    """The write a refusal task asks for: the tool its answer check gives the reason for."""
-    for check in task.checks:
-        if check.kind == "answer":
-            found = re.search(r"\breason (\w+) cannot be done\b", check.description)
-            if found and found.group(1) in spec.write_tools():
-                return found.group(1)
-    return None
-
-
 def requested_tools(task: TaskSpec, spec: DomainSpec) -> set[str]:
     """The write tools the user asked for: the reference solution's writes; for a refusal, the refused
-    write (from its answer check, else every write the request names by its action words)."""
+    write (the task's ``refused`` call, else every write the request names by its action words)."""
     writes = set(spec.write_tools())
     tools = {c.tool for c in task.solution if c.tool in writes}
     if task.kind == "refusal":
-        refused = _refused_tool(task, spec)
-        if refused is not None:
-            tools.add(refused)
+        if task.refused is not None and task.refused.tool in writes:
+            tools.add(task.refused.tool)
         else:
             tools |= {a.tool for a in domain_actions(spec) if a.named(task.instruction)}
     return tools
