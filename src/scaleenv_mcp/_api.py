@@ -207,11 +207,14 @@ def evaluate(
     root: str | Path | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     isolation: Literal["inproc", "process"] = "inproc",
+    answer_channel: AnswerChannel = "typed",
 ) -> EvalReport:
     """Run an agent (``"oracle"``, ``"noop"``, ``"random"``, ``"litellm:MODEL"`` or an :class:`Agent`)
-    over MCP on stored tasks; results, trajectories and ``summary.json`` go to ``out``."""
+    over MCP on stored tasks; results, trajectories and ``summary.json`` go to ``out``. ``answer_channel``:
+    questions are answered through the task's ``submit_answer`` tool (typed) or in the final message (prose)."""
     return _evaluate(
         agent, paths=project_paths(root), domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials,
         concurrency=concurrency, out=Path(out), resume=resume, max_steps=max_steps, timeout=timeout,
         user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode, isolation=isolation,
+        answer_channel=answer_channel,
     )  # fmt: skip

@@ -384,7 +384,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
             max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
             api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
-            isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers,
+            isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
         )  # fmt: skip
     except EvalError as exc:
         raise CliError(str(exc)) from None
@@ -489,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per synthesis stage")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
+    p.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
+                   help="typed: a question is answered through the task's submit_answer tool, by equality; prose: the final message")  # fmt: skip
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="with --from-names: synthesize the names as Ray tasks (a local instance, or the cluster at ADDRESS)")  # fmt: skip
     p.set_defaults(func=cmd_synth)

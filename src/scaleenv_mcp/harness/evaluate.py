@@ -15,7 +15,7 @@ import anyio
 
 from ..spec.catalog import domain_names, load_domain_tasks
 from ..spec.paths import ProjectPaths
-from ..spec.task import TaskSpec
+from ..spec.task import AnswerChannel, TaskSpec
 from .agents import Agent
 from .factory import make_agent
 from .results import EpisodeRecord, EvalReport, ResultStore, summarize
@@ -86,6 +86,7 @@ def evaluate(
     isolation: Literal["inproc", "process"] = "inproc",
     ray: str | None = None,
     ray_workers: int | None = None,
+    answer_channel: AnswerChannel = "typed",
 ) -> EvalReport:
     """Run ``agent`` (a name such as ``oracle`` or ``litellm:openai/gpt-4o``, or an :class:`Agent`)
     on the chosen tasks, ``trials`` times each; write results, trajectories and ``summary.json``
@@ -123,7 +124,7 @@ def evaluate(
         raise EvalError(str(exc)) from None
     plan = EvalPlan(
         root=paths.root, tasks=tasks, agent=agent, trials=trials, concurrency=concurrency,
-        max_steps=max_steps, timeout=timeout, user_sim=user_sim, isolation=isolation,
+        max_steps=max_steps, timeout=timeout, user_sim=user_sim, isolation=isolation, answer_channel=answer_channel,
     )  # fmt: skip
     if on_start is not None:
         on_start(
@@ -145,7 +146,7 @@ def evaluate(
     records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]
     options = {
         "trials": trials, "concurrency": concurrency, "max_steps": max_steps, "timeout": timeout,
-        "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout, "isolation": isolation,
+        "user_sim": user_sim, "api_base": api_base, "llm_timeout": llm_timeout, "isolation": isolation, "answer_channel": answer_channel,
         "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks), "ray": ray, "ray_workers": ray_workers,
     }  # fmt: skip
     model = agent.name.removeprefix("litellm:") if agent.name.startswith("litellm:") else None

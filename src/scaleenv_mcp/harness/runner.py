@@ -34,7 +34,7 @@ from ..serving.server import build_server
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
-from ..spec.task import TaskSpec
+from ..spec.task import AnswerChannel, TaskSpec
 from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
 from .users import ScriptedUser
@@ -52,6 +52,8 @@ class EvalPlan:
     max_steps: int = 30
     timeout: float = 300.0
     user_sim: str | None = None
+    answer_channel: AnswerChannel = "typed"
+    """how a question's answer is graded: the task's submit_answer tool (typed) or the final message (prose)"""
     isolation: Literal["inproc", "process"] = "inproc"
     """``inproc``: each episode is an MCP session with a server object in this process (no process start);
     ``process``: each episode is ``scaleenv serve`` as a stdio subprocess, the path an external agent takes"""
@@ -118,13 +120,13 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                 params = StdioServerParameters(
                     command=sys.executable,
                     args=["-m", "scaleenv_mcp", "--root", str(plan.root), "serve", task.domain,
-                          "--task", task.id, "--control", str(sock)],
+                          "--task", task.id, "--control", str(sock), "--answer-channel", plan.answer_channel],
                     cwd=str(plan.root),
                 )  # fmt: skip
                 transport = stdio_client(params, errlog=log)
             else:  # the same MCP session, with the server object in this process: no process, no socket
                 service = plan.service(task.domain)
-                handle = service.create(task=task.id, creator="eval")
+                handle = service.create(task=task.id, creator="eval", channel=plan.answer_channel)
                 transport = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)
             with anyio.fail_after(plan.timeout):
                 async with Client(transport) as client:

@@ -15,6 +15,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port")
     parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
     parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
+    parser.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
+                        help="with --task: a question is answered through the task's submit_answer tool (typed) or in the final message (prose)")  # fmt: skip
     http = parser.add_argument_group("HTTP episodes (the control token comes from $SCALEENV_CONTROL_TOKEN)")
     http.add_argument(
         "--idle-seconds", type=_positive(float), default=900.0, help="end an episode after this long without a call"

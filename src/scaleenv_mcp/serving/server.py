@@ -38,7 +38,7 @@ from ..episodes.service import EpisodeService, TooManyEpisodes
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
-from ..spec.task import TaskSpec
+from ..spec.task import AnswerChannel, TaskSpec
 from ..tasks.channel import answer_tool
 from .options import add_serve_options
 
@@ -185,6 +185,7 @@ def build_server(
     service: EpisodeService | None = None,
     episode: str | None = None,
     reap_every: float | None = 30.0,
+    answer_channel: AnswerChannel = "typed",
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -234,7 +235,7 @@ def build_server(
         own = service is None
         episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id)
         if own and task_id is not None:  # the task's episode exists before the first call
-            episodes.coordinator.start(task_id, DEFAULT_EPISODE)
+            episodes.coordinator.start(task_id, DEFAULT_EPISODE, channel=answer_channel)
             episodes.adopt(DEFAULT_EPISODE)
         async with anyio.create_task_group() as tg:
             if control_path is not None:
@@ -388,7 +389,10 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError("--nemo-gym is an HTTP protocol: add --http")
     if not options.http:
         try:
-            server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token)
+            server = build_server(
+                spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token,
+                answer_channel=getattr(options, "answer_channel", "typed"),
+            )  # fmt: skip
             if options.control:
                 claim_socket_path(Path(options.control))
         except (LookupError, ControlError) as exc:
