@@ -113,7 +113,7 @@ async def run_episode(
     started = time.monotonic()
     service = _service(task, root)
     spec = service.coordinator.spec
-    tools = openai_tools(spec)
+    tools = openai_tools(spec, task)  # a question adds its submit_answer tool (the typed channel)
     url = base_url.rstrip("/") + "/chat/completions"
     client = http or httpx.AsyncClient(timeout=timeout, headers={"authorization": f"Bearer {api_key}"} if api_key else {})
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
