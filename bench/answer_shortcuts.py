@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-QUOTES = [("'", "'"), ('"', '"'), ("‘", "’"), ("“", "”"), ("`", "`"), ("«", "»")]  # noqa: RUF001
+QUOTES = [("'", "'"), ('"', '"'), ("‘", "’"), ("“", "”"), ("`", "`"), ("«", "»")]
 
 
 def load(path: str | None) -> ModuleType:
@@ -84,11 +84,20 @@ def shortcuts(check: dict[str, Any]) -> dict[str, list[str]]:
     kind = check["answer_type"]
     v = written(check["value"], kind)
     plain = str(check["value"])  # the unformatted value: 1679.94, 2026-03-07
-    out: dict[str, list[str]] = {"hedged": [f"I'm not sure. Maybe {v}?", f"Possibly {v}.", f"I think it might be {v}.", f"{v}, I guess?"]}
+    out: dict[str, list[str]] = {
+        "hedged": [f"I'm not sure. Maybe {v}?", f"Possibly {v}.", f"I think it might be {v}.", f"{v}, I guess?"]
+    }
     if kind != "boolean":
         out["negated"] = [f"It is not {v}.", f"The {' '.join(check['subject']) or 'answer'} isn't {v}.", f"Not {v}."]
     if kind in ("money", "number", "date"):
-        out["bounded"] = [f"At least {v}.", f"More than {v}.", f"Up to {v}.", f"Under {v}.", f"{v} or more.", f"No more than {v}."]
+        out["bounded"] = [
+            f"At least {v}.",
+            f"More than {v}.",
+            f"Up to {v}.",
+            f"Under {v}.",
+            f"{v} or more.",
+            f"No more than {v}.",
+        ]
     other = rival(check)
     if other is not None:
         out["two candidates"] = [f"{plain}, or maybe {other}.", f"Either {v} or {other}.", f"{v}, {other}", f"{plain} or {other}"]
@@ -101,7 +110,11 @@ def correct_variants(check: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"quoted": [f"It is {a}{v}{b}." for a, b in QUOTES]}
     if kind == "date":
         day = dt.date.fromisoformat(str(value)[:10])
-        out["other format"] = [f"{day:%B} {day.day}, {day.year}", f"{day.day} {day:%b} {day.year}", f"{day:%d/%m/%Y}" if day.day > 12 else str(day)]
+        out["other format"] = [
+            f"{day:%B} {day.day}, {day.year}",
+            f"{day.day} {day:%b} {day.year}",
+            f"{day:%d/%m/%Y}" if day.day > 12 else str(day),
+        ]
     elif kind == "money":
         out["other format"] = [f"{float(value):.2f}", f"{float(value):,.2f} dollars", f"USD {float(value):,.2f}"]
     elif kind == "number" and isinstance(value, int) and 0 <= value <= 20:
@@ -117,7 +130,9 @@ def correct_variants(check: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def tally(matches: Callable[..., tuple[bool, str]], families: Callable[[dict[str, Any]], dict[str, list[str]]]) -> tuple[Counter[str], Counter[str]]:
+def tally(
+    matches: Callable[..., tuple[bool, str]], families: Callable[[dict[str, Any]], dict[str, list[str]]]
+) -> tuple[Counter[str], Counter[str]]:
     paid: Counter[str] = Counter()
     tried: Counter[str] = Counter()
     for _, check in answer_checks():

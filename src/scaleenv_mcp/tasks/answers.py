@@ -108,12 +108,16 @@ _MONTHS = {
     for name in names
 }  # fmt: skip
 _MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
-_ISO = re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b")
+_ISO = re.compile(
+    r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+)
 _MDY_NAME = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
 _DMY_NAME = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", re.I)
 _SLASHED = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b")
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d/.-])", re.I)
-_CLOCK = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.))?|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)(?![a-z])", re.I)
+_CLOCK = re.compile(
+    r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.))?|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)(?![a-z])", re.I
+)
 
 MAX_ANSWER = 10_000
 """characters in a final answer: a page of text is an answer, a dump of the database is a hedge"""
@@ -144,7 +148,7 @@ _CONTRAST = {"than", "instead", "except", "unlike", "besides", "excluding"}
 _COPULAS = {"is", "are", "was", "were", "am", "be", "been", "being", "become", "became", "becomes", "remains", "remain",
             "remained", "stays", "stay", "stayed", "get", "gets", "got", "gotten", "shows", "show", "showed", "shown",
             "showing", "reads", "says", "say", "marked", "listed", "set", "flagged", "status", "state", "labelled",
-            "labeled", "recorded"}  # fmt: skip
+            "labeled", "recorded", "went", "gone", "moved", "changed", "updated", "switched", "turned"}  # fmt: skip
 _PERFECT = {"has", "have", "had"}
 _PERSONS = {"i", "we", "you", "he", "she"}
 _RELATIVES = {"who", "whom", "whose"}
@@ -283,8 +287,8 @@ def _sentences(text: str, mentions: Sequence[_Mention]) -> list[tuple[bool, list
     """The answer as sentences (whether each is a question) of clauses of words and mentions."""
     folded = _blank(_fold(text), [_MDY_NAME, _DMY_NAME], keep=mentions)  # "May 3" is a date, not a modal
     spans: dict[tuple[int, int], list[int]] = {}
-    for i, m in enumerate(mentions):
-        spans.setdefault((m.start, m.end), []).append(i)
+    for i, mention in enumerate(mentions):
+        spans.setdefault((mention.start, mention.end), []).append(i)
     ordered: list[tuple[int, int]] = []
     for span in sorted(spans):
         if ordered and span[0] < ordered[-1][1]:
@@ -292,18 +296,17 @@ def _sentences(text: str, mentions: Sequence[_Mention]) -> list[tuple[bool, list
         ordered.append(span)
     events: list[tuple[str, Any]] = []
     pos = 0
-    for start, end in [*ordered, (len(folded), len(folded))]:
-        for m in _TOKEN.finditer(folded, pos, start):
-            if m.group("word"):
-                events.append(("word", m.group("word")))
-            elif m.group("end"):
-                events.append(("end", "?" in m.group("end")))
+    for piece in [*ordered, None]:  # None: the text after the last mention
+        for token in _TOKEN.finditer(folded, pos, len(folded) if piece is None else piece[0]):
+            if token.group("word"):
+                events.append(("word", token.group("word")))
+            elif token.group("end"):
+                events.append(("end", "?" in token.group("end")))
             else:
                 events.append(("cut", None))
-        if start < len(folded) or (start, end) in spans:
-            if (start, end) in spans:
-                events.append(("mention", tuple(spans[(start, end)])))
-        pos = end
+        if piece is not None:
+            events.append(("mention", tuple(spans[piece])))
+            pos = piece[1]
     sentences: list[tuple[bool, list[_Clause]]] = []
     clauses = [_Clause(None)]
     for kind, value in [*events, ("end", False)]:
@@ -370,12 +373,16 @@ def _chain(words: Sequence[str]) -> list[str]:
     return out
 
 
-def _scan(before: Sequence[str | tuple[int, ...]], after: Sequence[str | tuple[int, ...]], *, enum: bool, fillers: set[str]) -> _Reading:
+def _scan(
+    before: Sequence[str | tuple[int, ...]], after: Sequence[str | tuple[int, ...]], *, enum: bool, fillers: set[str]
+) -> _Reading:
     """Read one mention from the words before it (nearest first) and just after it, in its clause."""
     next_words = [w for w in after if isinstance(w, str)][:3]
-    if next_words and (next_words[0] in _COPULAS or next_words[0].endswith("n't")):
-        if next_words[0].endswith("n't") or (len(next_words) > 1 and (_negative(next_words[1]) or next_words[1] in _POST_DENIALS)):
-            return "negated"  # "X is not right", "X isn't it", "X is wrong"
+    if next_words and (
+        next_words[0].endswith("n't")
+        or (next_words[0] in _COPULAS and len(next_words) > 1 and (_negative(next_words[1]) or next_words[1] in _POST_DENIALS))
+    ):
+        return "negated"  # "X is not right", "X isn't it", "X is wrong"
     words = [w for w in before if isinstance(w, str)]
     for i, w in enumerate(words):
         if _negative(w):
@@ -399,20 +406,25 @@ def _scan(before: Sequence[str | tuple[int, ...]], after: Sequence[str | tuple[i
             if enum and ((w in _PERFECT and actor in _PERSONS) or (w.endswith("'ve") and w[:-3] in _PERSONS)):
                 return "neutral"  # "I have cancelled it": what someone did, not what it is
             return "asserted"
-        if enum and (w in _PERSONS or w in _RELATIVES or w == "from"):
-            return "neutral"  # "you cancelled it", "from pending to shipped"
+        if enum and (w in _PERSONS or w in _RELATIVES or (w == "from" and i == 0)):
+            return "neutral"  # "you cancelled it", "from pending (to shipped)"
     if not enum:
         return "asserted"
     return "asserted" if all(w in fillers for w in words) else "neutral"
 
 
-def _decide(mentions: Sequence[_Mention], readings: Sequence[_Reading], expected: Hashable, want: str, what: str) -> tuple[bool, str]:
+def _decide(
+    mentions: Sequence[_Mention], readings: Sequence[_Reading], expected: Hashable, want: str, what: str
+) -> tuple[bool, str]:
     """Pass when the answer asserts ``expected``, only it, and hedges nothing."""
     if "hedged" in readings:
         return False, f"the answer hedges (might, may, could); a final answer states one {what}"
     if "bounded" in readings:
         return False, f"the answer gives a bound or an estimate, not a {what}; expected {want}"
-    said = {kind: {m.value for m, r in zip(mentions, readings, strict=True) if r == kind} for kind in ("asserted", "negated", "questioned")}
+    said = {
+        kind: {m.value for m, r in zip(mentions, readings, strict=True) if r == kind}
+        for kind in ("asserted", "negated", "questioned")
+    }
     if expected in said["negated"]:
         return False, f"the answer says it is not {want}"
     if not said["asserted"] and said["questioned"]:
@@ -515,7 +527,7 @@ _NO_COUNT = re.compile(
 )
 """'You have no pending orders': a count of zero ('no longer', 'no more than', 'No, it ...' are not)"""
 _NOT_A_COUNT_BEFORE = {"the", "that", "this", "which", "each", "any", "every", "no", "another", "other", "first", "second",
-                       "third", "last", "next", "latest", "earliest", "newest", "oldest", "same", "a", "an", "only", "its"}  # fmt: skip
+                       "third", "last", "next", "latest", "earliest", "newest", "oldest", "same", "a", "an", "its"}  # fmt: skip
 
 
 def _number_mentions(text: str, *, money: bool) -> list[_Mention]:
@@ -533,23 +545,23 @@ def _number_mentions(text: str, *, money: bool) -> list[_Mention]:
             return [m for m, _, _ in found]
         joined = re.compile(r"\s*(?:,|/|-|–|or|and|to|,\s*or)\s*", re.I)
         out: list[_Mention] = []
-        for i, (m, marked, raw) in enumerate(found):
-            near = [found[j] for j in (i - 1, i + 1) if 0 <= j < len(found) and found[j][1]]
-            beside = any(joined.fullmatch(cleaned[min(m.end, n.end) : max(m.start, n.start)]) for n, _, _ in near)
+        for i, (amount, marked, raw) in enumerate(found):
+            near = [found[j][0] for j in (i - 1, i + 1) if 0 <= j < len(found) and found[j][1]]
+            beside = any(joined.fullmatch(cleaned[min(amount.end, n.end) : max(amount.start, n.start)]) for n in near)
             if marked or re.search(r"[.,]\d{2}$", raw) or beside:
-                out.append(m)  # an amount: marked, with cents, or offered beside a marked one
+                out.append(amount)  # an amount: marked, with cents, or offered beside a marked one
         return out
     plain = [m for m, marked, _ in found if not marked]
     words: list[_Mention] = []
     weak: list[_Mention] = []
-    for m in _COUNT_WORD.finditer(cleaned):
-        word = m.group(1).lower()
-        before = re.findall(r"[a-z]+", cleaned[max(0, m.start() - 12) : m.start()].lower())
+    for counted in _COUNT_WORD.finditer(cleaned):
+        word = counted.group(1).lower()
+        before = re.findall(r"[a-z]+", cleaned[max(0, counted.start() - 12) : counted.start()].lower())
         if word == "one" and before and before[-1] in _NOT_A_COUNT_BEFORE:
             continue  # "the one you booked"
-        mention = _Mention(m.start(), m.end(), float(_COUNT_WORDS[word]))
-        (weak if word == "one" and re.match(r"\s+(?:of|another)\b", cleaned[m.end() :], re.I) else words).append(mention)
-    words += [_Mention(m.start(), m.end(), 0.0) for m in _NO_COUNT.finditer(cleaned)]
+        mention = _Mention(counted.start(), counted.end(), float(_COUNT_WORDS[word]))
+        (weak if word == "one" and re.match(r"\s+(?:of|another)\b", cleaned[counted.end() :], re.I) else words).append(mention)
+    words += [_Mention(none.start(), none.end(), 0.0) for none in _NO_COUNT.finditer(cleaned)]
     counts = plain + words
     if not counts:
         counts = weak or [m for m, _, _ in found]  # "only one of them", or amounts when nothing else is a number
@@ -579,7 +591,9 @@ def _phrase_words(text: str, *, spell: bool = True) -> list[tuple[str, int, int]
 def _phrase_mentions(text: str, values: Sequence[Any]) -> list[_Mention]:
     """Where each of ``values`` appears as a whole phrase (longest first; spellings unified unless that merges two values)."""
     keys = {str(v): [w for w, _, _ in _phrase_words(str(v))] for v in values}
-    spell = len({tuple(k) for k in keys.values()}) == len({tuple(w for w, _, _ in _phrase_words(str(v), spell=False)) for v in values})
+    spell = len({tuple(k) for k in keys.values()}) == len(
+        {tuple(w for w, _, _ in _phrase_words(str(v), spell=False)) for v in values}
+    )
     if not spell:
         keys = {str(v): [w for w, _, _ in _phrase_words(str(v), spell=False)] for v in values}
     tokens = _phrase_words(text, spell=spell)
@@ -617,7 +631,10 @@ def _clause_polarity(words: list[str], stems: set[str]) -> set[bool]:
         return any(w.startswith(p) and about(w[len(p) :]) for p in ("un", "in", "non", "dis", "not"))
 
     yes_pure = any(w in _YES_PURE for w in words)
-    no_pure = any(w in _NO_PURE and (i == len(words) - 1 or words[i + 1] in _FUNCTION or words[i + 1] in _NO_WORDS) for i, w in enumerate(words))
+    no_pure = any(
+        w in _NO_PURE and (i == len(words) - 1 or words[i + 1] in _FUNCTION or words[i + 1] in _NO_WORDS)
+        for i, w in enumerate(words)
+    )
     topical = any(about(w) or negated_word(w) for w in words)
     elliptical = len(words) <= 5 and all(w in _FUNCTION or w in _YES or w in _NO_WORDS or w.endswith("n't") for w in words)
     if not (topical or yes_pure or no_pure or elliptical):
@@ -638,9 +655,14 @@ def _norm_text(text: str) -> str:
 
 
 def _offers_alternatives(text: str, mentions: Sequence[_Mention]) -> bool:
-    """Whether a sentence that names the value also offers another with "or" ("Lisbon or Porto")."""
+    """Whether a sentence that names the value also offers another with "or" ("Lisbon or Porto"), or a
+    sentence opens with one ("It is Lisbon. Or is it Porto?")."""
     return any(
-        any(isinstance(x, tuple) for c in clauses for x in c.items) and any(x in ("or", "either") for c in clauses for x in c.items)
+        clauses[0].items[0] == "or"
+        or (
+            any(isinstance(x, tuple) for c in clauses for x in c.items)
+            and any(x in ("or", "either") for c in clauses for x in c.items)
+        )
         for _, clauses in _sentences(text, mentions)
     )
 
@@ -723,7 +745,7 @@ def answer_matches(
         items = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
         known = list(dict.fromkeys([*items, *(str(c) for c in choices)]))
         mentions = _phrase_mentions(text, known)
-        readings = _read(text, mentions, enum=True, subject=subject)
+        readings = _read(text, mentions, enum=False)
         if "hedged" in readings or "bounded" in readings or _offers_alternatives(text, mentions):
             return False, "the answer hedges or offers alternatives; a final answer states the items"
         asserted = {m.value for m, r in zip(mentions, readings, strict=True) if r in ("asserted", "questioned")}
@@ -762,9 +784,18 @@ def answer_schema(answer_type: AnswerType, choices: Sequence[Any] = ()) -> dict[
     """
     text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
     if answer_type == "date":
-        return {"type": "string", "format": "date", "pattern": _ISO_DATE, "description": "one date, ISO form YYYY-MM-DD (e.g. 2026-03-07)"}
+        return {
+            "type": "string",
+            "format": "date",
+            "pattern": _ISO_DATE,
+            "description": "one date, ISO form YYYY-MM-DD (e.g. 2026-03-07)",
+        }
     if answer_type == "datetime":
-        return {"type": "string", "pattern": _ISO_DATETIME, "description": "one date and time, ISO form YYYY-MM-DDTHH:MM[:SS] (e.g. 2026-03-07T14:30:00)"}
+        return {
+            "type": "string",
+            "pattern": _ISO_DATETIME,
+            "description": "one date and time, ISO form YYYY-MM-DDTHH:MM[:SS] (e.g. 2026-03-07T14:30:00)",
+        }
     if answer_type == "money":
         return {"type": "number", "description": "one amount as a plain number, no currency sign or separators (e.g. 1234.5)"}
     if answer_type == "number":
@@ -775,7 +806,11 @@ def answer_schema(answer_type: AnswerType, choices: Sequence[Any] = ()) -> dict[
         values = list(dict.fromkeys(str(c) for c in choices))
         if not values:
             return {**text, "description": "one value of the field, exactly as the tools show it"}
-        return {"type": "string", "enum": values, "description": "one of the field's values, exactly as written: " + ", ".join(values)}
+        return {
+            "type": "string",
+            "enum": values,
+            "description": "one of the field's values, exactly as written: " + ", ".join(values),
+        }
     if answer_type == "list":
         return {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}, "maxItems": MAX_ITEMS,
                 "description": "every item asked for, one string each, in any order"}  # fmt: skip
@@ -843,10 +878,10 @@ def _typed(submitted: Any, expected: Any, answer_type: AnswerType) -> tuple[bool
         if not isinstance(submitted, list) or not all(isinstance(i, str) for i in submitted):
             return wrong("an array of strings")
         items = expected if isinstance(expected, list) else [expected]
-        got, need = {_norm_text(i) for i in submitted}, {_norm_text(format_answer_value(i)) for i in items}
-        if got == need:
+        given, asked = {_norm_text(i) for i in submitted}, {_norm_text(format_answer_value(i)) for i in items}
+        if given == asked:
             return True, ""
-        return False, f"missing {sorted(need - got)}, not asked for {sorted(got - need)}"
+        return False, f"missing {sorted(asked - given)}, not asked for {sorted(given - asked)}"
     if not isinstance(submitted, str):
         return wrong({"date": "a date (YYYY-MM-DD)", "datetime": "a datetime (YYYY-MM-DDTHH:MM)"}.get(answer_type, "a string"))
     if answer_type == "date":
@@ -856,8 +891,8 @@ def _typed(submitted: Any, expected: Any, answer_type: AnswerType) -> tuple[bool
     if answer_type == "datetime":
         if not re.fullmatch(_ISO_DATETIME, submitted.strip()):
             return False, f"expected a datetime in the form YYYY-MM-DDTHH:MM[:SS], got {_kind(submitted)}"
-        got = dt.datetime.fromisoformat(submitted.strip()).replace(tzinfo=None)
-        return equal(got == dt.datetime.fromisoformat(str(expected)).replace(tzinfo=None))
+        moment = dt.datetime.fromisoformat(submitted.strip()).replace(tzinfo=None)
+        return equal(moment == dt.datetime.fromisoformat(str(expected)).replace(tzinfo=None))
     if answer_type == "enum":
         return equal(_norm_text(submitted).replace(" ", "") == _norm_text(str(expected)).replace(" ", ""))
     if answer_type == "phone":
