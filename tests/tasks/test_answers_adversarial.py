@@ -13,6 +13,7 @@ from scaleenv_mcp.tasks.answers import answer_matches
 
 QUOTES = [("'", "'"), ('"', '"'), ("‘", "’"), ("“", "”"), ("`", "`"), ("«", "»")]
 STATUS = ["pending", "shipped", "delivered", "cancelled"]
+STAY = ["booked", "checked_in", "checked_out", "cancelled"]
 
 
 @dataclass
@@ -104,7 +105,9 @@ def test_bounds_and_estimates_pay_nothing(name: str) -> None:
         ("It's probably delivered.", "delivered", "enum", {"choices": STATUS}),
         ("Delivered?", "delivered", "enum", {"choices": STATUS}),
         ("It is delivered. It is not delivered.", "delivered", "enum", {"choices": STATUS}),
+        ("It's delivered, isn't it?", "delivered", "enum", {"choices": STATUS}),
         ("Possibly yes.", True, "boolean", {"subject": ["paid"]}),
+        ("Not necessarily.", False, "boolean", {"subject": ["paid"]}),
         ("Yes, I think so.", True, "boolean", {"subject": ["paid"]}),
         ("Yes?", True, "boolean", {"subject": ["paid"]}),
         ("red or blue", ["red", "blue"], "list", {"choices": ["red", "blue", "green"]}),
@@ -160,6 +163,11 @@ def test_a_sentence_about_something_else_does_not_cancel_a_correct_answer(name: 
         ("It's not cancelled, it's delivered.", "delivered", "enum", {"choices": STATUS}),
         ("Your order ORD-0012 shows as delivered.", "delivered", "enum", {"choices": STATUS}),
         ("Status: DELIVERED", "delivered", "enum", {"choices": STATUS}),
+        ("I can't cancel your reservation because you've already checked in.", "checked_in", "enum", {"choices": STAY}),
+        ("I'm unable to change it: you cancelled this booking on March 3.", "cancelled", "enum", {"choices": STAY}),
+        ("I have cancelled the other booking; this one is booked.", "booked", "enum", {"choices": STAY}),
+        ("**Status:** Checked-In", "checked_in", "enum", {"choices": STAY}),
+        ("Your ticket's priority is P3.", "P3", "enum", {"choices": ["P1", "P2", "P3", "P4"]}),
         # spellings
         ("Your order was canceled.", "cancelled", "enum", {"choices": STATUS}),
         ("You are enroled.", "enrolled", "enum", {"choices": ["enrolled", "waitlisted", "dropped"]}),
@@ -172,6 +180,8 @@ def test_a_sentence_about_something_else_does_not_cancel_a_correct_answer(name: 
         ("Call +1-555-584-4006; you owe $45.", 45, "money", {}),
         ("The 10GB pack costs $15.", 15, "money", {}),
         ("Your order of 2 items totals $45.00.", 45, "money", {}),
+        ("You have 2 pending orders: ORD-0003 (placed March 3) and ORD-0007 (placed 5 March).", 2, "number", {}),
+        ("In 2026 you placed 4 orders.", 4, "number", {}),
         # counts in words
         ("You have no pending orders.", 0, "number", {}),
         ("None.", 0, "number", {}),

@@ -114,6 +114,10 @@ _ISO = re.compile(
 _MDY_NAME = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
 _DMY_NAME = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", re.I)
 _SLASHED = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b")
+_DAY_OF_MONTH = re.compile(
+    rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![a-z])", re.I
+)
+_YEAR = re.compile(r"(?<=\b(?:in|of) )(?:19|20)\d\d\b|(?<=\bsince )(?:19|20)\d\d\b", re.I)
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d/.-])", re.I)
 _CLOCK = re.compile(
     r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.))?|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)(?![a-z])", re.I
@@ -150,7 +154,8 @@ _COPULAS = {"is", "are", "was", "were", "am", "be", "been", "being", "become", "
             "showing", "reads", "says", "say", "marked", "listed", "set", "flagged", "status", "state", "labelled",
             "labeled", "recorded", "went", "gone", "moved", "changed", "updated", "switched", "turned"}  # fmt: skip
 _PERFECT = {"has", "have", "had"}
-_PERSONS = {"i", "we", "you", "he", "she"}
+_PERSONS = {"i", "we"}
+"""the agent acting ("I have cancelled it"); "you've checked in" says what state the user's row is in"""
 _RELATIVES = {"who", "whom", "whose"}
 _CHAIN = {"be", "been", "being", "is", "are", "was", "were", "am", "has", "have", "had", "to", "not", "never", "no", "longer",
           "already", "now", "still", "also", "just", "currently", "only", "yet", "again", "really", "actually", "officially",
@@ -159,7 +164,7 @@ _FILLERS = {"the", "a", "an", "your", "my", "its", "it", "their", "our", "this",
             "current", "currently", "now", "already", "still", "just", "also", "answer", "value", "result", "simply",
             "officially", "both", "and", "or", "but", "so", "yet", "nor", "either", "then", "plus", "as", "well", "is",
             "final", "short", "in", "brief", "ok", "okay", "here", "there", "sure", "certainly", "definitely", "indeed",
-            "yes", "right", "correct", "exactly", "precisely"}  # fmt: skip
+            "yes", "right", "correct", "exactly", "precisely", "you"}  # fmt: skip
 _JOINERS = {"or", "and", "nor", "either", "also", "then", "even", "plus", "as", "well", "the", "a", "an", "both"}
 _SPLITS = {"and", "or", "but", "so", "because", "since", "though", "although", "whereas", "yet", "nor", "however",
            "therefore", "which", "who", "where", "meaning", "thus", "hence"} | _CONDITIONS  # fmt: skip
@@ -171,7 +176,7 @@ _HEDGES = re.compile(
     r"cannot be (?:sure|certain)|hard to (?:say|tell)|difficult to (?:say|tell)|"
     r"i (?:guess|think|believe|suppose|assume|reckon|imagine)|i'?m guessing|my (?:best )?guess|i'?d (?:say|guess)|"
     r"maybe|perhaps|possibly|probably|presumably|likely|apparently|seemingly|supposedly|it (?:seems|appears)|"
-    r"(?:seems|appears) to be|not 100%|give or take)\b",
+    r"(?:seems|appears) to be|not 100%|give or take|not necessarily|it depends|depending on|sort of|kind of)\b",
     re.I,
 )
 """hedges that make a whole answer uncertain, wherever they stand"""
@@ -532,7 +537,9 @@ _NOT_A_COUNT_BEFORE = {"the", "that", "this", "which", "each", "any", "every", "
 
 def _number_mentions(text: str, *, money: bool) -> list[_Mention]:
     """The amounts (``money``) or the counts an answer names, each at its span."""
-    cleaned = _blank(text, [_ISO, _MDY_NAME, _DMY_NAME, _SLASHED, _EMAIL, _PHONE, _CLOCK, _IDENTIFIER, _HASH_NUMBER])
+    cleaned = _blank(
+        text, [_ISO, _MDY_NAME, _DMY_NAME, _SLASHED, _DAY_OF_MONTH, _YEAR, _EMAIL, _PHONE, _CLOCK, _IDENTIFIER, _HASH_NUMBER]
+    )
     found: list[tuple[_Mention, bool, str]] = []
     for m in _NUMBER.finditer(cleaned):
         value = _parse_number(m.group("num"))
