@@ -26,7 +26,9 @@ How a mention is read (one rule for every type):
 - **Questioned**: a mention in a sentence that ends with ``?`` is asked, not stated; it counts
   as a rival candidate (so "It's A. Or is it B?" fails) and never as the answer on its own.
 - **Neutral** (ignored): the mention is a condition ("when it is pending"), a former value
-  ("originally pending"), or, for an enum, an action rather than a state (below).
+  ("originally pending"), or, for an enum, an action rather than a state (below). A neutral
+  mention can never make an answer pass, so reading one as neutral costs no shortcut: it only
+  spares a correct answer that mentions a rival while explaining a rule.
 - **Asserted**: everything else, for dates, amounts, numbers, codes and text.
 
 Enum values are often verbs too ("cancelled", "booked", "paid"), so an enum value counts as
@@ -36,12 +38,14 @@ asserted only when it is *predicated of the subject* or *stands alone*:
   been, became, remains, shows, says, marked, listed, status ...) with no modal, no ``to`` and
   no negation in its auxiliary chain: "It's delivered", "Your order has been cancelled",
   "It shows as shipped", "status: PAID";
-- standing alone: nothing but determiners and filler words before it in its clause:
-  "Delivered.", "'delivered'", "pending, paid, shipped" (three values: it fails);
+- standing alone: nothing but determiners and filler words (or the user, "you") before it in
+  its clause: "Delivered.", "'delivered'", "you've already checked in", "pending, paid,
+  shipped" (three values: it fails);
 - not asserted: after a modal or an infinitive ("can't be cancelled", "cannot be cancelled",
-  "can no longer be cancelled", "will be delivered", "to be cancelled"), after a personal
-  subject acting ("you cancelled it", "I have cancelled it"), or with a content word before it
-  and no status verb ("the airline cancelled the flight").
+  "can no longer be cancelled", "will be delivered", "to be cancelled"), after the agent acting
+  ("I have cancelled the other one", "we cancelled it"), after "from" ("from pending to
+  shipped"), or with a content word before it and no status verb ("the airline cancelled the
+  flight").
 
 So "It's delivered, so it can no longer be cancelled" asserts ``delivered`` only, while "It's
 delivered or cancelled" asserts both and fails.
@@ -147,7 +151,8 @@ _HEDGE_MODALS = {"might", "may", "could", "perhaps", "maybe", "possibly", "proba
                  "appears", "appear", "appeared", "apparently", "presumably", "supposedly", "guess", "think", "believe",
                  "suppose", "assume"}  # fmt: skip
 _CONDITIONS = {"if", "when", "whenever", "while", "unless", "once", "whether"}
-_FORMER = {"previously", "formerly", "originally", "initially", "earlier", "used", "before", "prior"}
+_FORMER = {"previously", "formerly", "originally", "initially", "earlier"}
+"""a value the row had, not has ("originally pending"); a bound right before a value is read by _BOUND_BEFORE"""
 _CONTRAST = {"than", "instead", "except", "unlike", "besides", "excluding"}
 _COPULAS = {"is", "are", "was", "were", "am", "be", "been", "being", "become", "became", "becomes", "remains", "remain",
             "remained", "stays", "stay", "stayed", "get", "gets", "got", "gotten", "shows", "show", "showed", "shown",
