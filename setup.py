@@ -7,9 +7,9 @@ at the checkout root is copied next to them as package data, under ``scaleenv_mc
 - ``manifests/`` (index, per-domain manifests, stored tasks) and ``servers/`` (each domain's
   ``spec.json`` and its generated package), read by ``scaleenv list/serve/eval``, ``se.load``
   and the adapters;
-- ``synthesis/domains/`` (the blueprints the corpus was compiled from, for provenance and
-  ``scaleenv test``) and ``synthesis/prompts/`` (the synthesis templates, used when a user's
-  own project has none).
+- ``synthesis/domains/`` (the blueprints the corpus was compiled from: the manifests name
+  them as their source, and users copy them to start their own) and ``synthesis/prompts/``
+  (the synthesis templates, used when a user's own project has none).
 
 Why a copy at build time rather than a package-dir mapping: the corpus stays where
 ``scaleenv synth --all`` writes it (the checkout root, byte for byte, with ``python -m

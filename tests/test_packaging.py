@@ -23,7 +23,7 @@ import pytest
 
 import scaleenv_mcp as se
 from scaleenv_mcp import _version
-from scaleenv_mcp.cli import build_parser, main
+from scaleenv_mcp.cli import main
 from scaleenv_mcp.export import registry
 from scaleenv_mcp.export.registry import NAMESPACE, PACKAGE, REPOSITORY, PublishError, publish_problems, server_json, server_name
 from scaleenv_mcp.spec import paths as paths_module
@@ -116,14 +116,15 @@ def test_every_shipped_domain_is_publishable_and_vouched_for_by_the_readme() -> 
         assert data["packages"][0]["identifier"] == PACKAGE and data["repository"] == {"url": REPOSITORY, "source": "github"}
 
 
-def test_the_package_metadata_agrees_with_the_registry_entries() -> None:
+def test_the_package_metadata_agrees_with_the_registry_entries(capsys: pytest.CaptureFixture[str]) -> None:
     project = PYPROJECT["project"]
     assert project["name"] == PACKAGE and project["urls"]["Repository"] == REPOSITORY
     assert "version" in project["dynamic"] and PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "scaleenv_mcp._version.__version__"
     assert project["license"] == "Apache-2.0" and (ROOT / "LICENSE").read_text().split()[:4] == ["Apache", "License", "Version", "2.0,"]
     assert REPOSITORY.removeprefix("https://github.com/").split("/")[0] == NAMESPACE.removeprefix("io.github.")  # GitHub login owns the namespace
-    publish = build_parser()._subparsers._group_actions[0].choices["publish"]  # type: ignore[union-attr]
-    assert publish.get_default("namespace") == NAMESPACE
+    with pytest.raises(SystemExit):
+        main(["publish", "--help"])
+    assert f"(default: {NAMESPACE})" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(
@@ -288,16 +289,22 @@ session.close()
     anyio.run(session)
 
 
-@pytest.mark.e2e
-def test_citation_cff_is_valid_cff_1_2_0_and_cites_both_papers(tmp_path: Path) -> None:
-    """Validated by cffconvert (its own venv: it pins an old jsonschema)."""
+def test_citation_cites_this_release_and_both_papers() -> None:
     import yaml
 
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
-    titles = {r["title"].split(":")[0]: r for r in citation["references"]}
-    assert citation["cff-version"] == "1.2.0" and citation["version"] == _version.__version__
-    assert titles["ScaleEnv"]["url"] == "https://arxiv.org/abs/2602.06820"
-    assert titles["EnvScaler"]["repository-code"] == "https://github.com/RUC-NLPIR/EnvScaler"
+    by_name = {r["title"].split(":")[0]: r for r in citation["references"]}
+    assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
+    assert citation["version"] == _version.__version__ and citation["license"] == PYPROJECT["project"]["license"]
+    assert citation["repository-code"] == REPOSITORY
+    assert by_name["ScaleEnv"]["url"] == "https://arxiv.org/abs/2602.06820"
+    assert by_name["EnvScaler"]["url"] == "https://arxiv.org/abs/2601.05808"
+    assert by_name["EnvScaler"]["repository-code"] == "https://github.com/RUC-NLPIR/EnvScaler"
+
+
+@pytest.mark.e2e
+def test_citation_cff_is_valid_cff_1_2_0(tmp_path: Path) -> None:
+    """Validated by cffconvert against the CFF 1.2.0 schema (in its own venv: it pins an old jsonschema)."""
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "cffconvert>=2,<3"], cwd=tmp_path)
