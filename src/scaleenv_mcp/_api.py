@@ -179,8 +179,9 @@ def synthesize(
     root: str | Path | None = None,
 ) -> Domain:
     """A domain from its name through any litellm model, compiled like a blueprint; only the LLM cache
-    (``.scaleenv-cache/llm/``) is written. Raises ``LLMError``, ``SynthesisFailed`` or ``GateFailed``."""
-    paths = project_paths(root)
+    (``.scaleenv-cache/llm/``, in the project or the current folder) is written. Raises ``LLMError``,
+    ``SynthesisFailed`` or ``GateFailed``."""
+    paths = project_paths(root, create=True)
     proposal = propose_in_project(
         name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
         api_base=api_base, api_key=api_key,

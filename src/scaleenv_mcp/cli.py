@@ -30,8 +30,9 @@ class CliError(Exception):
     """A user error: printed as one line, exit status 2, no traceback."""
 
 
-def _paths(args: argparse.Namespace) -> ProjectPaths:
-    return project_paths(getattr(args, "root", None))
+def _paths(args: argparse.Namespace, *, create: bool = False) -> ProjectPaths:
+    """The project to read from; ``create`` for commands that write (never into the installed package)."""
+    return project_paths(getattr(args, "root", None), create=create)
 
 
 @contextmanager
@@ -64,6 +65,8 @@ def _blueprint_files(args: argparse.Namespace, paths: ProjectPaths) -> list[Path
             known = ", ".join(p.stem for p in sorted(paths.blueprints.glob("*.yaml"))) or "none"
             raise CliError(f"no blueprint {candidate}; known: {known}")
         files.append(candidate)
+    if args.all and not files and not args.blueprint and not args.domains:
+        raise CliError(f"--all: no blueprints under {paths.blueprints} (the shipped domains come compiled: scaleenv list)")
     if not files:
         raise CliError("say which domains: scaleenv synth DOMAIN ..., --all, or --blueprint PATH")
     return files
@@ -74,7 +77,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         return _synth_from_names(args)
     from .build.pipeline import SynthOutcome, synth_blueprints
 
-    paths = _paths(args)
+    paths = _paths(args, create=True)
     files = _blueprint_files(args, paths)
     with _progress(len(files), "synth domains") as bar:
 
@@ -120,7 +123,7 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         raise CliError("--ray needs Ray: pip install 'scaleenv-mcp[ray]'")
     if not args.model:
         raise CliError("--from-name/--from-names need --model MODEL (any litellm model, e.g. openai/gpt-4o)")
-    paths = _paths(args)
+    paths = _paths(args, create=True)
     if args.from_names:
         try:
             lines = Path(args.from_names).read_text(encoding="utf-8").splitlines()
@@ -242,7 +245,7 @@ def _paraphrased(args: argparse.Namespace, tasks: list[TaskSpec]) -> list[TaskSp
 
     try:
         results, counts = paraphrase_tasks(
-            tasks, model=args.paraphrase, cache_dir=_paths(args).root / ".scaleenv-cache" / "llm", seed=args.seed,
+            tasks, model=args.paraphrase, cache_dir=_paths(args, create=True).root / ".scaleenv-cache" / "llm", seed=args.seed,
             api_base=args.api_base, api_key=args.api_key,
         )  # fmt: skip
     except LLMError as exc:
@@ -310,15 +313,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .export.registry import server_json, write_server_json
+    from .export.registry import PACKAGE, PublishError, server_json, write_server_json
+    from .spec.catalog import domain_names
+    from .spec.paths import package_corpus
 
     if not re.fullmatch(r"[a-zA-Z0-9.-]+", args.namespace):
         raise CliError(f"--namespace {args.namespace!r} is not a reverse-DNS name like io.github.yourname")
     paths = _paths(args)
-    for name in _chosen_domains(args):
-        spec = load_domain(paths, name)
+    shipped = package_corpus()
+    in_package = set(domain_names(shipped)) if shipped is not None else set()
+    specs = [load_domain(paths, name) for name in _chosen_domains(args)]
+    for spec in specs:  # every entry runs the package: a domain it does not carry cannot be served from it
+        if spec.name not in in_package:
+            raise CliError(f"{spec.name} is not shipped in the {PACKAGE} package, so a registry entry for it could not start it")
+    for spec in specs:
+        name = spec.name
         manifest = json.loads(paths.manifest(name).read_text(encoding="utf-8")) if paths.manifest(name).is_file() else None
-        data = server_json(spec, namespace=args.namespace, tasks=len(load_domain_tasks(paths, name)), manifest=manifest)
+        try:
+            data = server_json(spec, namespace=args.namespace, tasks=len(load_domain_tasks(paths, name)), manifest=manifest)
+        except PublishError as exc:
+            raise CliError(str(exc)) from None
         out = Path(args.out) / name / "server.json"
         changed = write_server_json(data, out)
         print(f"{data['name']} -> {out}{'' if changed else ' (unchanged)'}")
@@ -561,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("publish", "write an MCP Registry server.json per domain")
     p.add_argument("domains", nargs="*", help="generated domains")
     p.add_argument("--all", action="store_true", help="every generated domain")
-    p.add_argument("--namespace", default="io.github.scaleenv", help="reverse-DNS namespace you own in the registry")
+    p.add_argument("--namespace", default="io.github.scaleenv", help="the registry namespace; only the one the package's README vouches for is accepted")
     p.add_argument("--out", default="registry", help="folder for <domain>/server.json")
     p.set_defaults(func=cmd_publish)
 

@@ -178,7 +178,7 @@ def test_publish_writes_server_json_that_the_registry_schema_accepts(
     import jsonschema
 
     schema = json.loads((files("skillsaw.schemas.mcp_registry") / "v2025_12_11" / "server.schema.json").read_text())
-    assert main(["publish", "--all", "--out", str(tmp_path), "--namespace", "io.github.example"]) == 0
+    assert main(["publish", "--all", "--out", str(tmp_path)]) == 0
     written = sorted(tmp_path.glob("*/server.json"))
     assert len(written) == len(json.loads((paths.manifests / "index.json").read_text())["domains"])
     validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
@@ -190,7 +190,7 @@ def test_publish_writes_server_json_that_the_registry_schema_accepts(
         assert training["deterministic"] and training["reward"]["modes"] == ["fraction", "binary", "product"]
         assert training["spec_sha256"] == se.load(path.parent.name).spec.content_hash()
     before = {p: p.read_bytes() for p in written}
-    assert main(["publish", "--all", "--out", str(tmp_path), "--namespace", "io.github.example"]) == 0
+    assert main(["publish", "--all", "--out", str(tmp_path)]) == 0
     assert {p: p.read_bytes() for p in written} == before and "(unchanged)" in capsys.readouterr().out
     assert main(["publish", "retail", "--namespace", "not a namespace/x", "--out", str(tmp_path / "bad")]) == 2
     assert "reverse-DNS" in capsys.readouterr().err and not (tmp_path / "bad").exists()
