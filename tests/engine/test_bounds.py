@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -57,7 +58,7 @@ def test_a_list_far_past_its_max_items_costs_what_a_short_one_does(airline: Stat
         tool = "quote_trip" if "customer_id" not in long else "book_reservation"
         assert "40,000 items; at most" in refused(execute(airline, tool, long))
         # was about a second per call (every item validated before the length); now the length is read first
-        assert fastest(lambda: execute(airline, tool, long)) < 5 * fastest(lambda: execute(airline, tool, short)) + 0.002
+        assert fastest(partial(execute, airline, tool, long)) < 5 * fastest(partial(execute, airline, tool, short)) + 0.002
 
 
 def test_oversized_arguments_are_refused_on_a_budget_not_walked_whole(airline: State) -> None:
@@ -73,7 +74,7 @@ def test_oversized_arguments_are_refused_on_a_budget_not_walked_whole(airline: S
 
 
 @pytest.mark.parametrize(
-    "arguments, where",
+    ("arguments", "where"),
     [
         ({"customer_id": "CUS-\ud800"}, "customer_id"),
         ({"customer_id": "\udfff tail"}, "customer_id"),

@@ -17,6 +17,7 @@ shallow and encodable, so listing the calls never fails.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,14 +156,14 @@ def bounded_copy(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
         return printable(value)
     if depth >= _KEPT_DEPTH and isinstance(value, list | Mapping):
         return f"... (nested deeper than {depth} levels)"
     if isinstance(value, list):
         kept = [bounded_copy(item, depth + 1) for item in value[:_KEPT_ITEMS]]
-        return kept + [f"... ({len(value):,} items)"] if len(value) > _KEPT_ITEMS else kept
+        return [*kept, f"... ({len(value):,} items)"] if len(value) > _KEPT_ITEMS else kept
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for i, (key, item) in enumerate(value.items()):

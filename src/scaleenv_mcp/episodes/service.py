@@ -138,7 +138,7 @@ class EpisodeService:
 
     def playground(self, session: str | None) -> str:
         """The playground episode for an MCP session (or the shared one), created on first use."""
-        episode_id = f"{PLAYGROUND}:{session}" if session else PLAYGROUND
+        episode_id = self._playground_id(session)
         handle = self.handles.get(episode_id)
         if handle is not None:
             handle.last_used = self.clock()
@@ -149,6 +149,18 @@ class EpisodeService:
         self.handles[episode_id] = Handle(episode_id, "", PLAYGROUND, self.default_task, None, now, now)
         self._per_creator[PLAYGROUND] = self._per_creator.get(PLAYGROUND, 0) + 1
         return episode_id
+
+    def check_playground(self, session: str | None) -> None:
+        """:class:`TooManyEpisodes` if ``session`` has no playground yet and the caps leave no room for one.
+
+        The HTTP layer asks before the MCP SDK sees the request, so a new playground at the cap gets
+        the same 429 as a create, not a JSON-RPC error inside a 200."""
+        if self._playground_id(session) not in self.handles:
+            self._make_room(PLAYGROUND)
+
+    @staticmethod
+    def _playground_id(session: str | None) -> str:
+        return f"{PLAYGROUND}:{session}" if session else PLAYGROUND
 
     def adopt(self, episode_id: str, *, creator: str = "harness") -> None:
         """Give an episode started on the coordinator directly (a stdio task session) a handle record."""

@@ -25,14 +25,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..episodes.control import ControlError, check_token, handle_request
-from ..episodes.service import EpisodeService
-from .server import HANDLE_SCOPE_KEY, DomainServer
+from ..episodes.service import EpisodeService, TooManyEpisodes
+from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
 __all__ = ["HANDLE_HEADER", "LOOPBACK", "episode_path", "http_app", "serve_http"]
@@ -43,6 +45,8 @@ HANDLE_HEADER = "x-scaleenv-episode"
 
 _HANDLE_PATH = re.compile(r"^/episodes/([A-Za-z0-9_-]{16,128})/mcp/?$")
 _MAX_CONTROL_BODY = 1 << 20
+_MAX_SCREENED_BODY = 4 << 20
+"""an MCP request body read whole to screen it (larger ones go to the SDK as they come)"""
 _STEP_OPS = {"verify", "diff", "calls", "snapshot", "restore", "reset"}
 
 
@@ -188,7 +192,8 @@ class _EpisodeRouter:
                 await _reply(error="no such episode: unknown or expired handle", status=404)(scope, receive, send)
                 return
             scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
-            await self.app(scope, receive, send)
+            if (screened := await _answer_unreadable(scope, receive, send)) is not None:
+                await self.app(scope, screened, send)
             return
         if not is_mcp:
             await self.app(scope, receive, send)
@@ -199,6 +204,16 @@ class _EpisodeRouter:
             except ControlError as exc:
                 await _reply(error=f"{exc}: this server is reachable beyond loopback", status=401)(scope, receive, send)
                 return
+        if scope["method"] == "POST":
+            try:  # a new playground at the cap: the same 429 as a create
+                self.service.check_playground(Request(scope).headers.get("mcp-session-id") or None)
+            except TooManyEpisodes as exc:
+                await _reply(error=str(exc), status=429)(scope, receive, send)
+                return
+        screened = await _answer_unreadable(scope, receive, send)
+        if screened is None:
+            return
+        receive = screened
 
         async def labelled(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -206,6 +221,38 @@ class _EpisodeRouter:
             await send(message)
 
         await self.app(scope, receive, labelled)
+
+
+async def _answer_unreadable(scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    """Answer a handshake-revision POST the SDK would refuse as unparseable (a lone surrogate in a
+    tool argument) with the tool error every other path gives; else the ``receive`` to pass on.
+
+    The SDK parses those bodies with pydantic, which refuses the escape with a bare parse error
+    (the 2026 revision parses with ``json`` and reaches the tool, which refuses it itself)."""
+    version = Request(scope).headers.get(MCP_PROTOCOL_VERSION_HEADER)
+    if scope["method"] != "POST" or (version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS):
+        return receive
+    messages: list[Message] = []
+    body = b""
+    while len(body) <= _MAX_SCREENED_BODY:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    reply = unreadable_request_reply(body) if len(body) <= _MAX_SCREENED_BODY else None
+    if reply is not None:
+        await JSONResponse(reply)(scope, receive, send)
+        return None
+    pending = iter(messages)
+
+    async def replay() -> Message:
+        message = next(pending, None)
+        return message if message is not None else await receive()
+
+    return replay
 
 
 def http_app(

@@ -15,23 +15,28 @@ or one shared); never on an episode chosen by anything the agent sends in MCP me
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
+import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 
-from ..engine.runtime import ToolResult
+from ..engine.bounds import argument_problem, printable
+from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
 from ..episodes.service import EpisodeService, TooManyEpisodes
@@ -57,6 +62,7 @@ __all__ = [
     "tool_definitions",
     "tool_result",
     "tool_text",
+    "unreadable_request_reply",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -247,9 +253,12 @@ def build_server(
             result = service.call(episode_id, params.name, params.arguments or {})
         except EpisodeError:  # reaped or deleted by the harness mid-request
             raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired") from None
-        except Exception as exc:  # boundary: a bug in a tool must not kill the server
-            logger.exception("tool %s crashed", params.name)
-            return types.CallToolResult(content=[_text({"error": f"internal error: {exc}"})], is_error=True)
+        except Exception as exc:  # boundary: a bug in a tool must not kill the server, nor show its internals
+            logger.error("tool %s crashed: %s", printable(params.name, 80), type(exc).__name__, exc_info=True)
+            return types.CallToolResult(
+                content=[_text({"error": "internal_error", "message": f"the server failed on this call ({type(exc).__name__})"})],
+                is_error=True,
+            )
         return tool_result(result)
 
     async def list_resources(
@@ -334,12 +343,76 @@ def build_server(
     )
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""a JSON escape of a UTF-16 surrogate: the only way JSON text can spell a string UTF-8 cannot carry"""
+
+
+def unreadable_request_reply(raw: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC reply to a request the SDK's strict JSON parser rejects without answering, or None.
+
+    JSON may spell a lone surrogate (``"\\ud800"``); pydantic's parser refuses the whole line, so
+    over stdio the request got no reply at all. Read leniently, a tool call gets the same
+    ``invalid_arguments`` tool error :func:`~scaleenv_mcp.engine.runtime.execute` gives on every
+    other path, and any other request an invalid-params error with its id."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return None  # the common case: one regex scan, no second parse
+    try:
+        types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+        return None  # a valid surrogate pair (an emoji, escaped): the SDK reads it
+    except ValueError:
+        pass
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str) or not isinstance(message.get("id"), int | str):
+        return None
+    request_id = message["id"]
+    if isinstance(request_id, str) and printable(request_id, len(request_id)) != request_id:
+        return None  # an id we cannot echo back is no id
+    params = message.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    problem = argument_problem(arguments) if isinstance(arguments, dict) else None
+    if message["method"] == "tools/call" and problem is not None:
+        result = tool_result(ToolResult(False, error=ToolError("invalid_arguments", problem)))
+        return {"jsonrpc": "2.0", "id": request_id, "result": result.model_dump(by_alias=True, exclude_none=True, mode="json")}
+    error = {"code": types.INVALID_PARAMS, "message": "invalid params: text that is not valid Unicode (a lone surrogate)"}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+class _AnsweredLines:
+    """stdin as the SDK's stdio transport reads it, less the lines it would drop unanswered:
+    those are answered here, on the transport's own write stream (so replies never interleave)."""
+
+    def __init__(self, lines: AsyncIterable[str]) -> None:
+        self.lines = lines
+        self.replies: MemoryObjectSendStream[SessionMessage] | None = None
+        self.ready = anyio.Event()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self.lines:
+            reply = unreadable_request_reply(line.encode("utf-8", "replace"))
+            if reply is None:
+                yield line
+                continue
+            await self.ready.wait()
+            assert self.replies is not None
+            await self.replies.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(reply, by_name=False)))
+
+
 async def serve_stdio(server: Server[Any]) -> None:
-    """Serve one client on stdin/stdout (logs go to stderr)."""
+    """Serve one client on stdin/stdout (logs go to stderr); every request gets a reply."""
     from mcp.server.stdio import stdio_server
 
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")  # as the SDK reads it
+    lines = _AnsweredLines(anyio.wrap_file(stdin))
+    try:
+        async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
+            lines.replies = write_stream
+            lines.ready.set()
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+    finally:
+        stdin.detach()  # sys.stdin's buffer is not ours to close
 
 
 # ---------------------------------------------------------------- serving from the command line
