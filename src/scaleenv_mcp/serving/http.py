@@ -18,12 +18,17 @@ the playground needs it too, so nothing is reachable from the network without it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import h11
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -31,13 +36,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..episodes.control import ControlError, check_token, handle_request
 from ..episodes.service import EpisodeService, TooManyEpisodes
 from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
-__all__ = ["HANDLE_HEADER", "LOOPBACK", "episode_path", "http_app", "serve_http"]
+__all__ = [
+    "GRACEFUL_SECONDS", "HANDLE_HEADER", "KEEP_ALIVE_SECONDS", "LOOPBACK", "REQUEST_SECONDS", "episode_path", "http_app",
+    "http_config", "serve_http",
+]  # fmt: skip
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HANDLE_HEADER = "x-scaleenv-episode"
@@ -281,12 +290,90 @@ def http_app(
     return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
 
 
-def serve_http(app: ASGIApp, *, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``app`` until interrupted."""
-    import uvicorn
+REQUEST_SECONDS = 30.0
+"""a request's headers and body must arrive within this from their first byte, and a new connection
+must start one within it; else the connection is closed (a trickling or silent client holds nothing)"""
+KEEP_ALIVE_SECONDS = 5
+"""an idle connection between requests is closed after this (uvicorn's keep-alive timeout)"""
+GRACEFUL_SECONDS = 10.0
+"""on SIGTERM, how long requests in flight may take to finish before they are cancelled"""
 
+
+class _DeadlineH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for receiving each request whole.
+
+    uvicorn times out only an idle kept-alive connection; a fresh connection that sends nothing,
+    or sends its headers or body a byte at a time, was held forever. Here the clock starts when a
+    connection opens or a request's first byte arrives and stops once the request is whole (the
+    response may then take as long as it takes: an SSE stream is a response). On a graceful stop,
+    an open event stream (a GET) is ended at once rather than waited for; other requests finish."""
+
+    request_seconds = REQUEST_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._request_deadline: asyncio.TimerHandle | None = None
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete and self.scope["method"] == "GET":
+            self.transport.close()  # an event stream never completes by itself; the client reconnects elsewhere
+            return
+        super().shutdown()
+
+    def _watch(self) -> None:
+        receiving = self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing()
+        if not receiving:
+            self._stop_clock()
+        elif self._request_deadline is None and (self.cycle is None or self.cycle.response_complete or self.conn.their_state is h11.SEND_BODY):
+            self._request_deadline = self.loop.call_later(self.request_seconds, self._too_slow)
+
+    def _stop_clock(self) -> None:
+        if self._request_deadline is not None:
+            self._request_deadline.cancel()
+            self._request_deadline = None
+
+    def _too_slow(self) -> None:
+        self._request_deadline = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM ends in exit status 0 once the graceful stop is done.
+
+    uvicorn stops accepting, lets requests in flight finish (at most ``timeout_graceful_shutdown``),
+    runs the lifespan's shutdown, and then raises the signal again, so the process died of it
+    (status 143) even though nothing was lost. A supervisor reads that as a crash."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+def http_config(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8000, request_seconds: float = REQUEST_SECONDS) -> uvicorn.Config:
+    """How ``serve --http`` runs ``app``: the deadlines above and a bounded graceful stop."""
+    protocol = type("DeadlineH11", (_DeadlineH11,), {"request_seconds": request_seconds})
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=int(GRACEFUL_SECONDS), lifespan="on",
+    )  # fmt: skip
+
+
+def serve_http(app: ASGIApp, *, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C; SIGTERM stops gracefully and returns normally."""
     print(
         f"serving {name} on http://{host}:{port}/mcp (playground), episodes at /episodes/<token>/mcp, control at /control",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    _GracefulServer(http_config(app, host=host, port=port)).run()
