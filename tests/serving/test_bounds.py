@@ -12,11 +12,15 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
+import anyio
 import httpx
 import pytest
+from mcp import Client
 
+from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
 from scaleenv_mcp.serving.gym import COOKIE, gym_routes
@@ -158,3 +162,22 @@ def read_lines(stream: IO[bytes], count: int, *, timeout: float) -> list[bytes]:
         assert chunk, "the server closed its output"
         data += chunk
     return data.splitlines()[:count]
+
+
+async def test_episodes_made_on_the_stdio_control_socket_expire_but_the_session_s_own_does_not(tmp_path: Path) -> None:
+    spec = shipped_spec("retail")
+    path = tmp_path / "ctl.sock"
+    server = build_server(spec, control_path=path, reap_every=0.1, idle_seconds=0.4)
+    async with Client(server) as client:  # the lifespan runs as on stdio: one connection, its own episodes
+        await client.call_tool("find_customer_by_email", {"email": "a@b.c"})  # the session's own episode
+        control = ControlClient(path)
+        made = await control.request("create", creator="harness")
+        assert {e["episode"] for e in await control.request("list")} == {DEFAULT_EPISODE, made["episode"]}
+        with anyio.fail_after(5):
+            while made["episode"] in {e["episode"] for e in await control.request("list")}:
+                await anyio.sleep(0.1)
+        assert [e["episode"] for e in await control.request("list")] == [DEFAULT_EPISODE]
+        assert (await control.request("metrics"))["reaped_total"] == 1
+        again = await client.call_tool("find_customer_by_email", {"email": "a@b.c"})  # still answered, same episode
+        assert again.is_error and (await control.request("calls"))[-1]["tool"] == "find_customer_by_email"
+        assert len(await control.request("calls")) == 2

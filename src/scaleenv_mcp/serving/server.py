@@ -39,7 +39,7 @@ from ..engine.bounds import argument_problem, printable
 from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
-from ..episodes.service import EpisodeService, TooManyEpisodes
+from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -82,7 +82,7 @@ def _episode_for(service: EpisodeService, request: Any) -> str:
     if not isinstance(getattr(request, "scope", None), dict):  # stdio or an in-memory client: one connection, one episode
         if DEFAULT_EPISODE not in service.handles:
             service.coordinator.start(service.default_task, DEFAULT_EPISODE)
-            service.adopt(DEFAULT_EPISODE)
+            service.adopt(DEFAULT_EPISODE, pinned=True)
         return DEFAULT_EPISODE
     token = _handle_of(request)
     if token is not None:
@@ -176,6 +176,7 @@ def build_server(
     service: EpisodeService | None = None,
     episode: str | None = None,
     reap_every: float | None = 30.0,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -186,7 +187,8 @@ def build_server(
 
     Without ``service`` every connection gets its own episodes (stdio, in-memory clients);
     with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s
-    (never with None). With a ``service`` and an ``episode``, every request without a handle acts
+    (never with None). On stdio, episodes the harness creates on the control socket are reaped the
+    same way after ``idle_seconds`` without a call; the session's own episode never is. With a ``service`` and an ``episode``, every request without a handle acts
     on that episode: an in-process harness starts episodes on one shared service this way,
     with no server process, socket or per-episode seeding; it ends them itself.
     """
@@ -207,15 +209,15 @@ def build_server(
         "entities": {name: {"description": e.description, "schema": e.json_schema()} for name, e in spec.entities.items()},
     }
 
-    async def reap_forever() -> None:
-        assert service is not None and reap_every is not None
+    async def reap_forever(episodes: EpisodeService) -> None:
+        assert reap_every is not None
         last = anyio.current_time()
         while True:  # ended episodes' memory goes back within a second; idle ones are reaped every reap_every s
             await anyio.sleep(min(1.0, reap_every))
             if anyio.current_time() - last >= reap_every:
-                service.reap()
+                episodes.reap()
                 last = anyio.current_time()
-            service.release_memory()
+            episodes.release_memory()
 
     def episode_of(service: EpisodeService, request: Any) -> str:
         return episode if episode is not None and not _handle_of(request) else _episode_for(service, request)
@@ -223,15 +225,15 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
         own = service is None
-        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id)
+        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id, idle_seconds=idle_seconds)
         if own and task_id is not None:  # the task's episode exists before the first call
             episodes.coordinator.start(task_id, DEFAULT_EPISODE)
-            episodes.adopt(DEFAULT_EPISODE)
+            episodes.adopt(DEFAULT_EPISODE, pinned=True)
         async with anyio.create_task_group() as tg:
             if control_path is not None:
                 await tg.start(partial(serve_control, control_path, episodes, token=control_token))
-            if not own and reap_every is not None:
-                tg.start_soon(reap_forever)
+            if reap_every is not None and (not own or control_path is not None):  # the control socket creates episodes too
+                tg.start_soon(reap_forever, episodes)
             try:
                 yield episodes
             finally:
@@ -441,7 +443,10 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError("--nemo-gym is an HTTP protocol: add --http")
     if not options.http:
         try:
-            server = build_server(spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token)
+            server = build_server(
+                spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token,
+                idle_seconds=options.idle_seconds, reap_every=min(30.0, options.idle_seconds / 2),
+            )  # fmt: skip
             if options.control:
                 claim_socket_path(Path(options.control))
         except (LookupError, ControlError) as exc:
