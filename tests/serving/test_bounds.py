@@ -24,7 +24,7 @@ from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
 from scaleenv_mcp.serving.gym import COOKIE, gym_routes
-from scaleenv_mcp.serving.http import http_app
+from scaleenv_mcp.serving.http import MAX_MCP_BODY, http_app
 from scaleenv_mcp.serving.server import build_server
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
@@ -111,6 +111,16 @@ async def test_a_lone_surrogate_on_the_nemo_gym_route_is_a_400_tool_error() -> N
             "/find_customer_by_email", content=json.dumps(arguments), cookies={COOKIE: seeded.cookies[COOKIE]}, headers=ACCEPT
         )
         assert reply.status_code == 400 and reply.text.startswith(expected_text())
+
+
+async def test_an_mcp_body_past_the_cap_is_a_413_before_any_parsing() -> None:
+    async with serving() as app:
+        handle = app.service.create()
+        passengers = [{"first_name": f"A{i}", "last_name": "B", "date_of_birth": "1990-01-01"} for i in range(40_000)]
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_customer", "arguments": {"p": passengers}}}
+        reply = await app.http.post(f"/episodes/{handle.token}/mcp", json=call, headers=ACCEPT)
+        assert reply.status_code == 413 and reply.json()["error"].startswith(f"request body over {MAX_MCP_BODY:,} bytes")
+        assert app.service.coordinator.episode(handle.episode).calls == []
 
 
 async def test_a_new_playground_at_the_cap_gets_429_like_a_create() -> None:

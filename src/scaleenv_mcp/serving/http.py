@@ -44,7 +44,7 @@ from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
 __all__ = [
-    "GRACEFUL_SECONDS", "HANDLE_HEADER", "KEEP_ALIVE_SECONDS", "LOOPBACK", "REQUEST_SECONDS", "episode_path", "http_app",
+    "GRACEFUL_SECONDS", "HANDLE_HEADER", "KEEP_ALIVE_SECONDS", "LOOPBACK", "MAX_MCP_BODY", "REQUEST_SECONDS", "episode_path", "http_app",
     "http_config", "serve_http",
 ]  # fmt: skip
 
@@ -54,8 +54,9 @@ HANDLE_HEADER = "x-scaleenv-episode"
 
 _HANDLE_PATH = re.compile(r"^/episodes/([A-Za-z0-9_-]{16,128})/mcp/?$")
 _MAX_CONTROL_BODY = 1 << 20
-_MAX_SCREENED_BODY = 4 << 20
-"""an MCP request body read whole to screen it (larger ones go to the SDK as they come)"""
+MAX_MCP_BODY = 1 << 20
+"""bytes of one MCP request body; past it a 413 before any parsing. A call's arguments hold at most
+100,000 characters and 10,000 values (:mod:`scaleenv_mcp.engine.bounds`), well under this."""
 _STEP_OPS = {"verify", "diff", "calls", "snapshot", "restore", "reset"}
 
 
@@ -201,7 +202,7 @@ class _EpisodeRouter:
                 await _reply(error="no such episode: unknown or expired handle", status=404)(scope, receive, send)
                 return
             scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
-            if (screened := await _answer_unreadable(scope, receive, send)) is not None:
+            if (screened := await _screened(scope, receive, send)) is not None:
                 await self.app(scope, screened, send)
             return
         if not is_mcp:
@@ -219,7 +220,7 @@ class _EpisodeRouter:
             except TooManyEpisodes as exc:
                 await _reply(error=str(exc), status=429)(scope, receive, send)
                 return
-        screened = await _answer_unreadable(scope, receive, send)
+        screened = await _screened(scope, receive, send)
         if screened is None:
             return
         receive = screened
@@ -232,26 +233,33 @@ class _EpisodeRouter:
         await self.app(scope, receive, labelled)
 
 
-async def _answer_unreadable(scope: Scope, receive: Receive, send: Send) -> Receive | None:
-    """Answer a handshake-revision POST the SDK would refuse as unparseable (a lone surrogate in a
-    tool argument) with the tool error every other path gives; else the ``receive`` to pass on.
+async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    """Read an MCP POST's body before the SDK does: past :data:`MAX_MCP_BODY` it is a 413 (a
+    40,000-item list costs its upload, not a parse: parsing 2.4 MB took 80 ms of the event loop);
+    on the handshake revision, a request the SDK would refuse as unparseable (a lone surrogate in a
+    tool argument) gets the tool error every other path gives. Else the ``receive`` to pass on.
 
-    The SDK parses those bodies with pydantic, which refuses the escape with a bare parse error
-    (the 2026 revision parses with ``json`` and reaches the tool, which refuses it itself)."""
-    version = Request(scope).headers.get(MCP_PROTOCOL_VERSION_HEADER)
-    if scope["method"] != "POST" or (version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS):
+    The SDK parses handshake-revision bodies with pydantic, which refuses that escape with a bare
+    parse error; the 2026 revision parses with ``json`` and reaches the tool, which refuses it."""
+    if scope["method"] != "POST":
         return receive
     messages: list[Message] = []
     body = b""
-    while len(body) <= _MAX_SCREENED_BODY:
+    while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
             break
         body += message.get("body", b"")
+        if len(body) > MAX_MCP_BODY:
+            await _reply(error=f"request body over {MAX_MCP_BODY:,} bytes: a tool call's arguments are far smaller", status=413)(
+                scope, receive, send
+            )
+            return None
         if not message.get("more_body", False):
             break
-    reply = unreadable_request_reply(body) if len(body) <= _MAX_SCREENED_BODY else None
+    version = Request(scope).headers.get(MCP_PROTOCOL_VERSION_HEADER)
+    reply = unreadable_request_reply(body) if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS else None
     if reply is not None:
         await JSONResponse(reply)(scope, receive, send)
         return None
