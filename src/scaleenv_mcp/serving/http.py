@@ -93,7 +93,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
-    """Answer a control request that concerns another worker (None: the front answers it itself)."""
+    """Answer a control request that concerns another worker (None: the front answers it itself).
+
+    A dead worker never fails a request that does not need it: a create goes to a live process,
+    listing and metrics report it as down beside everyone else's episodes, and a request for one
+    of its lost episodes gets 410 with the reason."""
     op = fields["op"]
     rest = {k: v for k, v in fields.items() if k not in ("op", "episode")}
     if op == "create":
@@ -101,35 +105,48 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         if number == 0:
             return None
         status, reply = await pool.forward(number, "POST", "/episodes", rest)
+        if status == 502:  # died since the watcher last looked: the front makes it instead
+            return None
         if reply.get("ok"):
             made = reply["result"]
-            made["episode"] = f"w{number}.{made['episode']}"
+            made["episode"] = pool.episode_id(number, made["episode"])
             made["url"] = str(request.url.replace(port=pool.port(number), path=made["path"], query=""))
         return JSONResponse(reply, status_code=status)
     episode = fields.get("episode")
     if isinstance(episode, str):
-        number, own = split_episode(episode)
+        number, generation, own = split_episode(episode)
         if number == 0:
             return None
         if number > len(pool.workers):
             return _reply(error=f"episode {episode[:80]!r} not found", status=404)
+        worker = pool.worker(number)
+        if generation != worker.generation or not worker.up:
+            return _reply(error=f"episode {episode[:80]!r} was lost: {worker.lost}", status=410)
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        if status == 502 and worker.proc.poll() is not None:
+            return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
         return None
     local = handle_request(service, fields)
-    others = [await pool.forward(n, "GET", "/episodes" if op == "list" else "/metrics", params=rest) for n in range(1, len(pool.workers) + 1)]
-    for status, reply in others:
-        if not reply.get("ok"):
-            return JSONResponse(reply, status_code=status)
+    health = pool.health()
+    answers: list[tuple[int, Any]] = []
+    for number, worker in enumerate(pool.workers, 1):
+        if not worker.up:
+            continue
+        status, reply = await pool.forward(number, "GET", "/episodes" if op == "list" else "/metrics", params=rest, timeout=2.0)
+        if reply.get("ok"):
+            answers.append((number, reply["result"]))
+        else:
+            health[number] = {**health[number], "up": False, "error": str(reply.get("error"))[:200]}
     if op == "list":
         merged = list(local)
-        for number, (_, reply) in enumerate(others, 1):
-            merged += [{**e, "episode": f"w{number}.{e['episode']}"} for e in reply["result"]]
-        return _reply(merged)
-    processes = [local, *(reply["result"] for _, reply in others)]
-    return _reply({**local, "live_episodes": sum(m["live_episodes"] for m in processes), "processes": processes})
+        for number, result in answers:
+            merged += [{**e, "episode": pool.episode_id(number, e["episode"])} for e in result]
+        return JSONResponse({"ok": True, "result": merged, "workers": health})
+    processes = [local, *(result for _, result in answers)]
+    return _reply({**local, "live_episodes": sum(m["live_episodes"] for m in processes), "processes": processes, "workers": health})
 
 
 def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None) -> list[Route]:
