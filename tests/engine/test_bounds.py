@@ -9,8 +9,10 @@ from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scaleenv_mcp.engine.bounds import MAX_ARGUMENT_DEPTH, bounded_copy
+from scaleenv_mcp.engine.bounds import MAX_ARGUMENT_DEPTH, argument_problem, bounded_copy
 from scaleenv_mcp.engine.runtime import ToolResult, execute
 from scaleenv_mcp.engine.seed import seed_state
 from scaleenv_mcp.engine.state import State
@@ -125,3 +127,33 @@ def test_a_bounded_copy_is_small_shallow_and_encodable() -> None:
     text.encode("utf-8")
     assert len(text) < 2_000 and "40,000 items" in text and "50,001 chars" in text and "\\ud800" in text
     assert bounded_copy({"a": [1, "b", None, 2.5]}) == {"a": [1, "b", None, 2.5]}
+
+
+_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+    st.text(max_size=5), st.sampled_from(["é", "\ud800", "a\udfffb", "x" * 1_200, "😀"]),
+)  # fmt: skip
+_JSON = st.recursive(
+    _LEAVES, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3) | st.just("\ud801"), inner, max_size=4),
+    max_leaves=16,
+)  # fmt: skip
+
+
+def within_bounds(value: Any, depth: int = 0) -> bool:
+    """The bounds as documented, written plainly: JSON types, names that are text, valid Unicode,
+    containers nested less than MAX_ARGUMENT_DEPTH deep (totals are far below their limits here)."""
+    if isinstance(value, str):
+        return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    if depth >= MAX_ARGUMENT_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(within_bounds(v, depth + 1) for v in value)
+    return all(within_bounds(k) and within_bounds(v, depth + 1) for k, v in value.items())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _JSON, max_size=4))
+def test_the_bounds_refuse_exactly_what_they_document(arguments: dict[str, Any]) -> None:
+    assert (argument_problem(arguments) is None) == within_bounds(arguments)

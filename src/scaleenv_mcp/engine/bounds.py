@@ -82,63 +82,121 @@ def argument_problem(arguments: Mapping[str, Any], params: Mapping[str, ParamSpe
                 most = param.max_items if param.max_items is not None else MAX_ITEMS
                 if len(value) > most:
                     return f"{name}: {len(value):,} items; at most {most} allowed"
-    # the common call: a few short ASCII names and scalars, checked in one pass
-    if len(arguments) <= 64:
-        for key, value in arguments.items():
-            kind = type(key)
-            if kind is not str or len(key) > 256 or not key.isascii():
-                break
-            kind = type(value)
-            if kind is str:
-                if len(value) > 1_000 or not value.isascii():
-                    break
-            elif value is not None and kind is not int and kind is not float and kind is not bool:
-                break
-        else:
-            return None
-    return _walk(arguments)
+    return None if _plain(arguments) else _walk(arguments)
+
+
+_SHORT = 1_000
+"""a text no longer than this, in ASCII, needs no closer look"""
+
+
+def _plain(arguments: Mapping[str, Any]) -> bool:
+    """Whether the arguments certainly pass: the shapes tools take (scalars, lists of scalars or of
+    flat objects), short ASCII text, and totals under the limits; checked by exact type, inline.
+
+    A no sends them to :func:`_walk`, which finds the problem, if any, and says where. The common
+    call costs under a microsecond per value here, about a third of the full walk."""
+    if len(arguments) > 64:
+        return False
+    values, text = len(arguments), 0
+    for key, value in arguments.items():
+        if type(key) is not str or len(key) > 256 or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if len(value) > _SHORT or not value.isascii():
+                return False
+            text += len(value)
+        elif kind is list:
+            if len(value) > MAX_ITEMS:
+                return False
+            values += len(value)
+            for item in value:
+                kind = type(item)
+                if kind is str:
+                    if len(item) > _SHORT or not item.isascii():
+                        return False
+                    text += len(item)
+                elif kind is dict:
+                    if len(item) > 64:
+                        return False
+                    values += len(item)
+                    for name, field in item.items():
+                        if type(name) is not str or len(name) > 256 or not name.isascii():
+                            return False
+                        kind = type(field)
+                        if kind is str:
+                            if len(field) > _SHORT or not field.isascii():
+                                return False
+                            text += len(field)
+                        elif field is not None and kind is not int and kind is not float and kind is not bool:
+                            return False
+                elif item is not None and kind is not int and kind is not float and kind is not bool:
+                    return False
+        elif value is not None and kind is not int and kind is not float and kind is not bool:
+            return False
+    return values <= MAX_ARGUMENT_VALUES and text <= MAX_ARGUMENT_TEXT
+
+
+_Node = tuple[Any, int, "_Node | None", "str | int"]
+"""(value, depth, parent node, key in the parent): paths are rebuilt only for a message"""
+
+
+def _path(node: _Node) -> tuple[str | int, ...]:
+    keys: list[str | int] = []
+    current: _Node | None = node
+    while current is not None and current[2] is not None:
+        keys.append(current[3])
+        current = current[2]
+    return tuple(reversed(keys))
 
 
 def _walk(arguments: Mapping[str, Any]) -> str | None:
-    """The full check, depth first, stopping at the first problem or the first limit passed."""
+    """The full check, depth first, stopping at the first problem or the first limit passed.
+
+    Exact types are tested first (``type(v) is str``): an ``isinstance`` against an ABC costs
+    about a microsecond per value, and this runs on every call with a list argument."""
     values, text = 0, 0
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(arguments, ())]
+    stack: list[_Node] = [(arguments, 0, None, "")]
     while stack:
-        value, path = stack.pop()
+        node = stack.pop()
+        value, depth = node[0], node[1]
         values += 1
         if values > MAX_ARGUMENT_VALUES:
-            return f"{_where(path)}: the arguments hold more than {MAX_ARGUMENT_VALUES:,} values"
-        if isinstance(value, str):
+            return f"{_where(_path(node))}: the arguments hold more than {MAX_ARGUMENT_VALUES:,} values"
+        kind = type(value)
+        if kind is str or (kind is not dict and kind is not list and isinstance(value, str)):
             text += len(value)
             if text > MAX_ARGUMENT_TEXT:
-                return f"{_where(path)}: the arguments hold more than {MAX_ARGUMENT_TEXT:,} characters of text"
+                return f"{_where(_path(node))}: the arguments hold more than {MAX_ARGUMENT_TEXT:,} characters of text"
             if not _is_text(value):
-                return f"{_where(path)}: {_bad_text(value)}"
-        elif value is None or isinstance(value, _SCALARS):
+                return f"{_where(_path(node))}: {_bad_text(value)}"
             continue
-        elif isinstance(value, list | Mapping):
-            if len(path) >= MAX_ARGUMENT_DEPTH:
-                return f"{_where(path)}: nested more than {MAX_ARGUMENT_DEPTH} levels deep"
-            if isinstance(value, list):
-                if len(value) > MAX_ARGUMENT_VALUES:
-                    return f"{_where(path)}: {len(value):,} items; the arguments hold at most {MAX_ARGUMENT_VALUES:,} values"
-                stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(value))))
+        if value is None or kind is int or kind is float or kind is bool:
+            continue
+        is_list = kind is list or (kind is not dict and isinstance(value, list))
+        if not is_list and not (kind is dict or isinstance(value, Mapping)):
+            if isinstance(value, _SCALARS):
                 continue
-            if len(value) > MAX_ARGUMENT_VALUES:
-                return f"{_where(path)}: {len(value):,} fields; the arguments hold at most {MAX_ARGUMENT_VALUES:,} values"
-            children: list[tuple[Any, tuple[str | int, ...]]] = []
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    return f"{_where(path)}: names must be text, got {type(key).__name__}"
-                text += len(key)
-                if text > MAX_ARGUMENT_TEXT:
-                    return f"{_where(path)}: the arguments hold more than {MAX_ARGUMENT_TEXT:,} characters of text"
-                if not _is_text(key):
-                    return f"{_where(path)}: a name is {_bad_text(key)}"
-                children.append((item, (*path, key)))
-            stack.extend(reversed(children))
-        else:
-            return f"{_where(path)}: a {type(value).__name__} is not a JSON value (text, number, true/false, null, list or object)"
+            return f"{_where(_path(node))}: a {kind.__name__} is not a JSON value (text, number, true/false, null, list or object)"
+        if depth >= MAX_ARGUMENT_DEPTH:
+            return f"{_where(_path(node))}: nested more than {MAX_ARGUMENT_DEPTH} levels deep"
+        if len(value) > MAX_ARGUMENT_VALUES:
+            what = "items" if is_list else "fields"
+            return f"{_where(_path(node))}: {len(value):,} {what}; the arguments hold at most {MAX_ARGUMENT_VALUES:,} values"
+        if is_list:
+            stack.extend((item, depth + 1, node, i) for i, item in zip(range(len(value) - 1, -1, -1), reversed(value), strict=True))
+            continue
+        children: list[_Node] = []
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str):
+                return f"{_where(_path(node))}: names must be text, got {type(key).__name__}"
+            text += len(key)
+            if text > MAX_ARGUMENT_TEXT:
+                return f"{_where(_path(node))}: the arguments hold more than {MAX_ARGUMENT_TEXT:,} characters of text"
+            if not _is_text(key):
+                return f"{_where(_path(node))}: a name is {_bad_text(key)}"
+            children.append((item, depth + 1, node, key))
+        stack.extend(reversed(children))
     return None
 
 
