@@ -114,3 +114,15 @@ async def test_with_a_token_every_request_must_carry_it(tmp_path: Path, monkeypa
         monkeypatch.setenv("SCALEENV_CONTROL_TOKEN", "a-secret-of-24-characters")
         assert (await ControlClient(path).request("status"))["episodes"] == [DEFAULT_EPISODE]  # taken from the environment
         tg.cancel_scope.cancel()
+
+
+def test_a_snapshot_past_the_cap_is_a_429_with_the_reason() -> None:
+    from scaleenv_mcp.episodes.control import handle_request
+
+    service = EpisodeService(Coordinator(shipped_spec("retail"), max_snapshots=2))
+    episode = service.create().episode
+    for name in ("one", "two"):
+        assert handle_request(service, {"op": "snapshot", "episode": episode, "name": name}) == {"name": name}
+    with pytest.raises(ControlError, match="holds 2 snapshots, the cap") as info:
+        handle_request(service, {"op": "snapshot", "episode": episode, "name": "three"})
+    assert info.value.status == 429

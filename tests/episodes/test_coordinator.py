@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
@@ -73,3 +75,48 @@ def test_restoring_a_snapshot_forgets_the_abandoned_branch_but_not_earlier_viola
     assert coordinator.diff(episode.id).is_empty()  # undone: the state shows nothing ...
     verdict = coordinator.verify(episode.id)
     assert verdict.policy_violations and not verdict.success  # ... but the journal of calls does
+
+
+def test_the_call_log_keeps_hostile_arguments_small_and_listable() -> None:
+    """A 300-deep argument, a lone surrogate or a 40,000-item list is refused, and the episode's
+    calls still list as JSON (a deep one used to make the listing fail for good)."""
+    from starlette.responses import JSONResponse
+
+    from scaleenv_mcp.episodes.control import handle_request
+    from scaleenv_mcp.episodes.service import EpisodeService
+
+    service = EpisodeService(Coordinator(shipped_spec("airline")))
+    episode = service.create().episode
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(300):
+        inner["a"] = {}
+        inner = inner["a"]  # type: ignore[assignment]
+    payments = {"customer_id": "CUS-0001", "flight_ids": ["FLT-0001"], "cabin": "economy",
+                "passengers": [{"first_name": "A", "last_name": "B", "date_of_birth": "1990-01-01"}],
+                "payment_method_ids": ["PM-0001"] * 40_000}  # fmt: skip
+    for tool, arguments in (
+        ("get_customer", {"customer_id": deep}),
+        ("get_customer", {"customer_id": "CUS-\ud800"}),
+        ("get\udc00", {"x\ud800": "\ud800"}),
+        ("book_reservation", payments),
+    ):
+        result = service.call(episode, tool, arguments)
+        assert not result.ok and result.error is not None and result.error.code in ("invalid_arguments", "unknown_tool")
+    calls = handle_request(service, {"op": "calls", "episode": episode})
+    body = JSONResponse(calls).body  # what the HTTP control plane sends: strict JSON, UTF-8
+    assert len(calls) == 4 and len(body) < 10_000
+    assert "40,000 items" in body.decode() and "\\\\ud800" in body.decode()
+
+
+def test_snapshots_per_episode_are_capped_and_a_known_name_is_replaced() -> None:
+    from scaleenv_mcp.episodes.coordinator import TooManySnapshots
+
+    coordinator = Coordinator(shipped_spec("retail"), max_snapshots=3)
+    episode = coordinator.start(None).id
+    for name in ("a", "b", "c", "a"):
+        coordinator.snapshot(episode, name)
+    with pytest.raises(TooManySnapshots, match="holds 3 snapshots, the cap"):
+        coordinator.snapshot(episode)
+    coordinator.restore(episode, "b")
+    assert coordinator.fresh().max_snapshots == 3

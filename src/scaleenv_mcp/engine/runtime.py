@@ -33,6 +33,7 @@ from ..spec.model import (
     ToolView,
 )
 from ..spec.types import ValueProblem, conforms, normalize
+from .bounds import argument_problem, printable
 from .samples import code_from_pattern
 from .state import State
 
@@ -101,9 +102,10 @@ def execute(state: State, tool: str, arguments: Any) -> ToolResult:
     spec = state.spec
     tool_spec = spec.tools.get(tool) if isinstance(tool, str) else None
     if tool_spec is None:
+        shown = _short(repr(tool), 120) if isinstance(tool, str) else type(tool).__name__  # repr escapes a lone surrogate
         return ToolResult(
             False,
-            error=ToolError("unknown_tool", f"unknown tool {tool!r}; available tools: {', '.join(spec.tools)}", {"tool": tool}),
+            error=ToolError("unknown_tool", f"unknown tool {shown}; available tools: {', '.join(spec.tools)}", {"tool": printable(str(tool))}),
         )
     breaches: list[str] = []
     try:
@@ -230,6 +232,9 @@ def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict
     if not isinstance(arguments, Mapping):
         raise _fail("invalid_arguments", f"arguments must be an object, got {type(arguments).__name__}")
     params = tool.params
+    problem = argument_problem(arguments, params)  # sizes, nesting and encodability first: no work beyond the limits
+    if problem is not None:
+        raise _fail("invalid_arguments", problem, expected={n: p.json_schema() for n, p in params.items()})
     # null for an optional argument means "not given" (several MCP clients send it for every field)
     arguments = {k: v for k, v in arguments.items() if not (v is None and k in params and not params[k].required)}
     fast = all(key in params for key in arguments) and all(

@@ -31,7 +31,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..spec.task import ANSWER_CHANNELS, REWARD_MODES, AnswerChannel
 from ..tasks.grader import DEFAULT_MODE
-from .coordinator import EpisodeError
+from .coordinator import EpisodeError, TooManySnapshots
 from .service import EpisodeService, TooManyEpisodes
 
 __all__ = ["OPS", "ControlClient", "ControlError", "check_token", "claim_socket_path", "handle_request", "serve_control"]
@@ -135,7 +135,10 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
     if op == "calls":
         return [c.model_dump(mode="json") for c in coordinator.episode(episode_id).calls]
     if op == "snapshot":
-        return {"name": coordinator.snapshot(episode_id, _text_field(request, "name"))}
+        try:
+            return {"name": coordinator.snapshot(episode_id, _text_field(request, "name"))}
+        except TooManySnapshots as exc:
+            raise ControlError(str(exc), 429) from None
     if op == "restore":
         name = _text_field(request, "name")
         if name is None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.bounds import argument_problem, bounded_copy, printable
 from ..engine.diff import StateDiff
 from ..engine.runtime import ToolError, ToolResult, execute
 from ..engine.seed import seed_state
@@ -25,11 +26,19 @@ from ..tasks.channel import answer_tool, submitted_value
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
-__all__ = ["Coordinator", "Episode", "EpisodeError"]
+__all__ = ["MAX_SNAPSHOTS", "Coordinator", "Episode", "EpisodeError", "TooManySnapshots"]
 
 
 class EpisodeError(LookupError):
     """An unknown episode, task or snapshot; the message says which and what exists."""
+
+
+class TooManySnapshots(EpisodeError):
+    """An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
+
+
+MAX_SNAPSHOTS = 64
+"""named snapshots one episode holds at most: each is a whole copy of its state (about 100 KiB for airline)"""
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Coordinator:
         *,
         initial: State | bytes | None = None,
         max_episodes: int = 100_000,
+        max_snapshots: int = MAX_SNAPSHOTS,
     ) -> None:
         self.spec = spec
         self.tasks = {t.id: t for t in tasks}
@@ -79,11 +89,14 @@ class Coordinator:
                 )
         self.episodes: dict[str, Episode] = {}
         self.max_episodes = max_episodes
+        self.max_snapshots = max_snapshots
         self._ids = itertools.count(1)
 
     def fresh(self) -> Coordinator:
         """An empty coordinator with the same domain, tasks and initial state (no re-seeding)."""
-        return Coordinator(self.spec, self.tasks.values(), initial=self.initial_image, max_episodes=self.max_episodes)
+        return Coordinator(
+            self.spec, self.tasks.values(), initial=self.initial_image, max_episodes=self.max_episodes, max_snapshots=self.max_snapshots
+        )
 
     def task(self, task_id: str) -> TaskSpec:
         try:
@@ -129,18 +142,23 @@ class Coordinator:
         episode = self.episode(episode_id)
         if tool == ANSWER_TOOL and episode.answer_tool is not None:
             return self._submit(episode, arguments)
-        touched = episode.policy.touched_before(episode.state, tool, arguments)
+        # arguments past the bounds are refused by execute at a bounded cost; the policy monitor must not read them first
+        spec_tool = self.spec.tools.get(tool) if isinstance(tool, str) else None
+        sound = spec_tool is not None and isinstance(arguments, dict) and argument_problem(arguments, spec_tool.params) is None
+        touched = episode.policy.touched_before(episode.state, tool, arguments) if sound else []
         result = execute(episode.state, tool, arguments)
         episode.policy.observe(episode.state, str(tool), result, touched)
-        episode.calls.append(ToolCall(tool=str(tool), arguments=arguments if isinstance(arguments, dict) else {}))
+        logged = arguments if sound else bounded_copy(arguments) if isinstance(arguments, Mapping) else {}  # the listing stays small
+        episode.calls.append(ToolCall(tool=printable(str(tool)), arguments=logged))
         return result
 
     def _submit(self, episode: Episode, arguments: Any) -> ToolResult:
         """The answer tool: one typed answer per episode, acknowledged without saying if it is right."""
-        episode.calls.append(ToolCall(tool=ANSWER_TOOL, arguments=arguments if isinstance(arguments, dict) else {}))
+        episode.calls.append(ToolCall(tool=ANSWER_TOOL, arguments=bounded_copy(arguments) if isinstance(arguments, Mapping) else {}))
         if episode.submitted is not NOT_SUBMITTED:
             return ToolResult(False, error=ToolError("precondition_failed", "An answer was already submitted; it cannot be changed."))
-        ok, value = submitted_value(episode.task, arguments)
+        problem = argument_problem(arguments) if isinstance(arguments, Mapping) else None  # size, depth, unencodable text
+        ok, value = (False, problem) if problem is not None else submitted_value(episode.task, arguments)
         if not ok:
             return ToolResult(False, error=ToolError("invalid_arguments", str(value)))
         episode.submitted = value
@@ -150,6 +168,11 @@ class Coordinator:
         """Save the episode's current state under a name (returned); restore it any number of times."""
         episode = self.episode(episode_id)
         name = name or f"s{len(episode.snapshots) + 1}"
+        if name not in episode.snapshots and len(episode.snapshots) >= self.max_snapshots:
+            raise TooManySnapshots(
+                f"episode {episode_id!r} holds {len(episode.snapshots)} snapshots, the cap; save under a name it already has "
+                f"({', '.join(sorted(episode.snapshots)[:5])}, ...) to replace that one"
+            )
         episode.snapshots[name] = (
             episode.state.snapshot(), episode.state.journal(), episode.policy.copy(), len(episode.calls), episode.submitted
         )

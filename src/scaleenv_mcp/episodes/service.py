@@ -68,6 +68,8 @@ class Handle:
     seed: int | None
     created: float
     last_used: float
+    pinned: bool = False
+    """never reaped: a stdio session's own episode, which lives as long as its connection"""
 
     def public(self) -> dict[str, Any]:
         """What the control plane shows in a listing (the token only to whoever created it, at creation)."""
@@ -143,7 +145,7 @@ class EpisodeService:
 
     def playground(self, session: str | None) -> str:
         """The playground episode for an MCP session (or the shared one), created on first use."""
-        episode_id = f"{PLAYGROUND}:{session}" if session else PLAYGROUND
+        episode_id = self._playground_id(session)
         handle = self.handles.get(episode_id)
         if handle is not None:
             handle.last_used = self.clock()
@@ -155,12 +157,25 @@ class EpisodeService:
         self._per_creator[PLAYGROUND] = self._per_creator.get(PLAYGROUND, 0) + 1
         return episode_id
 
-    def adopt(self, episode_id: str, *, creator: str = "harness") -> None:
-        """Give an episode started on the coordinator directly (a stdio task session) a handle record."""
+    def check_playground(self, session: str | None) -> None:
+        """:class:`TooManyEpisodes` if ``session`` has no playground yet and the caps leave no room for one.
+
+        The HTTP layer asks before the MCP SDK sees the request, so a new playground at the cap gets
+        the same 429 as a create, not a JSON-RPC error inside a 200."""
+        if self._playground_id(session) not in self.handles:
+            self._make_room(PLAYGROUND)
+
+    @staticmethod
+    def _playground_id(session: str | None) -> str:
+        return f"{PLAYGROUND}:{session}" if session else PLAYGROUND
+
+    def adopt(self, episode_id: str, *, creator: str = "harness", pinned: bool = False) -> None:
+        """Give an episode started on the coordinator directly (a stdio task session) a handle record;
+        a ``pinned`` one is never reaped."""
         episode = self.coordinator.episode(episode_id)
         now = self.clock()
         task = episode.task.id if episode.task is not None else None
-        self.handles[episode_id] = Handle(episode_id, "", creator, task, None, now, now)
+        self.handles[episode_id] = Handle(episode_id, "", creator, task, None, now, now, pinned)
         self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
 
     def episode_id(self, episode_id: str) -> str:
@@ -197,9 +212,9 @@ class EpisodeService:
         self.coordinator.end(episode_id)
 
     def reap(self) -> list[str]:
-        """End every episode idle longer than ``idle_seconds``; returns their ids."""
+        """End every episode idle longer than ``idle_seconds`` (but a pinned one); returns their ids."""
         cutoff = self.clock() - self.idle_seconds
-        idle = [h.episode for h in self.handles.values() if h.last_used < cutoff]
+        idle = [h.episode for h in self.handles.values() if h.last_used < cutoff and not h.pinned]
         for episode_id in idle:
             self.delete(episode_id)
         self._reaped += len(idle)

@@ -18,24 +18,35 @@ the playground needs it too, so nothing is reachable from the network without it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import h11
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..episodes.control import ControlError, check_token, handle_request
-from ..episodes.service import EpisodeService
-from .server import HANDLE_SCOPE_KEY, DomainServer
+from ..episodes.service import EpisodeService, TooManyEpisodes
+from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
-__all__ = ["HANDLE_HEADER", "LOOPBACK", "episode_path", "http_app", "serve_http"]
+__all__ = [
+    "GRACEFUL_SECONDS", "HANDLE_HEADER", "KEEP_ALIVE_SECONDS", "LOOPBACK", "MAX_MCP_BODY", "REQUEST_SECONDS", "episode_path", "http_app",
+    "http_config", "serve_http",
+]  # fmt: skip
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HANDLE_HEADER = "x-scaleenv-episode"
@@ -43,6 +54,9 @@ HANDLE_HEADER = "x-scaleenv-episode"
 
 _HANDLE_PATH = re.compile(r"^/episodes/([A-Za-z0-9_-]{16,128})/mcp/?$")
 _MAX_CONTROL_BODY = 1 << 20
+MAX_MCP_BODY = 1 << 20
+"""bytes of one MCP request body; past it a 413 before any parsing. A call's arguments hold at most
+100,000 characters and 10,000 values (:mod:`scaleenv_mcp.engine.bounds`), well under this."""
 _STEP_OPS = {"verify", "diff", "calls", "snapshot", "restore", "reset"}
 
 
@@ -79,7 +93,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
-    """Answer a control request that concerns another worker (None: the front answers it itself)."""
+    """Answer a control request that concerns another worker (None: the front answers it itself).
+
+    A dead worker never fails a request that does not need it: a create goes to a live process,
+    listing and metrics report it as down beside everyone else's episodes, and a request for one
+    of its lost episodes gets 410 with the reason."""
     op = fields["op"]
     rest = {k: v for k, v in fields.items() if k not in ("op", "episode")}
     if op == "create":
@@ -87,35 +105,48 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         if number == 0:
             return None
         status, reply = await pool.forward(number, "POST", "/episodes", rest)
+        if status == 502:  # died since the watcher last looked: the front makes it instead
+            return None
         if reply.get("ok"):
             made = reply["result"]
-            made["episode"] = f"w{number}.{made['episode']}"
+            made["episode"] = pool.episode_id(number, made["episode"])
             made["url"] = str(request.url.replace(port=pool.port(number), path=made["path"], query=""))
         return JSONResponse(reply, status_code=status)
     episode = fields.get("episode")
     if isinstance(episode, str):
-        number, own = split_episode(episode)
+        number, generation, own = split_episode(episode)
         if number == 0:
             return None
         if number > len(pool.workers):
             return _reply(error=f"episode {episode[:80]!r} not found", status=404)
+        worker = pool.worker(number)
+        if generation != worker.generation or not worker.up:
+            return _reply(error=f"episode {episode[:80]!r} was lost: {worker.lost}", status=410)
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        if status == 502 and worker.proc.poll() is not None:
+            return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
         return None
     local = handle_request(service, fields)
-    others = [await pool.forward(n, "GET", "/episodes" if op == "list" else "/metrics", params=rest) for n in range(1, len(pool.workers) + 1)]
-    for status, reply in others:
-        if not reply.get("ok"):
-            return JSONResponse(reply, status_code=status)
+    health = pool.health()
+    answers: list[tuple[int, Any]] = []
+    for number, worker in enumerate(pool.workers, 1):
+        if not worker.up:
+            continue
+        status, reply = await pool.forward(number, "GET", "/episodes" if op == "list" else "/metrics", params=rest, timeout=2.0)
+        if reply.get("ok"):
+            answers.append((number, reply["result"]))
+        else:
+            health[number] = {**health[number], "up": False, "error": str(reply.get("error"))[:200]}
     if op == "list":
         merged = list(local)
-        for number, (_, reply) in enumerate(others, 1):
-            merged += [{**e, "episode": f"w{number}.{e['episode']}"} for e in reply["result"]]
-        return _reply(merged)
-    processes = [local, *(reply["result"] for _, reply in others)]
-    return _reply({**local, "live_episodes": sum(m["live_episodes"] for m in processes), "processes": processes})
+        for number, result in answers:
+            merged += [{**e, "episode": pool.episode_id(number, e["episode"])} for e in result]
+        return JSONResponse({"ok": True, "result": merged, "workers": health})
+    processes = [local, *(result for _, result in answers)]
+    return _reply({**local, "live_episodes": sum(m["live_episodes"] for m in processes), "processes": processes, "workers": health})
 
 
 def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None) -> list[Route]:
@@ -188,7 +219,8 @@ class _EpisodeRouter:
                 await _reply(error="no such episode: unknown or expired handle", status=404)(scope, receive, send)
                 return
             scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
-            await self.app(scope, receive, send)
+            if (screened := await _screened(scope, receive, send)) is not None:
+                await self.app(scope, screened, send)
             return
         if not is_mcp:
             await self.app(scope, receive, send)
@@ -199,6 +231,16 @@ class _EpisodeRouter:
             except ControlError as exc:
                 await _reply(error=f"{exc}: this server is reachable beyond loopback", status=401)(scope, receive, send)
                 return
+        if scope["method"] == "POST":
+            try:  # a new playground at the cap: the same 429 as a create
+                self.service.check_playground(Request(scope).headers.get("mcp-session-id") or None)
+            except TooManyEpisodes as exc:
+                await _reply(error=str(exc), status=429)(scope, receive, send)
+                return
+        screened = await _screened(scope, receive, send)
+        if screened is None:
+            return
+        receive = screened
 
         async def labelled(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -206,6 +248,45 @@ class _EpisodeRouter:
             await send(message)
 
         await self.app(scope, receive, labelled)
+
+
+async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    """Read an MCP POST's body before the SDK does: past :data:`MAX_MCP_BODY` it is a 413 (a
+    40,000-item list costs its upload, not a parse: parsing 2.4 MB took 80 ms of the event loop);
+    on the handshake revision, a request the SDK would refuse as unparseable (a lone surrogate in a
+    tool argument) gets the tool error every other path gives. Else the ``receive`` to pass on.
+
+    The SDK parses handshake-revision bodies with pydantic, which refuses that escape with a bare
+    parse error; the 2026 revision parses with ``json`` and reaches the tool, which refuses it."""
+    if scope["method"] != "POST":
+        return receive
+    messages: list[Message] = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if len(body) > MAX_MCP_BODY:
+            await _reply(error=f"request body over {MAX_MCP_BODY:,} bytes: a tool call's arguments are far smaller", status=413)(
+                scope, receive, send
+            )
+            return None
+        if not message.get("more_body", False):
+            break
+    version = Request(scope).headers.get(MCP_PROTOCOL_VERSION_HEADER)
+    reply = unreadable_request_reply(body) if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS else None
+    if reply is not None:
+        await JSONResponse(reply)(scope, receive, send)
+        return None
+    pending = iter(messages)
+
+    async def replay() -> Message:
+        message = next(pending, None)
+        return message if message is not None else await receive()
+
+    return replay
 
 
 def http_app(
@@ -234,12 +315,90 @@ def http_app(
     return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
 
 
-def serve_http(app: ASGIApp, *, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``app`` until interrupted."""
-    import uvicorn
+REQUEST_SECONDS = 30.0
+"""a request's headers and body must arrive within this from their first byte, and a new connection
+must start one within it; else the connection is closed (a trickling or silent client holds nothing)"""
+KEEP_ALIVE_SECONDS = 5
+"""an idle connection between requests is closed after this (uvicorn's keep-alive timeout)"""
+GRACEFUL_SECONDS = 10.0
+"""on SIGTERM, how long requests in flight may take to finish before they are cancelled"""
 
+
+class _DeadlineH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for receiving each request whole.
+
+    uvicorn times out only an idle kept-alive connection; a fresh connection that sends nothing,
+    or sends its headers or body a byte at a time, was held forever. Here the clock starts when a
+    connection opens or a request's first byte arrives and stops once the request is whole (the
+    response may then take as long as it takes: an SSE stream is a response). On a graceful stop,
+    an open event stream (a GET) is ended at once rather than waited for; other requests finish."""
+
+    request_seconds = REQUEST_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._request_deadline: asyncio.TimerHandle | None = None
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete and self.scope["method"] == "GET":
+            self.transport.close()  # an event stream never completes by itself; the client reconnects elsewhere
+            return
+        super().shutdown()
+
+    def _watch(self) -> None:
+        receiving = self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing()
+        if not receiving:
+            self._stop_clock()
+        elif self._request_deadline is None and (self.cycle is None or self.cycle.response_complete or self.conn.their_state is h11.SEND_BODY):
+            self._request_deadline = self.loop.call_later(self.request_seconds, self._too_slow)
+
+    def _stop_clock(self) -> None:
+        if self._request_deadline is not None:
+            self._request_deadline.cancel()
+            self._request_deadline = None
+
+    def _too_slow(self) -> None:
+        self._request_deadline = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM ends in exit status 0 once the graceful stop is done.
+
+    uvicorn stops accepting, lets requests in flight finish (at most ``timeout_graceful_shutdown``),
+    runs the lifespan's shutdown, and then raises the signal again, so the process died of it
+    (status 143) even though nothing was lost. A supervisor reads that as a crash."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+def http_config(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8000, request_seconds: float = REQUEST_SECONDS) -> uvicorn.Config:
+    """How ``serve --http`` runs ``app``: the deadlines above and a bounded graceful stop."""
+    protocol = type("DeadlineH11", (_DeadlineH11,), {"request_seconds": request_seconds})
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=int(GRACEFUL_SECONDS), lifespan="on",
+    )  # fmt: skip
+
+
+def serve_http(app: ASGIApp, *, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C; SIGTERM stops gracefully and returns normally."""
     print(
         f"serving {name} on http://{host}:{port}/mcp (playground), episodes at /episodes/<token>/mcp, control at /control",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    _GracefulServer(http_config(app, host=host, port=port)).run()

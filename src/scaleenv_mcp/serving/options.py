@@ -19,7 +19,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
                         help="with --task: a question is answered through the task's submit_answer tool (typed) or in the final message (prose)")  # fmt: skip
     http = parser.add_argument_group("HTTP episodes (the control token comes from $SCALEENV_CONTROL_TOKEN)")
     http.add_argument(
-        "--idle-seconds", type=_positive(float), default=900.0, help="end an episode after this long without a call"
+        "--idle-seconds", type=_positive(float), default=900.0,
+        help="end an episode after this long without a call (over HTTP, and those made on a stdio --control socket)",
     )
     http.add_argument("--max-episodes", type=_positive(int), default=10_000, help="live episodes this server holds at most")
     http.add_argument("--max-per-creator", type=_positive(int), default=2_000, help="live episodes one creator holds at most")

@@ -15,26 +15,31 @@ or one shared); never on an episode chosen by anything the agent sends in MCP me
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
+import re
 import secrets
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 
-from ..engine.runtime import ToolResult
+from ..engine.bounds import argument_problem, printable
+from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
-from ..episodes.service import EpisodeService, TooManyEpisodes
+from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -58,6 +63,7 @@ __all__ = [
     "tool_definitions",
     "tool_result",
     "tool_text",
+    "unreadable_request_reply",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -77,7 +83,7 @@ def _episode_for(service: EpisodeService, request: Any) -> str:
     if not isinstance(getattr(request, "scope", None), dict):  # stdio or an in-memory client: one connection, one episode
         if DEFAULT_EPISODE not in service.handles:
             service.coordinator.start(service.default_task, DEFAULT_EPISODE)
-            service.adopt(DEFAULT_EPISODE)
+            service.adopt(DEFAULT_EPISODE, pinned=True)
         return DEFAULT_EPISODE
     token = _handle_of(request)
     if token is not None:
@@ -186,6 +192,7 @@ def build_server(
     episode: str | None = None,
     reap_every: float | None = 30.0,
     answer_channel: AnswerChannel = "typed",
+    idle_seconds: float = IDLE_SECONDS,
 ) -> DomainServer:
     """An MCP server for one domain.
 
@@ -196,7 +203,8 @@ def build_server(
 
     Without ``service`` every connection gets its own episodes (stdio, in-memory clients);
     with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s
-    (never with None). With a ``service`` and an ``episode``, every request without a handle acts
+    (never with None). On stdio, episodes the harness creates on the control socket are reaped the
+    same way after ``idle_seconds`` without a call; the session's own episode never is. With a ``service`` and an ``episode``, every request without a handle acts
     on that episode: an in-process harness starts episodes on one shared service this way,
     with no server process, socket or per-episode seeding; it ends them itself.
     """
@@ -217,15 +225,15 @@ def build_server(
         "entities": {name: {"description": e.description, "schema": e.json_schema()} for name, e in spec.entities.items()},
     }
 
-    async def reap_forever() -> None:
-        assert service is not None and reap_every is not None
+    async def reap_forever(episodes: EpisodeService) -> None:
+        assert reap_every is not None
         last = anyio.current_time()
         while True:  # ended episodes' memory goes back within a second; idle ones are reaped every reap_every s
             await anyio.sleep(min(1.0, reap_every))
             if anyio.current_time() - last >= reap_every:
-                service.reap()
+                episodes.reap()
                 last = anyio.current_time()
-            service.release_memory()
+            episodes.release_memory()
 
     def episode_of(service: EpisodeService, request: Any) -> str:
         return episode if episode is not None and not _handle_of(request) else _episode_for(service, request)
@@ -233,15 +241,15 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
         own = service is None
-        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id)
+        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id, idle_seconds=idle_seconds)
         if own and task_id is not None:  # the task's episode exists before the first call
             episodes.coordinator.start(task_id, DEFAULT_EPISODE, channel=answer_channel)
-            episodes.adopt(DEFAULT_EPISODE)
+            episodes.adopt(DEFAULT_EPISODE, pinned=True)
         async with anyio.create_task_group() as tg:
             if control_path is not None:
                 await tg.start(partial(serve_control, control_path, episodes, token=control_token))
-            if not own and reap_every is not None:
-                tg.start_soon(reap_forever)
+            if reap_every is not None and (not own or control_path is not None):  # the control socket creates episodes too
+                tg.start_soon(reap_forever, episodes)
             try:
                 yield episodes
             finally:
@@ -268,9 +276,12 @@ def build_server(
             result = service.call(episode_id, params.name, params.arguments or {})
         except EpisodeError:  # reaped or deleted by the harness mid-request
             raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired") from None
-        except Exception as exc:  # boundary: a bug in a tool must not kill the server
-            logger.exception("tool %s crashed", params.name)
-            return types.CallToolResult(content=[_text({"error": f"internal error: {exc}"})], is_error=True)
+        except Exception as exc:  # boundary: a bug in a tool must not kill the server, nor show its internals
+            logger.error("tool %s crashed: %s", printable(params.name, 80), type(exc).__name__, exc_info=True)
+            return types.CallToolResult(
+                content=[_text({"error": "internal_error", "message": f"the server failed on this call ({type(exc).__name__})"})],
+                is_error=True,
+            )
         return tool_result(result)
 
     async def list_resources(
@@ -355,12 +366,76 @@ def build_server(
     )
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""a JSON escape of a UTF-16 surrogate: the only way JSON text can spell a string UTF-8 cannot carry"""
+
+
+def unreadable_request_reply(raw: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC reply to a request the SDK's strict JSON parser rejects without answering, or None.
+
+    JSON may spell a lone surrogate (``"\\ud800"``); pydantic's parser refuses the whole line, so
+    over stdio the request got no reply at all. Read leniently, a tool call gets the same
+    ``invalid_arguments`` tool error :func:`~scaleenv_mcp.engine.runtime.execute` gives on every
+    other path, and any other request an invalid-params error with its id."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return None  # the common case: one regex scan, no second parse
+    try:
+        types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+        return None  # a valid surrogate pair (an emoji, escaped): the SDK reads it
+    except ValueError:
+        pass
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str) or not isinstance(message.get("id"), int | str):
+        return None
+    request_id = message["id"]
+    if isinstance(request_id, str) and printable(request_id, len(request_id)) != request_id:
+        return None  # an id we cannot echo back is no id
+    params = message.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    problem = argument_problem(arguments) if isinstance(arguments, dict) else None
+    if message["method"] == "tools/call" and problem is not None:
+        result = tool_result(ToolResult(False, error=ToolError("invalid_arguments", problem)))
+        return {"jsonrpc": "2.0", "id": request_id, "result": result.model_dump(by_alias=True, exclude_none=True, mode="json")}
+    error = {"code": types.INVALID_PARAMS, "message": "invalid params: text that is not valid Unicode (a lone surrogate)"}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+class _AnsweredLines:
+    """stdin as the SDK's stdio transport reads it, less the lines it would drop unanswered:
+    those are answered here, on the transport's own write stream (so replies never interleave)."""
+
+    def __init__(self, lines: AsyncIterable[str]) -> None:
+        self.lines = lines
+        self.replies: MemoryObjectSendStream[SessionMessage] | None = None
+        self.ready = anyio.Event()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self.lines:
+            reply = unreadable_request_reply(line.encode("utf-8", "replace"))
+            if reply is None:
+                yield line
+                continue
+            await self.ready.wait()
+            assert self.replies is not None
+            await self.replies.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(reply, by_name=False)))
+
+
 async def serve_stdio(server: Server[Any]) -> None:
-    """Serve one client on stdin/stdout (logs go to stderr)."""
+    """Serve one client on stdin/stdout (logs go to stderr); every request gets a reply."""
     from mcp.server.stdio import stdio_server
 
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")  # as the SDK reads it
+    lines = _AnsweredLines(anyio.wrap_file(stdin))
+    try:
+        async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
+            lines.replies = write_stream
+            lines.ready.set()
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+    finally:
+        stdin.detach()  # sys.stdin's buffer is not ours to close
 
 
 # ---------------------------------------------------------------- serving from the command line
@@ -392,6 +467,7 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
             server = build_server(
                 spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token,
                 answer_channel=getattr(options, "answer_channel", "typed"),
+                idle_seconds=options.idle_seconds, reap_every=min(30.0, options.idle_seconds / 2),
             )  # fmt: skip
             if options.control:
                 claim_socket_path(Path(options.control))

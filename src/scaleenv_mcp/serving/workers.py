@@ -7,6 +7,14 @@ for all of them. A create goes to the workers in turn; the reply's ``url`` names
 port, so the agent's MCP traffic goes straight to the process that holds its episode, with no
 proxy in between. A worker's episode ids carry its number (``w1.ep-...``), and the front
 forwards that episode's control requests to it. Only light control traffic passes the front.
+
+Workers are watched: a thread polls each one every :data:`WATCH_SECONDS`, so a worker that dies
+(kill -9, out of memory) is seen within a second, gets no new episodes, and is started again on
+the same port. Its episodes lived in its memory and are gone: a restarted worker's ids carry its
+generation (``w1r2.ep-...``), and a control request for an episode of an earlier generation gets
+``410`` with one line saying which worker died and when; its agents' MCP URLs reach the new
+process, which answers ``404`` for their unknown handle. Listing and metrics report each worker's
+health and never fail as a whole because one is down.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,15 +36,18 @@ from typing import Any
 
 import httpx
 
-__all__ = ["WorkerPool", "split_episode"]
+__all__ = ["WATCH_SECONDS", "WorkerPool", "split_episode"]
 
-_WORKER_ID = re.compile(r"^w([1-9][0-9]{0,3})\.(.+)$")
+_WORKER_ID = re.compile(r"^w([1-9][0-9]{0,3})(?:r([1-9][0-9]{0,8}))?\.(.+)$")
+WATCH_SECONDS = 0.2
+"""how often the front checks that each worker process is alive"""
+_HEALTH_TIMEOUT = 0.5
 
 
-def split_episode(episode: str) -> tuple[int, str]:
-    """(worker number, its own episode id); worker 0 is the front itself."""
+def split_episode(episode: str) -> tuple[int, int, str]:
+    """(worker number, its generation, its own episode id); worker 0 is the front itself."""
     match = _WORKER_ID.match(episode)
-    return (int(match.group(1)), match.group(2)) if match else (0, episode)
+    return (int(match.group(1)), int(match.group(2) or 0), match.group(3)) if match else (0, 0, episode)
 
 
 def _free_port(host: str) -> int:
@@ -46,7 +58,7 @@ def _free_port(host: str) -> int:
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: the kernel ends a worker when its front dies, however it dies
-    (uvicorn re-raises SIGTERM after shutting down, so the front's own clean-up does not always run)."""
+    (kill -9 of the front leaves no clean-up to run)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -55,50 +67,87 @@ def _die_with_parent() -> None:
 class _Worker:
     port: int
     proc: subprocess.Popen[bytes]
+    generation: int = 0
+    """how many times it has been started again; part of the ids of the episodes it holds"""
+    up: bool = True
+    lost: str = ""
+    """what happened to the last generation, for the 410 of its episodes"""
+    spawned: float = 0.0
+
+    def health(self, number: int) -> dict[str, Any]:
+        state = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.generation}
+        return {**state, "lost": self.lost} if self.lost else state
 
 
 class WorkerPool:
-    """Worker processes 1..N-1 of a front; :meth:`start` waits until each answers its health check."""
+    """Worker processes 1..N-1 of a front; :meth:`start` waits until each answers its health check,
+    then watches them (restarting any that dies) until :meth:`stop`."""
 
-    def __init__(self, workers: list[_Worker], host: str, token: str) -> None:
+    def __init__(self, workers: list[_Worker], host: str, token: str, command: Sequence[str] = ()) -> None:
         self.workers = workers
         self.host = host
         self.token = token
+        self.command = list(command)
         self._turn = 0
         self._client: httpx.AsyncClient | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @classmethod
     def start(cls, count: int, serve_args: Sequence[str], *, host: str, token: str, timeout: float = 90.0) -> WorkerPool:
         """Start ``count`` workers running ``scaleenv serve <serve_args> --http --host HOST --port P``."""
-        env = {**os.environ, "SCALEENV_CONTROL_TOKEN": token}
-        workers: list[_Worker] = []
-        pool = cls(workers, host, token)
+        pool = cls([], host, token, [sys.executable, "-m", "scaleenv_mcp", *serve_args, "--http", "--host", host])
         try:
             for _ in range(count):
                 port = _free_port(host)
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "scaleenv_mcp", *serve_args, "--http", "--host", host, "--port", str(port)],
-                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (no threads yet)
-                )  # fmt: skip
-                workers.append(_Worker(port, proc))
+                pool.workers.append(_Worker(port, pool._spawn(port), spawned=time.monotonic()))
             deadline = time.monotonic() + timeout
-            for number, worker in enumerate(workers, 1):
-                while True:
+            for number, worker in enumerate(pool.workers, 1):
+                while not pool._answers(number):
                     if worker.proc.poll() is not None:
                         raise RuntimeError(f"worker {number} exited with code {worker.proc.returncode} while starting")
-                    try:
-                        if httpx.get(f"{pool.base(number)}/control/health", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"worker {number} did not answer within {timeout:g} s")
                     time.sleep(0.1)
         except BaseException:
             pool.stop()
             raise
+        pool._watcher = threading.Thread(target=pool._watch, name="scaleenv-workers", daemon=True)
+        pool._watcher.start()
         return pool
+
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*self.command, "--port", str(port)], env={**os.environ, "SCALEENV_CONTROL_TOKEN": self.token},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (the child execs at once)
+        )  # fmt: skip
+
+    def _answers(self, number: int) -> bool:
+        try:
+            return httpx.get(f"{self.base(number)}/control/health", timeout=_HEALTH_TIMEOUT).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _watch(self) -> None:
+        """Notice a dead worker within a second, stop routing to it, start it again on its port.
+
+        ``poll`` also reaps the dead process, so none is left a zombie."""
+        while not self._stopping.wait(WATCH_SECONDS):
+            for number, worker in enumerate(self.workers, 1):
+                code = worker.proc.poll()
+                if worker.up and code is not None:
+                    worker.up = False
+                    worker.generation += 1
+                    when = time.strftime("%H:%M:%S UTC", time.gmtime())
+                    worker.lost = f"worker {number} stopped (exit code {code}) at {when}; its episodes were in its memory and are gone"
+                if worker.up or self._stopping.is_set():
+                    continue
+                if code is not None and time.monotonic() - worker.spawned >= 1.0:  # at most one start a second
+                    worker.proc = self._spawn(worker.port)
+                    worker.spawned = time.monotonic()
+                elif code is None and self._answers(number):
+                    worker.up = True
 
     def base(self, number: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -107,30 +156,50 @@ class WorkerPool:
     def port(self, number: int) -> int:
         return self.workers[number - 1].port
 
+    def worker(self, number: int) -> _Worker:
+        return self.workers[number - 1]
+
+    def episode_id(self, number: int, own: str) -> str:
+        """The id the front gives an episode of worker ``number``'s current generation."""
+        generation = self.worker(number).generation
+        return f"w{number}.{own}" if generation == 0 else f"w{number}r{generation}.{own}"
+
     def pick(self) -> int:
-        """The next process in turn for a new episode (0 = the front)."""
-        number = self._turn
+        """The next live process in turn for a new episode (0 = the front, always live)."""
+        live = [0, *(n for n, w in enumerate(self.workers, 1) if w.up)]
+        number = live[self._turn % len(live)]
         self._turn = (self._turn + 1) % (len(self.workers) + 1)
         return number
 
+    def health(self) -> list[dict[str, Any]]:
+        """Each process's health: the front (worker 0) first."""
+        return [{"worker": 0, "pid": os.getpid(), "up": True, "restarts": 0}, *(w.health(n) for n, w in enumerate(self.workers, 1))]
+
     async def forward(
-        self, number: int, method: str, path: str, body: dict[str, Any] | None = None, *, params: dict[str, Any] | None = None
+        self, number: int, method: str, path: str, body: dict[str, Any] | None = None, *, params: dict[str, Any] | None = None,
+        timeout: float = 60.0,
     ) -> tuple[int, dict[str, Any]]:
         """One control request to worker ``number``: (status, reply); a dead worker is a 502 reply."""
         if self._client is None:
             self._client = httpx.AsyncClient(headers={"authorization": f"Bearer {self.token}"}, timeout=60)
         try:
-            response = await self._client.request(method, f"{self.base(number)}/control{path}", json=body, params=params)
+            response = await self._client.request(
+                method, f"{self.base(number)}/control{path}", json=body, params=params, timeout=timeout
+            )
             return response.status_code, dict(response.json())
         except (httpx.HTTPError, ValueError) as exc:
             return 502, {"ok": False, "error": f"worker {number} did not answer: {type(exc).__name__}"}
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
         for worker in self.workers:
             if worker.proc.poll() is None:
                 worker.proc.terminate()
         for worker in self.workers:
             try:
-                worker.proc.wait(timeout=10)
+                worker.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
+                worker.proc.wait()

@@ -1,0 +1,193 @@
+"""Bounds on every transport, in process: a lone surrogate is a tool error over HTTP (both MCP
+revisions) and NeMo Gym as it is in ``execute``; a new playground at the cap is a 429."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient
+from scaleenv_mcp.episodes.coordinator import Coordinator
+from scaleenv_mcp.episodes.service import EpisodeService
+from scaleenv_mcp.serving.gym import COOKIE, gym_routes
+from scaleenv_mcp.serving.http import MAX_MCP_BODY, http_app
+from scaleenv_mcp.serving.server import build_server
+from scaleenv_mcp.spec.catalog import load_domain_tasks
+
+from ..conftest import PATHS, ROOT, shipped_spec
+
+MODERN = "2026-07-28"
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+SURROGATE_CALL = '{"name": "find_customer_by_email", "arguments": {"email": "ann\\ud800@x.org"}}'
+
+
+@dataclass
+class App:
+    http: httpx.AsyncClient
+    service: EpisodeService
+
+
+@asynccontextmanager
+async def serving() -> AsyncIterator[App]:
+    """The HTTP app in process, its lifespan entered (a fixture would leave it in another task)."""
+    spec = shipped_spec("retail")
+    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), max_episodes=3)
+    server = build_server(spec, service=service, reap_every=None)
+    asgi = http_app(server, service, control_token="t" * 24, extra_routes=gym_routes(service, None, set(spec.tools)))
+    starlette = asgi.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=asgi)
+    async with starlette.router.lifespan_context(starlette), httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        yield App(http, service)
+
+
+def tool_error_text(reply: httpx.Response) -> str:
+    """The first text of a tools/call result, from a JSON or an SSE reply."""
+    body = reply.text
+    if reply.headers.get("content-type", "").startswith("text/event-stream"):
+        body = next(line[5:] for line in body.splitlines() if line.startswith("data:"))
+    result = json.loads(body)["result"]
+    assert result["isError"] is True, result
+    return str(result["content"][0]["text"])
+
+
+def expected_text() -> str:
+    return "invalid_arguments: email: text that is not valid Unicode (a lone surrogate \\ud800 at character 3)"
+
+
+async def test_a_lone_surrogate_is_a_tool_error_on_the_2026_revision() -> None:
+    async with serving() as app:
+        handle = app.service.create()
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        }
+        call = json.loads(SURROGATE_CALL)
+        body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"_meta": meta, **call}})  # escapes \ud800
+        headers = {**ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "find_customer_by_email"}
+        reply = await app.http.post(f"/episodes/{handle.token}/mcp", content=body, headers=headers)
+        assert reply.status_code == 200 and tool_error_text(reply) == expected_text()
+        calls = app.service.coordinator.episode(handle.episode).calls
+        assert calls[-1].arguments == {"email": "ann\\ud800@x.org"}  # logged encodable
+
+
+async def test_a_lone_surrogate_is_a_tool_error_on_the_session_revision() -> None:
+    async with serving() as app:
+        handle = app.service.create()
+        url = f"/episodes/{handle.token}/mcp"
+        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        reply = await app.http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}, headers=ACCEPT)
+        session = {"mcp-session-id": reply.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        await app.http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**ACCEPT, **session})
+        body = '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ' + SURROGATE_CALL + "}"
+        reply = await app.http.post(url, content=body, headers={**ACCEPT, **session})
+        assert reply.status_code == 200 and reply.json()["id"] == 2 and tool_error_text(reply) == expected_text()
+        # the session goes on: an ordinary call next is answered by the SDK as before
+        fine = '{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "find_customer_by_email", "arguments": {"email": "a@b.c"}}}'
+        assert tool_error_text(await app.http.post(url, content=fine, headers={**ACCEPT, **session})).startswith("not_found")
+
+
+async def test_a_lone_surrogate_on_the_nemo_gym_route_is_a_400_tool_error() -> None:
+    async with serving() as app:
+        task = next(iter(app.service.coordinator.tasks))
+        seeded = await app.http.post("/seed_session", json={"task_id": task})
+        assert seeded.status_code == 200
+        arguments = json.loads(SURROGATE_CALL)["arguments"]
+        reply = await app.http.post(
+            "/find_customer_by_email", content=json.dumps(arguments), cookies={COOKIE: seeded.cookies[COOKIE]}, headers=ACCEPT
+        )
+        assert reply.status_code == 400 and reply.text.startswith(expected_text())
+
+
+async def test_an_mcp_body_past_the_cap_is_a_413_before_any_parsing() -> None:
+    async with serving() as app:
+        handle = app.service.create()
+        passengers = [{"first_name": f"A{i}", "last_name": "B", "date_of_birth": "1990-01-01"} for i in range(40_000)]
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_customer", "arguments": {"p": passengers}}}
+        reply = await app.http.post(f"/episodes/{handle.token}/mcp", json=call, headers=ACCEPT)
+        assert reply.status_code == 413 and reply.json()["error"].startswith(f"request body over {MAX_MCP_BODY:,} bytes")
+        assert app.service.coordinator.episode(handle.episode).calls == []
+
+
+async def test_a_new_playground_at_the_cap_gets_429_like_a_create() -> None:
+    async with serving() as app:
+        for _ in range(3):
+            app.service.create()
+        reply = await app.http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=ACCEPT)
+        assert reply.status_code == 429 and "too many episodes" in reply.json()["error"]
+        create = await app.http.post("/control/episodes", json={}, headers={"authorization": "Bearer " + "t" * 24})
+        assert create.status_code == 429 and create.json()["error"] == reply.json()["error"]
+
+
+
+@pytest.mark.e2e
+def test_a_lone_surrogate_over_stdio_gets_a_reply_and_the_session_goes_on() -> None:
+    """The SDK's stdio parser drops the line unanswered; the server must answer it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail"], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    lines = [
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ' + SURROGATE_CALL + "}",
+        '{"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "\\udc00"}}',
+        json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "find_customer_by_email", "arguments": {"email": "a@b.c"}}}),
+    ]
+    try:
+        proc.stdin.write("".join(line + "\n" for line in lines).encode())
+        proc.stdin.flush()
+        replies = {reply["id"]: reply for reply in map(json.loads, read_lines(proc.stdout, 4, timeout=30))}
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=20)
+    assert replies[2]["result"]["content"][0]["text"] == expected_text()
+    assert replies[3]["error"]["code"] == -32602 and "not valid Unicode" in replies[3]["error"]["message"]
+    assert replies[4]["result"]["content"][0]["text"].startswith("not_found")
+
+
+def read_lines(stream: IO[bytes], count: int, *, timeout: float) -> list[bytes]:
+    """``count`` lines from a pipe, failing (not hanging) when they do not all come in time."""
+    deadline, data = time.monotonic() + timeout, b""
+    while data.count(b"\n") < count:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([stream], [], [], left)[0], f"only {len(data.splitlines())} of {count} replies came"
+        chunk = os.read(stream.fileno(), 65536)
+        assert chunk, "the server closed its output"
+        data += chunk
+    return data.splitlines()[:count]
+
+
+async def test_episodes_made_on_the_stdio_control_socket_expire_but_the_session_s_own_does_not(tmp_path: Path) -> None:
+    spec = shipped_spec("retail")
+    path = tmp_path / "ctl.sock"
+    server = build_server(spec, control_path=path, reap_every=0.1, idle_seconds=0.4)
+    async with Client(server) as client:  # the lifespan runs as on stdio: one connection, its own episodes
+        await client.call_tool("find_customer_by_email", {"email": "a@b.c"})  # the session's own episode
+        control = ControlClient(path)
+        made = await control.request("create", creator="harness")
+        assert {e["episode"] for e in await control.request("list")} == {DEFAULT_EPISODE, made["episode"]}
+        with anyio.fail_after(5):
+            while made["episode"] in {e["episode"] for e in await control.request("list")}:
+                await anyio.sleep(0.1)
+        assert [e["episode"] for e in await control.request("list")] == [DEFAULT_EPISODE]
+        assert (await control.request("metrics"))["reaped_total"] == 1
+        again = await client.call_tool("find_customer_by_email", {"email": "a@b.c"})  # still answered, same episode
+        assert again.is_error and (await control.request("calls"))[-1]["tool"] == "find_customer_by_email"
+        assert len(await control.request("calls")) == 2

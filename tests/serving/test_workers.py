@@ -1,0 +1,89 @@
+"""Watched workers: a worker killed with -9 is noticed within a second, gets no new episodes, is
+started again; its lost episodes get 410 with the reason; listing and metrics never fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scaleenv_mcp.serving import CONTROL_TOKEN_ENV
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "workers-control-token-01234"
+
+
+def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, CONTROL_TOKEN_ENV: TOKEN},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/control"
+    auth = {"authorization": f"Bearer {TOKEN}"}
+
+    def control(method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, f"{base}{path}", json=body, headers=auth, timeout=20)
+
+    def worker_one() -> dict[str, Any]:
+        reply = control("GET", "/metrics")
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json()["result"]["workers"][1])
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        made = [control("POST", "/episodes", {}).json()["result"] for _ in range(2)]
+        lost = next(m for m in made if m["episode"].startswith("w1."))
+        before = worker_one()
+        assert before["up"] and before["restarts"] == 0
+
+        os.kill(before["pid"], signal.SIGKILL)
+        killed = time.monotonic()
+        while worker_one()["up"]:
+            assert time.monotonic() - killed < 1.0, "the dead worker was not noticed within a second"
+            time.sleep(0.05)
+        creates = [control("POST", "/episodes", {}) for _ in range(6)]
+        assert [c.status_code for c in creates] == [201] * 6  # none sent to the dead worker
+        gone = control("POST", f"/episodes/{lost['episode']}/verify", {"answer": None})
+        assert gone.status_code == 410 and "worker 1 stopped (exit code -9)" in gone.json()["error"]
+        listing = control("GET", "/episodes")
+        assert listing.status_code == 200 and listing.json()["workers"][1]["worker"] == 1
+        assert {e["episode"] for e in listing.json()["result"]} >= {c.json()["result"]["episode"] for c in creates if not c.json()["result"]["episode"].startswith("w")}
+        assert not Path(f"/proc/{before['pid']}").exists()  # reaped, not a zombie
+
+        while not (after := worker_one())["up"]:
+            assert time.monotonic() - killed < 60, "the worker was not started again"
+            time.sleep(0.2)
+        assert after["restarts"] == 1 and after["pid"] != before["pid"] and after["port"] == before["port"]
+        fresh = [control("POST", "/episodes", {}).json()["result"] for _ in range(3)]
+        again = next(m for m in fresh if m["episode"].startswith("w1r1."))
+        assert control("GET", f"/episodes/{again['episode']}/diff").status_code == 200
+        assert control("GET", f"/episodes/{lost['episode']}/diff").status_code == 410
+        mcp = httpx.post(lost["url"], content=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+                         headers={"accept": "application/json, text/event-stream", "content-type": "application/json"})  # fmt: skip
+        assert mcp.status_code == 404 and "no such episode" in mcp.json()["error"]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
