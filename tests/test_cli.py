@@ -142,7 +142,8 @@ def test_output_piped_into_head_ends_quietly() -> None:
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("args", [["graph", "airline"], ["graph", "airline", "--json"], ["list"]])
+@pytest.mark.e2e
+@pytest.mark.parametrize("args", [["graph", "retail"], ["graph", "retail", "--dot"], ["graph", "airline", "--json"], ["list"]])
 def test_a_reader_gone_before_the_output_is_flushed_gets_no_broken_pipe_message(args: list[str]) -> None:
     """What `| head -1` does to buffered output (no PYTHONUNBUFFERED): the only write is the flush
     at the end, after the reader has left. Made certain here by closing the pipe before the start."""
