@@ -407,7 +407,7 @@ def _interrupted(args: argparse.Namespace) -> None:
             latest[(record.domain, record.task_id, record.agent, record.trial)] = record.infra_error is None
     finished = sum(latest.values())
     faults = len(latest) - finished
-    again = list(args.argv) + ([] if args.resume else ["--resume"])
+    again = list(getattr(args, "argv", sys.argv[1:])) + ([] if args.resume else ["--resume"])
     for i, word in enumerate(again):  # the hint goes to the terminal and its scrollback: not the key itself
         if word == "--api-key" and i + 1 < len(again):
             again[i + 1] = "KEY"
@@ -454,7 +454,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
         if bar is not None:
-            bar.close()
+            bar.close()  # off the terminal before the message (closing again below does nothing)
         _interrupted(args)
         raise
     finally:
