@@ -171,6 +171,7 @@ def test_a_reader_gone_before_the_output_is_flushed_gets_no_broken_pipe_message(
         (["synth", "retail", "--tasks", "-1"], "argument --tasks: must be at least 0, not -1"),
         (["serve", "retail", "--http", "--port", "99999"], "argument --port: 99999 is not a port (0 to 65535)"),
         (["serve", "retail", "--http", "--port", "-1"], "argument --port: -1 is not a port"),
+        (["serve", "retail", "--http", "--nemo-gym", "--gym-grace-seconds", "0"], "argument --gym-grace-seconds: '0' must be a positive"),
     ],
 )
 def test_bad_counts_and_ports_are_refused_in_one_line(args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
