@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scaleenv_mcp.cli import main
 
 from .conftest import ROOT, SHIPPED
+from .llm_server import Reply, scripted_llm
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -134,6 +140,80 @@ def test_output_piped_into_head_ends_quietly() -> None:
     )  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.startswith("it_helpdesk:")
     assert proc.stderr == ""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args", [["graph", "retail"], ["graph", "retail", "--dot"], ["graph", "airline", "--json"], ["list"]])
+def test_a_reader_gone_before_the_output_is_flushed_gets_no_broken_pipe_message(args: list[str]) -> None:
+    """What `| head -1` does to buffered output (no PYTHONUNBUFFERED): the only write is the flush
+    at the end, after the reader has left. Made certain here by closing the pipe before the start."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "scaleenv_mcp", *args], stdout=writer, stderr=subprocess.PIPE,
+                              cwd=ROOT, env=env, text=True, timeout=60)  # fmt: skip
+    finally:
+        os.close(writer)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["eval", "--agent", "oracle", "--tasks", "0"], "argument --tasks: must be at least 1, not 0"),
+        (["eval", "--agent", "oracle", "--tasks", "-3"], "argument --tasks: must be at least 1, not -3"),
+        (["eval", "--agent", "oracle", "--trials", "0"], "argument --trials: must be at least 1, not 0"),
+        (["eval", "--agent", "oracle", "--concurrency", "-1"], "argument --concurrency: must be at least 1"),
+        (["eval", "--agent", "oracle", "--timeout", "0"], "argument --timeout: must be a positive number of seconds"),
+        (["eval", "--agent", "oracle", "--tasks", "two"], "argument --tasks: 'two' is not a whole number"),
+        (["tasks", "retail", "--count", "0"], "argument --count: must be at least 1, not 0"),
+        (["synth", "retail", "--tasks", "-1"], "argument --tasks: must be at least 0, not -1"),
+        (["serve", "retail", "--http", "--port", "99999"], "argument --port: 99999 is not a port (0 to 65535)"),
+        (["serve", "retail", "--http", "--port", "-1"], "argument --port: -1 is not a port"),
+        (["serve", "retail", "--http", "--nemo-gym", "--gym-grace-seconds", "0"], "argument --gym-grace-seconds: '0' must be a positive"),
+    ],
+)
+def test_bad_counts_and_ports_are_refused_in_one_line(args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert says in line and line.startswith(f"scaleenv {args[0]}: ") and "--help" in line
+
+
+def test_the_library_refuses_a_count_of_zero_too(tmp_path: Path) -> None:
+    import scaleenv_mcp as se
+
+    with pytest.raises(se.EvalError, match="--tasks must be at least 1"):
+        se.evaluate("oracle", domains=["retail"], tasks=0, out=tmp_path)
+
+
+@pytest.mark.e2e
+def test_ctrl_c_during_eval_says_what_was_saved_and_how_to_resume(tmp_path: Path) -> None:
+    answered: list[int] = []
+
+    def script(_: dict[str, Any]) -> Reply:  # two episodes end at once, the rest hang until interrupted
+        answered.append(1)
+        return Reply(content="I cannot help with that.") if len(answered) <= 2 else Reply(content="late", delay=60)
+
+    out = tmp_path / "run"
+    with scripted_llm(script) as llm:
+        args = ["--root", str(ROOT), "eval", "--agent", "litellm:openai/m", "--domain", "retail", "--tasks", "6",
+                "--api-base", llm.url, "--api-key", "k", "--out", str(out)]  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-m", "scaleenv_mcp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while len(answered) < 4 or not (out / "results.jsonl").is_file() or len((out / "results.jsonl").read_text().splitlines()) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("interrupted:")]
+    assert f"2 finished episode(s) saved in {out / 'results.jsonl'}" in line
+    resume = shlex.split(line.split("continue with: ", 1)[1])
+    assert resume[0] == "scaleenv" and resume[1:] == [*args[:-3], "KEY", *args[-2:], "--resume"]  # the key is not echoed
 
 
 def test_eval_records_who_ran_and_refuses_to_mix_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,11 +7,12 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
 from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
@@ -33,6 +34,40 @@ class CliError(Exception):
 def _paths(args: argparse.Namespace, *, create: bool = False) -> ProjectPaths:
     """The project to read from; ``create`` for commands that write (never into the installed package)."""
     return project_paths(getattr(args, "root", None), create=create)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (what was wrong, and where help is), not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for a count: ``--tasks 0`` would otherwise mean "every task", and a negative
+    count means nothing."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type for a duration: positive and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 @contextmanager
@@ -371,6 +406,35 @@ def _summary_table(summary: dict[str, Any], k_max: int) -> str:
     return "\n".join(lines)
 
 
+def _interrupted(args: argparse.Namespace) -> None:
+    """After Ctrl-C: what the run saved, and the command that carries on from there."""
+    from .harness.results import EpisodeRecord
+
+    results = Path(args.out) / "results.jsonl"
+    latest: dict[tuple[str, str, str, int], bool] = {}  # episode -> finished (a resumed fault is a later line)
+    if results.is_file():
+        for line in results.read_text(encoding="utf-8").splitlines():
+            try:
+                record = EpisodeRecord.model_validate_json(line)
+            except ValueError:  # a line cut short by the interrupt
+                continue
+            latest[(record.domain, record.task_id, record.agent, record.trial)] = record.infra_error is None
+    finished = sum(latest.values())
+    faults = len(latest) - finished
+    again = list(getattr(args, "argv", sys.argv[1:])) + ([] if args.resume else ["--resume"])
+    for i, word in enumerate(again):  # the hint goes to the terminal and its scrollback: not the key itself
+        if word == "--api-key" and i + 1 < len(again):
+            again[i + 1] = "KEY"
+        elif word.startswith("--api-key="):
+            again[i] = "--api-key=KEY"
+    print(
+        f"\ninterrupted: {finished} finished episode(s) saved in {results}"
+        + (f" ({faults} infrastructure fault(s), run again on resume)" if faults else "")
+        + f"; continue with: scaleenv {shlex.join(again)}",
+        file=sys.stderr,
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .harness.evaluate import EvalError, evaluate
     from .harness.results import EpisodeRecord
@@ -402,6 +466,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except EvalError as exc:
         raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()  # off the terminal before the message (closing again below does nothing)
+        _interrupted(args)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -480,7 +549,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     from .serving.options import add_serve_options
 
-    parser = argparse.ArgumentParser(prog="scaleenv", description=__doc__, formatter_class=_Formatter)
+    parser = _Parser(prog="scaleenv", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"scaleenv-mcp {__version__}")
     parser.add_argument("--root", help="project folder (default: found from the current directory, or $SCALEENV_ROOT)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -493,14 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
-    p.add_argument("--tasks", type=int, default=48, help="verified tasks to generate per domain")
+    p.add_argument("--tasks", type=_at_least(0), default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
     p.add_argument("--from-names", help="a file with one domain name per line; near-duplicates are skipped")
     p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
-    p.add_argument("--count-tools", type=int, default=10, help="about how many tools to ask the model for")
+    p.add_argument("--count-tools", type=_at_least(1), default=10, help="about how many tools to ask the model for")
     p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data")
-    p.add_argument("--max-repairs", type=int, default=2, help="repair rounds per synthesis stage")
+    p.add_argument("--max-repairs", type=_at_least(0), default=2, help="repair rounds per synthesis stage")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     p.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
@@ -513,13 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("domains", nargs="*", help="generated domains to test")
     p.add_argument("--all", action="store_true", help="every generated domain")
     p.add_argument("--json", action="store_true", help="print the full reports as JSON")
-    p.add_argument("--calls", type=int, default=24, help="minimum generated calls per tool, per seed")
-    p.add_argument("--seeds", type=int, default=3, help="gate runs, each on other seed data and other calls")
+    p.add_argument("--calls", type=_at_least(1), default=24, help="minimum generated calls per tool, per seed")
+    p.add_argument("--seeds", type=_at_least(1), default=3, help="gate runs, each on other seed data and other calls")
     p.set_defaults(func=cmd_test)
 
     p = command("tasks", "generate verified tasks for a domain by graph expansion")
     p.add_argument("domain", help="a generated domain")
-    p.add_argument("--count", type=int, default=32, help="how many tasks to generate")
+    p.add_argument("--count", type=_at_least(1), default=32, help="how many tasks to generate")
     p.add_argument("--seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
@@ -532,27 +601,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("eval", "run an agent on tasks over MCP stdio and report pass@1 / pass^k")
     p.add_argument("--domain", action="append", help="a domain to evaluate (repeatable; default: all)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--tasks", type=int, help="the first N tasks of each domain (default: all)")
+    which.add_argument("--tasks", type=_at_least(1), help="the first N tasks of each domain (default: all)")
     which.add_argument("--task-ids", nargs="+", help="explicit task ids, e.g. retail-003")
     p.add_argument("--agent", required=True, help="oracle, noop, random, or litellm:MODEL")
-    p.add_argument("--trials", type=int, default=1, help="trials per task (pass^k up to this k)")
-    p.add_argument("--concurrency", type=int, default=2, help="episodes at once")
+    p.add_argument("--trials", type=_at_least(1), default=1, help="trials per task (pass^k up to this k)")
+    p.add_argument("--concurrency", type=_at_least(1), default=2, help="episodes at once")
     p.add_argument("--out", default="runs/latest", help="results folder (one agent per folder)")
     p.add_argument("--resume", action="store_true", help="continue a previous run in --out, skipping finished episodes")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--max-steps", type=int, default=30, help="tool calls per episode")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per episode")
+    p.add_argument("--max-steps", type=_at_least(1), default=30, help="tool calls per episode")
+    p.add_argument("--timeout", type=_seconds, default=300.0, help="seconds per episode")
     p.add_argument("--user-sim", help="MODEL that plays the user (conversational mode)")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for litellm models (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key for litellm models (default: the provider's environment variable)")
-    p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call")
+    p.add_argument("--llm-timeout", type=_seconds, default=120.0, help="seconds per LLM call")
     p.add_argument(
         "--isolation", choices=["inproc", "process"], default="inproc",
         help="inproc: each episode an MCP session with an in-process server; process: a `scaleenv serve` stdio subprocess each",
     )  # fmt: skip
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
-    p.add_argument("--ray-workers", type=int, help="Ray workers (default: one per CPU of the cluster)")
+    p.add_argument("--ray-workers", type=_at_least(1), help="Ray workers (default: one per CPU of the cluster)")
     p.set_defaults(func=cmd_eval)
 
     p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")
@@ -603,17 +672,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # for messages that repeat the command (how to resume an interrupted eval)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        # Flush here, not at interpreter exit: a reader that went away (`scaleenv graph X | head -1`)
+        # then raises below, where it is handled, instead of as "Exception ignored ... BrokenPipeError".
+        sys.stdout.flush()
+        return status
     except (CliError, DomainNotFound, BlueprintError) as exc:
         print(f"scaleenv: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # The reader went away (``scaleenv list | head``): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
+        # Stop quietly, and point stdout at /dev/null so the flush at exit has nowhere to fail.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 0

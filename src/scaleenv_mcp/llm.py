@@ -2,7 +2,9 @@
 
 Transient API errors (connection, rate limit, 5xx, timeout) are retried with exponential
 backoff; what still fails raises :class:`LLMError` with one clear line, never a stack of
-provider internals. litellm is told to use its bundled price list, so importing it never
+provider internals. A refused or missing API key is never retried: it raises
+:class:`LLMAuthError`, which names the environment variable to set, and an evaluation stops on
+it instead of failing every episode the same way. litellm is told to use its bundled price list, so importing it never
 reaches for the network.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["LLMError", "ResponseCache", "add_usage", "complete"]
+__all__ = ["LLMAuthError", "LLMError", "ResponseCache", "add_usage", "auth_failure", "complete"]
 
 
 def _litellm() -> ModuleType:
@@ -65,6 +67,51 @@ class LLMError(RuntimeError):
     """The model could not be reached or refused, after retries."""
 
 
+_AUTH_MARK = "authentication failed: set "
+_PROVIDER_SAID = "; the provider said: "
+
+
+class LLMAuthError(LLMError):
+    """The provider refused the API key, or none was given: retrying, or running more episodes, cannot help."""
+
+    def __init__(self, model: str, variable: str, reason: str) -> None:
+        self.model, self.variable, self.reason = model, variable, reason
+        super().__init__(f"{model}: {_AUTH_MARK}{variable} (or pass --api-key){_PROVIDER_SAID}{reason}")
+
+
+def auth_failure(message: str) -> str | None:
+    """The advice of an :class:`LLMAuthError` found in ``message`` ("MODEL: authentication failed: set
+    VARIABLE (or pass --api-key)"), or None for any other failure. An episode's recorded fault carries
+    the error's text, not the error, so this is how an evaluation recognises one."""
+    if _AUTH_MARK not in message:
+        return None
+    return message.split(_PROVIDER_SAID, 1)[0].rsplit("llm_error: ", 1)[-1]
+
+
+def _key_variable(litellm: ModuleType, model: str, api_base: str | None) -> str:
+    """The environment variable litellm reads the key of ``model`` from (OPENAI_API_KEY for a
+    local OpenAI-compatible endpoint)."""
+    if api_base and _openai_compatible(model):
+        return "OPENAI_API_KEY"
+    try:
+        missing = litellm.validate_environment(model).get("missing_keys") or []
+        if missing:
+            return str(missing[0])
+        provider = str(litellm.get_llm_provider(model)[1])
+    except Exception:  # an unknown provider: name the usual variable of the model's prefix
+        provider = model.split("/", 1)[0] if "/" in model else "openai"
+    return f"{provider.upper()}_API_KEY"
+
+
+def _is_auth(litellm: ModuleType, exc: BaseException) -> bool:
+    """A 401, or a client that refused to send a request without a key (litellm reports the OpenAI
+    client's "Missing credentials" as a 500, which would otherwise be retried)."""
+    if isinstance(exc, litellm.exceptions.AuthenticationError) or getattr(exc, "status_code", None) == 401:
+        return True
+    text = str(exc).lower()
+    return "missing credentials" in text or ("api key" in text and "missing" in text)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{type(exc).__name__}: {text[:300]}"
@@ -98,13 +145,16 @@ async def complete(
     for attempt in range(retries + 1):
         try:
             return await litellm.acompletion(model=model, messages=messages, **options)
-        except transient as exc:
+        except Exception as exc:
+            if _is_auth(litellm, exc):
+                raise LLMAuthError(model, _key_variable(litellm, model, api_base), _short(exc)) from None
+            if not isinstance(exc, transient):
+                raise LLMError(f"{model}: {_short(exc)}") from None  # bad model name, 4xx: retrying will not help
             if attempt == retries:
                 raise LLMError(f"{model} failed after {retries + 1} attempts: {_short(exc)}") from None
             await anyio.sleep(backoff * 2**attempt)
-        except Exception as exc:  # bad model name, missing key, 4xx: retrying will not help
-            raise LLMError(f"{model}: {_short(exc)}") from None
     raise AssertionError("unreachable")
+
 
 
 def _openai_compatible(model: str) -> bool:

@@ -3,6 +3,7 @@ reward resolution pays what ``scaleenv eval`` pays on the same tasks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from openenv.core.llm_client import LLMResponse, ToolCall
 
 import scaleenv_mcp as se
 from scaleenv_mcp.adapters.openenv import ScaleenvSessionFactory
+
+from .hidden import TASK, WRONG_ANSWER, expected_value
 
 TASKS = ["retail-004", "retail-001", "airline-002", "hotel-005", "it_helpdesk-003"]
 
@@ -77,3 +80,23 @@ def test_a_session_shows_the_agent_only_the_prompt_and_tools_and_keeps_its_state
         b.close()
     with pytest.raises(ValueError, match="seed"):
         factory.create(task="retail-004", seed=task.initial_state["seed"] + 1)
+
+
+def test_nothing_a_session_returns_carries_the_expected_answer() -> None:
+    """What the agent sees and what collection writes into a dataset (metrics, artifacts) keep each
+    check's pass or fail, never its expected value."""
+    session = ScaleenvSessionFactory("retail").create(task=TASK)
+    try:
+        shown = [json.dumps(session.initial_messages()), json.dumps([t.model_dump() for t in session.list_tools()])]
+        for call in se.load("retail").task(TASK).solution:
+            result = session.call_tool(call.tool, dict(call.arguments))
+            assert result.error is None
+            shown.append(json.dumps(dataclasses.asdict(result), default=str))
+        verdict = session.verify([{"role": "assistant", "content": WRONG_ANSWER}])
+        shown.append(json.dumps(dataclasses.asdict(verdict), default=str))
+    finally:
+        session.close()
+    assert verdict.env_reward == 0.0 and verdict.artifacts["checks"] == [
+        {"kind": "answer", "passed": False}, {"kind": "no_other_changes", "passed": True}
+    ]
+    assert expected_value() not in "".join(shown)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,9 @@ from scaleenv_mcp.serving.server import openai_tools
 from scaleenv_mcp.spec.catalog import domain_names
 from scaleenv_mcp.spec.paths import ProjectPaths
 
+from ..conftest import ROOT
 from ..export.test_exports import _chat_template
+from .hidden import TASK, WRONG_ANSWER, expected_value
 
 TASKS = ["retail-004", "retail-001", "airline-002", "hotel-005", "it_helpdesk-003"]
 
@@ -95,3 +100,57 @@ def test_tools_reach_the_prompt_through_a_chat_template_and_bad_calls_read_as_er
         getattr(other, next(iter(se.load("hotel").tools)))()  # a tool before reset
     with pytest.raises(ValueError, match="task_id"):
         env.reset(prompt=[])
+
+
+def test_nothing_the_environment_returns_carries_the_expected_answer() -> None:
+    env: Any = environment_class("retail")()
+    shown = [repr(env.reset(task_id=TASK))]
+    for call in se.load("retail").task(TASK).solution:
+        shown.append(getattr(env, call.tool)(**call.arguments))
+    rewards = scaleenv_reward([[{"role": "assistant", "content": WRONG_ANSWER}]], environments=[env])
+    assert rewards == [0.0] and expected_value() not in "".join(shown) + json.dumps(rewards)
+
+
+def test_the_class_and_an_episode_in_progress_pickle_and_carry_on() -> None:
+    """AsyncGRPOTrainer pickles the factory to its workers: the class comes back as itself, and an
+    instance mid-episode comes back with its state (the calls so far replayed on the task)."""
+    cls = environment_class("retail")
+    assert pickle.loads(pickle.dumps(cls)) is cls and environment_class("retail") is cls
+    fresh: Any = pickle.loads(pickle.dumps(cls()))
+    assert fresh.verification is None
+    with pytest.raises(RuntimeError, match="reset"):
+        fresh.get_order(order_id="ORD-0001")
+    task = se.load("retail").task("retail-004")
+    env: Any = cls()
+    env.reset(task_id=task.id)
+    first, *rest = task.solution
+    getattr(env, first.tool)(**first.arguments)
+    copy: Any = pickle.loads(pickle.dumps(env))
+    assert type(copy) is cls and copy is not env
+    for call in rest:  # the copy carries on where the original stood; the original is untouched
+        assert getattr(copy, call.tool)(**call.arguments) == getattr(env, call.tool)(**call.arguments)
+    assert scaleenv_reward(["Done."], environments=[copy]) == [1.0]
+    assert pickle.loads(pickle.dumps(copy)).verification == copy.verification
+
+
+@pytest.mark.e2e
+def test_an_episode_pickled_mid_way_carries_on_in_a_fresh_process() -> None:
+    """The worker has never built the class: unpickling builds it from ``ENVIRONMENTS.retail``."""
+    task = se.load("retail").task("retail-004")
+    first, *rest = task.solution
+    again: Any = environment_class("retail")()
+    again.reset(task_id=task.id)
+    getattr(again, first.tool)(**first.arguments)
+    code = (
+        "import pickle, sys\n"
+        "env = pickle.loads(sys.stdin.buffer.read())\n"
+        f"for tool, arguments in {[(c.tool, dict(c.arguments)) for c in rest]!r}:\n"
+        "    print(getattr(env, tool)(**arguments))\n"
+        "from scaleenv_mcp.adapters.trl import scaleenv_reward\n"
+        "print(type(env).__qualname__, scaleenv_reward(['Done.'], environments=[env]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(again), capture_output=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    *texts, last = proc.stdout.decode().strip().splitlines()
+    assert last == "ENVIRONMENTS.retail [1.0]"
+    assert not any(t.startswith(("error", "not_found", "invalid")) for t in texts)

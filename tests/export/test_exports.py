@@ -138,6 +138,33 @@ def test_hermes_export_carries_tools_and_parseable_tool_calls(runs: dict[str, Pa
         assert all(t["value"].startswith("<tool_response>") for t in rest if t["from"] == "tool")
 
 
+def test_hermes_tool_turns_wrap_each_result_with_its_tool_name(runs: dict[str, Path], tmp_path: Path) -> None:
+    """Hermes' format: ``<tool_response>{"name": ..., "content": ...}</tool_response>``, a JSON result as a
+    JSON value, an error as its text, and parallel calls' results in one tool turn, in call order."""
+    out = tmp_path / "h.jsonl"
+    assert export("trajectories", str(runs["oracle"]), str(runs["llm"]), "--to", "hermes", "--out", str(out)) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    originals = trajectories(runs["oracle"]) + trajectories(runs["llm"])
+    wrapped = 0
+    for row, original in zip(rows, originals, strict=True):
+        names = {c["id"]: c["function"]["name"] for m in original["messages"] for c in m.get("tool_calls") or []}
+        results = [(names[m["tool_call_id"]], m["content"]) for m in original["messages"] if m["role"] == "tool"]
+        tool_turns = [t["value"] for t in row["conversations"] if t["from"] == "tool"]
+        blocks = [b for value in tool_turns for b in re.findall(r"<tool_response>\n(.*?)\n</tool_response>", value, re.S)]
+        assert "".join(tool_turns).count("<tool_response>") == len(blocks) == len(results)
+        for block, (name, text) in zip(blocks, results, strict=True):
+            response = json.loads(block)
+            assert set(response) == {"name", "content"} and response["name"] == name
+            assert response["content"] == (json.loads(text) if text.lstrip().startswith(("{", "[")) else text)
+            wrapped += 1
+    assert wrapped >= 10
+    llm_turns = [t["from"] for t in rows[-1]["conversations"]]
+    assert llm_turns.count("tool") == 1  # the two parallel calls' results: one turn with two blocks
+    errors = [json.loads(b)["content"] for t in rows[-1]["conversations"] if t["from"] == "tool"
+              for b in re.findall(r"<tool_response>\n(.*?)\n</tool_response>", t["value"], re.S)]  # fmt: skip
+    assert isinstance(errors[0], dict) and isinstance(errors[1], str) and errors[1].startswith("not_found")
+
+
 def test_filters_keep_only_what_was_asked(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "f.jsonl"
     assert export("trajectories", str(runs["oracle"]), str(runs["noop"]), "--to", "openai", "--out", str(out)) == 0

@@ -125,6 +125,34 @@ def test_transient_llm_errors_are_retried(tmp_path: Path, capsys: pytest.Capture
     assert summary["agent"] == "litellm:openai/m" and summary["model"] == "openai/m"
 
 
+def test_a_refused_api_key_stops_the_run_with_one_line_naming_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every episode would fail the same way: the run stops at the first, not after retrying each."""
+    out = tmp_path / "k"
+    with scripted_llm(queue(Reply(status=401))) as llm:
+        code = main(["--root", str(ROOT), "eval", "--agent", "litellm:openai/m", "--domain", "retail", "--tasks", "8",
+                     "--api-base", llm.url, "--api-key", "wrong", "--out", str(out)])  # fmt: skip
+    assert code == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("scaleenv: openai/m: authentication failed: set OPENAI_API_KEY (or pass --api-key)")
+    assert "--resume" in line and len(line) < 250 and captured.out == ""
+    assert 1 <= len(llm.requests) <= 2  # the episodes already running (--concurrency 2), each asked once
+    assert len(records(out)) <= 2
+
+
+def test_a_missing_api_key_names_the_providers_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["--root", str(ROOT), "eval", "--agent", "litellm:openai/gpt-4o-mini", "--domain", "retail", "--tasks", "4",
+                 "--out", str(tmp_path / "m")])  # fmt: skip
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "set OPENAI_API_KEY" in line
+
+
 @pytest.mark.e2e
 def test_a_dead_llm_endpoint_is_an_infrastructure_fault_not_an_agent_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ..llm_server import free_port

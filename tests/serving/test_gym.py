@@ -6,7 +6,9 @@ response. The rewards are the ones ``scaleenv eval`` gives."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +16,25 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 import scaleenv_mcp as se
 from scaleenv_mcp.cli import main
+from scaleenv_mcp.episodes.coordinator import Coordinator
+from scaleenv_mcp.episodes.service import EpisodeService
+from scaleenv_mcp.serving.gym import COOKIE, aggregate_metrics, gym_routes
+from scaleenv_mcp.spec.catalog import load_domain_tasks
 
+from ..adapters.hidden import TASK, WRONG_ANSWER, expected_value
+from ..conftest import PATHS, shipped_spec
 from .test_http import Server, start
-
-pytestmark = pytest.mark.e2e
 
 TASKS = ["retail-001", "retail-002", "retail-003", "retail-004", "retail-008"]
 
 
 @pytest.fixture(scope="module")
-def gym() -> Iterator[Server]:
+def gym() -> Iterator[Server]:  # a `scaleenv serve` subprocess: the tests using it are e2e
     yield from start("--nemo-gym")
 
 
@@ -49,6 +57,7 @@ def response_from(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"id": "resp_1", "object": "response", "output": output}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("agent", ["oracle", "noop"])
 def test_gym_rollouts_pay_what_scaleenv_eval_pays(gym: Server, agent: str, tmp_path: Path) -> None:
     report = se.evaluate(agent, task_ids=TASKS, out=tmp_path / "run")
@@ -75,6 +84,7 @@ def test_gym_rollouts_pay_what_scaleenv_eval_pays(gym: Server, agent: str, tmp_p
             assert http.post("/verify", json=row).status_code == 400  # the session ended with its verdict
 
 
+@pytest.mark.e2e
 def test_tools_over_the_sessions_mcp_endpoint_act_on_the_same_episode(gym: Server, tmp_path: Path) -> None:
     row = rows(tmp_path)["retail-004"]
     task = se.load("retail").task("retail-004")
@@ -92,6 +102,7 @@ def test_tools_over_the_sessions_mcp_endpoint_act_on_the_same_episode(gym: Serve
         assert body["reward"] == 1.0 and body["success"] == 1.0
 
 
+@pytest.mark.e2e
 def test_bad_gym_requests_get_one_clear_error_and_change_nothing(gym: Server, tmp_path: Path) -> None:
     row = rows(tmp_path)["retail-004"]
     with httpx.Client(base_url=gym.base, timeout=20) as http:
@@ -113,3 +124,124 @@ def test_bad_gym_requests_get_one_clear_error_and_change_nothing(gym: Server, tm
 
 def test_nemo_gym_needs_http() -> None:
     assert main(["serve", "retail", "--nemo-gym"]) == 2
+
+
+# ------------------------------------------------------------------ in process, on a clock the test moves
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Gym:
+    http: TestClient
+    service: EpisodeService
+    clock: Clock
+
+    def seed(self, task: str) -> str:
+        reply = self.http.post("/seed_session", json={"task_id": task, "responses_create_params": {"input": []}})
+        assert reply.status_code == 200, reply.text
+        return str(reply.cookies[COOKIE])
+
+    def use(self, token: str) -> None:
+        self.http.cookies.clear()
+        self.http.cookies.set(COOKIE, token)
+
+    def episode(self, token: str) -> str | None:
+        return next((h.episode for h in self.service.handles.values() if h.token == token), None)
+
+
+def in_process(grace: float = 120.0, clock: Clock | None = None) -> Iterator[Gym]:
+    spec = shipped_spec("retail")
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), **kwargs)
+    app = Starlette(routes=gym_routes(service, None, set(spec.tools), grace_seconds=grace))
+    with TestClient(app) as http:
+        yield Gym(http, service, clock or Clock())
+    service.close()
+
+
+@pytest.fixture
+def local() -> Iterator[Gym]:
+    yield from in_process(clock=Clock())
+
+
+def test_the_seed_reply_names_the_server_as_nemo_gym_does(local: Gym) -> None:
+    reply = local.http.post("/seed_session", json={"task_id": "retail-004"}).json()
+    mcp = reply["mcp"]
+    assert mcp["server_name"] == "retail" and mcp["transport"] == "http" and mcp["headers"] == {}
+    assert mcp["url_path"].startswith("/episodes/") and mcp["url_path"].endswith("/mcp")
+
+
+def test_verify_ends_the_episode_and_shows_no_expected_value(local: Gym) -> None:
+    token = local.seed(TASK)
+    assert local.episode(token) is not None
+    texts = []
+    for call in se.load("retail").task(TASK).solution:
+        reply = local.http.post(f"/{call.tool}", json=dict(call.arguments))
+        assert reply.status_code == 200
+        texts.append(reply.text)
+    response = {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": WRONG_ANSWER}]}]}
+    verdict = local.http.post("/verify", json={"task_id": TASK, "response": response})
+    body = verdict.json()
+    assert body["reward"] == 0.0 and body["checks"] == [{"kind": "answer", "passed": False}, {"kind": "no_other_changes", "passed": True}]
+    assert local.episode(token) is None and not local.service.handles  # ended with its verdict
+    summary = local.http.post("/aggregate_metrics", json={"verify_responses": [body]}).text
+    assert expected_value() not in "".join(texts) + verdict.text + summary
+
+
+def test_a_rollout_that_dies_before_verify_is_ended_after_the_grace(local: Gym) -> None:
+    dead, alive = local.seed("retail-004"), local.seed("retail-001")
+    local.clock.now = 100.0
+    local.use(alive)
+    assert local.http.post("/get_order", json={"order_id": "ORD-0001"}).status_code in (200, 400)  # a call keeps it alive
+    local.clock.now = 150.0  # `dead` idle 150 s, `alive` 50 s; the grace is 120 s
+    other = local.seed("retail-002")  # any NeMo Gym request sweeps
+    assert local.episode(dead) is None and local.episode(alive) is not None and local.episode(other) is not None
+    local.use(dead)
+    assert local.http.post("/get_order", json={"order_id": "ORD-0001"}).status_code == 400  # "no session"
+    local.clock.now = 1000.0
+    local.use(alive)
+    assert local.http.post("/verify", json={"task_id": "retail-001", "response": {"output": []}}).status_code == 400
+    assert not local.service.handles  # the server's 15-minute idle expiry never had to act
+
+
+def test_the_grace_runs_without_further_requests() -> None:
+    for gym in in_process(grace=0.2):
+        gym.seed("retail-004")
+        assert gym.service.handles
+        deadline = time.monotonic() + 5
+        while gym.service.handles and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not gym.service.handles
+
+
+def test_aggregate_metrics_answers_nemo_gyms_shape(local: Gym) -> None:
+    def reply(task: int, rollout: int, success: bool) -> dict[str, Any]:
+        return {"_ng_task_index": task, "_ng_rollout_index": rollout, "reward": float(success), "success": float(success),
+                "checks_passed": 2.0 if success else 1.0, "response": {"usage": {"output_tokens": 10 * (rollout + 1)}},
+                "responses_create_params": {"input": []}, "checks": [{"kind": "answer", "passed": success}]}  # fmt: skip
+
+    batch = [reply(0, 0, True), reply(0, 1, True), reply(1, 0, True), reply(1, 1, False), reply(2, 0, False), reply(2, 1, False)]
+    got = local.http.post("/aggregate_metrics", json={"verify_responses": batch})
+    assert got.status_code == 200
+    body = got.json()
+    assert body == aggregate_metrics(batch) and set(body) == {"group_level_metrics", "agent_metrics", "key_metrics"}
+    groups = body["group_level_metrics"]
+    assert [g["_ng_task_index"] for g in groups] == [0, 1, 2] and [g["num_rollouts"] for g in groups] == [2, 2, 2]
+    assert [g["mean/reward"] for g in groups] == [1.0, 0.5, 0.0] and groups[1]["std/reward"] == pytest.approx(0.70710678)
+    agent = body["agent_metrics"]
+    assert agent["mean/reward"] == pytest.approx(0.5) and agent["max/reward"] == 1.0 and agent["median/checks_passed"] == 1.5
+    assert agent["mean/output_tokens"] == 15.0 and "mean/_ng_task_index" not in agent
+    assert agent["pass@1/success"] == pytest.approx(200 / 3) and agent["pass@2/success"] == pytest.approx(200 / 3)
+    assert agent["pass^2/success"] == pytest.approx(100 / 3)
+    assert body["key_metrics"]["mean/reward"] == agent["mean/reward"] and "pass^2/success" in body["key_metrics"]
+    assert local.http.post("/aggregate_metrics", json={"verify_responses": []}).json() == {
+        "group_level_metrics": [], "agent_metrics": {}, "key_metrics": {}
+    }
+    assert local.http.post("/aggregate_metrics", json={"verify_responses": "all"}).status_code == 400

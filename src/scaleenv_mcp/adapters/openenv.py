@@ -4,7 +4,9 @@ OpenEnv's harness layer (``openenv.core.harness``, openenv-core 0.3) drives a ro
 a session: ``initial_messages``, ``list_tools``, ``call_tool``, then ``verify`` with the
 transcript. The reward is the environment's own: ``verify`` grades the end state and the last
 assistant message, and forwards that reward as ``env_reward`` (OpenEnv refuses to let the
-orchestration layer make one up). Per-check outcomes go into the metrics and artifacts.
+orchestration layer make one up). Per-check outcomes go into the metrics and artifacts, each as
+its kind and whether it passed: OpenEnv's collection writes artifacts into datasets, and a check's
+wording or detail ("expected 837.07") would hand the answer to whatever trains on them.
 
     factory = ScaleenvSessionFactory("retail")
     session = factory.create(task="retail-004")       # or a row of `scaleenv export tasks`
@@ -56,7 +58,7 @@ class ScaleenvSession(ResourceSession):
             done=True,
             metrics={"success": verdict.success, "reward_mode": verdict.mode, **{f"reward_{k}": v for k, v in verdict.rewards.items()}},
             artifacts={
-                "checks": [c.model_dump(mode="json") for c in verdict.checks],
+                "checks": [{"kind": c.kind, "passed": c.passed} for c in verdict.checks],
                 "policy_violations": list(verdict.policy_violations),
                 "task_id": self._episode.task.id,
             },

@@ -17,19 +17,26 @@ environments, and which grades each environment's end state with its completion'
     dataset = load_dataset("json", data_files="exports/tasks/prompts.jsonl", split="train")  # scaleenv export tasks
     trainer = GRPOTrainer(model=..., train_dataset=dataset, reward_funcs=[scaleenv_reward],
                           environment_factory=environment_class("retail"))
+
+The classes and their instances pickle (``AsyncGRPOTrainer`` sends the factory to its rollout
+workers). A class is found by qualified name, ``ENVIRONMENTS.<domain>`` in this module, which
+builds it on first use in any process; an instance carries its task and the calls made so far,
+and is rebuilt by replaying them on the task's initial state (the engine is deterministic).
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ..spec.catalog import DomainNotFound
 from ..tasks.grader import Verification
 from .common import TaskEpisode, final_answer, load_cached
 
-__all__ = ["ScaleenvEnvironment", "environment_class", "scaleenv_reward"]
+__all__ = ["ENVIRONMENTS", "ScaleenvEnvironment", "environment_class", "scaleenv_reward"]
 
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool, "object": dict}
 
@@ -94,6 +101,24 @@ class ScaleenvEnvironment:
         """The last verdict (reward, per-check outcomes), for logging."""
         return self._verdict
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The task and the calls so far: enough to rebuild the episode in any process."""
+        episode = self._episode
+        return {
+            "task": episode.task.id if episode is not None else None,
+            "calls": [(c.tool, dict(c.arguments)) for c in episode.episode.calls] if episode is not None else [],
+            "verdict": self._verdict.model_dump(mode="json") if self._verdict is not None else None,
+        }
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        self._episode, self._verdict = None, None
+        if state["task"] is not None:
+            self._episode = TaskEpisode(self.domain, state["task"], root=self.root)
+            for tool, arguments in state["calls"]:  # failed calls too: the policy monitor saw them
+                self._episode.episode.call(tool, arguments)
+        if state["verdict"] is not None:
+            self._verdict = Verification.model_validate(state["verdict"])
+
 
 def _tool_method(name: str, function: Mapping[str, Any]) -> Callable[..., str]:
     schema = function["parameters"]
@@ -122,19 +147,60 @@ def _tool_method(name: str, function: Mapping[str, Any]) -> Callable[..., str]:
     return method
 
 
+_CLASSES: dict[tuple[str, str], type[ScaleenvEnvironment]] = {}
+_CLASSES_LOCK = threading.Lock()
+
+
+class _Environments:
+    """Where pickle finds a generated class: ``ENVIRONMENTS.<domain>`` for the default project, and
+    ``ENVIRONMENTS.root_<hex of the folder>.<domain>`` for another one. Looking a name up builds the
+    class if this process has not yet, so an unpickling worker needs nothing but this module."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self._root = root
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("root_") and self._root is None:
+            try:
+                return _Environments(bytes.fromhex(name[5:]).decode())
+            except ValueError:
+                raise AttributeError(name) from None
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return environment_class(name, root=self._root)
+        except DomainNotFound as exc:
+            raise AttributeError(f"no scaleenv environment {name!r}: {exc}") from None
+
+
+ENVIRONMENTS = _Environments()
+"""The generated classes by domain name (``ENVIRONMENTS.retail``), as pickle refers to them."""
+
+
 def environment_class(domain: str, *, root: str | Path | None = None) -> type[ScaleenvEnvironment]:
-    """The TRL environment class of ``domain``: pass it as ``environment_factory``."""
+    """The TRL environment class of ``domain``: pass it as ``environment_factory``.
+
+    One class per domain and project folder in a process (pickling needs the same object back)."""
+    key = (str(Path(root).resolve()) if root is not None else "", domain)
+    with _CLASSES_LOCK:
+        cached = _CLASSES.get(key)
+    if cached is not None:
+        return cached
     loaded = load_cached(domain, root)
     from ..serving.server import openai_tools
 
-    body: dict[str, Any] = {"domain": domain, "root": root, "__doc__": f"{loaded.spec.title}: {loaded.spec.description}"}
+    body: dict[str, Any] = {"domain": domain, "root": key[0] or None, "__doc__": f"{loaded.spec.title}: {loaded.spec.description}"}
     for tool in openai_tools(loaded.spec):
         name = tool["function"]["name"]
         if name in ("reset", "get_reward") or name.startswith("_") or hasattr(ScaleenvEnvironment, name):
             raise ValueError(f"tool {name!r} of {domain} clashes with the environment's own methods")
         body[name] = _tool_method(name, tool["function"])
     class_name = "".join(part.capitalize() for part in domain.split("_")) + "Environment"
-    return type(class_name, (ScaleenvEnvironment,), body)
+    made = type(class_name, (ScaleenvEnvironment,), body)
+    made.__module__ = __name__
+    made.__qualname__ = f"ENVIRONMENTS.{domain}" if not key[0] else f"ENVIRONMENTS.root_{key[0].encode().hex()}.{domain}"
+    with _CLASSES_LOCK:
+        return _CLASSES.setdefault(key, made)
 
 
 def scaleenv_reward(completions: Sequence[Any], environments: Sequence[Any] | None = None, **_: Any) -> list[float | None]:

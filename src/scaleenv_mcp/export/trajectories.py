@@ -14,9 +14,11 @@ are spelled out here and tested by loading each file back with its consumer:
   ``gpt``, ``function_call``, ``observation`` in strict alternation (human/observation at even
   positions, gpt/function_call at odd ones, ending on the model's turn), ``system`` and
   ``tools`` (a JSON string). Consecutive turns of one side are merged to keep the alternation.
-- ``hermes``: the Hermes function-calling ShareGPT: ``system`` lists the tools in ``<tools>``,
-  calls are ``<tool_call>`` blocks in ``gpt`` turns, results ``<tool_response>`` blocks in
-  ``tool`` turns.
+- ``hermes``: the Hermes function-calling ShareGPT (NousResearch ``hermes-function-calling-v1``):
+  ``system`` lists the tools in ``<tools>``, calls are ``<tool_call>`` blocks holding
+  ``{"name", "arguments"}`` in ``gpt`` turns, and results are ``<tool_response>`` blocks holding
+  ``{"name", "content"}`` (the tool's name and its result, a JSON value where the result is JSON)
+  in ``tool`` turns, the results of one turn's parallel calls together in one ``tool`` turn.
 """
 
 from __future__ import annotations
@@ -244,10 +246,20 @@ def _sharegpt(t: Trajectory) -> dict[str, Any] | None:
     return {"conversations": conversations, "system": system, "tools": json.dumps(tools, ensure_ascii=False), **_meta(t)}
 
 
+def _tool_content(text: str) -> Any:
+    """A result as Hermes' ``content``: the JSON value when the text is JSON (a tool's data), else the text
+    (an error message)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def _hermes(t: Trajectory) -> dict[str, Any]:
     tools = json.dumps(t.tools, ensure_ascii=False)
     conversations: list[dict[str, str]] = []
     policy = ""
+    names: dict[str, str] = {}  # tool call id -> tool name, for the results that answer them
     for message in t.messages:
         role = message.get("role")
         content = _content(message)
@@ -259,10 +271,17 @@ def _hermes(t: Trajectory) -> dict[str, Any]:
             blocks = [content] if content else []
             for c in message.get("tool_calls") or []:
                 call = {"name": c.get("function", {}).get("name"), "arguments": _arguments(c)}
+                names[str(c.get("id"))] = str(call["name"])
                 blocks.append(f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>")
             conversations.append({"from": "gpt", "value": "\n".join(blocks)})
         elif role == "tool":
-            conversations.append({"from": "tool", "value": f"<tool_response>\n{content}\n</tool_response>"})
+            name = message.get("name") or names.get(str(message.get("tool_call_id")), "")
+            response = json.dumps({"name": name, "content": _tool_content(content)}, ensure_ascii=False)
+            block = f"<tool_response>\n{response}\n</tool_response>"
+            if conversations and conversations[-1]["from"] == "tool":  # parallel calls: one turn of results
+                conversations[-1]["value"] += "\n" + block
+            else:
+                conversations.append({"from": "tool", "value": block})
     system = (
         "You are a function calling AI model. You are provided with function signatures within <tools></tools> XML tags. "
         "You may call one or more functions to assist with the user query. Don't make assumptions about what values to "

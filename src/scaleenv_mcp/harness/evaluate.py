@@ -2,6 +2,10 @@
 
 ``scaleenv eval`` is this function plus argument parsing and printing; ``summary.json``
 records who ran (agent, model) and how (options), so a results folder explains itself.
+
+A model whose API key is missing or refused fails every episode the same way, so the first such
+episode stops the run with one line that names the variable to set (the episodes already
+finished are kept, and ``--resume`` carries on), instead of a fault per episode.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any, Literal
 
 import anyio
 
+from ..llm import auth_failure
 from ..spec.catalog import domain_names, load_domain_tasks
 from ..spec.paths import ProjectPaths
 from ..spec.task import AnswerChannel, TaskSpec
@@ -26,6 +31,23 @@ __all__ = ["EvalError", "evaluate", "select_tasks"]
 
 class EvalError(ValueError):
     """Options that cannot make an evaluation (an unknown domain, task or agent): one line for people."""
+
+
+class _Unauthorized(Exception):
+    """Raised from the progress hook on an episode the provider refused: it cancels the other episodes."""
+
+    def __init__(self, advice: str) -> None:
+        super().__init__(advice)
+        self.advice = advice
+
+
+def _unauthorized(exc: BaseException) -> _Unauthorized | None:
+    """The :class:`_Unauthorized` in what a task group raised (it wraps errors in exception groups)."""
+    if isinstance(exc, _Unauthorized):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next((found for inner in exc.exceptions if (found := _unauthorized(inner)) is not None), None)
+    return None
 
 
 def select_tasks(
@@ -96,6 +118,8 @@ def evaluate(
     that cluster (``ray_workers`` workers, default one per CPU); results are the same as a local run."""
     if trials < 1 or concurrency < 1 or max_steps < 1 or timeout <= 0:
         raise EvalError("--trials, --concurrency and --max-steps must be at least 1, and --timeout positive")
+    if per_domain is not None and per_domain < 1:
+        raise EvalError(f"--tasks must be at least 1, not {per_domain} (leave it out for every task)")
     tasks = select_tasks(paths, domains=domains, per_domain=per_domain, task_ids=task_ids)
     by_id = {t.id: t for t in tasks}
     if ray is not None:
@@ -130,18 +154,34 @@ def evaluate(
         on_start(
             sum(1 for t in tasks for trial in range(1, trials + 1) if not store.finished((t.domain, t.id, agent.name, trial)))
         )
-    if ray is not None:
-        from .distributed import RayUnavailable, run_eval_ray
+    def progress(record: EpisodeRecord) -> None:
+        advice = auth_failure(record.infra_error.message) if record.infra_error is not None else None
+        if advice is not None:  # every later episode would fail the same way
+            raise _Unauthorized(advice)
+        if on_episode is not None:
+            on_episode(record)
 
-        try:
-            records = run_eval_ray(
-                plan, store, agent=agent_name, llm=llm, address=None if ray == "local" else ray, workers=ray_workers,
-                progress=on_episode,
-            )  # fmt: skip
-        except RayUnavailable as exc:
-            raise EvalError(str(exc)) from None
-    else:
-        records = anyio.run(run_eval, plan, store, on_episode)
+    try:
+        if ray is not None:
+            from .distributed import RayUnavailable, run_eval_ray
+
+            try:
+                records = run_eval_ray(
+                    plan, store, agent=agent_name, llm=llm, address=None if ray == "local" else ray, workers=ray_workers,
+                    progress=progress,
+                )  # fmt: skip
+            except RayUnavailable as exc:
+                raise EvalError(str(exc)) from None
+        else:
+            records = anyio.run(run_eval, plan, store, progress)
+    except Exception as exc:
+        refused = _unauthorized(exc)
+        if refused is None:
+            raise
+        done = sum(1 for r in store.records() if r.infra_error is None)
+        raise EvalError(
+            f"{refused.advice}; the run stopped ({done} episode(s) finished in {out}; add --resume to carry on)"
+        ) from None
     chosen = {(t.domain, t.id) for t in tasks}
     records = [r for r in records if (r.domain, r.task_id) in chosen and r.agent == agent.name]
     options = {

@@ -4,13 +4,25 @@ NeMo Gym's agent servers and verifiers' ``nemo_gym`` taskset drive a resources s
 steps, all carrying the rollout's session cookie:
 
 - ``POST /seed_session`` with the dataset row (``responses_create_params`` plus our ``task_id``):
-  a new episode on that task. The reply also names the episode's MCP endpoint
-  (``{"mcp": {"url_path", "headers"}}``), which verifiers uses for the tools.
+  a new episode on that task. The reply also names the episode's MCP endpoint the way NeMo Gym's
+  ``MCPServerMetadata`` does (``{"mcp": {"server_name", "url_path", "transport", "headers"}}``;
+  ``server_name`` is the MCP server's name, which MCP clients put in ``mcp__<server>__<tool>``),
+  which verifiers uses for the tools.
 - ``POST /<tool>`` with the arguments: the tool on that episode; 200 with the result, 400 with
   the error, each as the text the agent reads over MCP.
 - ``POST /verify`` with the row and the Responses-API ``response``: the end state and the last
   assistant message graded; the reply is the request with ``reward`` and its components
-  (``success``, every reward mode, checks passed) as numbers, and the episode ends.
+  (``success``, every reward mode, checks passed) as numbers, and the episode ends. Each check
+  appears only as its kind and whether it passed: NeMo Gym writes verify replies into its rollout
+  files, and a check's wording or detail would put the expected answer into a training set.
+
+And once per batch, with no session: ``POST /aggregate_metrics`` with ``{"verify_responses": [...]}``
+(what ``/verify`` returned, with NeMo Gym's ``_ng_task_index``/``_ng_rollout_index``) answers
+``{"group_level_metrics", "agent_metrics", "key_metrics"}`` (see :func:`aggregate_metrics`).
+
+A rollout that dies before ``/verify`` (an agent crash, a cancelled batch) would otherwise hold its
+episode until the server's idle expiry (15 minutes by default); its episode is ended
+``grace_seconds`` (``--gym-grace-seconds``, 120 s) after its last call instead.
 
 Beyond loopback these routes need ``Authorization: Bearer <control token>`` like the control plane
 (both NeMo Gym and verifiers can send headers); the model under test never reaches them.
@@ -18,6 +30,10 @@ Beyond loopback these routes need ``Authorization: Bearer <control token>`` like
 
 from __future__ import annotations
 
+import asyncio
+import math
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -30,10 +46,17 @@ from ..episodes.service import EpisodeService, TooManyEpisodes
 from .http import _bearer, _json_body
 from .server import tool_result, tool_text
 
-__all__ = ["COOKIE", "gym_routes", "responses_answer"]
+__all__ = ["COOKIE", "GRACE_SECONDS", "aggregate_metrics", "gym_routes", "responses_answer"]
 
 COOKIE = "scaleenv_gym"
-_RESERVED = {"seed_session", "verify", "mcp", "control", "episodes"}
+CREATOR = "nemo-gym"
+GRACE_SECONDS = 120.0
+"""How long a NeMo Gym episode outlives its last call when ``/verify`` never comes (``--gym-grace-seconds``)."""
+TASK_INDEX = "_ng_task_index"
+ROLLOUT_INDEX = "_ng_rollout_index"
+_RESERVED = {"seed_session", "verify", "aggregate_metrics", "close_session", "mcp", "control", "episodes"}
+_STATS = ("mean", "max", "min", "median", "std")
+_HEADLINE = ("reward", "success")
 
 
 def responses_answer(response: Any) -> str | None:
@@ -51,19 +74,124 @@ def responses_answer(response: Any) -> str | None:
     return None
 
 
+def _numbers(reply: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric fields of one verify reply (booleans as 0/1), plus the response's token usage,
+    as NeMo Gym's ``RewardProfiler`` picks them; the indices are keys, not measurements."""
+    usage = reply.get("response", {}).get("usage") if isinstance(reply.get("response"), Mapping) else None
+    fields = {**(usage if isinstance(usage, Mapping) else {}), **reply}
+    return {
+        k: float(v)
+        for k, v in fields.items()
+        if k not in (TASK_INDEX, ROLLOUT_INDEX) and isinstance(v, int | float) and math.isfinite(v)
+    }
+
+
+def _describe(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """``mean/<field>``, ``max/...``, ``min/...``, ``median/...``, ``std/...`` over the rows that have each
+    field (the sample deviation, 0 for a single value, as NeMo Gym reports it)."""
+    out: dict[str, float] = {}
+    for field in sorted({k for row in rows for k in row}):
+        values = [row[field] for row in rows if field in row]
+        out[f"mean/{field}"] = statistics.fmean(values)
+        out[f"max/{field}"] = max(values)
+        out[f"min/{field}"] = min(values)
+        out[f"median/{field}"] = statistics.median(values)
+        out[f"std/{field}"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out
+
+
+def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """NeMo Gym's ``POST /aggregate_metrics`` answer for a batch of verify replies.
+
+    The shape is NeMo Gym's ``AggregateMetrics`` (``nemo_gym/config_types.py``), computed as its
+    ``compute_aggregate_metrics`` (``nemo_gym/reward_profile.py``) does with the default profiler:
+    ``group_level_metrics`` has one entry per ``_ng_task_index`` with ``mean/max/min/median/std`` of
+    every numeric field and the rollout count, ``agent_metrics`` the same over all rollouts, and
+    ``key_metrics`` the headline subset. Ours adds, like a server's ``compute_metrics`` override,
+    ``pass@k/success`` (some of a task's first k rollouts succeeded, averaged over tasks, in percent
+    as NeMo Gym reports pass@k) and ``pass^k/success`` (all of them did: the reliability scaleenv
+    eval reports), for k up to the fewest rollouts any task has. Flat keys, for W&B or MLflow.
+    """
+    if not verify_responses:
+        return {"group_level_metrics": [], "agent_metrics": {}, "key_metrics": {}}
+    by_task: dict[int, list[Mapping[str, Any]]] = {}
+    for reply in verify_responses:
+        index = reply.get(TASK_INDEX, 0)
+        by_task.setdefault(index if isinstance(index, int) else 0, []).append(reply)
+    groups = []
+    for index in sorted(by_task):
+        replies = sorted(by_task[index], key=lambda r: r.get(ROLLOUT_INDEX, 0) if isinstance(r.get(ROLLOUT_INDEX), int) else 0)
+        groups.append({TASK_INDEX: index, **_describe([_numbers(r) for r in replies]), "num_rollouts": len(replies)})
+    agent: dict[str, Any] = _describe([_numbers(r) for r in verify_responses])
+    k_max = min(len(replies) for replies in by_task.values())
+    for k in range(1, k_max + 1):
+        first = [sorted(replies, key=lambda r: r.get(ROLLOUT_INDEX, 0) if isinstance(r.get(ROLLOUT_INDEX), int) else 0)[:k]
+                 for replies in by_task.values()]  # fmt: skip
+        wins = [[bool(r.get("success")) for r in replies] for replies in first]
+        agent[f"pass@{k}/success"] = 100.0 * statistics.fmean(any(w) for w in wins)
+        agent[f"pass^{k}/success"] = 100.0 * statistics.fmean(all(w) for w in wins)
+    key = {k: v for k, v in agent.items() if k.split("/")[0] == "mean" and k.split("/", 1)[1] in _HEADLINE}
+    key.update({k: v for k, v in agent.items() if k.startswith(("pass@", "pass^"))})
+    return {"group_level_metrics": groups, "agent_metrics": agent, "key_metrics": key}
+
+
 def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message[:500]}, status_code=status)
 
 
-def gym_routes(service: EpisodeService, token: str | None, tools: set[str]) -> list[Route]:
-    """The three NeMo Gym routes; ``token`` is required when not None (a server beyond loopback)."""
+class _Rollouts:
+    """The episodes NeMo Gym seeded, ended ``grace`` seconds after their last call if ``/verify`` never
+    came. Swept on every NeMo Gym request and by a background task while any are live (the server's
+    own reaper only knows the idle expiry, which is much longer)."""
+
+    def __init__(self, service: EpisodeService, grace: float) -> None:
+        if not 0 < grace < math.inf:
+            raise ValueError(f"the NeMo Gym grace must be a positive number of seconds, not {grace}")
+        self.service = service
+        self.grace = grace
+        self.live: set[str] = set()
+        self.ended_by_grace = 0
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def add(self, episode: str) -> None:
+        self.live.add(episode)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    def end(self, episode: str) -> None:
+        self.live.discard(episode)
+        if episode in self.service.handles:
+            self.service.delete(episode)
+
+    def sweep(self) -> list[str]:
+        """End the rollouts idle longer than the grace; returns their episode ids."""
+        cutoff = self.service.clock() - self.grace
+        gone = [e for e in self.live if e not in self.service.handles]  # ended elsewhere (control plane, idle reaper)
+        self.live.difference_update(gone)
+        stale = [e for e in self.live if self.service.handles[e].last_used < cutoff]
+        for episode in stale:
+            self.end(episode)
+        self.ended_by_grace += len(stale)
+        return stale
+
+    async def _sweep_forever(self) -> None:
+        while self.live:
+            await asyncio.sleep(min(5.0, self.grace / 4))
+            self.sweep()
+
+
+def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, grace_seconds: float = GRACE_SECONDS) -> list[Route]:
+    """The NeMo Gym routes; ``token`` is required when not None (a server beyond loopback)."""
     clashes = tools & _RESERVED
     if clashes:
         raise ValueError(f"tools {sorted(clashes)} clash with the NeMo Gym routes")
+    rollouts = _Rollouts(service, grace_seconds)
+    server_name = service.coordinator.spec.name  # the MCP server's own name (build_server names it so)
 
     def authorize(request: Request) -> None:
         if token is not None:
             check_token(token, _bearer(request))
+        rollouts.sweep()
 
     def episode_of(request: Request) -> str:
         episode = service.resolve(request.cookies.get(COOKIE, ""))
@@ -78,14 +206,16 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str]) -> l
             task = row.get("task_id")
             if not isinstance(task, str):
                 raise ControlError("the row has no 'task_id' (rows come from `scaleenv export tasks --to nemo-gym`)", status=400)
-            handle = service.create(task=task, creator="nemo-gym")
+            handle = service.create(task=task, creator=CREATOR)
         except ControlError as exc:
             return _error(str(exc), exc.status)
         except TooManyEpisodes as exc:
             return _error(str(exc), 429)
         except EpisodeError as exc:
             return _error(str(exc), 404)
-        reply = JSONResponse({"mcp": {"url_path": f"/episodes/{handle.token}/mcp", "headers": {}}})
+        rollouts.add(handle.episode)
+        mcp = {"server_name": server_name, "url_path": f"/episodes/{handle.token}/mcp", "transport": "http", "headers": {}}
+        reply = JSONResponse({"mcp": mcp})
         reply.set_cookie(COOKIE, handle.token, httponly=True, samesite="strict")
         return reply
 
@@ -110,7 +240,7 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str]) -> l
         except ControlError as exc:
             return _error(str(exc), exc.status)
         verdict = service.coordinator.verify(episode, responses_answer(body.get("response")))
-        service.delete(episode)
+        rollouts.end(episode)
         passed = sum(1 for c in verdict.checks if c.passed)
         reply = {
             **body,
@@ -120,14 +250,26 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str]) -> l
             "checks_passed": float(passed),
             "checks_total": float(len(verdict.checks)),
             "policy_violations": float(len(verdict.policy_violations)),
-            "checks": [c.model_dump(mode="json") for c in verdict.checks],
+            "checks": [{"kind": c.kind, "passed": c.passed} for c in verdict.checks],
         }
         response = JSONResponse(reply)
         response.delete_cookie(COOKIE)
         return response
 
+    async def aggregate(request: Request) -> Response:
+        try:
+            authorize(request)
+            body = await _json_body(request)
+        except ControlError as exc:
+            return _error(str(exc), exc.status)
+        replies = body.get("verify_responses")
+        if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
+            return _error("the body is {\"verify_responses\": [...]}: a list of what /verify returned", 400)
+        return JSONResponse(aggregate_metrics(replies))
+
     return [
         Route("/seed_session", seed_session, methods=["POST"]),
         Route("/verify", verify, methods=["POST"]),
+        Route("/aggregate_metrics", aggregate, methods=["POST"]),
         Route("/{tool}", call, methods=["POST"]),
     ]

@@ -12,7 +12,7 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``scaleenv serve`` and of every generated ``python -m servers.<domain>``."""
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP host")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port")
+    parser.add_argument("--port", type=_port, default=8000, help="HTTP port (0: any free one)")
     parser.add_argument("--task", help="start every session on this task's initial state; offers its instruction as a prompt")
     parser.add_argument("--control", help="Unix socket path for the harness-only control channel (verify, snapshot, ...)")
     parser.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
@@ -30,6 +30,19 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
                       help="accept only these Host headers (repeatable; loopback is always checked)")  # fmt: skip
     http.add_argument("--nemo-gym", action="store_true",
                       help="also speak NeMo Gym's resources-server protocol: /seed_session, /<tool>, /verify")  # fmt: skip
+    http.add_argument("--gym-grace-seconds", type=_positive(float), default=120.0,
+                      help="with --nemo-gym: end a rollout's episode this long after its last call when /verify never comes")  # fmt: skip
+
+
+def _port(text: str) -> int:
+    """A TCP port, checked here so a typo is one line and not a traceback from the socket layer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535)")
+    return value
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:

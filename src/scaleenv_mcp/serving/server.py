@@ -516,7 +516,9 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         from .gym import gym_routes
 
         try:
-            extra = gym_routes(service, None if options.host in LOOPBACK else token, set(spec.tools))
+            extra = gym_routes(
+                service, None if options.host in LOOPBACK else token, set(spec.tools), grace_seconds=options.gym_grace_seconds
+            )
         except ValueError as exc:
             raise ServeError(str(exc)) from None
     app = http_app(
