@@ -17,7 +17,7 @@ from .._api import Domain, Episode, load
 from ..engine.runtime import ToolResult
 from ..harness.agents import malformed
 from ..serving.server import openai_tools, policy_brief, tool_result, tool_text
-from ..spec.task import TaskSpec
+from ..spec.task import AnswerChannel, TaskSpec
 from ..tasks.grader import Verification
 
 __all__ = ["TaskEpisode", "final_answer", "load_cached", "task_id_of"]
@@ -61,13 +61,18 @@ def final_answer(messages: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 class TaskEpisode:
-    """An episode on one stored task, in process; ``close()`` frees its state."""
+    """An episode on one stored task, in process; ``close()`` frees its state.
 
-    def __init__(self, domain: str, task: Any, *, root: str | Path | None = None) -> None:
+    ``answer_channel``: ``typed`` offers a question's ``submit_answer`` tool and grades the value it
+    receives; ``prose`` grades the final message (for a trainer whose tool set is fixed per domain)."""
+
+    def __init__(
+        self, domain: str, task: Any, *, root: str | Path | None = None, answer_channel: AnswerChannel = "typed"
+    ) -> None:
         self.domain = load_cached(domain, root)
         self.task = self.domain.task(task_id_of(task))
-        self.episode: Episode = self.domain.episode(self.task)
-        self.tools = openai_tools(self.domain.spec)
+        self.episode: Episode = self.domain.episode(self.task, answer_channel=answer_channel)
+        self.tools = openai_tools(self.domain.spec, self.task if answer_channel == "typed" else None)
 
     def messages(self) -> list[dict[str, Any]]:
         """The opening conversation: the policy brief and the user's request."""

@@ -82,7 +82,7 @@ class ScaleenvEnvironment:
         """
         if self._episode is not None:
             self._episode.close()
-        self._episode, self._verdict = TaskEpisode(self.domain, row, root=self.root), None
+        self._episode, self._verdict = TaskEpisode(self.domain, row, root=self.root, answer_channel="prose"), None
         return None
 
     def _call(self, tool: str, arguments: dict[str, Any]) -> str:
@@ -113,7 +113,7 @@ class ScaleenvEnvironment:
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         self._episode, self._verdict = None, None
         if state["task"] is not None:
-            self._episode = TaskEpisode(self.domain, state["task"], root=self.root)
+            self._episode = TaskEpisode(self.domain, state["task"], root=self.root, answer_channel="prose")
             for tool, arguments in state["calls"]:  # failed calls too: the policy monitor saw them
                 self._episode.episode.call(tool, arguments)
         if state["verdict"] is not None:

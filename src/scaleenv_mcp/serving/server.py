@@ -43,7 +43,7 @@ from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
-from ..spec.task import AnswerChannel, TaskSpec
+from ..spec.task import ANSWER_TOOL, AnswerChannel, TaskSpec
 from ..tasks.channel import answer_tool
 from .options import add_serve_options
 
@@ -517,7 +517,8 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
 
         try:
             extra = gym_routes(
-                service, None if options.host in LOOPBACK else token, set(spec.tools), grace_seconds=options.gym_grace_seconds
+                service, None if options.host in LOOPBACK else token, {*spec.tools, ANSWER_TOOL},  # a question's answer tool
+                grace_seconds=options.gym_grace_seconds,
             )
         except ValueError as exc:
             raise ServeError(str(exc)) from None
