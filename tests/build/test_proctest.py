@@ -54,11 +54,12 @@ def test_an_effect_that_breaks_a_constraint_is_caught_with_a_reproduction() -> N
 
 def test_a_rule_the_seed_data_can_never_satisfy_is_caught() -> None:
     data = retail_data()
-    data["tools"]["open_return"]["requires"][1]["check"] = "days_between(order.delivered_on, today) <= -1"
+    # kept by the tool, so every call fails on it (a rule the agent keeps never stops a call)
+    data["tools"]["open_return"]["requires"][1].update(check="days_between(order.delivered_on, today) <= -1", kept_by="tool")
     report = run_procedural_tests(parse_blueprint(data))
     (defect,) = report.defects
     assert (defect.kind, defect.tool) == ("never_succeeds", "open_return")
-    assert "30-day return window" in defect.message and defect.arguments["order_id"].startswith("ORD-")
+    assert "within 30 days of delivery" in defect.message and defect.arguments["order_id"].startswith("ORD-")
 
 
 def unreachable_blueprint() -> dict[str, Any]:
