@@ -713,7 +713,8 @@ def _refusal_goal(build: _Build) -> tuple[list[CheckSpec], ToolCall] | None:
             result = _trial(build.state, tool_name, args)
             if not result.ok or not result.breaches:
                 continue  # refused by the tool itself (integrity), or allowed: not the agent's judgment
-            blocking = _blocking_field(build.state, tool_name, args, bound[1])
+            own = (build.persona_entity, build.state.get(build.persona_entity, str(build.persona["id"])) or build.persona)
+            blocking = _blocking_field(build.state, tool_name, args, [*bound[1], own])  # the user's own row may decide (a tier)
             if blocking is None:
                 continue
             entity, row, fname, disallowed = blocking
@@ -766,14 +767,15 @@ def _refusal_candidates(build: _Build, tool_name: str, persona_params: list[str]
 def _blocking_field(
     state: State, tool_name: str, args: dict[str, Any], rows: list[tuple[str, dict[str, Any]]]
 ) -> tuple[str, dict[str, Any], str, list[Any]] | None:
-    """(entity, row, enum field, the values that forbid the call) for the first field whose value
-    alone decides whether the call is allowed; None when no single field does."""
+    """(entity, row, enum field, the values for which the policy forbids a call the tool would accept)
+    for the first field whose value alone decides whether the call is allowed; None when no single
+    field does. A value the tool itself refuses (an order cancelled twice) is no reason the agent keeps."""
     spec = state.spec
     for entity, row in rows:
         for fname, fspec in spec.entities[entity].fields.items():
             if fspec.type != "enum" or not fspec.values or row.get(fname) is None:
                 continue
-            allowed = {}
+            verdicts: dict[Any, str] = {}
             for value in fspec.values:
                 with state.trial():
                     try:
@@ -781,9 +783,9 @@ def _blocking_field(
                     except sqlite3.IntegrityError:  # a value this row cannot hold (a unique pair): not a reason
                         continue
                     outcome = execute(state, tool_name, args)
-                    allowed[value] = outcome.ok and not outcome.breaches
-            if not allowed.get(row[fname], True) and any(allowed.values()):
-                return entity, row, fname, [v for v, ok in allowed.items() if not ok]
+                    verdicts[value] = "tool" if not outcome.ok else "agent" if outcome.breaches else "allowed"
+            if verdicts.get(row[fname]) == "agent" and "allowed" in verdicts.values():
+                return entity, row, fname, [v for v, verdict in verdicts.items() if verdict == "agent"]
     return None
 
 
@@ -1146,6 +1148,8 @@ def generate_tasks(
         force = next(iter(sorted(+owed)), None)  # a refusal is matched by its allowed counterpart before anything else
         if force is not None:
             kind = "action"
+        elif kind == "refusal" and len(tasks) + 2 > count:
+            kind = "action" if "action" in mix else "information"  # no room left for a refusal and its counterpart
         elif len(tasks) >= count:
             break
         task = _one_task(
@@ -1158,6 +1162,7 @@ def generate_tasks(
             forced_misses[force] += 1
             if forced_misses[force] >= 3 * _GIVE_UP:  # no allowed counterpart can be made: that tool's refusals go
                 tasks = [t for t in tasks if not (t.kind == "refusal" and t.decides == force)]
+                tasks = [t.model_copy(update={"decides": None}) if t.decides == force else t for t in tasks]
                 refusable.discard(force)
                 del owed[force]
             continue
