@@ -15,12 +15,12 @@ list_customer_reservations, find_reservation_by_reference, get_reservation,
 list_reservation_bags.
 Write tools and their rules:
   - book_reservation: [count('flight', id__in=flight_ids) == len(flight_ids)] [flight.status in ['scheduled', 'delayed'] and flight.departs_at > now] [(flight.seats_business if cabin == 'business' else flight.seats_economy) >= len(passengers)] [pm.customer_id == customer.id] [passenger.date_of_birth < today] [count('payment_method', id__in=payment_method_ids) == len(payment_method_ids)] [exists('payment_method', id__in=payment_method_ids, kind='card') or total('payment_method', 'balance', id__in=payment_method_ids) >= price]
-  - cancel_reservation: [reservation.status == 'confirmed'] [flight.departs_at > now] [hours_between(reservation.booked_at, now) <= 24 or reservation.insured or reservation.cabin == 'business']
-  - upgrade_to_business: [reservation.status == 'confirmed'] [reservation.cabin == 'economy'] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card'] [flight.departs_at > now and flight.seats_business >= reservation.passengers]
+  - cancel_reservation: [reservation.status == 'confirmed'] [flight.departs_at > now] (kept by the agent) [hours_between(reservation.booked_at, now) <= 24 or reservation.insured or reservation.cabin == 'business'] (kept by the agent)
+  - upgrade_to_business: [reservation.status == 'confirmed'] [reservation.cabin == 'economy'] [customer.membership in ['silver', 'gold']] (kept by the agent) [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card'] [flight.departs_at > now and flight.seats_business >= reservation.passengers]
   - add_insurance: [reservation.status == 'confirmed'] [not reservation.insured] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= cost] [flight.departs_at > now]
-  - add_bag: [reservation.status == 'confirmed'] [weight_kg <= 32] [count('bag', reservation_id=reservation.id) < 2 * reservation.passengers] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= 35]
+  - add_bag: [reservation.status == 'confirmed'] [weight_kg <= 32] [count('bag', reservation_id=reservation.id) < 2 * reservation.passengers] (kept by the agent) [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= 35]
   - remove_bag: [reservation.status == 'confirmed']
-  - change_flight: [reservation.status == 'confirmed'] [hours_between(now, flight.departs_at) >= 24] [new_flight.id != flight.id] [new_flight.origin == flight.origin and new_flight.destination == flight.destination] [new_flight.status in ['scheduled', 'delayed'] and new_flight.departs_at > now] [seats >= reservation.passengers] [not exists('segment', reservation_id=reservation.id, flight_id=new_flight.id)] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= difference]
+  - change_flight: [reservation.status == 'confirmed'] [hours_between(now, flight.departs_at) >= 24] (kept by the agent) [new_flight.id != flight.id] [new_flight.origin == flight.origin and new_flight.destination == flight.destination] [new_flight.status in ['scheduled', 'delayed'] and new_flight.departs_at > now] [seats >= reservation.passengers] [not exists('segment', reservation_id=reservation.id, flight_id=new_flight.id)] [payment_method.customer_id == reservation.customer_id] [payment_method.kind == 'card' or payment_method.balance >= difference]
   - update_passenger: [reservation.status == 'confirmed'] [first_name != None or last_name != None or date_of_birth != None] [date_of_birth == None or date_of_birth < today]
   - add_card: [len(last_four) == 4] [count('payment_method', customer_id=customer.id) < 4] [not exists('payment_method', customer_id=customer.id, last_four=last_four)]
   - remove_payment_method: [not exists('payment', payment_method_id=payment_method.id)]
@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "edefc9d0170f36c725025b626925f0f91bbe7f3f883b1d5467bb18eb67459c8e"
+SPEC_SHA256 = "f7f74d765f53dc1ea5524cc6da240a5777c92a2bee04949e5dc4986e47df7954"
 
 
 def load_spec() -> DomainSpec:

@@ -11,12 +11,12 @@ damage_report (4 rows).
 Read tools: find_renter_by_email, find_renter_by_licence, get_renter,
 find_branch_by_city, list_branch_vehicles, get_vehicle, list_renter_rentals, get_rental.
 Write tools and their rules:
-  - reserve_vehicle: [vehicle.status == 'available'] [start_date >= today] [days <= 30] [renter.licence_expires_on >= add_days(start_date, days)] [days_between(renter.birth_date, today) >= 21 * 365] [vehicle.vehicle_class not in ['premium', 'van'] or days_between(renter.birth_date, today) >= 25 * 365]
-  - add_insurance: [rental.status == 'reserved'] [not rental.insurance]
+  - reserve_vehicle: [vehicle.status == 'available'] [start_date >= today] [days <= 30] [renter.licence_expires_on >= add_days(start_date, days)] [days_between(renter.birth_date, today) >= 21 * 365] [vehicle.vehicle_class not in ['premium', 'van'] or days_between(renter.birth_date, today) >= 25 * 365] (kept by the agent)
+  - add_insurance: [rental.status == 'reserved'] (kept by the agent) [not rental.insurance]
   - cancel_rental: [rental.status == 'reserved']
   - pick_up_vehicle: [rental.status == 'reserved'] [rental.start_date <= today]
   - return_vehicle: [rental.status == 'active'] [odometer_km >= vehicle.odometer_km]
-  - report_damage: [rental.status in ['active', 'completed']] [len(description) >= 5]
+  - report_damage: [rental.status in ['active', 'completed']] (kept by the agent) [len(description) >= 5]
 
 Run: python -m servers.car_rental (stdio), or add --http --port 8000 (streamable HTTP).
 """
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "2439ee73da0ad7c9f2a409fbc9e643907c105fdff0c43dcf701467c3c5fa2f38"
+SPEC_SHA256 = "aa389cd4a6308ca43419dd23925c2c7b518a9cf3b1842cc7575e2bd43cc64e04"
 
 
 def load_spec() -> DomainSpec:

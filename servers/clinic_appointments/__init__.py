@@ -12,10 +12,10 @@ Read tools: find_patient_by_email, find_patient_by_name_and_birth_date, get_pati
 list_doctors, find_doctor_by_name, list_doctor_slots, list_patient_appointments,
 get_appointment, get_slot, list_patient_prescriptions.
 Write tools and their rules:
-  - book_appointment: [slot.status == 'open'] [slot.starts_at > now] [count('appointment', patient_id=patient.id, status='scheduled') < 3] [doctor.specialty == 'general_practice' or patient.referral_specialty == doctor.specialty] [len(reason) >= 3]
+  - book_appointment: [slot.status == 'open'] [slot.starts_at > now] [count('appointment', patient_id=patient.id, status='scheduled') < 3] (kept by the agent) [doctor.specialty == 'general_practice' or patient.referral_specialty == doctor.specialty] (kept by the agent) [len(reason) >= 3]
   - cancel_appointment: [appointment.status == 'scheduled'] [slot.starts_at > now]
-  - reschedule_appointment: [appointment.status == 'scheduled'] [new_slot.status == 'open'] [new_slot.starts_at > now] [new_slot.doctor_id == old_slot.doctor_id]
-  - refill_prescription: [prescription.expires_on >= today] [prescription.refills_left > 0]
+  - reschedule_appointment: [appointment.status != 'cancelled'] [appointment.status == 'scheduled'] (kept by the agent) [new_slot.status == 'open'] [new_slot.starts_at > now] [new_slot.doctor_id == old_slot.doctor_id]
+  - refill_prescription: [prescription.expires_on >= today] (kept by the agent) [prescription.refills_left > 0]
   - update_insurer: [insurer != patient.insurer]
 
 Run: python -m servers.clinic_appointments (stdio), or add --http --port 8000 (streamable HTTP).
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c195f16e1a8e690fba3a57e409a9623d40e2880fb36e5208cc2c30a1149d628d"
+SPEC_SHA256 = "ec75c1fddd6c0b136a1c010604a6ce904326d9491a5db4ef89bb82876f869375"
 
 
 def load_spec() -> DomainSpec:

@@ -11,10 +11,10 @@ transfer (4 rows).
 Read tools: find_attendee_by_email, get_attendee, search_events, find_event_by_name,
 get_event, get_venue, list_attendee_tickets, get_ticket.
 Write tools and their rules:
-  - buy_ticket: [event.status == 'on_sale'] [event.starts_at > now] [(event.vip_left if tier == 'vip' else event.standard_left) > 0] [count('ticket', attendee_id=attendee.id, event_id=event.id, status__ne='refunded') < 6]
-  - refund_ticket: [ticket.status == 'valid'] [event.status == 'cancelled' or days_between(today, event.starts_at) >= 7]
-  - transfer_ticket: [ticket.status == 'valid'] [not ticket.transferred] [to_attendee.id != ticket.attendee_id] [days_between(now, event.starts_at) >= 1]
-  - upgrade_to_vip: [ticket.status == 'valid'] [ticket.tier == 'standard'] [event.vip_left > 0]
+  - buy_ticket: [event.status == 'on_sale'] [event.starts_at > now] [(event.vip_left if tier == 'vip' else event.standard_left) > 0] [count('ticket', attendee_id=attendee.id, event_id=event.id, status__ne='refunded') < 6] (kept by the agent)
+  - refund_ticket: [ticket.status != 'refunded'] [ticket.status != 'checked_in'] (kept by the agent) [event.status == 'cancelled' or days_between(today, event.starts_at) >= 7] (kept by the agent)
+  - transfer_ticket: [ticket.status != 'refunded'] [ticket.status != 'checked_in'] (kept by the agent) [not ticket.transferred] [to_attendee.id != ticket.attendee_id] [days_between(now, event.starts_at) >= 1] (kept by the agent) [ticket.tier == 'standard'] (kept by the agent)
+  - upgrade_to_vip: [ticket.status != 'refunded'] [ticket.status != 'checked_in'] (kept by the agent) [ticket.tier == 'standard'] [event.vip_left > 0]
   - update_attendee_city: [len(city) >= 2]
 
 Run: python -m servers.event_ticketing (stdio), or add --http --port 8000 (streamable HTTP).
@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "9905906721c567f2317fd3ac7124f72893a6e28c7f613fd13b4583a87715a1c5"
+SPEC_SHA256 = "80e539d9984a6e61d1b66c484619e52e8d433152140eae329d636e313f8da330"
 
 
 def load_spec() -> DomainSpec:

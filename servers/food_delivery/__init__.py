@@ -11,10 +11,10 @@ rows), delivery_order (40 rows).
 Read tools: find_customer_by_email, get_customer, list_restaurants,
 find_restaurant_by_name, list_menu, list_customer_orders, get_order, get_menu_item.
 Write tools and their rules:
-  - place_order: [restaurant.is_open] [menu_item.available] [menu_item.price * quantity >= restaurant.min_order] [payment != 'wallet' or customer.wallet >= menu_item.price * quantity + (0 if customer.subscriber else 2.99) + (tip or 0)]
-  - cancel_order: [delivery_order.status in ['placed', 'preparing']]
-  - change_tip: [delivery_order.status in ['placed', 'preparing', 'picked_up']] [tip != delivery_order.tip]
-  - rate_order: [delivery_order.status == 'delivered'] [delivery_order.rating == None]
+  - place_order: [restaurant.is_open] [menu_item.available] [menu_item.price * quantity >= restaurant.min_order] (kept by the agent) [payment != 'wallet' or customer.wallet >= menu_item.price * quantity + (0 if customer.subscriber else 2.99) + (tip or 0)]
+  - cancel_order: [delivery_order.status != 'cancelled'] [delivery_order.status in ['placed', 'preparing']] (kept by the agent)
+  - change_tip: [delivery_order.status != 'cancelled'] [delivery_order.status in ['placed', 'preparing', 'picked_up']] (kept by the agent) [tip != delivery_order.tip]
+  - rate_order: [delivery_order.status == 'delivered'] (kept by the agent) [delivery_order.rating == None]
   - top_up_wallet: [amount >= 5 and amount <= 200]
   - update_address: [len(address) >= 5]
 
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "36101a4a9af00ccca5d990eb65f09cc62f1175dc8cdec5e4eb1db6a0c88e46a6"
+SPEC_SHA256 = "390a5d6d0aadfff4dcc5cb8bd75bf57d283a02fc56c6759643c8e06a2582cb51"
 
 
 def load_spec() -> DomainSpec:

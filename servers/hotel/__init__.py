@@ -12,11 +12,11 @@ Read tools: find_guest_by_email, get_guest, list_hotels, find_hotel_by_name, lis
 list_guest_reservations, list_room_reservations, get_reservation,
 list_reservation_charges.
 Write tools and their rules:
-  - make_reservation: [room.in_service] [check_in >= today] [nights <= 14] [guests <= room.capacity] [not exists('reservation', room_id=room.id, status__in=['booked', 'checked_in'], check_in__lt=add_days(check_in, nights), check_out__gt=check_in)]
-  - cancel_reservation: [reservation.status == 'booked']
-  - change_nights: [reservation.status in ['booked', 'checked_in']] [nights <= 14] [nights != reservation.nights] [not exists('reservation', room_id=room.id, id__ne=reservation.id, status__in=['booked', 'checked_in'], check_in__lt=add_days(reservation.check_in, nights), check_out__gt=reservation.check_in)]
+  - make_reservation: [room.in_service] [check_in >= today] [nights <= 14] (kept by the agent) [guests <= room.capacity] [not exists('reservation', room_id=room.id, status__in=['booked', 'checked_in'], check_in__lt=add_days(check_in, nights), check_out__gt=check_in)]
+  - cancel_reservation: [reservation.status != 'cancelled'] [reservation.status == 'booked'] (kept by the agent)
+  - change_nights: [reservation.status in ['booked', 'checked_in']] [nights <= 14] (kept by the agent) [nights != reservation.nights] [not exists('reservation', room_id=room.id, id__ne=reservation.id, status__in=['booked', 'checked_in'], check_in__lt=add_days(reservation.check_in, nights), check_out__gt=reservation.check_in)]
   - check_in_guest: [reservation.status == 'booked'] [reservation.check_in <= today]
-  - request_late_checkout: [reservation.status == 'checked_in'] [not reservation.late_checkout]
+  - request_late_checkout: [reservation.status == 'checked_in'] (kept by the agent) [not reservation.late_checkout]
   - check_out_guest: [reservation.status == 'checked_in']
 
 Run: python -m servers.hotel (stdio), or add --http --port 8000 (streamable HTTP).
@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "5559df39117aa87f52d2b7e7e5c0ba7fccd127db44d58f6ec17f2a3b7eb4acf8"
+SPEC_SHA256 = "899bcc8e831739ec89adf0f2e56de63313186d6e624cf03c1010c14f4a14e906"
 
 
 def load_spec() -> DomainSpec:

@@ -13,11 +13,11 @@ list_technicians, list_employee_devices, list_employee_seats, find_device_by_tag
 list_stock_devices, find_licence_by_product.
 Write tools and their rules:
   - open_ticket: [len(subject) >= 5] [count('ticket', employee_id=employee.id, status__in=['open', 'in_progress']) < 5]
-  - assign_ticket: [ticket.status in ['open', 'in_progress']] [technician.active] [ticket.technician_id != technician.id]
-  - change_priority: [ticket.status in ['open', 'in_progress']] [ticket.priority != priority]
+  - assign_ticket: [ticket.status in ['open', 'in_progress']] (kept by the agent) [technician.active] [ticket.technician_id != technician.id]
+  - change_priority: [ticket.status in ['open', 'in_progress']] (kept by the agent) [ticket.priority != priority]
   - resolve_ticket: [ticket.status == 'in_progress'] [len(resolution) >= 10]
-  - reopen_ticket: [ticket.status == 'resolved'] [days_between(ticket.resolved_on, today) <= 7]
-  - assign_device: [device.status == 'in_stock'] [device.kind != 'laptop' or count('device', employee_id=employee.id, kind='laptop', status='assigned') < 2]
+  - reopen_ticket: [ticket.status == 'resolved'] [days_between(ticket.resolved_on, today) <= 7] (kept by the agent)
+  - assign_device: [device.status == 'in_stock'] [device.kind != 'laptop' or count('device', employee_id=employee.id, kind='laptop', status='assigned') < 2] (kept by the agent)
   - report_device_lost: [device.status == 'assigned']
   - grant_licence_seat: [licence.seats_used < licence.seats_total] [not exists('seat', licence_id=licence.id, employee_id=employee.id)]
   - revoke_licence_seat: [no preconditions]
@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "6e0fcb85d2ee78aca540cc56cf8b8f533deb5fe4a8839647b242d9eb6d2467f4"
+SPEC_SHA256 = "7c86063d2711091904f04a633fae382e3985f0fafa39034e1ef93588bfc772da"
 
 
 def load_spec() -> DomainSpec:

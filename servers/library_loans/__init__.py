@@ -11,11 +11,11 @@ rows).
 Read tools: find_member_by_card, find_member_by_email, get_member, search_titles,
 list_title_copies, list_member_loans, get_loan, get_copy, list_member_holds.
 Write tools and their rules:
-  - checkout_copy: [copy.status == 'available'] [member.fines_owed < 10] [count('loan', member_id=member.id, status='active') < (10 if member.membership == 'premium' else 5)]
-  - renew_loan: [loan.status == 'active'] [loan.renewals < 2] [loan.due_on >= today] [member.fines_owed < 10] [not exists('hold', title_id=copy.title_id, status='waiting')]
+  - checkout_copy: [copy.status == 'available'] [member.fines_owed < 10] (kept by the agent) [count('loan', member_id=member.id, status='active') < (10 if member.membership == 'premium' else 5)] (kept by the agent)
+  - renew_loan: [loan.status == 'active'] [loan.renewals < 2] [loan.due_on >= today] (kept by the agent) [member.fines_owed < 10] (kept by the agent) [not exists('hold', title_id=copy.title_id, status='waiting')] (kept by the agent)
   - return_copy: [loan.status == 'active']
   - place_hold: [not exists('copy', title_id=title.id, status='available')] [not exists('hold', member_id=member.id, title_id=title.id)]
-  - cancel_hold: [hold.status == 'waiting']
+  - cancel_hold: [hold.status != 'cancelled'] [hold.status == 'waiting'] (kept by the agent)
   - pay_fines: [member.fines_owed > 0] [amount <= member.fines_owed]
   - report_copy_lost: [loan.status == 'active']
 
@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b5a7573023081a054fb805b0323350594ea663f69782eb6c62e602defb12ecfc"
+SPEC_SHA256 = "c2370b1b0ce23ad788ee372e251d07f60dc1c60df99f238b20dca2dead6e46fc"
 
 
 def load_spec() -> DomainSpec:

@@ -13,9 +13,9 @@ search_products, get_product, list_order_payments.
 Write tools and their rules:
   - place_order: [product.active] [product.stock >= quantity]
   - pay_order: [order.status == 'pending'] [method != 'store_credit' or customer.store_credit >= order.total]
-  - cancel_order: [order.status in ['pending', 'paid']]
-  - change_order_quantity: [order.status == 'pending'] [quantity != order.quantity] [product.stock + order.quantity >= quantity]
-  - open_return: [order.status == 'delivered'] [days_between(order.delivered_on, today) <= 30] [not exists('return_request', order_id=order.id)]
+  - cancel_order: [order.status != 'cancelled'] [order.status in ['pending', 'paid']] (kept by the agent)
+  - change_order_quantity: [order.status != 'cancelled'] [order.status == 'pending'] (kept by the agent) [quantity != order.quantity] [product.stock + order.quantity >= quantity]
+  - open_return: [order.status == 'delivered'] (kept by the agent) [order.delivered_on is None or days_between(order.delivered_on, today) <= 30] (kept by the agent) [not exists('return_request', order_id=order.id)]
   - update_customer_city: [len(city) >= 2]
 
 Run: python -m servers.retail (stdio), or add --http --port 8000 (streamable HTTP).
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "f752bc33e6be222dc0962e1307c68b4c35fb2765602bc1ef56ad0a3411ab33ad"
+SPEC_SHA256 = "c41d8498a498428a09cd3a78ed39ca9455e76cb082c6f51cdf48221f47d1bd93"
 
 
 def load_spec() -> DomainSpec:

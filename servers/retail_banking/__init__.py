@@ -15,10 +15,10 @@ Write tools and their rules:
   - transfer_between_accounts: [from_account.id != to_account.id] [from_account.customer_id == to_account.customer_id] [from_account.status == 'open' and to_account.status == 'open'] [from_account.balance >= amount] [from_account.sent_today + amount <= from_account.daily_limit]
   - pay_payee: [payee.customer_id == account.customer_id] [account.status == 'open'] [account.balance >= amount] [account.sent_today + amount <= account.daily_limit]
   - block_card: [card.status == 'active']
-  - replace_card: [card.status == 'blocked'] [account.status == 'open']
-  - set_daily_limit: [limit <= 5000] [limit <= account.daily_limit or customer.identity_verified] [account.status == 'open']
+  - replace_card: [card.status == 'blocked'] (kept by the agent) [account.status == 'open']
+  - set_daily_limit: [limit <= 5000] [limit <= account.daily_limit or customer.identity_verified] (kept by the agent) [account.status == 'open'] (kept by the agent)
   - freeze_account: [account.status == 'open']
-  - close_account: [account.status != 'closed'] [account.balance == 0]
+  - close_account: [account.status != 'closed'] [account.balance == 0] (kept by the agent)
 
 Run: python -m servers.retail_banking (stdio), or add --http --port 8000 (streamable HTTP).
 """
@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "d5abc25f61109d40c65f3d58d28700fa1c854ca746fb087ce54a70dfe9e0e935"
+SPEC_SHA256 = "66b6210ceeaf265842e69d0051352878fb5d0d6b7e2e668b76c48c0ea791549b"
 
 
 def load_spec() -> DomainSpec:

@@ -12,13 +12,13 @@ Read tools: find_subscriber_by_email, find_line_by_number, get_subscriber, list_
 find_plan_by_name, list_subscriber_lines, get_line, list_line_addons,
 list_subscriber_bills.
 Write tools and their rules:
-  - change_plan: [line.status == 'active'] [line.plan_id != plan.id] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)]
-  - add_addon: [line.status == 'active'] [not exists('addon', line_id=line.id, kind=kind)] [kind != 'roaming_pass' or not plan.roaming_included] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)]
+  - change_plan: [line.status == 'active'] (kept by the agent) [line.plan_id != plan.id] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)] (kept by the agent)
+  - add_addon: [line.status == 'active'] (kept by the agent) [not exists('addon', line_id=line.id, kind=kind)] [kind != 'roaming_pass' or not plan.roaming_included] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)] (kept by the agent)
   - remove_addon: [no preconditions]
   - pay_bill: [bill.status == 'unpaid'] [amount == bill.amount]
   - suspend_line: [line.status == 'active']
-  - reactivate_line: [line.status == 'suspended'] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)]
-  - open_line: [count('line', subscriber_id=subscriber.id, status__ne='terminated') < 5] [not exists('line', phone_number=phone_number)] [len(phone_number) >= 7]
+  - reactivate_line: [line.status == 'suspended'] [not exists('bill', subscriber_id=subscriber.id, status='unpaid', due_on__lt=today)] (kept by the agent)
+  - open_line: [count('line', subscriber_id=subscriber.id, status__ne='terminated') < 5] (kept by the agent) [not exists('line', phone_number=phone_number)] [len(phone_number) >= 7]
 
 Run: python -m servers.telecom_plans (stdio), or add --http --port 8000 (streamable HTTP).
 """
@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "86bcff4b5e5247a34fd51a3a12c6433af3aeef6f9d8bed06bf3544b800840da5"
+SPEC_SHA256 = "9c974b196c8f91857753dd9685689c153728e84b1e063b1d5b4620fc0782a292"
 
 
 def load_spec() -> DomainSpec:

@@ -12,10 +12,10 @@ Read tools: find_student_by_email, find_student_by_number, get_student,
 find_course_by_code, find_term_by_name, list_course_sections, get_section,
 list_student_enrollments, get_enrollment.
 Write tools and their rules:
-  - enroll: [not student.has_hold] [term.status == 'open'] [section.enrolled < section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)] [course.prerequisite_id == None or exists('enrollment', student_id=student.id, course_id=course.prerequisite_id, status='completed')] [total('enrollment', 'credits', student_id=student.id, term_id=term.id, status='enrolled') + course.credits <= (21 if student.honours else 18)]
-  - join_waitlist: [not student.has_hold] [term.status == 'open'] [section.enrolled >= section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)]
-  - drop_enrollment: [enrollment.status in ['enrolled', 'waitlisted']] [today <= term.drop_deadline]
-  - swap_section: [enrollment.status == 'enrolled'] [not student.has_hold] [new_section.id != old_section.id] [new_section.course_id == old_section.course_id and new_section.term_id == old_section.term_id] [new_section.enrolled < new_section.capacity] [not exists('enrollment', student_id=student.id, section_id=new_section.id)]
+  - enroll: [not student.has_hold] (kept by the agent) [term.status == 'open'] [section.enrolled < section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)] [course.prerequisite_id == None or exists('enrollment', student_id=student.id, course_id=course.prerequisite_id, status='completed')] (kept by the agent) [total('enrollment', 'credits', student_id=student.id, term_id=term.id, status='enrolled') + course.credits <= (21 if student.honours else 18)] (kept by the agent)
+  - join_waitlist: [not student.has_hold] (kept by the agent) [term.status == 'open'] [section.enrolled >= section.capacity] [not exists('enrollment', student_id=student.id, course_id=course.id, term_id=term.id, status__in=['enrolled', 'waitlisted'])] [not exists('enrollment', student_id=student.id, section_id=section.id)]
+  - drop_enrollment: [enrollment.status != 'dropped'] [enrollment.status in ['enrolled', 'waitlisted']] (kept by the agent) [enrollment.status != 'enrolled' or today <= term.drop_deadline] (kept by the agent)
+  - swap_section: [enrollment.status == 'enrolled'] (kept by the agent) [not student.has_hold] (kept by the agent) [new_section.id != old_section.id] [new_section.course_id == old_section.course_id and new_section.term_id == old_section.term_id] [new_section.enrolled < new_section.capacity] [not exists('enrollment', student_id=student.id, section_id=new_section.id)]
   - clear_hold: [student.has_hold]
 
 Run: python -m servers.university_enrollment (stdio), or add --http --port 8000 (streamable HTTP).
@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "74c77d5b7eb4451bc4bfd89615e689e7384080665634ab19970d47d2a5d2f5d5"
+SPEC_SHA256 = "afbf7a362cd767808699c399dc96f1eb11cf1b95491a1b92aef237f08fc7524e"
 
 
 def load_spec() -> DomainSpec:
