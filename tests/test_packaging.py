@@ -239,24 +239,24 @@ env = environment_class("retail")()
 env.reset(task_id="retail-001")
 meta = importlib.metadata.metadata("scaleenv-mcp")
 print(json.dumps({"module": se.__file__, "hash": d.spec.content_hash(), "tasks": len(d.tasks),
-                  "trl": env.find_customer_by_email(email="hana.olsen@mailhub.org"),
+                  "trl": env.find_customer_by_email(email="olivia.weber9574@letterly.io"),
                   "readme": meta.get_payload(), "license": meta["License-Expression"]}))
 """
     seen = json.loads(_run([str(python), "-c", probe], cwd=empty).stdout)
     assert seen["module"].startswith(str(venv)) and seen["hash"] == shipped_spec("retail").content_hash()
-    assert seen["tasks"] == len(load_domain_tasks(PATHS, "retail")) and "hana.olsen@mailhub.org" in seen["trl"]
+    assert seen["tasks"] == len(load_domain_tasks(PATHS, "retail")) and "olivia.weber9574@letterly.io" in seen["trl"]
     assert registry.declared_names(seen["readme"]) == {server_name(d) for d in SHIPPED} and seen["license"] == "Apache-2.0"
 
     from mcp import Client, StdioServerParameters
 
-    expected = se.load("retail").episode().call("find_customer_by_email", {"email": "hana.olsen@mailhub.org"}).data
+    expected = se.load("retail").episode().call("find_customer_by_email", {"email": "olivia.weber9574@letterly.io"}).data
 
     async def session() -> None:
         params = StdioServerParameters(command=str(scaleenv), args=["serve", "retail"], cwd=str(empty), env=_clean_env())
         with anyio.fail_after(60):
             async with Client(params) as client:
                 assert len((await client.list_tools()).tools) == len(shipped_spec("retail").tools)
-                result = await client.call_tool("find_customer_by_email", {"email": "hana.olsen@mailhub.org"})
+                result = await client.call_tool("find_customer_by_email", {"email": "olivia.weber9574@letterly.io"})
                 assert not result.is_error and result.structured_content == expected
 
     anyio.run(session)
@@ -272,7 +272,7 @@ def test_the_adapters_and_the_checkout_server_work_without_scaleenv_root(tmp_pat
     probe = """
 from scaleenv_mcp.adapters.openenv import ScaleenvSessionFactory
 session = ScaleenvSessionFactory("retail").create(task="retail-004")
-print(len(session.list_tools()), session.call_tool("find_customer_by_email", {"email": "hana.olsen@mailhub.org"}).error is None)
+print(len(session.list_tools()), session.call_tool("find_customer_by_email", {"email": "olivia.weber9574@letterly.io"}).error is None)
 session.close()
 """
     out = _run([sys.executable, "-c", probe], cwd=tmp_path, env=env).stdout.split()

@@ -572,8 +572,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-repairs", type=_at_least(0), default=2, help="repair rounds per synthesis stage")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
-    p.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
-                   help="typed: a question is answered through the task's submit_answer tool, by equality; prose: the final message")  # fmt: skip
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="with --from-names: synthesize the names as Ray tasks (a local instance, or the cluster at ADDRESS)")  # fmt: skip
     p.set_defaults(func=cmd_synth)
@@ -619,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--isolation", choices=["inproc", "process"], default="inproc",
         help="inproc: each episode an MCP session with an in-process server; process: a `scaleenv serve` stdio subprocess each",
     )  # fmt: skip
+    p.add_argument("--answer-channel", choices=["typed", "prose"], default="typed",
+                   help="typed: a question is answered through the task's submit_answer tool, by equality; prose: the final message")  # fmt: skip
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
     p.add_argument("--ray-workers", type=_at_least(1), help="Ray workers (default: one per CPU of the cluster)")

@@ -6,9 +6,26 @@ from its reward channel instead of from the tools."""
 
 from __future__ import annotations
 
+import json
+
 import scaleenv_mcp as se
 
-TASK = "retail-017"
+
+def _hidden_task() -> str:
+    """The first retail question whose answer appears in no tool result of its reference (a total)."""
+    domain = se.load("retail")
+    for task in domain.tasks:
+        check = next((c for c in task.checks if c.kind == "answer"), None)
+        if task.kind != "information" or check is None or len(str(check.value)) < 5:
+            continue
+        with domain.episode(task) as ep:
+            shown = "".join(json.dumps(ep.call(c.tool, c.arguments).data) for c in task.solution)
+        if str(check.value) not in shown and str(check.value) not in task.instruction:
+            return task.id
+    raise LookupError("no retail question whose answer no tool shows")
+
+
+TASK = _hidden_task()
 WRONG_ANSWER = "Your orders come to 800.00 in total."
 
 

@@ -64,7 +64,7 @@ def test_every_tool_method_yields_our_schema_through_transformers(paths: Project
 
 @pytest.mark.parametrize("agent", ["oracle", "noop"])
 def test_trl_style_rollouts_pay_what_scaleenv_eval_pays(agent: str, tmp_path: Path) -> None:
-    report = se.evaluate(agent, task_ids=TASKS, out=tmp_path / "run")
+    report = se.evaluate(agent, task_ids=TASKS, out=tmp_path / "run", answer_channel="prose")  # TRL grades the final reply
     assert main_export_tasks(tmp_path) == 0
     rows = {r["task_id"]: r for r in map(json.loads, (tmp_path / "tasks" / "prompts.jsonl").read_text().splitlines())}
     for record in report.records:

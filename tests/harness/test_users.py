@@ -28,11 +28,11 @@ def user_for(task: TaskSpec) -> ScriptedUser:
 
 def first(domain: str, kind: str, *, hidden: int = 0, writes: set[str] | None = None) -> TaskSpec:
     """The first shipped task of a kind holding back at least ``hidden`` facts (and, given ``writes``,
-    whose reference writes exactly those tools)."""
+    whose reference writes at least those tools)."""
     spec = DOMAINS[domain].spec
     for task in DOMAINS[domain].tasks:
         done = {c.tool for c in task.solution if c.tool in spec.write_tools()}
-        if task.kind == kind and len(task.hidden) >= hidden and (writes is None or done == writes):
+        if task.kind == kind and len(task.hidden) >= hidden and (writes is None or writes <= done):
             return task
     raise LookupError(f"no {kind} task in {domain} with {hidden} held-back facts and writes {writes}")
 
@@ -232,7 +232,7 @@ def test_an_agent_that_confirms_before_writing_solves_tasks_that_hold_nothing_ba
 
 
 def test_the_oracle_asks_for_facts_one_at_a_time_and_confirms_before_each_write(tmp_path: Path) -> None:
-    task = first("airline", "action", hidden=1, writes={"add_insurance", "add_card", "add_bag"})
+    task = first("airline", "action", hidden=1, writes={"add_insurance", "add_card"})
     report = se.evaluate("oracle", task_ids=[task.id], out=tmp_path)
     assert report.records[0].success
     messages = json.loads((tmp_path / report.records[0].trajectory).read_text())["messages"]
@@ -252,9 +252,8 @@ def test_the_oracle_asks_for_facts_one_at_a_time_and_confirms_before_each_write(
 
 
 async def test_the_oracle_submits_an_information_answer_when_the_server_offers_submit_answer() -> None:
-    """Until servers list ``submit_answer`` the oracle answers in prose only; a session that lists it
-    (here the tool is added to what the server listed) gets the expected value as JSON first."""
-    import mcp_types as types
+    """A typed-channel episode lists ``submit_answer`` and the oracle submits the expected value; a prose
+    episode lists no such tool and the oracle's final message answers."""
     from mcp import Client
 
     from scaleenv_mcp.harness.agents import OracleAgent
@@ -265,14 +264,16 @@ async def test_the_oracle_submits_an_information_answer_when_the_server_offers_s
     expected = next(c.value for c in task.checks if c.kind == "answer")
     plan = EvalPlan(root=ROOT, tasks=[task], agent=OracleAgent({task.id: task}))
     service = plan.service("retail")
-    handle = service.create(task=task.id, creator="test")
-    submit = types.Tool(name="submit_answer", input_schema={"type": "object", "properties": {"answer": {}}})
-    async with Client(build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)) as client:
-        listed = (await client.list_tools()).tools
-        for tools in (listed, [*listed, submit]):
+    for channel in ("typed", "prose"):
+        handle = service.create(task=task.id, creator="test", channel=channel)
+        server = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)
+        async with Client(server) as client:
+            tools = (await client.list_tools()).tools
+            assert ("submit_answer" in {t.name for t in tools}) == (channel == "typed")
             session = AgentSession(client, tools, "policy", task.opening or "", 30, user=user_for(task))
             outcome = await OracleAgent({task.id: task}).for_task(task).run(session)
             calls = [c["function"] for m in session.messages for c in m.get("tool_calls") or []]
             submitted = [json.loads(c["arguments"]) for c in calls if c["name"] == "submit_answer"]
-            assert submitted == ([{"answer": expected}] if submit in tools else [])
-            assert service.coordinator.verify(handle.episode, outcome.answer).success
+            assert submitted == ([{"answer": expected}] if channel == "typed" else [])
+            verdict = service.coordinator.verify(handle.episode, outcome.answer)
+            assert verdict.success and verdict.channel == channel

@@ -232,8 +232,8 @@ def test_acting_or_reading_records_before_identifying_the_user_is_a_violation_on
     (a write to a row nobody owns, such as a device in stock, included)."""
     for domain, task in episodes():
         identify = set(domain.spec.actor.identify) if domain.spec.actor else set()
-        if task.kind == "refusal" or not identify:
-            continue
+        if task.kind == "refusal" or not identify or all(c.tool in identify for c in task.solution):
+            continue  # a question the identifying call alone answers: a blind guess is the guessing test's
         with prose(domain, task) as ep:
             for call in task.solution:
                 if call.tool not in identify:

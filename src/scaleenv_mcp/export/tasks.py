@@ -125,6 +125,8 @@ def _write_parquet(prompts: list[dict[str, Any]], grading: list[dict[str, Any]],
             "solution": List(Json()),
             "user": Json(),
             "actor": text,
+            "decides": text,
+            "refused": Json(),
         }
     )
     Dataset.from_list(prompts, features=prompt_features).to_parquet(str(prompt_path))
