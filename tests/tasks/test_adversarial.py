@@ -591,3 +591,30 @@ def test_a_one_stop_trip_is_named_by_its_route_and_booking_part_of_it_fails() ->
             assert wrong_work(ep.verify()), task.id
         checked += 1
     assert checked >= 1
+
+
+# ---------------------------------------------------------------- prose shortcuts over every question
+
+
+def test_negated_hedged_bounded_or_doubled_answers_earn_nothing_and_quoted_ones_everything() -> None:
+    """On the prose channel, over every shipped question: the right value negated, hedged, given as a
+    bound, or beside a second candidate written another way pays nothing; the right value in quotes pays."""
+    for domain, task in episodes("information"):
+        check = answer_check(task)
+        assert check is not None
+        value = format_answer_value(check.value)
+        shortcuts = [f"I'm not sure. Maybe {value}?", f"Possibly {value}, I think."]
+        if check.answer_type != "boolean":  # "not no" is not a negation anyone writes
+            shortcuts.append(f"It is not {value}.")
+        if check.answer_type in ("money", "number"):
+            shortcuts += [f"At least {value}.", f"{value}, or maybe {format_answer_value(check.value + 7)} in all."]
+        other = wrong_value(check)
+        if other is not None and check.answer_type != "boolean":
+            shortcuts.append(f"Either {value} or {format_answer_value(other)}.")
+        with prose(domain, task) as ep:
+            replay(ep, task)
+            for answer in shortcuts:
+                assert no_real_work(ep.verify(answer=answer)), (task.id, answer)
+            if check.answer_type in ("enum", "text", "code", "date"):
+                for quoted in (f"It's '{value}'.", f"It is “{value}”."):
+                    assert ep.verify(answer=quoted).success, (task.id, quoted)
