@@ -48,6 +48,9 @@ async def test_every_stored_task_replays_through_mcp_and_a_do_nothing_episode_fa
                     for call in task.solution:
                         result = await agent.call_tool(call.tool, call.arguments)
                         assert not result.is_error, (task.id, call, result.content)
+                    check = next((c for c in task.checks if c.kind == "answer"), None)
+                    if check is not None:  # the task episode's typed answer channel
+                        assert not (await agent.call_tool("submit_answer", {"answer": check.value})).is_error, task.id
                     verdict = await ControlClient(sock).verify(answer_of(task))
                     assert verdict["success"] and verdict["reward"] == 1.0, (task.id, verdict)
                 async with Client(server):
