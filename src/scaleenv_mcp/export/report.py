@@ -123,7 +123,9 @@ def read_run(path: Path) -> RunData:
     agents = sorted({r.agent for r in records})
     model = summary.get("model") if isinstance(summary.get("model"), str) else None
     report = summarize(records, k, agent=", ".join(agents), model=model, options=options if isinstance(options, dict) else {})
-    return RunData(label=f"{report.agent} ({path.name or path.resolve().name})", path=path, report=report, k=k)
+    folder = path.name or path.resolve().name
+    label = report.agent if folder == report.agent else f"{report.agent} ({folder})"
+    return RunData(label=label, path=path, report=report, k=k)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -189,7 +191,7 @@ def _bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, Se
     group_w = n_series * bar + gap
     left, top, height = 44, 28, 180
     legend_h = 18 * len(series)
-    width = max(320, left + len(groups) * group_w + 20)
+    width = max(320, left + len(groups) * group_w + 20, int(left + len(title) * 7.5))
     label_h = 70
     total_h = top + height + label_h + legend_h + 10
     parts = [
@@ -536,7 +538,7 @@ def _diff_section(record: EpisodeRecord) -> str:
     if recorded is None:
         return (
             '<p class="muted" id="diff">The state diff is not recorded for this episode: results.jsonl keeps the '
-            "verdict's checks (below), not the rows that changed.</p>"
+            "verdict's checks (above), not the rows that changed.</p>"
         )
     tables = recorded.get("tables", recorded) if isinstance(recorded, dict) else None
     if not isinstance(tables, dict):
