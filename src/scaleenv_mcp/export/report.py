@@ -191,7 +191,7 @@ def _bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, Se
     group_w = n_series * bar + gap
     left, top, height = 44, 28, 180
     legend_h = 18 * len(series)
-    width = max(320, left + len(groups) * group_w + 20, int(left + len(title) * 7.5))
+    width = max(320, left + len(groups) * group_w + 20, int(left + len(title) * 8.5))  # the bold title must fit
     label_h = 70
     total_h = top + height + label_h + legend_h + 10
     parts = [
