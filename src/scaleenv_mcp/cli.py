@@ -395,6 +395,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .export.report import ReportError, build_report
+
+    try:
+        result = build_report([Path(r) for r in args.runs], Path(args.html), paths=_paths(args))
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{result.runs} run(s), {result.episodes} episode page(s), {result.domains} domain page(s) -> {result.index}")
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 
 
@@ -640,6 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jsonl or parquet: prompt and grading splits; nemo-gym: Responses-API rows for NeMo Gym and verifiers")  # fmt: skip
     q.add_argument("--out", help="output folder (default: exports/tasks)")
     p.set_defaults(func=cmd_export)
+
+    p = command("report", "a static HTML site from eval runs: figures, plots, every episode, each domain's tool graph")
+    p.add_argument("runs", nargs="+", help="eval results folders (scaleenv eval --out); several are compared")
+    p.add_argument("--html", required=True, metavar="DIR", help="folder to write the site into (new, empty, or an earlier report)")
+    p.set_defaults(func=cmd_report)
 
     p = command("publish", "write an MCP Registry server.json per domain")
     p.add_argument("domains", nargs="*", help="generated domains")
