@@ -116,7 +116,7 @@ def test_index_figures_equal_each_runs_summary_json(runs: dict[str, Path], site:
     assert cells[("1", "overall", "pass^2")] == "0.0" and ("0", "overall", "pass^2") not in cells  # k only up to the run's trials
 
 
-def test_an_episode_page_shows_every_check_every_tool_call_and_result_and_says_the_diff_is_not_recorded(
+def test_an_episode_page_shows_every_check_every_tool_call_and_result_and_the_state_diff(
     runs: dict[str, Path], site: Path
 ) -> None:
     record = next(r for r in records(runs["oracle"]) if r.task_id == "retail-001")
@@ -137,7 +137,10 @@ def test_an_episode_page_shows_every_check_every_tool_call_and_result_and_says_t
         for key, value in json.loads(result["content"]).items():
             if isinstance(value, str):
                 assert f'"{key}": "{value}"' in text
-    assert "The state diff is not recorded for this episode" in text
+    diff = (record.model_extra or {}).get("diff")  # eval records what the episode changed, row by row
+    assert diff and "The state diff is not recorded" not in text
+    for table in diff["tables"]:
+        assert table in text
     assert "outcome success reward 1.0 steps 4 termination answered" in text
 
 

@@ -107,6 +107,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
     session: AgentSession | None = None
     outcome: AgentOutcome | None = None
     verdict: dict[str, Any] | None = None
+    changes: Any = None
     infra: dict[str, str] | None = None
     with tempfile.TemporaryDirectory(prefix="scaleenv-") as tmp:
         sock = Path(tmp) / "control.sock"
@@ -143,8 +144,10 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     outcome = await agent.run(session)
                     if handle is None:
                         verdict = await control.verify(outcome.answer)
+                        changes = await control.request("diff")
                     else:  # the harness holds the service: the grader directly, not over a socket
                         verdict = service.coordinator.verify(handle.episode, outcome.answer).model_dump(mode="json")
+                        changes = service.coordinator.diff(handle.episode).model_dump(mode="json")
         except Exception as exc:  # boundary: classify what went wrong, whatever wrapped it
             infra = _classify(exc, plan.timeout)
         finally:
@@ -192,6 +195,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
         termination=outcome.termination if outcome else "infra_error",
         infra_error=InfraFault(**infra) if infra else None,
         trajectory=trajectory.relative_to(out).as_posix(),
+        **({"diff": changes} if changes is not None else {}),  # what the episode changed, row by row (the report shows it)
     )
 
 
