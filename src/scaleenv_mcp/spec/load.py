@@ -99,12 +99,16 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
     """A YAML syntax error as one problem at its line and column (PyYAML's own text names no file)."""
     mark = exc.problem_mark or exc.context_mark
     what = " ".join(part for part in (exc.context, exc.problem) if part)
-    hint = ""
-    if "\t" in str(exc.problem) or "tab" in str(exc.problem):
-        hint = "; indent with spaces, not tabs"
-    elif exc.problem and "mapping values are not allowed" in exc.problem:
-        hint = "; a value with ': ' in it needs quotes"
-    problem = Problem(path="(yaml)", message=f"not valid YAML: {what}{hint}")
+    problem_text = str(exc.problem or "")
+    if "\t" in problem_text or "tab" in problem_text:
+        what = "a tab in the indentation; indent with spaces"
+    elif "mapping values are not allowed" in problem_text:
+        what = "a ': ' where no key can start; quote a value that contains ': ', or fix the indentation"
+    elif "expected <block end>" in problem_text or "expected <block end>" in str(exc.context or ""):
+        what = "this line's indentation does not line up with the lines above it"
+    elif "found character" in problem_text and "cannot start any token" in problem_text:
+        what = f"{problem_text.split(' that ', maxsplit=1)[0].removeprefix('found ')} cannot start a value; put the value in quotes"
+    problem = Problem(path="(yaml)", message=f"not valid YAML: {what}")
     if mark is not None:
         problem = problem.model_copy(update={"line": mark.line + 1, "column": mark.column + 1})
     return problem
@@ -172,9 +176,10 @@ def locate(problems: list[Problem], root: yaml.Node | None) -> list[Problem]:
             continue
         node, exact = found
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        if exact and p.start is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
-            if "\n" not in str(node.value) and node.start_mark.line == node.end_mark.line:
-                column += (1 if node.style else 0) + p.start
+        style = node.style if isinstance(node, yaml.ScalarNode) else "|"
+        inline = style in (None, "'", '"') and node.start_mark.line == node.end_mark.line
+        if exact and p.start is not None and inline and "\n" not in str(node.value):
+            column += (1 if style else 0) + p.start
         out.append(p.model_copy(update={"line": line, "column": column}))
     return out
 
@@ -218,9 +223,25 @@ def _problem(loc: tuple[Any, ...], err: Any) -> Problem:
     if kind == "missing":
         return Problem(path=path, message="required key is missing")
     given = err.get("input")
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        return Problem(path=path, message=f"{given!r} is not one of {', '.join(options)}{did_you_mean(str(given), options)}")
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        return Problem(path=path, message=f"expected {expected}, got {given!r}" if not isinstance(given, dict | list)
+                       else f"expected {expected}, got a {'mapping' if isinstance(given, dict) else 'list'}")  # fmt: skip
     if kind not in ("value_error", "assertion_error") and not isinstance(given, dict | list):
         msg = f"{msg[:1].lower()}{msg[1:]} (got {given!r})"
     return Problem(path=path, message=msg)
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text", "list_type": "a list", "tuple_type": "a list of two values", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping",
+}  # fmt: skip
+"""what a value of the wrong shape should have been, in a blueprint author's words"""
 
 
 def _union_problems(prefix: tuple[Any, ...], errs: list[Any]) -> list[Problem]:
