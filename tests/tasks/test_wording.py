@@ -72,7 +72,7 @@ def retail() -> dict[str, Any]:
     ("edit", "path", "message"),
     [
         (lambda d: d["tools"]["cancel_order"].__setitem__("phrasings", ["cancel {order}"]), "tools.cancel_order.phrasings[0]",
-         "unknown slot {order}; slots are the tool's parameters: order_id"),
+         "unknown slot {order}; did you mean {order_id}?"),
         (lambda d: d["tools"]["cancel_order"].__setitem__("phrasings", ["cancel {order_id"]), "tools.cancel_order.phrasings[0]",
          "a stray brace"),
         (lambda d: d["entities"]["order"]["fields"]["placed_on"].__setitem__("question", "When was {row} placed?"),
