@@ -100,7 +100,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     what = " ".join(part for part in (exc.context, exc.problem) if part)
     problem_text = str(exc.problem or "")
-    if "\t" in problem_text or "tab" in problem_text:
+    if "\t" in problem_text or "'\\t'" in problem_text or "tab" in problem_text:
         what = "a tab in the indentation; indent with spaces"
     elif "mapping values are not allowed" in problem_text:
         what = "a ': ' where no key can start; quote a value that contains ': ', or fix the indentation"
@@ -225,7 +225,9 @@ def _problem(loc: tuple[Any, ...], err: Any) -> Problem:
     given = err.get("input")
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
-        return Problem(path=path, message=f"{given!r} is not one of {', '.join(options)}{did_you_mean(str(given), options)}")
+        close = did_you_mean(str(given), options)
+        return Problem(path=path, message=f"{given!r} is not one of {', '.join(options)}" if not close.startswith(";")
+                       else f"{given!r} is not allowed here{close}")  # fmt: skip
     expected = _EXPECTED.get(kind)
     if expected is not None:
         return Problem(path=path, message=f"expected {expected}, got {given!r}" if not isinstance(given, dict | list)

@@ -793,7 +793,7 @@ def _value_type_problems(
         yield at(f"{where} is {field.type} but {expr.text!r} gives {_ARTICLE[kind]}", expr.node)
     elif (arm := next((n for n in _result_nodes(expr.node) if _infer_kind(n, scope, spec) not in ("unknown", "null", expected)), None)):
         got = _infer_kind(arm, scope, spec)
-        yield at(f"{where} is {field.type} but {ast.unparse(arm)!r} gives {_ARTICLE[got]}", arm)
+        yield at(f"{where} is {field.type} but {ast.unparse(arm)} gives {_ARTICLE[got]}", arm)
     elif field.type == "enum" and field.values:
         for node in _string_results(expr.node):
             if node.value not in field.values:
