@@ -194,3 +194,25 @@ def test_parsed_data_has_paths_but_no_positions() -> None:
     assert [str(p) for p in caught.value.problems] == [
         "entities.appointment.fields.dentist_id.ref: unknown entity 'dentst'; did you mean 'dentist'?"
     ]
+
+
+def test_the_references_example_messages_are_what_the_loader_says(tmp_path: Path) -> None:
+    from ..conftest import ROOT
+
+    reference = (ROOT / "docs" / "blueprint-language.md").read_text(encoding="utf-8")
+    shown = reference.split("```text\n", 1)[1].split("```", 1)[0]
+    retail = (ROOT / "synthesis" / "domains" / "retail.yaml").read_text(encoding="utf-8")
+    edits = [
+        ('"product.stock += order.quantity"\n      - "order.status', '"product.stok += order.quantity"\n      - "order.status'),
+        ("check: \"order.status != 'cancelled'\", error: \"This order is already cancelled.\"",
+         "check: \"order.total > '0'\", error: \"This order is already cancelled.\""),
+    ]  # fmt: skip
+    said = []
+    for old, new in edits:
+        assert old in retail
+        path = tmp_path / "retail.yaml"
+        path.write_text(retail.replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(BlueprintError) as caught:
+            load_blueprint(path)
+        said += [p.render("retail.yaml") for p in caught.value.problems]
+    assert "\n".join(said) + "\n" == shown
