@@ -216,3 +216,20 @@ def test_the_references_example_messages_are_what_the_loader_says(tmp_path: Path
             load_blueprint(path)
         said += [p.render("retail.yaml") for p in caught.value.problems]
     assert "\n".join(said) + "\n" == shown
+
+
+def test_problems_come_in_file_order(tmp_path: Path) -> None:
+    text = tutorial_blueprint().replace("unique: true, identifying: true}\n  dentist", "uniqe: true, identifying: true}\n  dentist", 1)
+    text = text.replace(
+        '      - "appointment.fee = 25 if hours_between(now, appointment.starts_at) < 24 else appointment.fee"',
+        '      - set: "appointment.fee = 25"\n        when: "hours_between(now, appointment.starts_at) < 24"',
+    )
+    text += "provenence: {model: none}\n"
+    with pytest.raises(BlueprintError) as caught:
+        load_blueprint(write_tutorial(tmp_path, text))
+    assert [(p.line, p.path) for p in caught.value.problems] == [
+        (25, "entities.patient.fields.email.uniqe"),
+        (85, "tools.cancel_appointment.effects[0]"),
+        (88, "provenence"),
+    ]
+    assert caught.value.problems[2].message == "unknown key 'provenence'; did you mean 'provenance'?"

@@ -181,7 +181,7 @@ def locate(problems: list[Problem], root: yaml.Node | None) -> list[Problem]:
         if exact and p.start is not None and inline and "\n" not in str(node.value):
             column += (1 if style else 0) + p.start
         out.append(p.model_copy(update={"line": line, "column": column}))
-    return out
+    return sorted(out, key=lambda p: (p.line or 0, p.column or 0))  # in file order, as a compiler reports
 
 
 # ---------------------------------------------------------------- pydantic's errors, in the author's words
