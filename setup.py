@@ -27,7 +27,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-CORPUS = ("manifests", "servers", "synthesis/domains", "synthesis/prompts")
+CORPUS = ("manifests", "servers", "synthesis/domains", "synthesis/prompts", "docs")  # docs: the language reference and the blueprint schema the blueprints point at
 TARGET = Path("scaleenv_mcp") / "_corpus"
 
 

@@ -406,6 +406,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The blueprint JSON Schema for editors, described from the language reference when it is at hand."""
+    from .spec.paths import package_corpus
+    from .spec.schema import schema_text
+
+    candidates = [_paths(args).root, *([c.root] if (c := package_corpus()) is not None else [])]
+    reference = next((r / "docs" / "blueprint-language.md" for r in candidates if (r / "docs" / "blueprint-language.md").is_file()), None)
+    if reference is None:
+        _say("docs/blueprint-language.md not found: key descriptions come from the models only")
+    text = schema_text(reference)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    _say(f"wrote {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 
 
@@ -663,6 +681,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="io.github.scaleenv", help="the registry namespace; only the one the package's README vouches for is accepted")
     p.add_argument("--out", default="registry", help="folder for <domain>/server.json")
     p.set_defaults(func=cmd_publish)
+
+    p = command("schema", "the blueprint JSON Schema, for editors (YAML language servers)")
+    p.add_argument("-o", "--output", help="write it to this file (default: standard output)")
+    p.set_defaults(func=cmd_schema)
 
     p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")
     p.add_argument("domain", help="a generated domain")

@@ -92,7 +92,7 @@ def test_unknown_keys_and_missing_keys_are_named() -> None:
     data["tools"]["get_order"]["parameters"] = {}
     del data["policy"]
     problems = problems_of(data)
-    assert "tools.get_order.parameters: unknown key (not part of the blueprint format)" in problems
+    assert "tools.get_order.parameters: unknown key 'parameters'; did you mean 'params'?" in problems
     assert "policy: required key is missing" in problems
 
 

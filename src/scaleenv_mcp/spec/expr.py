@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import difflib
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +31,35 @@ __all__ = [
     "parse",
     "parse_assignment",
     "row_matches",
+    "span",
     "split_lookup",
 ]
 
 
 class ExprError(ValueError):
-    """An expression that cannot be parsed, is not allowed, or fails at evaluation."""
+    """An expression that cannot be parsed, is not allowed, or fails at evaluation.
+
+    ``start``/``end`` locate the offending part in the expression's text when it is known (a
+    blueprint error puts a caret under it)."""
+
+    def __init__(self, message: str, start: int | None = None, end: int | None = None) -> None:
+        super().__init__(message)
+        self.start = start
+        self.end = end
+
+
+def span(text: str, node: ast.AST) -> tuple[int, int]:
+    """Character offsets of ``node`` in the ``text`` it was parsed from (ast counts UTF-8 bytes per line)."""
+    lines = text.split("\n")
+
+    def offset(lineno: int, col: int) -> int:
+        before = sum(len(line) + 1 for line in lines[: lineno - 1])
+        line = lines[lineno - 1] if lineno - 1 < len(lines) else ""
+        return before + len(line.encode()[:col].decode(errors="ignore"))
+
+    start = offset(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+    end = offset(getattr(node, "end_lineno", None) or 1, getattr(node, "end_col_offset", None) or 0)
+    return start, max(end, start + 1)
 
 
 class Env(Protocol):
@@ -301,9 +325,21 @@ def _ast(text: str, mode: str) -> ast.AST:
     try:
         return ast.parse(text, mode=mode)
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse {_shown(text)}: {exc.msg}") from None
+        where = (exc.offset - 1) if exc.offset and (exc.lineno or 1) == 1 else None
+        if where is not None:
+            where = min(len(text.encode()[:where].decode(errors="ignore")), max(len(text) - 1, 0))
+        hint = "; compare with == (a rule is a condition, not an assignment)" if mode == "eval" and _is_assignment(text) else ""
+        raise ExprError(f"cannot parse {_shown(text)}: {exc.msg}{hint}", where, None if where is None else where + 1) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExprError(f"cannot parse {_shown(text)}: too deeply nested") from None
+
+
+def _is_assignment(text: str) -> bool:
+    try:
+        tree = ast.parse(text, mode="exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)
 
 
 def parse(text: str) -> Expr:
@@ -352,8 +388,10 @@ def _check(node: ast.AST, text: str) -> None:
                 raise ExprError(f"in {text!r}: only plain function calls are allowed")
             name = child.func.id
             if name not in PURE_FUNCTIONS and name not in QUERY_FUNCTIONS:
-                allowed = ", ".join(sorted([*PURE_FUNCTIONS, *QUERY_FUNCTIONS]))
-                raise ExprError(f"in {text!r}: unknown function {name!r} (allowed: {allowed})")
+                options = sorted([*PURE_FUNCTIONS, *QUERY_FUNCTIONS])
+                close = difflib.get_close_matches(name, options, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (functions: {', '.join(options)})"
+                raise ExprError(f"in {text!r}: unknown function {name!r}{hint}", *span(text, child.func))
             if name in QUERY_FUNCTIONS:
                 first = child.args[0] if child.args else None
                 if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
@@ -541,3 +579,100 @@ def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:
                 return QUERY_FUNCTIONS[name]
             return PURE_FUNCTIONS[name][1] if name in PURE_FUNCTIONS else "unknown"
     return "unknown"
+
+
+_ARGS: dict[str, tuple[Kind, ...]] = {
+    "add_days": ("string", "number"),
+    "days_between": ("string", "string"),
+    "add_hours": ("string", "number"),
+    "add_minutes": ("string", "number"),
+    "hours_between": ("string", "string"),
+    "minutes_between": ("string", "string"),
+    "date": ("string",),
+    "abs": ("number",),
+    "round": ("number", "number"),
+}
+"""what each function's arguments must be (``min``/``max`` take numbers, ``len`` text or a list)"""
+
+_ARTICLE = {"number": "a number", "string": "text", "bool": "true/false", "list": "a list", "null": "null"}
+_VERB = {ast.Add: "adds", ast.Sub: "subtracts", ast.Mult: "multiplies", ast.Div: "divides", ast.FloorDiv: "divides",
+         ast.Mod: "takes the remainder of"}  # fmt: skip
+
+
+def type_problems(
+    node: ast.AST, resolve: Callable[[str, str | None], Kind], field_kind: Callable[[str, str], Kind]
+) -> list[tuple[str, ast.AST]]:
+    """Type errors in an expression, each with the node it is about: a comparison of a number with
+    text, arithmetic on text, a function given the wrong kind of value, a count() filter whose value
+    cannot equal its field. ``resolve`` gives the kind of a name (or ``name.field``), ``field_kind``
+    the kind of an entity's field (for query filters); 'unknown' is never an error."""
+    found: list[tuple[str, ast.AST]] = []
+
+    def kind(n: ast.AST) -> Kind:
+        return _infer(n, resolve)
+
+    def known(k: Kind) -> bool:
+        return k not in ("unknown", "null")
+
+    for child in ast.walk(node):
+        match child:
+            case ast.Compare(left=left, ops=ops, comparators=comparators):
+                current = left
+                for op, other in zip(ops, comparators, strict=True):
+                    a, b = kind(current), kind(other)
+                    if isinstance(op, ast.In | ast.NotIn):
+                        if known(b) and b not in ("list", "string"):
+                            found.append((f"'in' needs a list or text on its right; this is {_ARTICLE[b]}", other))
+                        elif isinstance(other, ast.List | ast.Tuple) and known(a):
+                            for item in other.elts:
+                                k = kind(item)
+                                if known(k) and k != a:
+                                    found.append((f"{_ARTICLE[a]} can never be in a list of {_ARTICLE[k]} values", item))
+                                    break
+                        elif b == "string" and known(a) and a != "string":
+                            found.append((f"'in' text needs text on its left; this is {_ARTICLE[a]}", current))
+                    elif known(a) and known(b) and a != b:
+                        left_text, right_text = ast.unparse(current), ast.unparse(other)
+                        found.append((f"{left_text} is {_ARTICLE[a]} but {right_text} is {_ARTICLE[b]}; compare like with like", other))
+                    elif isinstance(op, ast.Lt | ast.LtE | ast.Gt | ast.GtE) and a in ("bool", "list") and a == b:
+                        found.append((f"{_ARTICLE[a]} values cannot be ordered with <, <=, > or >=", child))
+                    current = other
+            case ast.BinOp(left=left, op=op, right=right):
+                a, b = kind(left), kind(right)
+                if not (known(a) and known(b)):
+                    continue
+                fine = (a == b == "number") or (isinstance(op, ast.Add) and a == b and a in ("string", "list")) or (
+                    isinstance(op, ast.Mult) and {a, b} in ({"string", "number"}, {"list", "number"}))  # fmt: skip
+                if not fine:
+                    verb = _VERB.get(type(op), "combines")
+                    found.append((f"{verb} {_ARTICLE[a]} and {_ARTICLE[b]}; arithmetic needs numbers (+ also joins two texts)", child))
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd(), operand=operand):
+                k = kind(operand)
+                if known(k) and k != "number":
+                    found.append((f"a sign on {_ARTICLE[k]}; only numbers have one", child))
+            case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
+                wanted: tuple[Kind, ...] = _ARGS.get(name, ())
+                if name in ("min", "max") and len(args) > 1:
+                    wanted = tuple("number" for _ in args)
+                for i, (arg, want) in enumerate(zip(args, wanted, strict=False)):
+                    k = kind(arg)
+                    if known(k) and k != want:
+                        found.append((f"{name}() needs {_ARTICLE[want]} as argument {i + 1}, not {_ARTICLE[k]}", arg))
+                if name == "len" and args and known(kind(args[0])) and kind(args[0]) not in ("string", "list"):
+                    found.append((f"len() needs text or a list, not {_ARTICLE[kind(args[0])]}", args[0]))
+                if name in QUERY_FUNCTIONS and args and isinstance(args[0], ast.Constant):
+                    entity = str(args[0].value)
+                    for kw in keywords:
+                        fname, lookup = split_lookup(str(kw.arg))
+                        f, k = field_kind(entity, fname), kind(kw.value)
+                        if lookup == "in":
+                            if known(k) and k != "list":
+                                found.append((f"{kw.arg}= needs a list, not {_ARTICLE[k]}", kw.value))
+                        elif known(f) and known(k) and f != k:
+                            found.append((f"{entity}.{fname} is {_ARTICLE[f]} but {kw.arg}= gives {_ARTICLE[k]}", kw.value))
+                    if name == "total" and len(args) == 2 and isinstance(args[1], ast.Constant):
+                        summed = str(args[1].value)
+                        f = field_kind(entity, summed)
+                        if known(f) and f != "number":
+                            found.append((f"total() adds up a number field; {entity}.{summed} is {_ARTICLE[f]}", args[1]))
+    return found

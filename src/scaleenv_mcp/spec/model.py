@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .errors import ProblemsFound, did_you_mean
 from .expr import Assignment, Expr, parse, parse_assignment
 from .types import KIND, SAMPLE_KINDS, FieldType, Kind, ref_var, value_schema
 
@@ -119,7 +120,7 @@ class FieldSpec(StrictModel):
     @classmethod
     def _sample_kind(cls, sample: str | None) -> str | None:
         if sample is not None and sample not in SAMPLE_KINDS:
-            raise ValueError(f"unknown sample kind {sample!r} (kinds: {', '.join(SAMPLE_KINDS)})")
+            raise ValueError(f"unknown sample kind {sample!r}{did_you_mean(sample, SAMPLE_KINDS, 'kinds')}")
         return sample
 
     @property
@@ -603,7 +604,7 @@ class DomainSpec(StrictModel):
 
         problems = check_spec(self)
         if problems:
-            raise ValueError("\n".join(str(p) for p in problems))
+            raise ProblemsFound(problems)
         return self
 
     @property

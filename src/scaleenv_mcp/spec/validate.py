@@ -8,12 +8,26 @@ repair loop) knows exactly what to fix.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import re
 from collections.abc import Generator, Iterator
+from functools import partial
 from typing import Any
 
-from .errors import Problem
-from .expr import Assignment, Expr, ExprError, parse, parse_assignment
+from .errors import Problem, did_you_mean
+from .expr import (
+    _ARTICLE,
+    QUERY_FUNCTIONS,
+    Assignment,
+    Expr,
+    ExprError,
+    parse,
+    parse_assignment,
+    span,
+    split_lookup,
+    type_problems,
+)
 from .model import (
     MAX_ITEMS,
     CreateEffect,
@@ -68,12 +82,12 @@ def _actor_problems(spec: DomainSpec) -> Iterator[Problem]:
     if actor is None:
         return
     if actor.entity not in spec.entities:
-        yield Problem(path="actor.entity", message=f"unknown entity {actor.entity!r} (entities: {_names(spec.entities)})")
+        yield Problem(path="actor.entity", message=f"unknown entity {actor.entity!r}{did_you_mean(actor.entity, spec.entities, 'entities')}")
         return
     for i, name in enumerate(actor.identify):
         tool = spec.tools.get(name)
         if tool is None:
-            yield Problem(path=f"actor.identify[{i}]", message=f"unknown tool {name!r} (tools: {_names(spec.tools)})")
+            yield Problem(path=f"actor.identify[{i}]", message=f"unknown tool {name!r}{did_you_mean(name, spec.tools, 'tools')}")
         elif tool.lookup is None or tool.lookup.entity != actor.entity or tool.is_write:
             yield Problem(path=f"actor.identify[{i}]", message=f"{name!r} must be a read-only lookup of {actor.entity}")
 
@@ -82,7 +96,7 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
     for ename, entity in spec.entities.items():
         base = f"entities.{ename}"
         if entity.label and entity.label not in entity.fields:
-            yield Problem(path=f"{base}.label", message=f"unknown field {entity.label!r} (fields: {_names(entity.fields)})")
+            yield Problem(path=f"{base}.label", message=f"unknown field {entity.label!r}{did_you_mean(entity.label, entity.fields, 'fields')}")
         for group in entity.unique_together:
             for fname in group:
                 if fname not in entity.fields:
@@ -99,7 +113,7 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
             for fname, value in fixed.items():
                 f = entity.fields.get(fname)
                 if f is None:
-                    yield Problem(path=f"{base}.rows[{i}].{fname}", message=f"unknown field (fields: {_names(entity.fields)})")
+                    yield Problem(path=f"{base}.rows[{i}].{fname}", message=f"unknown field {fname!r}{did_you_mean(fname, entity.fields, 'fields')}")
                 elif f.derive and not (f.derive_expr is not None and any(n == "sampled" for n, _ in f.derive_expr.references())):
                     yield Problem(path=f"{base}.rows[{i}].{fname}", message="a derived field is computed; leave it out (unless its derive reads 'sampled')")
                 elif f.type != "ref":
@@ -111,7 +125,7 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
             for i, fname in enumerate(entity.near_duplicates.vary):
                 f = entity.fields.get(fname)
                 if f is None:
-                    yield Problem(path=f"{base}.near_duplicates.vary[{i}]", message=f"unknown field {fname!r} (fields: {_names(entity.fields)})")
+                    yield Problem(path=f"{base}.near_duplicates.vary[{i}]", message=f"unknown field {fname!r}{did_you_mean(fname, entity.fields, 'fields')}")
                 elif f.derive:
                     yield Problem(path=f"{base}.near_duplicates.vary[{i}]", message=f"{fname!r} is derived; vary the fields it is derived from")
         for i, text in enumerate(entity.seed_effects):
@@ -123,9 +137,15 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 continue
             assignment, target_name, target_entity = resolved
             if assignment.field not in target_entity.fields:
-                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target_name!r}")
+                hint = did_you_mean(assignment.field, target_entity.fields, "fields")
+                yield Problem(path=path, message=f"unknown field {assignment.field!r} on entity {target_name!r}{hint}")
                 continue
-            yield from _reference_problems(path, assignment.value, scope, spec)
+            target_field = target_entity.fields[assignment.field]
+            problems = list(_reference_problems(path, assignment.value, scope, spec, field=target_field, shown=assignment.text))
+            yield from problems
+            if not problems:
+                written = f"{target_name}.{assignment.field}"
+                yield from _value_type_problems(path, assignment.value, target_field, written, scope, spec, assignment.text)
         for fname, f in entity.fields.items():
             path = f"{base}.fields.{fname}"
             yield from _typed_value_problems(path, f.type, f.ref, f.values, spec)
@@ -149,10 +169,10 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 try:
                     applies = parse(f.applies_when)
                 except ExprError as exc:
-                    yield Problem(path=f"{path}.applies_when", message=str(exc))
+                    yield _parse_problem(f"{path}.applies_when", f.applies_when, exc)
                 else:
                     own: dict[str, tuple[str, str | None]] = {n: ("value", x.type) for n, x in entity.fields.items() if n != fname}
-                    yield from _reference_problems(f"{path}.applies_when", applies, own, spec)
+                    yield from _reference_problems(f"{path}.applies_when", applies, own, spec, expect="bool", what="'applies_when'")
             if f.weights is not None:
                 options = f.choices or f.values or ([True, False] if f.type == "bool" else [])
                 if len(f.weights) != len(options):
@@ -164,14 +184,14 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                     try:
                         where = f.ref_where_expr
                     except ExprError as exc:
-                        yield Problem(path=f"{path}.ref_where", message=str(exc))
+                        yield _parse_problem(f"{path}.ref_where", f.ref_where, exc)
                     else:
                         assert where is not None
                         target = spec.entities[f.ref]
                         scope = {n: ("value", t.type) for n, t in target.fields.items()}
                         scope.update({"id": ("value", "string"), "today": ("value", "date"), "now": ("value", "datetime")})
                         scope["row"] = ("row", ename)  # the row being seeded: its fields drawn before this one
-                        yield from _reference_problems(f"{path}.ref_where", where, scope, spec)
+                        yield from _reference_problems(f"{path}.ref_where", where, scope, spec, expect="bool", what="'ref_where'")
                         earlier = list(entity.fields)[: list(entity.fields).index(fname)]
                         for name, attr in where.references():
                             if name == "row" and attr is not None and attr in entity.fields and (
@@ -183,11 +203,11 @@ def _entity_problems(spec: DomainSpec) -> Iterator[Problem]:
                 try:
                     expr = f.derive_expr
                 except ExprError as exc:
-                    yield Problem(path=f"{path}.derive", message=str(exc))
+                    yield _parse_problem(f"{path}.derive", f.derive, exc)
                     continue
                 assert expr is not None
                 scope = _row_scope(spec, ename)
-                yield from _reference_problems(f"{path}.derive", expr, scope, spec)
+                yield from _reference_problems(f"{path}.derive", expr, scope, spec, expect=f.kind, what=f"the derive of {ename}.{fname} ({f.type})")
 
 
 def _typed_value_problems(
@@ -197,7 +217,7 @@ def _typed_value_problems(
         if not ref:
             yield Problem(path=path, message="a 'ref' needs 'ref: <entity>'")
         elif ref not in spec.entities:
-            yield Problem(path=f"{path}.ref", message=f"unknown entity {ref!r} (entities: {_names(spec.entities)})")
+            yield Problem(path=f"{path}.ref", message=f"unknown entity {ref!r}{did_you_mean(ref, spec.entities, 'entities')}")
     elif ref:
         yield Problem(path=f"{path}.ref", message=f"'ref' is only for type 'ref', not {type_!r}")
     if type_ == "enum" and not values:
@@ -217,6 +237,9 @@ def _row_scope(spec: DomainSpec, entity: str) -> dict[str, tuple[str, str | None
             scope[ref_var(fname)] = ("row", f.ref)
     return scope
 
+
+_KIND_TYPE: dict[str, str] = {"number": "float", "string": "string", "bool": "bool", "list": "list"}
+"""a local value's kind as the field type that stands for it in a scope"""
 
 _SLOT = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
@@ -260,7 +283,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                 if slot not in tool.params:
                     yield Problem(
                         path=f"{base}.phrasings[{i}]",
-                        message=f"unknown slot {{{slot}}}; slots are the tool's parameters: {_names(tool.params) or 'none'}",
+                        message=f"unknown slot {{{slot}}}{_slot_hint(slot, tool.params)}",
                     )
             if _SLOT.sub("", text).count("{") or _SLOT.sub("", text).count("}"):
                 yield Problem(path=f"{base}.phrasings[{i}]", message="a stray brace; slots look like {order_id}")
@@ -293,8 +316,9 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             if tool.search:
                 yield Problem(path=path, message="a 'search' tool has no rules or effects to use a local value")
                 continue
-            yield from _expression_problems(path, text, scope, spec)
-            scope[name] = ("value", None)
+            problems = list(_expression_problems(path, text, scope, spec))
+            yield from problems
+            scope[name] = ("value", None if problems else _KIND_TYPE.get(parse(text).kind(partial(_resolve_kind, scope=scope, spec=spec))))
         for i, rule in enumerate(tool.requires):
             path = f"{base}.requires[{i}].check"
             inner = scope
@@ -306,9 +330,9 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
             try:
                 expr = rule.expr
             except ExprError as exc:
-                yield Problem(path=path, message=str(exc))
+                yield _parse_problem(path, rule.check, exc)
                 continue
-            yield from _reference_problems(path, expr, inner, spec)
+            yield from _reference_problems(path, expr, inner, spec, expect="bool", what="a rule's check")
             if rule.kept_by == "agent":
                 yield from _agent_rule_problems(f"{base}.requires[{i}]", tool, rule.error, spec.policy)
         yield from _effect_problems(base, tool, spec, scope)
@@ -436,15 +460,15 @@ def _lookup_problems(path: str, tool: ToolSpec, spec: DomainSpec, scope: dict[st
     assert lookup is not None
     entity = spec.entities.get(lookup.entity)
     if entity is None:
-        yield Problem(path=f"{path}.entity", message=f"unknown entity {lookup.entity!r} (entities: {_names(spec.entities)})")
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {lookup.entity!r}{did_you_mean(lookup.entity, spec.entities, 'entities')}")
         return
     for fname, pname in lookup.by.items():
         if fname not in entity.fields and fname != "id":
             yield Problem(
-                path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {lookup.entity} (fields: {_names(entity.fields)})"
+                path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {lookup.entity}{did_you_mean(fname, entity.fields, 'fields')}"
             )
         if pname not in tool.params:
-            yield Problem(path=f"{path}.by.{fname}", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+            yield Problem(path=f"{path}.by.{fname}", message=f"unknown parameter {pname!r}{did_you_mean(pname, tool.params, 'parameters')}")
         elif tool.params[pname].type == "list":
             yield Problem(path=f"{path}.by.{fname}", message=f"{pname!r} is a list; a lookup finds a row by single values")
     scope[lookup.var] = ("row", lookup.entity)
@@ -455,7 +479,7 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
     assert search is not None
     entity = spec.entities.get(search.entity)
     if entity is None:
-        yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r} (entities: {_names(spec.entities)})")
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r}{did_you_mean(search.entity, spec.entities, 'entities')}")
         return
     yield from _filter_problems(path, tool, search.entity, entity, search.filters)
     if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
@@ -470,9 +494,9 @@ def _filter_problems(
     """Each ``field OP param`` of a search: a field of its entity, a single-valued parameter of the tool."""
     for i, (fname, op, pname) in enumerate(filters):
         if fname not in entity.fields and fname != "id":
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {name} (fields: {_names(entity.fields)})")
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {name}{did_you_mean(fname, entity.fields, 'fields')}")
         if pname not in tool.params:
-            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r} (parameters: {_names(tool.params)})")
+            yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r}{did_you_mean(pname, tool.params, 'parameters')}")
         elif tool.params[pname].type == "list":
             yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
         elif op == "contains" and tool.params[pname].kind != "string":
@@ -486,7 +510,7 @@ def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Prob
     pairs = tool.search.pairs
     second = spec.entities.get(pairs.entity)
     if second is None:
-        yield Problem(path=f"{path}.entity", message=f"unknown entity {pairs.entity!r} (entities: {_names(spec.entities)})")
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {pairs.entity!r}{did_you_mean(pairs.entity, spec.entities, 'entities')}")
         return
     yield from _filter_problems(path, tool, pairs.entity, second, pairs.filters)
     scope: dict[str, tuple[str, str | None]] = {"today": ("value", "date"), "now": ("value", "datetime"),
@@ -497,7 +521,7 @@ def _pair_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Prob
     if pairs.phrase is not None:
         for slot in _SLOT.findall(pairs.phrase):
             if slot not in tool.params:
-                yield Problem(path=f"{path}.phrase", message=f"unknown slot {{{slot}}}; slots are the search's parameters: {_names(tool.params)}")
+                yield Problem(path=f"{path}.phrase", message=f"unknown slot {{{slot}}}{_slot_hint(slot, tool.params)}")
     if not problems and pairs.key is None:
         yield Problem(path=f"{path}.join", message="the join needs one 'second.<field> == first.<field>' (joined by 'and') to find pairs by")
 
@@ -530,21 +554,23 @@ def _effects_problems(
             if field is None:
                 yield Problem(
                     path=path,
-                    message=f"unknown field {assignment.field!r} on entity {target_name!r} (fields: {_names(entity.fields)})",
+                    message=f"unknown field {assignment.field!r} on entity {target_name!r}{did_you_mean(assignment.field, entity.fields, 'fields')}",
                 )
                 continue
-            yield from _reference_problems(path, assignment.value, scope, spec)
+            problems = list(_reference_problems(path, assignment.value, scope, spec, field=field, shown=assignment.text))
+            yield from problems
             if assignment.op != "=" and field.type not in NUMERIC:
                 yield Problem(
                     path=path, message=f"{assignment.op} needs a number field; {target_name}.{assignment.field} is {field.type}"
                 )
-            yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec)
+            elif not problems:
+                yield from _value_type_problems(path, assignment.value, field, f"{target_name}.{assignment.field}", scope, spec, assignment.text)
         elif isinstance(effect, CreateEffect):
             yield from _when_problems(path, effect.when, scope, spec)
             created = spec.entities.get(effect.create)
             if created is None:
                 yield Problem(
-                    path=f"{path}.create", message=f"unknown entity {effect.create!r} (entities: {_names(spec.entities)})"
+                    path=f"{path}.create", message=f"unknown entity {effect.create!r}{did_you_mean(effect.create, spec.entities, 'entities')}"
                 )
                 continue
             for fname, raw in effect.values.items():
@@ -553,16 +579,18 @@ def _effects_problems(
                 if field is None:
                     yield Problem(
                         path=vpath,
-                        message=f"unknown field {fname!r} on entity {effect.create!r} (fields: {_names(created.fields)})",
+                        message=f"unknown field {fname!r} on entity {effect.create!r}{did_you_mean(fname, created.fields, 'fields')}",
                     )
                     continue
                 try:
                     expr = parse(literal_text(raw))
                 except ExprError as exc:
-                    yield Problem(path=vpath, message=str(exc))
+                    yield _parse_problem(vpath, literal_text(raw), exc)
                     continue
-                yield from _reference_problems(vpath, expr, scope, spec, field=field)
-                yield from _value_type_problems(vpath, expr, field, f"{effect.create}.{fname}", scope, spec)
+                problems = list(_reference_problems(vpath, expr, scope, spec, field=field))
+                yield from problems
+                if not problems:
+                    yield from _value_type_problems(vpath, expr, field, f"{effect.create}.{fname}", scope, spec)
             for fname, field in created.fields.items():
                 if fname not in effect.values and field.default is None and not field.nullable and not field.pattern:
                     yield Problem(path=f"{path}.values", message=f"field {fname!r} has no value and no default")
@@ -593,13 +621,13 @@ def _join_problems(path: str, join: IncludeSpec, scope: dict[str, tuple[str, str
     known entity, fields of it, and expressions over what the tool can see."""
     entity = spec.entities.get(join.entity)
     if entity is None:
-        yield Problem(path=f"{path}.entity", message=f"unknown entity {join.entity!r} (entities: {_names(spec.entities)})")
+        yield Problem(path=f"{path}.entity", message=f"unknown entity {join.entity!r}{did_you_mean(join.entity, spec.entities, 'entities')}")
         return
     if join.order_by and join.order_by not in entity.fields:
         yield Problem(path=f"{path}.order_by", message=f"unknown field {join.order_by!r} of {join.entity}")
     for fname, text in join.by.items():
         if fname not in entity.fields and fname != "id":
-            yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity} (fields: {_names(entity.fields)})")
+            yield Problem(path=f"{path}.by.{fname}", message=f"unknown field {fname!r} of {join.entity}{did_you_mean(fname, entity.fields, 'fields')}")
             continue
         yield from _expression_problems(f"{path}.by.{fname}", text, scope, spec)
 
@@ -607,17 +635,19 @@ def _join_problems(path: str, join: IncludeSpec, scope: dict[str, tuple[str, str
 def _when_problems(path: str, text: str | None, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
     """A conditional effect's condition: parsed, and reading only what the tool can see."""
     if text is not None:
-        yield from _expression_problems(f"{path}.when", text, scope, spec)
+        yield from _expression_problems(f"{path}.when", text, scope, spec, expect="bool", what="'when'")
 
 
-def _expression_problems(path: str, text: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
-    """An expression that parses and reads only names and fields in ``scope``."""
+def _expression_problems(
+    path: str, text: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec, expect: Kind | None = None, what: str = ""
+) -> Iterator[Problem]:
+    """An expression that parses, reads only names and fields in ``scope``, and is well typed."""
     try:
         expr = parse(text)
     except ExprError as exc:
-        yield Problem(path=path, message=str(exc))
+        yield _parse_problem(path, text, exc)
         return
-    yield from _reference_problems(path, expr, scope, spec)
+    yield from _reference_problems(path, expr, scope, spec, expect=expect, what=what)
 
 
 def _assignment_target(
@@ -628,7 +658,7 @@ def _assignment_target(
     try:
         assignment = parse_assignment(text)
     except ExprError as exc:
-        return Problem(path=path, message=str(exc))
+        return _parse_problem(path, text, exc)
     target = scope.get(assignment.var)
     if target is None or target[0] != "row":
         rows = [n for n, (k, _) in scope.items() if k == "row"]
@@ -640,14 +670,34 @@ def _assignment_target(
 
 
 def _reference_problems(
-    path: str, expr: Expr, scope: dict[str, tuple[str, str | None]], spec: DomainSpec, field: FieldSpec | None = None
+    path: str,
+    expr: Expr,
+    scope: dict[str, tuple[str, str | None]],
+    spec: DomainSpec,
+    field: FieldSpec | None = None,
+    shown: str | None = None,
+    expect: Kind | None = None,
+    what: str = "",
 ) -> Iterator[Problem]:
-    for name, attr in expr.references():
+    """Names and fields an expression reads, then (when they all resolve) its types, each problem
+    with the offending part's offsets in ``shown`` (the text the expression was parsed from).
+    ``expect`` is the kind the expression must give (a rule's check: a bool); ``what`` names it."""
+    text = shown if shown is not None else expr.text
+    at = partial(_at, path, text)
+    found = False
+    for node in _name_nodes(expr.node):
+        name = node.value.id if isinstance(node, ast.Attribute) else node.id  # type: ignore[attr-defined]
+        attr = node.attr if isinstance(node, ast.Attribute) else None
         if name not in scope:
             hint = ""
             if field is not None and field.values and name in field.values:
                 hint = f"; to use the value write \"'{name}'\" in quotes"
-            yield Problem(path=path, message=f"unknown name {name!r} in {expr.text!r} (known: {sorted(scope)}){hint}")
+            elif not (close := did_you_mean(name, scope)).startswith(" "):
+                hint = close
+            else:
+                hint = f" (known: {', '.join(sorted(scope))})"
+            found = True
+            yield at(f"unknown name {name!r} in {expr.text!r}{hint}", node if attr is None else node.value)  # type: ignore[attr-defined]
             continue
         kind, target = scope[name]
         if attr is None:
@@ -655,34 +705,149 @@ def _reference_problems(
         if kind == "item":
             fields = _item_fields(spec, str(target))
             if attr not in fields:
-                yield Problem(path=path, message=f"unknown field {attr!r} of an item of {target!r} in {expr.text!r} (fields: {_names(fields)})")
+                found = True
+                yield at(f"unknown field {attr!r} of an item of {target!r} in {expr.text!r}{did_you_mean(attr, fields, 'fields')}", node)
         elif kind != "row":
-            yield Problem(path=path, message=f"{name!r} is a value, not a row, so {name}.{attr} is invalid")
+            found = True
+            yield at(f"{name!r} is a value, not a row, so {name}.{attr} is invalid", node)
         elif str(target) in spec.entities and attr != "id" and attr not in spec.entities[str(target)].fields:
-            yield Problem(path=path, message=f"unknown field {attr!r} on entity {target!r} in {expr.text!r}")
-    for entity, positional, keywords in expr.query_calls():
+            found = True
+            options = ["id", *spec.entities[str(target)].fields]
+            yield at(f"unknown field {attr!r} on entity {target!r} in {expr.text!r}{did_you_mean(attr, options, 'fields')}", node)
+    for call in (n for n in ast.walk(expr.node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in QUERY_FUNCTIONS):
+        first = call.args[0] if call.args else None
+        entity = str(first.value) if isinstance(first, ast.Constant) else ""
         if entity not in spec.entities:
-            yield Problem(path=path, message=f"unknown entity {entity!r} in {expr.text!r}")
+            found = True
+            yield at(f"unknown entity {entity!r} in {expr.text!r}{did_you_mean(entity, spec.entities, 'entities')}", first or call)
             continue
-        for fname in [*positional, *keywords]:
+        named: list[tuple[str, ast.AST]] = [(str(a.value), a) for a in call.args[1:] if isinstance(a, ast.Constant)]
+        named += [(split_lookup(k.arg)[0], k) for k in call.keywords if k.arg]
+        for fname, node in named:
             if fname != "id" and fname not in spec.entities[entity].fields:
-                yield Problem(path=path, message=f"unknown field {fname!r} of {entity!r} in {expr.text!r}")
+                found = True
+                options = ["id", *spec.entities[entity].fields]
+                yield at(f"unknown field {fname!r} of {entity!r} in {expr.text!r}{did_you_mean(fname, options, 'fields')}", node)
+    if found:
+        return  # types of unknown names would only repeat the mistake
+
+    def resolve(name: str, attr: str | None) -> Kind:
+        return _resolve_kind(name, attr, scope, spec)
+
+    def field_kind(entity: str, fname: str) -> Kind:
+        if fname == "id":
+            return "string"
+        f = spec.entities[entity].fields.get(fname) if entity in spec.entities else None
+        return f.kind if f is not None else "unknown"
+
+    enums = list(_enum_problems(at, expr, scope, spec))
+    yield from enums
+    if enums:
+        return
+    typed = type_problems(expr.node, resolve, field_kind)
+    for message, node in typed[:1]:  # one mistake, one problem: the first type error says enough
+        yield at(f"{message}, in {expr.text!r}", node)
+    if not typed and expect is not None:
+        got = expr.kind(resolve)
+        if got not in ("unknown", "null", expect):
+            yield at(f"{what or 'this'} must give {_ARTICLE[expect]}, but {expr.text!r} gives {_ARTICLE[got]}", expr.node)
+
+
+def _at(path: str, text: str, message: str, node: ast.AST) -> Problem:
+    """A problem about one part of an expression: its offsets, for a caret under it."""
+    start, end = span(text, node)
+    return Problem(path=path, message=message, expr=text, start=start, end=end)
+
+
+def _parse_problem(path: str, text: str, exc: ExprError) -> Problem:
+    """An expression that does not parse or is not allowed, pointing where the parser stopped."""
+    return Problem(path=path, message=str(exc), expr=text.strip() if isinstance(text, str) else None, start=exc.start, end=exc.end)
+
+
+def _name_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Every ``name`` and ``name.field`` node, in reading order (the first argument of a query is an entity, not a name)."""
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)) or isinstance(node, ast.Name):
+        yield node
+        return
+    children = [*node.args, *(k.value for k in node.keywords)] if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+    for child in children:
+        yield from _name_nodes(child)
 
 
 def _value_type_problems(
-    path: str, expr: Expr, field: FieldSpec, where: str, scope: dict[str, tuple[str, str | None]], spec: DomainSpec
+    path: str,
+    expr: Expr,
+    field: FieldSpec,
+    where: str,
+    scope: dict[str, tuple[str, str | None]],
+    spec: DomainSpec,
+    shown: str | None = None,
 ) -> Iterator[Problem]:
+    """A value written into a field: of the field's kind, not null unless nullable, one of an enum's values."""
+    at = partial(_at, path, shown if shown is not None else expr.text)
     kind = expr.kind(lambda name, attr: _resolve_kind(name, attr, scope, spec))
     expected = field.kind
     if kind == "null" and not field.nullable:
-        yield Problem(path=path, message=f"{where} is not nullable but {expr.text!r} is null")
+        yield at(f"{where} is not nullable but {expr.text!r} is null", expr.node)
     elif kind not in ("unknown", "null") and kind != expected:
-        yield Problem(path=path, message=f"{where} is {field.type} but {expr.text!r} gives a {kind}")
+        yield at(f"{where} is {field.type} but {expr.text!r} gives {_ARTICLE[kind]}", expr.node)
+    elif (arm := next((n for n in _result_nodes(expr.node) if _infer_kind(n, scope, spec) not in ("unknown", "null", expected)), None)):
+        got = _infer_kind(arm, scope, spec)
+        yield at(f"{where} is {field.type} but {ast.unparse(arm)} gives {_ARTICLE[got]}", arm)
     elif field.type == "enum" and field.values:
-        node = expr.node
-        value = getattr(node, "value", None)
-        if isinstance(value, str) and value not in field.values:
-            yield Problem(path=path, message=f"{value!r} is not a value of {where} (values: {field.values})")
+        for node in _string_results(expr.node):
+            if node.value not in field.values:
+                yield at(f"{node.value!r} is not a value of {where}{did_you_mean(str(node.value), field.values, 'values')}", node)
+                break
+
+
+def _result_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """The arms an expression's value comes from (both arms of ``x if c else y``, nested)."""
+    if isinstance(node, ast.IfExp):
+        yield from _result_nodes(node.body)
+        yield from _result_nodes(node.orelse)
+    else:
+        yield node
+
+
+def _infer_kind(node: ast.AST, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Kind:
+    return Expr(ast.unparse(node), node).kind(lambda name, attr: _resolve_kind(name, attr, scope, spec))  # type: ignore[arg-type]
+
+
+def _string_results(node: ast.AST) -> Iterator[ast.Constant]:
+    """The text literals an expression can give as its value (either arm of ``x if c else y``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node
+    elif isinstance(node, ast.IfExp):
+        yield from _string_results(node.body)
+        yield from _string_results(node.orelse)
+
+
+def _enum_problems(at: Any, expr: Expr, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> Iterator[Problem]:
+    """``order.status == 'canceled'`` is never true: a text compared with an enum field must be one of its values."""
+    for node in ast.walk(expr.node):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        for a, b in itertools.pairwise(sides):
+            for field_node, other in ((a, b), (b, a)):
+                f = _field_of(field_node, scope, spec)
+                if f is None or f.type != "enum" or not f.values:
+                    continue
+                literals = other.elts if isinstance(other, ast.List | ast.Tuple) else [other]
+                for lit in literals:
+                    if isinstance(lit, ast.Constant) and isinstance(lit.value, str) and lit.value not in f.values:
+                        yield at(f"{lit.value!r} is not a value of {ast.unparse(field_node)}{did_you_mean(str(lit.value), f.values, 'values')}", lit)
+                        return
+
+
+def _field_of(node: ast.AST, scope: dict[str, tuple[str, str | None]], spec: DomainSpec) -> FieldSpec | None:
+    """The field a ``row.field`` node (or a bare field name in a row's own scope) reads."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        kind, target = scope.get(node.value.id, ("", None))
+        entity = spec.entities.get(str(target)) if kind == "row" else None
+        return entity.fields.get(node.attr) if entity is not None else None
+    return None
 
 
 def _item_fields(spec: DomainSpec, target: str) -> dict[str, ParamSpec]:
@@ -725,6 +890,14 @@ def _ref_target(refs: list[tuple[str, str | None]], scope: dict[str, tuple[str, 
         if field is not None and field.type == "ref":
             return field.ref
     return None
+
+
+def _slot_hint(slot: str, params: dict[str, Any]) -> str:
+    """What a phrasing slot may name: a parameter, so '{dentist}' suggests '{dentist_id}'."""
+    close = did_you_mean(slot, params, "")
+    if close.startswith(";"):
+        return f"; did you mean {{{close[16:-2]}}}?"
+    return f"; slots are the parameters: {_names(params)}"
 
 
 def _names(mapping: dict[str, Any]) -> str:
