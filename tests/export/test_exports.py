@@ -183,14 +183,15 @@ def test_task_export_keeps_checks_and_solutions_out_of_the_prompt_split(fmt: str
     loader = "json" if fmt == "jsonl" else "parquet"
     prompts = datasets.load_dataset(loader, data_files=str(tmp_path / f"prompts.{fmt}"), split="train")
     grading = datasets.load_dataset(loader, data_files=str(tmp_path / f"grading.{fmt}"), split="train")
-    stored = {t.id: t for name in ("retail", "airline") for t in se.load(name).tasks}
+    loaded = {name: se.load(name) for name in ("retail", "airline")}
+    stored = {t.id: t for domain in loaded.values() for t in domain.tasks}
     assert sorted(prompts["task_id"]) == sorted(grading["task_id"]) == sorted(stored)
     assert set(prompts.column_names) == {"task_id", "domain", "kind", "difficulty", "prompt", "tools"}
     for row in prompts:
         task = stored[row["task_id"]]
         assert row["prompt"][1] == {"role": "user", "content": task.instruction}
         answer_tool = {"submit_answer"} if task.kind == "information" else set()  # a question's typed answer channel
-        assert {t["function"]["name"] for t in row["tools"]} == set(se.load(task.domain).tools) | answer_tool
+        assert {t["function"]["name"] for t in row["tools"]} == set(loaded[task.domain].tools) | answer_tool
         assert task.actor is None or task.actor not in json.dumps(row)
     for row in grading:
         task = stored[row["task_id"]]
