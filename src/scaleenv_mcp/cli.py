@@ -365,7 +365,11 @@ def _export_hf_dataset(
     from .export.hf_dataset import write_task_dataset, write_trajectory_dataset
 
     out = Path(args.out or f"exports/hf-dataset/{args.what}")
-    written = write_task_dataset(domains, out) if args.what == "tasks" else write_trajectory_dataset(found, runs, out)
+    if args.what == "tasks":
+        written = write_task_dataset(domains, out)
+    else:
+        filters = [*(["--success-only"] if args.success_only else []), *([f"--min-reward {args.min_reward:g}"] if args.min_reward is not None else [])]
+        written = write_trajectory_dataset(found, runs, out, filters=filters)
     splits = ", ".join(f"{name} {rows}" for name, rows in written.splits.items())
     print(f"{args.what} -> {written.path} (datasets.load_from_disk; splits: {splits}; card: {written.card})")
     return 0

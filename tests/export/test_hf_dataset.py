@@ -89,13 +89,15 @@ def test_trajectory_dataset_is_one_split_of_the_exported_episodes_with_their_rew
     sent = [json.loads(c["function"]["arguments"]) for m in original["messages"] for c in m.get("tool_calls") or []]
     assert [c["function"]["arguments"] for m in oracle["messages"] for c in m["tool_calls"] or []] == sent and sent
     card = _card(out)
-    assert card.data.source_domains == ["retail"] and card.data.license == "apache-2.0"
+    assert card.data.source_domains == ["retail"] and card.data.license == "apache-2.0" and card.data.scaleenv["filters"] == []
     assert card.data.configs == [{"config_name": "default", "data_files": [{"split": "trajectories", "path": "trajectories/data-*.arrow"}]}]
     assert card.data.scaleenv["agents"] == ["noop", "oracle"] and card.data.scaleenv["successes"] == sum(r["success"] for r in records)
     assert datasets.load_dataset(str(out), split="trajectories", cache_dir=str(tmp_path / "cache")).num_rows == len(records)
 
     assert main(["export", "trajectories", str(runs["oracle"]), "--to", "hf-dataset", "--out", str(out), "--success-only"]) == 0
     assert all(datasets.load_from_disk(str(out))["trajectories"]["success"])  # a re-export replaces the folder whole
+    card = _card(out)
+    assert card.data.scaleenv["filters"] == ["--success-only"] and "Filters applied on export: `--success-only`." in card.text
 
 
 def test_a_folder_it_did_not_write_is_refused_and_an_empty_export_writes_nothing(

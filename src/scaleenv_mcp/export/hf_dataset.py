@@ -78,16 +78,19 @@ def write_task_dataset(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]],
     return _save(datasets, splits, card, out)
 
 
-def write_trajectory_dataset(trajectories: Iterable[Trajectory], runs: Sequence[Path], out: Path) -> HfDataset:
+def write_trajectory_dataset(
+    trajectories: Iterable[Trajectory], runs: Sequence[Path], out: Path, *, filters: Sequence[str] = ()
+) -> HfDataset:
     """Eval trajectories (the ``hf`` rows: messages with arguments as objects, tools, reward) as one
-    ``trajectories`` split, with a card naming the runs they came from."""
+    ``trajectories`` split, with a card naming the runs they came from and the ``filters`` applied
+    (as given on the command line, e.g. ``--success-only``)."""
     datasets = _datasets()
     kept = list(trajectories)
     if not kept:
         raise ExportError("no episode passed the filter; nothing written")
     rows = [hf_row(t) for t in kept]
     splits = {"trajectories": datasets.Dataset.from_list(rows, features=hf_features(datasets))}
-    card = _trajectory_card(kept, runs, splits, datasets)
+    card = _trajectory_card(kept, runs, splits, datasets, filters)
     return _save(datasets, splits, card, out)
 
 
@@ -258,7 +261,7 @@ def _run_summary(run: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _trajectory_card(kept: list[Trajectory], runs: Sequence[Path], splits: dict[str, Any], datasets: Any) -> str:
+def _trajectory_card(kept: list[Trajectory], runs: Sequence[Path], splits: dict[str, Any], datasets: Any, filters: Sequence[str]) -> str:
     names = sorted({t.record.domain for t in kept})
     agents = sorted({t.record.agent for t in kept})
     successes = sum(t.record.success for t in kept)
@@ -270,7 +273,7 @@ def _trajectory_card(kept: list[Trajectory], runs: Sequence[Path], splits: dict[
         task_categories=["text-generation"],
         source_domains=names,
         scaleenv={"version": __version__, "agents": agents, "runs": [run.name for run in runs],
-                  "episodes": len(kept), "successes": successes},
+                  "episodes": len(kept), "successes": successes, "filters": list(filters)},
     )  # fmt: skip
     per_domain = Counter(t.record.domain for t in kept)
     table = "\n".join(
@@ -302,7 +305,7 @@ Agents: {', '.join(f'`{a}`' for a in agents)}. {successes} of {len(kept)} episod
 
 Each run is a `scaleenv eval` results folder. Infrastructure faults (a crashed server, an API
 error that outlasted the retries, a timeout) are never exported; when a run was resumed, the last
-record of an episode counts. Filters given on export (`--success-only`, `--min-reward`) were applied.
+record of an episode counts. {"Filters applied on export: " + ", ".join(f"`{f}`" for f in filters) + "." if filters else "No filter was applied on export: failed episodes are here too (see `success` and `reward`)."}
 
 ## Splits
 
