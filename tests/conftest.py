@@ -1,7 +1,18 @@
-"""Shared fixtures: the project's shipped domains, loaded the way users load them."""
+"""Shared fixtures and the fast tier's rules.
+
+- The shipped domains, loaded the way users load them. ``load_domain`` keeps each compiled spec for
+  as long as its file is unchanged (``spec/catalog.py``), so every test and fixture below shares one
+  parsed spec per domain per session, with its views (tool views, schemas, validators) computed once.
+- A time budget per test: the default run must stay under a minute and a half on 2 cores as the
+  corpus grows, so a fast-tier test whose setup or call takes longer than ``FAST_TEST_BUDGET_S``
+  seconds fails, unless it is marked ``@pytest.mark.slow_ok(reason=...)`` (the reason says why it
+  cannot be cheaper) or is an ``e2e`` test. ``SCALEENV_TEST_BUDGET`` scales it for a slower machine.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -14,6 +25,39 @@ ROOT = Path(__file__).resolve().parents[1]
 PATHS = ProjectPaths(ROOT)
 SHIPPED = domain_names(PATHS)
 
+FAST_TEST_BUDGET_S = 30.0
+"""Seconds a fast-tier test's setup or call may take: about 3x the slowest today under a loaded 2-core machine."""
+
+
+def budget() -> float:
+    return float(os.environ.get("SCALEENV_TEST_BUDGET", FAST_TEST_BUDGET_S))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow_ok(reason): a fast-tier test allowed past the per-test time budget, and why")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, None]:
+    """Fail a passing fast-tier test that went over the budget, naming the budget and the way out."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when not in ("setup", "call") or not report.passed or item.get_closest_marker("e2e") is not None:
+        return
+    marker = item.get_closest_marker("slow_ok")
+    if marker is not None:
+        if report.when == "call" and not marker.kwargs.get("reason") and not marker.args:
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: @pytest.mark.slow_ok needs a reason"
+        return
+    limit = budget()
+    if report.duration > limit:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the fast tier's budget of {limit:g} s "
+            "(make it cheaper, mark it @pytest.mark.e2e, or @pytest.mark.slow_ok(reason=...); SCALEENV_TEST_BUDGET scales it)"
+        )
+
 
 @pytest.fixture(scope="session")
 def paths() -> ProjectPaths:
@@ -21,6 +65,7 @@ def paths() -> ProjectPaths:
 
 
 def shipped_spec(name: str) -> DomainSpec:
+    """A shipped domain's spec: the same object for the whole session (the loader keeps it)."""
     return load_domain(PATHS, name)
 
 

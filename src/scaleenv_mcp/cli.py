@@ -9,7 +9,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -23,6 +23,8 @@ from .spec.task import TaskSpec
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from .export.trajectories import Trajectory
 
 __all__ = ["build_parser", "main"]
 
@@ -330,13 +332,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         if args.what == "trajectories":
+            runs = [Path(r) for r in args.runs]
+            found = read_trajectories(runs, success_only=args.success_only, min_reward=args.min_reward)
+            if args.to == "hf-dataset":
+                return _export_hf_dataset(args, runs=runs, found=found)
             out = Path(args.out) if args.out else Path(f"exports/trajectories.{args.to}{SUFFIX[args.to]}")
-            found = read_trajectories([Path(r) for r in args.runs], success_only=args.success_only, min_reward=args.min_reward)
             count = export_trajectories(found, args.to, out)
             print(f"{count} trajectories -> {out} ({args.to})")
             return 0
         paths = _paths(args)
         chosen = [(load_domain(paths, n), load_domain_tasks(paths, n)) for n in _chosen_domains(args)]
+        if args.to == "hf-dataset":
+            return _export_hf_dataset(args, domains=chosen)
         prompts, grading, count = export_tasks(chosen, args.to, Path(args.out or "exports/tasks"))
         if grading is None:
             print(f"{count} tasks -> {prompts} (NeMo Gym rows; serve the domain with --http --nemo-gym to grade them)")
@@ -345,6 +352,27 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     except ExportError as exc:
         raise CliError(str(exc)) from None
+
+
+def _export_hf_dataset(
+    args: argparse.Namespace,
+    *,
+    domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]] = (),
+    runs: Sequence[Path] = (),
+    found: Iterable[Trajectory] = (),
+) -> int:
+    """``--to hf-dataset``: a ``datasets`` folder with its dataset card."""
+    from .export.hf_dataset import write_task_dataset, write_trajectory_dataset
+
+    out = Path(args.out or f"exports/hf-dataset/{args.what}")
+    if args.what == "tasks":
+        written = write_task_dataset(domains, out)
+    else:
+        filters = [*(["--success-only"] if args.success_only else []), *([f"--min-reward {args.min_reward:g}"] if args.min_reward is not None else [])]
+        written = write_trajectory_dataset(found, runs, out, filters=filters)
+    splits = ", ".join(f"{name} {rows}" for name, rows in written.splits.items())
+    print(f"{args.what} -> {written.path} (datasets.load_from_disk; splits: {splits}; card: {written.card})")
+    return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -657,17 +685,19 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_subparsers(dest="what", required=True)
     q = what.add_parser("trajectories", help="episodes from eval runs", formatter_class=_Formatter)
     q.add_argument("runs", nargs="+", help="eval results folders (scaleenv eval --out)")
-    q.add_argument("--to", choices=["openai", "hf", "sharegpt", "hermes"], required=True,
-                   help="openai: fine-tuning JSONL; hf: Parquet for datasets/TRL; sharegpt: LlamaFactory JSON; hermes: Hermes JSONL")  # fmt: skip
-    q.add_argument("--out", help="output file (default: exports/trajectories.<format>.<ext>)")
+    q.add_argument("--to", choices=["openai", "hf", "sharegpt", "hermes", "hf-dataset"], required=True,
+                   help="openai: fine-tuning JSONL; hf: Parquet for datasets/TRL; sharegpt: LlamaFactory JSON; hermes: Hermes JSONL; "
+                        "hf-dataset: a datasets folder with a dataset card, ready to publish")  # fmt: skip
+    q.add_argument("--out", help="output file, or folder for hf-dataset (default: exports/trajectories.<format>.<ext>, exports/hf-dataset/trajectories)")
     q.add_argument("--success-only", action="store_true", help="only episodes that succeeded")
     q.add_argument("--min-reward", type=float, help="only episodes with at least this reward")
     q = what.add_parser("tasks", help="tasks for a trainer: prompts.<ext> and grading.<ext>", formatter_class=_Formatter)
     q.add_argument("domains", nargs="*", help="generated domains")
     q.add_argument("--all", action="store_true", help="every generated domain")
-    q.add_argument("--to", choices=["jsonl", "parquet", "nemo-gym"], default="jsonl",
-                   help="jsonl or parquet: prompt and grading splits; nemo-gym: Responses-API rows for NeMo Gym and verifiers")  # fmt: skip
-    q.add_argument("--out", help="output folder (default: exports/tasks)")
+    q.add_argument("--to", choices=["jsonl", "parquet", "nemo-gym", "hf-dataset"], default="jsonl",
+                   help="jsonl or parquet: prompt and grading splits; nemo-gym: Responses-API rows for NeMo Gym and verifiers; "
+                        "hf-dataset: the two splits as a datasets folder with a dataset card")  # fmt: skip
+    q.add_argument("--out", help="output folder (default: exports/tasks, or exports/hf-dataset/tasks)")
     p.set_defaults(func=cmd_export)
 
     p = command("report", "a static HTML site from eval runs: figures, plots, every episode, each domain's tool graph")

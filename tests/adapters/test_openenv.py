@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("openenv.core.harness", reason="the OpenEnv adapter is tested against openenv-core: pip install 'scaleenv-mcp[openenv]'")
+
 from openenv.core.harness import HarnessRunLimits, MCPHarnessAdapter, ModelStepResult, build_harness_rollout_func
 from openenv.core.llm_client import LLMResponse, ToolCall
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("transformers", reason="TRL's schema extraction and chat templates come from transformers")
+
 from transformers.utils import get_json_schema
 
 import scaleenv_mcp as se
@@ -27,7 +30,7 @@ from scaleenv_mcp.spec.catalog import domain_names
 from scaleenv_mcp.spec.paths import ProjectPaths
 
 from ..conftest import ROOT
-from ..export.test_exports import _chat_template
+from ..export.chat_template import chat_template as _chat_template
 from .hidden import TASK, WRONG_ANSWER, expected_value
 
 

@@ -10,6 +10,7 @@ import pytest
 from scaleenv_mcp.cli import main
 
 pytestmark = pytest.mark.e2e
+pytest.importorskip("ray", reason="`eval --ray` needs ray: pip install 'scaleenv-mcp[ray]'")
 
 
 def results(out: Path) -> dict[tuple[str, int], dict[str, object]]:

@@ -19,7 +19,7 @@ from ..spec.task import TaskSpec
 from ..tasks.stats import difficulty_label
 from .trajectories import ExportError
 
-__all__ = ["TASK_FORMATS", "export_tasks", "grading_row", "nemo_gym_row", "prompt_row"]
+__all__ = ["TASK_FORMATS", "export_tasks", "grading_row", "nemo_gym_row", "prompt_row", "task_features"]
 
 TaskFormat = Literal["jsonl", "parquet", "nemo-gym"]
 TASK_FORMATS: tuple[TaskFormat, ...] = ("jsonl", "parquet", "nemo-gym")
@@ -99,35 +99,43 @@ def export_tasks(
     return prompt_path, grading_path, len(prompts)
 
 
-def _write_parquet(prompts: list[dict[str, Any]], grading: list[dict[str, Any]], prompt_path: Path, grading_path: Path) -> None:
-    try:
-        from datasets import Dataset, Features, Json, List, Value, disable_progress_bars
-    except ImportError:
-        raise ExportError("--to parquet needs the `datasets` package: pip install 'scaleenv-mcp[export]'") from None
-    disable_progress_bars()  # a file write, not a long job: no bar in the CLI's output
-    text = Value("string")
-    prompt_features = Features(
+def task_features(datasets: Any) -> tuple[Any, Any]:
+    """The ``datasets`` features of the prompt and grading rows (Parquet and the ``hf-dataset``
+    folder alike): JSON-shaped values (tools, checks, states) as ``Json``, so rows of different
+    shapes load back exactly instead of being merged into one struct with nulls."""
+    text, json_value, many = datasets.Value("string"), datasets.Json, datasets.List
+    prompts = datasets.Features(
         {
             "task_id": text,
             "domain": text,
             "kind": text,
             "difficulty": text,
-            "prompt": List({"role": text, "content": text}),
-            "tools": List(Json()),
+            "prompt": many({"role": text, "content": text}),
+            "tools": many(json_value()),
         }
     )
-    grading_features = Features(
+    grading = datasets.Features(
         {
             "task_id": text,
             "domain": text,
-            "initial_state": Json(),
-            "checks": List(Json()),
-            "solution": List(Json()),
-            "user": Json(),
+            "initial_state": json_value(),
+            "checks": many(json_value()),
+            "solution": many(json_value()),
+            "user": json_value(),
             "actor": text,
             "decides": text,
-            "refused": Json(),
+            "refused": json_value(),
         }
     )
-    Dataset.from_list(prompts, features=prompt_features).to_parquet(str(prompt_path))
-    Dataset.from_list(grading, features=grading_features).to_parquet(str(grading_path))
+    return prompts, grading
+
+
+def _write_parquet(prompts: list[dict[str, Any]], grading: list[dict[str, Any]], prompt_path: Path, grading_path: Path) -> None:
+    try:
+        import datasets
+    except ImportError:
+        raise ExportError("--to parquet needs the `datasets` package: pip install 'scaleenv-mcp[export]'") from None
+    datasets.disable_progress_bars()  # a file write, not a long job: no bar in the CLI's output
+    prompt_features, grading_features = task_features(datasets)
+    datasets.Dataset.from_list(prompts, features=prompt_features).to_parquet(str(prompt_path))
+    datasets.Dataset.from_list(grading, features=grading_features).to_parquet(str(grading_path))

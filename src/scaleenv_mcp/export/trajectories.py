@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from ..harness.results import EpisodeRecord
 
-__all__ = ["FORMATS", "ExportError", "Trajectory", "export_trajectories", "read_trajectories"]
+__all__ = ["FORMATS", "ExportError", "Trajectory", "export_trajectories", "hf_features", "hf_row", "read_trajectories"]
 
 Format = Literal["openai", "hf", "sharegpt", "hermes"]
 FORMATS: tuple[Format, ...] = ("openai", "hf", "sharegpt", "hermes")
@@ -142,7 +142,8 @@ def _meta(t: Trajectory) -> dict[str, Any]:
     return {"domain": r.domain, "task_id": r.task_id, "agent": r.agent, "trial": r.trial, "reward": r.reward, "success": r.success}
 
 
-def _hf(t: Trajectory) -> dict[str, Any]:
+def hf_row(t: Trajectory) -> dict[str, Any]:
+    """One ``hf`` row: the episode's record fields, its messages with arguments as objects, its tools."""
     messages = []
     for message in t.messages:
         calls = [
@@ -160,33 +161,32 @@ def _hf(t: Trajectory) -> dict[str, Any]:
     return {**_meta(t), "messages": messages, "tools": t.tools}
 
 
-def _write_hf(rows: list[dict[str, Any]], out: Path) -> None:
-    try:
-        from datasets import Dataset, Features, Json, List, Value, disable_progress_bars
-    except ImportError:
-        raise ExportError("--to hf needs the `datasets` package: pip install 'scaleenv-mcp[export]'") from None
-    disable_progress_bars()  # a file write, not a long job: no bar in the CLI's output
-    call = {"id": Value("string"), "type": Value("string"), "function": {"name": Value("string"), "arguments": Json()}}
-    features = Features(
+def hf_features(datasets: Any) -> Any:
+    """The ``datasets`` features of :func:`hf_row` (also the ``hf-dataset`` folder's): arguments and
+    tools as ``Json``, since they differ in shape from call to call."""
+    text = datasets.Value("string")
+    call = {"id": text, "type": text, "function": {"name": text, "arguments": datasets.Json()}}
+    return datasets.Features(
         {
-            "domain": Value("string"),
-            "task_id": Value("string"),
-            "agent": Value("string"),
-            "trial": Value("int64"),
-            "reward": Value("float64"),
-            "success": Value("bool"),
-            "messages": List(
-                {
-                    "role": Value("string"),
-                    "content": Value("string"),
-                    "tool_calls": List(call),
-                    "tool_call_id": Value("string"),
-                }
-            ),
-            "tools": List(Json()),
+            "domain": text,
+            "task_id": text,
+            "agent": text,
+            "trial": datasets.Value("int64"),
+            "reward": datasets.Value("float64"),
+            "success": datasets.Value("bool"),
+            "messages": datasets.List({"role": text, "content": text, "tool_calls": datasets.List(call), "tool_call_id": text}),
+            "tools": datasets.List(datasets.Json()),
         }
     )
-    Dataset.from_list(rows, features=features).to_parquet(str(out))
+
+
+def _write_hf(rows: list[dict[str, Any]], out: Path) -> None:
+    try:
+        import datasets
+    except ImportError:
+        raise ExportError("--to hf needs the `datasets` package: pip install 'scaleenv-mcp[export]'") from None
+    datasets.disable_progress_bars()  # a file write, not a long job: no bar in the CLI's output
+    datasets.Dataset.from_list(rows, features=hf_features(datasets)).to_parquet(str(out))
 
 
 def _content(message: dict[str, Any]) -> str:
@@ -291,4 +291,4 @@ def _hermes(t: Trajectory) -> dict[str, Any]:
     return {"conversations": [{"from": "system", "value": system}, *conversations], **_meta(t)}
 
 
-_ROW = {"openai": _openai, "hf": _hf, "sharegpt": _sharegpt, "hermes": _hermes}
+_ROW = {"openai": _openai, "hf": hf_row, "sharegpt": _sharegpt, "hermes": _hermes}

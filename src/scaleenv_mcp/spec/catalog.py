@@ -7,8 +7,11 @@ checked against the hash its manifest recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +28,34 @@ class DomainNotFound(LookupError):
     """A domain name with no generated server; the message lists what exists."""
 
 
+_CACHE_SIZE = 64  # compiled specs kept per process: more than every shipped domain, bounded for long-lived servers
+_cache: OrderedDict[tuple[str, str, str | None], DomainSpec] = OrderedDict()
+_task_cache: OrderedDict[tuple[str, str], tuple[TaskSpec, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def load_spec_file(path: Path, expected_sha256: str | None = None) -> DomainSpec:
-    """Load a generated spec, refusing one whose content no longer matches its hash."""
+    """Load a generated spec, refusing one whose content no longer matches its hash.
+
+    Parsing and validating a spec costs tens of milliseconds, and its derived views (tool views,
+    schemas, the graph) are cached on the spec object, so a process that loads a domain again (an
+    evaluation, the test suite, ``se.load`` in a loop) gets the same immutable spec back as long as
+    the file's bytes are unchanged: the key is the path and the sha256 of those bytes, so an edited
+    or regenerated file is parsed afresh. Specs are frozen models, so sharing one is safe.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BlueprintError(str(path), [Problem(path="(file)", message=str(exc))]) from None
+    key = (str(path), hashlib.sha256(raw).hexdigest(), expected_sha256)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BlueprintError(str(path), [Problem(path="(file)", message=str(exc))]) from None
     spec = parse_blueprint(data, str(path))
     if expected_sha256 and spec.content_hash() != expected_sha256:
@@ -37,6 +63,10 @@ def load_spec_file(path: Path, expected_sha256: str | None = None) -> DomainSpec
             str(path),
             [Problem(path="(hash)", message="spec.json was edited by hand; regenerate it with `scaleenv synth`")],
         )
+    with _cache_lock:
+        _cache[key] = spec
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     return spec
 
 
@@ -69,4 +99,14 @@ def load_domain_tasks(paths: ProjectPaths, name: str) -> list[TaskSpec]:
     path = paths.manifests / f"{name}.tasks.jsonl"
     if not path.is_file():
         return []
-    return list(load_tasks(path.read_text(encoding="utf-8")))
+    raw = path.read_bytes()
+    key = (str(path), hashlib.sha256(raw).hexdigest())
+    with _cache_lock:
+        cached = _task_cache.get(key)
+    if cached is None:  # as for specs: the same bytes give the same (frozen) tasks; a new list each call
+        cached = tuple(load_tasks(raw.decode("utf-8")))
+        with _cache_lock:
+            _task_cache[key] = cached
+            while len(_task_cache) > _CACHE_SIZE:
+                _task_cache.popitem(last=False)
+    return list(cached)

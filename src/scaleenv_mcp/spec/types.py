@@ -148,6 +148,8 @@ def conforms(spec: TypedValue, value: Any) -> bool:
             return False
     elif type_ == "bool":
         return kind is bool
+    elif type_ == "list":
+        return False  # a list and its items are the schema's to check; a string must never pass as a list of its characters
     else:
         if kind is not str:
             return False

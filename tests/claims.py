@@ -1,0 +1,137 @@
+"""The README's promises, each tied to the tests that prove it.
+
+One line per promise, in the README's words (shortened where a sentence says several things), and
+only the tests that really check it: a test listed here fails when the promise breaks. A README
+section that makes a promise has at least one claim; one that makes none says why in
+``NO_CLAIMS``. ``tests/test_claims_manifest.py`` checks that every listed test exists and that every
+``## `` section of the README is covered one way or the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Claim:
+    section: str  # the README's "## " heading
+    promise: str
+    tests: tuple[str, ...]  # "tests/<file>.py::<test function>"
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("Set up", "`scaleenv synth --all` regenerates `servers/` and `manifests/`; on an unchanged checkout it changes no byte",
+          ("tests/test_cli.py::test_synth_reproduces_the_committed_files_byte_for_byte", "tests/test_cli.py::test_a_second_synth_rewrites_nothing")),
+    Claim("Use it from Python", "The public API is what `scaleenv_mcp` exports (`scaleenv_mcp.__all__`, pinned by a test)",
+          ("tests/test_api.py::test_the_public_names_are_pinned_and_all_resolve",)),
+    Claim("Use it from Python", "an episode calls, snapshots, restores, resets and verifies; a failed call has ok=False and changes nothing",
+          ("tests/test_api.py::test_an_episode_calls_snapshots_restores_resets_and_verifies", "tests/test_api.py::test_a_failed_call_is_a_typed_error_and_changes_nothing",
+           "tests/test_api.py::test_the_readme_api_snippets_run")),
+    Claim("Use it from Python", "Compiling, synthesizing and evaluating are library calls too; errors are typed",
+          ("tests/test_api.py::test_compile_blueprint_gates_and_generates_tasks_without_writing", "tests/test_api.py::test_compile_blueprint_raises_typed_errors",
+           "tests/test_api.py::test_evaluate_returns_a_typed_report", "tests/test_api.py::test_load_refuses_unknown_domains_and_paths")),
+    Claim("Connect an MCP client", "Every domain is a stdio MCP server offering tools, resources and the policy prompt; each session starts from a fresh copy of the seeded state",
+          ("tests/serving/test_server.py::test_a_domain_over_a_real_stdio_subprocess", "tests/serving/test_server.py::test_resources_and_policy_prompt",
+           "tests/serving/test_server.py::test_each_client_session_starts_from_a_fresh_state")),
+    Claim("Connect an MCP client", "the token is the only way into that episode; requests with no handle reach the playground, never a harness's episode",
+          ("tests/episodes/test_service.py::test_each_episode_gets_its_own_unguessable_token_and_id",
+           "tests/episodes/test_service.py::test_playgrounds_are_per_session_and_never_a_harness_episode")),
+    Claim("Connect an MCP client", "at --max-episodes live episodes, or --max-per-creator for one creator, a create gets 429; an idle episode is ended and its memory freed",
+          ("tests/episodes/test_service.py::test_caps_per_server_and_per_creator_say_too_many_episodes", "tests/episodes/test_service.py::test_idle_episodes_expire_and_their_state_is_freed",
+           "tests/serving/test_http.py::test_caps_answer_too_many_episodes_and_idle_episodes_expire")),
+    Claim("Connect an MCP client", "Serving beyond loopback refuses to start without SCALEENV_CONTROL_TOKEN, then requires that token on the playground too",
+          ("tests/serving/test_http.py::test_serving_beyond_loopback_needs_a_token_and_then_guards_the_playground",)),
+    Claim("Commands", "`scaleenv graph DOMAIN [--json|--dot]`: the tool dependency graph, with the reason for every edge",
+          ("tests/spec/test_graph.py::test_graph_command_prints_json_and_dot", "tests/spec/test_graph.py::test_edges_say_why_a_tool_can_follow_another")),
+    Claim("Commands", "`scaleenv list` lists the generated domains; `client-config` prints JSON that registers the stdio server",
+          ("tests/test_cli.py::test_list_shows_every_shipped_domain", "tests/test_cli.py::test_client_config_registers_the_stdio_server")),
+    Claim("Proving a domain works", "Every tool is called at least 20 times; every shipped domain passes",
+          ("tests/build/test_proctest.py::test_every_shipped_domain_passes_with_at_least_20_calls_per_tool",)),
+    Claim("Proving a domain works", "no call passes the rules only to break a constraint in its effects; a tool no call could make succeed, and an unreachable write tool, are defects",
+          ("tests/build/test_proctest.py::test_an_effect_that_breaks_a_constraint_is_caught_with_a_reproduction", "tests/build/test_proctest.py::test_a_rule_the_seed_data_can_never_satisfy_is_caught",
+           "tests/build/test_proctest.py::test_a_write_tool_no_entry_tool_reaches_is_caught")),
+    Claim("Proving a domain works", "A broken blueprint never yields a traceback: one line per problem, nothing written, exit 2 (1 for a gate failure)",
+          ("tests/build/test_pipeline.py::test_a_broken_blueprint_gets_one_line_and_its_exit_code", "tests/test_cli.py::test_a_broken_blueprint_is_rejected_and_nothing_is_written",
+           "tests/build/test_proctest.py::test_synth_gate_rejects_a_failing_domain_unless_allowed")),
+    Claim("Proving a domain works", "a blueprint file at most 2 MB, 200 YAML aliases",
+          ("tests/build/test_pipeline.py::test_a_file_too_large_to_be_a_blueprint_is_refused", "tests/build/test_pipeline.py::test_a_yaml_alias_bomb_in_a_free_form_field_is_refused")),
+    Claim("Tasks and episodes", "Instructions give what a user knows, never internal ids",
+          ("tests/tasks/test_generate.py::test_instructions_never_contain_internal_ids", "tests/tasks/test_wording.py::test_no_shipped_instruction_reads_like_a_column")),
+    Claim("Tasks and episodes", "Each domain's tasks follow a documented mix where the domain can yield it",
+          ("tests/tasks/test_adversarial.py::test_every_shipped_domain_meets_the_documented_mix_and_has_every_family", "tests/test_cli.py::test_task_stats_describe_the_stored_mix")),
+    Claim("Tasks and episodes", "Twelve drawn at random (`random.Random(2026)` over all 576; a test checks they are shipped as written)",
+          ("tests/tasks/test_wording.py::test_the_readme_sample_is_twelve_shipped_instructions_drawn_as_it_says",)),
+    Claim("Tasks and episodes", "The agent under test can never see checks, reference solutions or rewards",
+          ("tests/tasks/test_generate.py::test_the_agent_surface_reveals_no_checks_solutions_or_rewards",)),
+    Claim("Tasks and episodes", "The scripted user gives one held-back fact per message; a model that acts on the opening alone cannot find the user",
+          ("tests/harness/test_users.py::test_a_question_gets_one_fact_the_one_it_names_first",
+           "tests/harness/test_episode.py::test_held_back_facts_come_only_when_asked_and_a_model_that_never_asks_cannot_finish")),
+    Claim("Rewards", "It pays nothing for doing nothing, nothing for collateral damage and nothing for words alone",
+          ("tests/tasks/test_adversarial.py::test_doing_nothing_or_hedging_earns_nothing_on_any_task", "tests/tasks/test_adversarial.py::test_an_extra_unrequested_write_fails",
+           "tests/tasks/test_adversarial.py::test_telling_the_user_a_refused_action_was_done_fails")),
+    Claim("Rewards", "One submission per episode; the tool never says whether it is right; the value is compared by equality",
+          ("tests/tasks/test_adversarial.py::test_the_typed_channel_pays_one_submitted_value_by_equality_and_only_the_right_one",)),
+    Claim("Rewards", "an agent that always refuses, and one that always obeys, earns exactly half",
+          ("tests/tasks/test_adversarial.py::test_always_refusing_or_always_obeying_earns_at_most_half_of_each_tools_decisions",)),
+    Claim("Rewards", "a mention that is negated, bounded, hedged or asked asserts nothing",
+          ("tests/tasks/test_answers_adversarial.py::test_negations_hedges_and_several_candidates_pay_nothing", "tests/tasks/test_answers_adversarial.py::test_bounds_and_estimates_pay_nothing")),
+    Claim("Evaluating agents", "A crashed server, an LLM API error that outlasts the retries, or a timeout is recorded as an infrastructure fault",
+          ("tests/harness/test_evaluate.py::test_a_crashing_server_is_an_infrastructure_fault", "tests/harness/test_evaluate.py::test_a_dead_llm_endpoint_is_an_infrastructure_fault_not_an_agent_failure",
+           "tests/harness/test_evaluate.py::test_a_slow_llm_times_out_as_an_infrastructure_fault")),
+    Claim("Evaluating agents", "after a crash, `--resume` runs only what is missing; Ctrl-C says how many episodes were saved",
+          ("tests/harness/test_evaluate.py::test_a_killed_run_resumes_to_the_same_records", "tests/test_cli.py::test_ctrl_c_during_eval_says_what_was_saved_and_how_to_resume")),
+    Claim("Evaluating agents", "A missing or refused API key is not retried: the run stops with one line naming the variable to set",
+          ("tests/harness/test_evaluate.py::test_a_refused_api_key_stops_the_run_with_one_line_naming_the_variable", "tests/harness/test_evaluate.py::test_a_missing_api_key_names_the_providers_variable")),
+    Claim("Evaluating agents", "Counts below 1 (`--tasks 0`, `--trials -1`) are refused with a one-line error, exit 2",
+          ("tests/test_cli.py::test_bad_counts_and_ports_are_refused_in_one_line", "tests/test_cli.py::test_the_library_refuses_a_count_of_zero_too")),
+    Claim("Evaluating agents", "Both isolations give the same records", ("tests/harness/test_evaluate.py::test_in_process_episodes_give_the_same_results_as_a_process_each",)),
+    Claim("Train with your own model endpoint", "the reward is the one `scaleenv eval` gives for the same actions; a test runs 1,000 at once",
+          ("tests/harness/test_episode.py::test_an_episode_through_the_endpoint_gets_the_reward_eval_gives", "tests/harness/test_episode.py::test_a_thousand_episodes_run_at_once_in_one_process")),
+    Claim("Train with OpenEnv", "A test drives real tasks through OpenEnv's own harness and gets the reward `scaleenv eval` gives",
+          ("tests/adapters/test_openenv.py::test_openenv_rollouts_pay_what_scaleenv_eval_pays", "tests/adapters/test_openenv.py::test_nothing_a_session_returns_carries_the_expected_answer")),
+    Claim("Train with TRL", "The classes and their instances pickle; an episode unpickled in a fresh process finishes for the full reward",
+          ("tests/adapters/test_trl.py::test_the_class_and_an_episode_in_progress_pickle_and_carry_on", "tests/adapters/test_trl.py::test_an_episode_pickled_mid_way_carries_on_in_a_fresh_process")),
+    Claim("Train with TRL", "`get_json_schema` on every tool method of every domain yields our tool schemas",
+          ("tests/adapters/test_trl.py::test_every_tool_method_yields_our_schema_through_transformers",)),
+    Claim("Train with NeMo Gym or verifiers", "/verify returns the reward, never an expected value, and ends the episode; /aggregate_metrics answers NeMo Gym's shape; a dead rollout's episode ends after the grace",
+          ("tests/serving/test_gym.py::test_verify_ends_the_episode_and_shows_no_expected_value", "tests/serving/test_gym.py::test_aggregate_metrics_answers_nemo_gyms_shape",
+           "tests/serving/test_gym.py::test_a_rollout_that_dies_before_verify_is_ended_after_the_grace", "tests/serving/test_gym.py::test_gym_rollouts_pay_what_scaleenv_eval_pays")),
+    Claim("Train with NeMo Gym or verifiers", "A test runs verifiers 0.4.0 itself; rewards equal `scaleenv eval`'s for the oracle and for noop",
+          ("tests/integration/test_verifiers.py::test_verifiers_nemo_gym_taskset_pays_what_scaleenv_eval_pays",)),
+    Claim("Training data: exports", "Tests load each back with `datasets`, check OpenAI's message types and render the hf export through a chat template",
+          ("tests/export/test_exports.py::test_openai_export_matches_openais_message_types_with_arguments_as_json_strings",
+           "tests/export/test_exports.py::test_hf_export_loads_with_datasets_arguments_intact_and_renders_through_a_chat_template",
+           "tests/export/test_exports.py::test_sharegpt_export_alternates_strictly_and_loads_with_datasets",
+           "tests/export/test_exports.py::test_hermes_tool_turns_wrap_each_result_with_its_tool_name")),
+    Claim("Training data: exports", "no column of the prompt split can leak a check",
+          ("tests/export/test_exports.py::test_task_export_keeps_checks_and_solutions_out_of_the_prompt_split", "tests/export/test_hf_dataset.py::test_nothing_that_grades_is_in_the_prompts_split")),
+    Claim("Training data: exports", "`--to hf-dataset`: `load_from_disk` loads it, `load_dataset` through its card's configs, and `huggingface_hub.DatasetCard` parses the card",
+          ("tests/export/test_hf_dataset.py::test_task_dataset_loads_from_disk_and_through_its_card_with_the_metadata_a_hub_card_needs",
+           "tests/export/test_hf_dataset.py::test_trajectory_dataset_is_one_split_of_the_exported_episodes_with_their_rewards",
+           "tests/export/test_hf_dataset.py::test_a_folder_it_did_not_write_is_refused_and_an_empty_export_writes_nothing")),
+    Claim("Publishing to the MCP Registry", "Entries follow the registry's 2025-12-11 schema and its publish rules, checked before anything is written and by the tests",
+          ("tests/export/test_exports.py::test_publish_writes_server_json_that_the_registry_schema_accepts", "tests/test_packaging.py::test_each_publish_rule_catches_its_break",
+           "tests/test_packaging.py::test_the_published_entries_pass_the_skillsaw_linter")),
+    Claim("Publishing to the MCP Registry", "`--namespace` refuses any other, and a domain the package does not ship is refused too",
+          ("tests/test_packaging.py::test_publish_refuses_another_namespace_and_a_domain_the_package_does_not_ship",)),
+    Claim("Releasing", "the end-to-end tier installs the wheel into a fresh venv and runs `scaleenv list`, an oracle eval, a stdio MCP session and `se.load` from an empty folder",
+          ("tests/test_packaging.py::test_the_built_wheel_works_from_an_empty_folder_in_a_fresh_venv",)),
+    Claim("Releasing", "Cite the project with `CITATION.cff`", ("tests/test_packaging.py::test_citation_cff_is_valid_cff_1_2_0", "tests/test_packaging.py::test_citation_cites_this_release_and_both_papers")),
+    Claim("Evaluating on Ray", "a Ray run gives the same records and trajectories as a local one, and a resumed Ray run skips finished episodes",
+          ("tests/harness/test_ray.py::test_eval_on_ray_matches_a_local_run_and_resumes",)),
+    Claim("Synthesizing a domain from its name", "the result is compiled, tested by the gate and served; a domain that never validates is reported and not shipped",
+          ("tests/synthesis/test_pipeline.py::test_a_domain_name_becomes_a_tested_served_environment", "tests/synthesis/test_pipeline.py::test_a_domain_that_never_validates_is_reported_not_shipped")),
+    Claim("Synthesizing a domain from its name", "Near-identical names are skipped and reported; a dead endpoint gives one line of error",
+          ("tests/synthesis/test_pipeline.py::test_near_duplicate_names_are_skipped_and_reported", "tests/synthesis/test_pipeline.py::test_a_dead_endpoint_gives_one_clear_error")),
+    Claim("Benchmarks", "a state keeps an undo journal of the rows it touched, so a reset writes back only those rows",
+          ("tests/engine/test_state.py::test_the_journal_matches_a_full_diff_and_reset_restores_the_baseline",)),
+    Claim("Blueprints", "a test fails when a key or function is added without it (the language reference)",
+          ("tests/spec/test_language_reference.py::test_every_blueprint_key_is_documented", "tests/spec/test_language_reference.py::test_every_function_field_type_and_sample_kind_is_documented")),
+    Claim("Blueprints", "A broken blueprint is rejected with the file, the path and what was expected",
+          ("tests/spec/test_validate.py::test_each_broken_blueprint_names_the_path_and_what_is_wrong", "tests/spec/test_load.py::test_an_effect_on_an_unknown_field_is_rejected")),
+    Claim("Blueprints", "each list bounded by `max_items`", ("tests/engine/test_per_item.py::test_the_input_schema_bounds_every_list",)),
+)  # fmt: skip
+
+NO_CLAIMS: dict[str, str] = {
+    "Layout": "the layer contract is checked by import-linter (`lint-imports`, in `.ci/run`), not by a test",
+}
