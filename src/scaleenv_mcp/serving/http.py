@@ -40,6 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..episodes.control import ControlError, check_token, handle_request
 from ..episodes.service import EpisodeService, TooManyEpisodes
+from ..episodes.store import EpisodeStore
 from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
@@ -120,11 +121,15 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         if number > len(pool.workers):
             return _reply(error=f"episode {episode[:80]!r} not found", status=404)
         worker = pool.worker(number)
-        if generation != worker.generation or not worker.up:
+        if generation != worker.generation:
             return _reply(error=f"episode {episode[:80]!r} was lost: {worker.lost}", status=410)
+        if not worker.up:  # durable: the same generation comes back
+            return _reply(error=f"episode {episode[:80]!r} is not reachable now: {worker.lost}", status=503 if pool.state_dir else 410)
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
         if status == 502 and worker.proc.poll() is not None:
+            if pool.state_dir is not None:
+                return _reply(error=f"episode {episode[:80]!r} is not reachable now: worker {number} is restarting", status=503)
             return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
@@ -205,6 +210,8 @@ class _EpisodeRouter:
         self.playground_token = playground_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.service.store is not None:
+            send = _durable(self.service.store, scope, send)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -248,6 +255,26 @@ class _EpisodeRouter:
             await send(message)
 
         await self.app(scope, receive, labelled)
+
+
+def _durable(store: EpisodeStore, scope: Scope, send: Send) -> Send:
+    """``send``, but nothing goes out before what the request changed is on disk (so what a client
+    was told happened survives a kill -9); at the lifespan's end, the store is written and closed."""
+    if scope["type"] == "lifespan":
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await store.aclose()
+            await send(message)
+
+        return closing
+
+    async def flushed(message: Message) -> None:
+        if store.pending:
+            await store.flush()
+        await send(message)
+
+    return flushed
 
 
 async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
