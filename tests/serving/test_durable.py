@@ -154,3 +154,47 @@ def test_every_episode_survives_a_kill_mid_load(tmp_path: Path) -> None:
             found = call(http, before["token"], "find_customer_by_email", {"email": "after@x.org"})
             assert found["isError"] is True and "not_found" in found["content"][0]["text"]
             assert len(control(http, "GET", f"/episodes/{episode}/calls")) == before["half_calls"] + 1
+
+
+def test_a_killed_worker_brings_its_episodes_back(tmp_path: Path) -> None:
+    port = free_port()
+    task = next(t for t in load_domain_tasks(PATHS, "retail") if t.solution)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--port", str(port), "--workers", "2",
+         "--state-dir", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, CONTROL_TOKEN_ENV: TOKEN},
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/control/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+            made = [control(http, "POST", "/episodes", {"task": task.id}) for _ in range(2)]
+            held = next(m for m in made if m["episode"].startswith("w1."))
+            with httpx.Client(base_url=held["url"].removesuffix(held["path"]), timeout=30) as worker:
+                for step in task.solution:
+                    call(worker, held["token"], step.tool, step.arguments)
+            before = {op: control(http, "GET", f"/episodes/{held['episode']}/{op}") for op in ("calls", "diff")}
+            pid = control(http, "GET", "/metrics")["workers"][1]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while True:  # 503 while it restarts, never 410: the episode is coming back
+                reply = http.get(f"/control/episodes/{held['episode']}/calls", headers=AUTH)
+                if reply.status_code == 200 and control(http, "GET", "/metrics")["workers"][1]["pid"] != pid:
+                    break
+                assert reply.status_code in (200, 503), reply.text
+                assert time.monotonic() - killed < 60, "the worker did not come back"
+                time.sleep(0.2)
+            assert {op: control(http, "GET", f"/episodes/{held['episode']}/{op}") for op in ("calls", "diff")} == before
+            with httpx.Client(base_url=held["url"].removesuffix(held["path"]), timeout=30) as worker:  # the agent's URL works again
+                assert call(worker, held["token"], "find_customer_by_email", {"email": "x@y.z"})["isError"] is True
+            assert (tmp_path / "w1" / "episodes.sqlite3").exists()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
