@@ -63,6 +63,8 @@ async def service_write(store: EpisodeStore | None, calls: int, rounds: int) -> 
     service = _service(store)
     customer = _customer(service)
     episode = service.create().episode
+    email = service.coordinator.episode(episode).state.get("customer", customer)["email"]  # type: ignore[index]
+    assert service.call(episode, "find_customer_by_email", {"email": email}).ok  # identified first, as the policy asks
 
     async def step(i: int) -> None:
         result = service.call(episode, "update_customer_city", {"customer_id": customer, "city": CITIES[i % 2]})
@@ -83,7 +85,10 @@ async def http_write(store: EpisodeStore | None, calls: int, rounds: int) -> lis
     server = build_server(service.coordinator.spec, service=service, reap_every=None)
     asgi = http_app(server, service, control_token="b" * 24)
     starlette = asgi.app  # type: ignore[attr-defined]
-    token = service.create().token
+    made = service.create()
+    token = made.token
+    email = service.coordinator.episode(made.episode).state.get("customer", customer)["email"]  # type: ignore[index]
+    assert service.call(made.episode, "find_customer_by_email", {"email": email}).ok  # identified first, as the policy asks
     meta = {
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},

@@ -61,6 +61,10 @@ def test_episodes_come_back_with_their_handle_state_calls_snapshots_and_monitor(
     made = [play(before, task) for task in tasks]
     free = before.create(seed=3, creator="free")
     before.call(free.episode, "find_customer_by_email", {"email": "x@y.z"})
+    customer = before.coordinator.episode(free.episode).state.head("customer", 1)[0]["id"]
+    for city in ("Austin", "Boston"):  # writes before anyone was identified: violations the monitor keeps
+        assert before.call(free.episode, "update_customer_city", {"customer_id": customer, "city": city}).ok
+    assert len(before.coordinator.episode(free.episode).policy.violations) == 2
     gone = before.create()
     before.delete(gone.episode)
     pictures = {e: picture(before, e) for e in [*made, free.episode]}

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS calls (episode TEXT NOT NULL, idx INTEGER NOT NULL, t
 CREATE TABLE IF NOT EXISTS rows (episode TEXT NOT NULL, entity TEXT NOT NULL, row_id TEXT NOT NULL, data TEXT,
   PRIMARY KEY (episode, entity, row_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reads (episode TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (episode, row_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS violations (episode TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (episode, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (episode TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL, rows TEXT NOT NULL,
   policy TEXT NOT NULL, reads TEXT NOT NULL, calls INTEGER NOT NULL, submitted TEXT, PRIMARY KEY (episode, name)) WITHOUT ROWID;
 """
@@ -73,13 +75,14 @@ _OPS = {
     "call": "INSERT OR REPLACE INTO calls (episode, idx, tool, arguments) VALUES (NEW.a, NEW.b, NEW.c, NEW.d)",
     "policy": "UPDATE episodes SET policy = NEW.b, submitted = NEW.c WHERE id = NEW.a",
     "read": "INSERT OR IGNORE INTO reads (episode, row_id) VALUES (NEW.a, NEW.b)",
+    "violation": "INSERT OR REPLACE INTO violations (episode, idx, data) VALUES (NEW.a, NEW.b, NEW.c)",
     "row": "INSERT OR REPLACE INTO rows (episode, entity, row_id, data) VALUES (NEW.a, NEW.b, NEW.c, NEW.d)",
     "rewind": "DELETE FROM rows WHERE episode = NEW.a; DELETE FROM calls WHERE episode = NEW.a AND idx >= NEW.b; "
-    "DELETE FROM reads WHERE episode = NEW.a",
+    "DELETE FROM reads WHERE episode = NEW.a; DELETE FROM violations WHERE episode = NEW.a",
     "snapshot": "INSERT OR REPLACE INTO snapshots (episode, name, seq, rows, policy, reads, calls, submitted) VALUES (NEW.a, NEW.b, "
     "(SELECT coalesce(max(seq), 0) + 1 FROM snapshots WHERE episode = NEW.a), NEW.c, NEW.d, NEW.e, NEW.f, NEW.g)",
     "end": "DELETE FROM episodes WHERE id = NEW.a; DELETE FROM calls WHERE episode = NEW.a; DELETE FROM rows WHERE episode = NEW.a; "
-    "DELETE FROM reads WHERE episode = NEW.a; DELETE FROM snapshots WHERE episode = NEW.a",
+    "DELETE FROM reads WHERE episode = NEW.a; DELETE FROM violations WHERE episode = NEW.a; DELETE FROM snapshots WHERE episode = NEW.a",
 }
 """Every write, as one row inserted into the ``op`` view: its trigger does the write. A batch of
 writes of any kinds is then one ``executemany`` (one trip to aiosqlite's thread, where separate
@@ -130,16 +133,23 @@ def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))  # ensure_ascii: a lone surrogate survives as an escape
 
 
-def _policy_json(policy: PolicyMonitor) -> str:
-    """The monitor without its rows read (those are kept row by row: they only grow between calls)."""
-    violations = [[v.call, v.tool, v.rule, v.message] for v in policy.violations]
-    return _dump({"actor": policy.actor_id, "identified": sorted(policy.identified), "violations": violations, "calls": policy.calls})
+def _policy_json(policy: PolicyMonitor, *, violations: bool = True) -> str:
+    """The monitor; for a live episode without its violations and rows read (those only grow between
+    rewinds, so they are kept one by one and a long episode's call does not rewrite them)."""
+    data: dict[str, Any] = {"actor": policy.actor_id, "identified": sorted(policy.identified), "calls": policy.calls}
+    if violations:
+        data["violations"] = [_violation(v) for v in policy.violations]
+    return _dump(data)
 
 
-def _policy_from(spec: DomainSpec, text: str, read: Iterable[str]) -> PolicyMonitor:
+def _violation(v: PolicyViolation) -> list[Any]:
+    return [v.call, v.tool, v.rule, v.message]
+
+
+def _policy_from(spec: DomainSpec, text: str, read: Iterable[str], violations: Iterable[list[Any]] = ()) -> PolicyMonitor:
     data = json.loads(text)
-    violations = [PolicyViolation(int(c), str(t), str(r), str(m)) for c, t, r, m in data["violations"]]
-    return PolicyMonitor(spec, data["actor"], set(data["identified"]), violations, int(data["calls"]), set(read))
+    found = [PolicyViolation(int(c), str(t), str(r), str(m)) for c, t, r, m in data.get("violations", violations)]
+    return PolicyMonitor(spec, data["actor"], set(data["identified"]), found, int(data["calls"]), set(read))
 
 
 def _submitted_json(value: Any) -> str | None:
@@ -163,13 +173,14 @@ class StoredEpisode:
     policy: str
     submitted: str | None
     reads: list[str]
+    violations: list[list[Any]]
     rows: list[Row]
     calls: list[ToolCall]
     snapshots: list[tuple[str, list[Row], str, list[str], int, str | None]]
     """(name, rows, policy, reads, calls, submitted), in the order they were saved"""
 
     def policy_monitor(self, spec: DomainSpec) -> PolicyMonitor:
-        return _policy_from(spec, self.policy, self.reads)
+        return _policy_from(spec, self.policy, self.reads, self.violations)
 
     def submitted_value(self) -> Any:
         return _submitted_from(self.submitted)
@@ -198,6 +209,7 @@ class EpisodeStore:
         self._writer: asyncio.Task[None] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._reads: dict[str, int] = {}  # episode -> rows-read count already stored
+        self._violations: dict[str, int] = {}  # episode -> violations already stored
         self.errors = 0
 
     def _open_sync(self) -> sqlite3.Connection:
@@ -214,14 +226,14 @@ class EpisodeStore:
 
     def created(self, episode: Episode, token: str, creator: str, seed: int | None) -> None:
         task = episode.task.id if episode.task is not None else None
-        self._reads[episode.id] = 0
-        self._queue("episode", episode.id, token, creator, task, seed, episode.channel, _policy_json(episode.policy), None)
+        self._reads[episode.id] = self._violations[episode.id] = 0
+        self._queue("episode", episode.id, token, creator, task, seed, episode.channel, _policy_json(episode.policy, violations=False), None)
 
     def called(self, episode: Episode, wrote: bool) -> None:
         """The episode's last call: the log entry, the monitor, the answer, and (after a write) the rows."""
         call = episode.calls[-1]
         self._queue("call", episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))
-        self._queue("policy", episode.id, _policy_json(episode.policy), _submitted_json(episode.submitted))
+        self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
         self._store_reads(episode)
         if wrote:
             for entity, row_id, value in changed_rows(episode.state):
@@ -232,8 +244,8 @@ class EpisodeStore:
         self._queue("rewind", episode.id, len(episode.calls))
         for entity, row_id, value in changed_rows(episode.state):
             self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
-        self._queue("policy", episode.id, _policy_json(episode.policy), _submitted_json(episode.submitted))
-        self._reads[episode.id] = 0
+        self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
+        self._reads[episode.id] = self._violations[episode.id] = 0
         self._store_reads(episode)
 
     def snapshotted(self, episode: Episode, name: str) -> None:
@@ -243,9 +255,15 @@ class EpisodeStore:
 
     def ended(self, episode_id: str) -> None:
         self._reads.pop(episode_id, None)
+        self._violations.pop(episode_id, None)
         self._queue("end", episode_id)
 
     def _store_reads(self, episode: Episode) -> None:
+        """The rows read and the violations the store does not have yet."""
+        stored = self._violations.get(episode.id, 0)
+        for index, violation in enumerate(episode.policy.violations[stored:], stored):
+            self._queue("violation", episode.id, index, _dump(_violation(violation)))
+        self._violations[episode.id] = len(episode.policy.violations)
         read = episode.policy.read
         if len(read) != self._reads.get(episode.id, 0):  # it only grows between rewinds: INSERT OR IGNORE takes the new ones
             for row_id in read:
@@ -261,10 +279,13 @@ class EpisodeStore:
         for eid, token, creator, task, seed, channel, policy, submitted in conn.execute(
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
         ):
-            by_id[eid] = StoredEpisode(eid, token, creator, task, seed, channel, policy, submitted, [], [], [], [])
+            by_id[eid] = StoredEpisode(eid, token, creator, task, seed, channel, policy, submitted, [], [], [], [], [])
         for eid, row_id in conn.execute("SELECT episode, row_id FROM reads"):
             if eid in by_id:
                 by_id[eid].reads.append(row_id)
+        for eid, data in conn.execute("SELECT episode, data FROM violations ORDER BY episode, idx"):
+            if eid in by_id:
+                by_id[eid].violations.append(json.loads(data))
         for eid, entity, row_id, data in conn.execute("SELECT episode, entity, row_id, data FROM rows"):
             if eid in by_id:
                 by_id[eid].rows.append((entity, row_id, None if data is None else json.loads(data)))
@@ -279,6 +300,7 @@ class EpisodeStore:
                 by_id[eid].snapshots.append((name, rows_list, policy, json.loads(reads), int(calls), submitted))
         for stored in by_id.values():
             self._reads[stored.id] = len(set(stored.reads))
+            self._violations[stored.id] = len(stored.violations)
         return list(by_id.values())
 
     def forget(self, episode_ids: Iterable[str]) -> None:
