@@ -129,9 +129,9 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
             return _reply(error=f"episode {episode[:80]!r} is not reachable now: {worker.lost}", status=503 if pool.state_dir else 410)
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        if status == 502 and pool.state_dir is not None:  # dying or restarting: its episodes come back from disk
+            return _reply(error=f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again", status=503)
         if status == 502 and worker.proc.poll() is not None:
-            if pool.state_dir is not None:
-                return _reply(error=f"episode {episode[:80]!r} is not reachable now: worker {number} is restarting", status=503)
             return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
