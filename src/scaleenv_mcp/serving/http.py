@@ -14,6 +14,11 @@ Routes (all on one port):
 
 Binding beyond loopback requires a control token (the server refuses to start otherwise) and then
 the playground needs it too, so nothing is reachable from the network without it.
+
+The MCP SDK's session table is kept within the service's limits (:class:`_Sessions`): sessions
+without a handle are capped like the playground, those on a handle a few per episode, idle ones
+closed. With a durable service (``--state-dir``) no reply leaves before the changes it reports
+are on disk (:func:`_durable`).
 """
 
 from __future__ import annotations
