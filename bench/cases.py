@@ -770,6 +770,13 @@ def compile_growth(quick: bool) -> list[Row]:
     return rows
 
 
+def durable(quick: bool) -> list[Row]:
+    """``serve --state-dir``: write-call latency with persistence against without, restart time (bench/durable.py)."""
+    from .durable import rows
+
+    return list(rows(quick))
+
+
 CASES: dict[str, Callable[[bool], list[Row]]] = {
     "tool_calls": tool_calls,
     "reset": reset,
@@ -784,6 +791,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "compile_growth": compile_growth,
     "ray": ray_eval,
     "task_generation": task_generation,
+    "durable": durable,
 }
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

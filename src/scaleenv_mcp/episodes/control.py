@@ -136,7 +136,7 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         return [c.model_dump(mode="json") for c in coordinator.episode(episode_id).calls]
     if op == "snapshot":
         try:
-            return {"name": coordinator.snapshot(episode_id, _text_field(request, "name"))}
+            return {"name": service.snapshot(episode_id, _text_field(request, "name"))}
         except TooManySnapshots as exc:
             raise ControlError(str(exc), 429) from None
     if op == "restore":
@@ -144,11 +144,11 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         if name is None:
             raise ControlError("restore needs the 'name' a snapshot returned")
         try:
-            coordinator.restore(episode_id, name)
+            service.restore(episode_id, name)
         except EpisodeError as exc:
             raise ControlError(str(exc), 404) from None
         return {"restored": name}
-    coordinator.reset(episode_id)
+    service.reset(episode_id)
     return {"reset": episode_id}
 
 

@@ -12,6 +12,10 @@ harness created.
 
 Everything is bounded: live episodes per server and per creator (an error that says "too many
 episodes", not a hang), and an idle time after which an episode is reaped and its memory freed.
+
+With a :class:`~.store.EpisodeStore` (``serve --http --state-dir DIR``) every change to an episode
+with a handle is also reported to the store, and :meth:`EpisodeService.reload` brings the stored
+episodes back after a restart; without one, nothing of that runs.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from typing import Any
 
 from ..engine.runtime import ToolResult
 from ..engine.seed import seed_state
+from ..engine.state import State
 from ..spec.task import AnswerChannel
 from .coordinator import Coordinator, EpisodeError
+from .store import EpisodeStore, apply_changes
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
 
@@ -88,6 +94,7 @@ class EpisodeService:
         max_episodes: int = MAX_EPISODES,
         max_per_creator: int = MAX_PER_CREATOR,
         clock: Callable[[], float] = time.monotonic,
+        store: EpisodeStore | None = None,
     ) -> None:
         if idle_seconds <= 0 or max_episodes < 1 or max_per_creator < 1:
             raise ValueError("idle_seconds, max_episodes and max_per_creator must be positive")
@@ -97,6 +104,7 @@ class EpisodeService:
         self.max_episodes = max_episodes
         self.max_per_creator = max_per_creator
         self.clock = clock
+        self.store = store
         self.handles: dict[str, Handle] = {}  # episode id -> handle
         self._by_token: dict[str, str] = {}
         self._per_creator: dict[str, int] = {}
@@ -128,6 +136,8 @@ class EpisodeService:
         self.handles[episode.id] = handle
         self._by_token[handle.token] = episode.id
         self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
+        if self.store is not None:
+            self.store.created(episode, handle.token, creator, seed)
         return handle
 
     def resolve(self, token: str) -> str | None:
@@ -192,12 +202,64 @@ class EpisodeService:
             raise EpisodeError(f"episode {episode_id[:80]!r} not found (ended or expired)")
         start = time.perf_counter()
         result = self.coordinator.call(episode_id, tool, arguments)
+        if self.store is not None and handle.token:
+            spec_tool = self.coordinator.spec.tools.get(tool) if isinstance(tool, str) else None
+            self.store.called(self.coordinator.episodes[episode_id], result.ok and spec_tool is not None and spec_tool.is_write)
         elapsed = time.perf_counter() - start
         handle.last_used = now = self.clock()
         self._calls += 1
         self._errors += not result.ok
         self._recent.append((now, elapsed))
         return result
+
+    def snapshot(self, episode_id: str, name: str | None = None) -> str:
+        """The coordinator's snapshot (:class:`~.coordinator.TooManySnapshots` at the cap), stored if durable."""
+        saved = self.coordinator.snapshot(self.episode_id(episode_id), name)
+        if self.store is not None and self.handles[episode_id].token:
+            self.store.snapshotted(self.coordinator.episodes[episode_id], saved)
+        return saved
+
+    def restore(self, episode_id: str, name: str) -> None:
+        self.coordinator.restore(self.episode_id(episode_id), name)
+        if self.store is not None and self.handles[episode_id].token:
+            self.store.rewound(self.coordinator.episodes[episode_id])
+
+    def reset(self, episode_id: str) -> None:
+        self.coordinator.reset(self.episode_id(episode_id))
+        if self.store is not None and self.handles[episode_id].token:
+            self.store.rewound(self.coordinator.episodes[episode_id])
+
+    def reload(self) -> list[str]:
+        """Bring back the episodes the store holds (after a restart): same ids, tokens, state, calls,
+        snapshots, monitor and answer, each with a fresh idle period. Returns the ids; an episode whose
+        task this server no longer has is dropped from the store (its id is left out)."""
+        if self.store is None:
+            return []
+        back, lost = [], []
+        for stored in self.store.load():
+            if stored.task is not None and stored.task not in self.coordinator.tasks:
+                lost.append(stored.id)
+                continue
+            image = self._seed_image(stored.seed) if stored.seed is not None else None
+            channel: AnswerChannel = "prose" if stored.channel == "prose" else "typed"
+            episode = self.coordinator.start(stored.task, stored.id, image=image, channel=channel)
+            apply_changes(episode.state, stored.rows)
+            episode.calls = stored.calls
+            episode.policy = stored.policy_monitor(self.coordinator.spec)
+            episode.submitted = stored.submitted_value()
+            for name, rows, policy, calls, submitted in stored.snapshot_parts(self.coordinator.spec):
+                branch = State.from_snapshot(self.coordinator.spec, episode.initial)
+                branch.track()
+                apply_changes(branch, rows)
+                episode.snapshots[name] = (branch.snapshot(), branch.journal(), policy, calls, submitted)
+                branch.close()
+            now = self.clock()
+            self.handles[stored.id] = Handle(stored.id, stored.token, stored.creator, stored.task, stored.seed, now, now)
+            self._by_token[stored.token] = stored.id
+            self._per_creator[stored.creator] = self._per_creator.get(stored.creator, 0) + 1
+            back.append(stored.id)
+        self.store.forget(lost)
+        return back
 
     # ------------------------------------------------------------------ ending
 
@@ -206,6 +268,8 @@ class EpisodeService:
         if handle.token:
             del self._by_token[handle.token]
         self._ended_since_release += 1
+        if self.store is not None and handle.token:
+            self.store.ended(episode_id)
         self._per_creator[handle.creator] -= 1
         if not self._per_creator[handle.creator]:
             del self._per_creator[handle.creator]
@@ -227,8 +291,13 @@ class EpisodeService:
             _malloc_trim()
 
     def close(self) -> None:
-        for episode_id in list(self.handles):
-            self.delete(episode_id)
+        """End every episode in memory; a store keeps them (a stop is not an end: they come back on restart)."""
+        store, self.store = self.store, None
+        try:
+            for episode_id in list(self.handles):
+                self.delete(episode_id)
+        finally:
+            self.store = store
 
     # ------------------------------------------------------------------ what the control plane reports
 

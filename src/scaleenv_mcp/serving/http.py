@@ -14,6 +14,11 @@ Routes (all on one port):
 
 Binding beyond loopback requires a control token (the server refuses to start otherwise) and then
 the playground needs it too, so nothing is reachable from the network without it.
+
+The MCP SDK's session table is kept within the service's limits (:class:`_Sessions`): sessions
+without a handle are capped like the playground, those on a handle a few per episode, idle ones
+closed. With a durable service (``--state-dir``) no reply leaves before the changes it reports
+are on disk (:func:`_durable`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import json
 import re
 import signal
 import sys
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -39,7 +46,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..episodes.control import ControlError, check_token, handle_request
-from ..episodes.service import EpisodeService, TooManyEpisodes
+from ..episodes.service import PLAYGROUND, EpisodeService, TooManyEpisodes
+from ..episodes.store import EpisodeStore
 from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
@@ -120,10 +128,14 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         if number > len(pool.workers):
             return _reply(error=f"episode {episode[:80]!r} not found", status=404)
         worker = pool.worker(number)
-        if generation != worker.generation or not worker.up:
+        if generation != worker.generation:
             return _reply(error=f"episode {episode[:80]!r} was lost: {worker.lost}", status=410)
+        if not worker.up:  # durable: the same generation comes back
+            return _reply(error=f"episode {episode[:80]!r} is not reachable now: {worker.lost}", status=503 if pool.state_dir else 410)
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        if status == 502 and pool.state_dir is not None:  # dying or restarting: its episodes come back from disk
+            return _reply(error=f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again", status=503)
         if status == 502 and worker.proc.poll() is not None:
             return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
         return JSONResponse(reply, status_code=status)
@@ -196,15 +208,158 @@ def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None
     ]
 
 
+SESSIONS_PER_EPISODE = 4
+"""MCP sessions one episode handle keeps open; opening one more closes its least recently used
+(a client that reconnects without ending its sessions is never locked out of its own episode)"""
+
+
+@dataclass
+class _Session:
+    episode: str | None
+    """the episode of the handle that opened it; None: a playground session"""
+    last_used: float
+
+
+class _Sessions:
+    """Our account of the MCP SDK's session table (each session holds a server task and its
+    streams, about 37 KiB): sessions count against the service's limits, so ``initialize``
+    requests cannot fill the table and lock out episode clients.
+
+    - A session opened without a handle is a playground session: at most ``max_per_creator`` of
+      them (and never more than ``max_episodes``), like the playground's episodes; past that a new
+      one gets 429. Ending one (the client's DELETE, expiry, eviction) ends its playground episode.
+    - A session opened on an episode's handle counts against that episode: at most
+      :data:`SESSIONS_PER_EPISODE` each, the least recently used closed to make room. So these are
+      bounded by the live episodes, whatever the playground's sessions do.
+    - A session unused for ``idle_seconds`` is closed (the SDK is given the same idle timeout).
+    """
+
+    def __init__(self, service: EpisodeService) -> None:
+        self.service = service
+        self.table: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
+        self.by_episode: dict[str, list[str]] = {}
+        self.playground = 0
+
+    def expired(self) -> list[tuple[str, _Session]]:
+        """Forget the sessions idle past ``idle_seconds``: those the caller must close."""
+        cutoff = self.service.clock() - self.service.idle_seconds
+        out = []
+        while self.table:
+            session_id, session = next(iter(self.table.items()))
+            if session.last_used >= cutoff:
+                break
+            out.append((session_id, self.forget(session_id) or session))
+        return out
+
+    def check_playground(self) -> None:
+        cap = min(self.service.max_per_creator, self.service.max_episodes)
+        if self.playground >= cap:
+            raise TooManyEpisodes(
+                f"too many MCP sessions without an episode handle: {self.playground} open, the cap is {cap}; "
+                f"end some (DELETE), or wait for idle ones to expire ({self.service.idle_seconds:g} s)"
+            )
+
+    def opened(self, session_id: str, episode: str | None) -> list[tuple[str, _Session]]:
+        """Record a new session; returns the ones to close to keep its episode within its share."""
+        self.table[session_id] = _Session(episode, self.service.clock())
+        if episode is None:
+            self.playground += 1
+            return []
+        mine = self.by_episode.setdefault(episode, [])
+        mine.append(session_id)
+        out = []
+        while len(mine) > SESSIONS_PER_EPISODE:
+            oldest = min(mine, key=lambda s: self.table[s].last_used)
+            out.append((oldest, self.forget(oldest) or _Session(episode, 0.0)))
+        return out
+
+    def used(self, session_id: str) -> None:
+        session = self.table.get(session_id)
+        if session is not None:
+            session.last_used = self.service.clock()
+            self.table.move_to_end(session_id)
+
+    def forget(self, session_id: str) -> _Session | None:
+        session = self.table.pop(session_id, None)
+        if session is None:
+            return None
+        if session.episode is None:
+            self.playground -= 1
+        else:
+            mine = self.by_episode.get(session.episode, [])
+            if session_id in mine:
+                mine.remove(session_id)
+            if not mine:
+                self.by_episode.pop(session.episode, None)
+        return session
+
+
 class _EpisodeRouter:
-    """Takes the episode token off the URL (or header) before the MCP SDK sees the request."""
+    """Takes the episode token off the URL (or header) before the MCP SDK sees the request, and
+    keeps the SDK's session table within our limits (:class:`_Sessions`)."""
 
     def __init__(self, app: ASGIApp, service: EpisodeService, playground_token: str | None) -> None:
         self.app = app
         self.service = service
         self.playground_token = playground_token
+        self.sessions = _Sessions(service)
+
+    async def _mcp(self, scope: Scope, receive: Receive, send: Send, episode: str | None) -> None:
+        """Pass an MCP request on, accounting for the session it opens, uses or ends."""
+        headers = Request(scope).headers
+        version = headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:  # the 2026 revision has no sessions
+            await self.app(scope, receive, send)
+            return
+        await self._close(scope, self.sessions.expired())
+        session_id = headers.get("mcp-session-id")
+        if session_id is not None:
+            self.sessions.used(session_id)
+            await self.app(scope, receive, send)
+            if scope["method"] == "DELETE":
+                await self._close(scope, [(session_id, s) for s in [self.sessions.forget(session_id)] if s is not None], sdk=False)
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if episode is None:
+            try:
+                self.sessions.check_playground()
+            except TooManyEpisodes as exc:
+                await _reply(error=str(exc), status=429)(scope, receive, send)
+                return
+        opened: list[str] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                opened.extend(v.decode("latin-1") for k, v in message.get("headers", []) if k.lower() == b"mcp-session-id")
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        for new in opened[:1]:
+            await self._close(scope, self.sessions.opened(new, episode))
+
+    async def _close(self, scope: Scope, sessions: list[tuple[str, _Session]], *, sdk: bool = True) -> None:
+        """End sessions we stopped counting: in the SDK (a DELETE, as a client would send) and their playground episode."""
+        for session_id, session in sessions:
+            if sdk:
+                headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() in (b"host", b"origin")]
+                request = {**scope, "method": "DELETE", "query_string": b"", "headers": [*headers, (b"mcp-session-id", session_id.encode())]}
+
+                async def nothing() -> Message:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+
+                async def discard(message: Message) -> None:
+                    return None
+
+                await self.app(request, nothing, discard)
+            playground = f"{PLAYGROUND}:{session_id}"
+            if session.episode is None and playground in self.service.handles:
+                self.service.delete(playground)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.service.store is not None:
+            send = _durable(self.service.store, scope, send)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -215,12 +370,13 @@ class _EpisodeRouter:
         if token is None and is_mcp:
             token = Request(scope).headers.get(HANDLE_HEADER) or None
         if token is not None:
-            if self.service.resolve(token) is None:
+            episode = self.service.resolve(token)
+            if episode is None:
                 await _reply(error="no such episode: unknown or expired handle", status=404)(scope, receive, send)
                 return
             scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
             if (screened := await _screened(scope, receive, send)) is not None:
-                await self.app(scope, screened, send)
+                await self._mcp(scope, screened, send, episode)
             return
         if not is_mcp:
             await self.app(scope, receive, send)
@@ -247,7 +403,27 @@ class _EpisodeRouter:
                 message = {**message, "headers": [*message.get("headers", []), (b"scaleenv-state", b"playground")]}
             await send(message)
 
-        await self.app(scope, receive, labelled)
+        await self._mcp(scope, receive, labelled, None)
+
+
+def _durable(store: EpisodeStore, scope: Scope, send: Send) -> Send:
+    """``send``, but nothing goes out before what the request changed is on disk (so what a client
+    was told happened survives a kill -9); at the lifespan's end, the store is written and closed."""
+    if scope["type"] == "lifespan":
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await store.aclose()
+            await send(message)
+
+        return closing
+
+    async def flushed(message: Message) -> None:
+        if store.pending:
+            await store.flush()
+        await send(message)
+
+    return flushed
 
 
 async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
@@ -310,7 +486,8 @@ def http_app(
             allowed_origins=[f"{scheme}://{h}" for h in allowed_hosts for scheme in ("http", "https")],
         )
     app = server.streamable_http_app(
-        host=host, transport_security=security, custom_starlette_routes=[*_control_routes(service, control_token, workers), *extra_routes]
+        host=host, transport_security=security, custom_starlette_routes=[*_control_routes(service, control_token, workers), *extra_routes],
+        session_idle_timeout=service.idle_seconds, max_sessions=None,  # bounded by _Sessions, per creator and per episode
     )
     return _EpisodeRouter(app, service, None if host in LOOPBACK else control_token)
 

@@ -28,6 +28,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
                       help="server processes; episodes are spread over them and agents talk to theirs directly")  # fmt: skip
     http.add_argument("--allowed-host", action="append", metavar="HOST:PORT",
                       help="accept only these Host headers (repeatable; loopback is always checked)")  # fmt: skip
+    http.add_argument("--state-dir", metavar="DIR",
+                      help="keep every episode on disk here (SQLite): after a crash or restart each comes back on its handle")  # fmt: skip
     http.add_argument("--nemo-gym", action="store_true",
                       help="also speak NeMo Gym's resources-server protocol: /seed_session, /<tool>, /verify")  # fmt: skip
     http.add_argument("--gym-grace-seconds", type=_positive(float), default=120.0,

@@ -40,6 +40,7 @@ from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
 from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
+from ..episodes.store import EpisodeStore
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -462,6 +463,9 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError(f"{CONTROL_TOKEN_ENV} is {len(token)} characters; use at least 16 (e.g. `openssl rand -hex 16`)")
     if options.nemo_gym and not options.http:
         raise ServeError("--nemo-gym is an HTTP protocol: add --http")
+    state_dir = getattr(options, "state_dir", None)
+    if state_dir and not options.http:
+        raise ServeError("--state-dir keeps the episodes of an HTTP server: add --http")
     if not options.http:
         try:
             server = build_server(
@@ -484,12 +488,15 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError(f"serving on {options.host} reaches beyond this machine: set {CONTROL_TOKEN_ENV} to a secret first")
     try:
         coordinator = Coordinator(spec, tasks)
+        store = EpisodeStore(state_dir) if state_dir else None
         service = EpisodeService(
             coordinator, default_task=options.task, idle_seconds=options.idle_seconds,
-            max_episodes=options.max_episodes, max_per_creator=options.max_per_creator,
+            max_episodes=options.max_episodes, max_per_creator=options.max_per_creator, store=store,
         )  # fmt: skip
         if options.task is not None:
             coordinator.task(options.task)
+        if store is not None:
+            print(f"{len(service.reload())} episodes back from {store.path}", file=sys.stderr)
         server = build_server(spec, tasks=tasks, task_id=options.task, service=service, reap_every=min(30.0, options.idle_seconds / 2))
     except (LookupError, ValueError) as exc:
         raise ServeError(str(exc)) from None
@@ -508,7 +515,7 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
             limits += ["--allowed-host", allowed]
         serve_args = ["--root", str(project_paths(root).root), "serve", spec.name, *(["--task", options.task] if options.task else []), *limits]
         try:
-            pool = WorkerPool.start(options.workers - 1, serve_args, host=options.host, token=token)
+            pool = WorkerPool.start(options.workers - 1, serve_args, host=options.host, token=token, state_dir=state_dir or None)
         except RuntimeError as exc:
             raise ServeError(str(exc)) from None
     extra = []

@@ -15,6 +15,12 @@ generation (``w1r2.ep-...``), and a control request for an episode of an earlier
 ``410`` with one line saying which worker died and when; its agents' MCP URLs reach the new
 process, which answers ``404`` for their unknown handle. Listing and metrics report each worker's
 health and never fail as a whole because one is down.
+
+With ``--state-dir DIR`` worker N keeps its episodes in ``DIR/wN`` (the front in ``DIR``) and its
+port in ``DIR/workers.json``: a restarted worker loads them again, so its ids keep their
+generation and its agents' URLs keep working once it is back (a request in the meantime gets
+``503``, not ``410``); a whole server started again on the same folder takes the same ports where
+they are free.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import json
 import os
 import re
 import signal
@@ -32,6 +39,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +64,15 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: the kernel ends a worker when its front dies, however it dies
     (kill -9 of the front leaves no clean-up to run)."""
@@ -73,9 +90,10 @@ class _Worker:
     lost: str = ""
     """what happened to the last generation, for the 410 of its episodes"""
     spawned: float = 0.0
+    restarts: int = 0
 
     def health(self, number: int) -> dict[str, Any]:
-        state = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.generation}
+        state = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.restarts}
         return {**state, "lost": self.lost} if self.lost else state
 
 
@@ -83,24 +101,31 @@ class WorkerPool:
     """Worker processes 1..N-1 of a front; :meth:`start` waits until each answers its health check,
     then watches them (restarting any that dies) until :meth:`stop`."""
 
-    def __init__(self, workers: list[_Worker], host: str, token: str, command: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workers: list[_Worker], host: str, token: str, command: Sequence[str] = (), state_dir: str | Path | None = None
+    ) -> None:
         self.workers = workers
         self.host = host
         self.token = token
         self.command = list(command)
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        """with it, workers keep their episodes on disk and get them back when restarted"""
         self._turn = 0
         self._client: httpx.AsyncClient | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
     @classmethod
-    def start(cls, count: int, serve_args: Sequence[str], *, host: str, token: str, timeout: float = 90.0) -> WorkerPool:
-        """Start ``count`` workers running ``scaleenv serve <serve_args> --http --host HOST --port P``."""
-        pool = cls([], host, token, [sys.executable, "-m", "scaleenv_mcp", *serve_args, "--http", "--host", host])
+    def start(
+        cls, count: int, serve_args: Sequence[str], *, host: str, token: str, timeout: float = 90.0, state_dir: str | Path | None = None
+    ) -> WorkerPool:
+        """Start ``count`` workers running ``scaleenv serve <serve_args> --http --host HOST --port P``
+        (and ``--state-dir STATE_DIR/wN`` with a ``state_dir``)."""
+        pool = cls([], host, token, [sys.executable, "-m", "scaleenv_mcp", *serve_args, "--http", "--host", host], state_dir)
         try:
-            for _ in range(count):
-                port = _free_port(host)
-                pool.workers.append(_Worker(port, pool._spawn(port), spawned=time.monotonic()))
+            ports = pool._ports(count)
+            for number, port in enumerate(ports, 1):
+                pool.workers.append(_Worker(port, pool._spawn(number, port), spawned=time.monotonic()))
             deadline = time.monotonic() + timeout
             for number, worker in enumerate(pool.workers, 1):
                 while not pool._answers(number):
@@ -116,9 +141,24 @@ class WorkerPool:
         pool._watcher.start()
         return pool
 
-    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+    def _ports(self, count: int) -> list[int]:
+        """A port per worker: with a state folder, the ones it used last time where still free (its
+        episodes' URLs name them), remembered for next time."""
+        remembered: list[int] = []
+        path = self.state_dir / "workers.json" if self.state_dir is not None else None
+        if path is not None and path.exists():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                remembered = [int(p) for p in json.loads(path.read_text())["ports"]]
+        ports = [remembered[i] if i < len(remembered) and _bindable(self.host, remembered[i]) else _free_port(self.host) for i in range(count)]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"ports": ports}))
+        return ports
+
+    def _spawn(self, number: int, port: int) -> subprocess.Popen[bytes]:
+        durable = ["--state-dir", str(self.state_dir / f"w{number}")] if self.state_dir is not None else []
         return subprocess.Popen(
-            [*self.command, "--port", str(port)], env={**os.environ, "SCALEENV_CONTROL_TOKEN": self.token},
+            [*self.command, *durable, "--port", str(port)], env={**os.environ, "SCALEENV_CONTROL_TOKEN": self.token},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (the child execs at once)
         )  # fmt: skip
@@ -138,13 +178,17 @@ class WorkerPool:
                 code = worker.proc.poll()
                 if worker.up and code is not None:
                     worker.up = False
-                    worker.generation += 1
                     when = time.strftime("%H:%M:%S UTC", time.gmtime())
-                    worker.lost = f"worker {number} stopped (exit code {code}) at {when}; its episodes were in its memory and are gone"
+                    if self.state_dir is None:
+                        worker.generation += 1
+                        worker.lost = f"worker {number} stopped (exit code {code}) at {when}; its episodes were in its memory and are gone"
+                    else:  # its episodes come back with it
+                        worker.lost = f"worker {number} stopped (exit code {code}) at {when} and is restarting; its episodes come back from disk"
                 if worker.up or self._stopping.is_set():
                     continue
                 if code is not None and time.monotonic() - worker.spawned >= 1.0:  # at most one start a second
-                    worker.proc = self._spawn(worker.port)
+                    worker.proc = self._spawn(number, worker.port)
+                    worker.restarts += 1
                     worker.spawned = time.monotonic()
                 elif code is None and self._answers(number):
                     worker.up = True

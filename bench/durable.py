@@ -1,0 +1,167 @@
+"""Durable episodes (``serve --http --state-dir``): what persistence costs a write call, and how
+long a restart takes to bring 1,000 live episodes back.
+
+A write call is timed two ways, each against the same call without a store, in the same run:
+in the service (the call plus waiting for its commit: what the HTTP layer waits for before it
+replies) and as a client sees it, a ``tools/call`` through the HTTP app in process (httpx's ASGI
+transport: no sockets, so the figure is the server's own cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scaleenv_mcp.episodes.coordinator import Coordinator
+from scaleenv_mcp.episodes.service import EpisodeService
+from scaleenv_mcp.episodes.store import EpisodeStore
+from scaleenv_mcp.serving.http import http_app
+from scaleenv_mcp.serving.server import build_server
+from scaleenv_mcp.spec import ProjectPaths, load_domain
+from scaleenv_mcp.spec.catalog import load_domain_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+PATHS = ProjectPaths(ROOT)
+MODERN = "2026-07-28"
+CITIES = ("Austin", "Boston")
+
+
+def _service(store: EpisodeStore | None) -> EpisodeService:
+    spec = load_domain(PATHS, "retail")
+    return EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), store=store, max_episodes=20_000, max_per_creator=20_000)
+
+
+def _customer(service: EpisodeService) -> str:
+    state = service.coordinator.start(None, "probe").state
+    customer = str(state.head("customer", 1)[0]["id"])
+    service.coordinator.end("probe")
+    return customer
+
+
+async def _timed(step: Callable[[int], Awaitable[None]], calls: int, rounds: int) -> list[float]:
+    """Median µs per call of each of ``rounds`` rounds of ``calls`` calls."""
+    out = []
+    for r in range(rounds):
+        samples = []
+        for i in range(calls):
+            start = time.perf_counter()
+            await step(r * calls + i)
+            samples.append((time.perf_counter() - start) * 1e6)
+        out.append(statistics.median(samples))
+    return out
+
+
+async def service_write(store: EpisodeStore | None, calls: int, rounds: int) -> list[float]:
+    service = _service(store)
+    customer = _customer(service)
+    episode = service.create().episode
+    email = service.coordinator.episode(episode).state.get("customer", customer)["email"]  # type: ignore[index]
+    assert service.call(episode, "find_customer_by_email", {"email": email}).ok  # identified first, as the policy asks
+
+    async def step(i: int) -> None:
+        result = service.call(episode, "update_customer_city", {"customer_id": customer, "city": CITIES[i % 2]})
+        assert result.ok, result.error
+        if store is not None:
+            await store.flush()  # what the HTTP layer waits for before it replies
+
+    try:
+        return await _timed(step, calls, rounds)
+    finally:
+        if store is not None:
+            await store.aclose()
+
+
+async def http_write(store: EpisodeStore | None, calls: int, rounds: int) -> list[float]:
+    service = _service(store)
+    customer = _customer(service)
+    server = build_server(service.coordinator.spec, service=service, reap_every=None)
+    asgi = http_app(server, service, control_token="b" * 24)
+    starlette = asgi.app  # type: ignore[attr-defined]
+    made = service.create()
+    token = made.token
+    email = service.coordinator.episode(made.episode).state.get("customer", customer)["email"]  # type: ignore[index]
+    assert service.call(made.episode, "find_customer_by_email", {"email": email}).ok  # identified first, as the policy asks
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+    }
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
+               "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "update_customer_city"}  # fmt: skip
+    bodies = [
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"_meta": meta, "name": "update_customer_city", "arguments": {"customer_id": customer, "city": city}}})
+        for city in CITIES
+    ]  # fmt: skip
+    async with starlette.router.lifespan_context(starlette), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1:8000"
+    ) as http:
+
+        async def step(i: int) -> None:
+            reply = await http.post(f"/episodes/{token}/mcp", content=bodies[i % 2], headers=headers)
+            assert reply.status_code == 200 and '"isError":true' not in reply.text.replace(" ", ""), reply.text
+
+        try:
+            return await _timed(step, calls, rounds)
+        finally:
+            if store is not None:
+                await store.aclose()
+
+
+def restart(episodes: int) -> dict[str, Any]:
+    """``episodes`` task episodes, each through its solution with a snapshot on the way, then a
+    new service on the same folder: how long until all are back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = _service(EpisodeStore(tmp))
+        tasks = [t for t in before.coordinator.tasks.values() if t.solution]
+        for n in range(episodes):
+            task = tasks[n % len(tasks)]
+            episode = before.create(task=task.id).episode
+            for i, call in enumerate(task.solution):
+                before.call(episode, call.tool, call.arguments)
+                if i == 0:
+                    before.snapshot(episode, "first")
+        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        start = time.perf_counter()
+        after = _service(EpisodeStore(tmp))
+        back = after.reload()
+        seconds = time.perf_counter() - start
+        assert len(back) == episodes
+        return {"episodes": episodes, "seconds": seconds, "bytes": size}
+
+
+def figures(quick: bool) -> dict[str, Any]:
+    calls, rounds = (100, 3) if quick else (500, 5)
+    out: dict[str, Any] = {k: [] for k in ("service_plain", "service_durable", "http_plain", "http_durable")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):  # interleaved, so a busy moment of the machine hurts both alike
+            out["service_plain"] += asyncio.run(service_write(None, calls, 1))
+            out["service_durable"] += asyncio.run(service_write(EpisodeStore(Path(tmp) / f"a{r}"), calls, 1))
+            out["http_plain"] += asyncio.run(http_write(None, calls, 1))
+            out["http_durable"] += asyncio.run(http_write(EpisodeStore(Path(tmp) / f"b{r}"), calls, 1))
+    out["restart"] = restart(200 if quick else 1_000)
+    return out
+
+
+def rows(quick: bool) -> list[Any]:
+    """The bench rows: write-call latency with a store against without, and the restart."""
+    from .cases import Row, timing
+
+    f = figures(quick)
+    out = []
+    for where, label in (("service", "write call + its commit, in the service"), ("http", "write tools/call over HTTP, in process")):
+        plain, durable = timing(f[f"{where}_plain"]), timing(f[f"{where}_durable"])
+        ratio = durable.median / plain.median
+        out.append(Row("durable episodes", label, durable, plain, "the same without --state-dir", ratio, "<= 1.5x", ratio <= 1.5, f))
+    r = f["restart"]
+    out.append(Row("durable episodes", f"restart: {r['episodes']:,} live episodes back (a snapshot each)", f"{r['seconds']:.2f} s",
+                   f"{r['bytes'] / 2**20:.1f} MiB on disk", "store size", None, "", None, r))  # fmt: skip
+    return out
