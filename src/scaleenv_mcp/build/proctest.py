@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from ..engine.binding import candidate_calls, find_successful_call
 from ..engine.diff import StateDiff, diff
 from ..engine.runtime import ToolResult, execute
-from ..engine.seed import seed_state
+from ..engine.seed import SeedError, seed_state
 from ..engine.state import State
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import DomainSpec, ParamSpec
@@ -31,8 +31,11 @@ __all__ = ["GATE_SEEDS", "CallRecord", "DomainReport", "ToolReport", "Violation"
 
 DEFECTS = {
     "never_succeeds": "no generated call of this tool ever succeeded: its rules cannot be met from the seed data",
+    "unseedable": "the seed hints cannot fill the state on this gate seed",
     "unreachable_write_tool": "no entry tool leads to this write tool, so no task could ever use it",
 }
+SEED_DATA = "(seed data)"
+"""the tool named by a defect of the seed data itself (a gate seed the blueprint cannot fill)"""
 HOSTILE = [
     "'; DROP TABLE customer; --",
     'Robert\'); DELETE FROM "order"; --',
@@ -97,7 +100,7 @@ class DomainReport(BaseModel):
             "min_calls_per_tool": min((t.calls for t in self.tools.values()), default=0),
             "tools_succeeding": sum(1 for t in self.tools.values() if t.succeeded),
             "violations": len(self.violations),
-            "defects": [f"{d.kind}: {d.tool}" + (f" (seed {d.seed})" if d.seed is not None else "") for d in self.defects],
+            "defects": [(f"{d.kind}: {d.tool}" if d.tool != SEED_DATA else d.kind) + (f" (seed {d.seed})" if d.seed is not None else "") for d in self.defects],
             "seeds": self.seeds,
         }
 
@@ -109,6 +112,10 @@ class DomainReport(BaseModel):
             if (v.kind, v.tool) in seen:
                 continue
             seen.add((v.kind, v.tool))
+            if v.kind == "unseedable":
+                lines.append(f"unseedable seed data, {v.message}")
+                seen.discard((v.kind, v.tool))  # every seed the blueprint cannot fill is named
+                continue
             where = "the seeded state" if not v.state_prefix else f"after {len(v.state_prefix)} call(s) from the seed"
             lines.append(
                 f"{v.kind} in {v.tool}: {v.message} [reproduce: {v.tool}({v.arguments}) on {where} of gate seed {v.seed or 0}, "
@@ -442,14 +449,24 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     passes; every defect and violation says which run found it.
     """
     reports: list[DomainReport] = []
+    unseedable: list[Violation] = []
     for k in range(max(1, seeds)):
-        initial = seed_state(spec, seed=spec.seed + k) if k else None
+        try:
+            initial = seed_state(spec, seed=spec.seed + k)
+        except SeedError as exc:  # one line for this run; the other runs are still made and reported
+            unseedable.append(
+                Violation(kind="unseedable", tool=SEED_DATA, message=f"gate seed {k} (data seed {spec.seed + k}): {exc}",
+                          state_snapshot="-", seed=k)
+            )  # fmt: skip
+            continue
         report = test_domain(spec, seed=k, calls_per_tool=calls_per_tool, initial=initial)
-        if initial is not None:
-            initial.close()
+        initial.close()
         for item in [*report.violations, *report.defects]:
             item.seed = None if item.kind in _STATIC_DEFECTS else k
         reports.append(report)
+    if not reports:
+        return DomainReport(domain=spec.name, passed=False, calls=0, tools={name: ToolReport() for name in spec.tools},
+                            violations=[], defects=unseedable, graph={}, seeds=[])  # fmt: skip
     first = reports[0]
     tools = {
         name: ToolReport(
@@ -466,11 +483,11 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     }  # fmt: skip
     return DomainReport(
         domain=spec.name,
-        passed=all(r.passed for r in reports),
+        passed=all(r.passed for r in reports) and not unseedable,
         calls=sum(r.calls for r in reports),
         tools={name: tools[name] for name in sorted(tools, key=list(first.tools).index)},
         violations=[v for r in reports for v in r.violations],
-        defects=[d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first],
+        defects=[*unseedable, *(d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first)],
         graph=first.graph,
-        seeds=list(range(len(reports))),
+        seeds=[r_seed for r_seed in range(max(1, seeds)) if r_seed not in {u.seed for u in unseedable}],
     )
