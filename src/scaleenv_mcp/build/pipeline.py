@@ -22,7 +22,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from ..tasks.generate import generate_tasks
 from .codegen import generate_domain, write_index
-from .proctest import DomainReport, gate
+from .proctest import DEFECTS, Coverage, DomainReport, Violation, gate, replay_tasks
 
 __all__ = [
     "TASKS_PER_DOMAIN",
@@ -76,7 +76,27 @@ def compile_spec(
     if not report.passed and not allow_failing:
         raise GateFailed(report)
     generated = generate_tasks(spec, count=tasks, seed=task_seed) if tasks > 0 else []
+    report = _cover_branches(spec, report, generated)
+    if not report.passed and not allow_failing:
+        raise GateFailed(report)
     return CompiledDomain(spec=spec, report=report, tasks=generated, tasks_wanted=tasks)
+
+
+def _cover_branches(spec: DomainSpec, report: DomainReport, tasks: list[TaskSpec]) -> DomainReport:
+    """The effect branches no gate call took, asked of the tasks' solutions; each one left is a
+    ``branch_never_taken`` defect (an effect nothing runs is an effect nothing checks)."""
+    if not report.uncovered:
+        return report
+    coverage = Coverage(spec)
+    replay_tasks(spec, coverage, tasks)
+    left = {b.describe() for b in coverage.uncovered()}
+    still = [line for line in report.uncovered if line in left]
+    defects = [
+        Violation(kind="branch_never_taken", tool=line.split(":", 1)[0], message=f"{DEFECTS['branch_never_taken']}: {line}",
+                  state_snapshot="-", seed=None)
+        for line in still
+    ]  # fmt: skip
+    return report.model_copy(update={"uncovered": still, "defects": [*report.defects, *defects], "passed": report.passed and not defects})
 
 
 def emit(compiled: CompiledDomain, paths: ProjectPaths, source: str) -> list[Path]:
