@@ -12,6 +12,7 @@ gate, and the report says which tool, with which arguments, from which state.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from ..spec.expr import Expr, ExprError
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import CreateEffect, DeleteEffect, DomainSpec, ForEachEffect, ParamSpec
 from ..spec.task import TaskSpec
+from .examples import example_problems
 
 __all__ = ["GATE_SEEDS", "CallRecord", "DomainReport", "ToolReport", "Violation", "gate", "test_domain"]
 
@@ -44,6 +46,7 @@ DEFECTS = {
     "never_succeeds": "no generated call of this tool ever succeeded: its rules cannot be met from the seed data",
     "policy_never_kept": "every call breaks the policy: no call from the seed data keeps the agent's rule",
     "branch_never_taken": "no gate call and no task's solution takes this branch of an effect, so nothing shows it works",
+    "example_failed": "an example the blueprint gives for this tool does not hold",
     "unseedable": "the seed hints cannot fill the state on this gate seed",
     "unreachable_write_tool": "no entry tool leads to this write tool, so no task could ever use it",
 }
@@ -130,6 +133,10 @@ class DomainReport(BaseModel):
             if v.kind == "unseedable":
                 lines.append(f"unseedable seed data, {v.message}")
                 seen.discard((v.kind, v.tool))  # every seed the blueprint cannot fill is named
+                continue
+            if v.kind == "example_failed":
+                lines.append(f"example_failed in {v.tool}: {v.message} [call: {v.tool}({v.arguments}) on the seeded state]")
+                seen.discard((v.kind, v.tool))  # every failing example is shown
                 continue
             where = "the seeded state" if not v.state_prefix else f"after {len(v.state_prefix)} call(s) from the seed"
             lines.append(
@@ -672,12 +679,17 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     passes; every defect and violation says which run found it.
     """
     reports: list[DomainReport] = []
-    unseedable: list[Violation] = []
+    upfront: list[Violation] = []  # defects found before any run: failing examples, seeds that cannot be filled
+    with contextlib.suppress(SeedError):  # the shipped seed cannot be filled: run 0 says so below
+        upfront += [
+            Violation(kind="example_failed", tool=tool, message=message, arguments=call, state_snapshot="-", seed=None)
+            for tool, _, call, message in example_problems(spec)
+        ]
     for k in range(max(1, seeds)):
         try:
             initial = seed_state(spec, seed=spec.seed + k)
         except SeedError as exc:  # one line for this run; the other runs are still made and reported
-            unseedable.append(
+            upfront.append(
                 Violation(kind="unseedable", tool=SEED_DATA, message=f"gate seed {k} (data seed {spec.seed + k}): {exc}",
                           state_snapshot="-", seed=k)
             )  # fmt: skip
@@ -689,7 +701,7 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
         reports.append(report)
     if not reports:
         return DomainReport(domain=spec.name, passed=False, calls=0, tools={name: ToolReport() for name in spec.tools},
-                            violations=[], defects=unseedable, graph={}, seeds=[])  # fmt: skip
+                            violations=[], defects=upfront, graph={}, seeds=[])  # fmt: skip
     first = reports[0]
     tools = {
         name: ToolReport(
@@ -706,12 +718,12 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     }  # fmt: skip
     return DomainReport(
         domain=spec.name,
-        passed=all(r.passed for r in reports) and not unseedable,
+        passed=all(r.passed for r in reports) and not upfront,
         calls=sum(r.calls for r in reports),
         tools={name: tools[name] for name in sorted(tools, key=list(first.tools).index)},
         violations=[v for r in reports for v in r.violations],
-        defects=[*unseedable, *(d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first)],
+        defects=[*upfront, *(d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first)],
         graph=first.graph,
         uncovered=[b for b in first.uncovered if all(b in r.uncovered for r in reports)],
-        seeds=[r_seed for r_seed in range(max(1, seeds)) if r_seed not in {u.seed for u in unseedable}],
+        seeds=[r_seed for r_seed in range(max(1, seeds)) if r_seed not in {u.seed for u in upfront if u.kind == "unseedable"}],
     )
