@@ -11,6 +11,7 @@ what was expected against what the call did.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.diff import StateDiff
@@ -31,9 +32,16 @@ def _same(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def example_problems(spec: DomainSpec, state: State | None = None) -> list[tuple[str, int, dict[str, Any], str]]:
+Observer = Callable[[State, str, Any, StateDiff], None]
+"""told of every example call that succeeded: the state before it, the tool, the arguments, the changes"""
+
+
+def example_problems(
+    spec: DomainSpec, state: State | None = None, observe: Observer | None = None
+) -> list[tuple[str, int, dict[str, Any], str]]:
     """(tool, example index, its call, what went wrong) for every example that does not hold on the
-    seeded state (``state``, else the domain's own seed)."""
+    seeded state (``state``, else the domain's own seed). ``observe`` sees each successful call
+    (the gate counts the effect branches examples take)."""
     if not any(t.examples for t in spec.tools.values()):
         return []
     seeded = state if state is not None else seed_state(spec)
@@ -44,7 +52,7 @@ def example_problems(spec: DomainSpec, state: State | None = None) -> list[tuple
             for index, example in enumerate(tool.examples):
                 trial = State.from_snapshot(spec, image)
                 try:
-                    problem = _check(spec, trial, name, example)
+                    problem = _check(spec, trial, name, example, observe)
                 finally:
                     trial.close()
                 if problem:
@@ -61,7 +69,7 @@ def _entity_of(spec: DomainSpec, row_id: str) -> str | None:
     return next((name for name, e in spec.entities.items() if e.id_prefix == prefix), None)
 
 
-def _check(spec: DomainSpec, state: State, tool: str, example: ExampleSpec) -> str:
+def _check(spec: DomainSpec, state: State, tool: str, example: ExampleSpec, observe: Observer | None) -> str:
     for row_id, values in example.given.items():
         entity = _entity_of(spec, row_id)
         if entity is None or state.get(entity, row_id) is None:
@@ -74,8 +82,14 @@ def _check(spec: DomainSpec, state: State, tool: str, example: ExampleSpec) -> s
                 state.update(entity, row_id, values)
             except sqlite3.Error as exc:
                 return f"given: {row_id} cannot hold {values} ({exc})"
+    before = state.fork() if observe is not None else None
     state.track()
     result = execute(state, tool, example.call)
+    if before is not None:
+        if result.ok:
+            assert observe is not None
+            observe(before, tool, example.call, state.changes())
+        before.close()
     if example.error is not None:
         if result.ok:
             return f"expected error {example.error.code} ({example.error.message!r}), but the call succeeded and made {_said(state.changes())}"

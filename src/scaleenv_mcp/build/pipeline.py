@@ -71,8 +71,12 @@ def compile_spec(
     report: DomainReport | None = None,
 ) -> CompiledDomain:
     """Gate a spec with the procedural tests and generate verified tasks; raise :class:`GateFailed`
-    when the gate rejects it (unless ``allow_failing``)."""
+    when the gate rejects it (unless ``allow_failing``), :class:`SeedError` when the domain's own
+    seed cannot be filled."""
     report = report if report is not None else gate(spec)
+    shipped = next((d for d in report.defects if d.kind == "unseedable" and d.seed == 0), None)
+    if shipped is not None:  # the domain's own seed cannot be filled: an invalid blueprint, not a gate verdict
+        raise SeedError(shipped.message)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
     generated = generate_tasks(spec, count=tasks, seed=task_seed) if tasks > 0 else []

@@ -680,11 +680,13 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     """
     reports: list[DomainReport] = []
     upfront: list[Violation] = []  # defects found before any run: failing examples, seeds that cannot be filled
+    by_examples = Coverage(spec)  # the effect branches the examples take count as taken
     with contextlib.suppress(SeedError):  # the shipped seed cannot be filled: run 0 says so below
         upfront += [
             Violation(kind="example_failed", tool=tool, message=message, arguments=call, state_snapshot="-", seed=None)
-            for tool, _, call, message in example_problems(spec)
+            for tool, _, call, message in example_problems(spec, observe=by_examples.observe)
         ]
+    taken = {b.describe() for b in by_examples.seen}
     for k in range(max(1, seeds)):
         try:
             initial = seed_state(spec, seed=spec.seed + k)
@@ -724,6 +726,6 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
         violations=[v for r in reports for v in r.violations],
         defects=[*upfront, *(d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first)],
         graph=first.graph,
-        uncovered=[b for b in first.uncovered if all(b in r.uncovered for r in reports)],
+        uncovered=[b for b in first.uncovered if all(b in r.uncovered for r in reports) and b not in taken],
         seeds=[r_seed for r_seed in range(max(1, seeds)) if r_seed not in {u.seed for u in upfront if u.kind == "unseedable"}],
     )
