@@ -94,3 +94,19 @@ def test_an_agent_kept_rule_no_seeded_row_can_keep_is_a_defect() -> None:
     assert defect.message.startswith("every call breaks the policy: no call from the seed data keeps the agent's rule "
                                      "'Only patients with no balance can cancel.'; no appointment row meets the rule 'patient.balance < 0'")  # fmt: skip
     assert "entities.patient.fields.balance.range" in defect.message
+
+
+def test_arguments_meeting_every_rule_are_searched_for_in_the_rows_before_never_succeeds() -> None:
+    data = dental()
+    data["entities"]["patient"]["count"] = 3000
+    data["entities"]["patient"]["fields"]["balance"]["range"] = [5, 400]
+    data["entities"]["patient"]["rows"] = [{"balance": 0}]  # the one patient of 3,000 who owes nothing
+    data["tools"]["book_appointment"]["requires"].insert(0, {"check": "patient.balance < 1", "error": "Settle your balance first."})
+    data["tools"]["book_appointment"]["requires"].append(
+        {"check": "not exists('appointment', dentist_id=dentist.id, starts_at=starts_at)", "error": "The dentist is already booked then."}
+    )
+    spec = parse_blueprint(data)
+    report = run_procedural_tests(spec, calls_per_tool=12, walk_steps=0)
+    stats = report.tools["book_appointment"]
+    assert report.passed, report.reasons()
+    assert stats.calls_by_category.get("search") == 1 and stats.succeeded == 1  # only the search found the rare patient
