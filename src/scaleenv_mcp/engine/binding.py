@@ -468,13 +468,21 @@ def time_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[str]]:
                     continue
                 unit = _TIME_FUNCTIONS[call.func.id]
                 sign = 1 if position == 1 else -1  # between(now, x): x = now + n units; between(x, now): x = now - n units
-                edge = now + sign * unit * bound.value
+                try:
+                    edge = now + sign * unit * bound.value
+                except OverflowError:  # a bound past any calendar: no edge to try
+                    continue
                 if param.type == "date":
-                    days = {edge.date() + dt.timedelta(days=d) for d in (-1, 0, 1)}
-                    values = [d.isoformat() for d in sorted(days)]
+                    try:
+                        values = [(edge.date() + dt.timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+                    except OverflowError:
+                        continue
                 else:
                     step = dt.timedelta(minutes=1) if call.func.id != "days_between" else dt.timedelta(days=1)
-                    values = [(edge + k * step).isoformat() for k in (-1, 0, 1)]
+                    try:
+                        values = [(edge + k * step).isoformat() for k in (-1, 0, 1)]
+                    except OverflowError:
+                        continue
                 out.setdefault(name, [])
                 out[name] += [v for v in values if v not in out[name]]
     return out
