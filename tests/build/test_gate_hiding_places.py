@@ -55,6 +55,8 @@ def test_datetimes_at_the_edges_of_a_time_rule_and_numbers_at_a_fields_bounds() 
     }
     retail = parse_blueprint(yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text()))
     assert bound_edge_values(retail, "change_order_quantity")["quantity"] == [0, 1, 2, 19, 20, 21]  # order.quantity: min 1, max 20
+    airline = parse_blueprint(yaml.safe_load((ROOT / "synthesis/domains/airline.yaml").read_text()))
+    assert bound_edge_values(airline, "add_bag") == {"weight_kg": [0, 1, 2, 31, 32, 33]}  # a new bag's weight_kg: min 1, max 32
 
 
 def test_an_effect_branch_nothing_takes_fails_the_compile() -> None:

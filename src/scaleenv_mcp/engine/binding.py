@@ -489,16 +489,20 @@ def time_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[str]]:
 
 
 def bound_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[float]]:
-    """Numbers at the bounds of the fields a plain parameter sets or adds to (``account.daily_limit =
-    limit``, ``product.stock -= quantity``): the field's min and max, and one past each."""
+    """Numbers at the bounds of the fields a plain parameter sets, adds to or fills in a new row
+    (``account.daily_limit = limit``, ``product.stock -= quantity``, a bag's ``weight_kg``): the
+    field's min and max, and one past each."""
     tool = spec.tools[tool_name]
     entities = spec.view(tool_name).entities
+    filled: list[tuple[str, str, str]] = [(entities[a.var], a.field, a.value.text.strip()) for a in tool.all_assignments if a.var in entities]
+    for effect in [*tool.effects, *(e for loop in tool.loops for e in loop.do)]:
+        if isinstance(effect, CreateEffect):  # a new row's field set straight from a parameter (a bag's weight)
+            filled += [(effect.create, f, v.strip()) for f, v in effect.values.items() if isinstance(v, str)]
     out: dict[str, list[float]] = {}
-    for a in tool.all_assignments:
-        pname = a.value.text.strip()
-        if a.var not in entities or pname not in tool.params or tool.params[pname].kind != "number":
+    for entity, fname, pname in filled:
+        if pname not in tool.params or tool.params[pname].kind != "number":
             continue
-        f = spec.entities[entities[a.var]].fields[a.field]
+        f = spec.entities[entity].fields[fname]
         values = [v for b in (f.min, f.max) if b is not None for v in (b - 1, b, b + 1)]
         out.setdefault(pname, [])
         out[pname] += [v for v in values if v not in out[pname]]
