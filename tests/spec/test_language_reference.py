@@ -25,7 +25,7 @@ def keys(cls: type[BaseModel]) -> set[str]:
 def test_every_blueprint_key_is_documented() -> None:
     classes = [model.DomainSpec, model.ActorSpec, model.EntitySpec, model.NearDuplicates, model.FieldSpec, model.ToolSpec,
                model.ParamSpec, model.RuleSpec, model.LookupSpec, model.SearchSpec, model.CreateEffect, model.DeleteEffect,
-               model.IncludeSpec, model.PerParent, model.ForEachEffect, model.PairSpec]  # fmt: skip
+               model.IncludeSpec, model.PerParent, model.ForEachEffect, model.PairSpec, model.ExampleSpec, model.ExpectedError]  # fmt: skip
     missing = {f"{cls.__name__}.{key}" for cls in classes for key in keys(cls) if key not in CODE and f"{key}:" not in REFERENCE}
     assert not missing, sorted(missing)
 

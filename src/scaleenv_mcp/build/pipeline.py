@@ -22,7 +22,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from ..tasks.generate import generate_tasks
 from .codegen import generate_domain, write_index
-from .proctest import DomainReport, gate
+from .proctest import DEFECTS, Coverage, DomainReport, Violation, gate, replay_tasks
 
 __all__ = [
     "TASKS_PER_DOMAIN",
@@ -71,12 +71,36 @@ def compile_spec(
     report: DomainReport | None = None,
 ) -> CompiledDomain:
     """Gate a spec with the procedural tests and generate verified tasks; raise :class:`GateFailed`
-    when the gate rejects it (unless ``allow_failing``)."""
+    when the gate rejects it (unless ``allow_failing``), :class:`SeedError` when the domain's own
+    seed cannot be filled."""
     report = report if report is not None else gate(spec)
+    shipped = next((d for d in report.defects if d.kind == "unseedable" and d.seed == 0), None)
+    if shipped is not None:  # the domain's own seed cannot be filled: an invalid blueprint, not a gate verdict
+        raise SeedError(shipped.message)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
     generated = generate_tasks(spec, count=tasks, seed=task_seed) if tasks > 0 else []
+    report = _cover_branches(spec, report, generated)
+    if not report.passed and not allow_failing:
+        raise GateFailed(report)
     return CompiledDomain(spec=spec, report=report, tasks=generated, tasks_wanted=tasks)
+
+
+def _cover_branches(spec: DomainSpec, report: DomainReport, tasks: list[TaskSpec]) -> DomainReport:
+    """The effect branches no gate call took, asked of the tasks' solutions; each one left is a
+    ``branch_never_taken`` defect (an effect nothing runs is an effect nothing checks)."""
+    if not report.uncovered:
+        return report
+    coverage = Coverage(spec)
+    replay_tasks(spec, coverage, tasks)
+    left = {b.describe() for b in coverage.uncovered()}
+    still = [line for line in report.uncovered if line in left]
+    defects = [
+        Violation(kind="branch_never_taken", tool=line.split(":", 1)[0], message=f"{DEFECTS['branch_never_taken']}: {line}",
+                  state_snapshot="-", seed=None)
+        for line in still
+    ]  # fmt: skip
+    return report.model_copy(update={"uncovered": still, "defects": [*report.defects, *defects], "passed": report.passed and not defects})
 
 
 def emit(compiled: CompiledDomain, paths: ProjectPaths, source: str) -> list[Path]:

@@ -11,28 +11,47 @@ gate, and the report says which tool, with which arguments, from which state.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
-from ..engine.binding import candidate_calls, find_successful_call
+from ..engine.binding import (
+    bound_edge_values,
+    candidate_calls,
+    collision_calls,
+    find_successful_call,
+    satisfying_call,
+    time_edge_values,
+)
 from ..engine.diff import StateDiff, diff
 from ..engine.runtime import ToolResult, execute
-from ..engine.seed import seed_state
+from ..engine.seed import SeedError, seed_state
 from ..engine.state import State
+from ..spec.expr import Expr, ExprError
 from ..spec.graph import build_graph, graph_facts
-from ..spec.model import DomainSpec, ParamSpec
+from ..spec.model import CreateEffect, DeleteEffect, DomainSpec, ForEachEffect, ParamSpec
+from ..spec.task import TaskSpec
+from .examples import example_problems
 
 __all__ = ["GATE_SEEDS", "CallRecord", "DomainReport", "ToolReport", "Violation", "gate", "test_domain"]
 
 DEFECTS = {
     "never_succeeds": "no generated call of this tool ever succeeded: its rules cannot be met from the seed data",
+    "policy_never_kept": "every call breaks the policy: no call from the seed data keeps the agent's rule",
+    "branch_never_taken": "no gate call and no task's solution takes this branch of an effect, so nothing shows it works",
+    "example_failed": "an example the blueprint gives for this tool does not hold",
+    "unseedable": "the seed hints cannot fill the state on this gate seed",
     "unreachable_write_tool": "no entry tool leads to this write tool, so no task could ever use it",
 }
+SEED_DATA = "(seed data)"
+"""the tool named by a defect of the seed data itself (a gate seed the blueprint cannot fill)"""
 HOSTILE = [
     "'; DROP TABLE customer; --",
     'Robert\'); DELETE FROM "order"; --',
@@ -82,6 +101,8 @@ class DomainReport(BaseModel):
     graph: dict[str, Any]
     seeds: list[int] = [0]
     """the gate runs this report covers (see :func:`gate`)"""
+    uncovered: list[str] = []
+    """effect branches no gate call took (see :class:`Coverage`); the compile asks the tasks next"""
 
     @property
     def score(self) -> float:
@@ -97,7 +118,7 @@ class DomainReport(BaseModel):
             "min_calls_per_tool": min((t.calls for t in self.tools.values()), default=0),
             "tools_succeeding": sum(1 for t in self.tools.values() if t.succeeded),
             "violations": len(self.violations),
-            "defects": [f"{d.kind}: {d.tool}" + (f" (seed {d.seed})" if d.seed is not None else "") for d in self.defects],
+            "defects": [(f"{d.kind}: {d.tool}" if d.tool != SEED_DATA else d.kind) + (f" (seed {d.seed})" if d.seed is not None else "") for d in self.defects],
             "seeds": self.seeds,
         }
 
@@ -109,12 +130,190 @@ class DomainReport(BaseModel):
             if (v.kind, v.tool) in seen:
                 continue
             seen.add((v.kind, v.tool))
+            if v.kind == "unseedable":
+                lines.append(f"unseedable seed data, {v.message}")
+                seen.discard((v.kind, v.tool))  # every seed the blueprint cannot fill is named
+                continue
+            if v.kind == "example_failed":
+                lines.append(f"example_failed in {v.tool}: {v.message} [call: {v.tool}({v.arguments}) on the seeded state]")
+                seen.discard((v.kind, v.tool))  # every failing example is shown
+                continue
             where = "the seeded state" if not v.state_prefix else f"after {len(v.state_prefix)} call(s) from the seed"
             lines.append(
                 f"{v.kind} in {v.tool}: {v.message} [reproduce: {v.tool}({v.arguments}) on {where} of gate seed {v.seed or 0}, "
                 f"snapshot {v.state_snapshot}]"
             )
         return lines
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One way an effect of a tool can go: a conditional create or delete applied or skipped, a
+    ``for_each`` whose body runs, one side of a conditional expression in an assignment."""
+
+    tool: str
+    where: str
+    outcome: str
+
+    def describe(self) -> str:
+        return f"{self.tool}: {self.where} is never {self.outcome}"
+
+
+class _PreCall:
+    """The values a call's rules see, worked out on the state before the call (its arguments, the
+    rows they name and bind, its local values): what a conditional expression's test reads."""
+
+    def __init__(self, state: State, values: dict[str, Any]) -> None:
+        self.state = state
+        self.values = values
+
+    def lookup(self, name: str) -> Any:
+        return self.values[name]
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self.state.find(entity, where)
+
+
+def _precall(state: State, tool_name: str, args: Mapping[str, Any]) -> _PreCall | None:
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    given = {p: args.get(p) for p in tool.params}  # an optional argument left out reads as None, as in a call
+    env = _PreCall(state, {**given, "today": spec.today, "now": spec.clock})
+    try:
+        for var, pname in tool.ref_params.items():
+            env.values[var] = state.get(entities[var], args.get(pname)) if args.get(pname) is not None else None
+        if tool.lookup:
+            found = state.find(tool.lookup.entity, {f: args.get(p) for f, p in tool.lookup.by.items()}, nocase=True, limit=1)
+            env.values[tool.lookup.var] = found[0] if found else None
+        for var, expr in tool.bind_exprs.items():
+            row_id = expr.evaluate(env)
+            env.values[var] = state.get(entities[var], row_id) if row_id is not None else None
+        for local, expr in tool.let_exprs.items():
+            env.values[local] = expr.evaluate(env)
+    except (ExprError, KeyError, TypeError):
+        return None
+    return env
+
+
+class Coverage:
+    """Which ways every effect of a domain can go, and which of them a call has been seen to take.
+
+    A branch nothing takes is an effect nobody has run: a late fee never charged, a refund loop
+    never entered. The gate's calls and the tasks' solutions are observed; what is left is reported."""
+
+    def __init__(self, spec: DomainSpec) -> None:
+        self.spec = spec
+        self.branches: list[Branch] = []
+        self.seen: set[Branch] = set()
+        self._probes: dict[str, list[tuple[Branch, Any]]] = {}
+        for name in spec.write_tools():
+            for branch, probe in _branch_probes(spec, name):
+                self.branches.append(branch)
+                self._probes.setdefault(name, []).append((branch, probe))
+
+    def observe(self, before: State, tool: str, args: Any, changes: StateDiff) -> None:
+        """A successful call of ``tool`` with ``args`` on ``before`` made ``changes``."""
+        probes = [(b, p) for b, p in self._probes.get(tool, []) if b not in self.seen]
+        if not probes or not isinstance(args, dict):
+            return
+        env: _PreCall | bool | None = False
+        for branch, probe in probes:
+            if isinstance(probe, ast.expr):  # a conditional expression's test, read on the state before
+                if env is False:
+                    env = _precall(before, tool, args)
+                if not isinstance(env, _PreCall):
+                    continue
+                try:
+                    taken = bool(Expr(ast.unparse(probe), probe).evaluate(env))
+                except (ExprError, KeyError, TypeError):
+                    continue
+                if taken == (branch.outcome == "taken when true"):
+                    self.seen.add(branch)
+            elif probe(changes):
+                self.seen.add(branch)
+
+    def uncovered(self) -> list[Branch]:
+        return [b for b in self.branches if b not in self.seen]
+
+
+def _rows_of(changes: StateDiff, entity: str, how: str) -> int:
+    table = changes.tables.get(entity)
+    if table is None:
+        return 0
+    return len(table.added) if how == "added" else len(table.removed) if how == "removed" else len(table.changed) + len(table.added) + len(table.removed)
+
+
+def replay_tasks(spec: DomainSpec, coverage: Coverage, tasks: Sequence[TaskSpec]) -> None:
+    """Observe every write of the tasks' solutions, each task from the seeded state it starts on."""
+    states: dict[int, State] = {}
+    try:
+        for task in tasks:
+            seed = int(task.initial_state.get("seed", spec.seed))
+            if seed not in states:
+                states[seed] = seed_state(spec, seed=seed)
+            state = states[seed].fork()
+            try:
+                for call in task.solution:
+                    before = state.fork() if spec.tools.get(call.tool) is not None and spec.tools[call.tool].is_write else None
+                    state.track()
+                    result = execute(state, call.tool, call.arguments)
+                    if before is not None:
+                        if result.ok:
+                            coverage.observe(before, call.tool, call.arguments, state.changes())
+                        before.close()
+            finally:
+                state.close()
+    finally:
+        for state in states.values():
+            state.close()
+
+
+def _branch_probes(spec: DomainSpec, tool_name: str) -> list[tuple[Branch, Any]]:
+    """Every branch of a tool's effects that a call's changes (or the state before it) can show,
+    each with how to tell it was taken: a function of the changes, or a test to evaluate."""
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    out: list[tuple[Branch, Any]] = []
+
+    def written(effect: Any) -> list[tuple[str, str]]:
+        """(entity, how) an effect writes: created rows, deleted rows, changed rows."""
+        if isinstance(effect, CreateEffect):
+            return [(effect.create, "added")]
+        if isinstance(effect, DeleteEffect):
+            return [(entities[effect.delete], "removed")]
+        if isinstance(effect, ForEachEffect):
+            return [w for inner in effect.do for w in written(inner)] + [
+                (entities[a.var], "any") for a in effect.assignments.values() if a.var in entities
+            ]
+        return []
+
+    top = list(tool.effects)
+    for index, effect in enumerate(top):
+        others = [w for j, e in enumerate(top) if j != index for w in written(e)]
+        if isinstance(effect, CreateEffect | DeleteEffect) and effect.when:
+            entity, how = written(effect)[0]
+            if any(e == entity and h in (how, "any") for e, h in others):
+                continue  # another effect writes these rows too: the changes cannot tell them apart
+            kind = "create" if isinstance(effect, CreateEffect) else "delete"
+            where = f"effects[{index}] ({kind} {entity} when {effect.when})"
+            out.append((Branch(tool_name, where, "applied"), lambda ch, e=entity, h=how: _rows_of(ch, e, h) > 0))
+            out.append((Branch(tool_name, where, "skipped"), lambda ch, e=entity, h=how: _rows_of(ch, e, h) == 0))
+        elif isinstance(effect, ForEachEffect):
+            own = [(e, h) for e, h in written(effect) if all(e != o for o, _ in others)]
+            if not own:
+                continue
+            source = effect.for_each if isinstance(effect.for_each, str) else f"{effect.for_each.entity} rows"
+            where = f"effects[{index}] (for_each {source} as {effect.as_})"
+            out.append((Branch(tool_name, where, "run"), lambda ch, own=own: any(_rows_of(ch, e, h) > 0 for e, h in own)))
+        elif isinstance(effect, str) and index in tool.assignments:
+            assignment = tool.assignments[index]
+            for node in ast.walk(assignment.value.node):
+                if isinstance(node, ast.IfExp):
+                    where = f"effects[{index}] ({assignment.text}): the condition {ast.unparse(node.test)}"
+                    out.append((Branch(tool_name, where, "taken when true"), node.test))
+                    out.append((Branch(tool_name, where, "taken when false"), node.test))
+    return out
 
 
 @dataclass
@@ -124,8 +323,11 @@ class _Run:
     tools: dict[str, ToolReport] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     rules_failing: dict[str, set[str]] = field(default_factory=dict)
+    kept: dict[str, set[str]] = field(default_factory=dict)
+    """tool -> the errors of its agent-kept rules that held in some successful call"""
     near_misses: dict[str, tuple[int, dict[str, Any], str]] = field(default_factory=dict)
     """tool -> the failing call that passed the most rules: (rules passed, arguments, message)"""
+    coverage: Coverage | None = None
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     entity_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     _full_diffed: set[tuple[str, bool]] = field(default_factory=set)
@@ -197,6 +399,8 @@ class _Run:
             self.close()
             return None
         result, changes = checked
+        if result.ok and self.coverage is not None and self.spec.tools[tool].is_write:
+            self.coverage.observe(self._pristine(image), tool, args, changes)
         with state.trial():
             repeat = execute(state, tool, args)
             if repeat.to_dict() != result.to_dict() or state.changes() != changes:
@@ -226,6 +430,9 @@ class _Run:
                 self.violate("journal_missed_change", tool, str(whole.summary()), args, image, prefix)
         if result.ok:
             report.succeeded += 1
+            held = {r.error for r in spec.tools[tool].requires if r.kept_by == "agent"} - set(result.breaches)
+            if held:
+                self.kept.setdefault(tool, set()).update(held)
             errors = list(self.validator(tool).iter_errors(result.data))
             if errors:
                 self.violate("output_schema", tool, errors[0].message, args, image, prefix)
@@ -342,6 +549,13 @@ def _generated_calls(state: State, tool: str, rng: random.Random, per_tool: int)
     base: dict[str, Any] = dict(found[0]) if found else next(candidate_calls(state, tool, rng, 1), {})
     calls: list[tuple[str, Any]] = [("valid", base)]
     calls += [("bound", args) for args in candidate_calls(state, tool, rng, max(6, per_tool // 2))]
+    # where bugs hide: values an existing row already holds in a unique field or group, and values
+    # at the edges of every time rule and of the bounds of the fields a parameter sets
+    calls += [("collision", args) for args in collision_calls(state, tool, base, rng)]
+    for name, values in time_edge_values(spec, tool).items():
+        calls += [("time_edge", {**base, name: value}) for value in values]
+    for name, numbers in bound_edge_values(spec, tool).items():
+        calls += [("bound_edge", {**base, name: value}) for value in numbers]
     for name, param in params.items():
         if param.required:
             calls.append(("missing", {k: v for k, v in base.items() if k != name}))
@@ -369,7 +583,7 @@ def test_domain(
     """Exercise every tool of a domain and check invariants; the report says whether it passes."""
     rng = random.Random(f"proctest:{spec.name}:{seed}")
     state = initial.fork() if initial is not None else seed_state(spec)
-    run = _Run(spec, rng, tools={name: ToolReport() for name in spec.tools})
+    run = _Run(spec, rng, tools={name: ToolReport() for name in spec.tools}, coverage=Coverage(spec))
     image = state.snapshot()
     for tool in spec.tools:
         for category, args in _generated_calls(state, tool, rng, calls_per_tool):
@@ -399,14 +613,36 @@ def test_domain(
         report.rules_seen_failing = len(run.rules_failing.get(tool, set()))
     defects: list[Violation] = []
     seeded = seed_state(spec) if initial is None else initial
-    snapshot = hashlib.sha256(seeded.snapshot()).hexdigest()[:16]
+    seeded_image = seeded.snapshot()
+    snapshot = hashlib.sha256(seeded_image).hexdigest()[:16]
     for tool, report in run.tools.items():
         if report.succeeded == 0:
+            # before declaring it: arguments that meet every rule together, searched for in the rows
+            met, why_not = satisfying_call(seeded, tool)
+            if met is not None:
+                run.check_call(seeded_image, [], tool, met, "search")
+            if report.succeeded:
+                continue
             _, args, why = run.near_misses.get(tool, (0, {}, "every call failed"))
             defects.append(
-                Violation(kind="never_succeeds", tool=tool, message=f"{DEFECTS['never_succeeds']}; the furthest call failed with: {why}",
-                          arguments=args, state_snapshot=snapshot)
+                Violation(kind="never_succeeds", tool=tool,
+                          message=f"{DEFECTS['never_succeeds']}; {why_not or 'a call meeting every rule failed'}; the furthest call failed with: {why}",
+                          arguments=met or args, state_snapshot=snapshot)
             )  # fmt: skip
+            continue
+        for rule in spec.tools[tool].requires:
+            if rule.kept_by != "agent" or rule.error in run.kept.get(tool, set()):
+                continue
+            met, why_not = satisfying_call(seeded, tool, keep=[rule])
+            if met is not None:
+                run.check_call(seeded_image, [], tool, met, "search")
+            if rule.error in run.kept.get(tool, set()):
+                continue
+            defects.append(
+                Violation(kind="policy_never_kept", tool=tool, message=f"{DEFECTS['policy_never_kept']} '{rule.error}'; {why_not}",
+                          arguments=met or {}, state_snapshot=snapshot)
+            )  # fmt: skip
+    run.close()
     graph = build_graph(spec)
     facts = graph_facts(spec, graph)
     for tool in facts["unreachable_write_tools"]:
@@ -423,6 +659,7 @@ def test_domain(
         violations=run.violations,
         defects=defects,
         graph=facts,
+        uncovered=[b.describe() for b in run.coverage.uncovered()] if run.coverage is not None else [],
     )
 
 
@@ -442,14 +679,31 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     passes; every defect and violation says which run found it.
     """
     reports: list[DomainReport] = []
+    upfront: list[Violation] = []  # defects found before any run: failing examples, seeds that cannot be filled
+    by_examples = Coverage(spec)  # the effect branches the examples take count as taken
+    with contextlib.suppress(SeedError):  # the shipped seed cannot be filled: run 0 says so below
+        upfront += [
+            Violation(kind="example_failed", tool=tool, message=message, arguments=call, state_snapshot="-", seed=None)
+            for tool, _, call, message in example_problems(spec, observe=by_examples.observe)
+        ]
+    taken = {b.describe() for b in by_examples.seen}
     for k in range(max(1, seeds)):
-        initial = seed_state(spec, seed=spec.seed + k) if k else None
+        try:
+            initial = seed_state(spec, seed=spec.seed + k)
+        except SeedError as exc:  # one line for this run; the other runs are still made and reported
+            upfront.append(
+                Violation(kind="unseedable", tool=SEED_DATA, message=f"gate seed {k} (data seed {spec.seed + k}): {exc}",
+                          state_snapshot="-", seed=k)
+            )  # fmt: skip
+            continue
         report = test_domain(spec, seed=k, calls_per_tool=calls_per_tool, initial=initial)
-        if initial is not None:
-            initial.close()
+        initial.close()
         for item in [*report.violations, *report.defects]:
             item.seed = None if item.kind in _STATIC_DEFECTS else k
         reports.append(report)
+    if not reports:
+        return DomainReport(domain=spec.name, passed=False, calls=0, tools={name: ToolReport() for name in spec.tools},
+                            violations=[], defects=upfront, graph={}, seeds=[])  # fmt: skip
     first = reports[0]
     tools = {
         name: ToolReport(
@@ -466,11 +720,12 @@ def gate(spec: DomainSpec, *, seeds: int = GATE_SEEDS, calls_per_tool: int = 24)
     }  # fmt: skip
     return DomainReport(
         domain=spec.name,
-        passed=all(r.passed for r in reports),
+        passed=all(r.passed for r in reports) and not upfront,
         calls=sum(r.calls for r in reports),
         tools={name: tools[name] for name in sorted(tools, key=list(first.tools).index)},
         violations=[v for r in reports for v in r.violations],
-        defects=[d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first],
+        defects=[*upfront, *(d for r in reports for d in r.defects if d.kind not in _STATIC_DEFECTS or r is first)],
         graph=first.graph,
-        seeds=list(range(len(reports))),
+        uncovered=[b for b in first.uncovered if all(b in r.uncovered for r in reports) and b not in taken],
+        seeds=[r_seed for r_seed in range(max(1, seeds)) if r_seed not in {u.seed for u in upfront if u.kind == "unseedable"}],
     )

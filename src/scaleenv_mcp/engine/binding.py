@@ -9,19 +9,32 @@ parameter against (``amount == bill.amount`` makes the bill's amount a candidate
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..spec.model import CreateEffect, DomainSpec, ParamSpec, ToolSpec
+from ..spec.expr import ExprError
+from ..spec.model import CreateEffect, DomainSpec, ParamSpec, RuleSpec, ToolSpec
 from ..spec.types import NUMERIC, ref_var
 from .runtime import execute
 from .samples import code_from_pattern
 from .seed import sample_text
 from .state import State
 
-__all__ = ["candidate_calls", "find_successful_call", "pair_search", "param_candidates"]
+__all__ = [
+    "bound_edge_values",
+    "candidate_calls",
+    "collision_calls",
+    "find_successful_call",
+    "pair_search",
+    "param_candidates",
+    "rows_meeting_rules",
+    "satisfying_call",
+    "seed_keys",
+    "time_edge_values",
+]
 
 _TEXT = "Checked the settings with the user and confirmed the fix works."
 
@@ -360,3 +373,293 @@ def find_successful_call(
     finally:
         scratch.close()
     return None
+
+
+# ---------------------------------------------------------------- where bugs hide
+
+
+def collision_calls(state: State, tool_name: str, base: Mapping[str, Any], rng: random.Random, rows_per_group: int = 3) -> list[dict[str, Any]]:
+    """Calls that would give a created or changed row the values an existing row already holds, for
+    every unique field and ``unique_together`` group the tool's effects fill from its arguments (a
+    dentist and a start time already booked): a missing "already taken" rule shows up as a
+    ``constraint_violation`` here, where random draws almost never meet an existing row.
+
+    Each starts from ``base`` (a valid call where one exists) and sets only the arguments that fill
+    the group; a group filled from anything else (a default, a fresh code) cannot collide."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    out: list[dict[str, Any]] = []
+    targets: list[tuple[str, dict[str, str]]] = []
+    for effect in [*tool.effects, *(e for loop in tool.loops for e in loop.do)]:
+        if isinstance(effect, CreateEffect):
+            targets.append((effect.create, {f: str(v) for f, v in effect.values.items() if isinstance(v, str)}))
+    entities = spec.view(tool_name).entities
+    for assignment in tool.all_assignments:
+        if assignment.op == "=" and assignment.var in entities:
+            targets.append((entities[assignment.var], {assignment.field: assignment.value.text}))
+    for entity, sources in targets:
+        espec = spec.entities[entity]
+        groups = [[f] for f, fs in espec.fields.items() if fs.unique] + [list(g) for g in espec.unique_together]
+        for group in groups:
+            if not all(f in sources for f in group):
+                continue
+            for row in state.sample(entity, rng, rows_per_group):
+                args = _arguments_giving(state, tool, {f: (sources[f], row[f]) for f in group}, base)
+                if args is not None and args not in out:
+                    out.append(args)
+    return out
+
+
+def _arguments_giving(state: State, tool: ToolSpec, wanted: Mapping[str, tuple[str, Any]], base: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``base`` with the arguments set so that each expression in ``wanted`` yields its value: a plain
+    parameter takes the value, ``x.id`` takes it as the ref parameter of ``x``, ``x.f`` takes a row of
+    x's entity whose f holds it. None when an expression is anything else."""
+    args = dict(base)
+    by_var = {ref_var(p): p for p, param in tool.params.items() if param.type == "ref"}
+    for text, value in wanted.values():
+        text = text.strip()
+        if value is None:
+            return None
+        if text in tool.params and tool.params[text].type not in ("ref", "list"):
+            args[text] = value
+            continue
+        var, _, attr = text.partition(".")
+        if not attr or var not in by_var or not attr.isidentifier():
+            return None
+        pname = by_var[var]
+        if attr == "id":
+            args[pname] = value
+            continue
+        found = state.find(str(tool.params[pname].ref), {attr: value}, limit=1)
+        if not found:
+            return None
+        args[pname] = found[0]["id"]
+    return args
+
+
+_TIME_FUNCTIONS = {"hours_between": dt.timedelta(hours=1), "minutes_between": dt.timedelta(minutes=1), "days_between": dt.timedelta(days=1)}
+
+
+def time_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[str]]:
+    """Datetimes and dates at the edges of every time rule on a parameter: for
+    ``hours_between(now, starts_at) >= 24``, ``starts_at`` at now+24h and a minute either side (a day
+    either side for dates), where an off-by-one in a rule or a window hides."""
+    tool = spec.tools[tool_name]
+    now = dt.datetime.fromisoformat(spec.clock)
+    out: dict[str, list[str]] = {}
+    exprs = [r.expr for r in tool.requires] + list(tool.let_exprs.values())
+    for expr in exprs:
+        for node in ast.walk(expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+                continue
+            sides = [node.left, node.comparators[0]]
+            call = next((s for s in sides if isinstance(s, ast.Call) and isinstance(s.func, ast.Name) and s.func.id in _TIME_FUNCTIONS), None)
+            bound = next((s for s in sides if isinstance(s, ast.Constant) and isinstance(s.value, int | float) and not isinstance(s.value, bool)), None)
+            if call is None or bound is None or len(call.args) != 2:
+                continue
+            assert isinstance(call.func, ast.Name) and isinstance(bound.value, int | float)
+            names = [a.id if isinstance(a, ast.Name) else None for a in call.args]
+            for position, name in enumerate(names):
+                other = names[1 - position]
+                if name is None or name not in tool.params or other not in ("now", "today"):
+                    continue
+                param = tool.params[name]
+                if param.type not in ("date", "datetime"):
+                    continue
+                unit = _TIME_FUNCTIONS[call.func.id]
+                sign = 1 if position == 1 else -1  # between(now, x): x = now + n units; between(x, now): x = now - n units
+                try:
+                    edge = now + sign * unit * bound.value
+                except OverflowError:  # a bound past any calendar: no edge to try
+                    continue
+                if param.type == "date":
+                    try:
+                        values = [(edge.date() + dt.timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+                    except OverflowError:
+                        continue
+                else:
+                    step = dt.timedelta(minutes=1) if call.func.id != "days_between" else dt.timedelta(days=1)
+                    try:
+                        values = [(edge + k * step).isoformat() for k in (-1, 0, 1)]
+                    except OverflowError:
+                        continue
+                out.setdefault(name, [])
+                out[name] += [v for v in values if v not in out[name]]
+    return out
+
+
+def bound_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[float]]:
+    """Numbers at the bounds of the fields a plain parameter sets, adds to or fills in a new row
+    (``account.daily_limit = limit``, ``product.stock -= quantity``, a bag's ``weight_kg``): the
+    field's min and max, and one past each."""
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    filled: list[tuple[str, str, str]] = [(entities[a.var], a.field, a.value.text.strip()) for a in tool.all_assignments if a.var in entities]
+    for effect in [*tool.effects, *(e for loop in tool.loops for e in loop.do)]:
+        if isinstance(effect, CreateEffect):  # a new row's field set straight from a parameter (a bag's weight)
+            filled += [(effect.create, f, v.strip()) for f, v in effect.values.items() if isinstance(v, str)]
+    out: dict[str, list[float]] = {}
+    for entity, fname, pname in filled:
+        if pname not in tool.params or tool.params[pname].kind != "number":
+            continue
+        f = spec.entities[entity].fields[fname]
+        values = [v for b in (f.min, f.max) if b is not None for v in (b - 1, b, b + 1)]
+        out.setdefault(pname, [])
+        out[pname] += [v for v in values if v not in out[pname]]
+    return out
+
+
+# ---------------------------------------------------------------- rules as queries
+
+
+class _RowEnv:
+    """One candidate row (and the rows it binds) with the call's clock: what a rule over it reads."""
+
+    def __init__(self, state: State, values: dict[str, Any]) -> None:
+        self.state = state
+        self.values = values
+
+    def lookup(self, name: str) -> Any:
+        return self.values[name]
+
+    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self.state.find(entity, where)
+
+
+MAX_ROWS_QUERIED = 5000
+"""rows of one table a rule is tested on when the gate looks for arguments that meet every rule"""
+
+
+def _family(tool: ToolSpec, var: str) -> dict[str, Any]:
+    """The row variables a ref parameter's row brings with it: itself and what ``bind`` reaches from it."""
+    family: dict[str, Any] = {var: None}
+    changed = True
+    while changed:
+        changed = False
+        for bvar, expr in tool.bind_exprs.items():
+            source, attr = expr.references()[0]
+            if bvar not in family and source in family and attr:
+                family[bvar] = expr
+                changed = True
+    return family
+
+
+def _holds(rule_expr: Any, env: _RowEnv) -> bool:
+    try:
+        return bool(rule_expr.evaluate(env))
+    except (ExprError, KeyError, TypeError):
+        return False
+
+
+def rows_meeting_rules(state: State, tool_name: str, rules: list[RuleSpec]) -> dict[str, tuple[list[dict[str, Any]], RuleSpec | None]]:
+    """For each ref parameter: the rows of its table that meet every rule reading only that row (and
+    the rows it binds, the clock, counts and totals), found by testing the rules as queries over the
+    table, and the first such rule no row meets alone (None when each is met by some row)."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    out: dict[str, tuple[list[dict[str, Any]], RuleSpec | None]] = {}
+    for var, pname in tool.ref_params.items():
+        family = _family(tool, var)
+        own = [r for r in rules if r.for_each is None and {n for n, a in r.expr.references() if a is not None or n not in ("today", "now")} <= set(family)
+               and any(n == var or n in family for n, _ in r.expr.references())]  # fmt: skip
+        if not own:
+            continue
+        met: dict[int, int] = dict.fromkeys(range(len(own)), 0)
+        rows: list[dict[str, Any]] = []
+        for row in state.head(entities[var], MAX_ROWS_QUERIED):
+            env = _RowEnv(state, {"today": spec.today, "now": spec.clock, var: row})
+            for bvar, expr in family.items():
+                if expr is not None:
+                    try:
+                        row_id = expr.evaluate(env)
+                    except (ExprError, KeyError, TypeError):
+                        row_id = None
+                    env.values[bvar] = state.get(entities[bvar], row_id) if row_id is not None else None
+            results = [_holds(rule.expr, env) for rule in own]
+            for i, ok in enumerate(results):
+                met[i] += ok
+            if all(results):
+                rows.append(row)
+        unmet = next((own[i] for i, n in met.items() if n == 0), None)
+        out[pname] = (rows, unmet)
+    return out
+
+
+def seed_keys(spec: DomainSpec, tool_name: str, rule: RuleSpec, state: State | None = None) -> list[str]:
+    """The blueprint keys whose seed data a rule reads (what would supply a row that meets it), with
+    the values the seed holds now for a choice among a few (an enum, a bool: ``weights`` list True first)."""
+    entities = spec.view(tool_name).entities
+    keys: list[str] = []
+    for name, attr in rule.expr.references():
+        if attr is None or name not in entities:
+            continue
+        entity = entities[name]
+        f = spec.entities[entity].fields.get(attr)
+        if f is None:
+            continue
+        base = f"entities.{entity}.fields.{attr}"
+        if f.derive:
+            key = f"{base}.derive"
+        elif f.choices:
+            key = f"{base}.choices"
+        elif f.type in ("enum", "bool"):
+            key = f"{base}.weights" + (" (read as [true, false])" if f.type == "bool" else "")
+            if state is not None:
+                counts = state.value_counts(entity, attr)
+                key += " now " + ", ".join(f"{str(v).lower() if isinstance(v, bool) else v}: {n}" for v, n in sorted(counts.items(), key=str))
+        elif f.kind in ("number",) or f.type in ("date", "datetime"):
+            key = f"{base}.range"
+        else:
+            key = f"{base}.sample"
+        for k in (key, f"entities.{entity}.count"):
+            if k not in keys:
+                keys.append(k)
+    return keys
+
+
+def satisfying_call(state: State, tool_name: str, *, keep: list[RuleSpec] | None = None, limit: int = 300) -> tuple[dict[str, Any] | None, str]:
+    """Arguments that meet all of a tool's rules together, searched for in the rows (each rule's
+    conditions as queries over the tables, then calls combining the rows that meet them), and when
+    there are none, why: the rule no row meets and the seed keys that would supply one.
+
+    ``keep``: rules the call must keep besides the tool's own (agent-kept ones: the tool accepts a
+    call that breaks them, so a success alone does not show they held)."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    keep = keep or []
+    rules = [r for r in tool.requires if r.kept_by == "tool"] + keep
+    found = rows_meeting_rules(state, tool_name, rules)
+    for pname, (_, unmet) in found.items():
+        if unmet is not None:
+            entity = str(tool.params[pname].ref)
+            keys = seed_keys(spec, tool_name, unmet, state)
+            return None, (f"no {entity} row meets the rule '{unmet.check}' ({unmet.error}); "
+                          f"seed keys that would supply one: {', '.join(keys) or 'none found'}")  # fmt: skip
+    pools = {pname: rows for pname, (rows, _) in found.items()}
+    empty = [p for p, rows in pools.items() if not rows]
+    if empty:
+        pname = empty[0]
+        entity = str(tool.params[pname].ref)
+        own = [r for r in rules if any(n in _family(tool, ref_var(pname)) for n, _ in r.expr.references())]
+        checks = "; ".join(f"'{r.check}'" for r in own)
+        keys = [k for r in own for k in seed_keys(spec, tool_name, r, state)]
+        return None, (f"no {entity} row meets these rules together (each alone is met): {checks}; "
+                      f"seed keys that would supply one: {', '.join(dict.fromkeys(keys)) or 'none found'}")  # fmt: skip
+    rng = random.Random(f"{spec.name}:{tool_name}:satisfying")
+    scratch = State.from_snapshot(spec, state.snapshot())
+    furthest = ""
+    try:
+        for args in candidate_calls(state, tool_name, rng, limit, pools={p: r for p, r in pools.items() if r}, like_rows=True):
+            with scratch.trial():
+                result = execute(scratch, tool_name, args)
+            if result.ok and not any(r.error in result.breaches for r in keep):
+                return args, ""
+            if not result.ok and result.error is not None:
+                furthest = result.error.message
+            elif result.ok:
+                furthest = "; ".join(e for e in result.breaches if e in {r.error for r in keep})
+    finally:
+        scratch.close()
+    return None, (f"rows meeting each parameter's own rules exist, but no call combining them kept every rule "
+                  f"(the last failed with: {furthest or 'nothing tried'})")  # fmt: skip

@@ -91,6 +91,10 @@ def schema_sql(spec: DomainSpec) -> list[str]:
     return statements
 
 
+_ISSUED = '"_issued_ids"'
+"""entity -> the highest id number a deleted row held (no entity name starts with '_')"""
+
+
 def _id_number(prefix: str) -> str:
     """The SQL expression for the number in an id; next_id's query must spell it the same way."""
     return f"CAST(substr(id, {len(prefix) + 2}) AS INTEGER)"
@@ -99,12 +103,14 @@ def _id_number(prefix: str) -> str:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("_bool_fields", "_columns", "_journal", "conn", "spec")
+    __slots__ = ("_bool_fields", "_columns", "_issued_base", "_journal", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
         self.conn = conn
         self._journal: Journal | None = None
+        self._issued_base: dict[str, int] | None = None
+        """the deleted ids' high-water marks at the baseline (see :meth:`next_id`)"""
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
         self._bool_fields = {
@@ -152,6 +158,7 @@ class State:
         a write touches, so that :meth:`reset` and :meth:`changes` cost what the changes cost,
         not what the whole state costs."""
         self._journal = Journal()
+        self._issued_base = self._issued()
 
     def _tracked(self) -> Journal:
         if self._journal is None:
@@ -203,6 +210,7 @@ class State:
                     self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
                 for entity, row_id in restored:
                     self._restore(entity, row_id, originals[(entity, row_id)], [])
+            self._restore_issued()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -395,11 +403,44 @@ class State:
         return {e: self.rows(e) for e in self.spec.entities}
 
     def next_id(self, entity: str) -> str:
-        """The next free id in PREFIX-0001 style; deterministic for a given state."""
+        """The next free id in PREFIX-0001 style; deterministic for a given state.
+
+        An id is never handed out twice in one state: one above the newest row and above every
+        row deleted from the top (a booking cancelled and rebooked in one call gets a new id, so
+        no diff mistakes the new row for the old one changed)."""
         prefix = self._entity(entity).id_prefix
         cur = self.conn.execute(f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?", (prefix + "-%",))
-        top = cur.fetchone()[0] or 0
+        top = max(cur.fetchone()[0] or 0, self._issued().get(entity, 0))
         return f"{prefix}-{top + 1:04d}"
+
+    # The high-water marks of deleted ids live in a table of the state itself (so snapshots,
+    # savepoints and rollbacks carry them), created only when a delete first needs one: a state
+    # nothing was deleted from keeps the bytes it always had.
+
+    def _issued(self) -> dict[str, int]:
+        try:
+            return {str(e): int(n) for e, n in self.conn.execute(f"SELECT entity, top FROM {_ISSUED}")}
+        except sqlite3.OperationalError:  # no delete has needed one yet
+            return {}
+
+    def _raise_issued(self, entity: str, row_id: str) -> None:
+        """Remember a deleted id's number when no row left holds a higher one."""
+        prefix = self._entity(entity).id_prefix
+        suffix = row_id[len(prefix) + 1 :] if row_id.startswith(prefix + "-") else ""
+        if not suffix.isdigit():
+            return
+        cur = self.conn.execute(f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?", (prefix + "-%",))
+        if int(suffix) <= (cur.fetchone()[0] or 0) or int(suffix) <= self._issued().get(entity, 0):
+            return
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+        self.conn.execute(f"INSERT OR REPLACE INTO {_ISSUED} (entity, top) VALUES (?, ?)", (entity, int(suffix)))
+
+    def _restore_issued(self) -> None:
+        """Back to the baseline's marks (inside :meth:`reset`), so a reset state hands out the ids a fresh one would."""
+        if self._issued() == (self._issued_base or {}):
+            return
+        self.conn.execute(f"DELETE FROM {_ISSUED}")
+        self.conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted((self._issued_base or {}).items()))
 
     def _select(self, entity: str) -> str:
         return ", ".join(_q(c) for c in self._columns[entity])
@@ -432,6 +473,7 @@ class State:
     def delete(self, entity: str, row_id: str) -> None:
         self._remember(entity, row_id, None)
         self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+        self._raise_issued(entity, row_id)
 
     def integrity_problems(self, entities: Iterable[str] | None = None) -> list[str]:
         """Dangling references (SQLite's foreign_key_check), as readable lines; only in the tables of

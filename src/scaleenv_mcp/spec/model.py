@@ -35,6 +35,8 @@ __all__ = [
     "DomainSpec",
     "Effect",
     "EntitySpec",
+    "ExampleSpec",
+    "ExpectedError",
     "FieldSpec",
     "ForEachEffect",
     "IncludeSpec",
@@ -465,6 +467,37 @@ class ForEachEffect(StrictModel):
 Effect = str | CreateEffect | DeleteEffect | ForEachEffect
 
 
+class ExpectedError(StrictModel):
+    """The failure an example expects: its code, and a piece of its message."""
+
+    code: str = Field(..., description="precondition_failed, not_found, invalid_arguments, constraint_violation, ...")
+    message: str = Field("", description="a substring the error message must contain")
+
+
+class ExampleSpec(StrictModel):
+    """Intent, stated by the author: on these rows, this call makes exactly these changes (or fails
+    so). Examples run when the domain compiles; one that does not hold fails the compile with a diff,
+    so a refund of the quantity instead of the total cannot pass as a working tool."""
+
+    description: str = Field("", description="what the example shows, for people")
+    given: dict[str, dict[str, Any]] = Field(
+        {}, description="seeded rows by id, each with fields set before the call ({ORD-0003: {status: paid}}; {} leaves it as seeded)"
+    )
+    call: dict[str, Any] = Field(..., description="the call's arguments")
+    changes: dict[str, dict[str, Any]] = Field({}, description="every row the call changes, by id: field -> its new value")
+    created: dict[str, list[dict[str, Any]]] = Field(
+        {}, description="rows the call adds, by entity: each item lists fields the new row holds (its id is not given)"
+    )
+    deleted: list[str] = Field([], description="ids of the rows the call removes")
+    error: ExpectedError | None = Field(None, description="the call fails instead: nothing changes")
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> ExampleSpec:
+        if self.error is not None and (self.changes or self.created or self.deleted):
+            raise ValueError("an example expects either an error or changes (changes, created, deleted), not both")
+        return self
+
+
 class ToolSpec(StrictModel):
     """An operation an agent can call: parameters, how rows are found, rules, effects, result."""
 
@@ -485,6 +518,9 @@ class ToolSpec(StrictModel):
     include: dict[str, IncludeSpec] = Field({}, description="rows joined into the returned row, by name (segments of a booking)")
     phrasings: list[Annotated[str, Field(min_length=3, max_length=300)]] = Field(
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
+    )
+    examples: list[ExampleSpec] = Field(
+        [], max_length=20, description="given rows, this call makes these changes or this error: checked when the domain compiles"
     )
 
     @field_validator("params", "bind", "let", "compute")

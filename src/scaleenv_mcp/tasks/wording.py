@@ -159,7 +159,7 @@ def extreme(noun: str, name: str, f: FieldSpec, *, highest: bool) -> str:
 
 def cheapest(noun: str, parts: Sequence[str]) -> str:
     """A catalogue row chosen by price among its like: "the cheapest seat on flight LX12 whose cabin is business"."""
-    return f"the cheapest {noun} " + ", ".join(parts)
+    return f"the cheapest {noun} " + ", ".join(p for p in parts if p.strip())
 
 
 def count_question(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
@@ -189,7 +189,7 @@ def extreme_date_question(noun: str, name: str, f: FieldSpec, *, latest: bool) -
 
 
 def row_description(noun: str, mine: bool, parts: Sequence[str]) -> str:
-    return f"{'my' if mine else 'the'} {noun} " + ", ".join(parts)
+    return f"{'my' if mine else 'the'} {noun} " + ", ".join(p for p in parts if p.strip())
 
 
 def question(name: str, f: FieldSpec, it: str) -> str:
@@ -250,7 +250,7 @@ def request(
     if usable:
         template = rng.choice(usable)
         used = set(_SLOT.findall(template))
-        text = sentence_case(_ONE_OF_MANY.sub(_singular, _SLOT.sub(lambda m: fill[m.group(1)], template)))
+        text = sentence_case(_ONE_OF_MANY.sub(_singular, fill_slots(template, fill)))
     else:
         used = set()
         text = words(tool_name)
@@ -267,7 +267,7 @@ def request(
             used.add(pname)
         text = sentence_case(text)
     for pname, value in fill.items():
-        if pname in used:
+        if pname in used or not value.strip():  # an empty optional value is not said ("should be .")
             continue
         if pname in rows:
             text += f" It's {value}."
@@ -277,6 +277,17 @@ def request(
         else:
             text += f" The {field_phrase(pname, field_of.get(pname) or tool.params[pname])} should be {value}."
     return text
+
+
+_EMPTY_SLOT = "\x00"
+
+
+def fill_slots(template: str, fill: Mapping[str, str]) -> str:
+    """A phrasing with its slots filled; a slot whose value is empty (an optional address line) goes
+    with one comma next to it, so "{street}, {line2}, {city}" reads "198 Maple Street, Osaka"."""
+    text = _SLOT.sub(lambda m: fill[m.group(1)] if fill[m.group(1)].strip() else _EMPTY_SLOT, template)
+    text = re.sub(r",\s*\x00|\x00\s*,\s*", "", text).replace(_EMPTY_SLOT, "")
+    return re.sub(r"  +", " ", text).strip()
 
 
 def series(parts: Sequence[str]) -> str:
@@ -294,8 +305,9 @@ def items_phrase(param: ParamSpec, items: Sequence[Any]) -> str:
             continue
         fields = param.fields or {}
         named = name_fields(fields)
-        name = " ".join(str(item[f]) for f in named if item.get(f) is not None)
-        rest = [f"{field_phrase(f, s)} {value_phrase(s, item[f])}" for f, s in fields.items() if item.get(f) is not None and f not in named]
+        given = {f: v for f, v in item.items() if v is not None and str(v).strip()}  # an empty optional field says nothing
+        name = " ".join(str(given[f]) for f in named if f in given)
+        rest = [f"{field_phrase(f, s)} {value_phrase(s, given[f])}" for f, s in fields.items() if f in given and f not in named]
         parts.append(f"{name} ({', '.join(rest)})" if name and rest else name or ", ".join(rest))
     return series(parts) if parts else "nothing"
 
