@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "f7f74d765f53dc1ea5524cc6da240a5777c92a2bee04949e5dc4986e47df7954"
+SPEC_SHA256 = "87da9ead4750238f2650847fe6ba2a32075f1b3eaa399f11c520a68ac139de34"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c2370b1b0ce23ad788ee372e251d07f60dc1c60df99f238b20dca2dead6e46fc"
+SPEC_SHA256 = "cd44fcd13c4a54322d3199b58fc6d230be3535b8e15b0ef157836a1e30a01372"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c41d8498a498428a09cd3a78ed39ca9455e76cb082c6f51cdf48221f47d1bd93"
+SPEC_SHA256 = "c6a0e2cbbfccb798452729407b687ebd3a96ba0174c6be708eb6ba5b896861b1"
 
 
 def load_spec() -> DomainSpec:
