@@ -247,6 +247,8 @@ def cmd_test(args: argparse.Namespace) -> int:
             )
             for line in r.reasons():
                 print(f"    {line}")
+            for branch in r.uncovered:  # effect branches no gate call took (tasks and examples may still take them)
+                print(f"    not taken by a gate call: {branch}")
     return 0 if all(r.passed for r in reports) else 1
 
 
