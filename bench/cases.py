@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, create_model
 
-from scaleenv_mcp.build.proctest import test_domain
+from scaleenv_mcp.compiler.proctest import test_domain
 from scaleenv_mcp.engine import State, execute, seed_state
 from scaleenv_mcp.episodes import Coordinator
 from scaleenv_mcp.spec import DomainSpec, ProjectPaths, domain_names, load_blueprint, load_domain

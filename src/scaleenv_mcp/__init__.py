@@ -23,8 +23,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._api import Domain, Episode, compile_blueprint, evaluate, load, synthesize
-    from .build.pipeline import GateFailed
-    from .build.proctest import DomainReport
+    from .compiler.pipeline import GateFailed
+    from .compiler.proctest import DomainReport
     from .engine.diff import StateDiff
     from .engine.runtime import ToolError, ToolResult
     from .harness.episode import EpisodeResult, ModelError, run_episode
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "Domain": "._api", "Episode": "._api", "compile_blueprint": "._api", "evaluate": "._api", "load": "._api",
-    "synthesize": "._api", "GateFailed": ".build.pipeline", "DomainReport": ".build.proctest",
+    "synthesize": "._api", "GateFailed": ".compiler.pipeline", "DomainReport": ".compiler.proctest",
     "StateDiff": ".engine.diff", "ToolError": ".engine.runtime", "ToolResult": ".engine.runtime",
     "EpisodeResult": ".harness.episode", "ModelError": ".harness.episode", "run_episode": ".harness.episode",
     "EvalError": ".harness.evaluate", "EpisodeRecord": ".harness.results", "EvalReport": ".harness.results",

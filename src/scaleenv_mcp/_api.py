@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from .build.pipeline import TASKS_PER_DOMAIN, compile_spec
-from .build.proctest import DomainReport
+from .compiler.pipeline import TASKS_PER_DOMAIN, compile_spec
+from .compiler.proctest import DomainReport
 from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
 from .episodes.coordinator import Coordinator

@@ -112,7 +112,7 @@ def _blueprint_files(args: argparse.Namespace, paths: ProjectPaths) -> list[Path
 def cmd_synth(args: argparse.Namespace) -> int:
     if args.from_name or args.from_names:
         return _synth_from_names(args)
-    from .build.pipeline import SynthOutcome, synth_blueprints
+    from .compiler.pipeline import SynthOutcome, synth_blueprints
 
     paths = _paths(args, create=True)
     files = _blueprint_files(args, paths)
@@ -227,7 +227,7 @@ def _specs(args: argparse.Namespace) -> list[DomainSpec]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .build.proctest import DomainReport, gate
+    from .compiler.proctest import DomainReport, gate
 
     specs = _specs(args)
     reports: list[DomainReport] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from scaleenv_mcp.build.proctest import test_domain as run_procedural_tests
+from scaleenv_mcp.compiler.proctest import test_domain as run_procedural_tests
 from scaleenv_mcp.engine import execute, seed_state
 from scaleenv_mcp.spec import parse_blueprint
 from scaleenv_mcp.spec.model import DomainSpec

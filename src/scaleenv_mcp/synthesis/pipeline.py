@@ -17,9 +17,9 @@ from typing import Any, Literal
 import anyio
 import yaml
 
-from ..build.codegen import write_index
-from ..build.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, compile_spec, emit, relative_source
-from ..build.proctest import DomainReport, gate
+from ..compiler.codegen import write_index
+from ..compiler.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, compile_spec, emit, relative_source
+from ..compiler.proctest import DomainReport, gate
 from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from scaleenv_mcp.build.pipeline import GateFailed, compile_spec
-from scaleenv_mcp.build.proctest import gate
-from scaleenv_mcp.build.proctest import test_domain as run_procedural_tests
+from scaleenv_mcp.compiler.pipeline import GateFailed, compile_spec
+from scaleenv_mcp.compiler.proctest import gate
+from scaleenv_mcp.compiler.proctest import test_domain as run_procedural_tests
 from scaleenv_mcp.engine.binding import bound_edge_values, time_edge_values
 from scaleenv_mcp.spec import parse_blueprint
 

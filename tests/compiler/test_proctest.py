@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from scaleenv_mcp.build.proctest import test_domain as run_procedural_tests
 from scaleenv_mcp.cli import main
+from scaleenv_mcp.compiler.proctest import test_domain as run_procedural_tests
 from scaleenv_mcp.engine import diff, execute, seed_state
 from scaleenv_mcp.spec import parse_blueprint
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from scaleenv_mcp.build.examples import example_problems
-from scaleenv_mcp.build.proctest import gate
+from scaleenv_mcp.compiler.examples import example_problems
+from scaleenv_mcp.compiler.proctest import gate
 from scaleenv_mcp.spec import parse_blueprint
 from scaleenv_mcp.spec.errors import BlueprintError
 from scaleenv_mcp.spec.load import load_blueprint

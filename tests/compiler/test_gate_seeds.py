@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from scaleenv_mcp.build.proctest import gate
+from scaleenv_mcp.compiler.proctest import gate
 from scaleenv_mcp.spec import parse_blueprint
 
 from ..conftest import ROOT

@@ -1,4 +1,4 @@
-"""The build layer: procedural tests (the gate), code generation, and the compile pipeline."""
+"""The compiler layer: procedural tests (the gate), intent examples, code generation, and the compile pipeline."""
 
 from __future__ import annotations
 
