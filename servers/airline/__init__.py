@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "87da9ead4750238f2650847fe6ba2a32075f1b3eaa399f11c520a68ac139de34"
+SPEC_SHA256 = "20a3470d95cca21664a39fc8f96c994a139b4cd9fa067f440ef9d6c5e080b715"
 
 
 def load_spec() -> DomainSpec:

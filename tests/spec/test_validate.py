@@ -199,3 +199,26 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(BlueprintError) as info:
         load_blueprint(tmp_path / "missing.yaml")
     assert "missing.yaml" in str(info.value) and "(file): cannot read" in str(info.value)
+
+
+def test_a_row_set_is_written_once_and_each_use_is_that_set() -> None:
+    """airline names a reservation's segments once (row_sets) and four tools go over them by that name."""
+    import yaml
+
+    from scaleenv_mcp.spec import parse_blueprint
+    from scaleenv_mcp.spec.errors import BlueprintError
+    from scaleenv_mcp.spec.model import IncludeSpec
+
+    from ..conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "synthesis" / "domains" / "airline.yaml").read_text())
+    spec = parse_blueprint(data, "airline.yaml")
+    segments = spec.row_sets["reservation_segments"]
+    uses = [r.for_each for t in spec.tools.values() for r in t.requires] + [loop.for_each for t in spec.tools.values() for loop in t.loops]
+    assert sum(isinstance(u, IncludeSpec) and u == segments for u in uses) == 5
+    for rule in data["tools"]["add_insurance"]["requires"]:
+        if rule.get("for_each") == "reservation_segments":
+            rule["for_each"] = "reservation_segmnts"
+    with pytest.raises(BlueprintError) as caught:
+        parse_blueprint(data, "airline.yaml")
+    assert any("did you mean 'reservation_segments'" in p.message for p in caught.value.problems)

@@ -604,6 +604,13 @@ class ActorSpec(StrictModel):
     identify: list[str] = Field(..., min_length=1, description="tools whose successful call identifies the user")
 
 
+def _named_rows(item: Any, sets: dict[str, Any], params: dict[str, Any]) -> Any:
+    """A rule or effect whose ``for_each`` names a row set (and no list parameter), with the set written in."""
+    if isinstance(item, dict) and isinstance(item.get("for_each"), str) and item["for_each"] in sets and item["for_each"] not in params:
+        return {**item, "for_each": sets[item["for_each"]]}
+    return item
+
+
 class DomainSpec(StrictModel):
     """A whole domain: entities (the state's schema), tools, policy, clock and seed."""
 
@@ -618,6 +625,31 @@ class DomainSpec(StrictModel):
     tools: dict[str, ToolSpec] = Field(..., min_length=1)
     provenance: dict[str, Any] | None = Field(None, description="who proposed this blueprint (model, prompts, seed)")
     actor: ActorSpec | None = Field(None, description="who the agent acts for and how they are identified (policy checks)")
+    row_sets: dict[str, IncludeSpec] = Field(
+        {}, description="named rows {entity, by, order_by, limit} that a for_each or an include names instead of repeating them"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_row_sets(cls, data: Any) -> Any:
+        """A ``for_each`` or ``include`` that names a row set is that row set, written once for every tool
+        (a reservation's segments): expanded before validation, so each use is checked in its own tool's
+        scope. A tool's own list parameter of the same name comes first."""
+        if not isinstance(data, dict) or not isinstance(data.get("row_sets"), dict) or not isinstance(data.get("tools"), dict):
+            return data
+        sets = data["row_sets"]
+        tools = {}
+        for name, tool in data["tools"].items():
+            if isinstance(tool, dict):
+                params: dict[str, Any] = tool["params"] if isinstance(tool.get("params"), dict) else {}
+                tool = dict(tool)
+                for key in ("requires", "effects"):
+                    if isinstance(tool.get(key), list):
+                        tool[key] = [_named_rows(item, sets, params) for item in tool[key]]
+                if isinstance(tool.get("include"), dict):
+                    tool["include"] = {k: sets[v] if isinstance(v, str) and v in sets else v for k, v in tool["include"].items()}
+            tools[name] = tool
+        return {**data, "tools": tools}
 
     @field_validator("entities", "tools")
     @classmethod

@@ -429,7 +429,9 @@ def _loop_scope(
         param = tool.params.get(source)
         if param is None or param.type != "list":
             lists = [n for n, p in tool.params.items() if p.type == "list"]
-            yield Problem(path=f"{path}.for_each", message=f"{source!r} is not a list parameter (lists: {', '.join(lists) or 'none'}); or give rows as {{entity, by}}")
+            known = ", ".join([*lists, *spec.row_sets]) or "none"
+            hint = did_you_mean(source, [*lists, *spec.row_sets], "lists and row sets") or f" (lists and row sets: {known})"
+            yield Problem(path=f"{path}.for_each", message=f"{source!r} is not a list parameter or a row set (or give rows as {{entity, by}}){hint}")
             return None
         if param.items is not None:
             item = param.items
