@@ -62,14 +62,15 @@ def timing(samples: list[float], unit: str = "us") -> Timing:
     return Timing(statistics.median(samples), min(samples), max(samples), unit)
 
 
-def per_op(fn: Callable[[], Any], *, repeats: int, inner: int) -> Timing:
-    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds."""
+def per_op(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds (``clock``:
+    ``time.process_time`` counts CPU time only, steadier on a shared machine)."""
     samples = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             fn()
-        samples.append((time.perf_counter() - start) / inner * 1e6)
+        samples.append((clock() - start) / inner * 1e6)
     return timing(samples)
 
 
@@ -714,6 +715,98 @@ def ray_eval(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- every shipped domain's slowest calls
+
+
+def _statements(state: State, tool: str, arguments: dict[str, Any]) -> list[str]:
+    """The SQL one call runs, as SQLite saw it (parameters bound into the text)."""
+    seen: list[str] = []
+    state.conn.set_trace_callback(seen.append)
+    try:
+        with state.trial():
+            assert execute(state, tool, arguments).ok
+    finally:
+        state.conn.set_trace_callback(None)
+    return [sql for sql in seen if not sql.startswith(("SAVEPOINT trial", "ROLLBACK TO trial", "RELEASE trial"))]
+
+
+def domain_calls(quick: bool) -> list[Row]:
+    """Per shipped domain, its slowest write and slowest read through ``execute`` (rules, effects,
+    bounds, the result view), against replaying the very statements that call ran through raw
+    sqlite3 in the same run: the ratio is what the engine adds on top of SQLite. Every call runs
+    inside a rolled-back savepoint (both sides), so each repeat sees the seeded state."""
+    from scaleenv_mcp.engine.binding import find_successful_call
+
+    names = ["airline", "retail", "telecom_plans"] if quick else domain_names(PATHS)
+    repeats, inner = (3, 50) if quick else (7, 300)
+    rows = []
+    for name in names:
+        spec = load_domain(PATHS, name)
+        state = seed_state(spec)
+        timed: dict[bool, list[tuple[float, str, Timing, Timing]]] = {True: [], False: []}
+        for tool, tool_spec in spec.tools.items():
+            found = find_successful_call(state, tool, seed=0, limit=120)
+            if found is None:
+                continue
+            arguments = found[0]
+            statements = _statements(state, tool, arguments)
+            conn = state.conn
+
+            def ours(tool: str = tool, arguments: dict[str, Any] = arguments) -> None:
+                with state.trial():
+                    execute(state, tool, arguments)
+
+            def raw(statements: list[str] = statements) -> None:
+                conn.execute("SAVEPOINT trial")
+                for sql in statements:
+                    conn.execute(sql).fetchall()
+                conn.execute("ROLLBACK TO trial")
+                conn.execute("RELEASE trial")
+
+            t_ours = per_op(ours, repeats=repeats, inner=inner, clock=time.process_time)
+            t_raw = per_op(raw, repeats=repeats, inner=inner, clock=time.process_time)
+            timed[tool_spec.is_write].append((t_ours.median, f"{tool} ({len(statements)} statements)", t_ours, t_raw))
+        for is_write, label in ((True, "slowest write"), (False, "slowest read")):
+            if not timed[is_write]:
+                continue
+            _, figure, t_ours, t_raw = max(timed[is_write], key=lambda item: item[0])
+            ratio = t_ours.median / t_raw.median
+            rows.append(Row("domain calls", f"{name}: {label}, {figure}, CPU time", t_ours, t_raw, "raw sqlite3, the same statements",
+                            ratio, "", None, {"domain": name, "write": is_write, "tools_timed": len(timed[is_write])}))  # fmt: skip
+        state.close()
+    return rows
+
+
+# ---------------------------------------------------------------- seeding as states grow
+
+
+def seeding(quick: bool) -> list[Row]:
+    """Seeding airline (a correlated ``exists`` in a ref_where) and retail at about 1k, 10k and 100k
+    rows, against the 1k run's time per row times the rows: a ratio near 1 is linear growth."""
+    targets = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    rows = []
+    for name in ("airline", "retail"):
+        spec = load_domain(PATHS, name)
+        base_rows = sum(seed_state(spec).counts().values())
+        per_row: float | None = None
+        for target in targets:
+            scale = target / base_rows
+            start = time.process_time()
+            state = seed_state(spec, scale=scale)
+            seconds = time.process_time() - start
+            n = sum(state.counts().values())
+            state.close()
+            if per_row is None:
+                per_row = seconds / n
+            linear = per_row * n
+            ratio = seconds / linear
+            rows.append(Row("seeding", f"{name}, {n:,} rows (CPU time)", f"{seconds:,.2f} s", f"{linear:,.2f} s",
+                            "the ~1k run's time per row, times the rows", ratio,
+                            "<= 1.5x (linear)" if target > 1_000 else "", ratio <= 1.5 if target > 1_000 else None,
+                            {"domain": name, "rows": n, "seconds": round(seconds, 3)}))  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------- compile time as domains grow
 
 
@@ -784,6 +877,26 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "compile_growth": compile_growth,
     "ray": ray_eval,
     "task_generation": task_generation,
+    "domain_calls": domain_calls,
+    "seeding": seeding,
 }
+
+EXTRAS: dict[str, tuple[str, str]] = {"ray": ("ray", "ray")}
+"""case -> (module it imports, the project extra that installs it): without it the case is skipped, with a reason"""
+
+
+def missing_extra(case: str) -> str | None:
+    """Why ``case`` cannot run here (an optional extra is not installed), or None."""
+    import importlib.util
+
+    needed = EXTRAS.get(case)
+    if needed is None:
+        return None
+    try:
+        if importlib.util.find_spec(needed[0]) is not None:
+            return None
+    except ValueError:  # a module blocked with sys.modules[name] = None
+        pass
+    return f"skipped: needs the optional {needed[0]!r} package (pip install -e '.[{needed[1]}]')"
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
