@@ -6,6 +6,7 @@ comparable across machines even when the absolute numbers are not.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -454,6 +455,114 @@ def http_load(quick: bool) -> list[Row]:
                             "same SDK, constant result, same load", ratio, "<= 1.5x, errors 0", ratio <= 1.5 and ours_err == 0, detail))  # fmt: skip
             rows.append(Row("HTTP load", f"server RSS, {clients:,} episodes{on}: before / peak / after delete (front process)",
                             f"{rss_before >> 20} / {rss_peak >> 20} / {rss_after >> 20} MiB", None, "", None, "", None))  # fmt: skip
+    return rows
+
+
+# ---------------------------------------------------------------- 3c. load from another core
+
+
+def load_main(argv: list[str]) -> None:
+    """The load generator's process (``python -c 'import bench.cases as c; c.load_main([...])'``):
+    reads the URLs, calls and tool from a JSON file, drives them all at once, prints the figures."""
+    job = json.loads(Path(argv[0]).read_text())
+    samples, errors, wall = anyio.run(_load, job["urls"], job["calls"], job["tool"], job["arguments"])
+    print(json.dumps({"samples": samples, "errors": errors, "wall": wall}))
+
+
+def _pinned(core: int) -> list[str]:
+    """``taskset -c CORE`` when the machine has that core and the tool, else nothing (not pinned)."""
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
+
+
+def _generate(urls: list[str], calls: int, arguments: dict[str, Any], tmp: Path, watch: int) -> tuple[dict[str, Any], int]:
+    """Run the load generator pinned to core 1 while sampling the server's RSS: (its figures, peak RSS)."""
+    import subprocess
+    import threading
+
+    job = tmp / "job.json"
+    job.write_text(json.dumps({"urls": urls, "calls": calls, "tool": "get_order", "arguments": arguments}))
+    peak = [_server_rss(watch)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):
+                peak[0] = max(peak[0], _server_rss(watch))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out = subprocess.run([*_pinned(1), sys.executable, "-c", "import sys, bench.cases as c; c.load_main(sys.argv[1:])", str(job)],
+                             cwd=ROOT, capture_output=True, text=True, check=True, timeout=1800)  # fmt: skip
+    finally:
+        done.set()
+        sampler.join()
+    return json.loads(out.stdout.strip().splitlines()[-1]), peak[0]
+
+
+def load(quick: bool) -> list[Row]:
+    """The server pinned to core 0, the load generator in its own process pinned to core 1 (where the
+    machine has two cores and ``taskset``): N clients at once, each on its own episode, against the
+    constant-result SDK server under the same load and pinning. Memory is the server's RSS before
+    the episodes, at the peak of the load (sampled every 50 ms) and after they were ended and the
+    reaper's next tick handed memory back."""
+    import subprocess
+
+    import httpx
+
+    sizes = [(20, 5)] if quick else [(200, 20), (2000, 3)]
+    order = seed_state(retail()).rows("order")[0]["id"]
+    pinned = bool(_pinned(1))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        floor_file = tmp / "floor.py"
+        floor_file.write_text(FLOOR_SERVER)
+        for clients, calls in sizes:
+            p1, p2 = _free_port(), _free_port()
+            env = {**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN}
+            ours_proc = subprocess.Popen([*_pinned(0), sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
+                                          "--port", str(p1), "--max-per-creator", "10000", "--max-episodes", str(clients + 100),
+                                          "--idle-seconds", "3600"],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            floor_proc = subprocess.Popen([*_pinned(0), sys.executable, str(floor_file), "http", str(p2)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                _wait_port(p1, ours_proc)
+                _wait_port(p2, floor_proc)
+                control = httpx.Client(base_url=f"http://127.0.0.1:{p1}/control", headers={"authorization": f"Bearer {LOAD_TOKEN}"}, timeout=60)
+                time.sleep(0.5)
+                rss_before = _server_rss(ours_proc.pid)
+                handles = [control.post("/episodes", json={}).json()["result"] for _ in range(clients)]
+                ours, rss_peak = _generate([h["url"] for h in handles], calls, {"order_id": order}, tmp, ours_proc.pid)
+                for h in handles:
+                    control.delete(f"/episodes/{h['episode']}")
+                time.sleep(2)  # the reaper's next tick hands the freed memory back to the OS
+                rss_after = _server_rss(ours_proc.pid)
+                floor_before = _server_rss(floor_proc.pid)
+                floor, floor_peak = _generate([f"http://127.0.0.1:{p2}/mcp"] * clients, calls, {"order_id": order}, tmp, floor_proc.pid)
+            finally:
+                for proc in (ours_proc, floor_proc):
+                    proc.terminate()
+                    proc.wait(timeout=10)
+            rates = {}
+            for name, figures in (("ours", ours), ("floor", floor)):
+                xs = sorted(figures["samples"])
+                rates[name] = {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0,
+                               "p50_ms": xs[len(xs) // 2] / 1e3 if xs else float("nan"),
+                               "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan"), "errors": figures["errors"]}  # fmt: skip
+            o, f = rates["ours"], rates["floor"]
+            ratio = f["per_s"] / o["per_s"] if o["per_s"] else float("inf")
+            where = "generator pinned to core 1, servers to core 0" if pinned else "not pinned (one core or no taskset)"
+            rows.append(Row("load", f"{clients:,} clients at once, own episode each, {calls} calls each ({where})",
+                            f"{o['per_s']:,.0f} calls/s, p50 {o['p50_ms']:,.1f} ms, p99 {o['p99_ms']:,.1f} ms, errors {o['errors']}",
+                            f"{f['per_s']:,.0f} calls/s, p50 {f['p50_ms']:,.1f} ms, p99 {f['p99_ms']:,.1f} ms, errors {f['errors']}",
+                            "same SDK, constant result, same load", ratio, "<= 1.5x, errors 0" if clients >= 2000 else "<= 1.5x",
+                            ratio <= 1.5 and (o["errors"] == 0 or clients < 2000), {"clients": clients, "calls_each": calls, **{f"ours_{k}": v for k, v in o.items()},
+                            **{f"floor_{k}": v for k, v in f.items()}, "pinned": pinned}))  # fmt: skip
+            rows.append(Row("load", f"server RSS, {clients:,} episodes: before / peak / after ending them",
+                            f"{rss_before >> 20} / {rss_peak >> 20} / {rss_after >> 20} MiB",
+                            f"{floor_before >> 20} / {floor_peak >> 20} MiB", "constant-result server: before / peak", None, "", None))  # fmt: skip
     return rows
 
 
@@ -942,6 +1051,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "task_generation": task_generation,
     "domain_calls": domain_calls,
     "episode_calls": episode_calls,
+    "load": load,
     "seeding": seeding,
 }
 
