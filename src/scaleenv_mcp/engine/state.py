@@ -499,7 +499,8 @@ class State:
     def next_id(self, entity: str) -> str:
         """The next free id in PREFIX-0001 style; deterministic for a given state."""
         prefix = self._entity(entity).id_prefix
-        cur = self.conn.execute(f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?", (prefix + "-%",))
+        sql = self._shapes.text(("next_id", entity), lambda: f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?")
+        cur = self.conn.execute(sql, (prefix + "-%",))
         top = cur.fetchone()[0] or 0
         return f"{prefix}-{top + 1:04d}"
 
