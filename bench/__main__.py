@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .cases import CASES, Row, Timing
+from .cases import CASES, Row, Timing, missing_extra
 
 
 def machine() -> dict[str, str]:
@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for name in args.only or list(CASES):
         start = time.perf_counter()
+        reason = missing_extra(name)
+        if reason is not None:  # one case without its extra must not lose the whole table
+            rows.append(Row(name, "(case not run)", reason))
+            print(f"[bench] {name}: {reason}", file=sys.stderr)
+            continue
         rows += CASES[name](args.quick)
         print(f"[bench] {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     data = {"machine": info, "quick": args.quick, "rows": [asdict(r) for r in rows]}

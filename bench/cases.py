@@ -6,6 +6,7 @@ comparable across machines even when the absolute numbers are not.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -62,14 +63,15 @@ def timing(samples: list[float], unit: str = "us") -> Timing:
     return Timing(statistics.median(samples), min(samples), max(samples), unit)
 
 
-def per_op(fn: Callable[[], Any], *, repeats: int, inner: int) -> Timing:
-    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds."""
+def per_op(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds (``clock``:
+    ``time.process_time`` counts CPU time only, steadier on a shared machine)."""
     samples = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             fn()
-        samples.append((time.perf_counter() - start) / inner * 1e6)
+        samples.append((clock() - start) / inner * 1e6)
     return timing(samples)
 
 
@@ -456,6 +458,114 @@ def http_load(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- 3c. load from another core
+
+
+def load_main(argv: list[str]) -> None:
+    """The load generator's process (``python -c 'import bench.cases as c; c.load_main([...])'``):
+    reads the URLs, calls and tool from a JSON file, drives them all at once, prints the figures."""
+    job = json.loads(Path(argv[0]).read_text())
+    samples, errors, wall = anyio.run(_load, job["urls"], job["calls"], job["tool"], job["arguments"])
+    print(json.dumps({"samples": samples, "errors": errors, "wall": wall}))
+
+
+def _pinned(core: int) -> list[str]:
+    """``taskset -c CORE`` when the machine has that core and the tool, else nothing (not pinned)."""
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
+
+
+def _generate(urls: list[str], calls: int, arguments: dict[str, Any], tmp: Path, watch: int) -> tuple[dict[str, Any], int]:
+    """Run the load generator pinned to core 1 while sampling the server's RSS: (its figures, peak RSS)."""
+    import subprocess
+    import threading
+
+    job = tmp / "job.json"
+    job.write_text(json.dumps({"urls": urls, "calls": calls, "tool": "get_order", "arguments": arguments}))
+    peak = [_server_rss(watch)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):
+                peak[0] = max(peak[0], _server_rss(watch))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out = subprocess.run([*_pinned(1), sys.executable, "-c", "import sys, bench.cases as c; c.load_main(sys.argv[1:])", str(job)],
+                             cwd=ROOT, capture_output=True, text=True, check=True, timeout=1800)  # fmt: skip
+    finally:
+        done.set()
+        sampler.join()
+    return json.loads(out.stdout.strip().splitlines()[-1]), peak[0]
+
+
+def load(quick: bool) -> list[Row]:
+    """The server pinned to core 0, the load generator in its own process pinned to core 1 (where the
+    machine has two cores and ``taskset``): N clients at once, each on its own episode, against the
+    constant-result SDK server under the same load and pinning. Memory is the server's RSS before
+    the episodes, at the peak of the load (sampled every 50 ms) and after they were ended and the
+    reaper's next tick handed memory back."""
+    import subprocess
+
+    import httpx
+
+    sizes = [(20, 5)] if quick else [(200, 20), (2000, 3)]
+    order = seed_state(retail()).rows("order")[0]["id"]
+    pinned = bool(_pinned(1))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        floor_file = tmp / "floor.py"
+        floor_file.write_text(FLOOR_SERVER)
+        for clients, calls in sizes:
+            p1, p2 = _free_port(), _free_port()
+            env = {**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN}
+            ours_proc = subprocess.Popen([*_pinned(0), sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
+                                          "--port", str(p1), "--max-per-creator", "10000", "--max-episodes", str(clients + 100),
+                                          "--idle-seconds", "3600"],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            floor_proc = subprocess.Popen([*_pinned(0), sys.executable, str(floor_file), "http", str(p2)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                _wait_port(p1, ours_proc)
+                _wait_port(p2, floor_proc)
+                control = httpx.Client(base_url=f"http://127.0.0.1:{p1}/control", headers={"authorization": f"Bearer {LOAD_TOKEN}"}, timeout=60)
+                time.sleep(0.5)
+                rss_before = _server_rss(ours_proc.pid)
+                handles = [control.post("/episodes", json={}).json()["result"] for _ in range(clients)]
+                ours, rss_peak = _generate([h["url"] for h in handles], calls, {"order_id": order}, tmp, ours_proc.pid)
+                for h in handles:
+                    control.delete(f"/episodes/{h['episode']}")
+                time.sleep(2)  # the reaper's next tick hands the freed memory back to the OS
+                rss_after = _server_rss(ours_proc.pid)
+                floor_before = _server_rss(floor_proc.pid)
+                floor, floor_peak = _generate([f"http://127.0.0.1:{p2}/mcp"] * clients, calls, {"order_id": order}, tmp, floor_proc.pid)
+            finally:
+                for proc in (ours_proc, floor_proc):
+                    proc.terminate()
+                    proc.wait(timeout=10)
+            rates = {}
+            for name, figures in (("ours", ours), ("floor", floor)):
+                xs = sorted(figures["samples"])
+                rates[name] = {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0,
+                               "p50_ms": xs[len(xs) // 2] / 1e3 if xs else float("nan"),
+                               "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan"), "errors": figures["errors"]}  # fmt: skip
+            o, f = rates["ours"], rates["floor"]
+            ratio = f["per_s"] / o["per_s"] if o["per_s"] else float("inf")
+            where = "generator pinned to core 1, servers to core 0" if pinned else "not pinned (one core or no taskset)"
+            rows.append(Row("load", f"{clients:,} clients at once, own episode each, {calls} calls each ({where})",
+                            f"{o['per_s']:,.0f} calls/s, p50 {o['p50_ms']:,.1f} ms, p99 {o['p99_ms']:,.1f} ms, errors {o['errors']}",
+                            f"{f['per_s']:,.0f} calls/s, p50 {f['p50_ms']:,.1f} ms, p99 {f['p99_ms']:,.1f} ms, errors {f['errors']}",
+                            "same SDK, constant result, same load", ratio, "<= 1.5x, errors 0" if clients >= 2000 else "<= 1.5x",
+                            ratio <= 1.5 and (o["errors"] == 0 or clients < 2000), {"clients": clients, "calls_each": calls, **{f"ours_{k}": v for k, v in o.items()},
+                            **{f"floor_{k}": v for k, v in f.items()}, "pinned": pinned}))  # fmt: skip
+            rows.append(Row("load", f"server RSS, {clients:,} episodes: before / peak / after ending them",
+                            f"{rss_before >> 20} / {rss_peak >> 20} / {rss_after >> 20} MiB",
+                            f"{floor_before >> 20} / {floor_peak >> 20} MiB", "constant-result server: before / peak", None, "", None))  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------- 4. concurrency
 
 
@@ -714,6 +824,161 @@ def ray_eval(quick: bool) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- every shipped domain's slowest calls
+
+
+def _statements(state: State, tool: str, arguments: dict[str, Any]) -> list[str]:
+    """The SQL one call runs, as SQLite saw it (parameters bound into the text)."""
+    seen: list[str] = []
+    state.conn.set_trace_callback(seen.append)
+    try:
+        with state.trial():
+            assert execute(state, tool, arguments).ok
+    finally:
+        state.conn.set_trace_callback(None)
+    return [sql for sql in seen if not sql.startswith(("SAVEPOINT trial", "ROLLBACK TO trial", "RELEASE trial"))]
+
+
+def domain_calls(quick: bool) -> list[Row]:
+    """Per shipped domain, its slowest write and slowest read through ``execute`` (rules, effects,
+    bounds, the result view), against replaying the very statements that call ran through raw
+    sqlite3 in the same run: the ratio is what the engine adds on top of SQLite. Every call runs
+    inside a rolled-back savepoint (both sides), so each repeat sees the seeded state."""
+    from scaleenv_mcp.engine.binding import find_successful_call
+
+    names = ["airline", "retail", "telecom_plans"] if quick else domain_names(PATHS)
+    repeats, inner = (3, 50) if quick else (7, 300)
+    rows = []
+    for name in names:
+        spec = load_domain(PATHS, name)
+        state = seed_state(spec)
+        timed: dict[bool, list[tuple[float, str, Timing, Timing]]] = {True: [], False: []}
+        for tool, tool_spec in spec.tools.items():
+            found = find_successful_call(state, tool, seed=0, limit=120)
+            if found is None:
+                continue
+            arguments = found[0]
+            statements = _statements(state, tool, arguments)
+            conn = state.conn
+
+            def ours(tool: str = tool, arguments: dict[str, Any] = arguments) -> None:
+                with state.trial():
+                    execute(state, tool, arguments)
+
+            def raw(statements: list[str] = statements) -> None:
+                conn.execute("SAVEPOINT trial")
+                for sql in statements:
+                    conn.execute(sql).fetchall()
+                conn.execute("ROLLBACK TO trial")
+                conn.execute("RELEASE trial")
+
+            t_ours = per_op(ours, repeats=repeats, inner=inner, clock=time.process_time)
+            t_raw = per_op(raw, repeats=repeats, inner=inner, clock=time.process_time)
+            timed[tool_spec.is_write].append((t_ours.median, f"{tool} ({len(statements)} statements)", t_ours, t_raw))
+        for is_write, label in ((True, "slowest write"), (False, "slowest read")):
+            if not timed[is_write]:
+                continue
+            _, figure, t_ours, t_raw = max(timed[is_write], key=lambda item: item[0])
+            ratio = t_ours.median / t_raw.median
+            rows.append(Row("domain calls", f"{name}: {label}, {figure}, CPU time", t_ours, t_raw, "raw sqlite3, the same statements",
+                            ratio, "", None, {"domain": name, "write": is_write, "tools_timed": len(timed[is_write])}))  # fmt: skip
+        state.close()
+    return rows
+
+
+# ---------------------------------------------------------------- the calls compared with tau2-bench
+
+
+def episode_calls(quick: bool) -> list[Row]:
+    """The airline calls compared with tau2-bench's ``get_response`` (see bench/RESULTS.md), CPU time,
+    through the episode service as an agent makes them (the policy monitor included), against the
+    same call through ``execute`` alone in the same run: the ratio is what the monitor and the
+    episode bookkeeping add. The first call of a new episode is set against a warm call."""
+    import scaleenv_mcp as se
+
+    domain = se.load("airline")
+    service = Coordinator(domain.spec, [domain.task("airline-004")])
+    handle = service.start("airline-004")
+    state = service.episode(handle.id).state
+    email = {"email": "elena.weber4663@postbox.net"}
+    service.call(handle.id, "find_customer_by_email", email)
+    repeats, inner = (3, 50) if quick else (7, 400)
+    clock = time.process_time
+    rows = []
+
+    def cancel_and_reset() -> None:
+        assert service.call(handle.id, "cancel_reservation", {"reservation_id": "RES-0046"}).ok
+        service.reset(handle.id)
+        service.call(handle.id, "find_customer_by_email", email)
+
+    def cancel_and_reset_plain() -> None:
+        assert execute(state, "cancel_reservation", {"reservation_id": "RES-0046"}).ok
+        service.reset(handle.id)
+        service.call(handle.id, "find_customer_by_email", email)
+
+    reset_only = per_op(lambda: (service.reset(handle.id), service.call(handle.id, "find_customer_by_email", email)),
+                        repeats=repeats, inner=inner, clock=clock)  # fmt: skip
+    for label, ours_fn, plain_fn in [
+        ("cancel_reservation and the reset that undoes it", cancel_and_reset, cancel_and_reset_plain),
+        ("get_reservation (a joined read)", lambda: service.call(handle.id, "get_reservation", {"reservation_id": "RES-0046"}),
+         lambda: execute(state, "get_reservation", {"reservation_id": "RES-0046"})),
+    ]:  # fmt: skip
+        t_ours = per_op(ours_fn, repeats=repeats, inner=inner, clock=clock)
+        t_plain = per_op(plain_fn, repeats=repeats, inner=inner, clock=clock)
+        if "reset" in label:  # an idle reset and the re-identification are taken out; the reset of the write stays
+            t_ours = Timing(t_ours.median - reset_only.median, t_ours.low - reset_only.median, t_ours.high - reset_only.median)
+            t_plain = Timing(t_plain.median - reset_only.median, t_plain.low - reset_only.median, t_plain.high - reset_only.median)
+        rows.append(Row("episode calls", f"airline {label}, CPU time", t_ours, t_plain, "execute alone, no monitor",
+                        t_ours.median / t_plain.median, "", None))  # fmt: skip
+    warm = per_op(lambda: service.call(handle.id, "find_customer_by_email", email), repeats=repeats, inner=inner, clock=clock)
+
+    def first_call() -> None:
+        fresh = service.start("airline-004")
+        start = clock()
+        service.call(fresh.id, "find_customer_by_email", email)
+        firsts.append((clock() - start) * 1e6)
+        service.end(fresh.id)
+
+    firsts: list[float] = []
+    for _ in range(inner):
+        first_call()
+    first = timing(firsts)
+    rows.append(Row("episode calls", "airline first call of a new episode (find_customer_by_email), CPU time", first, warm,
+                    "the same call, warm", first.median / warm.median, "", None))  # fmt: skip
+    service.end(handle.id)
+    return rows
+
+
+# ---------------------------------------------------------------- seeding as states grow
+
+
+def seeding(quick: bool) -> list[Row]:
+    """Seeding airline (a correlated ``exists`` in a ref_where) and retail at about 1k, 10k and 100k
+    rows, against the 1k run's time per row times the rows: a ratio near 1 is linear growth."""
+    targets = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    rows = []
+    for name in ("airline", "retail"):
+        spec = load_domain(PATHS, name)
+        base_rows = sum(seed_state(spec).counts().values())
+        per_row: float | None = None
+        for target in targets:
+            scale = target / base_rows
+            start = time.process_time()
+            state = seed_state(spec, scale=scale)
+            seconds = time.process_time() - start
+            n = sum(state.counts().values())
+            state.close()
+            if per_row is None:
+                per_row = seconds / n
+            linear = per_row * n
+            ratio = seconds / linear
+            rows.append(Row("seeding", f"{name}, {n:,} rows (CPU time)", f"{seconds:,.2f} s", f"{linear:,.2f} s",
+                            "the ~1k run's time per row, times the rows", ratio,
+                            "<= 1.5x (linear)" if target > 1_000 else "", ratio <= 1.5 if target > 1_000 else None,
+                            {"domain": name, "rows": n, "seconds": round(seconds, 3)}))  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------- compile time as domains grow
 
 
@@ -792,6 +1057,28 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "ray": ray_eval,
     "task_generation": task_generation,
     "durable": durable,
+    "domain_calls": domain_calls,
+    "episode_calls": episode_calls,
+    "load": load,
+    "seeding": seeding,
 }
+
+EXTRAS: dict[str, tuple[str, str]] = {"ray": ("ray", "ray")}
+"""case -> (module it imports, the project extra that installs it): without it the case is skipped, with a reason"""
+
+
+def missing_extra(case: str) -> str | None:
+    """Why ``case`` cannot run here (an optional extra is not installed), or None."""
+    import importlib.util
+
+    needed = EXTRAS.get(case)
+    if needed is None:
+        return None
+    try:
+        if importlib.util.find_spec(needed[0]) is not None:
+            return None
+    except ValueError:  # a module blocked with sys.modules[name] = None
+        pass
+    return f"skipped: needs the optional {needed[0]!r} package (pip install -e '.[{needed[1]}]')"
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -130,3 +130,46 @@ def test_near_duplicates_are_seeded_copies_that_differ_only_where_the_blueprint_
         assert twins and all(t["email"] != copy["email"] for t in twins)
         assert any(t["city"] != copy["city"] for t in twins)
     assert seed_state(retail).dump() == seed_state(retail).dump()  # reproducible like every seed
+
+
+def test_reset_restores_a_kept_row_that_points_at_a_row_the_episode_created(retail: DomainSpec) -> None:
+    """Deleting the created product first would leave the order pointing at nothing until the order is
+    written back: reset must still put both back (the checks wait for the commit then)."""
+    state = seed_state(retail)
+    baseline = state.fork()
+    state.track()
+    order = state.rows("order")[0]
+    product = state.get("product", order["product_id"])
+    assert product is not None
+    state.insert("product", {**product, "id": "PRD-9999"} | {k: f"{v} (copy)" for k, v in product.items() if k == "name"})
+    state.update("order", order["id"], {"product_id": "PRD-9999"})
+    state.reset()
+    assert state.dump() == baseline.dump() and state.changes().is_empty()
+    assert state.integrity_problems() == []
+    # the connection keeps enforcing references after a reset that had to defer them
+    with pytest.raises(sqlite3.IntegrityError):
+        state.update("order", order["id"], {"product_id": "PRD-0000-missing"})
+
+
+def test_find_and_search_give_the_same_rows_on_repeated_shapes(retail: DomainSpec) -> None:
+    """SQL texts are cached per shape: the same keys with other values, list lengths or nulls must not
+    reuse a text made for another shape."""
+    state = seed_state(retail)
+    orders = state.rows("order")
+    ids = [o["id"] for o in orders]
+    assert [o["id"] for o in state.find("order", {"id__in": ids[:2]})] == ids[:2]
+    assert [o["id"] for o in state.find("order", {"id__in": ids[:3]})] == ids[:3]
+    assert state.find("order", {"id__in": []}) == []
+    status = orders[0]["status"]
+    assert state.find("order", {"status": status.upper()}, nocase=True) == [o for o in orders if o["status"] == status]
+    assert state.find("order", {"status": status.upper()}) == []
+    with pytest.raises(KeyError, match="unknown field"):
+        state.find("order", {"nope": 1})
+    with pytest.raises(KeyError, match="unknown field"):
+        state.find("order", {}, order_by="nope")
+    name = state.rows("customer")[0]["name"]
+    found = state.search("customer", [("name", "==", name.lower())], order_by=None, descending=False, limit=5)
+    assert name in [c["name"] for c in found]
+    assert state.search("customer", [("name", "contains", "%")], order_by=None, descending=False, limit=5) == []
+    with pytest.raises(ValueError, match="unknown filter operator"):
+        state.search("customer", [("name", "~", "x")], order_by=None, descending=False, limit=5)

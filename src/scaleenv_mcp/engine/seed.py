@@ -8,12 +8,13 @@ consistent with the domain's rules. The same spec and seed always give the same 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import random
 from collections.abc import Mapping
 from typing import Any
 
-from ..spec.expr import Expr, ExprError, row_matches
+from ..spec.expr import Expr, ExprError, row_matches, split_lookup
 from ..spec.model import DomainSpec, EntitySpec, FieldSpec
 from ..spec.types import NUMERIC, is_ref_name, ref_var
 from . import samples as S
@@ -84,6 +85,82 @@ class _Pools(dict[tuple[str, str], list[dict[str, Any]]]):
 
     checks: int = 0
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: dict[tuple[str, str], _Link | None] = {}
+        """(entity, field) -> how its correlated ref_where narrows the candidates (None: it does not)"""
+        self.indexes: dict[tuple[str, tuple[str, ...]], tuple[int, dict[tuple[Any, ...], list[int]]]] = {}
+        """(entity, fields) -> (rows indexed, values of the fields -> positions of the rows holding them)"""
+
+
+class _Link:
+    """What a correlated ``ref_where`` such as ``exists('reservation', id=row.reservation_id,
+    customer_id=customer_id)`` implies: a candidate's ``target_fields`` equal the ``query_fields``
+    of some row the query's other keywords (those reading only ``row``) select. Only candidates
+    that pass this are tested against the whole expression, so building a pool costs the rows
+    it may hold, not the table (seeding airline was cubic in its size through this filter). The
+    rows kept, and their order, are exactly those the full scan keeps: the same seed gives the
+    same bytes."""
+
+    def __init__(self, query: str, own: list[ast.keyword], pairs: list[tuple[str, str]]) -> None:
+        self.query = query
+        self.own = own
+        self.query_fields = tuple(q for q, _ in pairs)
+        self.target_fields = tuple(t for _, t in pairs)
+
+
+def _link(spec: DomainSpec, f: FieldSpec, where: Expr) -> _Link | None:
+    """The narrowing a ref_where allows, when it is (a conjunction holding) an ``exists`` whose
+    keywords tie a field of the query's rows to a field of the candidate by equality."""
+    target = spec.entities.get(f.ref or "")
+    if target is None:
+        return None
+    assigned = {a.field for e in spec.entities.values() for a in e.seed_assignments}  # values seed effects change
+    node = where.node
+    conjuncts = node.values if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And) else [node]
+    for part in conjuncts:
+        match part:
+            case ast.Call(func=ast.Name(id="exists"), args=[ast.Constant(value=str(query)), *_], keywords=keywords):
+                own: list[ast.keyword] = []
+                pairs: list[tuple[str, str]] = []
+                for kw in keywords:
+                    if kw.arg is None:
+                        continue
+                    name, op = split_lookup(kw.arg)
+                    if op == "eq" and isinstance(kw.value, ast.Name) and kw.value.id in target.fields and kw.value.id not in assigned:
+                        pairs.append((name, kw.value.id))
+                    elif all(n.id == "row" for n in ast.walk(kw.value) if isinstance(n, ast.Name)):
+                        own.append(kw)
+                    # any other keyword only narrows the query further: leaving it out keeps the test necessary
+                if pairs and own:
+                    return _Link(query, own, pairs)
+    return None
+
+
+def _linked(
+    spec: DomainSpec, link: _Link, ref: str, targets: list[dict[str, Any]], own: Mapping[str, Any],
+    generated: Mapping[str, list[dict[str, Any]]], pools: _Pools,
+) -> list[dict[str, Any]] | None:
+    """The targets that can pass ``link``'s test, in table order (None: the test cannot be made)."""
+    key = (ref, link.target_fields)
+    indexed = pools.indexes.get(key)
+    if indexed is None or indexed[0] != len(targets):
+        index: dict[tuple[Any, ...], list[int]] = {}
+        try:
+            for position, t in enumerate(targets):
+                index.setdefault(tuple(t.get(name) for name in link.target_fields), []).append(position)
+        except TypeError:  # a value that cannot be hashed
+            return None
+        indexed = pools.indexes[key] = (len(targets), index)
+    env = _RowEnv(spec, {"row": own}, generated)
+    try:
+        where = {kw.arg: Expr(kw.arg or "", kw.value).evaluate(env) for kw in link.own if kw.arg}
+        values = {tuple(m.get(name) for name in link.query_fields) for m in env.query(link.query, where)}
+    except (ExprError, TypeError):
+        return None
+    positions = sorted(p for v in values for p in indexed[1].get(v, ()))
+    return [targets[p] for p in positions]
+
 
 MAX_WHERE_CHECKS = 1_000_000
 """rows a seeding run may test against ref_where filters: a correlated filter (``row.user_id``) is
@@ -106,7 +183,11 @@ class _RowEnv:
         raise KeyError(name)
 
     def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [r for r in self.generated.get(entity, []) if row_matches(r, where)]
+        rows = self.generated.get(entity, [])
+        if "id" in where:  # a query by id (``exists('reservation', id=row.reservation_id, ...)``) reads one row, not the table
+            found = _row_by_id(rows, where["id"])
+            return [found] if found is not None and row_matches(found, where) else []
+        return [r for r in rows if row_matches(r, where)]
 
 
 def _rows(
@@ -359,6 +440,12 @@ def _pick_where(
     pool = pools.get(key)
     if pool is None:
         targets = generated.get(f.ref or "", [])
+        if reads and f.ref != entity:  # a self-reference's targets grow while they are read
+            if (entity, fname) not in pools.links:
+                pools.links[(entity, fname)] = _link(spec, f, where)
+            link = pools.links[(entity, fname)]
+            narrowed = _linked(spec, link, str(f.ref), targets, own, generated, pools) if link is not None else None
+            targets = narrowed if narrowed is not None else targets
         pools.checks += len(targets)
         if pools.checks > MAX_WHERE_CHECKS:
             raise SeedError(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,10 +101,59 @@ def _id_number(prefix: str) -> str:
     return f"CAST(substr(id, {len(prefix) + 2}) AS INTEGER)"
 
 
+_SQL_CACHE_MAX = 4096
+"""SQL texts kept per domain; a bound, since ``find`` with ``__in`` makes one text per list length"""
+
+
+class _Shapes:
+    """What a domain's SQL looks like, built once per spec and shared by every state of it.
+
+    Reading a row used to rebuild and quote its SQL text (every column name) on each call; the
+    texts are now made once per (entity, columns, where-shape) and looked up after that. The
+    text is the same as before, so SQLite's own statement cache keeps matching it."""
+
+    __slots__ = ("bool_fields", "columns", "delete", "get", "lookups", "select", "texts")
+
+    def __init__(self, spec: DomainSpec) -> None:
+        self.columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
+        self.bool_fields = {
+            e: frozenset(f for f, fs in entity.fields.items() if fs.type == "bool") for e, entity in spec.entities.items()
+        }
+        self.select = {e: ", ".join(_q(c) for c in cols) for e, cols in self.columns.items()}
+        self.get = {e: f"SELECT {self.select[e]} FROM {_q(e)} WHERE id = ?" for e in self.columns}
+        self.delete = {e: f"DELETE FROM {_q(e)} WHERE id = ?" for e in self.columns}
+        self.lookups: dict[tuple[str, str], tuple[str, str]] = {}
+        """(entity, where key) -> (field, operator), checked against the spec once"""
+        self.texts: dict[tuple[Any, ...], str] = {}
+
+    def text(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
+        """The SQL text for ``key``, made by ``build()`` the first time."""
+        found = self.texts.get(key)
+        if found is None:
+            if len(self.texts) >= _SQL_CACHE_MAX:
+                self.texts.clear()
+            found = self.texts[key] = build()
+        return found
+
+
+_SHAPES: dict[int, tuple[weakref.ref[DomainSpec], _Shapes]] = {}
+
+
+def _shapes(spec: DomainSpec) -> _Shapes:
+    """The spec's shared :class:`_Shapes` (keyed by identity; the entry goes when the spec does)."""
+    entry = _SHAPES.get(id(spec))
+    if entry is not None and entry[0]() is spec:
+        return entry[1]
+    shapes = _Shapes(spec)
+    key = id(spec)
+    _SHAPES[key] = (weakref.ref(spec, lambda _ref: _SHAPES.pop(key, None)), shapes)
+    return shapes
+
+
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("_bool_fields", "_columns", "_issued_base", "_journal", "conn", "spec")
+    __slots__ = ("_bool_fields", "_columns", "_issued_base", "_journal", "_shapes", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
@@ -112,10 +162,9 @@ class State:
         self._issued_base: dict[str, int] | None = None
         """the deleted ids' high-water marks at the baseline (see :meth:`next_id`)"""
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self._columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
-        self._bool_fields = {
-            e: frozenset(f for f, fs in entity.fields.items() if fs.type == "bool") for e, entity in spec.entities.items()
-        }
+        shapes = self._shapes = _shapes(spec)
+        self._columns = shapes.columns
+        self._bool_fields = shapes.bool_fields
 
     @classmethod
     def empty(cls, spec: DomainSpec) -> State:
@@ -181,41 +230,54 @@ class State:
         journal.remember(key, None if journal.seen(key) else self.get(entity, row_id), columns)
 
     def reset(self) -> None:
-        """Back to the baseline by writing back only the rows that changed."""
+        """Back to the baseline by writing back only the rows that changed.
+
+        References are checked as each row goes back; only when that order trips one (rows whose
+        references point at each other, a kept row pointing at a created one) is the write-back
+        redone with the checks deferred to the commit. ``PRAGMA defer_foreign_keys`` is a flag
+        pragma, and SQLite expires every compiled statement on the connection when one runs: doing
+        it on every reset made the reset and the next call each pay for recompiling their SQL.
+        """
         journal = self._tracked()
         if not journal.originals:
             return
-        order = self.spec.parents_first
-        rank = order.rank
+        try:
+            self._write_back(journal, defer=False)
+        except sqlite3.IntegrityError:
+            self._write_back(journal, defer=True)
+        self._journal = Journal()
+
+    def _write_back(self, journal: Journal, *, defer: bool) -> None:
+        rank = self.spec.parents_first.rank
         # Rows the episode created go first, children first, so a restored row can take back a unique
-        # value a new row holds; rows it deleted come back parents first. References are checked at
-        # the commit, when every row is back.
+        # value a new row holds; rows it deleted come back parents first.
         originals = journal.originals
         created = sorted((k for k, v in originals.items() if v is None), key=lambda k: -rank[k[0]])
         restored = sorted((k for k, v in originals.items() if v is not None), key=lambda k: rank[k[0]])
-        self.conn.execute("BEGIN")
+        conn = self.conn
+        conn.execute("BEGIN")
         try:
-            self.conn.execute("PRAGMA defer_foreign_keys = ON")
+            if defer:
+                conn.execute("PRAGMA defer_foreign_keys = ON")
             for entity, row_id in created:
-                self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+                conn.execute(self._sql_delete(entity), (row_id,))
             try:
-                self.conn.execute("SAVEPOINT restore")
+                conn.execute("SAVEPOINT restore")
                 for entity, row_id in restored:
                     self._restore(entity, row_id, originals[(entity, row_id)], journal.columns((entity, row_id), self._columns[entity][1:]))
-                self.conn.execute("RELEASE restore")
+                conn.execute("RELEASE restore")
             except sqlite3.IntegrityError:  # rows that swapped unique values: take them all out, then put them back
-                self.conn.execute("ROLLBACK TO restore")
-                self.conn.execute("RELEASE restore")
+                conn.execute("ROLLBACK TO restore")
+                conn.execute("RELEASE restore")
                 for entity, row_id in reversed(restored):
-                    self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+                    conn.execute(self._sql_delete(entity), (row_id,))
                 for entity, row_id in restored:
                     self._restore(entity, row_id, originals[(entity, row_id)], [])
             self._restore_issued()
-            self.conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self._journal = Journal()
 
     def _restore(self, entity: str, row_id: str, original: dict[str, Any] | None, changed: list[str]) -> None:
         """Write back one row's baseline: UPDATE only the columns written (REPLACE would delete the row
@@ -223,13 +285,22 @@ class State:
         columns are given: the caller removed it)."""
         assert original is not None
         cols = self._columns[entity]
-        if changed:
-            sql = f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in changed)} WHERE id = ?"
-            if self.conn.execute(sql, [*(original[c] for c in changed), row_id]).rowcount:
-                return
-        self.conn.execute(
-            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [original[c] for c in cols],
+        if changed and self.conn.execute(self._sql_update(entity, tuple(changed)), [*(original[c] for c in changed), row_id]).rowcount:
+            return
+        self.conn.execute(self._sql_insert(entity, tuple(cols)), [original[c] for c in cols])
+
+    def _sql_delete(self, entity: str) -> str:
+        return self._shapes.delete[entity]
+
+    def _sql_update(self, entity: str, columns: tuple[str, ...]) -> str:
+        return self._shapes.text(
+            ("update", entity, columns), lambda: f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in columns)} WHERE id = ?"
+        )
+
+    def _sql_insert(self, entity: str, columns: tuple[str, ...]) -> str:
+        return self._shapes.text(
+            ("insert", entity, columns),
+            lambda: f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in columns)}) VALUES ({', '.join('?' * len(columns))})",
         )
 
     def changes(self) -> StateDiff:
@@ -284,9 +355,11 @@ class State:
         return row
 
     def get(self, entity: str, row_id: Any) -> dict[str, Any] | None:
-        self._entity(entity)
-        cur = self.conn.execute(f"SELECT {self._select(entity)} FROM {_q(entity)} WHERE id = ?", (row_id,))
-        found = cur.fetchone()
+        try:
+            sql = self._shapes.get[entity]
+        except KeyError:
+            raise KeyError(f"unknown entity {entity!r}") from None
+        found = self.conn.execute(sql, (row_id,)).fetchone()
         return self._row(entity, found) if found else None
 
     def rows(self, entity: str) -> list[dict[str, Any]]:
@@ -329,25 +402,46 @@ class State:
         Text is compared case-insensitively when ``nocase``; rows come in ``order_by`` order (nulls
         first), then by id; at most ``limit`` of them when given.
         """
-        spec = self._entity(entity)
-        clauses: list[str] = []
+        shapes = self._shapes
+        lookups = shapes.lookups
+        shape: list[Any] = []  # what the SQL text depends on besides the keys: list lengths, nulls, collation
         args: list[Any] = []
         for key, value in where.items():
-            name, op = split_lookup(key)
-            if name != "id" and name not in spec.fields:
-                raise KeyError(f"unknown field {name!r} of {entity!r}")
-            col = _q(name)
-            if op == "in":
+            lookup = lookups.get((entity, key))
+            if lookup is None:
+                name, op = split_lookup(key)
+                if name != "id" and name not in self._entity(entity).fields:
+                    raise KeyError(f"unknown field {name!r} of {entity!r}")
+                lookup = lookups[(entity, key)] = (name, op)
+            if lookup[1] == "in":
                 values = list(value or [])
-                clauses.append(f"{col} IN ({', '.join('?' * len(values))})" if values else "0")
+                shape.append(len(values))
                 args.extend(values)
             elif value is None:
+                shape.append(None)
+            else:
+                shape.append(nocase and isinstance(value, str))
+                args.append(value)
+        text_key = ("find", entity, tuple(where), tuple(shape), limit, order_by)
+        sql = shapes.texts.get(text_key)
+        if sql is None:
+            sql = shapes.text(text_key, lambda: self._find_sql(entity, where, shape, limit, order_by))
+        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def _find_sql(self, entity: str, where: Mapping[str, Any], shape: list[Any], limit: int | None, order_by: str | None) -> str:
+        spec = self._entity(entity)
+        clauses: list[str] = []
+        for key, kind in zip(where, shape, strict=True):
+            name, op = self._shapes.lookups[(entity, key)]
+            col = _q(name)
+            if op == "in":
+                clauses.append(f"{col} IN ({', '.join('?' * kind)})" if kind else "0")
+            elif kind is None:
                 clauses.append(f"{col} IS {'NOT ' if op == 'ne' else ''}NULL" if op in ("eq", "ne") else "0")
             else:
-                collate = " COLLATE NOCASE" if nocase and isinstance(value, str) else ""
+                collate = " COLLATE NOCASE" if kind else ""
                 sql_op = {"eq": "=", "ne": "IS NOT", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
                 clauses.append(f"{col} {sql_op} ?{collate}")
-                args.append(value)
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -356,7 +450,7 @@ class State:
         sql += f" ORDER BY {_q(order_by)}, id" if order_by else " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+        return sql
 
     def search(
         self, entity: str, filters: list[tuple[str, str, Any]], *, order_by: str | None, descending: bool, limit: int
@@ -367,29 +461,37 @@ class State:
         in the value are not wildcards); at most ``limit`` rows, ordered by ``order_by`` then id.
         """
         fields = self._entity(entity).fields
-        clauses: list[str] = []
+        shape: list[tuple[str, str, bool]] = []
         args: list[Any] = []
         for fname, op, value in filters:
-            col = _q(fname)
             text = isinstance(value, str) and (fname == "id" or fields[fname].kind == "string")
+            shape.append((fname, op, text))
             if op == "contains":
                 escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                clauses.append(f"{col} LIKE ? ESCAPE '\\'")
                 args.append(f"%{escaped}%")
+            else:
+                args.append(value)
+        key = ("search", entity, tuple(shape), order_by, descending, limit)
+        sql = self._shapes.text(key, lambda: self._search_sql(entity, shape, order_by, descending, limit))
+        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def _search_sql(self, entity: str, shape: list[tuple[str, str, bool]], order_by: str | None, descending: bool, limit: int) -> str:
+        clauses: list[str] = []
+        for fname, op, text in shape:
+            col = _q(fname)
+            if op == "contains":
+                clauses.append(f"{col} LIKE ? ESCAPE '\\'")
             elif op in ("==", "!="):
                 clauses.append(f"{col} {'=' if op == '==' else '!='} ?{' COLLATE NOCASE' if text else ''}")
-                args.append(value)
             elif op in ("<", "<=", ">", ">="):
                 clauses.append(f"{col} {op} ?")
-                args.append(value)
             else:
                 raise ValueError(f"unknown filter operator {op!r}")
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         order = f"{_q(order_by)} {'DESC' if descending else 'ASC'}, id" if order_by else "id"
-        sql += f" ORDER BY {order} LIMIT {int(limit)}"
-        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+        return sql + f" ORDER BY {order} LIMIT {int(limit)}"
 
     def count(self, entity: str) -> int:
         self._entity(entity)
@@ -409,7 +511,8 @@ class State:
         row deleted from the top (a booking cancelled and rebooked in one call gets a new id, so
         no diff mistakes the new row for the old one changed)."""
         prefix = self._entity(entity).id_prefix
-        cur = self.conn.execute(f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?", (prefix + "-%",))
+        sql = self._shapes.text(("next_id", entity), lambda: f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE ?")
+        cur = self.conn.execute(sql, (prefix + "-%",))
         top = max(cur.fetchone()[0] or 0, self._issued().get(entity, 0))
         return f"{prefix}-{top + 1:04d}"
 
@@ -443,36 +546,29 @@ class State:
         self.conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted((self._issued_base or {}).items()))
 
     def _select(self, entity: str) -> str:
-        return ", ".join(_q(c) for c in self._columns[entity])
+        return self._shapes.select[entity]
 
     # ------------------------------------------------------------ writing
 
     def insert(self, entity: str, row: Mapping[str, Any]) -> None:
         if self._journal is not None:
             self._journal.remember((entity, str(row["id"])), None, None)
-        cols = list(row)
-        self.conn.execute(
-            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols],
-        )
+        cols = tuple(row)
+        self.conn.execute(self._sql_insert(entity, cols), [row[c] for c in cols])
 
     def insert_many(self, entity: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         cols = self._columns[entity]
-        self.conn.executemany(
-            f"INSERT INTO {_q(entity)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [[r[c] for c in cols] for r in rows],
-        )
+        self.conn.executemany(self._sql_insert(entity, tuple(cols)), [[r[c] for c in cols] for r in rows])
 
     def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
         self._remember(entity, row_id, values.keys())
-        sets = ", ".join(f"{_q(c)} = ?" for c in values)
-        self.conn.execute(f"UPDATE {_q(entity)} SET {sets} WHERE id = ?", [*values.values(), row_id])
+        self.conn.execute(self._sql_update(entity, tuple(values)), [*values.values(), row_id])
 
     def delete(self, entity: str, row_id: str) -> None:
         self._remember(entity, row_id, None)
-        self.conn.execute(f"DELETE FROM {_q(entity)} WHERE id = ?", (row_id,))
+        self.conn.execute(self._sql_delete(entity), (row_id,))
         self._raise_issued(entity, row_id)
 
     def integrity_problems(self, entities: Iterable[str] | None = None) -> list[str]:

@@ -23,13 +23,14 @@ looked at the row that decides it, not on its words.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.runtime import ToolResult
 from ..engine.state import State
-from ..spec.model import CreateEffect, DomainSpec
+from ..spec.model import CreateEffect, DomainSpec, ParamSpec
 
 __all__ = ["PolicyMonitor", "PolicyViolation", "owners_of"]
 
@@ -46,8 +47,13 @@ class PolicyViolation:
     message: str
 
 
-def owners_of(state: State, entity: str, row: dict[str, Any] | None, depth: int = 0) -> set[str]:
-    """The ids of the users a row leads to by its references (itself, for a row of the actor entity)."""
+def owners_of(
+    state: State, entity: str, row: dict[str, Any] | None, depth: int = 0, memo: dict[tuple[str, str, int], set[str]] | None = None
+) -> set[str]:
+    """The ids of the users a row leads to by its references (itself, for a row of the actor entity).
+
+    ``memo`` keeps what rows reached by reference lead to, for one call's rows: a reservation's
+    segments and payments all lead through the same reservation, read once."""
     actor = state.spec.actor
     if actor is None or row is None:
         return set()
@@ -58,7 +64,14 @@ def owners_of(state: State, entity: str, row: dict[str, Any] | None, depth: int 
     found: set[str] = set()
     for fname, f in state.spec.entities[entity].fields.items():
         if f.type == "ref" and f.ref is not None and row.get(fname) is not None:
-            found |= owners_of(state, f.ref, state.get(f.ref, row[fname]), depth + 1)
+            key = (f.ref, str(row[fname]), depth + 1)
+            if memo is not None and key in memo:
+                found |= memo[key]
+                continue
+            owners = owners_of(state, f.ref, state.get(f.ref, row[fname]), depth + 1, memo)
+            if memo is not None:
+                memo[key] = owners
+            found |= owners
     return found
 
 
@@ -68,18 +81,65 @@ _MAX_READ = 100_000
 
 def shown_ids(data: Any, depth: int = 0) -> Iterator[str]:
     """The ids of the rows a result shows: the row itself, its joined rows, a search's items, pairs."""
+    found: list[str] = []
+    _collect_ids(data, depth, found)
+    return iter(found)
+
+
+def _collect_ids(data: Any, depth: int, found: list[str]) -> None:
+    """``shown_ids`` into a list (nested generators cost more than the walk itself)."""
     if depth > 4:
         return
     if isinstance(data, dict):
         row_id = data.get("id")
         if isinstance(row_id, str):
-            yield row_id
+            found.append(row_id)
         for value in data.values():
             if isinstance(value, dict | list):
-                yield from shown_ids(value, depth + 1)
+                _collect_ids(value, depth + 1, found)
     elif isinstance(data, list):
         for item in data:
-            yield from shown_ids(item, depth + 1)
+            if isinstance(item, dict | list):
+                _collect_ids(item, depth + 1, found)
+
+
+class _Facts:
+    """What the monitor needs of a spec, worked out once per spec (a monitor starts with every episode
+    and every reset)."""
+
+    def __init__(self, spec: DomainSpec) -> None:
+        self.personal = spec.personal_entities
+        self.entity_of = {e.id_prefix: name for name, e in spec.entities.items()}
+        self.naming_personal: dict[str, tuple[str, ...]] = {
+            name: tuple(p for p, param in tool.params.items() if _named_entities(param) & self.personal)
+            for name, tool in spec.tools.items()
+            if tool.is_write
+        }
+        """write tool -> its parameters that can name a personal row: only those are read before the call"""
+
+
+def _named_entities(param: ParamSpec) -> set[str]:
+    """The entities whose ids a parameter can carry (what ``named_ids`` can return for it)."""
+    if param.type == "ref":
+        return {str(param.ref)}
+    if param.type != "list":
+        return set()
+    if param.items is not None:
+        return _named_entities(param.items)
+    return {e for f in (param.fields or {}).values() for e in _named_entities(f)}
+
+
+_FACTS: dict[int, tuple[weakref.ref[DomainSpec], _Facts]] = {}
+
+
+def _facts(spec: DomainSpec) -> _Facts:
+    entry = _FACTS.get(id(spec))
+    if entry is not None and entry[0]() is spec:
+        return entry[1]
+    facts = _Facts(spec)
+    key = id(spec)
+    _FACTS[key] = (weakref.ref(spec, lambda _ref: _FACTS.pop(key, None)), facts)
+    return facts
 
 
 @dataclass
@@ -95,8 +155,10 @@ class PolicyMonitor:
     """ids of the rows successful calls showed the agent"""
 
     def __post_init__(self) -> None:
-        self._personal = self.spec.personal_entities
-        self._entity_of = {e.id_prefix: name for name, e in self.spec.entities.items()}
+        facts = _facts(self.spec)
+        self._personal = facts.personal
+        self._entity_of = facts.entity_of
+        self._naming_personal = facts.naming_personal
 
     def copy(self) -> PolicyMonitor:
         return PolicyMonitor(self.spec, self.actor_id, set(self.identified), list(self.violations), self.calls, set(self.read))
@@ -110,7 +172,8 @@ class PolicyMonitor:
         if self.spec.actor is None or spec_tool is None or not spec_tool.is_write or not isinstance(arguments, dict):
             return []
         rows = []
-        for pname, param in spec_tool.params.items():
+        for pname in self._naming_personal.get(tool, ()):
+            param = spec_tool.params[pname]
             for entity, row_id in param.named_ids(arguments.get(pname)):  # a ref, or each id of a list
                 row = state.get(entity, row_id) if entity in self._personal else None
                 if row is not None:
@@ -150,8 +213,9 @@ class PolicyMonitor:
         if view.returns in created and view.returns in self._personal and "id" in result.data:
             touched.append((view.returns, result.data))
         owners: set[str] = set()
+        memo: dict[tuple[str, str, int], set[str]] = {}
         for entity, row in touched:
-            owners |= owners_of(state, entity, row)
+            owners |= owners_of(state, entity, row, memo=memo)
         if not owners:
             return
         allowed = {self.actor_id} if self.actor_id is not None else self.identified
