@@ -79,10 +79,7 @@ class Domain:
         ``answer_channel``: how a question's answer is graded: ``typed`` (the episode lists the task's
         ``submit_answer`` tool; the submitted value is compared by equality) or ``prose`` (the final
         message given to :meth:`Episode.verify`)."""
-        if isinstance(task, TaskSpec):
-            self._coordinator.add(task)  # a generated task starts from its own seed's state too
-        task_id = task.id if isinstance(task, TaskSpec) else task
-        handle = self._coordinator.start(task_id, channel=answer_channel)
+        handle = self._coordinator.start(task, channel=answer_channel)  # a generated task starts from its own seed's state too
         return Episode(self._coordinator, handle.id, handle.task)
 
     def generate_tasks(self, n: int | None = None, *, seeds: Iterable[int] | None = None, per_seed: int = TASKS_PER_SEED) -> Iterator[TaskSpec]:

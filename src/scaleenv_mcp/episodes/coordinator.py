@@ -135,13 +135,6 @@ class Coordinator:
         self._check(task, sha)
         return image
 
-    def add(self, task: TaskSpec) -> None:
-        """Take a task made after this coordinator (a freshly generated one) into its set."""
-        known = self.tasks.get(task.id)
-        if known is not None and known != task:
-            raise EpisodeError(f"another task already has the id {task.id!r}")
-        self.tasks[task.id] = task
-
     @staticmethod
     def _check(task: TaskSpec, sha256: str) -> None:
         if task.initial_state.get("sha256") not in (None, sha256):
@@ -165,7 +158,7 @@ class Coordinator:
 
     def start(
         self,
-        task_id: str | None = None,
+        task_id: str | TaskSpec | None = None,
         episode_id: str | None = None,
         *,
         image: bytes | None = None,
@@ -174,8 +167,10 @@ class Coordinator:
         """A new episode on the task's initial state (its seed's image), or without a task on the
         domain's seeded state or ``image``.
 
+        A task may be given whole rather than by id (a freshly generated one, outside this
+        coordinator's set: it is checked against its seed's image all the same, and not kept).
         ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
-        task = self.task(task_id) if task_id is not None else None
+        task = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
         if task is not None and image is not None:
             raise EpisodeError("a task fixes its initial state; an image is for free play")
         if task is not None:
