@@ -82,6 +82,24 @@ def test_the_reference_succeeds_on_every_task_of_three_fresh_seeds_and_nothing_e
         assert _pays_the_reference(domain, task), task.id
 
 
+def test_the_oracle_agent_succeeds_over_mcp_on_fresh_seeds_tasks_and_noop_earns_nothing(tmp_path: Path) -> None:
+    """The harness runs generated tasks as it runs stored ones: each on its own seed's state."""
+    import anyio
+
+    from scaleenv_mcp.harness.agents import NoopAgent, OracleAgent
+    from scaleenv_mcp.harness.results import ResultStore
+    from scaleenv_mcp.harness.runner import EvalPlan, run_eval
+
+    tasks = list(RETAIL.generate_tasks(seeds=[2001, 2002, 2003], per_seed=2))
+    root = Path(__file__).resolve().parents[2]
+    for agent, success in ((OracleAgent({t.id: t for t in tasks}), True), (NoopAgent(), False)):
+        plan = EvalPlan(root=root, tasks=tasks, agent=agent)
+        records = anyio.run(run_eval, plan, ResultStore(tmp_path / agent.name, resume=False, agent=agent.name))
+        assert len(records) == 6 and all(r.success is success for r in records), [(r.task_id, r.reward) for r in records]
+        if not success:
+            assert all(r.reward == 0.0 for r in records)
+
+
 def test_the_coordinator_refuses_a_task_whose_sha_is_not_its_seeds_image() -> None:
     task = next(t for t in RETAIL.tasks if t.initial_state["seed"] != RETAIL.spec.seed)
     moved = task.model_copy(update={"id": "moved", "initial_state": {**task.initial_state, "seed": task.initial_state["seed"] + 1}})
