@@ -795,6 +795,62 @@ def task_generation(quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+# ---------------------------------------------------------------- tasks from fresh seeds
+
+
+def _scaled_retail(target: int) -> DomainSpec:
+    """The retail blueprint with its entity counts scaled so its seeded state holds about ``target`` rows."""
+    import copy
+
+    import yaml
+
+    from scaleenv_mcp.spec.load import parse_blueprint
+
+    base = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
+    total = sum(e.get("count", 20) for e in base["entities"].values())
+    data = copy.deepcopy(base)
+    for entity in data["entities"].values():
+        entity["count"] = max(3, int(entity.get("count", 20) * target / total))
+    return parse_blueprint(data, f"retail at {target} rows")
+
+
+def seeded_task_generation(quick: bool) -> list[Row]:
+    """Verified tasks per second drawn from fresh seeds (``generate_tasks(seeds=...)``: a state per
+    seed, 6 tasks each), seeding included, on retail seeded with 100, 10,000 and 100,000 rows; and
+    what one task from a new seed costs (seeding it, then drawing the first task)."""
+    from scaleenv_mcp.compiler.pipeline import TASKS_PER_SEED, seeded_tasks
+
+    sizes = [100, 2_000] if quick else [100, 10_000, 100_000]
+    rows_out = []
+    first_rate = 0.0
+    for target in sizes:
+        spec = _scaled_retail(target)
+        seeds = 2 if quick or target >= 100_000 else 5
+        start = time.perf_counter()
+        probe = seed_state(spec, seed=10_000)
+        seeding = time.perf_counter() - start
+        rows = sum(probe.counts().values())
+        probe.close()
+        start = time.perf_counter()
+        tasks = list(seeded_tasks(spec, range(100, 100 + seeds), TASKS_PER_SEED))
+        rate = len(tasks) / (time.perf_counter() - start)
+        assert len({t.initial_state["seed"] for t in tasks}) == seeds
+        singles = []
+        for seed in range(200, 202 if quick or target >= 100_000 else 205):
+            start = time.perf_counter()
+            next(seeded_tasks(spec, [seed], 1))
+            singles.append(time.perf_counter() - start)
+        first_rate = first_rate or rate
+        one_ms = statistics.median(singles) * 1000
+        rows_out.append(Row(
+            "seeded tasks", f"verified tasks/s from fresh seeds, retail at {rows:,} rows ({len(tasks)} tasks, {seeds} seeds x {TASKS_PER_SEED}, seeding included)",
+            f"{rate:,.1f} tasks/s; one task from a new seed {one_ms:,.0f} ms (seeding {seeding * 1000:,.0f} ms)",
+            f"{first_rate:,.1f} tasks/s", f"the same at {sizes[0]} rows", rate / first_rate, "", None,
+            {"rows": rows, "tasks_per_s": round(rate, 2), "one_task_new_seed_ms": round(one_ms, 1), "seeding_ms": round(seeding * 1000, 1)},
+        ))  # fmt: skip
+    return rows_out
+
+
 # ---------------------------------------------------------------- evaluation on Ray
 
 
@@ -1056,6 +1112,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "compile_growth": compile_growth,
     "ray": ray_eval,
     "task_generation": task_generation,
+    "seeded_tasks": seeded_task_generation,
     "durable": durable,
     "domain_calls": domain_calls,
     "episode_calls": episode_calls,

@@ -14,7 +14,8 @@ Everything here delegates to the layers below; no pipeline logic lives in this m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from .compiler.pipeline import TASKS_PER_DOMAIN, compile_spec
+from .compiler.pipeline import SHIPPED_SEEDS, TASKS_PER_DOMAIN, TASKS_PER_SEED, compile_spec, seeded_tasks
 from .compiler.proctest import DomainReport
 from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
@@ -78,9 +79,21 @@ class Domain:
         ``answer_channel``: how a question's answer is graded: ``typed`` (the episode lists the task's
         ``submit_answer`` tool; the submitted value is compared by equality) or ``prose`` (the final
         message given to :meth:`Episode.verify`)."""
-        task_id = task.id if isinstance(task, TaskSpec) else task
-        handle = self._coordinator.start(task_id, channel=answer_channel)
+        handle = self._coordinator.start(task, channel=answer_channel)  # a generated task starts from its own seed's state too
         return Episode(self._coordinator, handle.id, handle.task)
+
+    def generate_tasks(self, n: int | None = None, *, seeds: Iterable[int] | None = None, per_seed: int = TASKS_PER_SEED) -> Iterator[TaskSpec]:
+        """Fresh verified tasks from new states, lazily: ``per_seed`` from each seed in ``seeds``
+        (default: every seed after the shipped ones, without end), stopping after ``n`` tasks when
+        given. Each task records its seed, starts from the domain seeded with it (pass it to
+        :meth:`episode`), and has an id unique across seeds (``<domain>-s<seed>-<nnn>``); its split
+        follows from its seed (:func:`~scaleenv_mcp.compiler.pipeline.task_split`). A trainer can draw
+        50,000 of them without holding more than one state's tasks at a time."""
+        if n is not None and n < 0:
+            raise ValueError(f"n must be at least 0 (got {n})")
+        chosen = seeds if seeds is not None else itertools.count(self.spec.seed + SHIPPED_SEEDS)
+        stream = seeded_tasks(self.spec, chosen, per_seed)
+        return stream if n is None else itertools.islice(stream, n)
 
     def server(self, task: str | None = None) -> DomainServer:
         """This domain as an MCP server object (serve it, or connect ``mcp.Client`` to it in memory)."""

@@ -256,6 +256,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.generate import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
+    if args.seeds is not None:
+        if args.stats or args.paraphrase:
+            raise CliError("--seeds streams fresh tasks; it does not combine with --stats or --paraphrase")
+        return _print_seeded_tasks(spec, args.seeds, args.count or 6, args.json)
+    args.count = args.count or 32
     if args.stats:
         return _print_task_stats(spec, load_domain_tasks(_paths(args), spec.name), args.json)
     with _progress(args.count, "generate tasks") as bar:
@@ -275,6 +280,37 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"  {t.instruction}")
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
+
+
+def _seed_range(text: str) -> range:
+    """``A-B`` (both included) or one seed ``A``: the states ``tasks --seeds`` draws from."""
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds as A-B or A, whole numbers from 0 (got {text!r})") from None
+    if first < 0 or last < first:
+        raise argparse.ArgumentTypeError(f"expected seeds A-B with 0 <= A <= B (got {text!r})")
+    return range(first, last + 1)
+
+
+def _print_seeded_tasks(spec: DomainSpec, seeds: range, per_seed: int, as_json: bool) -> int:
+    """Stream fresh verified tasks, ``per_seed`` from each seeded state (6 by default, as the shipped
+    sets take), as they are made (JSON: one per line)."""
+    from .compiler.pipeline import seeded_tasks, task_split
+
+    made = 0
+    for t in seeded_tasks(spec, seeds, per_seed):
+        made += 1
+        if as_json:
+            print(json.dumps({**t.model_dump(mode="json"), "split": task_split(spec, t)}), flush=True)
+            continue
+        d = t.difficulty
+        print(f"{t.id} [{t.kind}; seed {t.initial_state['seed']}, {task_split(spec, t)}; {d['steps']} steps, {d['writes']} writes]")
+        print(f"  {t.instruction}", flush=True)
+    if made < per_seed * len(seeds):
+        print(f"only {made} of {per_seed * len(seeds)} tasks could be verified", file=sys.stderr)
     return 0
 
 
@@ -645,8 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("tasks", "generate verified tasks for a domain by graph expansion")
     p.add_argument("domain", help="a generated domain")
-    p.add_argument("--count", type=_at_least(1), default=32, help="how many tasks to generate")
+    p.add_argument("--count", type=_at_least(1), default=None,
+                   help="how many tasks to generate (default 32); with --seeds, how many from each seeded state (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed for task generation")
+    p.add_argument("--seeds", type=_seed_range, metavar="A-B",
+                   help="stream fresh tasks from the domain seeded with each of seeds A to B (ids <domain>-s<seed>-<nnn>)")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
     p.add_argument("--paraphrase", metavar="MODEL",

@@ -57,7 +57,9 @@ def play(episodes: EpisodeService, task: str) -> str:
 
 def test_episodes_come_back_with_their_handle_state_calls_snapshots_and_monitor(tmp_path: Path) -> None:
     before = service(tmp_path)
-    tasks = [t.id for t in before.coordinator.tasks.values() if t.solution][:4]
+    by_seed = {t.initial_state["seed"]: t.id for t in reversed(before.coordinator.tasks.values()) if t.solution}
+    tasks = list(by_seed.values())[:4]  # tasks of four seeds: each comes back on its own seed's state
+    assert len({before.coordinator.task(t).initial_state["seed"] for t in tasks}) == 4
     made = [play(before, task) for task in tasks]
     free = before.create(seed=3, creator="free")
     before.call(free.episode, "find_customer_by_email", {"email": "x@y.z"})
@@ -75,6 +77,8 @@ def test_episodes_come_back_with_their_handle_state_calls_snapshots_and_monitor(
     for episode_id, seen in pictures.items():
         assert picture(after, episode_id) == seen
         assert after.resolve(seen["handle"][0]) == episode_id
+    for episode_id, task in zip(made, tasks, strict=True):
+        assert after.coordinator.episode(episode_id).initial == after.coordinator.task_image(after.coordinator.task(task))
     # and they go on: a snapshot taken before the restart restores, the listing counts per creator
     after.restore(made[0], "half")
     assert len(after.coordinator.episode(made[0]).calls) == len(after.coordinator.task(tasks[0]).solution) // 2

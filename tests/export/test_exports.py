@@ -171,7 +171,12 @@ def test_task_export_keeps_checks_and_solutions_out_of_the_prompt_split(fmt: str
     loaded = {name: se.load(name) for name in ("retail", "airline")}
     stored = {t.id: t for domain in loaded.values() for t in domain.tasks}
     assert sorted(prompts["task_id"]) == sorted(grading["task_id"]) == sorted(stored)
-    assert set(prompts.column_names) == {"task_id", "domain", "kind", "difficulty", "prompt", "tools"}
+    assert set(prompts.column_names) == {"task_id", "domain", "split", "kind", "difficulty", "prompt", "tools"}
+    from scaleenv_mcp.compiler.pipeline import task_split
+
+    for row in (*prompts, *grading):  # each row carries its task's split, decided by its seed
+        assert row["split"] == task_split(loaded[row["domain"]].spec, stored[row["task_id"]])
+    assert {r["split"] for r in grading} == {"train", "validation", "test"}
     for row in prompts:
         task = stored[row["task_id"]]
         assert row["prompt"][1] == {"role": "user", "content": task.instruction}

@@ -38,9 +38,17 @@ def test_task_dataset_loads_from_disk_and_through_its_card_with_the_metadata_a_h
     assert main(["export", "tasks", "retail", "hotel", "--to", "hf-dataset", "--out", str(out)]) == 0
     stored = {t.id: t for name in ("retail", "hotel") for t in se.load(name).tasks}
     saved = datasets.load_from_disk(str(out))
-    assert set(saved) == {"prompts", "grading"}  # one split per kind of record; no invented train/test
-    assert sorted(saved["prompts"]["task_id"]) == sorted(saved["grading"]["task_id"]) == sorted(stored)
-    for row in saved["grading"]:
+    # a config per kind of record, each split by the seed of the task's state; hotel is held out (all test)
+    assert set(saved) == {f"{c}-{s}" for c in ("prompts", "grading") for s in ("train", "validation", "test")}
+    for config in ("prompts", "grading"):
+        assert sorted(t for s in ("train", "validation", "test") for t in saved[f"{config}-{s}"]["task_id"]) == sorted(stored)
+    assert {t.split("-")[0] for t in saved["prompts-train"]["task_id"]} == {"retail"}
+    assert set(saved["grading-test"]["task_id"]) >= {t for t in stored if t.startswith("hotel")}
+    retail = se.load("retail").spec
+    for split in ("train", "validation", "test"):
+        seeds = {r["initial_state"]["seed"] - retail.seed for r in saved[f"grading-{split}"] if r["domain"] == "retail"}
+        assert seeds == {"train": {0, 1, 2, 3, 4, 5}, "validation": {6}, "test": {7}}[split], split
+    for row in saved["grading-train"]:
         task = stored[row["task_id"]]
         assert [c["tool"] for c in row["solution"]] == [c.tool for c in task.solution] and len(row["checks"]) == len(task.checks)
 
@@ -49,25 +57,28 @@ def test_task_dataset_loads_from_disk_and_through_its_card_with_the_metadata_a_h
     assert set(card.data.task_categories) == {"reinforcement-learning", "text-generation"}
     assert card.data.source_domains == ["retail", "hotel"]
     infos = DatasetInfosDict.from_dataset_card_data(card.data)  # what `datasets` reads from a Hub card
-    assert {c: {n: s.num_examples for n, s in i.splits.items()} for c, i in infos.items()} == {"prompts": {"prompts": 96}, "grading": {"grading": 96}}
-    assert infos["prompts"].features == saved["prompts"].features and infos["grading"].features == saved["grading"].features
+    sizes = {"train": 36, "validation": 6, "test": 54}  # retail: 6 seeds train, 1 validation, 1 test; hotel: all 48 test
+    assert {c: {n: s.num_examples for n, s in i.splits.items()} for c, i in infos.items()} == {"prompts": sizes, "grading": sizes}
+    assert infos["prompts"].features == saved["prompts-train"].features and infos["grading"].features == saved["grading-train"].features
     assert set(MetadataConfigs.from_dataset_card_data(card.data)) == {"prompts", "grading"}
-    assert "There is no train/validation/test split" in card.text and "## How rewards are computed" in card.text
+    assert card.data.scaleenv["split"]["held_out_domains"] == ["hotel", "telecom_plans"]
+    assert "held-out domain" in card.text and "## How rewards are computed" in card.text
 
-    # the folder as a Hub repository would hold it: each config loads from the saved Arrow files
+    # the folder as a Hub repository would hold it: each config's splits load from the saved Arrow files
     for config in ("prompts", "grading"):
-        loaded = datasets.load_dataset(str(out), config, split=config, cache_dir=str(tmp_path / "cache"))
-        assert loaded.to_list() == saved[config].to_list()
+        for split in ("train", "test"):
+            loaded = datasets.load_dataset(str(out), config, split=split, cache_dir=str(tmp_path / "cache"))
+            assert loaded.to_list() == saved[f"{config}-{split}"].to_list()
 
 
 def test_nothing_that_grades_is_in_the_prompts_split(tmp_path: Path) -> None:
     out = tmp_path / "tasks"
     assert main(["export", "tasks", "retail", "--to", "hf-dataset", "--out", str(out)]) == 0
     saved = datasets.load_from_disk(str(out))
-    assert set(saved["prompts"].column_names) == {"task_id", "domain", "kind", "difficulty", "prompt", "tools"}
-    assert set(saved["prompts"].column_names) & set(saved["grading"].column_names) == {"task_id", "domain"}
+    assert set(saved["prompts-train"].column_names) == {"task_id", "domain", "split", "kind", "difficulty", "prompt", "tools"}
+    assert set(saved["prompts-train"].column_names) & set(saved["grading-train"].column_names) == {"task_id", "domain", "split"}
     tasks = {t.id: t for t in se.load("retail").tasks}
-    for row in saved["prompts"]:
+    for row in (r for s in ("train", "validation", "test") for r in saved[f"prompts-{s}"]):
         task, text = tasks[row["task_id"]], json.dumps(row)
         assert row["prompt"][1] == {"role": "user", "content": task.instruction}
         assert not [c.description for c in task.checks if c.description in text]

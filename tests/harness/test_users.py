@@ -108,14 +108,15 @@ async def test_a_confirmation_restating_the_requested_write_gets_yes() -> None:
 
 
 async def test_a_confirmation_proposing_another_write_or_another_row_gets_no() -> None:
-    task = first("airline", "action", writes={"add_bag", "upgrade_to_business"})
+    task = first("airline", "action", writes={"add_bag", "change_flight"})
     bag = write_call(task, "add_bag")
     user = await opened(task)
     assert await user(f"Shall I add a bag to reservation {bag['reservation_id']}?") == YES
     assert await user(f"Shall I add insurance to reservation {bag['reservation_id']}?") == NO  # same verb, another tool
     assert await user("Shall I cancel the reservation?") == NO  # a verb nothing requested has
-    assert await user("Should I upgrade RES-9999 to business?") == NO  # the requested write, on another row
-    assert await user(f"Should I upgrade {write_call(task, 'upgrade_to_business')['reservation_id']} to business?") == YES
+    move = write_call(task, "change_flight")
+    assert await user(f"Should I change SEG-9999 to {move['new_flight_id']}?") == NO  # the requested write, on another row
+    assert await user(f"Should I change {move['segment_id']} to {move['new_flight_id']}?") == YES
 
 
 async def test_words_that_describe_or_quote_are_not_proposals() -> None:
@@ -125,7 +126,7 @@ async def test_words_that_describe_or_quote_are_not_proposals() -> None:
     assert await user(f"Shall I open a return for the order {order} you placed and paid?") == YES  # past forms describe
     assert await user(f'Shall I open a return for {order} with the reason "please cancel it"?') == YES  # quoted
     assert await user(f"Shall I open a return for {order} and cancel it?") == NO
-    task = first("airline", "action", writes={"add_bag", "upgrade_to_business"})
+    task = first("airline", "action", writes={"add_bag", "add_insurance"})
     user = await opened(task)
     assert await user("Shall I add a bag to your booking?") == YES  # "your booking" is a thing, not book_reservation
     assert await user("Shall I add a bag and then book a new flight?") == NO
@@ -171,7 +172,7 @@ def test_a_user_for_another_domains_spec_is_refused_with_one_line() -> None:
 
 
 async def test_the_loops_answer_is_the_last_reply_not_the_questions_before_it() -> None:
-    task = first("retail", "information", hidden=1)
+    task = first("telecom_plans", "information", hidden=1)
     about = next(iter(task.hidden))
     replies = iter([f"Could you tell me your {about}?", "It is 3."])
 
@@ -232,7 +233,7 @@ def test_an_agent_that_confirms_before_writing_solves_tasks_that_hold_nothing_ba
 
 
 def test_the_oracle_asks_for_facts_one_at_a_time_and_confirms_before_each_write(tmp_path: Path) -> None:
-    task = first("airline", "action", hidden=1, writes={"add_insurance", "add_card"})
+    task = first("airline", "action", hidden=1, writes={"add_bag", "add_card"})
     report = se.evaluate("oracle", task_ids=[task.id], out=tmp_path)
     assert report.records[0].success
     messages = json.loads((tmp_path / report.records[0].trajectory).read_text())["messages"]
@@ -260,10 +261,10 @@ async def test_the_oracle_submits_an_information_answer_when_the_server_offers_s
     from scaleenv_mcp.harness.runner import EvalPlan
     from scaleenv_mcp.serving.server import build_server
 
-    task = first("retail", "information", hidden=1)
+    task = first("telecom_plans", "information", hidden=1)
     expected = next(c.value for c in task.checks if c.kind == "answer")
     plan = EvalPlan(root=ROOT, tasks=[task], agent=OracleAgent({task.id: task}))
-    service = plan.service("retail")
+    service = plan.service("telecom_plans")
     for channel in ("typed", "prose"):
         handle = service.create(task=task.id, creator="test", channel=channel)
         server = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)

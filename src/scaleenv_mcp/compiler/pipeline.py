@@ -4,16 +4,22 @@
 and gives it verified tasks, writing nothing; :func:`emit` writes the generated server,
 manifest and tasks of a compiled domain; :func:`synth_blueprints` does both for blueprint
 files and reports each one's outcome as a value. The CLI only prints what these return.
+
+A domain's tasks start from many states, not one, so a policy cannot memorise one state's rows:
+:func:`seeded_tasks` seeds the domain with each seed asked for and draws verified tasks from that
+state, lazily and for as long as asked. The shipped set takes :data:`TASKS_PER_SEED` tasks from each
+of :data:`SHIPPED_SEEDS` seeds (the domain's own first), and :func:`task_split` puts each task in
+train, validation or test by its seed (:data:`SPLIT`), so no state is seen in two splits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..engine.seed import SeedError
+from ..engine.seed import SeedError, seed_state
 from ..spec.errors import BlueprintError
 from ..spec.graph import graph_json
 from ..spec.load import load_blueprint
@@ -25,18 +31,135 @@ from .codegen import generate_domain, write_index
 from .proctest import DEFECTS, Coverage, DomainReport, Violation, gate, replay_tasks
 
 __all__ = [
+    "HELD_OUT_DOMAINS",
+    "SHIPPED_DRAWS",
+    "SHIPPED_SEEDS",
+    "SPLIT",
     "TASKS_PER_DOMAIN",
+    "TASKS_PER_SEED",
     "CompiledDomain",
     "GateFailed",
     "SynthOutcome",
     "compile_spec",
     "emit",
     "relative_source",
+    "seeded_tasks",
+    "shipped_tasks",
+    "split_manifest",
     "synth_blueprints",
+    "task_split",
 ]
 
 TASKS_PER_DOMAIN = 48
 """verified tasks a compiled domain ships with, unless asked otherwise"""
+
+SHIPPED_SEEDS = 8
+"""states the shipped tasks are drawn from: the domain's own seed and the seven after it"""
+
+TASKS_PER_SEED = 6
+"""verified tasks the shipped set draws from each seeded state (6 x 8 = 48)"""
+
+Split = Literal["train", "validation", "test"]
+
+SPLIT: dict[Split, tuple[int, ...]] = {"train": (0, 1, 2, 3, 4, 5), "validation": (6,), "test": (7,)}
+"""which split a task's state belongs to, by the seed's offset from the domain's own seed modulo
+:data:`SHIPPED_SEEDS`: the shipped seeds 0-5 train, 6 validation, 7 test, and every fresh seed
+after them follows the same cycle, so the split of any task is known from its seed alone"""
+
+HELD_OUT_DOMAINS = ("hotel", "telecom_plans")
+"""domains whose every task is held out of training (all of their tasks are ``test``): a policy is
+also measured on domains whose tools and policy it never saw"""
+
+
+def task_split(spec: DomainSpec, task: TaskSpec) -> Split:
+    """The split a task belongs to: ``test`` on a held-out domain, else by its state's seed."""
+    if spec.name in HELD_OUT_DOMAINS:
+        return "test"
+    seed = task.initial_state.get("seed")
+    offset = (seed if isinstance(seed, int) else spec.seed) - spec.seed
+    return next(name for name, offsets in SPLIT.items() if offset % SHIPPED_SEEDS in offsets)
+
+
+def split_manifest(spec: DomainSpec, tasks: Iterable[TaskSpec]) -> dict[str, Any]:
+    """The manifest's ``split`` section: the rule, and the task ids of each split."""
+    ids: dict[str, list[str]] = {name: [] for name in SPLIT}
+    for task in tasks:
+        ids[task_split(spec, task)].append(task.id)
+    return {
+        "by": "seed",
+        "seeds": {name: [spec.seed + k for k in offsets] for name, offsets in SPLIT.items()},
+        "held_out_domain": spec.name in HELD_OUT_DOMAINS,
+        "held_out_domains": list(HELD_OUT_DOMAINS),
+        "tasks": ids,
+    }
+
+
+def seeded_tasks(
+    spec: DomainSpec, seeds: Iterable[int], per_seed: int, *, task_seed: int = 0, id_prefix: str | None = None
+) -> Iterator[TaskSpec]:
+    """Verified tasks from fresh states, lazily: for each seed, the domain seeded with it and
+    ``per_seed`` tasks drawn from that state (fewer if it cannot yield them), each recording its
+    seed. Ids are ``<domain>-s<seed>-<nnn>`` (unique across seeds) unless ``id_prefix`` numbers
+    them ``<id_prefix>-<nnn>`` across the whole run. ``seeds`` may be endless (``itertools.count()``):
+    a trainer draws as many tasks as it wants and pays for one state at a time."""
+    if per_seed < 1:
+        raise ValueError(f"tasks per seed must be at least 1 (got {per_seed})")
+    made = 0
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"a seed is a whole number from 0 (got {seed!r})")
+        state = seed_state(spec, seed=seed)
+        try:
+            batch = generate_tasks(
+                spec, count=per_seed, seed=task_seed * 1_000_003 + seed, initial=state, state_seed=seed,
+                id_prefix=f"{spec.name}-s{seed}",
+            )  # fmt: skip
+        finally:
+            state.close()
+        for task in batch:
+            made += 1
+            yield task if id_prefix is None else task.model_copy(update={"id": f"{id_prefix}-{made:03d}"})
+
+
+SHIPPED_DRAWS = 6
+"""draws of tasks tried on one shipped seed when the set so far lacks a write tool or an aggregate"""
+
+
+def shipped_tasks(spec: DomainSpec, count: int = TASKS_PER_DOMAIN, task_seed: int = 0) -> list[TaskSpec]:
+    """The shipped set: ``count`` tasks spread over :data:`SHIPPED_SEEDS` seeds from the domain's
+    own, numbered ``<domain>-001`` onwards.
+
+    Six tasks from one state cannot cover every write tool of a domain on their own, so the mix is
+    steered across seeds: while the set so far lacks a write tool, an aggregate question or a
+    refusal, each seed's draw is chosen among :data:`SHIPPED_DRAWS` draws of that state as the one
+    that brings most of what is missing (the first draw on a tie, so the set is reproducible)."""
+    tasks: list[TaskSpec] = []
+    for k in range(SHIPPED_SEEDS):
+        want = -(-(count - len(tasks)) // (SHIPPED_SEEDS - k))
+        if want <= 0:
+            break
+        best: list[TaskSpec] = []
+        best_gain = -1
+        for draw in range(SHIPPED_DRAWS):
+            batch = list(seeded_tasks(spec, [spec.seed + k], want, task_seed=task_seed + draw * SHIPPED_SEEDS))
+            gain = len(_lacking(spec, tasks) - _lacking(spec, [*tasks, *batch])) + min(len(batch), want)
+            if gain > best_gain:
+                best, best_gain = batch, gain
+            if not _lacking(spec, tasks) or not _lacking(spec, [*tasks, *batch]):
+                break
+        tasks.extend(best)
+    return [t.model_copy(update={"id": f"{spec.name}-{i:03d}"}) for i, t in enumerate(tasks, 1)]
+
+
+def _lacking(spec: DomainSpec, tasks: list[TaskSpec]) -> set[str]:
+    """What a shipped set still lacks: write tools no solution uses, an aggregate, a refusal."""
+    used = {c.tool for t in tasks for c in t.solution if spec.tools[c.tool].is_write}
+    lacking = set(spec.write_tools()) - used
+    if not any(t.difficulty.get("aggregates") for t in tasks):
+        lacking.add("(aggregate)")
+    if spec.write_tools() and not any(t.kind == "refusal" for t in tasks):
+        lacking.add("(refusal)")
+    return lacking
 
 
 class GateFailed(RuntimeError):
@@ -59,7 +182,7 @@ class CompiledDomain:
 
     def manifest_extra(self) -> dict[str, Any]:
         """What the manifest records beyond the spec: the gate's verdict and the graph."""
-        return {"quality": self.report.summary(), "graph": graph_json(self.spec)}
+        return {"quality": self.report.summary(), "graph": graph_json(self.spec), "split": split_manifest(self.spec, self.tasks)}
 
 
 def compile_spec(
@@ -79,7 +202,7 @@ def compile_spec(
         raise SeedError(shipped.message)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
-    generated = generate_tasks(spec, count=tasks, seed=task_seed) if tasks > 0 else []
+    generated = shipped_tasks(spec, tasks, task_seed) if tasks > 0 else []
     report = _cover_branches(spec, report, generated)
     if not report.passed and not allow_failing:
         raise GateFailed(report)

@@ -1,7 +1,10 @@
 """Episodes: one task, one agent, its own state, many at once in one process.
 
 The coordinator starts an episode by restoring the task's initial snapshot into a fresh
-in-memory database (a copy of bytes, not a rebuild), routes tool calls to that episode's
+in-memory database (a copy of bytes, not a rebuild). Every task carries its own seed (so a policy
+cannot memorise one state's rows): the coordinator seeds each seed's image once, when a task of
+it first starts, keeps the most recent :data:`SEED_IMAGES` in an LRU cache (the domain's own seed
+always), and refuses a task whose recorded sha256 is not its seed's image. It routes tool calls to that episode's
 state through the runtime, keeps named snapshots inside an episode (for search and RL
 branching), and verifies an episode against its task's checks. Nothing here is exposed
 to the agent under test; the MCP server and the harness decide who may call what.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +30,7 @@ from ..tasks.channel import answer_tool, submitted_value
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
-__all__ = ["MAX_SNAPSHOTS", "Coordinator", "Episode", "EpisodeError", "TooManySnapshots"]
+__all__ = ["MAX_SNAPSHOTS", "SEED_IMAGES", "Coordinator", "Episode", "EpisodeError", "TooManySnapshots"]
 
 
 class EpisodeError(LookupError):
@@ -39,6 +43,10 @@ class TooManySnapshots(EpisodeError):
 
 MAX_SNAPSHOTS = 64
 """named snapshots one episode holds at most: each is a whole copy of its state (about 100 KiB for airline)"""
+
+SEED_IMAGES = 16
+"""initial images of other seeds than the domain's kept at once (least recently used goes first);
+each is a whole copy of a seeded state, and seeding one again costs a few milliseconds"""
 
 
 @dataclass
@@ -81,16 +89,59 @@ class Coordinator:
             seeded = initial if initial is not None else seed_state(spec)
             self.initial_image = seeded.snapshot()
         self.initial_sha256 = hashlib.sha256(self.initial_image).hexdigest()
+        self._images: OrderedDict[int, bytes] = OrderedDict()
+        """other seeds' initial images, least recently used first"""
+        self._shas: dict[int, str] = {spec.seed: self.initial_sha256}
+        """each seed's image sha256, computed when a task of that seed first starts"""
         for task in self.tasks.values():
-            if task.initial_state.get("sha256") not in (None, self.initial_sha256):
-                raise EpisodeError(
-                    f"task {task.id} was made for another initial state ({task.initial_state.get('sha256', '')[:12]}); "
-                    "regenerate the tasks with `scaleenv synth`"
-                )
+            if self.task_seed(task) == spec.seed:
+                self._check(task, self.initial_sha256)
         self.episodes: dict[str, Episode] = {}
         self.max_episodes = max_episodes
         self.max_snapshots = max_snapshots
         self._ids = itertools.count(1)
+
+    def task_seed(self, task: TaskSpec) -> int:
+        """The seed a task's initial state was made from (the domain's for tasks that name none)."""
+        seed = task.initial_state.get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else self.spec.seed
+
+    def image(self, seed: int) -> bytes:
+        """The initial image of the domain seeded with ``seed``, seeded once and cached (LRU)."""
+        if seed == self.spec.seed:
+            return self.initial_image
+        image = self._images.get(seed)
+        if image is None:
+            state = seed_state(self.spec, seed=seed)
+            image = state.snapshot()
+            state.close()
+            self._images[seed] = image
+            if len(self._images) > SEED_IMAGES:
+                self._images.popitem(last=False)
+        self._images.move_to_end(seed)
+        return image
+
+    def task_image(self, task: TaskSpec) -> bytes:
+        """The task's initial image, checked against the sha256 the task records; the first task
+        of a seed also checks every other task of that seed in this coordinator's set."""
+        seed = self.task_seed(task)
+        image = self.image(seed)
+        sha = self._shas.get(seed)
+        if sha is None:
+            sha = self._shas[seed] = hashlib.sha256(image).hexdigest()  # once per seed, kept past the image's eviction
+            for other in self.tasks.values():
+                if self.task_seed(other) == seed:
+                    self._check(other, sha)
+        self._check(task, sha)
+        return image
+
+    @staticmethod
+    def _check(task: TaskSpec, sha256: str) -> None:
+        if task.initial_state.get("sha256") not in (None, sha256):
+            raise EpisodeError(
+                f"task {task.id} was made for another initial state ({str(task.initial_state.get('sha256', ''))[:12]}) "
+                f"than seed {task.initial_state.get('seed')} gives ({sha256[:12]}); regenerate the tasks with `scaleenv synth`"
+            )
 
     def fresh(self) -> Coordinator:
         """An empty coordinator with the same domain, tasks and initial state (no re-seeding)."""
@@ -107,19 +158,25 @@ class Coordinator:
 
     def start(
         self,
-        task_id: str | None = None,
+        task_id: str | TaskSpec | None = None,
         episode_id: str | None = None,
         *,
         image: bytes | None = None,
         channel: AnswerChannel = "typed",
     ) -> Episode:
-        """A new episode on the task's initial state (or the domain's, or ``image``, without a task).
+        """A new episode on the task's initial state (its seed's image), or without a task on the
+        domain's seeded state or ``image``.
 
+        A task may be given whole rather than by id (a freshly generated one, outside this
+        coordinator's set: it is checked against its seed's image all the same, and not kept).
         ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
-        task = self.task(task_id) if task_id is not None else None
+        task = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
         if task is not None and image is not None:
             raise EpisodeError("a task fixes its initial state; an image is for free play")
-        image = image if image is not None else self.initial_image
+        if task is not None:
+            image = self.task_image(task)
+        elif image is None:
+            image = self.initial_image
         episode_id = episode_id or f"ep-{next(self._ids)}"
         if episode_id in self.episodes:
             raise EpisodeError(f"episode {episode_id!r} already exists")

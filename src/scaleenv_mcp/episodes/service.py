@@ -25,13 +25,12 @@ import ctypes
 import ctypes.util
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..engine.runtime import ToolResult
-from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.task import AnswerChannel
 from .coordinator import Coordinator, EpisodeError
@@ -49,7 +48,6 @@ MAX_EPISODES = 10_000
 """live episodes one server holds at most (``--max-episodes``)"""
 MAX_PER_CREATOR = 2_000
 """live episodes one creator holds at most (``--max-per-creator``)"""
-_SEED_IMAGES = 8
 _LATENCY_WINDOW = 10_000
 _RATE_WINDOW_S = 60.0
 
@@ -108,7 +106,6 @@ class EpisodeService:
         self.handles: dict[str, Handle] = {}  # episode id -> handle
         self._by_token: dict[str, str] = {}
         self._per_creator: dict[str, int] = {}
-        self._seed_images: OrderedDict[int, bytes] = OrderedDict()
         self._started = clock()
         self._calls = 0
         self._errors = 0
@@ -350,13 +347,5 @@ class EpisodeService:
             )
 
     def _seed_image(self, seed: int) -> bytes:
-        image = self._seed_images.get(seed)
-        if image is None:
-            state = seed_state(self.coordinator.spec, seed)
-            image = state.snapshot()
-            state.close()
-            self._seed_images[seed] = image
-            if len(self._seed_images) > _SEED_IMAGES:
-                self._seed_images.popitem(last=False)
-        self._seed_images.move_to_end(seed)
-        return image
+        """A free-play seed's image, from the coordinator's cache shared with the tasks' seeds."""
+        return self.coordinator.image(seed)

@@ -9,11 +9,12 @@ made, how they were split and how rewards are computed. ``datasets.load_from_dis
 the folder; pushed to the Hub as it is, ``load_dataset(REPO, "prompts")`` loads each config from
 the same Arrow files, because the card's ``configs`` point at them.
 
-Splits are only the ones that exist. Tasks have no train/validation/test split yet, so the task
-dataset has one split per kind of record: ``prompts`` (what the policy sees) and ``grading``
-(checks, reference solutions, the user's facts: what the reward side needs and the policy must
-never see), with the columns of :mod:`.tasks`, so nothing that grades is in ``prompts``. The two
-have different columns, so each is a config of its own on the Hub. Trajectories are one kind of
+Splits are only the ones that exist. The task dataset has two configs, one per kind of record:
+``prompts`` (what the policy sees) and ``grading`` (checks, reference solutions, the user's facts:
+what the reward side needs and the policy must never see), with the columns of :mod:`.tasks`, so
+nothing that grades is in ``prompts``; the two have different columns. Each config has the
+``train``, ``validation`` and ``test`` splits its tasks fall in (by the seed of each task's
+state, and ``test`` for held-out domains), saved as folders ``prompts-train``, ``grading-test``, ... Trajectories are one kind of
 record, one split, ``trajectories``; the card says so rather than calling it ``train``.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from .._version import __version__
+from ..compiler.pipeline import HELD_OUT_DOMAINS, SHIPPED_SEEDS, SPLIT
 from ..serving.server import openai_tools
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
@@ -62,19 +64,27 @@ def _datasets() -> Any:
     return datasets
 
 
+TASK_SPLITS = ("train", "validation", "test")
+
+
 def write_task_dataset(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], out: Path) -> HfDataset:
-    """The tasks of ``domains`` as a ``prompts`` split and a ``grading`` split, with a card."""
+    """The tasks of ``domains`` as ``prompts`` and ``grading`` configs, each split into train,
+    validation and test by the task's seed (only the splits that have tasks), with a card."""
     datasets = _datasets()
     prompts = [prompt_row(spec, task, openai_tools(spec, task)) for spec, tasks in domains for task in tasks]
-    grading = [grading_row(task) for _, tasks in domains for task in tasks]
+    grading = [grading_row(spec, task) for spec, tasks in domains for task in tasks]
     if not prompts:
         raise ExportError("these domains have no tasks; nothing written (run `scaleenv synth` first)")
     prompt_features, grading_features = task_features(datasets)
-    splits = {
-        "prompts": datasets.Dataset.from_list(prompts, features=prompt_features),
-        "grading": datasets.Dataset.from_list(grading, features=grading_features),
-    }
-    card = _task_card(domains, splits, datasets)
+    splits: dict[str, Any] = {}
+    configs: dict[str, dict[str, str]] = {"prompts": {}, "grading": {}}
+    for config, rows, features in (("prompts", prompts, prompt_features), ("grading", grading, grading_features)):
+        for split in TASK_SPLITS:
+            part = [r for r in rows if r["split"] == split]
+            if part:
+                splits[f"{config}-{split}"] = datasets.Dataset.from_list(part, features=features)
+                configs[config][split] = f"{config}-{split}"
+    card = _task_card(domains, splits, configs, datasets)
     return _save(datasets, splits, card, out)
 
 
@@ -123,9 +133,10 @@ def _size_category(rows: int) -> str:
     return "1M<n<10M"
 
 
-def _metadata(splits: dict[str, Any], configs: dict[str, list[str]], datasets: Any, **extra: Any) -> dict[str, Any]:
-    """The card's YAML: the Hub's keys, plus ``configs`` pointing at the saved Arrow files and
-    ``dataset_info`` (features, split sizes) as ``datasets`` writes them when it pushes."""
+def _metadata(splits: dict[str, Any], configs: dict[str, dict[str, str]], datasets: Any, **extra: Any) -> dict[str, Any]:
+    """The card's YAML: the Hub's keys, plus ``configs`` (config -> split -> saved folder) pointing
+    at the saved Arrow files and ``dataset_info`` (features, split sizes) as ``datasets`` writes
+    them when it pushes."""
     from datasets.info import DatasetInfo, DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
@@ -134,9 +145,9 @@ def _metadata(splits: dict[str, Any], configs: dict[str, list[str]], datasets: A
     infos = {}
     for config, names in configs.items():
         split_dict = SplitDict()
-        for name in names:
-            split_dict.add(SplitInfo(name=name, num_bytes=splits[name].data.nbytes, num_examples=len(splits[name])))
-        infos[config] = DatasetInfo(features=splits[names[0]].features, splits=split_dict)
+        for name, folder in names.items():
+            split_dict.add(SplitInfo(name=name, num_bytes=splits[folder].data.nbytes, num_examples=len(splits[folder])))
+        infos[config] = DatasetInfo(features=splits[next(iter(names.values()))].features, splits=split_dict)
     data = DatasetCardData(
         license=LICENSE,
         language=["en"],
@@ -148,7 +159,8 @@ def _metadata(splits: dict[str, Any], configs: dict[str, list[str]], datasets: A
     )
     DatasetInfosDict(infos).to_dataset_card_data(data)
     MetadataConfigs(
-        {config: {"data_files": [{"split": n, "path": f"{n}/data-*.arrow"} for n in names]} for config, names in configs.items()}
+        {config: {"data_files": [{"split": n, "path": f"{folder}/data-*.arrow"} for n, folder in names.items()]}
+         for config, names in configs.items()}
     ).to_dataset_card_data(data)
     metadata: dict[str, Any] = data.to_dict()  # type: ignore[no-untyped-call]  # huggingface_hub leaves it unannotated
     return metadata
@@ -181,15 +193,19 @@ Doing nothing earns 0 on every task. A task was kept only if its checks pass on 
 state, fail on the initial state, and every write of the reference is needed."""
 
 
-def _task_card(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], splits: dict[str, Any], datasets: Any) -> str:
+def _task_card(
+    domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], splits: dict[str, Any], configs: dict[str, dict[str, str]], datasets: Any
+) -> str:
     names = [spec.name for spec, _ in domains]
     kinds = Counter(task.kind for _, tasks in domains for task in tasks)
     metadata = _metadata(
-        splits, {"prompts": ["prompts"], "grading": ["grading"]}, datasets,
+        splits, configs, datasets,
         pretty_name=f"scaleenv-mcp tasks ({', '.join(names)})" if len(names) <= 3 else f"scaleenv-mcp tasks ({len(names)} domains)",
         task_categories=["reinforcement-learning", "text-generation"],
         source_domains=names,
         scaleenv={"version": __version__, "record_kinds": {"prompts": "what the policy sees", "grading": "what the reward side needs"},
+                  "split": {"by": "seed", "cycle": SHIPPED_SEEDS, "offsets": {k: list(v) for k, v in SPLIT.items()},
+                            "held_out_domains": list(HELD_OUT_DOMAINS)},
                   "domains": {spec.name: {"version": spec.version, "spec_sha256": spec.content_hash(), "tasks": len(tasks)}
                               for spec, tasks in domains}},
     )  # fmt: skip
@@ -200,6 +216,7 @@ def _task_card(domains: Sequence[tuple[DomainSpec, Sequence[TaskSpec]]], splits:
         for spec, tasks in domains
     )
     total = sum(kinds.values())
+    split_counts = ", ".join(f"{split} {len(splits[folder])}" for split, folder in configs["prompts"].items())
     body = f"""
 # scaleenv-mcp tasks
 
@@ -222,22 +239,26 @@ and executing the reference solution to derive the checks.
 
 ## Splits
 
-There is no train/validation/test split: these are all the tasks stored for the domains above.
-The folder has one split per kind of record, joined by `task_id`, each a config of its own:
+Every task starts from its own seeded state, and its split follows from that seed: of each eight
+consecutive seeds from a domain's own, six are `train`, one `validation` and one `test`, so no
+state is seen in two splits; every task of a held-out domain ({', '.join(f'`{d}`' for d in HELD_OUT_DOMAINS)})
+is `test`, to measure a policy on tools and rules it never trained on. Here: {split_counts}.
 
-- `prompts` ({len(splits['prompts'])} rows): what the policy sees at the start of an episode:
-  `task_id`, `domain`, `kind`, `difficulty`, `prompt` (the policy brief as the system message and
+The folder has one config per kind of record, joined by `task_id`, each with those splits:
+
+- `prompts` ({sum(len(splits[f]) for f in configs['prompts'].values())} rows): what the policy sees at the start of an episode:
+  `task_id`, `domain`, `split`, `kind`, `difficulty`, `prompt` (the policy brief as the system message and
   the user's whole request) and `tools` (OpenAI function definitions; a question adds its
   `submit_answer` tool).
-- `grading` ({len(splits['grading'])} rows): what the reward side needs and the policy must never
+- `grading` ({sum(len(splits[f]) for f in configs['grading'].values())} rows): what the reward side needs and the policy must never
   see: the initial state's seed, the `checks`, the reference `solution`, the user's facts (`user`),
   the `actor`, and for refusals what decides them (`decides`, `refused`). Feed it to the reward
   function only; no column of `prompts` carries a check, an answer or a reference call.
 
 ```python
 import datasets
-tasks = datasets.load_from_disk("DIR")          # this folder; or load_dataset(REPO, "prompts")
-prompts, grading = tasks["prompts"], tasks["grading"]
+tasks = datasets.load_from_disk("DIR")          # this folder; or load_dataset(REPO, "prompts", split="train")
+prompts, grading = tasks["prompts-train"], tasks["grading-train"]
 ```
 
 {_REWARDS}
@@ -268,7 +289,7 @@ def _trajectory_card(kept: list[Trajectory], runs: Sequence[Path], splits: dict[
     summaries = [(run, _run_summary(run)) for run in runs]
     channels = sorted({str(s.get("options", {}).get("answer_channel") or "typed") for _, s in summaries if s} or {"typed"})
     metadata = _metadata(
-        splits, {"default": ["trajectories"]}, datasets,
+        splits, {"default": {"trajectories": "trajectories"}}, datasets,
         pretty_name=f"scaleenv-mcp trajectories ({', '.join(agents)})" if len(agents) <= 2 else "scaleenv-mcp trajectories",
         task_categories=["text-generation"],
         source_domains=names,

@@ -4,6 +4,10 @@ An RL trainer feeds the prompt split to the policy model and keeps the grading s
 reward side. Checks, reference solutions, the user's private facts and the actor id live only
 in the grading split, so no data loader can leak them into a prompt by picking the wrong
 column: the two are different files, joined by ``task_id``.
+
+Every row carries its task's ``split`` (``train``, ``validation`` or ``test``): decided by the seed
+of the task's initial state, and ``test`` for every task of a held-out domain
+(:func:`~scaleenv_mcp.compiler.pipeline.task_split`), so no state is seen in two splits.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ..compiler.pipeline import task_split
 from ..serving.server import openai_tools, policy_brief
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
@@ -30,6 +35,7 @@ def prompt_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]] | N
     return {
         "task_id": task.id,
         "domain": task.domain,
+        "split": task_split(spec, task),
         "kind": task.kind,
         "difficulty": difficulty_label(task),
         "prompt": [{"role": "system", "content": policy_brief(spec)}, {"role": "user", "content": task.instruction}],
@@ -50,16 +56,18 @@ def nemo_gym_row(spec: DomainSpec, task: TaskSpec, tools: list[dict[str, Any]]) 
         },
         "task_id": task.id,
         "domain": task.domain,
+        "split": prompt["split"],
         "kind": task.kind,
         "difficulty": prompt["difficulty"],
     }
 
 
-def grading_row(task: TaskSpec) -> dict[str, Any]:
+def grading_row(spec: DomainSpec, task: TaskSpec) -> dict[str, Any]:
     """What the reward side needs and the policy must never see."""
     return {
         "task_id": task.id,
         "domain": task.domain,
+        "split": task_split(spec, task),
         "initial_state": task.initial_state,
         "checks": [c.model_dump(mode="json") for c in task.checks],
         "solution": [c.model_dump(mode="json") for c in task.solution],
@@ -82,7 +90,7 @@ def export_tasks(
             prompts += [nemo_gym_row(spec, task, openai_tools(spec, task)) for task in tasks]
             continue
         prompts += [prompt_row(spec, task, openai_tools(spec, task)) for task in tasks]  # a question adds its answer tool
-        grading += [grading_row(task) for task in tasks]
+        grading += [grading_row(spec, task) for task in tasks]
     if not prompts:
         raise ExportError("these domains have no tasks; nothing written (run `scaleenv synth` first)")
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +116,7 @@ def task_features(datasets: Any) -> tuple[Any, Any]:
         {
             "task_id": text,
             "domain": text,
+            "split": text,
             "kind": text,
             "difficulty": text,
             "prompt": many({"role": text, "content": text}),
@@ -118,6 +127,7 @@ def task_features(datasets: Any) -> tuple[Any, Any]:
         {
             "task_id": text,
             "domain": text,
+            "split": text,
             "initial_state": json_value(),
             "checks": many(json_value()),
             "solution": many(json_value()),

@@ -66,10 +66,12 @@ class EvalPlan:
     _specs: dict[str, DomainSpec] = field(default_factory=dict, repr=False)
 
     def service(self, name: str) -> EpisodeService:
-        """One episode service per domain for in-process episodes: seeded and hash-checked once per run."""
+        """One episode service per domain for in-process episodes: seeded and hash-checked once per run.
+        Its tasks are the stored ones and this plan's (freshly generated tasks of other seeds run too)."""
         if name not in self._services:
             spec, tasks, image = self.domain(name)
-            self._services[name] = EpisodeService(Coordinator(spec, tasks, initial=image))
+            known = {t.id: t for t in tasks} | {t.id: t for t in self.tasks if t.domain == name}
+            self._services[name] = EpisodeService(Coordinator(spec, known.values(), initial=image))
         return self._services[name]
 
     def spec(self, name: str) -> DomainSpec:

@@ -74,8 +74,10 @@ def persona_tool(spec: DomainSpec) -> str | None:
     return None
 
 
-def initial_state_ref(spec: DomainSpec, state: State) -> dict[str, Any]:
-    return {"seed": spec.seed, "sha256": hashlib.sha256(state.snapshot()).hexdigest()}
+def initial_state_ref(spec: DomainSpec, state: State, seed: int | None = None) -> dict[str, Any]:
+    """How a task's initial state is made again: the seed the domain was seeded with (its own by
+    default) and the image's sha256, which the coordinator checks before an episode starts."""
+    return {"seed": spec.seed if seed is None else seed, "sha256": hashlib.sha256(state.snapshot()).hexdigest()}
 
 
 @dataclass
@@ -1104,15 +1106,21 @@ def generate_tasks(
     seed: int = 0,
     initial: State | None = None,
     on_task: Callable[[TaskSpec], None] | None = None,
+    *,
+    state_seed: int | None = None,
+    id_prefix: str | None = None,
 ) -> list[TaskSpec]:
     """``count`` verified tasks (fewer only if the domain cannot yield them), reproducible by seed.
 
-    ``on_task`` hears of each task as it is kept (a progress bar, say)."""
-    initial = initial if initial is not None else seed_state(spec)
+    ``seed`` drives the draw of tasks; ``state_seed`` says which seeded state they start from (the
+    domain's own seed by default; ``initial``, when given, must be that state) and is recorded in
+    each task. Ids are ``<id_prefix>-<nnn>`` (the domain's name by default), so tasks of several
+    states can share one set. ``on_task`` hears of each task as it is kept (a progress bar, say)."""
+    initial = initial if initial is not None else seed_state(spec, seed=state_seed)
     tool = persona_tool(spec)
     if tool is None:
         return []
-    initial_ref = initial_state_ref(spec, initial)  # hashed once: every task starts from it
+    initial_ref = initial_state_ref(spec, initial, state_seed)  # hashed once: every task starts from it
     work = initial.fork()  # one working copy, reset between candidates by its undo journal
     work.track()
     rng = random.Random(f"tasks:{spec.name}:{seed}")
@@ -1207,4 +1215,5 @@ def generate_tasks(
                 answered[(f"{family}{check.entity}", str(check.field), check.value)] += 1
         if on_task is not None:
             on_task(tasks[-1])
-    return [task.model_copy(update={"id": f"{spec.name}-{i:03d}"}) for i, task in enumerate(tasks, 1)]
+    prefix = spec.name if id_prefix is None else id_prefix
+    return [task.model_copy(update={"id": f"{prefix}-{i:03d}"}) for i, task in enumerate(tasks, 1)]
