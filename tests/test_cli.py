@@ -243,5 +243,9 @@ def test_task_stats_describe_the_stored_mix(capsys: pytest.CaptureFixture[str]) 
     kinds = {k: v["count"] for k, v in stats["kinds"].items()}
     assert sum(kinds.values()) == stats["tasks"] == sum(stats["difficulty"].values()) == 48
     assert kinds["refusal"] >= 3 and kinds["information"] >= 3 and stats["write_tools"]["covered"] == stats["write_tools"]["total"]
+    decisions = stats["decisions"]  # each refusal on an agent-kept rule has its allowed counterpart
+    assert decisions and all(d["refused"] == d["allowed"] >= 1 for d in decisions.values())
+    assert sum(d["refused"] for d in decisions.values()) == kinds["refusal"]
     assert main(["tasks", "retail", "--stats"]) == 0
-    assert "refusal" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "refusal" in out and "policy decisions (agent-kept rules):" in out

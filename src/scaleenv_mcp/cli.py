@@ -352,6 +352,8 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) ->
               f"{'met' if m['met'] else 'NOT met'})")
     print(f"  write tools in reference solutions: {writes['covered']} of {writes['total']}"
           + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
+    decisions = ", ".join(f"{tool} {d['refused']} refused / {d['allowed']} allowed" for tool, d in stats["decisions"].items())
+    print(f"  policy decisions (agent-kept rules): {decisions or 'none'}")
     return 0
 
 

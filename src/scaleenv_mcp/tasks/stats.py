@@ -37,7 +37,8 @@ def difficulty_label(task: TaskSpec) -> Difficulty:
 
 
 def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
-    """Kinds (count and share), difficulty labels, and the write tools the reference solutions use."""
+    """Kinds (count and share), difficulty labels, the write tools the reference solutions use, and the
+    policy decisions per tool (refusals on agent-kept rules and their allowed counterparts)."""
     kinds = Counter(t.kind for t in tasks)
     labels = Counter(difficulty_label(t) for t in tasks)
     used = Counter(c.tool for t in tasks for c in t.solution if spec.tools[c.tool].is_write)
@@ -62,4 +63,16 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         },
         "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
         "never_used": [w for w in writes if not used[w]],
+        "decisions": _decisions(tasks),
     }
+
+
+def _decisions(tasks: Sequence[TaskSpec]) -> dict[str, dict[str, int]]:
+    """Per write tool with an agent-kept rule put to the agent: refusals and their allowed counterparts.
+    Equal counts mean an agent that always refuses, or always obeys, earns half of that tool's decisions."""
+    out: dict[str, dict[str, int]] = {}
+    for task in tasks:
+        if task.decides is not None:
+            tally = out.setdefault(task.decides, {"refused": 0, "allowed": 0})
+            tally["refused" if task.kind == "refusal" else "allowed"] += 1
+    return dict(sorted(out.items()))
