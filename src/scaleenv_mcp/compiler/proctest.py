@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from ..engine.binding import (
+    StateEnv,
     bound_edge_values,
     candidate_calls,
     collision_calls,
@@ -159,27 +160,12 @@ class Branch:
         return f"{self.tool}: {self.where} is never {self.outcome}"
 
 
-class _PreCall:
-    """The values a call's rules see, worked out on the state before the call (its arguments, the
-    rows they name and bind, its local values): what a conditional expression's test reads."""
-
-    def __init__(self, state: State, values: dict[str, Any]) -> None:
-        self.state = state
-        self.values = values
-
-    def lookup(self, name: str) -> Any:
-        return self.values[name]
-
-    def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return self.state.find(entity, where)
-
-
-def _precall(state: State, tool_name: str, args: Mapping[str, Any]) -> _PreCall | None:
+def _precall(state: State, tool_name: str, args: Mapping[str, Any]) -> StateEnv | None:
     spec = state.spec
     tool = spec.tools[tool_name]
     entities = spec.view(tool_name).entities
     given = {p: args.get(p) for p in tool.params}  # an optional argument left out reads as None, as in a call
-    env = _PreCall(state, {**given, "today": spec.today, "now": spec.clock})
+    env = StateEnv(state, {**given, "today": spec.today, "now": spec.clock})
     try:
         for var, pname in tool.ref_params.items():
             env.values[var] = state.get(entities[var], args.get(pname)) if args.get(pname) is not None else None
@@ -217,12 +203,12 @@ class Coverage:
         probes = [(b, p) for b, p in self._probes.get(tool, []) if b not in self.seen]
         if not probes or not isinstance(args, dict):
             return
-        env: _PreCall | bool | None = False
+        env: StateEnv | bool | None = False
         for branch, probe in probes:
             if isinstance(probe, ast.expr):  # a conditional expression's test, read on the state before
                 if env is False:
                     env = _precall(before, tool, args)
-                if not isinstance(env, _PreCall):
+                if not isinstance(env, StateEnv):
                     continue
                 try:
                     taken = bool(Expr(ast.unparse(probe), probe).evaluate(env))

@@ -24,6 +24,7 @@ from .seed import sample_text
 from .state import State
 
 __all__ = [
+    "StateEnv",
     "bound_edge_values",
     "candidate_calls",
     "collision_calls",
@@ -512,8 +513,9 @@ def bound_edge_values(spec: DomainSpec, tool_name: str) -> dict[str, list[float]
 # ---------------------------------------------------------------- rules as queries
 
 
-class _RowEnv:
-    """One candidate row (and the rows it binds) with the call's clock: what a rule over it reads."""
+class StateEnv:
+    """Values by name over a state, for expressions evaluated outside a call: one candidate row (and the
+    rows it binds) with the call's clock, or a call's arguments and rows read before it runs."""
 
     def __init__(self, state: State, values: dict[str, Any]) -> None:
         self.state = state
@@ -544,7 +546,7 @@ def _family(tool: ToolSpec, var: str) -> dict[str, Any]:
     return family
 
 
-def _holds(rule_expr: Any, env: _RowEnv) -> bool:
+def _holds(rule_expr: Any, env: StateEnv) -> bool:
     try:
         return bool(rule_expr.evaluate(env))
     except (ExprError, KeyError, TypeError):
@@ -568,7 +570,7 @@ def rows_meeting_rules(state: State, tool_name: str, rules: list[RuleSpec]) -> d
         met: dict[int, int] = dict.fromkeys(range(len(own)), 0)
         rows: list[dict[str, Any]] = []
         for row in state.head(entities[var], MAX_ROWS_QUERIED):
-            env = _RowEnv(state, {"today": spec.today, "now": spec.clock, var: row})
+            env = StateEnv(state, {"today": spec.today, "now": spec.clock, var: row})
             for bvar, expr in family.items():
                 if expr is not None:
                     try:

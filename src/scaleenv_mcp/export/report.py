@@ -37,7 +37,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..harness.results import EpisodeRecord, EvalReport, Metrics, summarize
+from ..harness.results import EpisodeRecord, EvalReport, Metrics, latest_records, summarize
 from ..spec.catalog import DomainNotFound, load_domain, load_domain_tasks
 from ..spec.errors import BlueprintError
 from ..spec.graph import build_graph, graph_facts
@@ -99,15 +99,10 @@ def read_run(path: Path) -> RunData:
     results = path / "results.jsonl"
     if not results.is_file():
         raise ReportError(f"{path}: no results.jsonl (pass a folder written by `scaleenv eval --out`)")
-    latest: dict[tuple[str, str, str, int], EpisodeRecord] = {}
-    for number, line in enumerate(results.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = EpisodeRecord.model_validate_json(line)
-        except ValueError:
-            raise ReportError(f"{results}:{number}: not an episode record") from None
-        latest[(record.domain, record.task_id, record.agent, record.trial)] = record  # a resumed episode: the last line counts
+    try:
+        latest = latest_records(results)  # a resumed episode: the last line counts
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
     if not latest:
         raise ReportError(f"{results}: no episodes")
     summary: dict[str, Any] = {}

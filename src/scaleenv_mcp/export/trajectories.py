@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..harness.results import EpisodeRecord
+from ..harness.results import EpisodeRecord, latest_records
 
 __all__ = ["FORMATS", "ExportError", "Trajectory", "export_trajectories", "hf_features", "hf_row", "read_trajectories"]
 
@@ -65,15 +65,10 @@ def read_trajectories(
         results = run / "results.jsonl"
         if not results.is_file():
             raise ExportError(f"{run}: no results.jsonl (pass a folder written by `scaleenv eval --out`)")
-        latest: dict[tuple[str, str, str, int], EpisodeRecord] = {}
-        for number, line in enumerate(results.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = EpisodeRecord.model_validate_json(line)
-            except ValueError:
-                raise ExportError(f"{results}:{number}: not an episode record") from None
-            latest[(record.domain, record.task_id, record.agent, record.trial)] = record
+        try:
+            latest = latest_records(results)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
         for record in latest.values():
             if record.infra_error is not None or not record.trajectory:
                 continue

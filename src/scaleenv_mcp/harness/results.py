@@ -26,6 +26,7 @@ __all__ = [
     "Metrics",
     "ResultStore",
     "episode_key",
+    "latest_records",
     "pass_hat_k",
     "summarize",
 ]
@@ -68,6 +69,21 @@ class EpisodeRecord(BaseModel):
 
 def episode_key(record: EpisodeRecord) -> tuple[str, str, str, int]:
     return (record.domain, record.task_id, record.agent, record.trial)
+
+
+def latest_records(results: Path) -> dict[tuple[str, str, str, int], EpisodeRecord]:
+    """A ``results.jsonl``'s episodes, the last line of each counting (a resumed episode is written
+    again); ``ValueError`` names the first line that is not an episode record."""
+    latest: dict[tuple[str, str, str, int], EpisodeRecord] = {}
+    for number, line in enumerate(results.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = EpisodeRecord.model_validate_json(line)
+        except ValueError:
+            raise ValueError(f"{results}:{number}: not an episode record") from None
+        latest[episode_key(record)] = record
+    return latest
 
 
 class ResultStore:
