@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..spec.expr import split_lookup
+from ..spec.memo import per_spec
 from ..spec.model import DomainSpec, EntitySpec, FieldSpec
 from ..spec.types import NUMERIC
 from .diff import StateDiff, journal_diff
@@ -136,18 +136,9 @@ class _Shapes:
         return found
 
 
-_SHAPES: dict[int, tuple[weakref.ref[DomainSpec], _Shapes]] = {}
-
-
 def _shapes(spec: DomainSpec) -> _Shapes:
-    """The spec's shared :class:`_Shapes` (keyed by identity; the entry goes when the spec does)."""
-    entry = _SHAPES.get(id(spec))
-    if entry is not None and entry[0]() is spec:
-        return entry[1]
-    shapes = _Shapes(spec)
-    key = id(spec)
-    _SHAPES[key] = (weakref.ref(spec, lambda _ref: _SHAPES.pop(key, None)), shapes)
-    return shapes
+    """The spec's shared :class:`_Shapes`, made once per spec object."""
+    return per_spec(spec, "sql_shapes", _Shapes)
 
 
 class State:

@@ -23,13 +23,13 @@ looked at the row that decides it, not on its words.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.runtime import ToolResult
 from ..engine.state import State
+from ..spec.memo import per_spec
 from ..spec.model import CreateEffect, DomainSpec, ParamSpec
 
 __all__ = ["PolicyMonitor", "PolicyViolation", "owners_of"]
@@ -129,17 +129,8 @@ def _named_entities(param: ParamSpec) -> set[str]:
     return {e for f in (param.fields or {}).values() for e in _named_entities(f)}
 
 
-_FACTS: dict[int, tuple[weakref.ref[DomainSpec], _Facts]] = {}
-
-
 def _facts(spec: DomainSpec) -> _Facts:
-    entry = _FACTS.get(id(spec))
-    if entry is not None and entry[0]() is spec:
-        return entry[1]
-    facts = _Facts(spec)
-    key = id(spec)
-    _FACTS[key] = (weakref.ref(spec, lambda _ref: _FACTS.pop(key, None)), facts)
-    return facts
+    return per_spec(spec, "policy_facts", _Facts)
 
 
 @dataclass
