@@ -14,14 +14,18 @@ __all__ = [
     "ANSWER_CHANNELS",
     "ANSWER_TOOL",
     "REWARD_MODES",
+    "TRAITS",
     "AnswerChannel",
     "AnswerType",
+    "ChangeOfMind",
     "CheckKind",
     "CheckSpec",
     "RewardMode",
     "TaskKind",
     "TaskSpec",
     "ToolCall",
+    "Trait",
+    "UserScript",
     "load_tasks",
     "tasks_jsonl",
 ]
@@ -95,6 +99,68 @@ class CheckSpec(StrictModel):
 
 TaskKind = Literal["action", "information", "refusal"]
 
+Trait = Literal[
+    "branching",
+    "partial_refusal",
+    "change_of_mind",
+    "push_back",
+    "compensation",
+    "hidden_facts",
+    "multi_goal",
+    "deep_information",
+]
+"""What makes a conversation need judgment, beyond its kind (``tasks --stats`` reports each share
+against its target):
+
+- ``branching``: a goal decided by state the agent must look up ("if it is still pending, cancel
+  it; otherwise ...");
+- ``partial_refusal``: one goal done and one the policy refuses, in one conversation;
+- ``change_of_mind``: the user takes the first request back at its turn (``script.change_of_mind``);
+- ``push_back``: after a refusal the user pushes back once (``script.push_back``); the agent must hold;
+- ``compensation``: a goodwill gesture the policy grants or withholds, asked for with a reason;
+- ``hidden_facts``: two or more facts held back, each revealed only when asked for;
+- ``multi_goal``: two or three goals in one conversation;
+- ``deep_information``: an information task whose reference needs at least three calls.
+"""
+TRAITS: tuple[Trait, ...] = (
+    "branching",
+    "partial_refusal",
+    "change_of_mind",
+    "push_back",
+    "compensation",
+    "hidden_facts",
+    "multi_goal",
+    "deep_information",
+)
+
+
+class ChangeOfMind(StrictModel):
+    """The user first asks for something else and takes it back before it is done.
+
+    The opening asks for ``first``; when the agent proposes doing it (a confirmation question that
+    names its action), or at the user's ``turn``-th message if no proposal came earlier, the user
+    says ``then`` instead of yes. ``abandoned`` are the calls the first request would have needed: an
+    agent that runs them did not listen (the end-state checks and the ``no_other_changes`` gate
+    already fail it; the calls are kept for reports and for the simulators)."""
+
+    first: str = Field(..., description="the request the user makes first and then takes back")
+    then: str = Field(..., description="what the user says instead, when the agent proposes the first request")
+    turn: int = Field(2, ge=1, description="the user's message at which they change their mind if no proposal came")
+    abandoned: list[ToolCall] = Field(default_factory=list, description="the first request's write calls (never shown)")
+
+
+class UserScript(StrictModel):
+    """How the user plays the conversation: who they are, why they call, and the turns that test the
+    agent. The scripted user follows it; an LLM user gets it as its instructions. Facts held back are
+    the task's ``hidden``; the first message is its ``opening`` (else its ``instruction``)."""
+
+    persona: str = Field(..., description="who the user is and how they talk ('a retired teacher, polite and unhurried')")
+    reason: str = Field(..., description="why they are calling, in their words; said in the opening")
+    change_of_mind: ChangeOfMind | None = None
+    push_back: str | None = Field(
+        None, description="said once, the first time the agent declines a request; the user then accepts the answer"
+    )
+
 
 class TaskSpec(StrictModel):
     """An instruction, its initial state, its checks, and a verified reference solution."""
@@ -128,6 +194,8 @@ class TaskSpec(StrictModel):
             "obeying earns at most half of them"
         ),
     )
+    script: UserScript | None = Field(None, description="how the user plays the conversation (never shown to the agent)")
+    traits: list[Trait] = Field(default_factory=list, description="what makes the conversation need judgment (see Trait)")
 
 
 def tasks_jsonl(tasks: Iterable[TaskSpec]) -> str:
