@@ -786,7 +786,7 @@ def task_generation(quick: bool) -> list[Row]:
 
     from scaleenv_mcp.engine.seed import seed_state
     from scaleenv_mcp.spec.load import parse_blueprint
-    from scaleenv_mcp.tasks.generate import generate_tasks
+    from scaleenv_mcp.tasks.generation import generate_tasks
 
     base = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
     total = sum(e.get("count", 20) for e in base["entities"].values())
