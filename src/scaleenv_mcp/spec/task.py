@@ -160,7 +160,7 @@ class UserScript(StrictModel):
     reason: str = Field(..., description="why they are calling, in their words; said in the opening")
     change_of_mind: ChangeOfMind | None = None
     push_back: str | None = Field(
-        None, description="said once, the first time the agent declines a request; the user then accepts the answer"
+        default=None, description="said once, the first time the agent declines a request; the user then accepts the answer"
     )
 
 
