@@ -169,6 +169,9 @@ async def test_the_change_of_mind_comes_at_its_turn_when_no_proposal_came() -> N
     user = await opened(change_of_mind_task(turn=4))
     assert await user("Your order is cancelled.") == change.then  # a person does not hang up with the change unsaid
     assert await user("Your order is cancelled.") == STOP
+    shown = ScriptedUser(task, RETAIL.spec)  # the agent was shown the opening by its task prompt: still message 1
+    assert await shown("Could you tell me your email?") == task.hidden["email"]
+    assert await shown("Shall I look up your orders?") == change.then
 
 
 # ------------------------------------------------------------------ the push back

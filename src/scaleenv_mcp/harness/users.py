@@ -270,8 +270,9 @@ class ScriptedUser:
         self.task = task
         self.revealed: list[str] = []
         self.answered = 0
-        self.said = 0
-        """messages said so far (the opening is the first)"""
+        self.replies = 0
+        """replies to the agent so far: the reply being made is the user's message number ``replies + 1``, the
+        opening being the first (whether this user said it or the agent's task prompt showed it)"""
         self.actions = domain_actions(spec)
         self.requested = requested_tools(task, spec)
         writes = set(spec.write_tools())
@@ -286,9 +287,9 @@ class ScriptedUser:
         """whether the user has pushed back on a refusal"""
 
     async def __call__(self, agent_text: str | None) -> str:
-        self.said += 1
         if agent_text is None:
             return opening_message(self.task)
+        self.replies += 1
         sentences = _sentences(agent_text)
         questions = [s for s in sentences if _is_question(s)]
         asking = " ".join(s for s in sentences if _is_question(s) or _ASKING.search(s))
@@ -300,7 +301,7 @@ class ScriptedUser:
         if self.change is not None and not self.changed:
             proposed = bool(questions) and self.proposes_first(" ".join(questions))
             ending = fact is None and (not questions or self.closing(questions))
-            if proposed or ending or self.said >= self.change.turn:
+            if proposed or ending or self.replies + 1 >= self.change.turn:
                 self.changed = True
                 return f"{fact} {self.change.then}" if fact is not None else self.change.then
         if fact is not None:
