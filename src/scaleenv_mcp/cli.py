@@ -256,6 +256,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.generation import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
+    if args.show:
+        return _show_tasks(_paths(args), spec, args.show)
     if args.seeds is not None:
         if args.stats or args.paraphrase:
             raise CliError("--seeds streams fresh tasks; it does not combine with --stats or --paraphrase")
@@ -281,6 +283,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"  {t.instruction}")
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
+
+
+def _show_tasks(paths: ProjectPaths, spec: DomainSpec, ids: list[str]) -> int:
+    """Stored tasks as a person reads them: brief, script, reference solution and checks."""
+    from .tasks.show import show_task
+
+    stored = {t.id: t for t in load_domain_tasks(paths, spec.name)}
+    unknown = [i for i in ids if i not in stored]
+    if unknown:
+        sample = ", ".join(list(stored)[:3])
+        raise CliError(f"no stored task {', '.join(map(repr, unknown))} in {spec.name} (its tasks are {sample}, ...)")
+    print("\n".join(show_task(stored[i]) for i in ids), end="")
     return 0
 
 
@@ -735,6 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream fresh tasks from the domain seeded with each of seeds A to B (ids <domain>-s<seed>-<nnn>)")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
+    p.add_argument("--show", nargs="+", metavar="ID",
+                   help="print stored tasks as a person reads them: who calls and why, the script, the reference, the checks")  # fmt: skip
     p.add_argument("--paraphrase", metavar="MODEL",
                    help="reword each instruction with a litellm model; a rewording that loses a fact is not kept")  # fmt: skip
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for --paraphrase")
