@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
+from .errors import ScaleenvError
 from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
 from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
-class CliError(Exception):
+class CliError(ScaleenvError):
     """A user error: printed as one line, exit status 2, no traceback."""
+
+    default_status = 400
 
 
 def _paths(args: argparse.Namespace, *, create: bool = False) -> ProjectPaths:

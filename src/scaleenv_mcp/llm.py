@@ -19,6 +19,8 @@ from typing import Any
 
 import anyio
 
+from .errors import ScaleenvError
+
 __all__ = ["LLMAuthError", "LLMError", "ResponseCache", "add_usage", "auth_failure", "complete"]
 
 
@@ -63,8 +65,10 @@ class ResponseCache:
         tmp.replace(self.root / f"{key}.json")
 
 
-class LLMError(RuntimeError):
+class LLMError(ScaleenvError, RuntimeError):
     """The model could not be reached or refused, after retries."""
+
+    default_status = 502
 
 
 _AUTH_MARK = "authentication failed: set "
@@ -74,8 +78,10 @@ _PROVIDER_SAID = "; the provider said: "
 class LLMAuthError(LLMError):
     """The provider refused the API key, or none was given: retrying, or running more episodes, cannot help."""
 
+    default_status = 401
+
     def __init__(self, model: str, variable: str, reason: str) -> None:
-        self.model, self.variable, self.reason = model, variable, reason
+        self.model, self.variable, self.provider_reason = model, variable, reason
         super().__init__(f"{model}: {_AUTH_MARK}{variable} (or pass --api-key){_PROVIDER_SAID}{reason}")
 
 

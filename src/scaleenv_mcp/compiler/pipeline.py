@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..engine.seed import SeedError, seed_state
+from ..errors import ScaleenvError
 from ..spec.errors import BlueprintError
 from ..spec.graph import graph_json
 from ..spec.load import load_blueprint
@@ -162,8 +163,10 @@ def _lacking(spec: DomainSpec, tasks: list[TaskSpec]) -> set[str]:
     return lacking
 
 
-class GateFailed(RuntimeError):
+class GateFailed(ScaleenvError, RuntimeError):
     """The procedural tests rejected a domain; ``report`` says which tool failed how, reproducibly."""
+
+    default_status = 400
 
     def __init__(self, report: DomainReport) -> None:
         self.report = report

@@ -24,21 +24,61 @@ from ..engine.diff import StateDiff
 from ..engine.runtime import ToolError, ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import State
+from ..errors import ScaleenvError
 from ..spec.model import DomainSpec
 from ..spec.task import ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
 from ..tasks.channel import answer_tool, submitted_value
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
-__all__ = ["MAX_SNAPSHOTS", "SEED_IMAGES", "Coordinator", "Episode", "EpisodeError", "TooManySnapshots"]
+__all__ = [
+    "MAX_SNAPSHOTS", "SEED_IMAGES", "BadEpisodeRequest", "Coordinator", "Episode", "EpisodeConflict", "EpisodeError", "EpisodeGone",
+    "EpisodeUnreachable", "TooManyEpisodes", "TooManySnapshots",
+]  # fmt: skip
 
 
-class EpisodeError(LookupError):
-    """An unknown episode, task or snapshot; the message says which and what exists."""
+class EpisodeError(ScaleenvError, LookupError):
+    """An unknown episode, task or snapshot (404); the message says which and what exists. The root
+    of every refusal about episodes, so ``except EpisodeError`` catches them all."""
+
+    default_status = 404
+
+
+class BadEpisodeRequest(EpisodeError, ValueError):
+    """A request no episode can answer as asked (400): a task with a seed or image, a field of the wrong kind."""
+
+    default_status = 400
+
+
+class EpisodeConflict(EpisodeError):
+    """A request at odds with what exists (409): an id already live, verifying an episode that has no
+    task, a task made for another initial state than its seed gives."""
+
+    default_status = 409
+
+
+class EpisodeGone(EpisodeError):
+    """An episode that existed but was lost (410), e.g. with a worker process that died."""
+
+    default_status = 410
+
+
+class EpisodeUnreachable(EpisodeError):
+    """An episode that exists but cannot be reached now (503): its worker is restarting; try again."""
+
+    default_status = 503
+
+
+class TooManyEpisodes(EpisodeError):
+    """A cap on live episodes was reached (429); ending (or idling out) some frees room."""
+
+    default_status = 429
 
 
 class TooManySnapshots(EpisodeError):
-    """An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
+    """(429) An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
+
+    default_status = 429
 
 
 MAX_SNAPSHOTS = 64
@@ -138,7 +178,7 @@ class Coordinator:
     @staticmethod
     def _check(task: TaskSpec, sha256: str) -> None:
         if task.initial_state.get("sha256") not in (None, sha256):
-            raise EpisodeError(
+            raise EpisodeConflict(
                 f"task {task.id} was made for another initial state ({str(task.initial_state.get('sha256', ''))[:12]}) "
                 f"than seed {task.initial_state.get('seed')} gives ({sha256[:12]}); regenerate the tasks with `scaleenv synth`"
             )
@@ -172,16 +212,16 @@ class Coordinator:
         ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
         task = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
         if task is not None and image is not None:
-            raise EpisodeError("a task fixes its initial state; an image is for free play")
+            raise BadEpisodeRequest("a task fixes its initial state; an image is for free play")
         if task is not None:
             image = self.task_image(task)
         elif image is None:
             image = self.initial_image
         episode_id = episode_id or f"ep-{next(self._ids)}"
         if episode_id in self.episodes:
-            raise EpisodeError(f"episode {episode_id!r} already exists")
+            raise EpisodeConflict(f"episode {episode_id!r} already exists")
         if len(self.episodes) >= self.max_episodes:
-            raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
+            raise TooManyEpisodes(f"too many live episodes ({self.max_episodes}); end some first")
         state = State.from_snapshot(self.spec, image)
         state.track()
         policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
@@ -261,7 +301,7 @@ class Coordinator:
         """Reward (in ``mode``; every mode is reported), per-check detail and policy violations."""
         episode = self.episode(episode_id)
         if episode.task is None:
-            raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
+            raise EpisodeConflict(f"episode {episode_id!r} has no task to verify against")
         evidence = Evidence(message=answer, submitted=episode.submitted, read=episode.policy.read, channel=episode.channel)
         return evaluate_checks(
             episode.task.checks, episode.state.changes(), episode.state, violations=episode.policy.violations, mode=mode, evidence=evidence

@@ -33,7 +33,7 @@ from typing import Any
 from ..engine.runtime import ToolResult
 from ..engine.state import State
 from ..spec.task import AnswerChannel
-from .coordinator import Coordinator, EpisodeError
+from .coordinator import BadEpisodeRequest, Coordinator, EpisodeError, TooManyEpisodes
 from .store import EpisodeStore, apply_changes
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
@@ -57,10 +57,6 @@ def _malloc_trim() -> None:
     episodes would otherwise keep their peak footprint (measured: 246 MiB, 62 after a trim)."""
     with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-
-
-class TooManyEpisodes(EpisodeError):
-    """A cap on live episodes was reached; ending (or idling out) some frees room."""
 
 
 @dataclass
@@ -122,7 +118,7 @@ class EpisodeService:
 
         ``channel``: how a task's answer reaches the grader (``typed``: the task's answer tool is listed)."""
         if task is not None and seed is not None:
-            raise EpisodeError("a task fixes its initial state; 'seed' is for free play (no task)")
+            raise BadEpisodeRequest("a task fixes its initial state; 'seed' is for free play (no task)")
         if task is not None:
             self.coordinator.task(task)  # unknown task -> EpisodeError before anything is made
         self._make_room(creator)

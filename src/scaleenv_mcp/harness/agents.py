@@ -18,6 +18,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from ..errors import ScaleenvError
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
@@ -26,8 +27,10 @@ from .loop import UserTurn
 __all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
 
-class InfraError(Exception):
+class InfraError(ScaleenvError):
     """Not the agent's fault (server crash, LLM API failure, timeout): excluded from pass^k."""
+
+    default_status = 502
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")

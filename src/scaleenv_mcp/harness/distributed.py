@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ScaleenvError
 from ..spec.catalog import load_domain_tasks
 from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
@@ -34,8 +35,10 @@ __all__ = ["EpisodeWorker", "RayUnavailable", "run_eval_ray"]
 _SHIP_EXCLUDES = ["runs/", "exports/", "registry/", ".git/", ".scaleenv-cache/", "**/__pycache__/", "*.egg-info/", ".venv/"]
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(ScaleenvError, RuntimeError):
     """The cluster could not be reached or started (one line for people, before any episode ran)."""
+
+    default_status = 503
 
 
 class EpisodeWorker:

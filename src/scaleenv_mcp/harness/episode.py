@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService
+from ..errors import ScaleenvError
 from ..serving.server import openai_tools, policy_brief, tool_result, tool_text
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.paths import project_paths
@@ -36,8 +37,10 @@ __all__ = ["EpisodeResult", "ModelError", "run_episode"]
 _SERVICES: dict[tuple[str, str], EpisodeService] = {}
 
 
-class ModelError(RuntimeError):
+class ModelError(ScaleenvError, RuntimeError):
     """The model endpoint failed after retries (an infrastructure fault, not the agent's)."""
+
+    default_status = 502
 
 
 class EpisodeResult(BaseModel):

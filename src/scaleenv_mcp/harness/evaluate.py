@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import anyio
 
+from ..errors import ScaleenvError
 from ..llm import auth_failure
 from ..spec.catalog import domain_names, load_domain_tasks
 from ..spec.paths import ProjectPaths
@@ -29,12 +30,16 @@ from .runner import EvalPlan, run_eval
 __all__ = ["EvalError", "evaluate", "select_tasks"]
 
 
-class EvalError(ValueError):
+class EvalError(ScaleenvError, ValueError):
     """Options that cannot make an evaluation (an unknown domain, task or agent): one line for people."""
 
+    default_status = 400
 
-class _Unauthorized(Exception):
+
+class _Unauthorized(ScaleenvError):
     """Raised from the progress hook on an episode the provider refused: it cancels the other episodes."""
+
+    default_status = 401
 
     def __init__(self, advice: str) -> None:
         super().__init__(advice)

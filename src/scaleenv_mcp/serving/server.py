@@ -39,8 +39,9 @@ from ..engine.bounds import argument_problem, printable
 from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import Coordinator, EpisodeError
-from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
+from ..episodes.service import IDLE_SECONDS, EpisodeService
 from ..episodes.store import EpisodeStore
+from ..errors import ScaleenvError
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -94,8 +95,8 @@ def _episode_for(service: EpisodeService, request: Any) -> str:
         return episode_id
     try:
         return service.playground(request.headers.get("mcp-session-id") or None)
-    except TooManyEpisodes as exc:
-        raise MCPError(code=types.INVALID_REQUEST, message=str(exc)) from None
+    except ScaleenvError as exc:  # the reason the control plane gives for the same refusal
+        raise MCPError(code=types.INVALID_REQUEST, message=exc.reason) from None
 
 
 def _handle_of(request: Any) -> str | None:
@@ -275,8 +276,8 @@ def build_server(
         episode_id = episode_of(service, ctx.request)
         try:
             result = service.call(episode_id, params.name, params.arguments or {})
-        except EpisodeError:  # reaped or deleted by the harness mid-request
-            raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired") from None
+        except EpisodeError as exc:  # reaped or deleted by the harness mid-request
+            raise MCPError(code=types.INVALID_REQUEST, message=exc.reason) from None
         except Exception as exc:  # boundary: a bug in a tool must not kill the server, nor show its internals
             logger.error("tool %s crashed: %s", printable(params.name, 80), type(exc).__name__, exc_info=True)
             return types.CallToolResult(
@@ -442,8 +443,10 @@ async def serve_stdio(server: Server[Any]) -> None:
 # ---------------------------------------------------------------- serving from the command line
 
 
-class ServeError(Exception):
+class ServeError(ScaleenvError):
     """A serving option that cannot work (an unknown task, a domain without tasks): one line for people."""
+
+    default_status = 400
 
 
 ServeOptions = argparse.Namespace

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.seed import SeedError, seed_state
+from ..errors import ScaleenvError
 from ..llm import LLMError, ResponseCache, add_usage, complete
 from ..spec.errors import BlueprintError
 from ..spec.load import parse_blueprint
@@ -33,8 +34,10 @@ STAGES = ("domain", "entities", "tools", "seed")
 _HINT_KEYS = ("sample", "choices", "range", "weights", "derive", "ref_where", "null_rate")
 
 
-class SynthesisFailed(RuntimeError):
+class SynthesisFailed(ScaleenvError, RuntimeError):
     """A stage never produced a valid answer within the repair rounds."""
+
+    default_status = 502
 
     def __init__(self, name: str, stage: str, problems: list[str], proposal: Proposal) -> None:
         self.stage = stage
