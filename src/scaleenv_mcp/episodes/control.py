@@ -20,7 +20,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import socket
 import stat
 from pathlib import Path
@@ -31,8 +30,9 @@ from anyio.abc import SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ScaleenvError
-from ..spec.task import ANSWER_CHANNELS, REWARD_MODES, AnswerChannel
+from ..spec.task import REWARD_MODES
 from ..tasks.grader import DEFAULT_MODE
+from .coordinator import check_name
 from .service import EpisodeService
 
 __all__ = ["OPS", "ControlClient", "ControlError", "check_token", "claim_socket_path", "handle_request", "serve_control"]
@@ -55,35 +55,8 @@ class ControlError(ScaleenvError, RuntimeError):
 OPS = ("health", "status", "metrics", "list", "create", "delete", "verify", "diff", "calls", "snapshot", "restore", "reset")
 """Every control operation; the HTTP control plane and the Unix socket offer the same ones."""
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_MAX_SEED = 2**63
-
-
 def _text_field(request: dict[str, Any], key: str, default: str | None = None) -> str | None:
-    value = request.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ControlError(f"{key!r} must be a name of 1-64 letters, digits or _.:- (got a {type(value).__name__})")
-    return value
-
-
-def _channel_field(request: dict[str, Any]) -> AnswerChannel:
-    channel = request.get("answer_channel", "typed")
-    if channel == "prose":
-        return "prose"
-    if channel == "typed":
-        return "typed"
-    raise ControlError(f"'answer_channel' must be one of {', '.join(ANSWER_CHANNELS)} (got {str(channel)[:40]!r})")
-
-
-def _seed_field(request: dict[str, Any]) -> int | None:
-    seed = request.get("seed")
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
-        raise ControlError(f"'seed' must be a whole number from 0 to 2**63-1 (got {str(seed)[:40]!r})")
-    return seed
+    return check_name(key, request.get(key, default))
 
 
 def handle_request(service: EpisodeService, request: dict[str, Any], *, default_episode: str | None = None) -> Any:
@@ -101,13 +74,11 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         return service.metrics()
     if op == "list":
         return service.listing(_text_field(request, "creator"))
-    if op == "create":
-        task, seed, channel = _text_field(request, "task"), _seed_field(request), _channel_field(request)
-        if task is not None and seed is not None:
-            raise ControlError("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
-        creator = _text_field(request, "creator", "harness")
-        assert creator is not None
-        handle = service.create(task=task, seed=seed, creator=creator, channel=channel)  # its errors carry their status
+    if op == "create":  # the fields as sent: the service's one check of a create request refuses them, not this
+        handle = service.create(
+            task=request.get("task"), seed=request.get("seed"), creator=request.get("creator", "harness"),
+            channel=request.get("answer_channel", "typed"),
+        )  # fmt: skip
         return {**handle.public(), "token": handle.token, "path": f"/episodes/{handle.token}/mcp"}
     episode_id = _text_field(request, "episode", default_episode)
     if episode_id is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,14 +27,14 @@ from ..engine.seed import seed_state
 from ..engine.state import State
 from ..errors import ScaleenvError
 from ..spec.model import DomainSpec
-from ..spec.task import ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
+from ..spec.task import ANSWER_CHANNELS, ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
 from ..tasks.channel import answer_tool, submitted_value
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
 __all__ = [
-    "MAX_SNAPSHOTS", "SEED_IMAGES", "BadEpisodeRequest", "Coordinator", "Episode", "EpisodeConflict", "EpisodeError", "EpisodeGone",
-    "EpisodeUnreachable", "TooManyEpisodes", "TooManySnapshots",
+    "MAX_SEED", "MAX_SNAPSHOTS", "NAME", "SEED_IMAGES", "BadEpisodeRequest", "Coordinator", "CreateRequest", "Episode", "EpisodeConflict", "EpisodeError", "EpisodeGone",
+    "EpisodeUnreachable", "TooManyEpisodes", "TooManySnapshots", "check_name",
 ]  # fmt: skip
 
 
@@ -79,6 +80,31 @@ class TooManySnapshots(EpisodeError):
     """(429) An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
 
     default_status = 429
+
+
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+"""what a name on the wire may be: a task, episode, snapshot or creator name"""
+MAX_SEED = 2**63
+"""free-play seeds are whole numbers below this (SQLite's integers)"""
+
+
+def check_name(key: str, value: Any) -> str | None:
+    """``value`` if it is a name (:data:`NAME`) or None; else :class:`BadEpisodeRequest` saying which field."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not NAME.match(value):
+        raise BadEpisodeRequest(f"{key!r} must be a name of 1-64 letters, digits or _.:- (got a {type(value).__name__})")
+    return value
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """What a new episode was asked for, checked (:meth:`Coordinator.request`): its task, or a
+    free-play seed, and how a question's answer reaches the grader."""
+
+    task: TaskSpec | None = None
+    seed: int | None = None
+    channel: AnswerChannel = "typed"
 
 
 MAX_SNAPSHOTS = 64
@@ -193,30 +219,47 @@ class Coordinator:
         try:
             return self.tasks[task_id]
         except KeyError:
-            sample = ", ".join(list(self.tasks)[:5]) or "none"
+            sample = ", ".join(list(self.tasks)[:5]) or f"none (run `scaleenv synth {self.spec.name}`)"
             raise EpisodeError(f"unknown task {task_id!r} in {self.spec.name}; e.g. {sample}") from None
+
+    def request(self, task: object = None, seed: object = None, channel: object = "typed") -> CreateRequest:
+        """The one check of a request for a new episode, whichever path it came by (HTTP or stdio
+        control, NeMo Gym, an MCP server's task, the Python API), so each refuses it alike.
+
+        ``task``: a task id of this domain or a task given whole; ``seed``: a free-play seed (never
+        with a task, which fixes its own state); ``channel``: ``typed`` or ``prose``. Fields of the
+        wrong kind are :class:`BadEpisodeRequest` (400), an unknown task :class:`EpisodeError` (404)."""
+        task_id = task if isinstance(task, TaskSpec) else check_name("task", task)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED):
+            raise BadEpisodeRequest(f"'seed' must be a whole number from 0 to 2**63-1 (got {str(seed)[:40]!r})")
+        if channel not in ANSWER_CHANNELS:
+            raise BadEpisodeRequest(f"'answer_channel' must be one of {', '.join(ANSWER_CHANNELS)} (got {str(channel)[:40]!r})")
+        if task_id is not None and seed is not None:
+            raise BadEpisodeRequest("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
+        spec = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
+        return CreateRequest(spec, seed, "prose" if channel == "prose" else "typed")
 
     def start(
         self,
-        task_id: str | TaskSpec | None = None,
+        task_id: str | TaskSpec | CreateRequest | None = None,
         episode_id: str | None = None,
         *,
-        image: bytes | None = None,
+        seed: int | None = None,
         channel: AnswerChannel = "typed",
     ) -> Episode:
         """A new episode on the task's initial state (its seed's image), or without a task on the
-        domain's seeded state or ``image``.
+        domain's seeded state or that of ``seed``; the request is checked by :meth:`request` unless
+        it is given already checked (a :class:`CreateRequest`).
 
         A task may be given whole rather than by id (a freshly generated one, outside this
         coordinator's set: it is checked against its seed's image all the same, and not kept).
         ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
-        task = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
-        if task is not None and image is not None:
-            raise BadEpisodeRequest("a task fixes its initial state; an image is for free play")
+        asked = task_id if isinstance(task_id, CreateRequest) else self.request(task_id, seed, channel)
+        task, channel = asked.task, asked.channel
         if task is not None:
             image = self.task_image(task)
-        elif image is None:
-            image = self.initial_image
+        else:
+            image = self.image(asked.seed) if asked.seed is not None else self.initial_image
         episode_id = episode_id or f"ep-{next(self._ids)}"
         if episode_id in self.episodes:
             raise EpisodeConflict(f"episode {episode_id!r} already exists")

@@ -33,7 +33,7 @@ from typing import Any
 from ..engine.runtime import ToolResult
 from ..engine.state import State
 from ..spec.task import AnswerChannel
-from .coordinator import BadEpisodeRequest, Coordinator, EpisodeError, TooManyEpisodes
+from .coordinator import Coordinator, EpisodeError, TooManyEpisodes, check_name
 from .store import EpisodeStore, apply_changes
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
@@ -116,16 +116,16 @@ class EpisodeService:
     ) -> Handle:
         """A new episode with a fresh token; :class:`TooManyEpisodes` at a cap (after reaping idle ones).
 
-        ``channel``: how a task's answer reaches the grader (``typed``: the task's answer tool is listed)."""
-        if task is not None and seed is not None:
-            raise BadEpisodeRequest("a task fixes its initial state; 'seed' is for free play (no task)")
-        if task is not None:
-            self.coordinator.task(task)  # unknown task -> EpisodeError before anything is made
+        The fields may come straight off the wire: :meth:`.Coordinator.request` checks them (the one
+        check every path shares) before anything is made. ``channel``: how a task's answer reaches
+        the grader (``typed``: the task's answer tool is listed)."""
+        asked = self.coordinator.request(task, seed, channel)
+        creator = check_name("creator", creator) or "harness"
         self._make_room(creator)
-        image = self._seed_image(seed) if seed is not None else None
-        episode = self.coordinator.start(task, f"ep-{secrets.token_hex(8)}", image=image, channel=channel)
+        episode = self.coordinator.start(asked, f"ep-{secrets.token_hex(8)}")
         now = self.clock()
-        handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task, seed, now, now)
+        task_id = asked.task.id if asked.task is not None else None
+        handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task_id, asked.seed, now, now)
         self.handles[episode.id] = handle
         self._by_token[handle.token] = episode.id
         self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
@@ -233,9 +233,8 @@ class EpisodeService:
             if stored.task is not None and stored.task not in self.coordinator.tasks:
                 lost.append(stored.id)
                 continue
-            image = self._seed_image(stored.seed) if stored.seed is not None else None
             channel: AnswerChannel = "prose" if stored.channel == "prose" else "typed"
-            episode = self.coordinator.start(stored.task, stored.id, image=image, channel=channel)
+            episode = self.coordinator.start(stored.task, stored.id, seed=stored.seed, channel=channel)
             apply_changes(episode.state, stored.rows)
             episode.calls = stored.calls
             episode.policy = stored.policy_monitor(self.coordinator.spec)
@@ -341,7 +340,3 @@ class EpisodeService:
                 f"too many episodes for {creator!r}: the cap per creator is {self.max_per_creator}; "
                 f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
             )
-
-    def _seed_image(self, seed: int) -> bytes:
-        """A free-play seed's image, from the coordinator's cache shared with the tasks' seeds."""
-        return self.coordinator.image(seed)

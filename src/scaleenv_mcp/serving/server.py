@@ -211,12 +211,9 @@ def build_server(
     with no server process, socket or per-episode seeding; it ends them itself.
     """
     task_list = list(tasks or [])
-    task = next((t for t in task_list if t.id == task_id), None)
-    if task_id is not None and task is None:
-        sample = ", ".join(t.id for t in task_list[:5]) or "none (run `scaleenv synth`)"
-        raise LookupError(f"unknown task {task_id!r} for {spec.name}; e.g. {sample}")
     # seeds once (unless given the image or a service) and checks the tasks
     template = service.coordinator if service is not None else Coordinator(spec, task_list, initial=initial)
+    task = template.request(task_id, channel=answer_channel).task  # the check every create request gets
     tools = tool_definitions(spec)
     schema_uri = f"scaleenv://{spec.name}/schema"
     policy_uri = f"scaleenv://{spec.name}/policy"
