@@ -31,7 +31,7 @@ from .episodes.coordinator import Coordinator
 from .harness.agents import Agent
 from .harness.evaluate import evaluate as _evaluate
 from .harness.results import EpisodeRecord, EvalReport
-from .serving.server import DomainServer, build_server
+from .serving.server import DomainServer, ServerPlan
 from .spec.catalog import load_domain, load_domain_tasks
 from .spec.graph import build_graph
 from .spec.load import load_blueprint, parse_blueprint
@@ -97,7 +97,7 @@ class Domain:
 
     def server(self, task: str | None = None) -> DomainServer:
         """This domain as an MCP server object (serve it, or connect ``mcp.Client`` to it in memory)."""
-        return build_server(self.spec, tasks=self.tasks, task_id=task)
+        return ServerPlan.per_connection(self.spec, tasks=self.tasks, task_id=task).build()
 
 
 class Episode:

@@ -30,7 +30,7 @@ from ..engine.seed import seed_state
 from ..episodes.control import ControlClient, ControlError
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService, Handle
-from ..serving.server import build_server
+from ..serving.server import ServerPlan
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
@@ -130,7 +130,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
             else:  # the same MCP session, with the server object in this process: no process, no socket
                 service = plan.service(task.domain)
                 handle = service.create(task=task.id, creator="eval", channel=plan.answer_channel)
-                transport = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)
+                transport = ServerPlan.bound_episode(service, handle.episode).build()
             with anyio.fail_after(plan.timeout):
                 async with Client(transport) as client:
                     control = ControlClient(sock)
