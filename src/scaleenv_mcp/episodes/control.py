@@ -85,7 +85,7 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         raise ControlError(f"{op} needs the 'episode' that create returned")
     service.episode_id(episode_id)  # unknown: EpisodeError, 404
     if op == "delete":
-        service.delete(episode_id)
+        service.end(episode_id)
         return {"deleted": episode_id}
     if op == "verify":
         answer = request.get("answer")

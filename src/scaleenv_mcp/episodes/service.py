@@ -140,7 +140,7 @@ class EpisodeService:
             return None
         handle, now = self.handles[episode_id], self.clock()
         if now - handle.last_used > self.idle_seconds:  # expired; the periodic reaper had not got to it yet
-            self.delete(episode_id)
+            self.end(episode_id)
             self._reaped += 1
             return None
         handle.last_used = now
@@ -255,7 +255,9 @@ class EpisodeService:
 
     # ------------------------------------------------------------------ ending
 
-    def delete(self, episode_id: str) -> None:
+    def end(self, episode_id: str) -> None:
+        """End a live episode and free its state (a store forgets it). The one verb for an episode's end:
+        the control plane's ``delete`` op, idle expiry, a NeMo Gym verify and a closed session all come here."""
         handle = self.handles.pop(self.episode_id(episode_id))
         if handle.token:
             del self._by_token[handle.token]
@@ -272,7 +274,7 @@ class EpisodeService:
         cutoff = self.clock() - self.idle_seconds
         idle = [h.episode for h in self.handles.values() if h.last_used < cutoff and not h.pinned]
         for episode_id in idle:
-            self.delete(episode_id)
+            self.end(episode_id)
         self._reaped += len(idle)
         return idle
 
@@ -287,7 +289,7 @@ class EpisodeService:
         store, self.store = self.store, None
         try:
             for episode_id in list(self.handles):
-                self.delete(episode_id)
+                self.end(episode_id)
         finally:
             self.store = store
 

@@ -22,7 +22,7 @@ from ..errors import ScaleenvError
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
-from .loop import UserTurn
+from .loop import Termination, UserTurn
 
 __all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
@@ -41,7 +41,7 @@ class InfraError(ScaleenvError):
 @dataclass
 class AgentOutcome:
     answer: str | None
-    termination: str  # answered | max_steps | user_stopped | no_answer
+    termination: Termination
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     cost: float | None = None
 

@@ -155,7 +155,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
         finally:
             log.close()
             if handle is not None and handle.episode in service.handles:
-                service.delete(handle.episode)
+                service.end(handle.episode)
         if infra and infra["kind"] == "server_crash":
             last = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()][-1:]
             if last:

@@ -167,7 +167,7 @@ class _Rollouts:
     def end(self, episode: str) -> None:
         self.live.discard(episode)
         if episode in self.service.handles:
-            self.service.delete(episode)
+            self.service.end(episode)
 
     def sweep(self) -> list[str]:
         """End the rollouts idle longer than the grace; returns their episode ids."""

@@ -365,7 +365,7 @@ class _EpisodeRouter:
                 await self.app(request, nothing, discard)
             playground = f"{PLAYGROUND}:{session_id}"
             if session.episode is None and playground in self.service.handles:
-                self.service.delete(playground)
+                self.service.end(playground)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.service.store is not None:
