@@ -29,6 +29,7 @@ from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
 from .episodes.coordinator import Coordinator
 from .harness.agents import Agent
+from .harness.evaluate import EvalOptions, ModelOptions
 from .harness.evaluate import evaluate as _evaluate
 from .harness.results import EpisodeRecord, EvalReport
 from .serving.server import DomainServer, ServerPlan
@@ -197,7 +198,7 @@ def synthesize(
     paths = project_paths(root, create=True)
     proposal = propose_in_project(
         name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
-        api_base=api_base, api_key=api_key,
+        llm=ModelOptions(api_base=api_base, api_key=api_key),
     )  # fmt: skip
     spec = parse_blueprint(proposal.blueprint, f"<synthesized {name!r}>")
     return compile_blueprint(spec, tasks=tasks)
@@ -226,9 +227,9 @@ def evaluate(
     """Run an agent (``"oracle"``, ``"noop"``, ``"random"``, ``"litellm:MODEL"`` or an :class:`Agent`)
     over MCP on stored tasks; results, trajectories and ``summary.json`` go to ``out``. ``answer_channel``:
     questions are answered through the task's ``submit_answer`` tool (typed) or in the final message (prose)."""
-    return _evaluate(
-        agent, paths=project_paths(root), domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials,
-        concurrency=concurrency, out=Path(out), resume=resume, max_steps=max_steps, timeout=timeout,
-        user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode, isolation=isolation,
-        answer_channel=answer_channel,
+    options = EvalOptions(
+        domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials, concurrency=concurrency, out=Path(out),
+        resume=resume, max_steps=max_steps, timeout=timeout, user_sim=user_sim,
+        model=ModelOptions(api_base=api_base, api_key=api_key), isolation=isolation, answer_channel=answer_channel,
     )  # fmt: skip
+    return _evaluate(agent, options, paths=project_paths(root), on_episode=on_episode)

@@ -106,7 +106,7 @@ def run_eval_ray(
     count = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(pending)))
     options: dict[str, Any] = {
         "trials": plan.trials, "concurrency": plan.concurrency, "max_steps": plan.max_steps,
-        "timeout": plan.timeout, "user_sim": plan.user_sim, "isolation": plan.isolation,
+        "timeout": plan.timeout, "user_sim": plan.user_sim, "isolation": plan.isolation, "answer_channel": plan.answer_channel,
     }  # fmt: skip
     task_ids = sorted({task.id for task, _ in pending})
     actor = ray.remote(num_cpus=1)(EpisodeWorker).options(max_concurrency=plan.concurrency)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.seed import SeedError, seed_state
 from ..errors import ScaleenvError
-from ..llm import LLMError, ResponseCache, add_usage, complete
+from ..llm import LLMError, ModelOptions, ResponseCache, add_usage, complete
 from ..spec.errors import BlueprintError
 from ..spec.load import parse_blueprint
 from ..spec.model import DomainSpec, EntitySpec
@@ -102,7 +102,7 @@ def _extract_json(text: str) -> Any:
 
 
 class _Session:
-    def __init__(self, proposal: Proposal, cache: ResponseCache, options: dict[str, Any]) -> None:
+    def __init__(self, proposal: Proposal, cache: ResponseCache, options: ModelOptions) -> None:
         self.proposal = proposal
         self.cache = cache
         self.options = options
@@ -114,7 +114,7 @@ class _Session:
         if hit is not None:
             p.cached_calls += 1
             return str(hit["text"])
-        response = await complete(p.model, messages, seed=p.seed, **self.options)
+        response = await complete(p.model, messages, seed=p.seed, options=self.options)
         tokens = {"prompt": 0, "completion": 0}
         cost = add_usage(response, tokens)
         text = response.choices[0].message.content or ""
@@ -185,9 +185,7 @@ async def propose_domain(
     seed: int = 0,
     count_tools: int = 10,
     max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 120.0,
+    llm: ModelOptions | None = None,
 ) -> Proposal:
     """Run the four stages; return a validated blueprint (as data) and its provenance.
 
@@ -202,8 +200,7 @@ async def propose_domain(
         text = path.read_text(encoding="utf-8")
         templates[stage] = Template(text)
         proposal.templates[stage] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    options = {"api_base": api_base, "api_key": api_key, "timeout": timeout}
-    session = _Session(proposal, ResponseCache(cache_dir), options)
+    session = _Session(proposal, ResponseCache(cache_dir), llm or ModelOptions())
 
     def check_domain(data: dict[str, Any]) -> list[str]:
         try:
