@@ -29,8 +29,7 @@ from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
 from .episodes.coordinator import Coordinator
 from .harness.agents import Agent
-from .harness.evaluate import EvalOptions, ModelOptions
-from .harness.evaluate import evaluate as _evaluate
+from .harness.evaluate import EvalOptions, ModelOptions, run_evaluation
 from .harness.results import EpisodeRecord, EvalReport
 from .serving.server import DomainServer, ServerPlan
 from .spec.catalog import load_domain, load_domain_tasks
@@ -39,7 +38,7 @@ from .spec.load import load_blueprint, parse_blueprint
 from .spec.model import DomainSpec, ToolSpec
 from .spec.paths import project_paths
 from .spec.task import AnswerChannel, RewardMode, TaskSpec, ToolCall
-from .synthesis.pipeline import propose_in_project
+from .synthesis.names import propose_in_project
 from .tasks.grader import Verification
 
 __all__ = ["Domain", "Episode", "compile_blueprint", "evaluate", "load", "synthesize"]
@@ -232,4 +231,4 @@ def evaluate(
         resume=resume, max_steps=max_steps, timeout=timeout, user_sim=user_sim,
         model=ModelOptions(api_base=api_base, api_key=api_key), isolation=isolation, answer_channel=answer_channel,
     )  # fmt: skip
-    return _evaluate(agent, options, paths=project_paths(root), on_episode=on_episode)
+    return run_evaluation(agent, options, paths=project_paths(root), on_episode=on_episode)

@@ -18,9 +18,9 @@ from ._version import __version__
 from .errors import ScaleenvError
 from .llm import ModelOptions
 from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
-from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
 from .spec.paths import ProjectPaths, project_paths
+from .spec.problems import BlueprintError
 from .spec.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _synth_from_names(args: argparse.Namespace) -> int:
-    from .synthesis.pipeline import NameOutcome, synthesize_names
+    from .synthesis.names import NameOutcome, synthesize_names
     from .synthesis.proposer import LLMError, domain_name
 
     if args.ray is not None and importlib.util.find_spec("ray") is None:
@@ -545,7 +545,7 @@ def _interrupted(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .harness.evaluate import EvalError, EvalOptions, evaluate
+    from .harness.evaluate import EvalError, EvalOptions, run_evaluation
     from .harness.results import EpisodeRecord
 
     paths = _paths(args)
@@ -572,7 +572,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             timeout=args.timeout, user_sim=args.user_sim, model=_model_options(args, timeout=args.llm_timeout),
             isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
         )  # fmt: skip
-        report = evaluate(args.agent, options, paths=paths, on_episode=finished, on_start=started)
+        report = run_evaluation(args.agent, options, paths=paths, on_episode=finished, on_start=started)
     except EvalError as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:

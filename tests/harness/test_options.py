@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scaleenv_mcp.harness.evaluate import EvalError, EvalOptions, ModelOptions, evaluate
+from scaleenv_mcp.harness.evaluate import EvalError, EvalOptions, ModelOptions, run_evaluation
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..conftest import PATHS
@@ -47,7 +47,7 @@ def test_a_run_records_its_options_from_the_one_value(tmp_path: Path) -> None:
     task = load_domain_tasks(PATHS, "retail")[0]
     model = ModelOptions(api_base="http://127.0.0.1:9/v1", api_key="never-recorded", timeout=7.0)
     options = EvalOptions(task_ids=[task.id], trials=2, out=tmp_path / "run", max_steps=12, model=model)
-    report = evaluate("oracle", options, paths=PATHS)
+    report = run_evaluation("oracle", options, paths=PATHS)
     assert [r.trial for r in report.records] == [1, 2] and all(r.success for r in report.records)
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["options"]
     assert recorded == {

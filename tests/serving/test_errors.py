@@ -38,8 +38,8 @@ TOKEN = "t" * 24
 
 ERRORS: list[tuple[str, str, int, type[Exception]]] = [
     # module, class, status, the standard base it kept
-    ("scaleenv_mcp.spec.errors", "BlueprintError", 400, ValueError),
-    ("scaleenv_mcp.spec.errors", "ProblemsFound", 400, ValueError),
+    ("scaleenv_mcp.spec.problems", "BlueprintError", 400, ValueError),
+    ("scaleenv_mcp.spec.problems", "ProblemsFound", 400, ValueError),
     ("scaleenv_mcp.spec.expr", "ExprError", 400, ValueError),
     ("scaleenv_mcp.spec.types", "ValueProblem", 400, ValueError),
     ("scaleenv_mcp.spec.catalog", "DomainNotFound", 404, LookupError),

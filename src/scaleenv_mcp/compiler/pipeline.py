@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from ..engine.seed import SeedError, seed_state
 from ..errors import ScaleenvError
-from ..spec.errors import BlueprintError
 from ..spec.graph import graph_json
 from ..spec.load import load_blueprint
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
+from ..spec.problems import BlueprintError
 from ..spec.task import TaskSpec
 from ..tasks.generate import generate_tasks
 from .codegen import generate_domain, write_index

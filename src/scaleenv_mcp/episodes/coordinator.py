@@ -33,8 +33,21 @@ from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, 
 from ..tasks.policy import PolicyMonitor
 
 __all__ = [
-    "MAX_SEED", "MAX_SNAPSHOTS", "NAME", "SEED_IMAGES", "BadEpisodeRequest", "Coordinator", "CreateRequest", "Episode", "EpisodeConflict", "EpisodeError", "EpisodeGone",
-    "EpisodeUnreachable", "TooManyEpisodes", "TooManySnapshots", "check_name",
+    "MAX_SEED",
+    "MAX_SNAPSHOTS",
+    "NAME",
+    "SEED_IMAGES",
+    "BadEpisodeRequest",
+    "Coordinator",
+    "CreateRequest",
+    "EpisodeConflict",
+    "EpisodeError",
+    "EpisodeGone",
+    "EpisodeUnreachable",
+    "LiveEpisode",
+    "TooManyEpisodes",
+    "TooManySnapshots",
+    "check_name",
 ]  # fmt: skip
 
 
@@ -116,7 +129,10 @@ each is a whole copy of a seeded state, and seeding one again costs a few millis
 
 
 @dataclass
-class Episode:
+class LiveEpisode:
+    """One episode as the coordinator holds it: its task, state, policy record, calls, snapshots and
+    answer (the public :class:`scaleenv_mcp.Episode` is the Python API's handle on one of these)."""
+
     id: str
     task: TaskSpec | None
     state: State
@@ -162,7 +178,7 @@ class Coordinator:
         for task in self.tasks.values():
             if self.task_seed(task) == spec.seed:
                 self._check(task, self.initial_sha256)
-        self.episodes: dict[str, Episode] = {}
+        self.episodes: dict[str, LiveEpisode] = {}
         self.max_episodes = max_episodes
         self.max_snapshots = max_snapshots
         self._ids = itertools.count(1)
@@ -246,7 +262,7 @@ class Coordinator:
         *,
         seed: int | None = None,
         channel: AnswerChannel = "typed",
-    ) -> Episode:
+    ) -> LiveEpisode:
         """A new episode on the task's initial state (its seed's image), or without a task on the
         domain's seeded state or that of ``seed``; the request is checked by :meth:`request` unless
         it is given already checked (a :class:`CreateRequest`).
@@ -268,11 +284,11 @@ class Coordinator:
         state = State.from_snapshot(self.spec, image)
         state.track()
         policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
-        episode = Episode(episode_id, task, state, image, policy, channel=channel)
+        episode = LiveEpisode(episode_id, task, state, image, policy, channel=channel)
         self.episodes[episode_id] = episode
         return episode
 
-    def episode(self, episode_id: str) -> Episode:
+    def episode(self, episode_id: str) -> LiveEpisode:
         try:
             return self.episodes[episode_id]
         except KeyError:
@@ -292,7 +308,7 @@ class Coordinator:
         episode.calls.append(ToolCall(tool=printable(str(tool)), arguments=logged))
         return result
 
-    def _submit(self, episode: Episode, arguments: Any) -> ToolResult:
+    def _submit(self, episode: LiveEpisode, arguments: Any) -> ToolResult:
         """The answer tool: one typed answer per episode, acknowledged without saying if it is right."""
         episode.calls.append(ToolCall(tool=ANSWER_TOOL, arguments=bounded_copy(arguments) if isinstance(arguments, Mapping) else {}))
         if episode.submitted is not NOT_SUBMITTED:

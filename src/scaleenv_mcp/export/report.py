@@ -40,10 +40,10 @@ import networkx as nx
 from ..errors import ScaleenvError
 from ..harness.results import EpisodeRecord, EvalReport, Metrics, latest_records, summarize
 from ..spec.catalog import DomainNotFound, load_domain, load_domain_tasks
-from ..spec.errors import BlueprintError
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
+from ..spec.problems import BlueprintError
 from ..spec.task import TaskSpec
 from ..tasks.stats import difficulty_label, task_stats
 

@@ -28,7 +28,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from .factory import make_agent
 from .results import EpisodeRecord, ResultStore
-from .runner import EvalPlan, run_episode
+from .runner import EvalPlan, run_eval_episode
 
 __all__ = ["EpisodeWorker", "RayUnavailable", "run_eval_ray"]
 
@@ -55,7 +55,7 @@ class EpisodeWorker:
 
     async def run(self, task_id: str, trial: int) -> tuple[dict[str, Any], str]:
         """One episode: its record (as JSON data) and its trajectory file's text."""
-        record = await run_episode(self.plan, self.tasks[task_id], trial, self.scratch)
+        record = await run_eval_episode(self.plan, self.tasks[task_id], trial, self.scratch)
         written = self.scratch / record.trajectory
         text = written.read_text(encoding="utf-8")
         written.unlink()

@@ -28,7 +28,7 @@ from .factory import make_agent
 from .results import EpisodeRecord, EvalReport, ResultStore, summarize
 from .runner import EvalPlan, run_eval
 
-__all__ = ["EvalError", "EvalOptions", "ModelOptions", "evaluate", "select_tasks"]
+__all__ = ["EvalError", "EvalOptions", "ModelOptions", "run_evaluation", "select_tasks"]
 
 
 class EvalError(ScaleenvError, ValueError):
@@ -140,7 +140,7 @@ class EvalOptions:
         }  # fmt: skip
 
 
-def evaluate(
+def run_evaluation(
     agent: str | Agent,
     options: EvalOptions,
     *,

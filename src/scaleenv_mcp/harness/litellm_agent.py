@@ -9,22 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm import LLMError, ModelOptions, add_usage
-from ..llm import complete as _complete
+from ..llm import LLMError, ModelOptions, add_usage, complete
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from .agents import AgentOutcome, AgentSession, InfraError
 from .loop import agent_loop, user_brief
 
-__all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
+__all__ = ["LiteLLMAgent", "UserSimulator", "complete_in_episode"]
 
 
-async def complete(
+async def complete_in_episode(
     model: str, messages: list[dict[str, Any]], options: ModelOptions, tools: list[dict[str, Any]] | None = None
 ) -> Any:
     """A completion for an episode: an LLM that keeps failing is an infrastructure fault."""
     try:
-        return await _complete(model, messages, tools=tools, options=options)
+        return await complete(model, messages, tools=tools, options=options)
     except LLMError as exc:
         raise InfraError("llm_error", str(exc)) from None
 
@@ -47,7 +46,7 @@ class UserSimulator:
     async def say(self, agent_text: str | None = None) -> str:
         if agent_text is not None:
             self.history.append({"role": "user", "content": agent_text})
-        response = await complete(self.model, self.history, self.options)
+        response = await complete_in_episode(self.model, self.history, self.options)
         _usage(response, self.tokens)
         text = response.choices[0].message.content or ""
         self.history.append({"role": "assistant", "content": text})
@@ -79,7 +78,7 @@ class LiteLLMAgent:
 
         async def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
             nonlocal cost
-            response = await complete(self.model, messages, self.options, tools)
+            response = await complete_in_episode(self.model, messages, self.options, tools)
             turn_cost = _usage(response, tokens)
             cost = None if turn_cost is None else (cost or 0.0) + turn_cost
             message = response.choices[0].message

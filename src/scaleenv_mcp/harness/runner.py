@@ -39,7 +39,7 @@ from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
 from .users import ScriptedUser
 
-__all__ = ["EvalPlan", "run_episode", "run_eval"]
+__all__ = ["EvalPlan", "run_eval", "run_eval_episode"]
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> EpisodeRecord:
+async def run_eval_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> EpisodeRecord:
     """Run one episode end to end and return its record (its trajectory is written under ``out``)."""
     agent = plan.agent.for_task(task)
     started = time.monotonic()
@@ -249,7 +249,7 @@ async def run_eval(
 
     async def one(task: TaskSpec, trial: int) -> None:
         async with limiter:
-            record = await run_episode(plan, task, trial, store.out)
+            record = await run_eval_episode(plan, task, trial, store.out)
             store.append(record)
             if progress:
                 progress(record)

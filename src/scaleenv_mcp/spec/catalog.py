@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScaleenvError
-from .errors import BlueprintError, Problem
 from .load import parse_blueprint
 from .model import DomainSpec
 from .paths import ProjectPaths
+from .problems import BlueprintError, Problem
 from .task import TaskSpec, load_tasks
 
 __all__ = ["DomainNotFound", "domain_names", "load_domain", "load_domain_tasks", "load_spec_file", "read_index"]

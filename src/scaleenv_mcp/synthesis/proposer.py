@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field, ValidationError
 from ..engine.seed import SeedError, seed_state
 from ..errors import ScaleenvError
 from ..llm import LLMError, ModelOptions, ResponseCache, add_usage, complete
-from ..spec.errors import BlueprintError
 from ..spec.load import parse_blueprint
 from ..spec.model import DomainSpec, EntitySpec
+from ..spec.problems import BlueprintError
 from ..spec.validate import check_spec
 
 __all__ = ["LLMError", "Proposal", "SynthesisFailed", "domain_name", "near_duplicates", "propose_domain"]
