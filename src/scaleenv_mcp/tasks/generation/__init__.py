@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from .acceptance import Rejection
 from .draft import initial_state_ref, persona_tool
-from .mix import DEFAULT_MIX, TaskMix
 from .generator import GenerationReport, generate_tasks
+from .mix import DEFAULT_MIX, TaskMix
 
 __all__ = [
     "DEFAULT_MIX",
