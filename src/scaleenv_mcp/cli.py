@@ -631,6 +631,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             concurrency=args.concurrency, out=Path(args.out), resume=args.resume, max_steps=args.max_steps,
             timeout=args.timeout, user_sim=args.user_sim, model=_model_options(args, timeout=args.llm_timeout),
             isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
+            seeds=list(args.seeds) if args.seeds is not None else None,
         )  # fmt: skip
         report = run_evaluation(args.agent, options, paths=paths, on_episode=finished, on_start=started)
     except EvalError as exc:
@@ -796,6 +797,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
     p.add_argument("--ray-workers", type=_at_least(1), help="Ray workers (default: one per CPU of the cluster)")
+    p.add_argument("--seeds", type=_seed_range, metavar="A-B",
+                   help="run fresh verified tasks from each domain seeded with each of seeds A to B (--tasks per seed, default 6) instead of the stored ones")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")
