@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import anyio
 
+from ..compiler.pipeline import TASKS_PER_SEED, seeded_tasks
 from ..errors import ScaleenvError
 from ..llm import ModelOptions, auth_failure
-from ..compiler.pipeline import TASKS_PER_SEED, seeded_tasks
 from ..spec.catalog import domain_names, load_domain, load_domain_tasks
 from ..spec.paths import ProjectPaths
 from ..spec.task import AnswerChannel, TaskSpec
