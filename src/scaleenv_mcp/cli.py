@@ -131,6 +131,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         def report(outcome: SynthOutcome) -> None:
             bar.update(1)
+            if outcome.status == "current":
+                print(f"{outcome.name}: up to date (blueprint, options and compiler unchanged; --force recompiles)", flush=True)
+                return
             if outcome.status != "written":
                 _say(outcome.error)
                 return
@@ -151,7 +154,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             )
 
         outcomes = synth_blueprints(
-            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report
+            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report,
+            force=args.force,
         )
     invalid = sum(1 for o in outcomes if o.status == "invalid")
     rejected = sum(1 for o in outcomes if o.status == "rejected")
@@ -682,6 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
+    p.add_argument("--force", action="store_true",
+                   help="recompile every domain asked for, even one whose output is up to date (same blueprint, options and compiler)")
     p.add_argument("--tasks", type=_at_least(0), default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")

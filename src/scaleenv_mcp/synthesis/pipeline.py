@@ -29,7 +29,7 @@ import anyio.to_thread
 import yaml
 
 from ..compiler.codegen import write_index
-from ..compiler.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, compile_spec, emit, relative_source
+from ..compiler.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, build_stamp, compile_spec, emit, relative_source
 from ..compiler.proctest import DomainReport, gate
 from ..engine.seed import SeedError
 from ..spec.load import parse_blueprint
@@ -119,6 +119,7 @@ class BuiltName:
     report: DomainReport | None = None
     tasks: list[TaskSpec] = field(default_factory=list)
     tasks_wanted: int = 0
+    task_seed: int = 0
     problems: list[str] = field(default_factory=list)
     """why it was not shipped: the stage's validation problems, or the last gate's defects"""
     gate_rounds: list[list[str]] = field(default_factory=list)
@@ -177,7 +178,7 @@ async def build_name_async(
         spec = parse_blueprint(proposal.blueprint, str(target))
         report, made, defects = await anyio.to_thread.run_sync(_gate_and_compile, spec, tasks, task_seed, allow_failing)
         built = BuiltName(name=name, proposal=proposal, blueprint=proposal.blueprint, report=report, tasks=made,
-                          tasks_wanted=tasks, gate_rounds=rounds)  # fmt: skip
+                          tasks_wanted=tasks, task_seed=task_seed, gate_rounds=rounds)  # fmt: skip
         if not defects:
             return built
         rounds.append(defects)
@@ -341,8 +342,10 @@ def _write(built: BuiltName, paths: ProjectPaths, *, allow_failing: bool) -> Nam
     for stale in (kept, reasons):  # an earlier run's rejection of this name no longer holds
         stale.unlink(missing_ok=True)
     spec = parse_blueprint(built.blueprint, str(target))
-    compiled = CompiledDomain(spec=spec, report=built.report, tasks=built.tasks, tasks_wanted=built.tasks_wanted)
-    changed = emit(compiled, paths, relative_source(target, paths.root))
+    source = relative_source(target, paths.root)
+    stamp = build_stamp(text, source, tasks=built.tasks_wanted, task_seed=built.task_seed)  # a later `synth --all` skips it
+    compiled = CompiledDomain(spec=spec, report=built.report, tasks=built.tasks, tasks_wanted=built.tasks_wanted, build=stamp)
+    changed = emit(compiled, paths, source)
     return NameOutcome(name=name, status="written", proposal=proposal, compiled=compiled, blueprint=target, changed=changed)
 
 
