@@ -234,27 +234,27 @@ def build_stamp(blueprint_text: str, source: str, *, tasks: int, task_seed: int)
             "task_seed": task_seed}  # fmt: skip
 
 
-def is_current(manifest: Path, stamp: dict[str, Any], *, allow_failing: bool = False) -> bool:
-    """Whether the output a manifest describes was compiled from exactly these inputs and is all there:
-    the same build stamp, the server's files present, the tasks file the manifest's hash names, and a
-    gate that passed (a domain kept with ``allow_failing`` is current only for a run that allows it)."""
+def is_current(paths: ProjectPaths, name: str, stamp: dict[str, Any], *, allow_failing: bool = False) -> bool:
+    """Whether the output of domain ``name`` was compiled from exactly these inputs and is all there:
+    the same build stamp in its manifest, the server's files present, the tasks file the manifest's
+    hash names, and a gate that passed (a domain kept with ``allow_failing`` is current only for a
+    run that allows it)."""
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data = json.loads(paths.manifest(name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if not isinstance(data, dict) or (data.get("build") or {}).get("sha256") != stamp["sha256"]:
         return False
     if not (data.get("quality") or {}).get("passed") and not allow_failing:
         return False
-    name = str(data.get("name", ""))
-    server = manifest.parent.parent / "servers" / name
+    server = paths.server_dir(name)
     if not all((server / f).is_file() for f in ("__init__.py", "__main__.py", "spec.json")):
         return False
-    if not (server.parent / "__init__.py").is_file():
+    if not (paths.servers / "__init__.py").is_file():
         return False
     tasks = data.get("tasks")
     if isinstance(tasks, dict):
-        path = manifest.parent / str(tasks.get("file", ""))
+        path = paths.manifests / str(tasks.get("file", ""))
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != tasks.get("sha256"):
             return False
     return True
@@ -371,7 +371,7 @@ def _synth_one(file: Path, paths: ProjectPaths, *, tasks: int, task_seed: int, a
         text = None  # load_blueprint below says what is wrong with it
     stamp = build_stamp(text, source, tasks=tasks, task_seed=task_seed) if text is not None else None
     name = _current_name(text) if text is not None else None
-    if stamp is not None and name is not None and not force and is_current(paths.manifest(name), stamp, allow_failing=allow_failing):
+    if stamp is not None and name is not None and not force and is_current(paths, name, stamp, allow_failing=allow_failing):
         return SynthOutcome(source=file, status="current", name=name)
     try:
         spec = load_blueprint(file)
