@@ -43,7 +43,6 @@ __all__ = [
     "NameOutcome",
     "build_name",
     "build_name_async",
-    "propose_in_project",
     "rejected_dir",
     "state_file",
     "synthesize_names",
@@ -87,26 +86,6 @@ def _cache_dir(paths: ProjectPaths) -> Path:
     return paths.root / ".scaleenv-cache" / "llm"
 
 
-def propose_in_project(
-    name: str,
-    paths: ProjectPaths,
-    *,
-    model: str,
-    seed: int = 0,
-    count_tools: int = 10,
-    max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
-) -> Proposal:
-    """A validated proposal for one name, with the project's prompt templates and LLM cache."""
-    return anyio.run(
-        lambda: propose_domain(
-            name, model=model, prompts=paths.prompts, cache_dir=_cache_dir(paths),
-            seed=seed, count_tools=count_tools, max_repairs=max_repairs, api_base=api_base, api_key=api_key,
-        )
-    )  # fmt: skip
-
-
 @dataclass
 class BuiltName:
     """One name proposed, gated (and repaired) and compiled, in a form that travels between processes
@@ -120,6 +99,8 @@ class BuiltName:
     tasks: list[TaskSpec] = field(default_factory=list)
     tasks_wanted: int = 0
     task_seed: int = 0
+    stage: str = ""
+    """for a proposal that never validated: the stage that did not"""
     problems: list[str] = field(default_factory=list)
     """why it was not shipped: the stage's validation problems, or the last gate's defects"""
     gate_rounds: list[list[str]] = field(default_factory=list)
@@ -170,7 +151,7 @@ async def build_name_async(
     try:
         proposal = await propose_domain(name, model=model, seed=seed, count_tools=count_tools, **llm)
     except SynthesisFailed as exc:
-        return BuiltName(name=name, proposal=exc.proposal, error=str(exc), problems=exc.problems)
+        return BuiltName(name=name, proposal=exc.proposal, error=str(exc), problems=exc.problems, stage=exc.stage)
     rounds: list[list[str]] = []
     for round_ in range(max_repairs + 1):
         proposal.repairs["gate"] = round_
