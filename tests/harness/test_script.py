@@ -27,6 +27,7 @@ from scaleenv_mcp.harness.agents import AgentOutcome, AgentSession, confirmation
 from scaleenv_mcp.harness.litellm_agent import LiteLLMAgent
 from scaleenv_mcp.harness.loop import STOP
 from scaleenv_mcp.harness.users import NO, YES, ScriptedUser, declines, plain_brief, user_brief
+from scaleenv_mcp.llm import ModelOptions
 from scaleenv_mcp.serving.server import build_server
 from scaleenv_mcp.spec.task import ChangeOfMind, TaskSpec, ToolCall, UserScript, opening_message
 
@@ -398,7 +399,7 @@ def test_eval_with_a_user_sim_briefs_it_with_the_script(tmp_path: Path) -> None:
         return agent(body)
 
     with scripted_llm(endpoint) as llm:
-        model = LiteLLMAgent("openai/policy", api_base=llm.url, api_key="k", user_sim="openai/user-model", retries=0)
+        model = LiteLLMAgent("openai/policy", options=ModelOptions(api_base=llm.url, api_key="k", retries=0), user_sim="openai/user-model")
         records = anyio.run(run_eval, EvalPlan(root=ROOT, tasks=[task], agent=model, user_sim="openai/user-model"),
                             ResultStore(tmp_path, resume=False, agent=model.name))  # fmt: skip
     assert records[0].success, records[0].checks
