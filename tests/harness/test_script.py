@@ -379,7 +379,7 @@ async def test_an_eval_session_carries_the_script_brief_for_the_agents_simulated
 
         async def run(self, session: AgentSession) -> AgentOutcome:
             seen.append((session.brief, session.instruction))
-            return AgentOutcome(answer=None, termination="no_answer")
+            return AgentOutcome(answer=None, termination="user_stopped")
 
     await run_eval_episode(EvalPlan(root=ROOT, tasks=[task], agent=Listener(), user_sim="user-model"), task, 1, tmp_path)
     assert seen == [(user_brief(task), opening_message(task))]
