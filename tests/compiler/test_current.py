@@ -86,7 +86,7 @@ def test_the_generator_hash_covers_the_code_of_every_layer_below_synthesis(tmp_p
     assert generator_sha256(copy) == generator_sha256()
     (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# the command line does not shape a domain\n")
     assert generator_sha256.__wrapped__(copy) == generator_sha256()
-    for layer in ("engine/runtime.py", "compiler/codegen.py", "spec/model.py", "tasks/generate.py", "_version.py"):
+    for layer in ("engine/runtime.py", "compiler/codegen.py", "spec/model.py", "tasks/generation/generator.py", "_version.py"):
         edited = tmp_path / layer.replace("/", "_") / "scaleenv_mcp"
         shutil.copytree(copy, edited)
         (edited / layer).write_text((edited / layer).read_text() + "\n# a change\n")
