@@ -31,8 +31,10 @@ from ..engine.seed import seed_state
 from ..engine.state import State
 from ..spec.graph import build_graph, entry_tools
 from ..spec.model import DomainSpec, IncludeSpec
-from ..spec.task import AnswerType, CheckSpec, TaskKind, TaskSpec, ToolCall
+from ..spec.task import AnswerType, CheckSpec, TaskKind, TaskSpec, ToolCall, Trait
 from ..spec.types import ref_var
+from ._caller import caller, hold_back_rows
+from ._change_of_mind import TakenBack, abandoned_fails, draft_change_of_mind
 from .answers import answer_type_for, format_answer_value
 from .claims import action_verbs
 from .derive import checks_from_diff
@@ -62,6 +64,7 @@ from .wording import (
 
 __all__ = ["generate_tasks", "initial_state_ref", "persona_tool"]
 
+_HIDDEN_FACTS: list[Trait] = ["hidden_facts"]
 _INTERNAL_ID = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
 
 
@@ -115,6 +118,8 @@ class _Build:
     """write tools a refusal may be asked of (None: any with an agent-kept rule)"""
     read: set[str] = field(default_factory=set)
     """ids of the rows the reference's calls showed (a refusal's deciding row must be among them)"""
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """row id -> (its entity, the words that last described it)"""
     owned_cache: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(entity, depth) -> ids the user owns; cleared by every write"""
     """(entity, field, value) -> how many kept tasks ask for it (shared across one generation)"""
@@ -206,7 +211,14 @@ class _Build:
         )
 
     def describe(self, entity: str, row: dict[str, Any]) -> str | None:
-        """Words that single out ``row`` among the rows a user could mean; None if impossible."""
+        """Words that single out ``row`` among the rows a user could mean; None if impossible. The
+        words are kept in ``names`` (a user who holds back which row they mean says them when asked)."""
+        text = self._describe(entity, row)
+        if text is not None:
+            self.names[str(row["id"])] = (entity, text)
+        return text
+
+    def _describe(self, entity: str, row: dict[str, Any]) -> str | None:
         if entity == self.persona_entity and row["id"] == self.persona["id"]:
             return "my profile"
         spec_entity = self.spec.entities[entity]
@@ -847,6 +859,7 @@ def _one_task(
     value_counts: dict[tuple[str, str], dict[Any, int]] | None = None,
     force_tool: str | None = None,
     refusable: set[str] | None = None,
+    want: frozenset[str] = frozenset(),
 ) -> TaskSpec | None:
     """One candidate task of ``kind`` for a user drawn at random, or None when it cannot be made or
     verified. ``force_tool``: an action task asking for that one write (the allowed counterpart of
@@ -865,6 +878,7 @@ def _one_task(
     writes = spec.write_tools()
     information = kind != "action"  # a reply is what is asked for; the state must not change
     goal_checks: list[CheckSpec] = []
+    taken_back: TakenBack | None = None
     decides: str | None = None
     refused: ToolCall | None = None
     answer: str | None = None
@@ -886,6 +900,12 @@ def _one_task(
         if not any(_action_goal(build, force_tool, build.touched | set(build.known)) for _ in range(3)):
             return None
         decides = force_tool
+    elif "change_of_mind" in want:
+        tools = [w for w in writes if not spec.tools[w].goodwill]
+        rng.shuffle(tools)
+        taken_back = draft_change_of_mind(build, tools[:3], _action_goal)
+        if taken_back is None:
+            return None
     else:
         last: str | None = None
         for _ in range(goals):
@@ -918,19 +938,35 @@ def _one_task(
     intro = f"Hi, I'm {persona[label]}" if label else "Hi"
     persona_fields = spec.entities[lookup.entity].fields
     known = ", ".join(f"my {field_phrase(f, persona_fields[f])} is {v}" for f, v in facts.items() if f != label)
-    instruction = f"{intro}; {known}. " + " ".join(build.phrases)
+    writes_done = [c.tool for c in build.solution if spec.tools[c.tool].is_write]
+    who = caller(
+        spec, kind=kind, name=str(persona[label]) if label else None, key=f"{persona['id']}:{' '.join(build.phrases)}",
+        writes=writes_done, refused=refused, taken_back=taken_back, final_request=build.phrases[-1] if taken_back else None,
+    )  # fmt: skip
+    change = who.script.change_of_mind
+    story = build.phrases if change is None or taken_back is None else [taken_back.first, change.then]
+    instruction = f"{intro}; {known}. {who.reason_sentence} " + " ".join(story)
     if _INTERNAL_ID.search(instruction):
         return None
     opening, hidden = None, {}
     if rng.random() < hidden_share:  # the user names themself and asks; how to find them and their rows comes when asked
-        opening = f"{intro}. " + " ".join(build.requests)
+        if taken_back is None:
+            requests, rows_held = hold_back_rows(spec, build.names, build.requests, lookup.entity)
+        else:  # the first request is said whole: what finds the final one's rows comes with it, in its own words
+            requests, rows_held = [taken_back.first], {}
+        opening = f"{intro}. {who.reason_sentence} " + " ".join(requests)
         hidden = {
             field_phrase(f, persona_fields[f]): f"My {field_phrase(f, persona_fields[f])} is {v}."
             for f, v in facts.items() if f != label
         }  # fmt: skip
-        hidden.update({noun: " ".join(sentences) for noun, sentences in build.details.items() if noun not in hidden})
+        for noun, sentence in rows_held.items():
+            hidden.setdefault(noun, sentence)
+        if taken_back is None:
+            hidden.update({noun: " ".join(sentences) for noun, sentences in build.details.items() if noun not in hidden})
         if not hidden or any(str(v) in opening for f, v in facts.items() if f != label):
             opening, hidden = None, {}
+    if opening is None and taken_back is not None:  # the agent hears the first request, never the final one
+        opening = f"{intro}; {known}. {who.reason_sentence} {taken_back.first}"
     task = TaskSpec(
         id="",
         domain=spec.name,
@@ -956,6 +992,8 @@ def _one_task(
         hidden=hidden,
         decides=decides,
         refused=refused,
+        script=who.script,
+        traits=[*who.traits, *_HIDDEN_FACTS[: int(len(hidden) >= 2)]],
     )
     verdict_end = evaluate_checks(checks, changes, final, evidence=Evidence(message=answer, read=build.read))
     verdict_start = evaluate_checks(checks, StateDiff(), initial, evidence=Evidence())
@@ -964,6 +1002,8 @@ def _one_task(
     if not information and not _minimal(spec, work, task):
         return None
     if not _within_policy(spec, work, task):
+        return None
+    if taken_back is not None and not abandoned_fails(spec, work, task, taken_back.abandoned):
         return None
     return task
 
@@ -1090,6 +1130,9 @@ FAMILY_MIN = {"refusal_or_condition": 0.2, "hidden": 0.2}
 """The documented mix: at least these shares of a domain's tasks are refusals or name a row by a
 condition, and hold a fact back, where the domain can yield them (``tasks --stats`` shows it)."""
 
+TRAIT_MIN = {"change_of_mind": 0.12}
+"""traits asked of action candidates while a domain's share of them is below this"""
+
 AGGREGATE_SHARE = 0.5
 """the share of information tasks that ask for a count, a total or a latest/earliest date"""
 _AGGREGATE_ROWS = 12
@@ -1143,6 +1186,8 @@ def generate_tasks(
     """refusals of a tool not yet matched by an allowed counterpart"""
     refusable = {t for t in spec.write_tools() if any(r.kept_by == "agent" for r in spec.tools[t].requires)}
     forced_misses: Counter[str] = Counter()
+    traited: Counter[str] = Counter()
+    trait_misses: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count and not +owed:
             break
@@ -1160,12 +1205,18 @@ def generate_tasks(
             kind = "action" if "action" in mix else "information"  # no room left for a refusal and its counterpart
         elif len(tasks) >= count:
             break
+        want = frozenset(
+            t for t, share in TRAIT_MIN.items()
+            if traited[t] < share * (len(tasks) + 1) and trait_misses[t] < 8 * _GIVE_UP and kind == "action" and force is None
+        )  # fmt: skip
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
             condition_share=1.0 if want_condition else CONDITION_SHARE,
             hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE, value_counts=value_counts,
-            force_tool=force, refusable=refusable,
+            force_tool=force, refusable=refusable, want=want,
         )  # fmt: skip
+        for t in want:
+            trait_misses[t] += int(task is None or t not in task.traits)
         if force is not None and (task is None or task.decides != force):
             forced_misses[force] += 1
             if forced_misses[force] >= 3 * _GIVE_UP:  # no allowed counterpart can be made: that tool's refusals go
@@ -1195,6 +1246,7 @@ def generate_tasks(
             misses[kind] += 1
             continue
         made[task.kind] += 1
+        traited.update(task.traits)
         mixed["refusal_or_condition"] += int(task.kind == "refusal" or bool(task.difficulty.get("conditions")))
         mixed["hidden"] += int(bool(task.hidden))
         if task.kind == "action":
