@@ -49,6 +49,8 @@ def caller(
     push back; a goal the user takes back gets its lines (``final_request`` is what they say instead)."""
     rng = script_rng(spec.name, key)
     asked = [refused.tool] if refused is not None else list(writes)
+    if taken_back is not None:  # the opening asks for the first request: the reason is for that one
+        asked = [c.tool for c in taken_back.abandoned]
     gesture = next((t for t in asked if spec.tools[t].goodwill), None)
     tool = gesture or (asked[0] if asked else None)
     reason = rng.choice(tool_reasons(spec, tool) if tool is not None else list(INFORMATION_REASONS))

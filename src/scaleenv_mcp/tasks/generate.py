@@ -882,6 +882,9 @@ def _one_task(
     decides: str | None = None
     refused: ToolCall | None = None
     answer: str | None = None
+    gestures = [w for w in writes if spec.tools[w].goodwill]
+    if "compensation" in want and gestures:  # a goodwill gesture asked for, with a complaint; the policy decides
+        build.refusable = set(gestures) & (refusable if refusable is not None else set(gestures))
     if kind == "refusal":
         refusal = _refusal_goal(build)
         if refusal is None:
@@ -900,6 +903,9 @@ def _one_task(
         if not any(_action_goal(build, force_tool, build.touched | set(build.known)) for _ in range(3)):
             return None
         decides = force_tool
+    elif "compensation" in want and gestures:
+        if not any(_action_goal(build, tool, build.touched | set(build.known)) for tool in gestures):
+            return None
     elif "change_of_mind" in want:
         tools = [w for w in writes if not spec.tools[w].goodwill]
         rng.shuffle(tools)
@@ -1130,7 +1136,7 @@ FAMILY_MIN = {"refusal_or_condition": 0.2, "hidden": 0.2}
 """The documented mix: at least these shares of a domain's tasks are refusals or name a row by a
 condition, and hold a fact back, where the domain can yield them (``tasks --stats`` shows it)."""
 
-TRAIT_MIN = {"change_of_mind": 0.12}
+TRAIT_MIN = {"change_of_mind": 0.12, "compensation": 0.1, "hidden_facts": 0.34}
 """traits asked of action candidates while a domain's share of them is below this"""
 
 AGGREGATE_SHARE = 0.5
@@ -1187,6 +1193,7 @@ def generate_tasks(
     refusable = {t for t in spec.write_tools() if any(r.kept_by == "agent" for r in spec.tools[t].requires)}
     forced_misses: Counter[str] = Counter()
     traited: Counter[str] = Counter()
+    gestures = any(spec.tools[w].goodwill for w in spec.write_tools())
     trait_misses: Counter[str] = Counter()
     for _ in range(count * 12 + _GIVE_UP * len(mix)):
         if len(tasks) >= count and not +owed:
@@ -1207,12 +1214,13 @@ def generate_tasks(
             break
         want = frozenset(
             t for t, share in TRAIT_MIN.items()
-            if traited[t] < share * (len(tasks) + 1) and trait_misses[t] < 8 * _GIVE_UP and kind == "action" and force is None
+            if traited[t] < share * (len(tasks) + 1) and trait_misses[t] < 8 * _GIVE_UP and (t != "compensation" or gestures)
+            and (force is None and (kind == "action" or t == "compensation" and kind == "refusal") or t == "hidden_facts")
         )  # fmt: skip
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
             condition_share=1.0 if want_condition else CONDITION_SHARE,
-            hidden_share=1.0 if "hidden" in lagging else HIDDEN_SHARE, value_counts=value_counts,
+            hidden_share=1.0 if "hidden" in lagging or "hidden_facts" in want else HIDDEN_SHARE, value_counts=value_counts,
             force_tool=force, refusable=refusable, want=want,
         )  # fmt: skip
         for t in want:
