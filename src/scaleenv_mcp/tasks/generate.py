@@ -1215,7 +1215,7 @@ def generate_tasks(
         want = frozenset(
             t for t, share in TRAIT_MIN.items()
             if traited[t] < share * (len(tasks) + 1) and trait_misses[t] < 8 * _GIVE_UP and (t != "compensation" or gestures)
-            and (force is None and (kind == "action" or t == "compensation" and kind == "refusal") or t == "hidden_facts")
+            and ((force is None and (kind == "action" or (t == "compensation" and kind == "refusal"))) or t == "hidden_facts")
         )  # fmt: skip
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
