@@ -492,6 +492,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corpus(args: argparse.Namespace) -> int:
+    """Every compiled domain's figures, and what holds across the corpus (industries, near duplicates, tau2 distance)."""
+    from .export.corpus import corpus_figures, corpus_markdown, corpus_svg, corpus_table
+
+    paths = _paths(args)
+    corpus = corpus_figures(paths)
+    if not corpus.domains:
+        raise CliError(f"no compiled domains under {paths.root} (run `scaleenv synth --all`)")
+    if args.plot:
+        if not args.plot.endswith(".svg"):
+            raise CliError(f"--plot writes SVG: name a file ending in .svg, not {args.plot!r}")
+        Path(args.plot).write_text(corpus_svg(corpus), encoding="utf-8")
+        _say(f"wrote {args.plot}")
+    if args.json:
+        print(json.dumps(corpus.to_json(), indent=2))
+    elif args.markdown:
+        sys.stdout.write(corpus_markdown(corpus))
+    else:
+        print(corpus_table(corpus))
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 
 
@@ -758,6 +780,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("schema", "the blueprint JSON Schema, for editors (YAML language servers)")
     p.add_argument("-o", "--output", help="write it to this file (default: standard output)")
     p.set_defaults(func=cmd_schema)
+
+    p = command("corpus", "every compiled domain's figures: tools, rules, tasks, traits, industries, near duplicates")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the figures as JSON")
+    form.add_argument("--markdown", action="store_true", help="the README's corpus table (domain, industry, tools, tasks)")
+    p.add_argument("--plot", metavar="FILE.svg", help="also draw domains by tools and entities, coloured by industry")
+    p.set_defaults(func=cmd_corpus)
 
     p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")
     p.add_argument("domain", help="a generated domain")
