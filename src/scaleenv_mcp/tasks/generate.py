@@ -883,8 +883,9 @@ def _one_task(
     refused: ToolCall | None = None
     answer: str | None = None
     gestures = [w for w in writes if spec.tools[w].goodwill]
-    if "compensation" in want and gestures:  # a goodwill gesture asked for, with a complaint; the policy decides
+    if "compensation" in want and gestures:  # a gesture asked for with a complaint and withheld; its counterpart grants one
         build.refusable = set(gestures) & (refusable if refusable is not None else set(gestures))
+    writes = [w for w in writes if w not in gestures]  # a gesture is asked for only as a decision the policy makes
     if kind == "refusal":
         refusal = _refusal_goal(build)
         if refusal is None:
@@ -903,19 +904,16 @@ def _one_task(
         if not any(_action_goal(build, force_tool, build.touched | set(build.known)) for _ in range(3)):
             return None
         decides = force_tool
-    elif "compensation" in want and gestures:
-        if not any(_action_goal(build, tool, build.touched | set(build.known)) for tool in gestures):
-            return None
     elif "change_of_mind" in want:
         tools = [w for w in writes if not spec.tools[w].goodwill]
         rng.shuffle(tools)
         taken_back = draft_change_of_mind(build, tools[:3], _action_goal)
         if taken_back is None:
             return None
-    else:
+    elif writes:
         last: str | None = None
         for _ in range(goals):
-            follow = [b for b in graph.successors(last) if spec.tools[b].is_write] if last else []
+            follow = [b for b in graph.successors(last) if b in writes] if last else []
             for attempt in range(3):  # a goal whose tool cannot be bound tries another tool
                 fresh = [w for w in writes if w not in covered]
                 if fresh and not last and attempt == 0:  # write tools no kept task uses yet go first
@@ -1215,7 +1213,7 @@ def generate_tasks(
         want = frozenset(
             t for t, share in TRAIT_MIN.items()
             if traited[t] < share * (len(tasks) + 1) and trait_misses[t] < 8 * _GIVE_UP and (t != "compensation" or gestures)
-            and ((force is None and (kind == "action" or (t == "compensation" and kind == "refusal"))) or t == "hidden_facts")
+            and ((force is None and kind == ("refusal" if t == "compensation" else "action")) or t == "hidden_facts")
         )  # fmt: skip
         task = _one_task(
             spec, initial, work, rng, tool, graph, answered, kind, frozenset(covered), goals, initial_ref,
