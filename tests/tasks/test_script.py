@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaleenv_mcp.spec.load import load_blueprint
-from scaleenv_mcp.tasks._caller import hold_back_rows
+from scaleenv_mcp.tasks.generation.caller import hold_back_rows
 from scaleenv_mcp.tasks.script import (
     change_of_mind_line,
     lower_first,

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...spec.task import TRAITS, CheckSpec, TaskSpec
+from ...spec.task import TRAITS, CheckSpec, TaskSpec, Trait
 from ..derive import checks_from_diff
 from ..wording import field_phrase
 from .caller import Caller, caller, held_back
 from .draft import Draft
 
-__all__ = ["Wording", "assemble", "checks", "word"]
+__all__ = ["Wording", "assemble", "checks", "derived_traits", "word"]
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,27 @@ def word(draft: Draft) -> Wording:
     return Wording(instruction=instruction, intro=intro, facts=facts, label=label, caller=who)
 
 
+def derived_traits(task: TaskSpec) -> set[Trait]:
+    """The traits a task has by its shape, whatever strategy made it: two or three goals (requests
+    the user makes), two or more facts held back, an information task whose reference needs at least
+    three calls."""
+    traits: set[Trait] = set()
+    if task.difficulty.get("branches", 0) >= 2:
+        traits.add("multi_goal")
+    if len(task.hidden) >= 2:
+        traits.add("hidden_facts")
+    if task.kind == "information" and len(task.solution) >= 3:
+        traits.add("deep_information")
+    return traits
+
+
 def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpec:
     """The TaskSpec (its id is given when it is kept). By the order's hidden share, the user names
     themself and asks, and says how to find them and their rows only when asked (one random draw)."""
     spec, persona, kind = draft.spec, draft.persona, draft.order.kind
     facts = wording.facts
     opening, hidden = held_back(draft, wording.intro, facts, wording.label, wording.caller)
-    return TaskSpec(
+    task = TaskSpec(
         id="",
         domain=spec.name,
         kind=kind,
@@ -92,5 +106,6 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
         decides=draft.decides,
         refused=draft.refused,
         script=wording.caller.script,
-        traits=[t for t in TRAITS if t in wording.caller.traits or (t == "hidden_facts" and len(hidden) >= 2)],
     )
+    traits = draft.traits | wording.caller.traits | derived_traits(task)
+    return task.model_copy(update={"traits": [t for t in TRAITS if t in traits]})

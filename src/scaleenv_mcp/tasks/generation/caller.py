@@ -81,7 +81,7 @@ def held_back(draft: Draft, intro: str, facts: Mapping[str, Any], label: str | N
     request alone, so it always has an opening; its final request says its own facts."""
     spec = draft.spec
     fields = spec.entities[draft.persona_entity].fields
-    share = 1.0 if "hidden_facts" in getattr(draft.order, "want", ()) else draft.order.hidden_share
+    share = 1.0 if "hidden_facts" in draft.order.want else draft.order.hidden_share
     first = draft.taken_back
     if draft.rng.random() < share:
         if first is None:

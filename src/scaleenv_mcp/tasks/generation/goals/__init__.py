@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from ....spec.task import TaskKind, Trait
 from ..acceptance import Rejection
 from ..draft import Draft
-from . import action, aggregate, change_of_mind, information, refusal
+from . import action, aggregate, change_of_mind, compensation, information, refusal
 
-__all__ = ["STRATEGIES", "GoalStrategy"]
+__all__ = ["STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
 
 GoalStrategy = Callable[[Draft], Rejection | None]
 """Adds a draft's goals, or says why it cannot (the draft is then dropped)."""
@@ -26,4 +27,14 @@ STRATEGIES: Mapping[str, GoalStrategy] = {
     "aggregate": aggregate.add,  # a question only all of the user's rows together answer
     "refusal": refusal.add,  # a write an agent-kept rule forbids on the user's own row
     "change_of_mind": change_of_mind.add,  # a write the user first asks for in another form, then takes back
+    "compensation": compensation.add,  # a goodwill gesture asked for with a complaint, withheld by the policy
 }
+
+TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {
+    "change_of_mind": ("action", "change_of_mind"),
+    "compensation": ("refusal", "compensation"),
+}
+"""Trait -> (the kind of task, the strategy in :data:`STRATEGIES`) that makes a task with it. While a
+trait lags its target, a candidate of that kind is made by its strategy (the first lagging trait in
+:data:`~scaleenv_mcp.spec.task.TRAITS` order). Traits the assembly gives (facts held back, a push back)
+or derives (two goals, a deep question) need no entry: they read :attr:`.draft.Order.want`."""

@@ -59,6 +59,7 @@ def add(draft: Draft) -> Rejection | None:
         for final_tool, prefer in finals:
             if _final_request(draft, final_tool, prefer | draft.touched | set(draft.known), first):
                 draft.taken_back = first
+                draft.traits.add("change_of_mind")
                 return None
     return Rejection.NO_BINDING
 
