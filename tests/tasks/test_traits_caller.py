@@ -23,6 +23,7 @@ from scaleenv_mcp.spec.errors import BlueprintError
 from scaleenv_mcp.spec.load import load_blueprint
 from scaleenv_mcp.spec.model import DomainSpec
 from scaleenv_mcp.spec.task import TaskSpec
+from scaleenv_mcp.tasks.generation import DEFAULT_MIX, TaskMix, generate_tasks
 from scaleenv_mcp.tasks.grader import evaluate_checks
 from scaleenv_mcp.tasks.policy import PolicyMonitor
 from scaleenv_mcp.tasks.script import SITUATIONS, TONES, tool_reasons
@@ -179,7 +180,8 @@ def test_every_refusal_pushes_back_once_with_its_reason_and_grading_is_unchanged
 
 def test_a_goodwill_gesture_is_granted_where_the_policy_allows_it_and_withheld_where_it_does_not() -> None:
     spec = shop()
-    tasks = list(seeded_tasks(spec, range(4), 6))
+    mix = TaskMix(trait_targets={**DEFAULT_MIX.trait_targets, "compensation": 0.1})  # the default mix sets no share
+    tasks = [t for seed in range(4) for t in generate_tasks(spec, 6, seed=seed, state_seed=seed, mix=mix)]
     gestures = [t for t in tasks if "compensation" in t.traits]
     granted = [t for t in gestures if t.kind == "action"]
     withheld = [t for t in gestures if t.kind == "refusal"]

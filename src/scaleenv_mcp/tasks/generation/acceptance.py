@@ -184,14 +184,18 @@ def within_policy(draft: Draft, task: TaskSpec) -> Rejection | None:
 
 def abandoned_calls_fail(draft: Draft, task: TaskSpec) -> Rejection | None:
     """An agent that did what the user first asked, and took back, fails: the abandoned calls run
-    instead of the reference's fail the checks, and so do they run after it, unless the tool then
-    refuses them (a row already gone cannot be changed again, and that call changes nothing)."""
+    in place of the final request's writes fail the checks, and so do they run after the whole
+    reference, unless the tool then refuses them (a row already gone cannot be changed again, and
+    that call changes nothing)."""
     if draft.taken_back is None:
         return None
-    abandoned, work = draft.taken_back.abandoned, draft.state
+    abandoned, final, work = draft.taken_back.abandoned, draft.taken_back.final, draft.state
+    at = next(i for i, c in enumerate(task.solution) if c in final)
+    instead = [*(c for c in task.solution[:at] if c not in final), *abandoned, *(c for c in task.solution[at:] if c not in final)]
     try:
         work.reset()
-        if not all(execute(work, c.tool, c.arguments).ok for c in abandoned):
+        results = [(c in abandoned, execute(work, c.tool, c.arguments).ok) for c in instead]
+        if not all(ok for was_abandoned, ok in results if was_abandoned):
             return Rejection.ABANDONED_PASSES  # the first request cannot even be done: it tests nothing
         if evaluate_checks(task.checks, work.changes(), work).success:
             return Rejection.ABANDONED_PASSES

@@ -25,7 +25,7 @@ from ...spec.model import DomainSpec
 from ...spec.task import ChangeOfMind, Trait, UserScript
 from ..script import INFORMATION_REASONS, change_of_mind_line, persona, push_back_line, reason_sentence, script_rng, tool_reasons
 from ..wording import entity_noun, field_phrase, plural
-from .draft import Draft
+from .draft import Draft, TakenBack
 
 __all__ = ["Caller", "caller", "held_back", "hold_back_rows"]
 
@@ -65,8 +65,9 @@ def caller(draft: Draft) -> Caller:
     story = list(draft.phrases)
     if draft.taken_back is not None:
         first = draft.taken_back
-        change = ChangeOfMind(first=first.first, then=change_of_mind_line(draft.phrases[-1], rng), turn=2, abandoned=first.abandoned)
-        story = [*draft.phrases[:-1], first.first, change.then]
+        change = ChangeOfMind(first=first.first, then=change_of_mind_line(draft.phrases[first.at], rng), turn=2,
+                              abandoned=first.abandoned)  # fmt: skip
+        story = [*_opening_requests(draft.phrases, first), change.then]
         traits.add("change_of_mind")
     if gesture is not None:
         traits.add("compensation")
@@ -87,7 +88,7 @@ def held_back(draft: Draft, intro: str, facts: Mapping[str, Any], label: str | N
         if first is None:
             requests, hidden = hold_back_rows(spec, draft.names, draft.requests, draft.persona_entity)
         else:  # the first request is said whole; what finds the final one's rows comes with it
-            requests, hidden = [*draft.requests[:-1], first.first], {}
+            requests, hidden = _opening_requests(draft.phrases, first), {}
         opening = f"{intro}. {who.reason_sentence} " + " ".join(requests)
         said = {field_phrase(f, fields[f]): f"My {field_phrase(f, fields[f])} is {v}." for f, v in facts.items() if f != label}
         hidden = {**said, **{noun: s for noun, s in hidden.items() if noun not in said}}
@@ -97,8 +98,14 @@ def held_back(draft: Draft, intro: str, facts: Mapping[str, Any], label: str | N
             return opening, hidden
     if first is not None:  # the agent hears the first request, never the final one
         known = ", ".join(f"my {field_phrase(f, fields[f])} is {v}" for f, v in facts.items() if f != label)
-        return f"{intro}; {known}. {who.reason_sentence} " + " ".join([*draft.phrases[:-1], first.first]), {}
+        return f"{intro}; {known}. {who.reason_sentence} " + " ".join(_opening_requests(draft.phrases, first)), {}
     return None, {}
+
+
+def _opening_requests(phrases: Sequence[str], first: TakenBack) -> list[str]:
+    """What a user who changes their mind asks for at first: the first request in the place of the
+    one they say instead, and their other requests as they are."""
+    return [first.first if i == first.at else p for i, p in enumerate(phrases)]
 
 
 def hold_back_rows(

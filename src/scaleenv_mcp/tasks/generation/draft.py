@@ -105,6 +105,10 @@ class TakenBack:
     first: str
     first_request: str
     abandoned: list[ToolCall]
+    final: list[ToolCall]
+    """the write calls of the request said instead (in the reference)"""
+    at: int
+    """the index of the request said instead among the draft's phrases (the first request's place)"""
 
 
 @dataclass

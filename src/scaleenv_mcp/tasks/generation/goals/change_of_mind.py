@@ -14,6 +14,7 @@ since the checks exist only once the task is assembled.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from ....spec.task import ToolCall
@@ -41,8 +42,8 @@ class _Undo(Exception):
 
 
 def add(draft: Draft) -> Rejection | None:
-    """One goal the user first asks for in another form; ``no_binding`` when no two different
-    requests the policy allows can be bound."""
+    """One goal the user first asks for in another form, then the order's other goals (as an action
+    task's); ``no_binding`` when no two different requests the policy allows can be bound."""
     spec = draft.spec
     tools = [w for w in spec.write_tools() if not spec.tools[w].goodwill]  # a gesture is the policy's decision
     draft.rng.shuffle(tools)
@@ -57,11 +58,54 @@ def add(draft: Draft) -> Rejection | None:
         if draft.rng.random() < 0.5:
             finals.reverse()
         for final_tool, prefer in finals:
+            at, start = len(draft.phrases), len(draft.solution)
             if _final_request(draft, final_tool, prefer | draft.touched | set(draft.known), first):
-                draft.taken_back = first
+                final = _writes(draft, draft.solution[start:])
+                draft.taken_back = TakenBack(first.first, first.first_request, first.abandoned, final, at)
                 draft.traits.add("change_of_mind")
+                _more_goals(draft, final_tool, tools, draft.order.goals - 1)
                 return None
     return Rejection.NO_BINDING
+
+
+def _more_goals(draft: Draft, last: str, tools: list[str], goals: int) -> None:
+    """The order's other goals, after the one the user changes their mind about: each a write the
+    previous goal's tool leads to in the graph when there is one (one story), else any; a goal that
+    cannot be bound is dropped, as an action task's is. The user asks for them in the opening, before
+    the change of mind, so none may act on a row the first or the final request names or changed,
+    and none names its row by a condition (which of their rows is "the latest" may depend on the
+    final request)."""
+    assert draft.graph is not None and draft.taken_back is not None
+    taken = _ids(draft.taken_back.abandoned) | _ids(draft.taken_back.final) | draft.touched
+    taken.discard(str(draft.persona["id"]))
+    order = draft.order
+    draft.order = replace(order, condition_share=0.0)
+    try:
+        for _ in range(goals):
+            follow = [b for b in draft.graph.successors(last) if b in tools]
+            for _attempt in range(_TOOLS):
+                tool = draft.rng.choice(follow) if follow and draft.rng.random() < 0.6 else draft.rng.choice(tools)
+                if _other_goal(draft, tool, taken):
+                    last = tool
+                    break
+    finally:
+        draft.order = order
+
+
+def _other_goal(draft: Draft, tool: str, taken: set[str]) -> bool:
+    """Add one more write to the draft, unless it acts on a row in ``taken``."""
+    saved = _saved(draft)
+    start = len(draft.solution)
+    try:
+        with draft.state.atomic():
+            if not add_write(draft, tool, set(draft.known) - taken):
+                raise _Undo
+            if _ids(_writes(draft, draft.solution[start:])) & taken or (draft.touched - saved["touched"]) & taken:
+                raise _Undo
+    except _Undo:
+        _restore(draft, saved)
+        return False
+    return True
 
 
 def _saved(draft: Draft) -> dict[str, Any]:
@@ -95,7 +139,7 @@ def _first_request(draft: Draft, tool: str) -> TakenBack | None:
     taken: TakenBack | None = None
     with draft.state.trial():
         if add_write(draft, tool, draft.touched | set(draft.known)):
-            taken = TakenBack(draft.phrases[-1], draft.requests[-1], _writes(draft, draft.solution[start:]))
+            taken = TakenBack(draft.phrases[-1], draft.requests[-1], _writes(draft, draft.solution[start:]), [], -1)
     _restore(draft, saved)
     return taken if taken is not None and taken.abandoned else None
 
