@@ -754,13 +754,14 @@ def growth(quick: bool) -> list[Row]:
 
 def evaluation(quick: bool) -> list[Row]:
     """The oracle over stored tasks: in-process MCP sessions against a stdio subprocess per episode."""
-    from scaleenv_mcp.harness.evaluate import evaluate
+    from scaleenv_mcp.harness.evaluate import EvalOptions, run_evaluation
 
     def rate(isolation: str, per_domain: int | None, domains: list[str] | None) -> tuple[float, int]:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            report = evaluate("oracle", paths=PATHS, domains=domains, per_domain=per_domain, out=Path(tmp) / "run",
-                              concurrency=2, isolation=isolation)  # type: ignore[arg-type]  # fmt: skip
+            options = EvalOptions(domains=domains, per_domain=per_domain, out=Path(tmp) / "run", concurrency=2,
+                                  isolation=isolation)  # type: ignore[arg-type]  # fmt: skip
+            report = run_evaluation("oracle", options, paths=PATHS)
             elapsed = time.perf_counter() - start
             assert report.overall.pass_at_1 == 1.0 and report.overall.infra_faults == 0
             return report.overall.episodes / elapsed, report.overall.episodes
@@ -873,7 +874,7 @@ def seeded_task_generation(quick: bool) -> list[Row]:
 
 def ray_eval(quick: bool) -> list[Row]:
     """The oracle over stored tasks on a local Ray instance with 1 and 2 workers, against the local run."""
-    from scaleenv_mcp.harness.evaluate import evaluate
+    from scaleenv_mcp.harness.evaluate import EvalOptions, run_evaluation
 
     domains = ["retail"] if quick else None
     per_domain = 8 if quick else None
@@ -881,8 +882,9 @@ def ray_eval(quick: bool) -> list[Row]:
     def rate(ray: str | None, workers: int | None) -> tuple[float, int]:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            report = evaluate("oracle", paths=PATHS, domains=domains, per_domain=per_domain, out=Path(tmp) / "run",
-                              concurrency=2, ray=ray, ray_workers=workers)  # fmt: skip
+            options = EvalOptions(domains=domains, per_domain=per_domain, out=Path(tmp) / "run", concurrency=2, ray=ray,
+                                  ray_workers=workers)  # fmt: skip
+            report = run_evaluation("oracle", options, paths=PATHS)
             elapsed = time.perf_counter() - start
             assert report.overall.pass_at_1 == 1.0 and report.overall.infra_faults == 0
             return report.overall.episodes / elapsed, report.overall.episodes

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
+from .errors import ScaleenvError
+from .llm import ModelOptions
 from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
-from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
 from .spec.paths import ProjectPaths, project_paths
+from .spec.problems import BlueprintError
 from .spec.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -29,8 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
-class CliError(Exception):
+class CliError(ScaleenvError):
     """A user error: printed as one line, exit status 2, no traceback."""
+
+    default_status = 400
+
+
+def _model_options(args: argparse.Namespace, *, timeout: float = 120.0) -> ModelOptions:
+    """How the command's model is reached (``--api-base``, ``--api-key``), built once for whatever calls it."""
+    try:
+        return ModelOptions(api_base=args.api_base, api_key=args.api_key, timeout=timeout)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _paths(args: argparse.Namespace, *, create: bool = False) -> ProjectPaths:
@@ -153,7 +165,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _synth_from_names(args: argparse.Namespace) -> int:
-    from .synthesis.pipeline import NameOutcome, synthesize_names
+    from .synthesis.names import NameOutcome, synthesize_names
     from .synthesis.proposer import LLMError, domain_name
 
     if args.ray is not None and importlib.util.find_spec("ray") is None:
@@ -201,7 +213,7 @@ def _synth_from_names(args: argparse.Namespace) -> int:
     try:
         outcomes = synthesize_names(
             names, paths, model=args.model, seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
-            api_base=args.api_base, api_key=args.api_key, tasks=args.tasks, task_seed=args.task_seed,
+            llm=_model_options(args), tasks=args.tasks, task_seed=args.task_seed,
             allow_failing=args.allow_failing, on_outcome=report, ray=args.ray,
         )  # fmt: skip
     except LLMError as exc:
@@ -256,6 +268,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.generation import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
+    if args.show:
+        return _show_tasks(_paths(args), spec, args.show)
     if args.seeds is not None:
         if args.stats or args.paraphrase:
             raise CliError("--seeds streams fresh tasks; it does not combine with --stats or --paraphrase")
@@ -281,6 +295,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"  {t.instruction}")
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
+
+
+def _show_tasks(paths: ProjectPaths, spec: DomainSpec, ids: list[str]) -> int:
+    """Stored tasks as a person reads them: brief, script, reference solution and checks."""
+    from .tasks.show import show_task
+
+    stored = {t.id: t for t in load_domain_tasks(paths, spec.name)}
+    unknown = [i for i in ids if i not in stored]
+    if unknown:
+        sample = ", ".join(list(stored)[:3])
+        raise CliError(f"no stored task {', '.join(map(repr, unknown))} in {spec.name} (its tasks are {sample}, ...)")
+    print("\n".join(show_task(stored[i]) for i in ids), end="")
     return 0
 
 
@@ -322,7 +349,7 @@ def _paraphrased(args: argparse.Namespace, tasks: list[TaskSpec]) -> list[TaskSp
     try:
         results, counts = paraphrase_tasks(
             tasks, model=args.paraphrase, cache_dir=_paths(args, create=True).root / ".scaleenv-cache" / "llm", seed=args.seed,
-            api_base=args.api_base, api_key=args.api_key,
+            llm=_model_options(args),
         )  # fmt: skip
     except LLMError as exc:
         raise CliError(f"the model could not be reached: {exc}") from None
@@ -578,7 +605,7 @@ def _interrupted(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .harness.evaluate import EvalError, evaluate
+    from .harness.evaluate import EvalError, EvalOptions, run_evaluation
     from .harness.results import EpisodeRecord
 
     paths = _paths(args)
@@ -599,13 +626,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _say(f"{record.task_id} t{record.trial}: {status}")
 
     try:
-        report = evaluate(
-            args.agent, paths=paths, domains=args.domain, per_domain=args.tasks, task_ids=args.task_ids,
-            trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
-            max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
-            api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
+        options = EvalOptions(
+            domains=args.domain, per_domain=args.tasks, task_ids=args.task_ids, trials=args.trials,
+            concurrency=args.concurrency, out=Path(args.out), resume=args.resume, max_steps=args.max_steps,
+            timeout=args.timeout, user_sim=args.user_sim, model=_model_options(args, timeout=args.llm_timeout),
             isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
         )  # fmt: skip
+        report = run_evaluation(args.agent, options, paths=paths, on_episode=finished, on_start=started)
     except EvalError as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
@@ -735,6 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream fresh tasks from the domain seeded with each of seeds A to B (ids <domain>-s<seed>-<nnn>)")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
+    p.add_argument("--show", nargs="+", metavar="ID",
+                   help="print stored tasks as a person reads them: who calls and why, the script, the reference, the checks")  # fmt: skip
     p.add_argument("--paraphrase", metavar="MODEL",
                    help="reword each instruction with a litellm model; a rewording that loses a fact is not kept")  # fmt: skip
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for --paraphrase")

@@ -13,13 +13,39 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import anyio
 
-__all__ = ["LLMAuthError", "LLMError", "ResponseCache", "add_usage", "auth_failure", "complete"]
+from .errors import ScaleenvError
+
+__all__ = ["LLMAuthError", "LLMError", "ModelOptions", "ResponseCache", "add_usage", "auth_failure", "complete"]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How a model is reached, as one value: the evaluation's agent and simulated user, the
+    synthesizer and the paraphraser take this instead of the same five parameters each (the model's
+    name travels beside it: one endpoint may serve several). Frozen, so it is safe to share and to
+    send to Ray workers."""
+
+    api_base: str | None = None
+    """an OpenAI-compatible endpoint (vLLM, SGLang, a proxy); None: the provider's own"""
+    api_key: str | None = None
+    """None: the provider's environment variable (``OPENAI_API_KEY``, ...)"""
+    timeout: float = 120.0
+    """seconds per request"""
+    retries: int = 3
+    """retries of a transient failure (connection, rate limit, 5xx, timeout)"""
+    backoff: float = 0.5
+    """seconds before the first retry, doubled each time"""
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
+            raise ValueError(f"model options: timeout must be positive and retries, backoff at least 0 (got {self})")
 
 
 def _litellm() -> ModuleType:
@@ -63,8 +89,10 @@ class ResponseCache:
         tmp.replace(self.root / f"{key}.json")
 
 
-class LLMError(RuntimeError):
+class LLMError(ScaleenvError, RuntimeError):
     """The model could not be reached or refused, after retries."""
+
+    default_status = 502
 
 
 _AUTH_MARK = "authentication failed: set "
@@ -74,8 +102,10 @@ _PROVIDER_SAID = "; the provider said: "
 class LLMAuthError(LLMError):
     """The provider refused the API key, or none was given: retrying, or running more episodes, cannot help."""
 
+    default_status = 401
+
     def __init__(self, model: str, variable: str, reason: str) -> None:
-        self.model, self.variable, self.reason = model, variable, reason
+        self.model, self.variable, self.provider_reason = model, variable, reason
         super().__init__(f"{model}: {_AUTH_MARK}{variable} (or pass --api-key){_PROVIDER_SAID}{reason}")
 
 
@@ -122,29 +152,28 @@ async def complete(
     messages: list[dict[str, Any]],
     *,
     tools: list[dict[str, Any]] | None = None,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 120.0,
-    retries: int = 3,
-    backoff: float = 0.5,
+    options: ModelOptions | None = None,
     seed: int | None = None,
 ) -> Any:
-    options: dict[str, Any] = {"timeout": timeout, "num_retries": 0}
+    """One completion of ``model`` reached as ``options`` say; :class:`LLMError` once retries are spent."""
+    reach = options or ModelOptions()
+    api_base, api_key, retries, backoff = reach.api_base, reach.api_key, reach.retries, reach.backoff
+    request: dict[str, Any] = {"timeout": reach.timeout, "num_retries": 0}
     if tools:
-        options["tools"] = tools
+        request["tools"] = tools
     if api_base:
-        options["api_base"] = api_base
+        request["api_base"] = api_base
     if api_key:
-        options["api_key"] = api_key
+        request["api_key"] = api_key
     elif api_base and _openai_compatible(model) and not os.environ.get("OPENAI_API_KEY"):
-        options["api_key"] = "no-key"  # a local OpenAI-compatible server often needs none; the client insists on one
+        request["api_key"] = "no-key"  # a local OpenAI-compatible server often needs none; the client insists on one
     if seed is not None:
-        options["seed"] = seed
+        request["seed"] = seed
     litellm = _litellm()
     transient = _transient(litellm)
     for attempt in range(retries + 1):
         try:
-            return await litellm.acompletion(model=model, messages=messages, **options)
+            return await litellm.acompletion(model=model, messages=messages, **request)
         except Exception as exc:
             if _is_auth(litellm, exc):
                 raise LLMAuthError(model, _key_variable(litellm, model, api_base), _short(exc)) from None

@@ -19,7 +19,7 @@ from scaleenv_mcp.compiler.pipeline import seeded_tasks
 from scaleenv_mcp.engine import execute, seed_state
 from scaleenv_mcp.harness.users import ScriptedUser
 from scaleenv_mcp.spec import parse_blueprint
-from scaleenv_mcp.spec.errors import BlueprintError
+from scaleenv_mcp.spec.problems import BlueprintError
 from scaleenv_mcp.spec.load import load_blueprint
 from scaleenv_mcp.spec.model import DomainSpec
 from scaleenv_mcp.spec.task import TaskSpec

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..engine.seed import SeedError, seed_state
-from ..spec.errors import BlueprintError
+from ..errors import ScaleenvError
 from ..spec.graph import graph_json
 from ..spec.load import load_blueprint
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
+from ..spec.problems import BlueprintError
 from ..spec.task import TaskSpec
 from ..tasks.generation import GenerationReport, generate_tasks
 from .codegen import generate_domain, write_index
@@ -172,8 +173,10 @@ def _lacking(spec: DomainSpec, tasks: list[TaskSpec]) -> set[str]:
     return lacking
 
 
-class GateFailed(RuntimeError):
+class GateFailed(ScaleenvError, RuntimeError):
     """The procedural tests rejected a domain; ``report`` says which tool failed how, reproducibly."""
+
+    default_status = 400
 
     def __init__(self, report: DomainReport) -> None:
         self.report = report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .pipeline import NameOutcome, synthesize_names
+from .names import NameOutcome, synthesize_names
 from .proposer import LLMError, Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain
 
 __all__ = [

@@ -21,10 +21,11 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.seed import SeedError, seed_state
-from ..llm import LLMError, ResponseCache, add_usage, complete
-from ..spec.errors import BlueprintError
+from ..errors import ScaleenvError
+from ..llm import LLMError, ModelOptions, ResponseCache, add_usage, complete
 from ..spec.load import parse_blueprint
 from ..spec.model import DomainSpec, EntitySpec
+from ..spec.problems import BlueprintError
 from ..spec.validate import check_spec
 
 __all__ = ["LLMError", "Proposal", "SynthesisFailed", "domain_name", "near_duplicates", "propose_domain"]
@@ -33,8 +34,10 @@ STAGES = ("domain", "entities", "tools", "seed")
 _HINT_KEYS = ("sample", "choices", "range", "weights", "derive", "ref_where", "null_rate")
 
 
-class SynthesisFailed(RuntimeError):
+class SynthesisFailed(ScaleenvError, RuntimeError):
     """A stage never produced a valid answer within the repair rounds."""
+
+    default_status = 502
 
     def __init__(self, name: str, stage: str, problems: list[str], proposal: Proposal) -> None:
         self.stage = stage
@@ -99,7 +102,7 @@ def _extract_json(text: str) -> Any:
 
 
 class _Session:
-    def __init__(self, proposal: Proposal, cache: ResponseCache, options: dict[str, Any]) -> None:
+    def __init__(self, proposal: Proposal, cache: ResponseCache, options: ModelOptions) -> None:
         self.proposal = proposal
         self.cache = cache
         self.options = options
@@ -111,7 +114,7 @@ class _Session:
         if hit is not None:
             p.cached_calls += 1
             return str(hit["text"])
-        response = await complete(p.model, messages, seed=p.seed, **self.options)
+        response = await complete(p.model, messages, seed=p.seed, options=self.options)
         tokens = {"prompt": 0, "completion": 0}
         cost = add_usage(response, tokens)
         text = response.choices[0].message.content or ""
@@ -182,9 +185,7 @@ async def propose_domain(
     seed: int = 0,
     count_tools: int = 10,
     max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 120.0,
+    llm: ModelOptions | None = None,
 ) -> Proposal:
     """Run the four stages; return a validated blueprint (as data) and its provenance.
 
@@ -199,8 +200,7 @@ async def propose_domain(
         text = path.read_text(encoding="utf-8")
         templates[stage] = Template(text)
         proposal.templates[stage] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    options = {"api_base": api_base, "api_key": api_key, "timeout": timeout}
-    session = _Session(proposal, ResponseCache(cache_dir), options)
+    session = _Session(proposal, ResponseCache(cache_dir), llm or ModelOptions())
 
     def check_domain(data: dict[str, Any]) -> list[str]:
         try:

@@ -159,6 +159,8 @@ def generate_tasks(
         elif len(tasks) >= count:
             break
         want = _lagging_traits(mix, tasks, traits_kept, unyielding)
+        if "multi_goal" in want and goals < 2 and any(g >= 2 for g in mix.goals):
+            goals = min((g for g in mix.goals if g >= 2), key=lambda g: (branches[g] / mix.goals[g], g))
         # a lagging trait with a strategy of its own makes this candidate (never a refusal's counterpart)
         trait = next((t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and force is None
                       and TRAIT_STRATEGIES[t][0] in kinds and len(tasks) < count), None)  # fmt: skip

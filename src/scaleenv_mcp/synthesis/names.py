@@ -20,6 +20,7 @@ import yaml
 from ..compiler.codegen import write_index
 from ..compiler.pipeline import TASKS_PER_DOMAIN, CompiledDomain, GateFailed, compile_spec, emit, relative_source
 from ..compiler.proctest import DomainReport, gate
+from ..llm import ModelOptions
 from ..spec.load import parse_blueprint
 from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
@@ -51,14 +52,13 @@ def propose_in_project(
     seed: int = 0,
     count_tools: int = 10,
     max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
+    llm: ModelOptions | None = None,
 ) -> Proposal:
     """A validated proposal for one name, with the project's prompt templates and LLM cache."""
     return anyio.run(
         lambda: propose_domain(
             name, model=model, prompts=paths.prompts, cache_dir=paths.root / ".scaleenv-cache" / "llm",
-            seed=seed, count_tools=count_tools, max_repairs=max_repairs, api_base=api_base, api_key=api_key,
+            seed=seed, count_tools=count_tools, max_repairs=max_repairs, llm=llm,
         )
     )  # fmt: skip
 
@@ -71,8 +71,7 @@ def synthesize_names(
     seed: int = 0,
     count_tools: int = 10,
     max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
+    llm: ModelOptions | None = None,
     tasks: int = TASKS_PER_DOMAIN,
     task_seed: int = 0,
     allow_failing: bool = False,
@@ -90,8 +89,8 @@ def synthesize_names(
         if on_outcome is not None:
             on_outcome(outcome)
     options: dict[str, Any] = {
-        "model": model, "seed": seed, "count_tools": count_tools, "max_repairs": max_repairs, "api_base": api_base,
-        "api_key": api_key, "tasks": tasks, "task_seed": task_seed, "allow_failing": allow_failing,
+        "model": model, "seed": seed, "count_tools": count_tools, "max_repairs": max_repairs, "llm": llm,
+        "tasks": tasks, "task_seed": task_seed, "allow_failing": allow_failing,
     }  # fmt: skip
     built = _built_on_ray(kept, paths, options, ray) if ray is not None else (build_name(name, paths, **options) for name in kept)
     for one in built:
@@ -124,8 +123,7 @@ def build_name(
     seed: int,
     count_tools: int,
     max_repairs: int,
-    api_base: str | None,
-    api_key: str | None,
+    llm: ModelOptions | None,
     tasks: int,
     task_seed: int,
     allow_failing: bool,
@@ -134,8 +132,7 @@ def build_name(
     target = paths.blueprints / f"{domain_name(name)}.yaml"
     try:
         proposal = propose_in_project(
-            name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
-            api_base=api_base, api_key=api_key,
+            name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs, llm=llm,
         )  # fmt: skip
     except SynthesisFailed as exc:
         return BuiltName(name=name, proposal=exc.proposal, error=str(exc))
