@@ -17,11 +17,13 @@ import yaml
 
 from scaleenv_mcp.compiler.pipeline import seeded_tasks
 from scaleenv_mcp.engine import execute, seed_state
+from scaleenv_mcp.harness import EvalPlan, OracleAgent
+from scaleenv_mcp.harness.runner import run_eval_episode
 from scaleenv_mcp.harness.users import ScriptedUser
 from scaleenv_mcp.spec import parse_blueprint
-from scaleenv_mcp.spec.problems import BlueprintError
 from scaleenv_mcp.spec.load import load_blueprint
 from scaleenv_mcp.spec.model import DomainSpec
+from scaleenv_mcp.spec.problems import BlueprintError
 from scaleenv_mcp.spec.task import TaskSpec
 from scaleenv_mcp.tasks.generation import DEFAULT_MIX, TaskMix, generate_tasks
 from scaleenv_mcp.tasks.grader import evaluate_checks
@@ -226,3 +228,15 @@ def test_a_tool_without_reasons_gets_one_from_its_verb_and_object() -> None:
     spec = parse_blueprint(data, "no-reasons")
     assert tool_reasons(spec, "cancel_order") == ["my plans changed and I don't need the order any more"]
     assert tool_reasons(spec, "issue_store_credit") == ["something went wrong with my order"]  # a complaint
+
+
+async def test_the_oracle_plays_every_generated_script_to_success(tmp_path: Path) -> None:
+    """The oracle and the scripted user (no LLM) on every retail task of four states with a change of
+    mind, a push back or several facts held back: each reaches reward 1, so each task can be won by
+    an agent that asks, listens and holds."""
+    scripted = [t for t in generated("retail") if {"change_of_mind", "push_back", "hidden_facts"} & set(t.traits)]
+    assert {"change_of_mind", "push_back", "hidden_facts"} <= {trait for t in scripted for trait in t.traits}
+    for task in scripted:
+        plan = EvalPlan(root=ROOT, tasks=[task], agent=OracleAgent({task.id: task}))
+        record = await run_eval_episode(plan, task, 1, tmp_path)
+        assert record.success and record.reward == 1.0, (task.id, task.traits, record.checks)
