@@ -194,12 +194,12 @@ def test_a_goodwill_gesture_is_granted_where_the_policy_allows_it_and_withheld_w
     for task in granted:
         credit = next(c for c in task.solution if c.tool == "issue_store_credit")
         state = seed_state(spec, seed=task.initial_state["seed"])
-        assert state.get("order", credit.arguments["order_id"])["status"] == "delayed"
+        assert (state.get("order", credit.arguments["order_id"]) or {}).get("status") == "delayed"
         assert replay(spec, task, task.solution).success
     for task in withheld:
         assert task.refused is not None and task.refused.tool == "issue_store_credit"
         state = seed_state(spec, seed=task.initial_state["seed"])
-        assert state.get("order", task.refused.arguments["order_id"])["status"] != "delayed"
+        assert (state.get("order", task.refused.arguments["order_id"]) or {}).get("status") not in (None, "delayed")
         assert execute(state, "issue_store_credit", task.refused.arguments).breaches == (CREDIT_RULE,)
     for task in tasks:  # never a gesture without a complaint
         uses = [c for c in task.solution if c.tool == "issue_store_credit"] + ([task.refused] if task.refused else [])
