@@ -14,9 +14,11 @@ since the checks exist only once the task is assembled.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ....engine.runtime import execute
 from ....spec.task import ToolCall
 from ..acceptance import Rejection
 from ..draft import Draft, TakenBack
@@ -35,10 +37,6 @@ _DRAFT_FIELDS = (
 """what a draft accumulates as goals are added (the rest is shared by the whole generation)"""
 _NESTED = frozenset({"details", "created"})
 """fields holding lists in a dict: copied deep"""
-
-
-class _Undo(Exception):
-    """Raised inside ``State.atomic`` to undo a final request that is the first one again."""
 
 
 def add(draft: Draft) -> Rejection | None:
@@ -94,18 +92,12 @@ def _more_goals(draft: Draft, last: str, tools: list[str], goals: int) -> None:
 
 def _other_goal(draft: Draft, tool: str, taken: set[str]) -> bool:
     """Add one more write to the draft, unless it acts on a row in ``taken``."""
-    saved = _saved(draft)
-    start = len(draft.solution)
-    try:
-        with draft.state.atomic():
-            if not add_write(draft, tool, set(draft.known) - taken):
-                raise _Undo
-            if _ids(_writes(draft, draft.solution[start:])) & taken or (draft.touched - saved["touched"]) & taken:
-                raise _Undo
-    except _Undo:
-        _restore(draft, saved)
-        return False
-    return True
+    touched = set(draft.touched)
+
+    def on_taken(start: int) -> bool:
+        return bool(_ids(_writes(draft, draft.solution[start:])) & taken or (draft.touched - touched) & taken)
+
+    return _add_unless(draft, tool, set(draft.known) - taken, on_taken)
 
 
 def _saved(draft: Draft) -> dict[str, Any]:
@@ -146,18 +138,30 @@ def _first_request(draft: Draft, tool: str) -> TakenBack | None:
 
 def _final_request(draft: Draft, tool: str, prefer: set[str], first: TakenBack) -> bool:
     """Add the final request to the draft, unless it is the first one again (the same calls or words)."""
+
+    def again(start: int) -> bool:
+        same_calls = _writes(draft, draft.solution[start:]) == first.abandoned
+        return same_calls or draft.requests[-1] == first.first_request or draft.phrases[-1] == first.first
+
+    return _add_unless(draft, tool, prefer, again)
+
+
+def _add_unless(draft: Draft, tool: str, prefer: set[str], unwanted: Callable[[int], bool]) -> bool:
+    """Add one write to the draft unless ``unwanted`` (given where its calls start in the reference)
+    says so. It is tried inside a trial, so an unwanted one leaves the state as it was; a kept one
+    is then run again for real (the same calls on the same state make the same rows and ids)."""
     saved = _saved(draft)
     start = len(draft.solution)
-    try:
-        with draft.state.atomic():
-            if not add_write(draft, tool, prefer):
-                raise _Undo
-            same_calls = _writes(draft, draft.solution[start:]) == first.abandoned
-            if same_calls or draft.requests[-1] == first.first_request or draft.phrases[-1] == first.first:
-                raise _Undo
-    except _Undo:
-        _restore(draft, saved)
+    after: dict[str, Any] | None = None
+    with draft.state.trial():
+        if add_write(draft, tool, prefer) and not unwanted(start):
+            after = _saved(draft)
+    _restore(draft, saved)
+    if after is None:
         return False
+    for call in after["solution"][start:]:
+        execute(draft.state, call.tool, call.arguments)
+    _restore(draft, after)
     return True
 
 
