@@ -56,8 +56,13 @@ def test_synth_reproduces_the_committed_files_byte_for_byte(domain: str, project
 
 @pytest.mark.e2e
 def test_a_second_synth_rewrites_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On the committed corpus a synth finds the domain up to date (its build stamp matches) and
+    compiles nothing; forced, it compiles and still changes no byte."""
     committed = tree_bytes(project)
     assert main(["--root", str(project), "synth", "retail"]) == 0
+    assert "retail: up to date" in capsys.readouterr().out
+    assert tree_bytes(project) == committed
+    assert main(["--root", str(project), "synth", "retail", "--force"]) == 0
     assert "0 file(s) changed" in capsys.readouterr().out
     assert tree_bytes(project) == committed
 

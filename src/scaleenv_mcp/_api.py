@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from .compiler.pipeline import SHIPPED_SEEDS, TASKS_PER_DOMAIN, TASKS_PER_SEED, compile_spec, seeded_tasks
+from .compiler.pipeline import SHIPPED_SEEDS, TASKS_PER_DOMAIN, TASKS_PER_SEED, GateFailed, compile_spec, seeded_tasks
 from .compiler.proctest import DomainReport
 from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
@@ -38,7 +38,8 @@ from .spec.load import load_blueprint, parse_blueprint
 from .spec.model import DomainSpec, ToolSpec
 from .spec.paths import project_paths
 from .spec.task import AnswerChannel, RewardMode, TaskSpec, ToolCall
-from .synthesis.names import propose_in_project
+from .synthesis.names import build_name
+from .synthesis.proposer import SynthesisFailed
 from .tasks.grader import Verification
 
 __all__ = ["Domain", "Episode", "compile_blueprint", "evaluate", "load", "synthesize"]
@@ -191,16 +192,23 @@ def synthesize(
     tasks: int = TASKS_PER_DOMAIN,
     root: str | Path | None = None,
 ) -> Domain:
-    """A domain from its name through any litellm model, compiled like a blueprint; only the LLM cache
-    (``.scaleenv-cache/llm/``, in the project or the current folder) is written. Raises ``LLMError``,
-    ``SynthesisFailed`` or ``GateFailed``."""
+    """A domain from its name through any litellm model, compiled like a blueprint; a proposal the gate
+    rejects goes back to the model with the gate's defects, up to ``max_repairs`` rounds. Only the LLM
+    cache (``.scaleenv-cache/llm/``, in the project or the current folder) is written. Raises
+    ``LLMError``, ``SynthesisFailed`` or ``GateFailed`` (the last gated proposal's report)."""
     paths = project_paths(root, create=True)
-    proposal = propose_in_project(
+    built = build_name(
         name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
-        llm=ModelOptions(api_base=api_base, api_key=api_key),
+        llm=ModelOptions(api_base=api_base, api_key=api_key), tasks=tasks, task_seed=0, allow_failing=False,
     )  # fmt: skip
-    spec = parse_blueprint(proposal.blueprint, f"<synthesized {name!r}>")
-    return compile_blueprint(spec, tasks=tasks)
+    if built.proposal is not None and (built.blueprint is None or built.report is None):
+        raise SynthesisFailed(built.proposal.name, built.stage, built.problems, built.proposal)
+    if built.blueprint is None or built.report is None:
+        raise AssertionError("a built name has a proposal")
+    if built.problems:
+        raise GateFailed(built.report)
+    spec = parse_blueprint(built.blueprint, f"<synthesized {name!r}>")
+    return Domain(spec, built.tasks, built.report)
 
 
 def evaluate(

@@ -84,6 +84,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _dollars(text: str) -> float:
+    """An argparse type for a spending limit: a positive, finite amount."""
+    try:
+        value = float(text.lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of dollars") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive amount, not {text}")
+    return value
+
+
 @contextmanager
 def _progress(total: int, what: str, *, quiet: bool = False) -> Iterator[tqdm[Any]]:
     """A progress bar on stderr with counts and ETA (hidden when stderr is not a terminal, or ``quiet``)."""
@@ -132,6 +143,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         def report(outcome: SynthOutcome) -> None:
             bar.update(1)
+            if outcome.status == "current":
+                print(f"{outcome.name}: up to date (blueprint, options and compiler unchanged; --force recompiles)", flush=True)
+                return
             if outcome.status != "written":
                 _say(outcome.error)
                 return
@@ -152,7 +166,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             )
 
         outcomes = synth_blueprints(
-            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report
+            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report,
+            force=args.force,
         )
     invalid = sum(1 for o in outcomes if o.status == "invalid")
     rejected = sum(1 for o in outcomes if o.status == "rejected")
@@ -166,7 +181,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def _synth_from_names(args: argparse.Namespace) -> int:
     from .synthesis.names import NameOutcome, synthesize_names
-    from .synthesis.proposer import LLMError, domain_name
+    from .synthesis.proposer import Budget, LLMError, domain_name
 
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise CliError("--ray needs Ray: pip install 'scaleenv-mcp[ray]'")
@@ -186,9 +201,16 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         if outcome.status == "skipped":
             print(f"skipped {outcome.name!r}: near-identical to {outcome.twin!r}")
             return
+        if outcome.status == "done_before":
+            print(f"skipped {outcome.name!r}: {outcome.before.replace('_', ' ')} in an earlier run (--resume)")
+            return
+        if outcome.status == "not_started":
+            print(f"not started {outcome.name!r}: the budget is spent")
+            return
         proposal = outcome.proposal
+        where = f"; the proposal and its reasons are kept at {outcome.blueprint} and {outcome.reasons}"
         if outcome.status == "never_validated":
-            print(outcome.error, file=sys.stderr)
+            print(outcome.error + where, file=sys.stderr)
             return
         assert proposal is not None
         cost = f", cost ${proposal.cost:.4f}" if proposal.cost else ""
@@ -198,10 +220,7 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         )
         if outcome.status == "rejected":
             print(outcome.error, file=sys.stderr)
-            print(
-                f"{domain_name(outcome.name)}: not shipped; the proposed blueprint is kept at {outcome.blueprint}",
-                file=sys.stderr,
-            )
+            print(f"{domain_name(outcome.name)}: not shipped{where}", file=sys.stderr)
             return
         compiled = outcome.compiled
         assert compiled is not None
@@ -210,14 +229,22 @@ def _synth_from_names(args: argparse.Namespace) -> int:
             f"{len(compiled.tasks)} verified tasks; {len(outcome.changed)} file(s) changed"
         )
 
+    budget = Budget(max_tokens=args.max_tokens_total, max_cost=args.max_cost)
     try:
         outcomes = synthesize_names(
             names, paths, model=args.model, seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
             llm=_model_options(args), tasks=args.tasks, task_seed=args.task_seed,
-            allow_failing=args.allow_failing, on_outcome=report, ray=args.ray,
+            allow_failing=args.allow_failing, on_outcome=report, ray=args.ray, concurrency=args.concurrency,
+            budget=budget, resume=args.resume,
         )  # fmt: skip
     except LLMError as exc:
         raise CliError(f"the model could not be reached: {exc}") from None
+    if len(names) > 1 or budget.max_tokens is not None or budget.max_cost is not None:
+        unpriced = f" ({budget.unpriced_calls} call(s) without a known price)" if budget.unpriced_calls else ""
+        print(f"spent: {budget.tokens} tokens, ${budget.cost:.4f}{unpriced}")
+    waiting = sum(1 for o in outcomes if o.status == "not_started")
+    if waiting:
+        print(f"{waiting} name(s) not started: the budget is spent; rerun with --resume to go on", file=sys.stderr)
     failed = sum(1 for o in outcomes if o.status in ("never_validated", "rejected"))
     if failed:
         print(f"{failed} domain(s) not shipped", file=sys.stderr)
@@ -631,6 +658,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             concurrency=args.concurrency, out=Path(args.out), resume=args.resume, max_steps=args.max_steps,
             timeout=args.timeout, user_sim=args.user_sim, model=_model_options(args, timeout=args.llm_timeout),
             isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
+            seeds=list(args.seeds) if args.seeds is not None else None,
         )  # fmt: skip
         report = run_evaluation(args.agent, options, paths=paths, on_episode=finished, on_start=started)
     except EvalError as exc:
@@ -731,6 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
+    p.add_argument("--force", action="store_true",
+                   help="recompile every domain asked for, even one whose output is up to date (same blueprint, options and compiler)")
     p.add_argument("--tasks", type=_at_least(0), default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
@@ -738,7 +768,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
     p.add_argument("--count-tools", type=_at_least(1), default=10, help="about how many tools to ask the model for")
     p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data")
-    p.add_argument("--max-repairs", type=_at_least(0), default=2, help="repair rounds per synthesis stage")
+    p.add_argument("--max-repairs", type=_at_least(0), default=2,
+                   help="repair rounds per synthesis stage, and rounds sending the gate's defects back to the model")
+    p.add_argument("--concurrency", type=_at_least(1), default=None,
+                   help="names synthesized side by side (default 4; with --ray, every name)")
+    p.add_argument("--max-tokens-total", type=_at_least(1), default=None,
+                   help="start no new name once the fresh LLM calls used this many tokens (running ones finish)")
+    p.add_argument("--max-cost", type=_dollars, default=None,
+                   help="start no new name once the fresh LLM calls cost this many dollars (litellm's prices)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip names an earlier run wrote or rejected (recorded in synthesis/synth-names.json)")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -796,6 +835,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
     p.add_argument("--ray-workers", type=_at_least(1), help="Ray workers (default: one per CPU of the cluster)")
+    p.add_argument("--seeds", type=_seed_range, metavar="A-B",
+                   help="run fresh verified tasks from each domain seeded with each of seeds A to B (--tasks per seed, default 6) instead of the stored ones")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")

@@ -69,20 +69,37 @@ def _transient(litellm: ModuleType) -> tuple[type[BaseException], ...]:
 
 
 class ResponseCache:
-    """Answers on disk by (model, messages, seed): a rerun makes no call and writes identical files."""
+    """Answers on disk by (endpoint, model, messages, seed): a rerun makes no call and writes identical files.
+
+    The endpoint is part of the key because two servers behind one model name are two models: an
+    answer from endpoint A must never stand in for endpoint B (a dead B must fail as B). Only
+    answers are stored, never failures: an error raises before :meth:`put`, and an empty reply (what
+    a failing proxy often sends) is refused, so a failure cannot be served from the cache later.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def key(self, model: str, messages: list[dict[str, Any]], seed: int) -> str:
-        return hashlib.sha256(json.dumps([model, messages, seed], sort_keys=True).encode()).hexdigest()
+    def key(self, model: str, messages: list[dict[str, Any]], seed: int, *, api_base: str | None) -> str:
+        """The cache key; with no ``api_base`` (the provider's own endpoint) it is the key earlier
+        versions used, so caches made before the endpoint was part of the key stay valid."""
+        parts: list[Any] = [model, messages, seed] if not api_base else [model, api_base.rstrip("/"), messages, seed]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
         path = self.root / f"{key}.json"
-        data: dict[str, Any] | None = json.loads(path.read_text()) if path.is_file() else None
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):  # a damaged entry is a miss, not a crash
+            return None
+        if not isinstance(data, dict) or not str(data.get("text") or "").strip():
+            return None  # an empty answer is a failure, never served
         return data
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store an answer; an empty one is not stored (see the class docstring)."""
+        if not str(value.get("text") or "").strip():
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f"{key}.tmp"
         tmp.write_text(json.dumps(value))
@@ -171,6 +188,7 @@ async def complete(
         request["seed"] = seed
     litellm = _litellm()
     transient = _transient(litellm)
+    where = f"{model} at {api_base}" if api_base else model  # which endpoint failed, when one was named
     for attempt in range(retries + 1):
         try:
             return await litellm.acompletion(model=model, messages=messages, **request)
@@ -178,9 +196,9 @@ async def complete(
             if _is_auth(litellm, exc):
                 raise LLMAuthError(model, _key_variable(litellm, model, api_base), _short(exc)) from None
             if not isinstance(exc, transient):
-                raise LLMError(f"{model}: {_short(exc)}") from None  # bad model name, 4xx: retrying will not help
+                raise LLMError(f"{where}: {_short(exc)}") from None  # bad model name, 4xx: retrying will not help
             if attempt == retries:
-                raise LLMError(f"{model} failed after {retries + 1} attempts: {_short(exc)}") from None
+                raise LLMError(f"{where} failed after {retries + 1} attempts: {_short(exc)}") from None
             await anyio.sleep(backoff * 2**attempt)
     raise AssertionError("unreachable")
 

@@ -10,7 +10,6 @@ import json
 
 import scaleenv_mcp as se
 
-
 SEARCHED = ("retail", "food_delivery", "airline", "hotel", "car_rental", "retail_banking", "telecom_plans", "library_loans")
 """shipped domains searched in order: a regenerated task set may move the question to another one"""
 

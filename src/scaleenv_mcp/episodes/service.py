@@ -314,6 +314,7 @@ class EpisodeService:
         span = min(_RATE_WINDOW_S, max(now - self._started, 1e-9))
         return {
             "live_episodes": len(self.handles),
+            "awake_episodes": self.coordinator.awake,
             "per_creator": dict(self._per_creator),
             "calls_total": self._calls,
             "tool_errors_total": self._errors,
@@ -324,6 +325,7 @@ class EpisodeService:
                 "max_episodes": self.max_episodes,
                 "max_per_creator": self.max_per_creator,
                 "idle_seconds": self.idle_seconds,
+                "awake_states": self.coordinator.hot_states,
             },
         }
 

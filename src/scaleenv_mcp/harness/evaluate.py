@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 import anyio
 
+from ..compiler.pipeline import TASKS_PER_SEED, seeded_tasks
 from ..errors import ScaleenvError
 from ..llm import ModelOptions, auth_failure
-from ..spec.catalog import domain_names, load_domain_tasks
+from ..spec.catalog import domain_names, load_domain, load_domain_tasks
 from ..spec.paths import ProjectPaths
 from ..spec.task import AnswerChannel, TaskSpec
 from .agents import Agent
@@ -62,9 +63,21 @@ def select_tasks(
     domains: Sequence[str] | None = None,
     per_domain: int | None = None,
     task_ids: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[TaskSpec]:
-    """Explicit task ids, or the first ``per_domain`` tasks (all when None) of each domain (all when None)."""
+    """Explicit task ids, or the first ``per_domain`` tasks (all when None) of each domain (all when
+    None); with ``seeds``, fresh verified tasks from each domain seeded with each of them instead
+    (``per_domain`` per seed, :data:`TASKS_PER_SEED` by default), as ``scaleenv tasks --seeds`` makes them."""
     known = domain_names(paths)
+    if seeds is not None:
+        if task_ids:
+            raise EvalError("--seeds draws fresh tasks; it does not combine with --task-ids")
+        fresh: list[TaskSpec] = []
+        for d in domains or known:
+            if d not in known:
+                raise EvalError(f"unknown domain {d!r}; known: {', '.join(known)}")
+            fresh += seeded_tasks(load_domain(paths, d), seeds, per_domain or TASKS_PER_SEED)
+        return fresh
     if task_ids:
         by_domain: dict[str, list[TaskSpec]] = {}
         chosen: list[TaskSpec] = []
@@ -121,6 +134,9 @@ class EvalOptions:
     """``local`` or a cluster address: run the episodes on Ray"""
     ray_workers: int | None = None
     answer_channel: AnswerChannel = "typed"
+    seeds: Sequence[int] | None = None
+    """draw fresh verified tasks from the domains seeded with these instead of the stored ones
+    (``per_domain`` per seed); they run in process, where a task may bring its own state"""
 
     def __post_init__(self) -> None:
         if self.trials < 1 or self.concurrency < 1 or self.max_steps < 1 or self.timeout <= 0:
@@ -129,6 +145,10 @@ class EvalOptions:
             raise EvalError(f"--tasks must be at least 1, not {self.per_domain} (leave it out for every task)")
         if self.ray_workers is not None and self.ray_workers < 1:
             raise EvalError("--ray-workers must be at least 1")
+        if self.seeds is not None and (self.isolation != "inproc" or self.ray is not None):
+            raise EvalError("--seeds runs fresh tasks in process: leave out --isolation process and --ray")
+        if self.seeds is not None and any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in self.seeds):
+            raise EvalError("--seeds are whole numbers from 0")
 
     def summary(self, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         """The options as ``summary.json`` records them (the keys it always had)."""
@@ -137,6 +157,7 @@ class EvalOptions:
             "user_sim": self.user_sim, "api_base": self.model.api_base, "llm_timeout": self.model.timeout,
             "isolation": self.isolation, "answer_channel": self.answer_channel,
             "domains": sorted({t.domain for t in tasks}), "tasks": len(tasks), "ray": self.ray, "ray_workers": self.ray_workers,
+            **({"seeds": list(self.seeds)} if self.seeds is not None else {}),
         }  # fmt: skip
 
 
@@ -157,7 +178,7 @@ def run_evaluation(
     on that cluster (``ray_workers`` workers, default one per CPU); results are the same as a local run."""
     domains, per_domain, task_ids = options.domains, options.per_domain, options.task_ids
     trials, out, ray, user_sim = options.trials, options.out, options.ray, options.user_sim
-    tasks = select_tasks(paths, domains=domains, per_domain=per_domain, task_ids=task_ids)
+    tasks = select_tasks(paths, domains=domains, per_domain=per_domain, task_ids=task_ids, seeds=options.seeds)
     by_id = {t.id: t for t in tasks}
     if ray is not None:
         if not isinstance(agent, str):

@@ -41,7 +41,7 @@ from mcp.shared.message import SessionMessage
 from ..engine.bounds import argument_problem, printable
 from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
-from ..episodes.coordinator import Coordinator, EpisodeError
+from ..episodes.coordinator import HOT_STATES, Coordinator, EpisodeError
 from ..episodes.service import IDLE_SECONDS, EpisodeService
 from ..episodes.store import EpisodeStore
 from ..errors import ScaleenvError
@@ -582,7 +582,7 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
     if options.host not in LOOPBACK and token is None:
         raise ServeError(f"serving on {options.host} reaches beyond this machine: set {CONTROL_TOKEN_ENV} to a secret first")
     try:
-        coordinator = Coordinator(spec, tasks)
+        coordinator = Coordinator(spec, tasks, hot_states=options.awake_states or HOT_STATES)
         store = EpisodeStore(state_dir) if state_dir else None
         service = EpisodeService(
             coordinator, default_task=options.task, idle_seconds=options.idle_seconds,
@@ -605,6 +605,8 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
 
         limits = ["--idle-seconds", str(options.idle_seconds), "--max-episodes", str(options.max_episodes),
                   "--max-per-creator", str(options.max_per_creator)]  # fmt: skip
+        if options.awake_states:
+            limits += ["--awake-states", str(options.awake_states)]
         for allowed in options.allowed_host or ():
             limits += ["--allowed-host", allowed]
         serve_args = ["--root", str(project_paths(root).root), "serve", spec.name, *(["--task", options.task] if options.task else []), *limits]

@@ -67,7 +67,7 @@ def missing_facts(task: TaskSpec, candidate: str) -> list[str]:
 
 async def _one(task: TaskSpec, model: str, cache: ResponseCache, seed: int, options: ModelOptions) -> tuple[str, int, int]:
     messages = [{"role": "user", "content": _PROMPT.format(text=task.instruction)}]
-    key = cache.key(model, messages, seed)
+    key = cache.key(model, messages, seed, api_base=options.api_base)
     hit = cache.get(key)
     if hit is not None:
         return str(hit["text"]), 0, 1
