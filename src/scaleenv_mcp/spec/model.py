@@ -520,6 +520,14 @@ class ToolSpec(StrictModel):
     phrasings: list[Annotated[str, Field(min_length=3, max_length=300)]] = Field(
         [], max_length=8, description="how a user asks for this call; {param} slots, e.g. 'please cancel {order_id}'"
     )
+    reasons: list[Annotated[str, Field(min_length=3, max_length=120)]] = Field(
+        [],
+        max_length=8,
+        description="why a user asks for this write, as short first-person clauses ('my plans changed'); a task's caller says one",
+    )
+    goodwill: bool = Field(
+        False, description="a goodwill gesture (a credit, a voucher): asked for only with a complaint; the policy grants or withholds it"
+    )
     examples: list[ExampleSpec] = Field(
         [], max_length=20, description="given rows, this call makes these changes or this error: checked when the domain compiles"
     )

@@ -287,6 +287,7 @@ def _tool_problems(spec: DomainSpec) -> Iterator[Problem]:
                     )
             if _SLOT.sub("", text).count("{") or _SLOT.sub("", text).count("}"):
                 yield Problem(path=f"{base}.phrasings[{i}]", message="a stray brace; slots look like {order_id}")
+        yield from _reason_problems(base, tool)
         if tool.lookup and tool.search:
             yield Problem(path=base, message="a tool has either 'lookup' or 'search', not both")
         if tool.lookup:
@@ -892,6 +893,26 @@ def _ref_target(refs: list[tuple[str, str | None]], scope: dict[str, tuple[str, 
         if field is not None and field.type == "ref":
             return field.ref
     return None
+
+
+def _reason_problems(base: str, tool: ToolSpec) -> Iterator[Problem]:
+    """``reasons`` and ``goodwill`` say why a user asks for a write: a read tool has neither, and a
+    reason is a plain clause the generator puts in a sentence (no slot, no closing stop, said once)."""
+    if not tool.effects:
+        if tool.reasons:
+            yield Problem(path=f"{base}.reasons", message="only a write tool (one with effects) has reasons")
+        if tool.goodwill:
+            yield Problem(path=f"{base}.goodwill", message="only a write tool (one with effects) can be a goodwill gesture")
+    seen: set[str] = set()
+    for i, text in enumerate(tool.reasons):
+        path = f"{base}.reasons[{i}]"
+        if "{" in text or "}" in text:
+            yield Problem(path=path, message="a reason has no slots; write the clause a caller says ('my plans changed')")
+        elif text.rstrip()[-1:] in ".!?;,":
+            yield Problem(path=path, message="a reason is a clause without closing punctuation ('my plans changed')")
+        elif text.strip().lower() in seen:
+            yield Problem(path=path, message="this reason is already listed")
+        seen.add(text.strip().lower())
 
 
 def _slot_hint(slot: str, params: dict[str, Any]) -> str:

@@ -72,6 +72,8 @@ class Rejection(StrEnum):
     """its first write tool already leads its share of the kept tasks"""
     TRAIT_WANTED = "trait_wanted"
     """made by a lagging trait's strategy, but the task came out without that trait"""
+    ABANDONED_PASSES = "abandoned_passes"
+    """a change of mind whose first request, done instead of the final one or besides it, still passes"""
 
 
 DraftRule = Callable[[Draft], Rejection | None]
@@ -180,11 +182,39 @@ def within_policy(draft: Draft, task: TaskSpec) -> Rejection | None:
     return Rejection.BREAKS_POLICY if monitor.violations else None
 
 
+def abandoned_calls_fail(draft: Draft, task: TaskSpec) -> Rejection | None:
+    """An agent that did what the user first asked, and took back, fails: the abandoned calls run
+    in place of the final request's writes fail the checks, and so do they run after the whole
+    reference, unless the tool then refuses them (a row already gone cannot be changed again, and
+    that call changes nothing)."""
+    if draft.taken_back is None:
+        return None
+    abandoned, final, work = draft.taken_back.abandoned, draft.taken_back.final, draft.state
+    at = next(i for i, c in enumerate(task.solution) if c in final)
+    instead = [*(c for c in task.solution[:at] if c not in final), *abandoned, *(c for c in task.solution[at:] if c not in final)]
+    try:
+        work.reset()
+        results = [(c in abandoned, execute(work, c.tool, c.arguments).ok) for c in instead]
+        if not all(ok for was_abandoned, ok in results if was_abandoned):
+            return Rejection.ABANDONED_PASSES  # the first request cannot even be done: it tests nothing
+        if evaluate_checks(task.checks, work.changes(), work).success:
+            return Rejection.ABANDONED_PASSES
+        work.reset()
+        for call in task.solution:
+            execute(work, call.tool, call.arguments)
+        done = [execute(work, c.tool, c.arguments).ok for c in abandoned]
+        if all(done) and evaluate_checks(task.checks, work.changes(), work).success:
+            return Rejection.ABANDONED_PASSES
+    finally:
+        work.reset()
+    return None
+
+
 DRAFT_RULES: Sequence[DraftRule] = (repeated_request, changes_state)
 """Rules on the draft, once its goals are added (before the checks are derived)."""
 WORDING_RULES: Sequence[WordingRule] = (no_internal_id,)
 """Rules on the instruction, before the facts held back are drawn."""
-TASK_RULES: Sequence[TaskRule] = (checks_pass_at_end, checks_fail_at_start, minimal, within_policy)
+TASK_RULES: Sequence[TaskRule] = (checks_pass_at_end, checks_fail_at_start, minimal, within_policy, abandoned_calls_fail)
 """Rules on the assembled task, in order (the later ones replay the solution: the costly ones last)."""
 
 

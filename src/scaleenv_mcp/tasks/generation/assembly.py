@@ -15,6 +15,7 @@ from typing import Any
 from ...spec.task import TRAITS, CheckSpec, TaskSpec, Trait
 from ..derive import checks_from_diff
 from ..wording import field_phrase
+from .caller import Caller, caller, held_back
 from .draft import Draft
 
 __all__ = ["Wording", "assemble", "checks", "derived_traits", "word"]
@@ -31,6 +32,8 @@ class Wording:
     """field -> value: the user's name (the persona's label) and the keys the entry lookup needs"""
     label: str | None
     """the persona's naming field, said in the intro rather than as a fact"""
+    caller: Caller
+    """the user's script, the sentence that gives their reason, and their requests in order"""
 
 
 def checks(draft: Draft) -> list[CheckSpec]:
@@ -52,7 +55,9 @@ def word(draft: Draft) -> Wording:
         facts = {label: persona[label], **facts}
     intro = f"Hi, I'm {persona[label]}" if label else "Hi"
     known = ", ".join(f"my {field_phrase(f, entity.fields[f])} is {v}" for f, v in facts.items() if f != label)
-    return Wording(instruction=f"{intro}; {known}. " + " ".join(draft.phrases), intro=intro, facts=facts, label=label)
+    who = caller(draft)
+    instruction = f"{intro}; {known}. {who.reason_sentence} " + " ".join(who.story)
+    return Wording(instruction=instruction, intro=intro, facts=facts, label=label, caller=who)
 
 
 def derived_traits(task: TaskSpec) -> set[Trait]:
@@ -73,18 +78,8 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
     """The TaskSpec (its id is given when it is kept). By the order's hidden share, the user names
     themself and asks, and says how to find them and their rows only when asked (one random draw)."""
     spec, persona, kind = draft.spec, draft.persona, draft.order.kind
-    fields = spec.entities[draft.persona_entity].fields
-    facts, label = wording.facts, wording.label
-    opening, hidden = None, {}
-    if draft.rng.random() < draft.order.hidden_share:
-        opening = f"{wording.intro}. " + " ".join(draft.requests)
-        hidden = {
-            field_phrase(f, fields[f]): f"My {field_phrase(f, fields[f])} is {v}."
-            for f, v in facts.items() if f != label
-        }  # fmt: skip
-        hidden.update({noun: " ".join(sentences) for noun, sentences in draft.details.items() if noun not in hidden})
-        if not hidden or any(str(v) in opening for f, v in facts.items() if f != label):
-            opening, hidden = None, {}
+    facts = wording.facts
+    opening, hidden = held_back(draft, wording.intro, facts, wording.label, wording.caller)
     task = TaskSpec(
         id="",
         domain=spec.name,
@@ -110,7 +105,7 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
         hidden=hidden,
         decides=draft.decides,
         refused=draft.refused,
-        script=None,  # the user's script comes with the task traits
+        script=wording.caller.script,
     )
-    traits = draft.traits | derived_traits(task)
+    traits = draft.traits | wording.caller.traits | derived_traits(task)
     return task.model_copy(update={"traits": [t for t in TRAITS if t in traits]})

@@ -45,7 +45,7 @@ from ..wording import (
 )
 from .mix import DEFAULT_MIX, TaskMix
 
-__all__ = ["AGGREGATE_KEY", "REFUSAL_KEY", "Draft", "Order", "initial_state_ref", "persona_tool", "start_draft"]
+__all__ = ["AGGREGATE_KEY", "REFUSAL_KEY", "Draft", "Order", "TakenBack", "initial_state_ref", "persona_tool", "start_draft"]
 
 AGGREGATE_KEY = "aggregate:"
 """Prefix of the answer-balance keys of counts (kept apart from questions' answers)."""
@@ -95,6 +95,20 @@ class Order:
     want: frozenset[Trait] = frozenset()
     """traits the kept set lacks (below :attr:`.mix.TaskMix.trait_targets`): a strategy or the
     assembly that can give this candidate one of them does"""
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """A request the user makes first and takes back before it is done: as said (with the facts that
+    find its rows), without those facts, and the write calls it would have taken (never in the reference)."""
+
+    first: str
+    first_request: str
+    abandoned: list[ToolCall]
+    final: list[ToolCall]
+    """the write calls of the request said instead (in the reference)"""
+    at: int
+    """the index of the request said instead among the draft's phrases (the first request's place)"""
 
 
 @dataclass
@@ -159,6 +173,8 @@ class Draft:
     """row id -> the fields its last description used"""
     conditions: set[str] = field(default_factory=set)
     """descriptions that single a row out by a condition ("whichever of my orders is pending")"""
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """row id -> (its entity, the words that last described it): what a user who holds a row back says when asked"""
     distractors: set[str] = field(default_factory=set)
     """rows the task names that have a near duplicate in the state (a flight an hour later, a namesake)"""
     rules: int = 0
@@ -177,6 +193,8 @@ class Draft:
     """a refusal's request as the call an obedient agent would make"""
     traits: set[Trait] = field(default_factory=set)
     """traits the goal strategy gave this candidate (the assembly adds those it derives)"""
+    taken_back: TakenBack | None = None
+    """a request the user makes first and takes back (a change of mind); the goals hold the final one"""
 
     def say(self, text: str, facts: Facts) -> None:
         """One request of the task, with what the user adds so its rows can be found; the request and
@@ -269,7 +287,14 @@ class Draft:
         )
 
     def describe(self, entity: str, row: dict[str, Any]) -> str | None:
-        """Words that single out ``row`` among the rows a user could mean; None if impossible."""
+        """Words that single out ``row`` among the rows a user could mean; None if impossible. The
+        words are kept in :attr:`names` (a user who holds back which row they mean says them when asked)."""
+        text = self._describe(entity, row)
+        if text is not None:
+            self.names[str(row["id"])] = (entity, text)
+        return text
+
+    def _describe(self, entity: str, row: dict[str, Any]) -> str | None:
         if entity == self.persona_entity and row["id"] == self.persona["id"]:
             return "my profile"
         spec_entity = self.spec.entities[entity]

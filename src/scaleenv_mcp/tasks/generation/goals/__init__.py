@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from ....spec.task import TaskKind, Trait
 from ..acceptance import Rejection
 from ..draft import Draft
-from . import action, aggregate, information, refusal
+from . import action, aggregate, change_of_mind, compensation, information, refusal
 
 __all__ = ["STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
 
@@ -26,9 +26,14 @@ STRATEGIES: Mapping[str, GoalStrategy] = {
     "information": information.add,  # a question about a row, or over all the user's rows
     "aggregate": aggregate.add,  # a question only all of the user's rows together answer
     "refusal": refusal.add,  # a write an agent-kept rule forbids on the user's own row
+    "change_of_mind": change_of_mind.add,  # a write the user first asks for in another form, then takes back
+    "compensation": compensation.add,  # a goodwill gesture asked for with a complaint, withheld by the policy
 }
 
-TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {}
+TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {
+    "change_of_mind": ("action", "change_of_mind"),
+    "compensation": ("refusal", "compensation"),
+}
 """Trait -> (the kind of task, the strategy in :data:`STRATEGIES`) that makes a task with it. While a
 trait lags its target, a candidate of that kind is made by its strategy (the first lagging trait in
 :data:`~scaleenv_mcp.spec.task.TRAITS` order). Traits the assembly gives (facts held back, a push back)

@@ -30,10 +30,12 @@ def add(draft: Draft) -> Rejection | None:
         draft.decides = order.force_tool
         return None
     assert draft.graph is not None
-    writes = spec.write_tools()
+    writes = [w for w in spec.write_tools() if not spec.tools[w].goodwill]  # a gesture is a decision: see .compensation
+    if not writes:
+        return Rejection.NO_BINDING
     last: str | None = None
     for _ in range(order.goals):
-        follow = [b for b in draft.graph.successors(last) if spec.tools[b].is_write] if last else []
+        follow = [b for b in draft.graph.successors(last) if b in writes] if last else []
         for attempt in range(_TRIES):  # a goal whose tool cannot be bound tries another tool
             fresh = [w for w in writes if w not in order.covered]
             if fresh and not last and attempt == 0:  # write tools no kept task uses yet go first
