@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "15d7535ce05137467483f961b57d00d3095cf50f58233a5e6f045887d1ba5e96"
+SPEC_SHA256 = "6faa45ad79ddac366da2995c4374d8482ea21ddc3f374835feb744e5d6281ef9"
 
 
 def load_spec() -> DomainSpec:

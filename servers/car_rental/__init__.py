@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "80e4ecc3e8d35ab9c5744849d9efa53c5e3b93eb3983fb05e74672534798dbb3"
+SPEC_SHA256 = "209e2b6498e9e94397a973e0aa55f13bffa7e0d7b1ac4b3da763035dea09a546"
 
 
 def load_spec() -> DomainSpec:

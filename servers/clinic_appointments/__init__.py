@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "e937ed0c2b25787b042140e5aa1f0bfd3f43139e97ef738ccb85006ed1d9519b"
+SPEC_SHA256 = "02b17c340d2e4b5544da57592f87d5912fd0d13bb14751e03d3a81544eaa40bc"
 
 
 def load_spec() -> DomainSpec:

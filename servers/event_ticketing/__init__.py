@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "3a7c1520811e0e9060ca818a46533a56a933bdc02eaf9eba3d517c239bf4dc14"
+SPEC_SHA256 = "99ee2eed6b52a2feb05ec9b68daca0323cb97f6f39842f5a7527c571894177fb"
 
 
 def load_spec() -> DomainSpec:

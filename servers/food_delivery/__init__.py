@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "664f6171884527b440e3313f16b1ee0acae8a607ced5a4a0a224c37c0a154ac6"
+SPEC_SHA256 = "e5c4da159b172a2279e9ff3bcd0a1bc26fa61b6e5513ef40ae273c524665656b"
 
 
 def load_spec() -> DomainSpec:

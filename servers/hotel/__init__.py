@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b49aa9bb28ef8114635d7dbeaecd0972952902c9e241d13a4d20eb4d70ed6bbe"
+SPEC_SHA256 = "f511037f9febd1c87982d965394610c57d2383561e0cbf23895b252f4e4c4952"
 
 
 def load_spec() -> DomainSpec:

@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "54858d4c329a5103e077a9707513bbc845ce67a31d09ebb16de6f9c1b649e40c"
+SPEC_SHA256 = "4899bc1cb9019acacb79964cd68762a4890f4fb0cb63eb2d94a36b927e0ce3d4"
 
 
 def load_spec() -> DomainSpec:

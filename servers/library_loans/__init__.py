@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "59748c0808f617dd0eb8be3d1e23219f7d68eb18ddaa9b8b4a68223ff055e9cd"
+SPEC_SHA256 = "ebe613af4e0ba1562c1dcf4c4a2b46eff893a78826dd4f5c8154e8ee83ec307b"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "a48a20170d73d1636fa8f2b173519c87c8a0534c5b4a6cf22cf96334af0139cb"
+SPEC_SHA256 = "9eda304ac7b3b40f3950a5e0b02110a3b09d5bb75189286e88eba72d6f18d8a4"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "6839c7c18b82472f2fbef6a6ec153e23a1bb32c43cf2df419f2b2d2ec5175e27"
+SPEC_SHA256 = "75e057c2ba1b4f6a33dc5dbe32292cf14b16788277a1a270ac3a55ee61c1f602"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "0c74d6e4f352e483d526ff5284a76d46534c009769431efc0bcd26de47cf866a"
+SPEC_SHA256 = "63b219dda7e9ee201ed923e4c40b2c5afa7ae064c3e048dfdafc15b3717ee444"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4a8512b3ef5645c7007c87318191771114834638b74788cdbfd68f1855e65533"
+SPEC_SHA256 = "0904a852efc5d820d940efe2babf53abb6e34cfa2145c8fe8f808c252a5f9b82"
 
 
 def load_spec() -> DomainSpec:
