@@ -36,6 +36,7 @@ from ..spec.types import ref_var
 from .answers import answer_type_for, format_answer_value
 from .claims import action_verbs
 from .derive import checks_from_diff
+from .distractors import add_distractors
 from .grader import Evidence, evaluate_checks
 from .policy import PolicyMonitor, shown_ids
 from .wording import (
@@ -965,7 +966,8 @@ def _one_task(
         return None
     if not _within_policy(spec, work, task):
         return None
-    return task
+    # >>> distractors (issue 24 item 3): the one call into tasks/distractors.py; keep it after the task is verified
+    return add_distractors(spec, initial, task, described=build.described, twins=build.distractors)
 
 
 def _within_policy(spec: DomainSpec, work: State, task: TaskSpec) -> bool:

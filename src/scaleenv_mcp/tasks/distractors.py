@@ -1,0 +1,400 @@
+"""Distractors: rows placed near the rows a task names, so that a careless agent picks the wrong one.
+
+A task's initial state is its seed's state plus a few copies of the rows the user talks about:
+the same flight a few hours off, the same product in another edition, a namesake customer with
+another email, another order of the same customer a few days apart. Each copy differs from its row
+in a fact the user states (or in a unique value the user gives), so a careful agent that checks what
+the user said still finds the one row; an agent that takes the first search hit, or stops at a
+name, does not. Harder tasks (by :func:`~scaleenv_mcp.tasks.stats.difficulty_label`) get more.
+
+What was added is recorded in the task, so anyone can rebuild the state byte for byte::
+
+    initial_state = {"seed": 7,
+                     "distractors": {"seed": 1234, "near": [["flight", "FLT-0012", ["departs_at"]]], "count": 2},
+                     "sha256": "..."}   # of the image with the copies in it
+
+``near`` lists each row copied and the fields its copies vary (their unique fields always get new
+values); ``count`` copies are shared out over the rows in order, each row's from its own random
+stream (``seed``, the entity and the id), so rebuilding needs nothing but the recipe and the
+domain. A copy is kept only if it leaves the task as it was: every row the user names is still
+singled out by what the user says about it (its stated values, or the condition or choice that named
+it), and the reference solution, replayed on the new state, makes the same calls succeed, changes
+the same rows and passes the same checks, within the policy. A row whose copies would change any of
+that is dropped from the recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.diff import StateDiff
+from ..engine.runtime import execute
+from ..engine.seed import SeedError, add_near_copies
+from ..engine.state import State
+from ..spec.model import DomainSpec
+from ..spec.task import TaskSpec
+from .grader import NOT_SUBMITTED, Evidence, evaluate_checks
+from .policy import PolicyMonitor, shown_ids
+
+__all__ = [
+    "DISTRACTORS",
+    "MAX_COPIES",
+    "RECIPE_KEY",
+    "DistractorError",
+    "Near",
+    "Recipe",
+    "add_distractors",
+    "apply_recipe",
+    "build_image",
+    "parse_recipe",
+    "recipe_key",
+    "task_recipe",
+]
+
+RECIPE_KEY = "distractors"
+"""the key of ``TaskSpec.initial_state`` that holds the recipe"""
+
+DISTRACTORS = {"easy": 1, "medium": 2, "hard": 4}
+"""copies added per task by its difficulty label: a harder task hides its rows among more look-alikes"""
+
+MAX_COPIES = 32
+"""copies one recipe may ask for (a task names a handful of rows; more would be a different state)"""
+MAX_NEAR = 16
+"""rows one recipe may copy"""
+
+_COMPARED = ("money", "date", "datetime", "int", "float")
+"""field types a description may single a row out by comparing (the cheapest, the latest)"""
+
+
+class DistractorError(ValueError):
+    """A task's distractor recipe is malformed or cannot be built on its seed's state (one line: what and where)."""
+
+
+@dataclass(frozen=True)
+class Near:
+    """One row to copy, and the fields its copies vary (besides their unique ones)."""
+
+    entity: str
+    id: str
+    vary: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the distractors of one task are made: ``count`` copies shared over ``near`` in order,
+    each row's drawn from a stream seeded by ``seed``, its entity and its id."""
+
+    seed: int
+    near: tuple[Near, ...]
+    count: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "near": [[n.entity, n.id, list(n.vary)] for n in self.near], "count": self.count}
+
+    def shares(self) -> list[int]:
+        """Copies per row of ``near``: the count shared out evenly, earlier rows first."""
+        whole, extra = divmod(self.count, len(self.near))
+        return [whole + (1 if i < extra else 0) for i in range(len(self.near))]
+
+
+def parse_recipe(spec: DomainSpec, data: Any) -> Recipe:
+    """A recipe from its JSON form, checked against the domain; :class:`DistractorError` says what is wrong."""
+    where = f"{spec.name}: initial_state.{RECIPE_KEY}"
+    if not isinstance(data, Mapping) or set(data) != {"seed", "near", "count"}:
+        got = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+        raise DistractorError(f"{where} must be an object with exactly seed, near and count (got {got})")
+    seed, near, count = data["seed"], data["near"], data["count"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DistractorError(f"{where}.seed must be a whole number from 0 (got {seed!r})")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COPIES:
+        raise DistractorError(f"{where}.count must be a whole number from 1 to {MAX_COPIES} (got {count!r})")
+    if not isinstance(near, list) or not 1 <= len(near) <= min(MAX_NEAR, count):
+        raise DistractorError(f"{where}.near must list 1 to {min(MAX_NEAR, count)} rows (no more rows than copies)")
+    rows: list[Near] = []
+    for i, item in enumerate(near):
+        if not isinstance(item, list) or len(item) != 3 or not all(isinstance(x, str) for x in item[:2]):
+            raise DistractorError(f"{where}.near[{i}] must be [entity, id, [field, ...]] (got {item!r:.80})")
+        entity, row_id, vary = item
+        espec = spec.entities.get(entity)
+        if espec is None:
+            raise DistractorError(f"{where}.near[{i}]: no entity {entity!r} in {spec.name}")
+        if espec.seed_effects:
+            raise DistractorError(f"{where}.near[{i}]: rows of {entity!r} cannot be copied (seeding them changes other rows)")
+        if not isinstance(vary, list) or not all(isinstance(f, str) for f in vary):
+            raise DistractorError(f"{where}.near[{i}]: the fields to vary must be a list of names (got {vary!r:.80})")
+        for fname in vary:
+            f = espec.fields.get(fname)
+            if f is None or f.derive or f.ref_where_expr is not None:
+                raise DistractorError(f"{where}.near[{i}]: {entity}.{fname} is not a field a copy can vary")
+        rows.append(Near(entity, row_id, tuple(vary)))
+    if len({(n.entity, n.id) for n in rows}) != len(rows):
+        raise DistractorError(f"{where}.near names a row twice")
+    return Recipe(seed, tuple(rows), count)
+
+
+def task_recipe(spec: DomainSpec, initial_state: Mapping[str, Any]) -> Recipe | None:
+    """The distractor recipe a task's ``initial_state`` records, if any (checked; see :func:`parse_recipe`)."""
+    data = initial_state.get(RECIPE_KEY)
+    return None if data is None else parse_recipe(spec, data)
+
+
+def recipe_key(initial_state: Mapping[str, Any]) -> str:
+    """What identifies a task's initial image beyond its seed: the recipe in canonical JSON ("" for none)."""
+    data = initial_state.get(RECIPE_KEY)
+    return "" if data is None else json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def apply_recipe(spec: DomainSpec, state: State, recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
+    """Insert the recipe's copies into ``state`` (its seed's state); return (entity, row) per copy."""
+    added: list[tuple[str, dict[str, Any]]] = []
+    for near, share in zip(recipe.near, recipe.shares(), strict=True):
+        rng = random.Random(f"{spec.name}:distractors:{recipe.seed}:{near.entity}:{near.id}")
+        try:
+            rows = add_near_copies(spec, state, near.entity, near.id, near.vary, share, rng)
+        except SeedError as exc:
+            raise DistractorError(f"{spec.name}: distractor recipe cannot be built: {exc}") from exc
+        added += [(near.entity, row) for row in rows]
+    return added
+
+
+def build_image(spec: DomainSpec, base: bytes, recipe: Recipe) -> bytes:
+    """The image of ``base`` (a seed's image) with the recipe's copies in it."""
+    state = State.from_snapshot(spec, base)
+    try:
+        apply_recipe(spec, state, recipe)
+        return state.snapshot()
+    finally:
+        state.close()
+
+
+# ---------------------------------------------------------------- making a task's recipe
+
+
+def add_distractors(
+    spec: DomainSpec, initial: State, task: TaskSpec, described: Mapping[str, Sequence[str]], twins: Collection[str] = ()
+) -> TaskSpec:
+    """``task`` with distractors near the rows it names, or unchanged when none can be placed safely.
+
+    ``initial`` is the state the task was made on (its seed's, unchanged); ``described`` says, per
+    row the user names, the fields its description used (its stated values, or the one field of a
+    condition or choice); ``twins`` are the named rows the seed already gave a near duplicate. The
+    task's ``difficulty["distractors"]`` becomes the number of named rows with a near duplicate."""
+    from .stats import difficulty_label  # stats reads the generator's constants; the generator calls this
+
+    if RECIPE_KEY in task.initial_state:
+        return task
+    wanted = DISTRACTORS[difficulty_label(task)]
+    digest = hashlib.sha256(json.dumps([task.instruction, [c.model_dump() for c in task.solution]]).encode()).digest()
+    seed = int.from_bytes(digest[:4], "big")
+    rng = random.Random(f"{spec.name}:distractors:{seed}")
+    candidates = _candidates(spec, initial, task, described)
+    rng.shuffle(candidates)
+    candidates = candidates[:wanted]
+    if not candidates:
+        return task
+    base = initial.snapshot()
+    reference = _replay(spec, State.from_snapshot(spec, base), task)
+    kept = _fits(spec, initial, base, task, described, reference, Recipe(seed, tuple(candidates), wanted))
+    if kept is None:  # one row's copies spoil it: try the rows one at a time, keeping those that fit
+        near: list[Near] = []
+        for candidate in candidates:
+            if _fits(spec, initial, base, task, described, reference, Recipe(seed, (*near, candidate), wanted)) is not None:
+                near.append(candidate)
+        kept = _fits(spec, initial, base, task, described, reference, Recipe(seed, tuple(near), wanted)) if near else None
+    if kept is None:
+        return task
+    recipe, image = kept
+    initial_state = {
+        "seed": task.initial_state.get("seed", spec.seed),
+        RECIPE_KEY: recipe.as_json(),
+        "sha256": hashlib.sha256(image).hexdigest(),
+    }
+    named = set(twins) | {n.id for n in recipe.near}
+    return task.model_copy(update={"initial_state": initial_state, "difficulty": {**task.difficulty, "distractors": len(named)}})
+
+
+def _entity_of(spec: DomainSpec, row_id: str) -> str | None:
+    prefix = row_id.rsplit("-", 1)[0]
+    return next((name for name, e in spec.entities.items() if e.id_prefix == prefix), None)
+
+
+def _touched(spec: DomainSpec, task: TaskSpec) -> set[str]:
+    """Ids of the rows the reference and the checks name (arguments, checked rows, the user)."""
+    ids = {c.id for c in task.checks if c.id} | ({task.actor} if task.actor else set())
+    for call in task.solution:
+        for value in call.arguments.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and _entity_of(spec, item) is not None:
+                    ids.add(item)
+    return ids
+
+
+def _candidates(spec: DomainSpec, initial: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> list[Near]:
+    """The rows worth copying and the field each copy varies: rows the user names, of tables where
+    every row the task touches is one the user names (a copy cannot then pass for a row the
+    task finds some other way), never a table an aggregate question counts over."""
+    counted = {c.entity for c in task.checks if c.kind == "answer" and c.entity and not c.id}
+    stated: dict[str, list[str]] = {k: list(v) for k, v in described.items()}
+    if task.actor:
+        stated.setdefault(task.actor, list(task.user))
+    by_entity: dict[str, set[str]] = {}
+    for row_id in _touched(spec, task):
+        entity = _entity_of(spec, row_id)
+        if entity is not None and initial.get(entity, row_id) is not None:
+            by_entity.setdefault(entity, set()).add(row_id)
+    out: list[Near] = []
+    for row_id, fields in stated.items():
+        entity = _entity_of(spec, row_id)
+        if entity is None or entity in counted or not by_entity.get(entity, set()) <= set(stated):
+            continue
+        espec = spec.entities[entity]
+        row = initial.get(entity, row_id)
+        if row is None or espec.seed_effects or any(f.unique and f.ref_where_expr is not None for f in espec.fields.values()):
+            continue
+        usable = [f for f in fields if f in espec.fields]
+        if row_id == task.actor:  # a namesake: the same name, other contact details
+            vary = [f for f in usable if f != espec.label and not espec.fields[f].unique and not espec.fields[f].derive]
+            if not any(espec.fields[f].unique for f in usable) and not vary:
+                continue
+            out.append(Near(entity, row_id, tuple(vary)))
+            continue
+        options = [
+            f for f in usable
+            if f != espec.label and not espec.fields[f].unique and not espec.fields[f].derive
+            and espec.fields[f].ref_where_expr is None and espec.fields[f].ref != _entity_of(spec, task.actor or "")
+        ]  # fmt: skip
+        if not options and not any(espec.fields[f].unique for f in usable):
+            continue  # nothing the user says could tell a copy apart
+        ranked = sorted(options, key=lambda f: (espec.fields[f].type not in ("date", "datetime"), espec.fields[f].type != "enum"))
+        out.append(Near(entity, row_id, tuple(ranked[:1])))
+    return sorted(out, key=lambda n: (n.entity, n.id))
+
+
+@dataclass
+class _Replay:
+    """What the reference solution did on one state."""
+
+    ok: list[bool]
+    changes: str
+    verdict: list[bool]
+    start: list[bool]
+    violations: int
+
+
+def _replay(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
+    """Run the reference solution on ``state`` (closed after), as an episode is watched and graded."""
+    try:
+        start = evaluate_checks(task.checks, StateDiff(), state, evidence=Evidence())
+        state.track()
+        monitor = PolicyMonitor(spec, actor_id=task.actor)
+        ok: list[bool] = []
+        read: set[str] = set()
+        for call in task.solution:
+            before = monitor.touched_before(state, call.tool, call.arguments)
+            result = execute(state, call.tool, call.arguments)
+            monitor.observe(state, call.tool, result, before)
+            ok.append(result.ok)
+            if result.ok and result.data is not None:
+                read.update(shown_ids(result.data))
+        answers = [c.value for c in task.checks if c.kind == "answer"]
+        submitted = answers[0] if len(answers) == 1 and task.kind == "information" else NOT_SUBMITTED
+        changes = state.changes()
+        verdict = evaluate_checks(task.checks, changes, state, evidence=Evidence(submitted=submitted, read=read))
+        return _Replay(
+            ok, changes.model_dump_json(), [c.passed for c in verdict.checks], [c.passed for c in start.checks], len(monitor.violations)
+        )
+    finally:
+        state.close()
+
+
+def _fits(
+    spec: DomainSpec, initial: State, base: bytes, task: TaskSpec, described: Mapping[str, Sequence[str]], reference: _Replay, recipe: Recipe
+) -> tuple[Recipe, bytes] | None:
+    """The recipe and its image when its copies leave the task as it was (see the module's doc), else None."""
+    if not recipe.near:
+        return None
+    recipe = Recipe(recipe.seed, recipe.near, max(recipe.count, len(recipe.near)))
+    state = State.from_snapshot(spec, base)
+    try:
+        apply_recipe(spec, state, recipe)
+    except DistractorError:
+        state.close()
+        return None
+    if not _singled_out(spec, initial, state, task, described):
+        state.close()
+        return None
+    image = state.snapshot()
+    again = _replay(spec, state, task)
+    same = (again.ok, again.changes, again.verdict, again.start, again.violations) == (
+        reference.ok, reference.changes, reference.verdict, reference.start, reference.violations
+    )  # fmt: skip
+    return (recipe, image) if same else None
+
+
+def _singled_out(spec: DomainSpec, before: State, after: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> bool:
+    """Whether every row the user names is told apart after the copies as it was before: each way
+    its stated fields single it out among the rows the user could mean (equal in all of them; or,
+    for a field compared, the only highest or lowest among rows equal in the others) still does."""
+    stated: dict[str, list[str]] = {k: list(v) for k, v in described.items()}
+    if task.actor:
+        stated.setdefault(task.actor, list(task.user))
+    persona = _entity_of(spec, task.actor or "")
+    for row_id, fields in stated.items():
+        entity = _entity_of(spec, row_id)
+        row = before.get(entity, row_id) if entity is not None else None
+        if entity is None or row is None:
+            continue
+        usable = [f for f in fields if f in spec.entities[entity].fields]
+        if not usable:
+            continue
+        was = _ways(spec, before, entity, row, usable, persona, task.actor)
+        now = _ways(spec, after, entity, row, usable, persona, task.actor)
+        if not was <= now:
+            return False
+    return True
+
+
+def _ways(
+    spec: DomainSpec, state: State, entity: str, row: dict[str, Any], fields: list[str], persona: str | None, actor: str | None
+) -> set[str]:
+    """The readings of a description by ``fields`` under which ``row`` is the only row meant."""
+    scope = _owned(spec, state, entity, persona, actor) if persona and actor and entity != persona else None
+    if scope is not None and row["id"] not in scope:
+        scope = None  # not the user's row: matched among every row, as the generator does
+
+    def among(where: dict[str, Any]) -> list[dict[str, Any]]:
+        found = state.find(entity, where)
+        return [r for r in found if scope is None or r["id"] in scope]
+
+    ways: set[str] = set()
+    if [r["id"] for r in among({f: row[f] for f in fields})] == [row["id"]]:
+        ways.add("equal")
+    for f in fields:
+        if spec.entities[entity].fields[f].type not in _COMPARED or row.get(f) is None:
+            continue
+        group = [r[f] for r in among({g: row[g] for g in fields if g != f}) if r.get(f) is not None]
+        if group.count(row[f]) == 1 and row[f] == max(group):
+            ways.add(f"max:{f}")
+        if group.count(row[f]) == 1 and row[f] == min(group):
+            ways.add(f"min:{f}")
+    return ways
+
+
+def _owned(spec: DomainSpec, state: State, entity: str, persona: str, actor: str, depth: int = 0) -> set[str]:
+    """Ids of the rows of ``entity`` whose references lead to the user within three steps."""
+    if entity == persona:
+        return {actor}
+    if depth > 2:
+        return set()
+    found: set[str] = set()
+    for fname, f in spec.entities[entity].fields.items():
+        if f.type == "ref" and f.ref in spec.entities:
+            parents = _owned(spec, state, str(f.ref), persona, actor, depth + 1)
+            if parents:
+                found |= {r["id"] for r in state.find(entity, {f"{fname}__in": sorted(parents)})}
+    return found
