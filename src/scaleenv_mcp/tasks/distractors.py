@@ -224,9 +224,9 @@ def _entity_of(spec: DomainSpec, row_id: str) -> str | None:
 
 
 def _touched(spec: DomainSpec, task: TaskSpec) -> set[str]:
-    """Ids of the rows the reference and the checks name (arguments, checked rows, the user)."""
+    """Ids of the rows the reference, the refused request and the checks name (arguments, checked rows, the user)."""
     ids = {c.id for c in task.checks if c.id} | ({task.actor} if task.actor else set())
-    for call in task.solution:
+    for call in [*task.solution, *([task.refused] if task.refused else [])]:
         for value in call.arguments.values():
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and _entity_of(spec, item) is not None:
@@ -235,22 +235,27 @@ def _touched(spec: DomainSpec, task: TaskSpec) -> set[str]:
 
 
 def _candidates(spec: DomainSpec, initial: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> list[Near]:
-    """The rows worth copying and the field each copy varies: rows the user names, of tables where
+    """The rows worth copying and the fields each copy varies: rows the user names, of tables where
     every row the task touches is one the user names (a copy cannot then pass for a row the
-    task finds some other way), never a table an aggregate question counts over."""
+    task finds some other way), never a table an aggregate question counts over. A copy differs in
+    a value the user states (a unique one it always gets anew, such as an email or a flight number;
+    else one of the stated fields is varied) and, where the table has one, in a date the user does
+    not give, so it is the same flight a few hours off, the same order a few days apart."""
     counted = {c.entity for c in task.checks if c.kind == "answer" and c.entity and not c.id}
     stated: dict[str, list[str]] = {k: list(v) for k, v in described.items()}
     if task.actor:
         stated.setdefault(task.actor, list(task.user))
+    persona = _entity_of(spec, task.actor or "")
+    touched = _touched(spec, task)
     by_entity: dict[str, set[str]] = {}
-    for row_id in _touched(spec, task):
+    for row_id in touched:
         entity = _entity_of(spec, row_id)
         if entity is not None and initial.get(entity, row_id) is not None:
             by_entity.setdefault(entity, set()).add(row_id)
     out: list[Near] = []
     for row_id, fields in stated.items():
         entity = _entity_of(spec, row_id)
-        if entity is None or entity in counted or not by_entity.get(entity, set()) <= set(stated):
+        if row_id not in touched or entity is None or entity in counted or not by_entity.get(entity, set()) <= set(stated):
             continue
         espec = spec.entities[entity]
         row = initial.get(entity, row_id)
@@ -258,21 +263,31 @@ def _candidates(spec: DomainSpec, initial: State, task: TaskSpec, described: Map
             continue
         usable = [f for f in fields if f in espec.fields]
         if row_id == task.actor:  # a namesake: the same name, other contact details
-            vary = [f for f in usable if f != espec.label and not espec.fields[f].unique and not espec.fields[f].derive]
-            if not any(espec.fields[f].unique for f in usable) and not vary:
+            contacts = [f for f in usable if f != espec.label and not espec.fields[f].unique and not espec.fields[f].derive]
+            if not any(espec.fields[f].unique for f in usable) and not contacts:
                 continue
-            out.append(Near(entity, row_id, tuple(vary)))
+            out.append(Near(entity, row_id, tuple(contacts)))
             continue
-        options = [
-            f for f in usable
-            if f != espec.label and not espec.fields[f].unique and not espec.fields[f].derive
-            and espec.fields[f].ref_where_expr is None and espec.fields[f].ref != _entity_of(spec, task.actor or "")
+        said = [f for f in usable if _variable(spec, entity, f, persona)]
+        unsaid = [
+            f for f, x in espec.fields.items() if f not in usable and x.type in ("date", "datetime") and _variable(spec, entity, f, persona)
         ]  # fmt: skip
-        if not options and not any(espec.fields[f].unique for f in usable):
-            continue  # nothing the user says could tell a copy apart
-        ranked = sorted(options, key=lambda f: (espec.fields[f].type not in ("date", "datetime"), espec.fields[f].type != "enum"))
-        out.append(Near(entity, row_id, tuple(ranked[:1])))
+        vary: list[str] = []
+        if not any(espec.fields[f].unique for f in usable):  # told apart by a stated value it does not share
+            if not said:
+                continue  # nothing the user says could tell a copy apart
+            vary.append(min(said, key=lambda f: (espec.fields[f].type not in ("date", "datetime"), espec.fields[f].type != "enum")))
+        if unsaid:  # a date the user does not give moves the copy in listings sorted by it: the first hit may be the copy
+            vary.append(unsaid[0])
+        out.append(Near(entity, row_id, tuple(vary)))
     return sorted(out, key=lambda n: (n.entity, n.id))
+
+
+def _variable(spec: DomainSpec, entity: str, fname: str, persona: str | None) -> bool:
+    """Whether a copy may take another value of a field: not the name a careless agent looks for,
+    not a unique or derived one, not a filtered reference, not the user it belongs to."""
+    f = spec.entities[entity].fields[fname]
+    return fname != spec.entities[entity].label and not f.unique and not f.derive and f.ref_where_expr is None and f.ref != persona
 
 
 @dataclass
