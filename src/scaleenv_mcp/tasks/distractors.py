@@ -69,6 +69,8 @@ MAX_NEAR = 16
 
 _COMPARED = ("money", "date", "datetime", "int", "float")
 """field types a description may single a row out by comparing (the cheapest, the latest)"""
+_GROUP = 50
+"""the most rows a description compares a row with (the generator compares at most 20)"""
 
 
 class DistractorError(ValueError):
@@ -382,17 +384,20 @@ def _ways(
     if scope is not None and row["id"] not in scope:
         scope = None  # not the user's row: matched among every row, as the generator does
 
-    def among(where: dict[str, Any]) -> list[dict[str, Any]]:
-        found = state.find(entity, where)
-        return [r for r in found if scope is None or r["id"] in scope]
+    def among(where: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Rows the user could mean that match ``where`` (up to ``limit``): the user's own by id, else by the values."""
+        return state.find(entity, {**where, "id__in": sorted(scope)} if scope is not None else where, limit=limit)
 
     ways: set[str] = set()
-    if [r["id"] for r in among({f: row[f] for f in fields})] == [row["id"]]:
+    if [r["id"] for r in among({f: row[f] for f in fields}, 2)] == [row["id"]]:
         ways.add("equal")
     for f in fields:
         if spec.entities[entity].fields[f].type not in _COMPARED or row.get(f) is None:
             continue
-        group = [r[f] for r in among({g: row[g] for g in fields if g != f}) if r.get(f) is not None]
+        rows = among({g: row[g] for g in fields if g != f}, _GROUP + 1)
+        if len(rows) > _GROUP:
+            continue  # nobody picks the cheapest or the latest out of that many
+        group = [r[f] for r in rows if r.get(f) is not None]
         if group.count(row[f]) == 1 and row[f] == max(group):
             ways.add(f"max:{f}")
         if group.count(row[f]) == 1 and row[f] == min(group):
