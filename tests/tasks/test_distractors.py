@@ -13,6 +13,7 @@ import scaleenv_mcp as se
 from scaleenv_mcp.engine.seed import seed_state
 from scaleenv_mcp.engine.state import State
 from scaleenv_mcp.episodes.coordinator import Coordinator, EpisodeError
+from scaleenv_mcp.export.tasks import grading_row
 from scaleenv_mcp.spec.task import ANSWER_TOOL, CheckSpec, TaskSpec, ToolCall
 from scaleenv_mcp.tasks.distractors import DISTRACTORS, RECIPE_KEY, add_distractors, build_image, parse_recipe
 from scaleenv_mcp.tasks.stats import difficulty_label
@@ -58,6 +59,7 @@ def test_generated_tasks_record_their_distractors_and_the_coordinator_rebuilds_t
     for task in with_recipe:
         recipe = parse_recipe(RETAIL.spec, task.initial_state[RECIPE_KEY])
         assert recipe.count in DISTRACTORS.values() or recipe.count == len(recipe.near)
+        assert grading_row(RETAIL.spec, task)["initial_state"] == task.initial_state  # exports carry the recipe
         ep = coordinator.start(task)
         assert hashlib.sha256(ep.initial).hexdigest() == task.initial_state["sha256"], task.id
         base = State.from_snapshot(RETAIL.spec, coordinator.image(task.initial_state["seed"]))

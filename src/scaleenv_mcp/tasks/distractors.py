@@ -200,14 +200,15 @@ def add_distractors(
     if not candidates:
         return task
     base = initial.snapshot()
-    reference = _replay(spec, State.from_snapshot(spec, base), task)
+    reference = _replay_within(spec, initial, task)
     kept = _fits(spec, initial, base, task, described, reference, Recipe(seed, tuple(candidates), wanted))
-    if kept is None:  # one row's copies spoil it: try the rows one at a time, keeping those that fit
+    if kept is None:  # one row's copies spoil it: add the rows one at a time, keeping those that fit
         near: list[Near] = []
         for candidate in candidates:
-            if _fits(spec, initial, base, task, described, reference, Recipe(seed, (*near, candidate), wanted)) is not None:
+            fit = _fits(spec, initial, base, task, described, reference, Recipe(seed, (*near, candidate), wanted))
+            if fit is not None:
                 near.append(candidate)
-        kept = _fits(spec, initial, base, task, described, reference, Recipe(seed, tuple(near), wanted)) if near else None
+                kept = fit  # the recipe of every row kept so far, as verified
     if kept is None:
         return task
     recipe, image = kept
@@ -303,30 +304,41 @@ class _Replay:
     violations: int
 
 
-def _replay(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
-    """Run the reference solution on ``state`` (closed after), as an episode is watched and graded."""
+def _replay_within(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
+    """:func:`_replay` on a state left exactly as it was (its rows, and whether and what it tracks):
+    the reference on the task's own state costs no copy of it."""
     try:
-        start = evaluate_checks(task.checks, StateDiff(), state, evidence=Evidence())
-        state.track()
-        monitor = PolicyMonitor(spec, actor_id=task.actor)
-        ok: list[bool] = []
-        read: set[str] = set()
-        for call in task.solution:
-            before = monitor.touched_before(state, call.tool, call.arguments)
-            result = execute(state, call.tool, call.arguments)
-            monitor.observe(state, call.tool, result, before)
-            ok.append(result.ok)
-            if result.ok and result.data is not None:
-                read.update(shown_ids(result.data))
-        answers = [c.value for c in task.checks if c.kind == "answer"]
-        submitted = answers[0] if len(answers) == 1 and task.kind == "information" else NOT_SUBMITTED
-        changes = state.changes()
-        verdict = evaluate_checks(task.checks, changes, state, evidence=Evidence(submitted=submitted, read=read))
-        return _Replay(
-            ok, changes.model_dump_json(), [c.passed for c in verdict.checks], [c.passed for c in start.checks], len(monitor.violations)
-        )
+        tracked: dict[tuple[str, str], dict[str, Any] | None] | None = state.journal()
+    except RuntimeError:  # not tracking changes
+        tracked = None
+    try:
+        with state.trial():
+            return _replay(spec, state, task)
     finally:
-        state.close()
+        state.set_journal(tracked)
+
+
+def _replay(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
+    """Run the reference solution on ``state``, as an episode is watched and graded."""
+    start = evaluate_checks(task.checks, StateDiff(), state, evidence=Evidence())
+    state.track()
+    monitor = PolicyMonitor(spec, actor_id=task.actor)
+    ok: list[bool] = []
+    read: set[str] = set()
+    for call in task.solution:
+        before = monitor.touched_before(state, call.tool, call.arguments)
+        result = execute(state, call.tool, call.arguments)
+        monitor.observe(state, call.tool, result, before)
+        ok.append(result.ok)
+        if result.ok and result.data is not None:
+            read.update(shown_ids(result.data))
+    answers = [c.value for c in task.checks if c.kind == "answer"]
+    submitted = answers[0] if len(answers) == 1 and task.kind == "information" else NOT_SUBMITTED
+    changes = state.changes()
+    verdict = evaluate_checks(task.checks, changes, state, evidence=Evidence(submitted=submitted, read=read))
+    return _Replay(
+        ok, changes.model_dump_json(), [c.passed for c in verdict.checks], [c.passed for c in start.checks], len(monitor.violations)
+    )
 
 
 def _fits(
@@ -346,7 +358,10 @@ def _fits(
         state.close()
         return None
     image = state.snapshot()
-    again = _replay(spec, state, task)
+    try:
+        again = _replay(spec, state, task)
+    finally:
+        state.close()
     same = (again.ok, again.changes, again.verdict, again.start, again.violations) == (
         reference.ok, reference.changes, reference.verdict, reference.start, reference.violations
     )  # fmt: skip
