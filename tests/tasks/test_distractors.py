@@ -60,9 +60,10 @@ def test_generated_tasks_record_their_distractors_and_the_coordinator_rebuilds_t
         recipe = parse_recipe(RETAIL.spec, task.initial_state[RECIPE_KEY])
         assert recipe.count in DISTRACTORS.values() or recipe.count == len(recipe.near)
         assert grading_row(RETAIL.spec, task)["initial_state"] == task.initial_state  # exports carry the recipe
-        ep = coordinator.start(task)
-        assert hashlib.sha256(ep.initial).hexdigest() == task.initial_state["sha256"], task.id
-        base = State.from_snapshot(RETAIL.spec, coordinator.image(task.initial_state["seed"]))
+        ep = coordinator.start(task)  # rebuilt from the recipe; its sha256 checked
+        seed_image = coordinator.image(task.initial_state["seed"])
+        assert build_image(RETAIL.spec, seed_image, recipe) == (ep.initial, task.initial_state["sha256"]), task.id  # byte for byte
+        base = State.from_snapshot(RETAIL.spec, seed_image)
         grown = {e: n - base.count(e) for e, n in ep.state.counts().items() if n != base.count(e)}
         assert sum(grown.values()) == recipe.count, (task.id, grown)
         for near in recipe.near:  # each copy is its row but for the fields it varies, its unique ones and what derives from them
@@ -152,12 +153,13 @@ def test_a_copy_that_would_take_a_conditions_place_is_dropped_and_the_named_row_
             continue
         kept += 1
         assert near[0][2] == ["placed_on"]  # the copy differs in the field that names the row
-        grown = State.from_snapshot(spec, build_image(spec, base, parse_recipe(spec, task.initial_state[RECIPE_KEY])))
+        grown = State.from_snapshot(spec, build_image(spec, base, parse_recipe(spec, task.initial_state[RECIPE_KEY]))[0])
         mine = grown.find("order", {"customer_id": customer["id"]})
         assert len(mine) > len(orders)
         newest = max(o["placed_on"] for o in mine)
         assert [o["id"] for o in mine if o["placed_on"] == newest] == [latest["id"]]  # still the only latest
         grown.close()
+    assert state.snapshot() == base  # every copy was tried on the task's own state and undone
     state.close()
     assert kept and dropped, (kept, dropped)  # copies dated later were dropped, earlier ones kept
 

@@ -5,7 +5,8 @@ in-memory database (a copy of bytes, not a rebuild). Every task carries its own 
 cannot memorise one state's rows): the coordinator seeds each seed's image once, when a task of
 it first starts, adds the task's distractors when it records a recipe (:mod:`..tasks.distractors`),
 keeps the most recent :data:`SEED_IMAGES` images in an LRU cache keyed by the whole recipe (the
-domain's own seed always), and refuses a task whose recorded sha256 is not its recipe's image, or
+domain's own seed always), and refuses a task whose recorded sha256 is not its image's (for a task
+with distractors, :func:`..tasks.distractors.recipe_sha256`: its seed's image and the rows added), or
 whose recipe cannot be built, before any episode starts. It routes tool calls to that episode's
 state through the runtime, keeps named snapshots inside an episode (for search and RL
 branching), and verifies an episode against its task's checks. Nothing here is exposed
@@ -149,10 +150,15 @@ class Coordinator:
         else:
             image = self._cached(key) or b""
             if not image:
+                base = self.image(key[0])
+                bare = (key[0], "")
+                if bare not in self._shas:
+                    self._shas[bare] = hashlib.sha256(base).hexdigest()
                 try:
-                    image = self._keep(key, build_image(self.spec, self.image(key[0]), recipe))
+                    built, self._shas[key] = build_image(self.spec, base, recipe, self._shas[bare])
                 except DistractorError as exc:
                     raise EpisodeError(f"task {task.id}: {exc}") from None
+                image = self._keep(key, built)
         sha = self._shas.get(key)
         if sha is None:
             sha = self._shas[key] = hashlib.sha256(image).hexdigest()  # once per image, kept past its eviction

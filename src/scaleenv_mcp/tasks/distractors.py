@@ -11,7 +11,7 @@ What was added is recorded in the task, so anyone can rebuild the state byte for
 
     initial_state = {"seed": 7,
                      "distractors": {"seed": 1234, "near": [["flight", "FLT-0012", ["departs_at"]]], "count": 2},
-                     "sha256": "..."}   # of the image with the copies in it
+                     "sha256": "..."}   # of the seed's image and the rows added (recipe_sha256)
 
 ``near`` lists each row copied and the fields its copies vary (their unique fields always get new
 values); ``count`` copies are shared out over the rows in order, each row's from its own random
@@ -20,7 +20,8 @@ domain. A copy is kept only if it leaves the task as it was: every row the user 
 singled out by what the user says about it (its stated values, or the condition or choice that named
 it), and the reference solution, replayed on the new state, makes the same calls succeed, changes
 the same rows and passes the same checks, within the policy. A row whose copies would change any of
-that is dropped from the recipe.
+that is dropped from the recipe. All of this is tried on the task's own state inside a savepoint that
+is rolled back, so it costs the copies and the replays, not a copy of the state.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..engine.diff import StateDiff
 from ..engine.runtime import execute
@@ -53,6 +54,7 @@ __all__ = [
     "build_image",
     "parse_recipe",
     "recipe_key",
+    "recipe_sha256",
     "task_recipe",
 ]
 
@@ -66,6 +68,8 @@ MAX_COPIES = 32
 """copies one recipe may ask for (a task names a handful of rows; more would be a different state)"""
 MAX_NEAR = 16
 """rows one recipe may copy"""
+
+_T = TypeVar("_T")
 
 _COMPARED = ("money", "date", "datetime", "int", "float")
 """field types a description may single a row out by comparing (the cheapest, the latest)"""
@@ -164,12 +168,22 @@ def apply_recipe(spec: DomainSpec, state: State, recipe: Recipe) -> list[tuple[s
     return added
 
 
-def build_image(spec: DomainSpec, base: bytes, recipe: Recipe) -> bytes:
-    """The image of ``base`` (a seed's image) with the recipe's copies in it."""
+def recipe_sha256(base_sha256: str, added: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The sha256 a task with distractors records: of its seed's image (by that image's sha256) and
+    of every row the recipe adds, in order. The image is a function of the two (the same rows
+    inserted in the same order into the same image give the same bytes), so this pins it as hashing
+    its bytes would, at the cost of the rows added rather than of the whole state."""
+    rows = json.dumps([[entity, row] for entity, row in added], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{base_sha256}\n{rows}".encode()).hexdigest()
+
+
+def build_image(spec: DomainSpec, base: bytes, recipe: Recipe, base_sha256: str | None = None) -> tuple[bytes, str]:
+    """The image of ``base`` (a seed's image) with the recipe's copies in it, and its
+    :func:`recipe_sha256` (``base_sha256``: the base image's, when already known)."""
     state = State.from_snapshot(spec, base)
     try:
-        apply_recipe(spec, state, recipe)
-        return state.snapshot()
+        added = apply_recipe(spec, state, recipe)
+        return state.snapshot(), recipe_sha256(base_sha256 or hashlib.sha256(base).hexdigest(), added)
     finally:
         state.close()
 
@@ -199,23 +213,24 @@ def add_distractors(
     candidates = candidates[:wanted]
     if not candidates:
         return task
-    base = initial.snapshot()
-    reference = _replay_within(spec, initial, task)
-    kept = _fits(spec, initial, base, task, described, reference, Recipe(seed, tuple(candidates), wanted))
+    base_sha = task.initial_state.get("sha256") or hashlib.sha256(initial.snapshot()).hexdigest()
+    was = _readings(spec, initial, task, described)
+    reference = _within(initial, lambda: _replay(spec, initial, task))
+    kept = _fits(spec, initial, task, described, was, reference, Recipe(seed, tuple(candidates), wanted))
     if kept is None:  # one row's copies spoil it: add the rows one at a time, keeping those that fit
         near: list[Near] = []
         for candidate in candidates:
-            fit = _fits(spec, initial, base, task, described, reference, Recipe(seed, (*near, candidate), wanted))
+            fit = _fits(spec, initial, task, described, was, reference, Recipe(seed, (*near, candidate), wanted))
             if fit is not None:
                 near.append(candidate)
                 kept = fit  # the recipe of every row kept so far, as verified
     if kept is None:
         return task
-    recipe, image = kept
+    recipe, added = kept
     initial_state = {
         "seed": task.initial_state.get("seed", spec.seed),
         RECIPE_KEY: recipe.as_json(),
-        "sha256": hashlib.sha256(image).hexdigest(),
+        "sha256": recipe_sha256(str(base_sha), added),
     }
     named = set(twins) | {n.id for n in recipe.near}
     return task.model_copy(update={"initial_state": initial_state, "difficulty": {**task.difficulty, "distractors": len(named)}})
@@ -304,16 +319,16 @@ class _Replay:
     violations: int
 
 
-def _replay_within(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
-    """:func:`_replay` on a state left exactly as it was (its rows, and whether and what it tracks):
-    the reference on the task's own state costs no copy of it."""
+def _within(state: State, run: Callable[[], _T]) -> _T:
+    """``run()``, with every write it makes to ``state`` undone after, and the state's tracking
+    (whether and what it tracks) as it was: the task's own state serves without a copy of it."""
     try:
         tracked: dict[tuple[str, str], dict[str, Any] | None] | None = state.journal()
     except RuntimeError:  # not tracking changes
         tracked = None
     try:
         with state.trial():
-            return _replay(spec, state, task)
+            return run()
     finally:
         state.set_journal(tracked)
 
@@ -342,59 +357,55 @@ def _replay(spec: DomainSpec, state: State, task: TaskSpec) -> _Replay:
 
 
 def _fits(
-    spec: DomainSpec, initial: State, base: bytes, task: TaskSpec, described: Mapping[str, Sequence[str]], reference: _Replay, recipe: Recipe
-) -> tuple[Recipe, bytes] | None:
-    """The recipe and its image when its copies leave the task as it was (see the module's doc), else None."""
+    spec: DomainSpec, initial: State, task: TaskSpec, described: Mapping[str, Sequence[str]], was: dict[str, set[str]],
+    reference: _Replay, recipe: Recipe,
+) -> tuple[Recipe, list[tuple[str, dict[str, Any]]]] | None:
+    """The recipe and the rows it adds when its copies leave the task as it was (see the module's
+    doc), else None; tried on ``initial`` itself, every write undone."""
     if not recipe.near:
         return None
     recipe = Recipe(recipe.seed, recipe.near, max(recipe.count, len(recipe.near)))
-    state = State.from_snapshot(spec, base)
-    try:
-        apply_recipe(spec, state, recipe)
-    except DistractorError:
-        state.close()
-        return None
-    if not _singled_out(spec, initial, state, task, described):
-        state.close()
-        return None
-    image = state.snapshot()
-    try:
-        again = _replay(spec, state, task)
-    finally:
-        state.close()
-    same = (again.ok, again.changes, again.verdict, again.start, again.violations) == (
-        reference.ok, reference.changes, reference.verdict, reference.start, reference.violations
-    )  # fmt: skip
-    return (recipe, image) if same else None
+
+    def attempt() -> tuple[Recipe, list[tuple[str, dict[str, Any]]]] | None:
+        try:
+            added = apply_recipe(spec, initial, recipe)
+        except DistractorError:
+            return None
+        now = _readings(spec, initial, task, described)
+        if any(not ways <= now.get(row_id, set()) for row_id, ways in was.items()):
+            return None  # a named row is no longer singled out the way it was
+        again = _replay(spec, initial, task)
+        same = (again.ok, again.changes, again.verdict, again.start, again.violations) == (
+            reference.ok, reference.changes, reference.verdict, reference.start, reference.violations
+        )  # fmt: skip
+        return (recipe, added) if same else None
+
+    return _within(initial, attempt)
 
 
-def _singled_out(spec: DomainSpec, before: State, after: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> bool:
-    """Whether every row the user names is told apart after the copies as it was before: each way
-    its stated fields single it out among the rows the user could mean (equal in all of them; or,
-    for a field compared, the only highest or lowest among rows equal in the others) still does."""
+def _readings(spec: DomainSpec, state: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """Per row the user names, the ways what the user says about it singles it out in ``state``
+    (see :func:`_ways`): copies are kept only if every way that held before still holds."""
     stated: dict[str, list[str]] = {k: list(v) for k, v in described.items()}
     if task.actor:
         stated.setdefault(task.actor, list(task.user))
     persona = _entity_of(spec, task.actor or "")
+    out: dict[str, set[str]] = {}
     for row_id, fields in stated.items():
         entity = _entity_of(spec, row_id)
-        row = before.get(entity, row_id) if entity is not None else None
-        if entity is None or row is None:
-            continue
-        usable = [f for f in fields if f in spec.entities[entity].fields]
-        if not usable:
-            continue
-        was = _ways(spec, before, entity, row, usable, persona, task.actor)
-        now = _ways(spec, after, entity, row, usable, persona, task.actor)
-        if not was <= now:
-            return False
-    return True
+        row = state.get(entity, row_id) if entity is not None else None
+        usable = [f for f in fields if entity is not None and f in spec.entities[entity].fields]
+        if entity is not None and row is not None and usable:
+            out[row_id] = _ways(spec, state, entity, row, usable, persona, task.actor)
+    return out
 
 
 def _ways(
     spec: DomainSpec, state: State, entity: str, row: dict[str, Any], fields: list[str], persona: str | None, actor: str | None
 ) -> set[str]:
-    """The readings of a description by ``fields`` under which ``row`` is the only row meant."""
+    """The readings of a description by ``fields`` under which ``row`` is the only row meant among
+    the rows the user could mean (the user's own, for a row of theirs): equal in every field; or,
+    for a field compared, the only highest or lowest among rows equal in the others."""
     scope = _owned(spec, state, entity, persona, actor) if persona and actor and entity != persona else None
     if scope is not None and row["id"] not in scope:
         scope = None  # not the user's row: matched among every row, as the generator does
