@@ -31,6 +31,7 @@ import json
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from ..engine.diff import StateDiff
@@ -215,6 +216,12 @@ def add_distractors(
         return task
     base_sha = task.initial_state.get("sha256") or hashlib.sha256(initial.snapshot()).hexdigest()
     was = _readings(spec, initial, task, described)
+    # a row whose copies alone would blur what the user says is dropped before any replay (the cheap test first)
+    candidates = [
+        c for c in candidates if _within(initial, partial(_told_apart, spec, initial, task, described, was, Recipe(seed, (c,), wanted)))
+    ]  # fmt: skip
+    if not candidates:
+        return task
     reference = _within(initial, lambda: _replay(spec, initial, task))
     kept = _fits(spec, initial, task, described, was, reference, Recipe(seed, tuple(candidates), wanted))
     if kept is None:  # one row's copies spoil it: add the rows one at a time, keeping those that fit
@@ -367,13 +374,9 @@ def _fits(
     recipe = Recipe(recipe.seed, recipe.near, max(recipe.count, len(recipe.near)))
 
     def attempt() -> tuple[Recipe, list[tuple[str, dict[str, Any]]]] | None:
-        try:
-            added = apply_recipe(spec, initial, recipe)
-        except DistractorError:
+        added = _told_apart(spec, initial, task, described, was, recipe)
+        if added is None:
             return None
-        now = _readings(spec, initial, task, described)
-        if any(not ways <= now.get(row_id, set()) for row_id, ways in was.items()):
-            return None  # a named row is no longer singled out the way it was
         again = _replay(spec, initial, task)
         same = (again.ok, again.changes, again.verdict, again.start, again.violations) == (
             reference.ok, reference.changes, reference.verdict, reference.start, reference.violations
@@ -381,6 +384,19 @@ def _fits(
         return (recipe, added) if same else None
 
     return _within(initial, attempt)
+
+
+def _told_apart(
+    spec: DomainSpec, state: State, task: TaskSpec, described: Mapping[str, Sequence[str]], was: dict[str, set[str]], recipe: Recipe
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """Add the recipe's copies to ``state`` and return them, or None when they cannot be made or a
+    named row is no longer singled out every way it was (``was``: :func:`_readings` before)."""
+    try:
+        added = apply_recipe(spec, state, recipe)
+    except DistractorError:
+        return None
+    now = _readings(spec, state, task, described)
+    return added if all(ways <= now.get(row_id, set()) for row_id, ways in was.items()) else None
 
 
 def _readings(spec: DomainSpec, state: State, task: TaskSpec, described: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
