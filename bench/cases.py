@@ -857,8 +857,8 @@ def seeded_task_generation(quick: bool) -> list[Row]:
 def task_cost(quick: bool) -> list[Row]:
     """What verified tasks cost on retail seeded with 100, 10,000 and 100,000 rows, now that every
     task gets distractors near its rows (``tasks/distractors.py``): tasks/s from one seeded state
-    against the same generation without distractors (the generator's call patched to a no-op, same
-    run); one task from a new seed, seeding included, against seeding alone; and an episode's start
+    (median of 3 runs) against the same generation without distractors (the generator's call patched
+    to a no-op, runs alternated with ours); one task from a new seed, seeding included, against seeding alone; and an episode's start
     on a task whose distractors the coordinator must first add (first start) against the same start
     once that image is cached."""
     from unittest import mock
@@ -872,14 +872,16 @@ def task_cost(quick: bool) -> list[Row]:
         spec = _scaled_retail(target)
         initial = seed_state(spec)
         rows = sum(initial.counts().values())
-        rates: dict[bool, float] = {}
+        samples: dict[bool, list[float]] = {False: [], True: []}
         kept: list[Any] = []
-        for distractors in (False, True):
-            off = mock.patch("scaleenv_mcp.tasks.generate.add_distractors", lambda spec, initial, task, **_: task)
-            with off if not distractors else contextlib.nullcontext():
-                start = time.perf_counter()
-                kept = generate_tasks(spec, count=count, initial=initial)
-                rates[distractors] = len(kept) / (time.perf_counter() - start)
+        for _ in range(1 if quick else 3):  # alternated, so a busy moment of the machine weighs on both sides
+            for distractors in (False, True):
+                off = mock.patch("scaleenv_mcp.tasks.generate.add_distractors", lambda spec, initial, task, **_: task)
+                with off if not distractors else contextlib.nullcontext():
+                    start = time.perf_counter()
+                    kept = generate_tasks(spec, count=count, initial=initial)
+                    samples[distractors].append(len(kept) / (time.perf_counter() - start))
+        rates = {k: statistics.median(v) for k, v in samples.items()}
         with_recipe = [t for t in kept if "distractors" in t.initial_state]
         initial.close()
         out.append(Row(
