@@ -216,12 +216,12 @@ def add_distractors(
         return task
     base_sha = task.initial_state.get("sha256") or hashlib.sha256(initial.snapshot()).hexdigest()
     was = _readings(spec, initial, task, described)
-    # a row whose copies alone would blur what the user says is dropped before any replay (the cheap test first)
-    candidates = [
-        c for c in candidates if _within(initial, partial(_told_apart, spec, initial, task, described, was, Recipe(seed, (c,), wanted)))
-    ]  # fmt: skip
-    if not candidates:
-        return task
+    if len(candidates) > 1:  # a row whose copies alone would blur what the user says goes before any replay (the cheap test first)
+        candidates = [
+            c for c in candidates if _within(initial, partial(_told_apart, spec, initial, task, described, was, Recipe(seed, (c,), wanted)))
+        ]  # fmt: skip
+        if not candidates:
+            return task
     reference = _within(initial, lambda: _replay(spec, initial, task))
     kept = _fits(spec, initial, task, described, was, reference, Recipe(seed, tuple(candidates), wanted))
     if kept is None:  # one row's copies spoil it: add the rows one at a time, keeping those that fit
