@@ -905,6 +905,76 @@ def seeded_task_generation(quick: bool) -> list[Row]:
     return rows_out
 
 
+# ---------------------------------------------------------------- what a task costs, distractors included
+
+
+def task_cost(quick: bool) -> list[Row]:
+    """What verified tasks cost on retail seeded with 100, 10,000 and 100,000 rows, now that every
+    task gets distractors near its rows (``tasks/distractors.py``): tasks/s from one seeded state
+    (median of 3 runs) against the same generation without distractors (the generator's call patched
+    to a no-op, runs alternated with ours); one task from a new seed, seeding included, against seeding alone; and an episode's start
+    on a task whose distractors the coordinator must first add (first start) against the same start
+    once that image is cached."""
+    from unittest import mock
+
+    from scaleenv_mcp.compiler.pipeline import seeded_tasks
+
+    sizes = [100, 2_000] if quick else [100, 10_000, 100_000]
+    count = 4 if quick else 24
+    out: list[Row] = []
+    for target in sizes:
+        spec = _scaled_retail(target)
+        initial = seed_state(spec)
+        rows = sum(initial.counts().values())
+        samples: dict[bool, list[float]] = {False: [], True: []}
+        kept: list[Any] = []
+        for _ in range(1 if quick else 3):  # alternated, so a busy moment of the machine weighs on both sides
+            for distractors in (False, True):
+                off = mock.patch("scaleenv_mcp.tasks.generate.add_distractors", lambda spec, initial, task, **_: task)
+                with off if not distractors else contextlib.nullcontext():
+                    start = time.perf_counter()
+                    kept = generate_tasks(spec, count=count, initial=initial)
+                    samples[distractors].append(len(kept) / (time.perf_counter() - start))
+        rates = {k: statistics.median(v) for k, v in samples.items()}
+        with_recipe = [t for t in kept if "distractors" in t.initial_state]
+        initial.close()
+        out.append(Row(
+            "task cost", f"verified tasks/s, retail at {rows:,} rows, distractors included ({len(kept)} tasks, {len(with_recipe)} with distractors)",
+            f"{rates[True]:,.1f} tasks/s", f"{rates[False]:,.1f} tasks/s", "the same generation without distractors", rates[True] / rates[False],
+            "", None, {"rows": rows, "tasks_per_s": round(rates[True], 2), "without_distractors": round(rates[False], 2)},
+        ))  # fmt: skip
+        repeats = 1 if quick or target >= 100_000 else 3
+        seedings, singles = [], []
+        for k in range(repeats):
+            start = time.perf_counter()
+            seed_state(spec, seed=20_000 + k).close()
+            seedings.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            next(seeded_tasks(spec, [30_000 + k], 1))
+            singles.append(time.perf_counter() - start)
+        one, seeding_alone = statistics.median(singles) * 1000, statistics.median(seedings) * 1000
+        out.append(Row(
+            "task cost", f"one task from a new seed, retail at {rows:,} rows, seeding and distractors included",
+            f"{one:,.0f} ms", f"{seeding_alone:,.0f} ms", "seeding that state alone", one / seeding_alone, "", None,
+            {"rows": rows, "one_task_ms": round(one, 1), "seeding_ms": round(seeding_alone, 1)},
+        ))  # fmt: skip
+        coordinator = Coordinator(spec, [])
+        colds, warms = [], []
+        for task in with_recipe[: 3 if quick else 6]:
+            for samples in (colds, warms):
+                start = time.perf_counter()
+                episode = coordinator.start(task)
+                samples.append(time.perf_counter() - start)
+                coordinator.end(episode.id)
+        if colds:
+            cold, warm = timing([c * 1000 for c in colds], "ms"), timing([w * 1000 for w in warms], "ms")
+            out.append(Row(
+                "task cost", f"episode start on a task with distractors, retail at {rows:,} rows: its image built (first start)",
+                cold, warm, "the same start, image cached", cold.median / warm.median, "", None, {"rows": rows},
+            ))  # fmt: skip
+    return out
+
+
 # ---------------------------------------------------------------- evaluation on Ray
 
 
@@ -1169,6 +1239,7 @@ CASES: dict[str, Callable[[bool], list[Row]]] = {
     "ray": ray_eval,
     "task_generation": task_generation,
     "seeded_tasks": seeded_task_generation,
+    "task_cost": task_cost,
     "durable": durable,
     "domain_calls": domain_calls,
     "episode_calls": episode_calls,

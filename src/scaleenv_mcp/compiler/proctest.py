@@ -39,6 +39,7 @@ from ..spec.expr import Expr, ExprError
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import CreateEffect, DeleteEffect, DomainSpec, ForEachEffect, ParamSpec
 from ..spec.task import TaskSpec
+from ..tasks.distractors import apply_recipe, task_recipe
 from .examples import example_problems
 
 __all__ = ["GATE_SEEDS", "CallRecord", "DomainReport", "ToolReport", "Violation", "gate", "test_domain"]
@@ -231,7 +232,8 @@ def _rows_of(changes: StateDiff, entity: str, how: str) -> int:
 
 
 def replay_tasks(spec: DomainSpec, coverage: Coverage, tasks: Sequence[TaskSpec]) -> None:
-    """Observe every write of the tasks' solutions, each task from the seeded state it starts on."""
+    """Observe every write of the tasks' solutions, each task from the state it starts on (its seed's,
+    with its distractors)."""
     states: dict[int, State] = {}
     try:
         for task in tasks:
@@ -239,6 +241,9 @@ def replay_tasks(spec: DomainSpec, coverage: Coverage, tasks: Sequence[TaskSpec]
             if seed not in states:
                 states[seed] = seed_state(spec, seed=seed)
             state = states[seed].fork()
+            recipe = task_recipe(spec, task.initial_state)
+            if recipe is not None:  # the task's own distractors, as its episodes see them
+                apply_recipe(spec, state, recipe)
             try:
                 for call in task.solution:
                     before = state.fork() if spec.tools.get(call.tool) is not None and spec.tools[call.tool].is_write else None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import random
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ScaleenvError
@@ -21,7 +22,7 @@ from ..spec.types import NUMERIC, is_ref_name, ref_var
 from . import samples as S
 from .state import State
 
-__all__ = ["SeedError", "entity_order", "sample_text", "seed_state"]
+__all__ = ["SeedError", "add_near_copies", "entity_order", "sample_text", "seed_state"]
 
 
 class SeedError(ScaleenvError, ValueError):
@@ -171,10 +172,14 @@ re-run for every distinct value it reads, which on a large seed would otherwise 
 
 
 class _RowEnv:
-    def __init__(self, spec: DomainSpec, values: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]]):
+    def __init__(
+        self, spec: DomainSpec, values: dict[str, Any], generated: Mapping[str, list[dict[str, Any]]], state: State | None = None
+    ):
         self.spec = spec
         self.values = values
         self.generated = generated
+        self.state = state
+        """rows are read from here instead of ``generated`` (copying rows into a seeded state)"""
 
     def lookup(self, name: str) -> Any:
         if name == "today":
@@ -186,6 +191,8 @@ class _RowEnv:
         raise KeyError(name)
 
     def query(self, entity: str, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if self.state is not None:
+            return self.state.find(entity, where)
         rows = self.generated.get(entity, [])
         if "id" in where:  # a query by id (``exists('reservation', id=row.reservation_id, ...)``) reads one row, not the table
             found = _row_by_id(rows, where["id"])
@@ -284,6 +291,88 @@ def _near_copy(
     return _derived(spec, name, entity, values, rng, generated, pools, attempt)
 
 
+NAME_VARIANTS = ("II", "Plus", "Deluxe", "Mini", "Classic", "Pro")
+"""what sets a copy's unique name apart from its row's: the same product in another edition"""
+
+
+def add_near_copies(
+    spec: DomainSpec, state: State, entity: str, row_id: str, vary: Sequence[str], count: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Insert ``count`` rows like ``row_id``'s into a seeded ``state`` and return them: each equal to
+    it but for the fields in ``vary`` (a date a few days off, a time a few hours off, another value
+    of anything else), its unique fields (a unique name gets a variant: "The Brave Compass Plus";
+    other unique values are drawn afresh) and what is derived from those. Ids follow the table's
+    highest. The same state, arguments and ``rng`` give the same rows, so a task can record how its
+    state was made and have it rebuilt byte for byte. Raises :class:`SeedError` when the row is
+    missing, the entity cannot be copied, or a copy cannot be made unique."""
+    espec = spec.entities.get(entity)
+    if espec is None:
+        raise SeedError(f"{spec.name}: no entity {entity!r} to copy rows of")
+    if espec.seed_effects:
+        raise SeedError(f"{spec.name}.{entity}: rows with seed effects cannot be copied (the copy would change other rows)")
+    source = state.get(entity, row_id)
+    if source is None:
+        raise SeedError(f"{spec.name}.{entity}: no row {row_id!r} to copy")
+    for fname in vary:
+        f = espec.fields.get(fname)
+        if f is None or f.derive or f.ref_where_expr is not None:
+            raise SeedError(f"{spec.name}.{entity}.{fname}: not a field a copy can vary (unknown, derived or a filtered reference)")
+    changing = [*dict.fromkeys([*vary, *(n for n, f in espec.fields.items() if f.unique and not f.derive)])]
+    if any(espec.fields[n].ref_where_expr is not None for n in changing):
+        raise SeedError(f"{spec.name}.{entity}: a unique filtered reference cannot be drawn again for a copy")
+    # a derived field that reads its own draw (``sampled``) keeps the row's value: a copy of a flight keeps its route
+    kept = [
+        n for n, f in espec.fields.items()
+        if not f.derive or (f.derive_expr is not None and any(name == "sampled" for name, _ in f.derive_expr.references()))
+    ]  # fmt: skip
+    made: list[dict[str, Any]] = []
+    for _ in range(count):
+        for attempt in range(30):
+            values = {n: v for n, v in source.items() if n in kept}
+            for fname in changing:
+                values[fname] = _varied(spec, state, entity, fname, values, rng, attempt)
+            row = {"id": state.next_id(entity), **_derived(spec, entity, espec, values, rng, {}, _Pools(), attempt, state)}
+            if any(row[n] is not None and state.find(entity, {n: row[n]}, limit=1) for n, f in espec.fields.items() if f.unique):
+                continue
+            if any(state.find(entity, {n: row[n] for n in group}, limit=1) for group in espec.unique_together):
+                continue
+            try:
+                state.insert(entity, row)
+            except sqlite3.IntegrityError:
+                continue  # a field constraint the draw broke: draw again
+            made.append(row)
+            break
+        else:
+            raise SeedError(f"{spec.name}.{entity}: cannot make a copy of {row_id} unique after 30 tries")
+    return made
+
+
+def _varied(
+    spec: DomainSpec, state: State, entity: str, fname: str, values: Mapping[str, Any], rng: random.Random, attempt: int
+) -> Any:
+    """Another value for one field of a copy (see :func:`add_near_copies`)."""
+    f = spec.entities[entity].fields[fname]
+    old = values.get(fname)
+    if f.type in ("date", "datetime") and isinstance(old, str):
+        step = rng.choice([-3, -2, -1, 1, 2, 3])
+        moment = dt.datetime.fromisoformat(old if f.type == "datetime" else old + "T00:00:00")
+        moved = moment + (dt.timedelta(hours=step) if f.type == "datetime" else dt.timedelta(days=step))
+        return moved.isoformat() if f.type == "datetime" else moved.date().isoformat()
+    if f.unique and f.kind == "string" and fname == spec.entities[entity].label and f.sample in (None, "title", "words") \
+            and not f.pattern and isinstance(old, str):
+        variant = f"{old} {rng.choice(NAME_VARIANTS)}" + (f" {attempt + 1}" if attempt else "")
+        return variant[: f.max_length] if f.max_length is not None else variant
+    if f.type == "ref":
+        others = [r["id"] for r in state.sample(str(f.ref), rng, 8) if r["id"] != old]
+        return rng.choice(others) if others else old
+    value: Any = old
+    for _ in range(10):
+        value = _sample(spec, entity, fname, f, rng, {}, _Pools(), values, attempt)
+        if value != old:
+            break
+    return value
+
+
 def _derived(
     spec: DomainSpec,
     name: str,
@@ -293,12 +382,17 @@ def _derived(
     generated: Mapping[str, list[dict[str, Any]]],
     pools: _Pools,
     attempt: int,
+    state: State | None = None,
 ) -> dict[str, Any]:
-    """``values`` (every field not derived) with the derived fields computed, in field order."""
+    """``values`` (every field not derived) with the derived fields computed, in field order; the
+    rows referenced are read from ``state`` when given (a copy made into a seeded state)."""
     env_values: dict[str, Any] = dict(values)
     for fname, f in entity.fields.items():
         if f.type == "ref" and is_ref_name(fname) and not f.derive:
-            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), values[fname])
+            if state is not None:
+                env_values[ref_var(fname)] = state.get(str(f.ref), values[fname]) if values[fname] is not None else None
+            else:
+                env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), values[fname])
     for fname, f in entity.fields.items():
         if not f.derive:
             continue
@@ -307,7 +401,7 @@ def _derived(
             given = fname in values
             env_values["sampled"] = values[fname] if given else _sample(spec, name, fname, f, rng, generated, pools, values, attempt)
         try:
-            value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated))
+            value = f.derive_expr.evaluate(_RowEnv(spec, env_values, generated, state))
         except ExprError as exc:
             raise SeedError(f"{spec.name}.{name}.{fname}: derive failed: {exc}") from exc
         value = _coerce(f, value)
@@ -317,7 +411,7 @@ def _derived(
         if f.applies_expr is None:
             continue
         try:
-            applies = f.applies_expr.evaluate(_RowEnv(spec, env_values, generated))
+            applies = f.applies_expr.evaluate(_RowEnv(spec, env_values, generated, state))
         except ExprError as exc:
             raise SeedError(f"{spec.name}.{name}.{fname}: applies_when failed: {exc}") from exc
         if not applies:

@@ -3,8 +3,11 @@
 The coordinator starts an episode by restoring the task's initial snapshot into a fresh
 in-memory database (a copy of bytes, not a rebuild). Every task carries its own seed (so a policy
 cannot memorise one state's rows): the coordinator seeds each seed's image once, when a task of
-it first starts, keeps the most recent :data:`SEED_IMAGES` in an LRU cache (the domain's own seed
-always), and refuses a task whose recorded sha256 is not its seed's image. It routes tool calls to that episode's
+it first starts, adds the task's distractors when it records a recipe (:mod:`..tasks.distractors`),
+keeps the most recent :data:`SEED_IMAGES` images in an LRU cache keyed by the whole recipe (the
+domain's own seed always), and refuses a task whose recorded sha256 is not its image's (for a task
+with distractors, :func:`..tasks.distractors.recipe_sha256`: its seed's image and the rows added), or
+whose recipe cannot be built, before any episode starts. It routes tool calls to that episode's
 state through the runtime, keeps named snapshots inside an episode (for search and RL
 branching), and verifies an episode against its task's checks. Nothing here is exposed
 to the agent under test; the MCP server and the harness decide who may call what.
@@ -29,6 +32,7 @@ from ..errors import ScaleenvError
 from ..spec.model import DomainSpec
 from ..spec.task import ANSWER_CHANNELS, ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
 from ..tasks.channel import answer_tool, submitted_value
+from ..tasks.distractors import DistractorError, build_image, recipe_key, task_recipe
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
@@ -131,8 +135,12 @@ parsed schema, 100 to 170 KiB); the least recently used others sleep as the rows
 under load, against 0.1 to 0.3 ms for a call on an awake one)"""
 
 SEED_IMAGES = 16
-"""initial images of other seeds than the domain's kept at once (least recently used goes first);
-each is a whole copy of a seeded state, and seeding one again costs a few milliseconds"""
+"""initial images other than the domain's own seed's kept at once (least recently used goes first):
+a seed's, or a seed's with a task's distractors; each is a whole copy of a seeded state, and
+seeding one again costs a few milliseconds"""
+
+_Key = tuple[int, str]
+"""an initial image's identity: the seed, and the distractor recipe in canonical JSON ("" for none)"""
 
 
 @dataclass
@@ -193,12 +201,12 @@ class Coordinator:
             seeded = initial if initial is not None else seed_state(spec)
             self.initial_image = seeded.snapshot()
         self.initial_sha256 = hashlib.sha256(self.initial_image).hexdigest()
-        self._images: OrderedDict[int, bytes] = OrderedDict()
-        """other seeds' initial images, least recently used first"""
-        self._shas: dict[int, str] = {spec.seed: self.initial_sha256}
-        """each seed's image sha256, computed when a task of that seed first starts"""
+        self._images: OrderedDict[_Key, bytes] = OrderedDict()
+        """other initial images (other seeds, distractor recipes), least recently used first"""
+        self._shas: dict[_Key, str] = {(spec.seed, ""): self.initial_sha256}
+        """each image's sha256, computed when a task of that seed and recipe first starts"""
         for task in self.tasks.values():
-            if self.task_seed(task) == spec.seed:
+            if self._key(task) == (spec.seed, ""):
                 self._check(task, self.initial_sha256)
         self.episodes: dict[str, LiveEpisode] = {}
         if hot_states < 1:
@@ -215,31 +223,56 @@ class Coordinator:
         seed = task.initial_state.get("seed")
         return seed if isinstance(seed, int) and not isinstance(seed, bool) else self.spec.seed
 
+    def _key(self, task: TaskSpec) -> _Key:
+        return self.task_seed(task), recipe_key(task.initial_state)
+
+    def _cached(self, key: _Key) -> bytes | None:
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+        return image
+
+    def _keep(self, key: _Key, image: bytes) -> bytes:
+        self._images[key] = image
+        if len(self._images) > SEED_IMAGES:
+            self._images.popitem(last=False)
+        return image
+
     def image(self, seed: int) -> bytes:
         """The initial image of the domain seeded with ``seed``, seeded once and cached (LRU)."""
         if seed == self.spec.seed:
             return self.initial_image
-        image = self._images.get(seed)
-        if image is None:
-            state = seed_state(self.spec, seed=seed)
-            image = state.snapshot()
-            state.close()
-            self._images[seed] = image
-            if len(self._images) > SEED_IMAGES:
-                self._images.popitem(last=False)
-        self._images.move_to_end(seed)
-        return image
+        return self._cached((seed, "")) or self._keep((seed, ""), _seeded(self.spec, seed))
 
     def task_image(self, task: TaskSpec) -> bytes:
-        """The task's initial image, checked against the sha256 the task records; the first task
-        of a seed also checks every other task of that seed in this coordinator's set."""
-        seed = self.task_seed(task)
-        image = self.image(seed)
-        sha = self._shas.get(seed)
+        """The task's initial image (its seed's, with its distractors when it records a recipe),
+        checked against the sha256 the task records; the first task of a seed and recipe also checks
+        every other task of them in this coordinator's set. A recipe that is malformed or cannot be
+        built is an :class:`EpisodeError` that says why."""
+        key = self._key(task)
+        try:
+            recipe = task_recipe(self.spec, task.initial_state)
+        except DistractorError as exc:
+            raise EpisodeError(f"task {task.id}: {exc}") from None
+        if recipe is None:
+            image = self.image(key[0])
+        else:
+            image = self._cached(key) or b""
+            if not image:
+                base = self.image(key[0])
+                bare = (key[0], "")
+                if bare not in self._shas:
+                    self._shas[bare] = hashlib.sha256(base).hexdigest()
+                try:
+                    built, self._shas[key] = build_image(self.spec, base, recipe, self._shas[bare])
+                except DistractorError as exc:
+                    raise EpisodeError(f"task {task.id}: {exc}") from None
+                image = self._keep(key, built)
+        sha = self._shas.get(key)
         if sha is None:
-            sha = self._shas[seed] = hashlib.sha256(image).hexdigest()  # once per seed, kept past the image's eviction
+            sha = self._shas[key] = hashlib.sha256(image).hexdigest()  # once per image, kept past its eviction
             for other in self.tasks.values():
-                if self.task_seed(other) == seed:
+                if self._key(other) == key:
                     self._check(other, sha)
         self._check(task, sha)
         return image
@@ -247,9 +280,10 @@ class Coordinator:
     @staticmethod
     def _check(task: TaskSpec, sha256: str) -> None:
         if task.initial_state.get("sha256") not in (None, sha256):
+            made = "its seed and distractor recipe give" if "distractors" in task.initial_state else "its seed gives"
             raise EpisodeConflict(
                 f"task {task.id} was made for another initial state ({str(task.initial_state.get('sha256', ''))[:12]}) "
-                f"than seed {task.initial_state.get('seed')} gives ({sha256[:12]}); regenerate the tasks with `scaleenv synth`"
+                f"than {made} (seed {task.initial_state.get('seed')}: {sha256[:12]}); regenerate the tasks with `scaleenv synth`"
             )
 
     def fresh(self) -> Coordinator:
@@ -424,3 +458,12 @@ class Coordinator:
         episode.awake = episode.dormant = None
         self._hot.pop(episode_id, None)
         del self.episodes[episode_id]
+
+
+def _seeded(spec: DomainSpec, seed: int) -> bytes:
+    """The image of the domain seeded with ``seed``."""
+    state = seed_state(spec, seed=seed)
+    try:
+        return state.snapshot()
+    finally:
+        state.close()

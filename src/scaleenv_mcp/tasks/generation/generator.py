@@ -25,6 +25,7 @@ from ...engine.state import State
 from ...spec.graph import build_graph
 from ...spec.model import DomainSpec
 from ...spec.task import TRAITS, TaskKind, TaskSpec, Trait
+from ..distractors import add_distractors
 from .acceptance import DRAFT_RULES, TASK_RULES, WORDING_RULES, Rejection, first_rejection
 from .assembly import assemble, checks, word
 from .draft import AGGREGATE_KEY, REFUSAL_KEY, Order, initial_state_ref, persona_tool, start_draft
@@ -70,7 +71,11 @@ def candidate(
     if rejection is not None:
         return rejection
     task = assemble(draft, wording, task_checks)
-    return first_rejection(TASK_RULES, draft, task) or task
+    rejection = first_rejection(TASK_RULES, draft, task)
+    if rejection is not None:
+        return rejection
+    # rows near the ones the task names, added to its own initial state (verified again there)
+    return add_distractors(spec, shared["initial"], task, described=draft.described, twins=draft.distractors)
 
 
 def _lagging_traits(mix: TaskMix, tasks: list[TaskSpec], kept: Counter[Trait], unyielding: set[Trait]) -> frozenset[Trait]:
