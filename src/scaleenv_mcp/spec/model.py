@@ -343,13 +343,13 @@ class LookupSpec(StrictModel):
         return self.as_ or self.entity
 
 
-_WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|contains)\s*([a-z][a-z0-9_]*)\s*$")
+_WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|(?<=\s)contains(?=\s)|(?<=\s)in(?=\s))\s*([a-z][a-z0-9_]*)\s*$")
 
 
 def _where_form(where: list[str]) -> list[str]:
     for clause in where:
         if not _WHERE.match(clause):
-            raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains)")
+            raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains in)")
     return where
 
 

@@ -499,8 +499,10 @@ def _filter_problems(
             yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {name}{did_you_mean(fname, entity.fields, 'fields')}")
         if pname not in tool.params:
             yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r}{did_you_mean(pname, tool.params, 'parameters')}")
-        elif tool.params[pname].type == "list":
-            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
+        elif tool.params[pname].type == "list" and op != "in":
+            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; only 'in' filters by a list ('{fname} in {pname}')")
+        elif op == "in" and (tool.params[pname].type != "list" or tool.params[pname].items is None):
+            yield Problem(path=f"{path}.where[{i}]", message=f"'in' needs a list of single values; {pname!r} is not one")
         elif op == "contains" and tool.params[pname].kind != "string":
             yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
 
