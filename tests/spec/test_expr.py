@@ -76,16 +76,17 @@ def test_assignments_parse_into_target_operator_and_value() -> None:
         parse_assignment("product.stock *= 2")
 
 
+_FLIGHTS = {"F1": {"id": "F1", "origin": "Lisbon", "destination": "Madrid"}, "F2": {"id": "F2", "origin": "Madrid", "destination": "Oslo"}}
+
+
 class _Lists:
     """Names and rows for the list functions: flights by id, a trip's flights, payment items."""
-
-    rows = {"F1": {"id": "F1", "origin": "Lisbon", "destination": "Madrid"}, "F2": {"id": "F2", "origin": "Madrid", "destination": "Oslo"}}
 
     def lookup(self, name: str) -> object:
         return {"legs": ["F1", "F2"], "payments": [{"amount": 20.5}, {"amount": 9.5}, {}], "ids": ["a", "b", "a"]}[name]
 
     def query(self, entity: str, where: dict[str, object]) -> list[dict[str, object]]:
-        return [r for i, r in self.rows.items() if i in where["id__in"]]  # type: ignore[operator]
+        return [r for i, r in _FLIGHTS.items() if i in where["id__in"]]  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..spec.expr import ExprError, parse
+from ..spec.expr import Expr, ExprError, parse
 from ..spec.model import CreateEffect, DomainSpec, ParamSpec, RuleSpec, ToolSpec
 from ..spec.types import NUMERIC, ref_var
 from .runtime import execute
@@ -235,7 +235,8 @@ def candidate_calls(
                             args[pname] = model[fname]
         if rng.random() < 0.8:  # most calls keep what the lists say: the trip's ends, the amounts adding up
             _tie_to_lists(state, tool, args, looked_up)
-            _fill_sums(state, tool_name, args, rows)
+            if items_met.sums:
+                _fill_sums(state, tool_name, items_met.sums, args, rows)
         yield args
 
 
@@ -327,6 +328,14 @@ class _ItemRules:
         self.tool = state.spec.tools[tool_name]
         self.entities = state.spec.view(tool_name).entities
         self.cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.tables: dict[str, list[dict[str, Any]]] = {}
+        self.sums = _sum_rules(self.tool)
+
+    def table(self, entity: str) -> list[dict[str, Any]]:
+        """Every row of a table, read once for all the calls drawn on this state."""
+        if entity not in self.tables:
+            self.tables[entity] = self.state.rows(entity)
+        return self.tables[entity]
 
     def _usable(self, pname: str, known: set[str], item_field: str | None) -> list[tuple[RuleSpec, dict[str, Any]]]:
         usable: list[tuple[RuleSpec, dict[str, Any]]] = []
@@ -485,13 +494,9 @@ def _tie_to_lists(state: State, tool: ToolSpec, args: dict[str, Any], given: Map
                 args[pname] = value
 
 
-def _fill_sums(state: State, tool_name: str, args: dict[str, Any], rows: Mapping[str, dict[str, Any]]) -> None:
-    """Object items whose field a rule adds up (``sum(values(payments, 'amount')) == price``) get amounts
-    that add up to it: items whose row caps them (a gift card's balance, read from the per-item rule on
-    that field) take what they can, the others share the rest."""
-    spec = state.spec
-    tool = spec.tools[tool_name]
-    entities = spec.view(tool_name).entities
+def _sum_rules(tool: ToolSpec) -> list[tuple[tuple[str, str], Expr]]:
+    """((object list, field), what its items must add up to) for every ``sum(values(L, 'f')) == X`` a rule requires."""
+    out: list[tuple[tuple[str, str], Expr]] = []
     for rule in tool.requires:
         if rule.for_each is not None:
             continue
@@ -500,20 +505,33 @@ def _fill_sums(state: State, tool_name: str, args: dict[str, Any], rows: Mapping
                 continue
             for side, other in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
                 summed = _summed_items(side, tool.params)
-                if summed is None or not isinstance(args.get(summed[0]), list) or not args[summed[0]]:
-                    continue
-                env = StateEnv(state, {"today": spec.today, "now": spec.clock, **args, **rows})
-                for local, expr in tool.let_exprs.items():
-                    try:
-                        env.values[local] = expr.evaluate(env)
-                    except (ExprError, KeyError, TypeError):
-                        break
-                try:
-                    target = parse(ast.unparse(other)).evaluate(env)
-                except (ExprError, KeyError, TypeError):
-                    continue
-                if isinstance(target, int | float) and not isinstance(target, bool):
-                    _share(state, tool, entities, summed, args, float(target))
+                if summed is not None:
+                    out.append((summed, parse(ast.unparse(other))))
+    return out
+
+
+def _fill_sums(state: State, tool_name: str, sums: list[tuple[tuple[str, str], Expr]], args: dict[str, Any], rows: Mapping[str, dict[str, Any]]) -> None:
+    """Object items whose field a rule adds up (``sum(values(payments, 'amount')) == price``) get amounts
+    that add up to it: items whose row caps them (a gift card's balance, read from the per-item rule on
+    that field) take what they can, the others share the rest."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    for summed, other in sums:
+        if not isinstance(args.get(summed[0]), list) or not args[summed[0]]:
+            continue
+        env = StateEnv(state, {"today": spec.today, "now": spec.clock, **args, **rows})
+        for local, expr in tool.let_exprs.items():
+            try:
+                env.values[local] = expr.evaluate(env)
+            except (ExprError, KeyError, TypeError):
+                break
+        try:
+            target = other.evaluate(env)
+        except (ExprError, KeyError, TypeError):
+            continue
+        if isinstance(target, int | float) and not isinstance(target, bool):
+            _share(state, tool, entities, summed, args, float(target))
 
 
 def _summed_items(node: ast.AST, params: Mapping[str, ParamSpec]) -> tuple[str, str] | None:
@@ -608,7 +626,7 @@ def _list_candidate(
                 item[fname] = value
                 continue
             if f.type == "ref":  # an item's row meets the per-item rules on it (a payment method of the user's own)
-                options = state.rows(str(f.ref))
+                options = items_met.table(str(f.ref)) if items_met is not None else state.rows(str(f.ref))
                 if items_met is not None:
                     options = items_met.rows(pname, options, args or {}, rows, item_field=fname) or options
             else:
