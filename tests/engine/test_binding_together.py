@@ -86,3 +86,14 @@ def test_never_succeeds_names_the_binder_when_rows_exist_but_it_cannot_draw_them
     assert found.tool == "pay_order"
     assert "the binder could not draw arguments that meet the rules together" in found.message
     assert "no order row meets" not in found.message  # not a rule or the seed: the binder
+
+
+def test_a_derive_reads_through_a_derived_reference() -> None:
+    state = seed_state(parse_blueprint(blueprint()))
+    lines = state.rows("line")
+    assert lines
+    for line in lines:
+        variant = state.get("variant", line["variant_id"])
+        assert variant is not None and line["product_id"] == variant["product_id"]
+        product = state.get("product", line["product_id"])
+        assert product is not None and line["name"] == product["name"]
