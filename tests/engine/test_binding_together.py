@@ -68,8 +68,15 @@ def test_three_leg_trips_are_drawn_and_booked() -> None:
     assert legs[3] >= 3 and legs[2] >= 3  # two-stop trips, not only the pairs a one-stop search finds
 
 
-def test_a_search_takes_a_list(report: DomainReport) -> None:
+def test_a_search_takes_a_list_and_a_literal(report: DomainReport) -> None:
     assert report.tools["list_flights"].succeeded >= 3
+    state = seed_state(parse_blueprint(blueprint()))
+    found = execute(state, "list_flights", {"numbers": ["qk2", "QK7", "QK9"]})
+    assert found.ok and found.data is not None
+    assert [f["number"] for f in found.data["items"]] == ["QK2", "QK7"]  # case aside, in departure order
+    state.update("flight", "FLT-0002", {"origin": "Atlantis"})
+    found = execute(state, "list_flights", {"numbers": ["QK2", "QK7"]})
+    assert found.ok and found.data is not None and [f["number"] for f in found.data["items"]] == ["QK7"]  # origin != 'Atlantis'
     data = blueprint()
     data["tools"]["list_flights"]["search"]["where"] = ["number == numbers"]
     with pytest.raises(ValueError, match="'numbers' is a list; only 'in' filters by a list"):

@@ -86,7 +86,9 @@ class _Lists:
         return {"legs": ["F1", "F2"], "payments": [{"amount": 20.5}, {"amount": 9.5}, {}], "ids": ["a", "b", "a"]}[name]
 
     def query(self, entity: str, where: dict[str, object]) -> list[dict[str, object]]:
-        return [r for i, r in _FLIGHTS.items() if i in where["id__in"]]  # type: ignore[operator]
+        if "id__in" in where:
+            return [r for i, r in _FLIGHTS.items() if i in where["id__in"]]  # type: ignore[operator]
+        return [r for r in reversed(_FLIGHTS.values()) if all(r[k] == v for k, v in where.items())]
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,9 @@ class _Lists:
         ("each('flight', 'destination', legs)[-1]", "Oslo"),
         ("each('flight', 'origin', legs)[1:] == each('flight', 'destination', legs)[:-1]", True),  # each leg leaves where the last landed
         ("each('flight', 'origin', ['F2', 'F1', 'F2'])", ["Madrid", "Lisbon", "Madrid"]),  # in the list's order, duplicates kept
+        ("column('flight', 'destination')", ["Madrid", "Oslo"]),  # every matching row, in id order
+        ("column('flight', 'id', origin='Madrid')", ["F2"]),
+        ("count_same(legs, ['F1', 'F3'])", 1),  # positions holding the same value
     ],
 )
 def test_list_functions_and_indexing(text: str, value: object) -> None:

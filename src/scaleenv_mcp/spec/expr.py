@@ -164,6 +164,14 @@ def _values(items: Any, name: Any) -> list[Any]:
     return [item.get(name) if isinstance(item, Mapping) else None for item in items]
 
 
+def _count_same(first: Any, second: Any) -> int:
+    """At how many positions two lists hold the same value: ``count_same(item_ids, new_item_ids) == 0``
+    (no item replaced by itself)."""
+    if not isinstance(first, list | tuple) or not isinstance(second, list | tuple):
+        raise ExprError("count_same() needs two lists")
+    return sum(1 for a, b in zip(first, second, strict=False) if a == b)
+
+
 def _count_of(items: Any, value: Any) -> int:
     """How many times a value occurs in a list: ``count_of(item_ids, line.item_id)``."""
     if not isinstance(items, list | tuple):
@@ -188,6 +196,7 @@ PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
     "sum": (_sum, "number"),
     "values": (_values, "list"),
     "count_of": (_count_of, "number"),
+    "count_same": (_count_same, "number"),
 }
 
 LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -218,10 +227,11 @@ def row_matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     return True
 
 
-QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number", "each": "list"}
+QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number", "each": "list", "column": "list"}
 """Functions that read the state: ``count('loan', member_id=member.id, status='active')``,
 ``exists(...)``, ``total('payment', 'amount', order_id=order.id)`` and ``each('flight', 'origin',
-flight_ids)`` (one field of the row each id of a list names, in the list's order, duplicates kept);
+flight_ids)`` (one field of the row each id of a list names, in the list's order, duplicates kept)
+and ``column('segment', 'flight_id', reservation_id=r.id)`` (one field of every matching row, by id);
 the first argument is an entity name given as a string literal. Keywords may carry a lookup
 suffix: ``check_in__lt=x`` (also ``__lte``, ``__gt``, ``__gte``, ``__ne``, ``__in``)."""
 
@@ -424,15 +434,15 @@ def _check(node: ast.AST, text: str) -> None:
                 first = child.args[0] if child.args else None
                 if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
                     raise ExprError(f"in {text!r}: {name}() needs an entity name in quotes first")
-                if name == "total" and not (
+                if name in ("total", "column") and not (
                     len(child.args) == 2 and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
                 ):
-                    raise ExprError(f"in {text!r}: total() needs an entity and a field name in quotes")
+                    raise ExprError(f"in {text!r}: {name}() needs an entity and a field name in quotes")
                 if name == "each" and not (
                     len(child.args) == 3 and not child.keywords and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
                 ):
                     raise ExprError(f"in {text!r}: each() needs an entity and a field name in quotes, then a list of ids")
-                if name not in ("total", "each") and len(child.args) != 1:
+                if name not in ("total", "each", "column") and len(child.args) != 1:
                     raise ExprError(f"in {text!r}: {name}() takes filters as field=value keywords")
             elif child.keywords:
                 raise ExprError(f"in {text!r}: {name}() takes no keyword arguments")
@@ -588,6 +598,8 @@ class _Evaluator:
         if name == "exists":
             return bool(rows)
         field_name = args[1].value  # type: ignore[attr-defined]
+        if name == "column":
+            return [r[field_name] for r in sorted(rows, key=lambda r: str(r["id"]))]
         return round(sum(float(r[field_name] or 0) for r in rows), 2)
 
 
@@ -665,6 +677,7 @@ _ARGS: dict[str, tuple[Kind, ...]] = {
     "sum": ("list",),
     "values": ("list", "string"),
     "count_of": ("list",),
+    "count_same": ("list", "list"),
 }
 """what each function's arguments must be (``min``/``max`` take numbers, ``len`` text or a list)"""
 

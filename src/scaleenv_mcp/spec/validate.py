@@ -484,6 +484,9 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
         yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r}{did_you_mean(search.entity, spec.entities, 'entities')}")
         return
     yield from _filter_problems(path, tool, search.entity, entity, search.filters)
+    for fname, _, _ in search.fixed:
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.where", message=f"unknown field {fname!r} of {search.entity}{did_you_mean(fname, entity.fields, 'fields')}")
     if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
         yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
     if search.pairs is not None:
