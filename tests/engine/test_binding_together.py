@@ -58,6 +58,14 @@ def test_a_trips_ends_come_from_its_flights_and_its_legs_chain(report: DomainRep
     assert booked.succeeded >= 5  # origin from the first flight, destination from the last, each leg leaving where the last landed
 
 
+def test_a_list_starts_and_ends_where_the_rules_name_from_other_rows(report: DomainReport) -> None:
+    assert report.tools["change_trip"].succeeded >= 4
+    state = seed_state(parse_blueprint(blueprint()))
+    drawn = list(candidate_calls(state, "change_trip", random.Random(3), 100))
+    kept = sum(execute(state, "change_trip", args).ok for args in drawn)
+    assert kept >= 40  # flights from the trip's origin to its destination; drawn at random, 7 in 100 are
+
+
 def test_three_leg_trips_are_drawn_and_booked() -> None:
     state = seed_state(parse_blueprint(blueprint()))
     legs: Counter[int] = Counter()

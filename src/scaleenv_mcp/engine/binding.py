@@ -175,6 +175,7 @@ def candidate_calls(
     }
     equal = _equalities(tool)
     together = _lists_together(tool)
+    ends = _list_ends(tool)
     items_met = _ItemRules(state, tool_name)
     for _ in range(limit):
         args: dict[str, Any] = {}
@@ -211,6 +212,8 @@ def candidate_calls(
                 items = None
                 if keep and pname in together and together[pname][0] in args:
                     items = _following_list(state, tool, pname, together[pname], args, listed, rng)
+                elif keep and pname in ends and listed and rng.random() < 0.7:  # the trip's ends the rules name
+                    items = _list_with_ends(state, tool, pname, ends[pname], args, rows, listed, rng)
                 if items is None:
                     items = _list_candidate(state, tool_name, pname, param, rows, rng, listed,
                                             items_met if keep else None, args)  # fmt: skip
@@ -449,6 +452,67 @@ def _following_list(
             return None
         out.append(rng.choice(other)["id"])
     return out
+
+
+def _list_ends(tool: ToolSpec) -> dict[str, list[tuple[int, str, Expr]]]:
+    """What the rules say a list of refs starts or ends with: ``each('flight', 'origin', flights)[0] ==
+    reservation.origin`` gives flights -> (0, 'origin', reservation.origin); wherever the comparison sits
+    (inside an ``or``, a branch of ``x if c else y``), so each is a preference the draw may follow."""
+    out: dict[str, list[tuple[int, str, Expr]]] = {}
+    for rule in tool.requires:
+        if rule.for_each is not None:
+            continue
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+                continue
+            for side, other in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
+                if not isinstance(side, ast.Subscript) or _call_of(side.value, "each") is None:
+                    continue
+                read = _list_read(side.value, tool.params)
+                position = {"0": 0, "-1": -1}.get(ast.unparse(side.slice))  # the first or the last item
+                if read is None or read[1] is None or position is None:
+                    continue
+                out.setdefault(read[0], []).append((position, read[1], parse(ast.unparse(other))))
+    return out
+
+
+def _list_with_ends(
+    state: State, tool: ToolSpec, pname: str, ends: list[tuple[int, str, Expr]], args: Mapping[str, Any],
+    rows: Mapping[str, dict[str, Any]], pool: list[dict[str, Any]], rng: random.Random,
+) -> list[Any] | None:  # fmt: skip
+    """A list of refs that starts and ends where the rules say (a changed trip from the reservation's
+    origin to its destination): one row with both, or two rows a pairs search finds together."""
+    spec = state.spec
+    env = StateEnv(state, {"today": spec.today, "now": spec.clock, **args, **rows})
+    wanted: dict[int, list[tuple[str, Any]]] = {0: [], -1: []}
+    for position, field, other in ends:
+        try:
+            value = other.evaluate(env)
+        except (ExprError, KeyError, TypeError):
+            continue
+        if value is not None and not isinstance(value, list | dict):
+            wanted[position].append((field, value))
+    start = rng.choice(wanted[0]) if wanted[0] else None
+    end = rng.choice(wanted[-1]) if wanted[-1] else None
+    if start is None and end is None:
+        return None
+
+    def fits(row: dict[str, Any], want: tuple[str, Any] | None) -> bool:
+        return want is None or row.get(want[0]) == want[1]
+
+    firsts = [r for r in pool if fits(r, start)]
+    direct = [r for r in firsts if fits(r, end)]
+    if direct and rng.random() < 0.5:
+        return [rng.choice(direct)["id"]]
+    entity = str(tool.params[pname].ref_entity)
+    keys = {t.search.pairs.key for t in spec.tools.values() if t.search and t.search.pairs and t.search.entity == entity and t.search.pairs.entity == entity}
+    ids = {r["id"] for r in pool}
+    for second_field, first_field in sorted(k for k in keys if k is not None):
+        for first in rng.sample(firsts, min(12, len(firsts))):
+            for second in state.find(entity, {second_field: first.get(first_field)}, limit=10):
+                if second["id"] in ids and fits(second, end) and pair_search(state, entity, first, second) is not None:
+                    return [first["id"], second["id"]]
+    return [rng.choice(direct)["id"]] if direct else None
 
 
 def _one_row_lookup(state: State, tool: ToolSpec, rng: random.Random) -> dict[str, Any]:

@@ -655,8 +655,9 @@ def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:
             return a if a == b else "unknown"
         case ast.List() | ast.Tuple():
             return "list"
-        case ast.Subscript(slice=ast.Slice()):
-            return "list"
+        case ast.Subscript(value=value, slice=ast.Slice()):
+            sliced = _infer(value, resolve)  # a slice of text is text, of a list a list
+            return sliced if sliced in ("string", "list") else "unknown"
         case ast.Call(func=ast.Name(id=name)):
             if name in QUERY_FUNCTIONS:
                 return QUERY_FUNCTIONS[name]
