@@ -66,6 +66,12 @@ def test_a_list_starts_and_ends_where_the_rules_name_from_other_rows(report: Dom
     assert kept >= 40  # flights from the trip's origin to its destination; drawn at random, 7 in 100 are
 
 
+def test_a_text_parameter_takes_the_values_a_rule_compares_it_with() -> None:
+    state = seed_state(parse_blueprint(blueprint()))
+    reasons = {args.get("reason") for args in candidate_calls(state, "cancel_order", random.Random(4), 60)}
+    assert {"no longer needed", "ordered by mistake"} <= reasons  # free text drawn at random would never be one
+
+
 def test_three_leg_trips_are_drawn_and_booked() -> None:
     state = seed_state(parse_blueprint(blueprint()))
     legs: Counter[int] = Counter()

@@ -62,6 +62,7 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
             values.append(row[attr])
             if param.kind == "number" and isinstance(row[attr], int | float):
                 values += [row[attr] + 1, max(0, row[attr] - 1), round(row[attr] / 2, 2)]
+    values += _compared_literals(tool, name)  # reason in ['no longer needed', 'ordered by mistake']
     if tool.lookup and name in tool.lookup.by.values():
         field = next(f for f, p in tool.lookup.by.items() if p == name)
         values += [r[field] for r in state.head(tool.lookup.entity, 20)]
@@ -105,6 +106,21 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
         if v not in seen:
             seen.append(v)
     return seen
+
+
+def _compared_literals(tool: ToolSpec, param: str) -> list[Any]:
+    """The literal values a rule compares a plain parameter with (``reason in ['a', 'b']``, ``code == 'X'``)."""
+    found: list[Any] = []
+    for rule in tool.requires:
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq | ast.In)):
+                continue
+            left, right = node.left, node.comparators[0]
+            if not (isinstance(left, ast.Name) and left.id == param):
+                continue
+            items = right.elts if isinstance(right, ast.List | ast.Tuple) else [right]
+            found += [i.value for i in items if isinstance(i, ast.Constant) and i.value is not None]
+    return found
 
 
 def _text_like(spec: DomainSpec, tool_name: str, name: str) -> list[Any]:
