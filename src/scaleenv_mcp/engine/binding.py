@@ -5,6 +5,13 @@ a chain's arguments to real customers, real orders in the right status, real amo
 Both use this module. Candidates come from the rows of referenced entities, from the
 fields a lookup or search filters on, and from the values a tool's rules compare a
 parameter against (``amount == bill.amount`` makes the bill's amount a candidate).
+
+Arguments that go together are drawn together, as the rules say: a list's items meet the
+per-item rules (tested as queries on the candidate rows: the order's own items, the user's own
+cards, also through an object item's ``bind``); a lookup by several fields takes them from one
+row; a list that must match another position by position follows it; a list starts and ends
+where the rules name; amounts a rule adds up add up; a parameter named like a field of a list's
+rows takes it from them. See "How arguments are drawn" in docs/blueprint-language.md.
 """
 
 from __future__ import annotations
