@@ -199,6 +199,7 @@ def candidate_calls(
     equal = _equalities(tool)
     together = _lists_together(tool)
     ends = _list_ends(tool)
+    has_lists = any(p.type == "list" for p in tool.params.values())
     items_met = _ItemRules(state, tool_name)
     for _ in range(limit):
         args: dict[str, Any] = {}
@@ -259,7 +260,7 @@ def candidate_calls(
                     for model in state.sample(entity, rng, 1):
                         if model.get(fname) is not None and param_fits(tool.params[pname], model[fname]):
                             args[pname] = model[fname]
-        if rng.random() < 0.8:  # most calls keep what the lists say: the trip's ends, the amounts adding up
+        if has_lists and rng.random() < 0.8:  # most calls keep what the lists say: the trip's ends, the amounts adding up
             _tie_to_lists(state, tool, args, looked_up)
             if items_met.sums:
                 _fill_sums(state, tool_name, items_met.sums, args, rows)
