@@ -69,7 +69,8 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
             values.append(row[attr])
             if param.kind == "number" and isinstance(row[attr], int | float):
                 values += [row[attr] + 1, max(0, row[attr] - 1), round(row[attr] / 2, 2)]
-    values += _compared_literals(tool, name)  # reason in ['no longer needed', 'ordered by mistake']
+    if param.type in ("string", "text"):  # free text a rule holds to a few values: reason in ['no longer needed', ...]
+        values += _compared_literals(tool, name)
     if tool.lookup and name in tool.lookup.by.values():
         field = next(f for f, p in tool.lookup.by.items() if p == name)
         values += [r[field] for r in state.head(tool.lookup.entity, 20)]
