@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -73,3 +74,55 @@ def test_assignments_parse_into_target_operator_and_value() -> None:
         parse_assignment("x = 1")
     with pytest.raises(ExprError):
         parse_assignment("product.stock *= 2")
+
+
+_FLIGHTS = {"F1": {"id": "F1", "origin": "Lisbon", "destination": "Madrid"}, "F2": {"id": "F2", "origin": "Madrid", "destination": "Oslo"}}
+
+
+class _Lists:
+    """Names and rows for the list functions: flights by id, a trip's flights, payment items."""
+
+    def lookup(self, name: str) -> object:
+        return {"legs": ["F1", "F2"], "payments": [{"amount": 20.5}, {"amount": 9.5}, {}], "ids": ["a", "b", "a"]}[name]
+
+    def query(self, entity: str, where: dict[str, object]) -> list[dict[str, object]]:
+        if "id__in" in where:
+            return [r for i, r in _FLIGHTS.items() if i in where["id__in"]]  # type: ignore[operator]
+        return [r for r in reversed(_FLIGHTS.values()) if all(r[k] == v for k, v in where.items())]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("sum(values(payments, 'amount'))", 30.0),  # a sum over a list's items (a missing one counts 0)
+        ("count_of(ids, 'a')", 2),
+        ("each('flight', 'origin', legs)", ["Lisbon", "Madrid"]),
+        ("each('flight', 'origin', legs)[0]", "Lisbon"),  # order within a list: the first, the last
+        ("each('flight', 'destination', legs)[-1]", "Oslo"),
+        ("each('flight', 'origin', legs)[1:] == each('flight', 'destination', legs)[:-1]", True),  # each leg leaves where the last landed
+        ("each('flight', 'origin', ['F2', 'F1', 'F2'])", ["Madrid", "Lisbon", "Madrid"]),  # in the list's order, duplicates kept
+        ("column('flight', 'destination')", ["Madrid", "Oslo"]),  # every matching row, in id order
+        ("column('flight', 'id', origin='Madrid')", ["F2"]),
+        ("count_same(legs, ['F1', 'F3'])", 1),  # positions holding the same value
+    ],
+)
+def test_list_functions_and_indexing(text: str, value: object) -> None:
+    assert parse(text).evaluate(_Lists()) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("legs[n]", "a list is indexed by a whole number ([0], [-1]) or sliced by them ([1:], [:-1])"),
+        ("legs[::2]", "a list is indexed by a whole number"),
+        ("each('flight', legs)", "each() needs an entity and a field name in quotes, then a list of ids"),
+    ],
+)
+def test_list_indexing_and_each_are_refused_in_other_forms(text: str, message: str) -> None:
+    with pytest.raises(ExprError, match=re.escape(message)):
+        parse(text)
+
+
+def test_an_index_past_the_end_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ExprError, match="no item 5 in a list of 2"):
+        parse("legs[5]").evaluate(_Lists())

@@ -5,6 +5,13 @@ a chain's arguments to real customers, real orders in the right status, real amo
 Both use this module. Candidates come from the rows of referenced entities, from the
 fields a lookup or search filters on, and from the values a tool's rules compare a
 parameter against (``amount == bill.amount`` makes the bill's amount a candidate).
+
+Arguments that go together are drawn together, as the rules say: a list's items meet the
+per-item rules (tested as queries on the candidate rows: the order's own items, the user's own
+cards, also through an object item's ``bind``); a lookup by several fields takes them from one
+row; a list that must match another position by position follows it; a list starts and ends
+where the rules name; amounts a rule adds up add up; a parameter named like a field of a list's
+rows takes it from them. See "How arguments are drawn" in docs/blueprint-language.md.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..spec.expr import ExprError
+from ..spec.expr import Expr, ExprError, parse
 from ..spec.model import CreateEffect, DomainSpec, ParamSpec, RuleSpec, ToolSpec
 from ..spec.types import NUMERIC, ref_var
 from .runtime import execute
@@ -62,6 +69,8 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
             values.append(row[attr])
             if param.kind == "number" and isinstance(row[attr], int | float):
                 values += [row[attr] + 1, max(0, row[attr] - 1), round(row[attr] / 2, 2)]
+    if param.type in ("string", "text"):  # free text a rule holds to a few values: reason in ['no longer needed', ...]
+        values += _compared_literals(tool, name)
     if tool.lookup and name in tool.lookup.by.values():
         field = next(f for f, p in tool.lookup.by.items() if p == name)
         values += [r[field] for r in state.head(tool.lookup.entity, 20)]
@@ -105,6 +114,21 @@ def param_candidates(state: State, tool_name: str, name: str, param: ParamSpec, 
         if v not in seen:
             seen.append(v)
     return seen
+
+
+def _compared_literals(tool: ToolSpec, param: str) -> list[Any]:
+    """The literal values a rule compares a plain parameter with (``reason in ['a', 'b']``, ``code == 'X'``)."""
+    found: list[Any] = []
+    for rule in tool.requires:
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq | ast.In)):
+                continue
+            left, right = node.left, node.comparators[0]
+            if not (isinstance(left, ast.Name) and left.id == param):
+                continue
+            items = right.elts if isinstance(right, ast.List | ast.Tuple) else [right]
+            found += [i.value for i in items if isinstance(i, ast.Constant) and i.value is not None]
+    return found
 
 
 def _text_like(spec: DomainSpec, tool_name: str, name: str) -> list[Any]:
@@ -174,11 +198,10 @@ def candidate_calls(
         if p.ref_entity is not None
     }
     equal = _equalities(tool)
-    each_equal = [
-        (str(rule.for_each), f, other, g)
-        for rule in tool.requires if isinstance(rule.for_each, str) and rule.as_
-        for var, f, other, g in rule.expr.equalities() if var == rule.as_ and other != rule.as_
-    ]  # fmt: skip
+    together = _lists_together(tool)
+    ends = _list_ends(tool)
+    has_lists = any(p.type == "list" for p in tool.params.values())
+    items_met = _ItemRules(state, tool_name)
     for _ in range(limit):
         args: dict[str, Any] = {}
         rows: dict[str, dict[str, Any]] = {}
@@ -199,17 +222,26 @@ def candidate_calls(
                 args[pname] = row["id"]
                 rows[var] = row
                 _bind_known(state, tool, entities, rows)
+        looked_up = _one_row_lookup(state, tool, rng)  # a name and a zip code of one person, not of two
+        args.update(looked_up)
         for pname, param in tool.params.items():
-            if param.type == "ref":
+            if param.type == "ref" or pname in looked_up:
                 continue
             if not param.required and rng.random() < 0.4:
                 continue
             if param.type == "list":
+                keep = rng.random() < 0.8  # most lists keep their per-item rules (the user's own cards, the order's own items)
                 listed = ref_rows.get(pname)
-                where = {f: rows[other][g] for p, f, other, g in each_equal if p == pname and other in rows and g in rows[other]}
-                if listed and where and rng.random() < 0.8:  # most lists keep their per-item equalities (the user's own cards)
-                    listed = [r for r in listed if all(r.get(f) == x for f, x in where.items())] or listed
-                items = _list_candidate(state, tool_name, pname, param, rows, rng, listed)
+                if listed and keep:
+                    listed = items_met.rows(pname, listed, args, rows) or listed
+                items = None
+                if keep and pname in together and together[pname][0] in args:
+                    items = _following_list(state, tool, pname, together[pname], args, listed, rng)
+                elif keep and pname in ends and listed and rng.random() < 0.7:  # the trip's ends the rules name
+                    items = _list_with_ends(state, tool, pname, ends[pname], args, rows, listed, rng)
+                if items is None:
+                    items = _list_candidate(state, tool_name, pname, param, rows, rng, listed,
+                                            items_met if keep else None, args)  # fmt: skip
                 if items is not None:
                     args[pname] = items
                 continue
@@ -229,6 +261,10 @@ def candidate_calls(
                     for model in state.sample(entity, rng, 1):
                         if model.get(fname) is not None and param_fits(tool.params[pname], model[fname]):
                             args[pname] = model[fname]
+        if has_lists and rng.random() < 0.8:  # most calls keep what the lists say: the trip's ends, the amounts adding up
+            _tie_to_lists(state, tool, args, looked_up)
+            if items_met.sums:
+                _fill_sums(state, tool_name, items_met.sums, args, rows)
         yield args
 
 
@@ -268,6 +304,23 @@ def _paired(state: State, entity: str, pool: list[dict[str, Any]], rng: random.R
     return None
 
 
+def _extended(state: State, entity: str, chain: list[str], rng: random.Random) -> list[str]:
+    """``chain`` with one more row that a pairs search of the domain finds together with its last one (a
+    third flight leaving where the second lands); ``chain`` as it is when none does."""
+    keys = {t.search.pairs.key for t in state.spec.tools.values() if t.search and t.search.pairs and t.search.entity == entity and t.search.pairs.entity == entity}
+    last = state.get(entity, chain[-1])
+    if last is None:
+        return chain
+    for second_field, first_field in sorted(k for k in keys if k is not None):
+        if last.get(first_field) is None:
+            continue
+        nexts = [r for r in state.find(entity, {second_field: last[first_field]}, limit=10) if r["id"] not in chain]
+        for row in rng.sample(nexts, len(nexts)):
+            if pair_search(state, entity, last, row) is not None:
+                return [*chain, row["id"]]
+    return chain
+
+
 def _bind_known(state: State, tool: ToolSpec, entities: Mapping[str, str], rows: dict[str, dict[str, Any]]) -> None:
     """The rows a tool's ``bind`` reaches from the rows chosen so far (a segment's reservation)."""
     for var, expr in tool.bind_exprs.items():
@@ -284,6 +337,342 @@ def _equalities(tool: ToolSpec) -> list[tuple[str, str, str, str]]:
     return [found for rule in tool.requires if rule.for_each is None for found in rule.expr.equalities()]
 
 
+# ---------------------------------------------------------------- lists and rows that go together
+
+MAX_ITEM_ROWS = 2000
+"""candidate rows a list's per-item rules are tested on (as queries) for one choice of the other arguments"""
+
+
+class _ItemRules:
+    """The rows a list's items may be, by the per-item rules that read only the item and what was chosen
+    before it (the user, the order): each rule tested as a query on the candidate rows, once per choice.
+
+    A list of refs is filtered on its rows (the order's own items, flights open for booking); an object
+    list on the rows one of its ref fields names, through the rule's ``bind`` (the payment method of a
+    ``{payment_id, amount}`` item must be the user's)."""
+
+    def __init__(self, state: State, tool_name: str) -> None:
+        self.state = state
+        self.tool = state.spec.tools[tool_name]
+        self.entities = state.spec.view(tool_name).entities
+        self.cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.tables: dict[str, list[dict[str, Any]]] = {}
+        self.sums = _sum_rules(self.tool)
+
+    def table(self, entity: str) -> list[dict[str, Any]]:
+        """Every row of a table, read once for all the calls drawn on this state."""
+        if entity not in self.tables:
+            self.tables[entity] = self.state.rows(entity)
+        return self.tables[entity]
+
+    def _usable(self, pname: str, known: set[str], item_field: str | None) -> list[tuple[RuleSpec, dict[str, Any]]]:
+        usable: list[tuple[RuleSpec, dict[str, Any]]] = []
+        for rule in self.tool.requires:
+            if rule.for_each != pname or not rule.as_:
+                continue
+            binds = dict(rule.bind_exprs)
+            refs = rule.expr.references()
+            if item_field is not None:  # an object item: only what the rule reads through this field's row
+                binds = {v: e for v, e in binds.items() if e.references()[:1] == [(rule.as_, item_field)]}
+                if any(n == rule.as_ and a != item_field for n, a in refs) or not binds:
+                    continue
+            if all(n in known or n == rule.as_ or n in binds for n, _ in refs):
+                usable.append((rule, binds))
+        return usable
+
+    def rows(
+        self, pname: str, pool: list[dict[str, Any]], args: Mapping[str, Any], rows: Mapping[str, dict[str, Any]],
+        *, item_field: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The rows of ``pool`` an item of ``pname`` may be (its field ``item_field``'s row, for an object list)."""
+        known = {"today", "now", pname, *args, *rows}
+        usable = self._usable(pname, known, item_field)
+        if not usable:
+            return pool
+        read = sorted({n for rule, _ in usable for n, _ in rule.expr.references() if n in known and n != pname})
+        key = (pname, item_field, len(pool), tuple((n, rows[n].get("id") if n in rows else repr(args.get(n))) for n in read))
+        if key not in self.cache:
+            spec = self.state.spec
+            base = {"today": spec.today, "now": spec.clock, **args, **rows}
+            kept = []
+            for row in pool[:MAX_ITEM_ROWS]:
+                item: Any = row if item_field is None else {item_field: row["id"]}
+                env = StateEnv(self.state, {**base, pname: [item if item_field is not None else row["id"]]})
+                if all(self._holds_for(rule, binds, env, item) for rule, binds in usable):
+                    kept.append(row)
+            self.cache[key] = kept
+        return self.cache[key]
+
+    def _holds_for(self, rule: RuleSpec, binds: dict[str, Any], env: StateEnv, item: Any) -> bool:
+        env.values[str(rule.as_)] = item
+        for bvar, expr in binds.items():
+            try:
+                row_id = expr.evaluate(env)
+            except (ExprError, KeyError, TypeError):
+                return False
+            env.values[bvar] = self.state.get(self.entities[bvar], row_id) if row_id is not None else None
+        return _holds(rule.expr, env)
+
+
+def _call_of(node: ast.AST, name: str) -> ast.Call | None:
+    return node if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name else None
+
+
+def _list_read(node: ast.AST, params: Mapping[str, ParamSpec]) -> tuple[str, str | None] | None:
+    """(list parameter, field) for ``len(L)`` (no field) or ``each('entity', 'field', L)``."""
+    call = _call_of(node, "len") or _call_of(node, "each")
+    if call is None or not call.args or not isinstance(call.args[-1], ast.Name):
+        return None
+    name = call.args[-1].id
+    if name not in params or params[name].type != "list":
+        return None
+    if _call_of(node, "each") is not None:
+        second = call.args[1] if len(call.args) == 3 else None
+        return (name, second.value) if isinstance(second, ast.Constant) and isinstance(second.value, str) else None
+    return name, None
+
+
+def _lists_together(tool: ToolSpec) -> dict[str, tuple[str, str | None]]:
+    """Lists whose items go together position by position, from the rules: ``len(a) == len(b)`` (as many
+    replacements as items), ``each('item', 'product_id', a) == each('item', 'product_id', b)`` (each
+    replacement of the same product as the item it replaces). The later list follows the earlier:
+    list -> (the list it follows, the field its rows share with the other's, position by position)."""
+    order = list(tool.params)
+    out: dict[str, tuple[str, str | None]] = {}
+    for rule in tool.requires:
+        if rule.for_each is not None:
+            continue
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+                continue
+            a, b = _list_read(node.left, tool.params), _list_read(node.comparators[0], tool.params)
+            if a is None or b is None or a[0] == b[0] or a[1] != b[1]:
+                continue
+            lead, follower = sorted([a[0], b[0]], key=order.index)
+            if follower not in out or out[follower][1] is None:
+                out[follower] = (lead, a[1])
+    return out
+
+
+def _following_list(
+    state: State, tool: ToolSpec, pname: str, follows: tuple[str, str | None], args: Mapping[str, Any],
+    pool: list[dict[str, Any]] | None, rng: random.Random,
+) -> list[Any] | None:  # fmt: skip
+    """A list drawn item by item against the list it follows: as many items, each (with a field) a row
+    sharing that field with the other's item at its position, another row where one exists."""
+    lead_name, field = follows
+    lead = args[lead_name]
+    param = tool.params[pname]
+    if not isinstance(lead, list) or not lead or param.items is None or param.items.type != "ref" or not pool:
+        return None
+    if field is None:
+        return [row["id"] for row in (rng.sample(pool, len(lead)) if len(pool) >= len(lead) else rng.choices(pool, k=len(lead)))]
+    lead_entity = str(tool.params[lead_name].ref_entity)
+    out = []
+    for lead_id in lead:
+        lead_row = state.get(lead_entity, lead_id) if isinstance(lead_id, str) else None
+        same = [r for r in pool if lead_row is not None and r.get(field) == lead_row.get(field)]
+        other = [r for r in same if r["id"] != lead_id] or same
+        if not other:
+            return None
+        out.append(rng.choice(other)["id"])
+    return out
+
+
+def _list_ends(tool: ToolSpec) -> dict[str, list[tuple[int, str, Expr]]]:
+    """What the rules say a list of refs starts or ends with: ``each('flight', 'origin', flights)[0] ==
+    reservation.origin`` gives flights -> (0, 'origin', reservation.origin); wherever the comparison sits
+    (inside an ``or``, a branch of ``x if c else y``), so each is a preference the draw may follow."""
+    out: dict[str, list[tuple[int, str, Expr]]] = {}
+    for rule in tool.requires:
+        if rule.for_each is not None:
+            continue
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+                continue
+            for side, other in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
+                if not isinstance(side, ast.Subscript) or _call_of(side.value, "each") is None:
+                    continue
+                read = _list_read(side.value, tool.params)
+                position = {"0": 0, "-1": -1}.get(ast.unparse(side.slice))  # the first or the last item
+                if read is None or read[1] is None or position is None:
+                    continue
+                out.setdefault(read[0], []).append((position, read[1], parse(ast.unparse(other))))
+    return out
+
+
+def _list_with_ends(
+    state: State, tool: ToolSpec, pname: str, ends: list[tuple[int, str, Expr]], args: Mapping[str, Any],
+    rows: Mapping[str, dict[str, Any]], pool: list[dict[str, Any]], rng: random.Random,
+) -> list[Any] | None:  # fmt: skip
+    """A list of refs that starts and ends where the rules say (a changed trip from the reservation's
+    origin to its destination): one row with both, or two rows a pairs search finds together."""
+    spec = state.spec
+    env = StateEnv(state, {"today": spec.today, "now": spec.clock, **args, **rows})
+    wanted: dict[int, list[tuple[str, Any]]] = {0: [], -1: []}
+    for position, field, other in ends:
+        try:
+            value = other.evaluate(env)
+        except (ExprError, KeyError, TypeError):
+            continue
+        if value is not None and not isinstance(value, list | dict):
+            wanted[position].append((field, value))
+    start = rng.choice(wanted[0]) if wanted[0] else None
+    end = rng.choice(wanted[-1]) if wanted[-1] else None
+    if start is None and end is None:
+        return None
+
+    def fits(row: dict[str, Any], want: tuple[str, Any] | None) -> bool:
+        return want is None or row.get(want[0]) == want[1]
+
+    firsts = [r for r in pool if fits(r, start)]
+    direct = [r for r in firsts if fits(r, end)]
+    if direct and rng.random() < 0.5:
+        return [rng.choice(direct)["id"]]
+    entity = str(tool.params[pname].ref_entity)
+    keys = {t.search.pairs.key for t in spec.tools.values() if t.search and t.search.pairs and t.search.entity == entity and t.search.pairs.entity == entity}
+    ids = {r["id"] for r in pool}
+    for second_field, first_field in sorted(k for k in keys if k is not None):
+        for first in rng.sample(firsts, min(12, len(firsts))):
+            for second in state.find(entity, {second_field: first.get(first_field)}, limit=10):
+                if second["id"] in ids and fits(second, end) and pair_search(state, entity, first, second) is not None:
+                    return [first["id"], second["id"]]
+    return [rng.choice(direct)["id"]] if direct else None
+
+
+def _one_row_lookup(state: State, tool: ToolSpec, rng: random.Random) -> dict[str, Any]:
+    """The values of a lookup by several fields taken together from one row (a person's first name, last
+    name and zip code); drawn one by one they almost never name a row."""
+    if tool.lookup is None or len(tool.lookup.by) < 2 or rng.random() >= 0.8:
+        return {}
+    for row in state.sample(tool.lookup.entity, rng, 1):
+        values = {p: row.get(f) for f, p in tool.lookup.by.items()}
+        if all(v is not None and param_fits(tool.params[p], v) for p, v in values.items()):
+            return values
+    return {}
+
+
+def _chain_ends(spec: DomainSpec, entity: str) -> set[str]:
+    """Fields of a row that end a chain rather than start it: ``destination`` when a pairs search joins
+    ``second.origin == first.destination`` (a trip starts at its first flight's origin and ends at its
+    last flight's destination)."""
+    keys = {t.search.pairs.key for t in spec.tools.values() if t.search and t.search.pairs and t.search.entity == entity and t.search.pairs.entity == entity}
+    return {first for key in keys if key is not None for _, first in [key]}
+
+
+def _tie_to_lists(state: State, tool: ToolSpec, args: dict[str, Any], given: Mapping[str, Any]) -> None:
+    """A plain parameter named like a field of the rows a list of refs names takes that field from them:
+    a trip's origin from its first flight, its destination from its last (by the domain's chain)."""
+    spec = state.spec
+    for lname, lparam in tool.params.items():
+        ids = args.get(lname)
+        if lparam.items is None or lparam.items.type != "ref" or not isinstance(ids, list) or not ids:
+            continue
+        entity = str(lparam.items.ref)
+        fields = spec.entities[entity].fields
+        ends = _chain_ends(spec, entity)
+        first, last = state.get(entity, ids[0]), state.get(entity, ids[-1])
+        for pname, param in tool.params.items():
+            if pname in given or pname == lname or pname not in fields or param.type in ("list", "ref"):
+                continue
+            if pname not in args and not param.required:
+                continue
+            row = last if pname in ends else first
+            value = row.get(pname) if row is not None else None
+            if value is not None and param_fits(param, value):
+                args[pname] = value
+
+
+def _sum_rules(tool: ToolSpec) -> list[tuple[tuple[str, str], Expr]]:
+    """((object list, field), what its items must add up to) for every ``sum(values(L, 'f')) == X`` a rule requires."""
+    out: list[tuple[tuple[str, str], Expr]] = []
+    for rule in tool.requires:
+        if rule.for_each is not None:
+            continue
+        for node in ast.walk(rule.expr.node):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+                continue
+            for side, other in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
+                summed = _summed_items(side, tool.params)
+                if summed is not None:
+                    out.append((summed, parse(ast.unparse(other))))
+    return out
+
+
+def _fill_sums(state: State, tool_name: str, sums: list[tuple[tuple[str, str], Expr]], args: dict[str, Any], rows: Mapping[str, dict[str, Any]]) -> None:
+    """Object items whose field a rule adds up (``sum(values(payments, 'amount')) == price``) get amounts
+    that add up to it: items whose row caps them (a gift card's balance, read from the per-item rule on
+    that field) take what they can, the others share the rest."""
+    spec = state.spec
+    tool = spec.tools[tool_name]
+    entities = spec.view(tool_name).entities
+    for summed, other in sums:
+        if not isinstance(args.get(summed[0]), list) or not args[summed[0]]:
+            continue
+        env = StateEnv(state, {"today": spec.today, "now": spec.clock, **args, **rows})
+        for local, expr in tool.let_exprs.items():
+            try:
+                env.values[local] = expr.evaluate(env)
+            except (ExprError, KeyError, TypeError):
+                break
+        try:
+            target = other.evaluate(env)
+        except (ExprError, KeyError, TypeError):
+            continue
+        if isinstance(target, int | float) and not isinstance(target, bool):
+            _share(state, tool, entities, summed, args, float(target))
+
+
+def _summed_items(node: ast.AST, params: Mapping[str, ParamSpec]) -> tuple[str, str] | None:
+    """(object list, field) for ``sum(values(L, 'field'))``."""
+    outer = _call_of(node, "sum")
+    inner = _call_of(outer.args[0], "values") if outer is not None and len(outer.args) == 1 else None
+    if inner is None or len(inner.args) != 2 or not isinstance(inner.args[0], ast.Name) or not isinstance(inner.args[1], ast.Constant):
+        return None
+    name, field = inner.args[0].id, inner.args[1].value
+    if name not in params or params[name].fields is None or not isinstance(field, str) or field not in (params[name].fields or {}):
+        return None
+    return name, field
+
+
+def _share(state: State, tool: ToolSpec, entities: Mapping[str, str], summed: tuple[str, str], args: dict[str, Any], target: float) -> None:
+    lname, field = summed
+    spec = tool.params[lname].fields or {}
+    whole = spec[field].type == "int"
+    items = [dict(i) for i in args[lname]]
+    caps: list[float | None] = []
+    for item in items:
+        cap: float | None = None
+        for rule in tool.requires:
+            if rule.for_each != lname or not rule.as_ or (rule.as_, field) not in rule.expr.references():
+                continue
+            env = StateEnv(state, {rule.as_: item})
+            for bvar, expr in rule.bind_exprs.items():
+                try:
+                    env.values[bvar] = state.get(entities[bvar], expr.evaluate(env))
+                except (ExprError, KeyError, TypeError):
+                    env.values[bvar] = None
+            for var, attr in rule.expr.references():
+                row = env.values.get(var)
+                if var != rule.as_ and attr and isinstance(row, Mapping) and isinstance(row.get(attr), int | float) and not isinstance(row.get(attr), bool):
+                    cap = float(row[attr]) if cap is None else min(cap, float(row[attr]))
+        caps.append(cap)
+    remaining = target
+    free = [i for i, c in enumerate(caps) if c is None]
+    capped = [i for i, c in enumerate(caps) if c is not None]
+    for i in capped:
+        amount = remaining if (not free and i == capped[-1]) else min(float(caps[i] or 0), remaining)
+        items[i][field] = amount
+        remaining -= amount
+    for n, i in enumerate(free):
+        amount = remaining if n == len(free) - 1 else remaining / (len(free) - n)
+        items[i][field] = amount
+        remaining -= amount
+    for item in items:
+        item[field] = round(item[field]) if whole else round(item[field], 2)
+    args[lname] = items
+
+
 def _list_candidate(
     state: State,
     tool_name: str,
@@ -292,6 +681,8 @@ def _list_candidate(
     rows: dict[str, dict[str, Any]],
     rng: random.Random,
     pool: list[dict[str, Any]] | None,
+    items_met: _ItemRules | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> list[Any] | None:
     """A plausible list: a few distinct rows (from ``pool``) for a list of refs, values for a list of
     values, and objects whose values are taken together from one row with fields of those names
@@ -303,6 +694,8 @@ def _list_candidate(
             return None
         if most >= 2 and rng.random() < PAIRED_SHARE:  # rows a pairs search finds together: a flight and its connection
             paired = _paired(state, str(param.items.ref), pool, rng)
+            if paired is not None and most >= 3 and rng.random() < 0.5:  # and now and then a third leg: a two-stop trip
+                paired = _extended(state, str(param.items.ref), paired, rng)
             if paired is not None:
                 return paired
         return [row["id"] for row in rng.sample(pool, min(count, len(pool)))]
@@ -317,11 +710,16 @@ def _list_candidate(
         for fname, f in fields.items():
             if not f.required and rng.random() < 0.3:
                 continue
-            value = model.get(fname)
+            value = model.get(fname) if f.type != "ref" or items_met is None else None
             if value is not None and param_fits(f, value) and (f.type != "ref" or state.get(str(f.ref), value)):
                 item[fname] = value
                 continue
-            options = state.rows(str(f.ref)) if f.type == "ref" else param_candidates(state, tool_name, fname, f, rows)
+            if f.type == "ref":  # an item's row meets the per-item rules on it (a payment method of the user's own)
+                options = items_met.table(str(f.ref)) if items_met is not None else state.rows(str(f.ref))
+                if items_met is not None:
+                    options = items_met.rows(pname, options, args or {}, rows, item_field=fname) or options
+            else:
+                options = param_candidates(state, tool_name, fname, f, rows)
             if options:
                 choice = rng.choice(options)
                 item[fname] = choice["id"] if f.type == "ref" else choice
@@ -663,5 +1061,6 @@ def satisfying_call(state: State, tool_name: str, *, keep: list[RuleSpec] | None
                 furthest = "; ".join(e for e in result.breaches if e in {r.error for r in keep})
     finally:
         scratch.close()
-    return None, (f"rows meeting each parameter's own rules exist, but no call combining them kept every rule "
-                  f"(the last failed with: {furthest or 'nothing tried'})")  # fmt: skip
+    return None, (f"the binder could not draw arguments that meet the rules together: rows meeting each parameter's "
+                  f"own rules exist, but none of the {limit} calls it drew from them kept every rule (the last failed "
+                  f"with: {furthest or 'nothing tried'}); the seed may be fine, the binder cannot yet draw what goes together here")  # fmt: skip

@@ -351,6 +351,7 @@ def _search(state: State, tool: ToolSpec, args: dict[str, Any]) -> dict[str, Any
     search = tool.search
     assert search is not None
     filters = [(fname, op, args[pname]) for fname, op, pname in search.filters if args.get(pname) is not None]
+    filters += [(fname, op, text) for fname, op, text in search.fixed]  # 'status == available': always applied
     if search.pairs is not None:
         return _pairs(state, search, search.pairs, filters, args)
     rows = state.search(search.entity, filters, order_by=search.order_by, descending=search.descending, limit=search.limit + 1)
@@ -370,6 +371,7 @@ def _pairs(state: State, search: SearchSpec, pairs: PairSpec, filters: list[tupl
     assert pairs.key is not None  # validation requires one
     second_field, first_field = pairs.key
     seconds = [(fname, op, args[pname]) for fname, op, pname in pairs.filters if args.get(pname) is not None]
+    seconds += [(fname, op, text) for fname, op, text in pairs.fixed]
     firsts = state.search(search.entity, filters, order_by=search.order_by, descending=search.descending, limit=PAIR_FIRSTS)
     env = _CallEnv({**args, "today": state.spec.today, "now": state.spec.clock}, state)
     items: list[dict[str, Any]] = []

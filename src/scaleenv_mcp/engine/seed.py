@@ -407,6 +407,8 @@ def _derived(
         value = _coerce(f, value)
         values[fname] = value
         env_values[fname] = value
+        if f.type == "ref" and is_ref_name(fname):  # a derived reference: later derives read through it (line.product.name)
+            env_values[ref_var(fname)] = _row_by_id(generated.get(f.ref or "", []), value)
     for fname, f in entity.fields.items():  # a field group chosen by an enum: the others stay empty
         if f.applies_expr is None:
             continue

@@ -508,7 +508,7 @@ class State:
     def search(
         self, entity: str, filters: list[tuple[str, str, Any]], *, order_by: str | None, descending: bool, limit: int
     ) -> list[dict[str, Any]]:
-        """Rows matching every ``(field, op, value)`` filter (ops: == != < <= > >= contains).
+        """Rows matching every ``(field, op, value)`` filter (ops: == != < <= > >= contains, and ``in`` a list).
 
         Text equality ignores case and ``contains`` matches a literal substring (``%`` and ``_``
         in the value are not wildcards); at most ``limit`` rows, ordered by ``order_by`` then id.
@@ -517,6 +517,11 @@ class State:
         shape: list[tuple[str, str, bool]] = []
         args: list[Any] = []
         for fname, op, value in filters:
+            if op == "in":  # one of a list's values: as many placeholders as it has
+                values = list(value or [])
+                shape.append((fname, f"in{len(values)}", fname == "id" or fields[fname].kind == "string"))
+                args.extend(values)
+                continue
             text = isinstance(value, str) and (fname == "id" or fields[fname].kind == "string")
             shape.append((fname, op, text))
             if op == "contains":
@@ -538,6 +543,9 @@ class State:
                 clauses.append(f"{col} {'=' if op == '==' else '!='} ?{' COLLATE NOCASE' if text else ''}")
             elif op in ("<", "<=", ">", ">="):
                 clauses.append(f"{col} {op} ?")
+            elif op.startswith("in"):
+                n = int(op[2:])
+                clauses.append(f"{col}{' COLLATE NOCASE' if text else ''} IN ({', '.join('?' * n)})" if n else "0")
             else:
                 raise ValueError(f"unknown filter operator {op!r}")
         sql = f"SELECT {self._select(entity)} FROM {_q(entity)}"

@@ -150,6 +150,38 @@ def _round(value: Any, digits: Any = 0) -> float:
     return round(float(value), int(digits))
 
 
+def _sum(value: Any) -> float:
+    """The sum of a list of numbers (a missing value counts as 0), to the cent."""
+    if not isinstance(value, list | tuple):
+        raise ExprError(f"sum() needs a list, got {value!r}")
+    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in value if v is not None):
+        raise ExprError(f"sum() needs a list of numbers, got {value!r}")
+    return round(sum(float(v or 0) for v in value), 2)
+
+
+def _values(items: Any, name: Any) -> list[Any]:
+    """One field of every object item of a list, in order (null where an item leaves it out):
+    ``values(payments, 'amount')``."""
+    if not isinstance(items, list | tuple) or not isinstance(name, str):
+        raise ExprError("values() needs a list of objects and a field name in quotes")
+    return [item.get(name) if isinstance(item, Mapping) else None for item in items]
+
+
+def _count_same(first: Any, second: Any) -> int:
+    """At how many positions two lists hold the same value: ``count_same(item_ids, new_item_ids) == 0``
+    (no item replaced by itself)."""
+    if not isinstance(first, list | tuple) or not isinstance(second, list | tuple):
+        raise ExprError("count_same() needs two lists")
+    return sum(1 for a, b in zip(first, second, strict=False) if a == b)
+
+
+def _count_of(items: Any, value: Any) -> int:
+    """How many times a value occurs in a list: ``count_of(item_ids, line.item_id)``."""
+    if not isinstance(items, list | tuple):
+        raise ExprError(f"count_of() needs a list, got {items!r}")
+    return sum(1 for v in items if v == value)
+
+
 PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
     "add_days": (_add_days, "string"),
     "days_between": (_days_between, "number"),
@@ -164,6 +196,10 @@ PURE_FUNCTIONS: dict[str, tuple[Callable[..., Any], Kind]] = {
     "round": (_round, "number"),
     "min": (min, "number"),
     "max": (max, "number"),
+    "sum": (_sum, "number"),
+    "values": (_values, "list"),
+    "count_of": (_count_of, "number"),
+    "count_same": (_count_same, "number"),
 }
 
 LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -194,11 +230,13 @@ def row_matches(row: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     return True
 
 
-QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number"}
+QUERY_FUNCTIONS: dict[str, Kind] = {"count": "number", "exists": "bool", "total": "number", "each": "list", "column": "list"}
 """Functions that read the state: ``count('loan', member_id=member.id, status='active')``,
-``exists(...)`` and ``total('payment', 'amount', order_id=order.id)``; the first argument
-is an entity name given as a string literal. Keywords may carry a lookup suffix:
-``check_in__lt=x`` (also ``__lte``, ``__gt``, ``__gte``, ``__ne``, ``__in``)."""
+``exists(...)``, ``total('payment', 'amount', order_id=order.id)`` and ``each('flight', 'origin',
+flight_ids)`` (one field of the row each id of a list names, in the list's order, duplicates kept)
+and ``column('segment', 'flight_id', reservation_id=r.id)`` (one field of every matching row, by id);
+the first argument is an entity name given as a string literal. Keywords may carry a lookup
+suffix: ``check_in__lt=x`` (also ``__lte``, ``__gt``, ``__gte``, ``__ne``, ``__in``)."""
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -399,11 +437,15 @@ def _check(node: ast.AST, text: str) -> None:
                 first = child.args[0] if child.args else None
                 if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
                     raise ExprError(f"in {text!r}: {name}() needs an entity name in quotes first")
-                if name == "total" and not (
+                if name in ("total", "column") and not (
                     len(child.args) == 2 and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
                 ):
-                    raise ExprError(f"in {text!r}: total() needs an entity and a field name in quotes")
-                if name != "total" and len(child.args) != 1:
+                    raise ExprError(f"in {text!r}: {name}() needs an entity and a field name in quotes")
+                if name == "each" and not (
+                    len(child.args) == 3 and not child.keywords and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
+                ):
+                    raise ExprError(f"in {text!r}: each() needs an entity and a field name in quotes, then a list of ids")
+                if name not in ("total", "each", "column") and len(child.args) != 1:
                     raise ExprError(f"in {text!r}: {name}() takes filters as field=value keywords")
             elif child.keywords:
                 raise ExprError(f"in {text!r}: {name}() takes no keyword arguments")
@@ -421,6 +463,8 @@ def _check(node: ast.AST, text: str) -> None:
             raise ExprError(f"in {text!r}: constant {child.value!r} is not allowed")
         elif isinstance(child, ast.Name) and child.id.startswith("_"):
             raise ExprError(f"in {text!r}: names cannot start with '_'")
+        elif isinstance(child, ast.Subscript) and not _plain_index(child.slice):
+            raise ExprError(f"in {text!r}: a list is indexed by a whole number ([0], [-1]) or sliced by them ([1:], [:-1])", *span(text, child))
         elif not isinstance(child, _ALLOWED_NODES):
             raise ExprError(f"in {text!r}: {type(child).__name__} is not allowed in an expression")
 
@@ -428,8 +472,22 @@ def _check(node: ast.AST, text: str) -> None:
 _ALLOWED_NODES = (
     ast.Attribute, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
     ast.Call, ast.keyword, ast.List, ast.Tuple, ast.IfExp, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
-    ast.operator, ast.cmpop,
+    ast.operator, ast.cmpop, ast.Subscript, ast.Slice,
 )  # fmt: skip
+
+
+def _whole(node: ast.AST | None) -> bool:
+    """A whole-number literal, maybe negative: what an index or a slice bound may be."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool)
+
+
+def _plain_index(node: ast.AST) -> bool:
+    """``[0]``, ``[-1]``, ``[1:]``, ``[:-1]``: order within a list (the first flight, each one after it), nothing computed."""
+    if isinstance(node, ast.Slice):
+        return node.step is None and all(b is None or _whole(b) for b in (node.lower, node.upper))
+    return _whole(node)
 
 
 def _collect_refs(node: ast.AST, found: list[tuple[str, str | None]]) -> None:
@@ -513,6 +571,18 @@ class _Evaluator:
                 return self._visit(body) if self._visit(test) else self._visit(orelse)
             case ast.List(elts=elts) | ast.Tuple(elts=elts):
                 return [self._visit(e) for e in elts]
+            case ast.Subscript(value=value, slice=index):
+                seq = self._visit(value)
+                if not isinstance(seq, list | tuple | str):
+                    raise ExprError(f"in {self.text!r}: only a list or text can be indexed, not {seq!r}")
+                if isinstance(index, ast.Slice):
+                    lower = self._visit(index.lower) if index.lower is not None else None
+                    upper = self._visit(index.upper) if index.upper is not None else None
+                    return list(seq[lower:upper]) if not isinstance(seq, str) else seq[lower:upper]
+                position = self._visit(index)
+                if not -len(seq) <= position < len(seq):
+                    raise ExprError(f"in {self.text!r}: no item {position} in a list of {len(seq)}")
+                return seq[position]
             case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
                 if name in QUERY_FUNCTIONS:
                     return self._query(name, args, keywords)
@@ -522,6 +592,8 @@ class _Evaluator:
 
     def _query(self, name: str, args: Sequence[ast.expr], keywords: Sequence[ast.keyword]) -> Any:
         entity = args[0].value  # type: ignore[attr-defined]
+        if name == "each":
+            return self._each(entity, args[1].value, self._visit(args[2]))  # type: ignore[attr-defined]
         where = {kw.arg: self._visit(kw.value) for kw in keywords if kw.arg}
         rows = self.env.query(entity, where)
         if name == "count":
@@ -529,7 +601,16 @@ class _Evaluator:
         if name == "exists":
             return bool(rows)
         field_name = args[1].value  # type: ignore[attr-defined]
+        if name == "column":
+            return [r[field_name] for r in sorted(rows, key=lambda r: str(r["id"]))]
         return round(sum(float(r[field_name] or 0) for r in rows), 2)
+
+
+    def _each(self, entity: str, field_name: str, ids: Any) -> list[Any]:
+        if not isinstance(ids, list | tuple):
+            raise ExprError(f"in {self.text!r}: each() needs a list of ids, got {ids!r}")
+        rows = {r["id"]: r for r in self.env.query(entity, {"id__in": sorted({str(i) for i in ids})})} if ids else {}
+        return [rows[i][field_name] if i in rows else None for i in ids]
 
 
 def _binop(op: ast.operator, left: Any, right: Any) -> Any:
@@ -577,6 +658,9 @@ def _infer(node: ast.AST, resolve: Callable[[str, str | None], Kind]) -> Kind:
             return a if a == b else "unknown"
         case ast.List() | ast.Tuple():
             return "list"
+        case ast.Subscript(value=value, slice=ast.Slice()):
+            sliced = _infer(value, resolve)  # a slice of text is text, of a list a list
+            return sliced if sliced in ("string", "list") else "unknown"
         case ast.Call(func=ast.Name(id=name)):
             if name in QUERY_FUNCTIONS:
                 return QUERY_FUNCTIONS[name]
@@ -594,6 +678,10 @@ _ARGS: dict[str, tuple[Kind, ...]] = {
     "date": ("string",),
     "abs": ("number",),
     "round": ("number", "number"),
+    "sum": ("list",),
+    "values": ("list", "string"),
+    "count_of": ("list",),
+    "count_same": ("list", "list"),
 }
 """what each function's arguments must be (``min``/``max`` take numbers, ``len`` text or a list)"""
 

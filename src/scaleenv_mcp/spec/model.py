@@ -344,13 +344,13 @@ class LookupSpec(StrictModel):
         return self.as_ or self.entity
 
 
-_WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|contains)\s*([a-z][a-z0-9_]*)\s*$")
+_WHERE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(==|!=|<=|>=|<|>|(?<=\s)contains(?=\s)|(?<=\s)in(?=\s))\s*([a-z][a-z0-9_]*|'[^']*')\s*$")
 
 
 def _where_form(where: list[str]) -> list[str]:
     for clause in where:
         if not _WHERE.match(clause):
-            raise ValueError(f"filter {clause!r} must look like 'field == param' (ops: == != < <= > >= contains)")
+            raise ValueError(f"filter {clause!r} must look like 'field == param' or 'field == 'text'' (ops: == != < <= > >= contains in)")
     return where
 
 
@@ -363,8 +363,15 @@ class _Filtered:
 
     @property
     def filters(self) -> list[tuple[str, str, str]]:
-        """(field, op, param) per clause."""
-        return [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr,misc]
+        """(field, op, param) per clause by a parameter."""
+        clauses = [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr]
+        return [(f, op, p) for f, op, p in clauses if not p.startswith("'")]
+
+    @property
+    def fixed(self) -> list[tuple[str, str, str]]:
+        """(field, op, text) per clause by a quoted literal: ``status == 'available'`` (always applied)."""
+        clauses = [_WHERE.match(c).groups() for c in self.where]  # type: ignore[union-attr]
+        return [(f, op, p[1:-1]) for f, op, p in clauses if p.startswith("'")]
 
 
 class PairSpec(StrictModel, _Filtered):

@@ -63,7 +63,7 @@ _OWN: dict[tuple[str, str], str] = {
     ("LookupSpec", "entity"): "the entity of the row found",
     ("LookupSpec", "as"): "the row variable the found row is bound to (default: the entity's name)",
     ("SearchSpec", "entity"): "the entity whose rows are listed",
-    ("SearchSpec", "where"): "filters 'field OP param' (== != < <= > >= contains); an absent optional parameter skips its filter",
+    ("SearchSpec", "where"): "filters 'field OP param' (== != < <= > >= contains, and in for a list parameter); an absent optional parameter skips its filter",
     ("SearchSpec", "order_by"): "the field rows are listed by",
     ("SearchSpec", "descending"): "list in descending order",
     ("IncludeSpec", "entity"): "the entity of the joined rows",

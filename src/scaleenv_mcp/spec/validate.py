@@ -485,6 +485,9 @@ def _search_problems(path: str, tool: ToolSpec, spec: DomainSpec) -> Iterator[Pr
         yield Problem(path=f"{path}.entity", message=f"unknown entity {search.entity!r}{did_you_mean(search.entity, spec.entities, 'entities')}")
         return
     yield from _filter_problems(path, tool, search.entity, entity, search.filters)
+    for fname, _, _ in search.fixed:
+        if fname not in entity.fields and fname != "id":
+            yield Problem(path=f"{path}.where", message=f"unknown field {fname!r} of {search.entity}{did_you_mean(fname, entity.fields, 'fields')}")
     if search.order_by and search.order_by not in entity.fields and search.order_by != "id":
         yield Problem(path=f"{path}.order_by", message=f"unknown field {search.order_by!r} of {search.entity}")
     if search.pairs is not None:
@@ -500,8 +503,10 @@ def _filter_problems(
             yield Problem(path=f"{path}.where[{i}]", message=f"unknown field {fname!r} of {name}{did_you_mean(fname, entity.fields, 'fields')}")
         if pname not in tool.params:
             yield Problem(path=f"{path}.where[{i}]", message=f"unknown parameter {pname!r}{did_you_mean(pname, tool.params, 'parameters')}")
-        elif tool.params[pname].type == "list":
-            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; a search filters by single values")
+        elif tool.params[pname].type == "list" and op != "in":
+            yield Problem(path=f"{path}.where[{i}]", message=f"{pname!r} is a list; only 'in' filters by a list ('{fname} in {pname}')")
+        elif op == "in" and (tool.params[pname].type != "list" or tool.params[pname].items is None):
+            yield Problem(path=f"{path}.where[{i}]", message=f"'in' needs a list of single values; {pname!r} is not one")
         elif op == "contains" and tool.params[pname].kind != "string":
             yield Problem(path=f"{path}.where[{i}]", message="'contains' needs a text parameter")
 
