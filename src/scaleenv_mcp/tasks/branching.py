@@ -1,0 +1,229 @@
+"""Branching goals: the user's request is decided by a field of their own row that they do not state.
+
+"My order for The Ancient Archive: if it is still pending or paid, please cancel it. Otherwise, I
+want to return it: it arrived damaged." The user does not say the order's status, so the agent
+must look it up before it knows which write to make. This is where an agent's judgment lives in
+a support conversation: the condition is a field the rules read (a status, a tier), chosen by
+execution, not by name: the first write is allowed (the tool accepts it and no rule the agent
+keeps forbids it) for the values in the condition and not for some others, and the second write
+is allowed for at least one value outside it, so the "otherwise" branch is a request that policy
+could grant.
+
+Both branches act on one row, so the sentence reads as one request. Only the branch the state
+decides runs in the reference solution (its checks come from its diff, as for any action goal);
+the other is kept as :attr:`Branch.untaken`, and :func:`untaken_fails` replays it in place of the
+taken one to prove that an agent who guessed the branch fails the checks. Which branch the state
+takes is steered by the caller (``holds``), so across a domain's tasks the condition holds in
+about half of them and "always take the first branch" is worth no more than chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.runtime import execute
+from ..engine.state import State
+from ..spec.model import DomainSpec
+from ..spec.task import TaskSpec, ToolCall
+from ..spec.types import ref_var
+from .grader import evaluate_checks
+from .wording import branch_condition, branch_request
+
+__all__ = ["Branch", "branch_verdicts", "branching_goal", "untaken_fails"]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branching goal as made: the condition (a field of one row and the values it holds for),
+    whether it held in the task's state, and the two calls (the one the reference ran, the other)."""
+
+    entity: str
+    row_id: str
+    field: str
+    values: tuple[Any, ...]
+    holds: bool
+    taken: ToolCall
+    untaken: ToolCall
+
+
+def branch_verdicts(state: State, tool: str, args: dict[str, Any], entity: str, row: dict[str, Any], fname: str) -> dict[Any, bool]:
+    """For each value the field could hold: whether the call would then be allowed (the tool accepts
+    it and breaks no rule the agent keeps). The state (and its journal) is left as it was; a value
+    the row cannot hold (a unique pair) is left out."""
+    import sqlite3
+
+    spec = state.spec
+    f = spec.entities[entity].fields[fname]
+    values: Sequence[Any] = f.values or [] if f.type == "enum" else [True, False]
+    verdicts: dict[Any, bool] = {}
+    for value in values:
+        with state.trial():
+            try:
+                state.update(entity, row["id"], {fname: value})
+            except sqlite3.IntegrityError:
+                continue
+            outcome = execute(state, tool, args)
+            verdicts[value] = outcome.ok and not outcome.breaches
+    return verdicts
+
+
+def _main_param(spec: DomainSpec, tool: str, persona_entity: str) -> tuple[str, str] | None:
+    """The tool's first reference parameter that is not the user: (parameter, entity)."""
+    entities = spec.view(tool).entities
+    for pname, param in spec.tools[tool].params.items():
+        if param.type == "ref" and param.ref != persona_entity:
+            return pname, entities[ref_var(pname)]
+    return None
+
+
+def branching_goal(build: Any, holds: bool | None = None) -> Branch | None:
+    """Bind, describe and run one branching goal on a row of the user's; None (and no change) if the
+    domain offers none here. ``holds``: the side the state must take (None: either).
+
+    ``build`` is the generator's draft of a task (its rows, reads and phrases); the taken write runs
+    on its state like any action goal's, and the sentence goes to its phrases."""
+    from .generate import _bind_rows, _persona_params, _refusal_candidates, _request, _succeeds
+
+    spec: DomainSpec = build.spec
+    main = {t: m for t in spec.write_tools() if (m := _main_param(spec, t, build.persona_entity)) is not None}
+    by_entity: dict[str, list[str]] = {}
+    for tool, (_, entity) in main.items():
+        if build.ownable(entity):
+            by_entity.setdefault(entity, []).append(tool)
+    groups = [(entity, tools) for entity, tools in by_entity.items() if len(tools) >= 2]
+    build.rng.shuffle(groups)
+    others: dict[str, list[dict[str, Any]]] = {}  # a second write's candidate calls, drawn once
+    for entity, tools in groups:
+        firsts = list(tools)
+        build.rng.shuffle(firsts)
+        for tool_a in firsts:
+            param_a = main[tool_a][0]
+            persona_a = _persona_params(build, tool_a)
+            for tried, args_a in enumerate(_refusal_candidates(build, tool_a, persona_a)):
+                if tried >= _TRIES:
+                    break
+                row = build.state.get(entity, args_a.get(param_a))
+                if row is None or not build.owned(entity, row):
+                    continue
+                seconds = [(t, main[t][0], _drawn(build, t, others)) for t in tools if t != tool_a]
+                found = _branch_on(build, entity, row, tool_a, args_a, seconds, holds)
+                if found is None:
+                    continue
+                (tool_b, args_b), fname, values, holds_here = found
+                first, second = ToolCall(tool=tool_a, arguments=args_a), ToolCall(tool=tool_b, arguments=args_b)
+                taken, untaken = (first, second) if holds_here else (second, first)
+                if not _succeeds(build.state, taken.tool, taken.arguments):
+                    continue
+                persona_b = _persona_params(build, tool_b)
+                bound_a = _bind_rows(build, tool_a, args_a, persona_a)
+                if bound_a is None or fname in build.described.get(row["id"], []):
+                    continue  # a row that cannot be named, or named by the condition itself ("whichever is pending")
+                described = build.described.get(row["id"], [])
+                bound_b = _bind_rows(build, tool_b, args_b, persona_b)  # its row is "it": only its other rows are named
+                build.described[row["id"]] = described
+                if bound_b is None:
+                    continue
+                said = dict(bound_a[0]).get(param_a)
+                if said is None:
+                    continue
+                mark = build.checkpoint()
+                if not all(build.discover(e, r) for e, r in (bound_a if holds_here else bound_b)[1]) or row["id"] not in build.read:
+                    build.rollback(mark)
+                    continue  # the reference must look at the row that decides
+                if not _run_taken(build, taken):
+                    build.rollback(mark)
+                    continue
+                it_a = [(p, "it" if p == param_a else t) for p, t in bound_a[0]]
+                it_b = [(p, "it" if p == main[tool_b][0] else t) for p, t in bound_b[0]]
+                text = branch_request(
+                    said, branch_condition(fname, spec.entities[entity].fields[fname], values),
+                    _request(build, tool_a, args_a, it_a, persona_a), _request(build, tool_b, args_b, it_b, persona_b),
+                )  # fmt: skip
+                build.say(text, build.facts[mark[2] :])
+                build.rules += len(spec.tools[taken.tool].requires)
+                return Branch(entity, str(row["id"]), fname, tuple(values), holds_here, taken, untaken)
+    return None
+
+
+def _branch_on(
+    build: Any,
+    entity: str,
+    row: dict[str, Any],
+    tool_a: str,
+    args_a: dict[str, Any],
+    others: list[tuple[str, str, list[dict[str, Any]]]],
+    holds: bool | None,
+) -> tuple[tuple[str, dict[str, Any]], str, list[Any], bool] | None:
+    """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
+    ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
+    the row's value is one of them), or None."""
+    spec: DomainSpec = build.spec
+    fields = [n for n, f in spec.entities[entity].fields.items()
+              if f.type in ("enum", "bool") and not f.identifying and not f.derive and row.get(n) is not None]  # fmt: skip
+    build.rng.shuffle(fields)
+    for fname in fields:
+        verdicts_a = branch_verdicts(build.state, tool_a, args_a, entity, row, fname)
+        allowed_a = [v for v, ok in verdicts_a.items() if ok]
+        if not allowed_a or len(allowed_a) == len(verdicts_a) or len(allowed_a) > 2:
+            continue  # the field does not decide, or the condition would be a long list
+        in_a = row[fname] in allowed_a
+        if holds is not None and in_a != holds:
+            continue
+        for tool_b, param_b, drawn in others:
+            for cand in drawn:
+                args_b = {**cand, param_b: row["id"]}
+                verdicts_b = branch_verdicts(build.state, tool_b, args_b, entity, row, fname)
+                only_b = [v for v, ok in verdicts_b.items() if ok and v not in allowed_a]
+                if not only_b:
+                    continue  # with these arguments the other write is never the fallback on this field
+                if not in_a and row[fname] not in only_b:
+                    continue
+                return (tool_b, args_b), fname, allowed_a, in_a
+    return None
+
+
+def _drawn(build: Any, tool: str, cache: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A few candidate calls of the second write (its other arguments: a reason, a quantity), drawn
+    once per goal; its row is replaced by the first write's."""
+    from .generate import _candidates, _persona_params
+
+    if tool not in cache:
+        cache[tool] = _candidates(build, tool, _persona_params(build, tool))[:_SECONDS]
+    return cache[tool]
+
+
+_TRIES = 8
+"""candidate calls of the first write tried (its user's rows first) before another tool is tried"""
+_SECONDS = 3
+"""candidate calls of the second write tried with each row"""
+
+
+def _run_taken(build: Any, call: ToolCall) -> bool:
+    """Run the branch the state decides, as an action goal's write runs (its new and changed rows noted)."""
+    from .generate import _changes_since, _journal_mark
+
+    mark_rows = _journal_mark(build.state)
+    if build.run(call.tool, call.arguments) is None:
+        return False
+    added, changed, _removed = _changes_since(build.state, mark_rows)
+    for entity, row_id in sorted(added):
+        build.created.setdefault(entity, []).append(row_id)
+    build.touched.update(row_id for _, row_id in added)
+    build.touched.update(row_id for _, row_id in changed)
+    return True
+
+
+def untaken_fails(work: State, task: TaskSpec, branch: Branch) -> bool:
+    """Whether an agent that took the other branch fails: the reference replayed from the task's
+    initial state with the untaken call in place of the taken one must not pass the checks (its
+    writes change what the checks do not name, or leave undone what they do)."""
+    work.reset()
+    try:
+        for call in task.solution:
+            chosen = branch.untaken if call == branch.taken else call
+            execute(work, chosen.tool, chosen.arguments)
+        return not evaluate_checks(task.checks, work.changes(), work).success
+    finally:
+        work.reset()
