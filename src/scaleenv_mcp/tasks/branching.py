@@ -99,6 +99,8 @@ def branching_goal(build: Any, holds: bool | None = None) -> Branch | None:
         firsts = list(tools)
         build.rng.shuffle(firsts)
         for tool_a in firsts:
+            if not _deciding_fields(spec, tool_a, entity):
+                continue  # its rules read no state of the row a condition could name
             param_a = main[tool_a][0]
             persona_a = _persona_params(build, tool_a)
             for tried, args_a in enumerate(_refusal_candidates(build, tool_a, persona_a)):
@@ -114,7 +116,7 @@ def branching_goal(build: Any, holds: bool | None = None) -> Branch | None:
                 (tool_b, args_b), fname, values, holds_here = found
                 first, second = ToolCall(tool=tool_a, arguments=args_a), ToolCall(tool=tool_b, arguments=args_b)
                 taken, untaken = (first, second) if holds_here else (second, first)
-                if not _succeeds(build.state, taken.tool, taken.arguments):
+                if not _succeeds(build.state, taken.tool, taken.arguments) or not _untaken_fails_here(build.state, taken, untaken):
                     continue
                 persona_b = _persona_params(build, tool_b)
                 bound_a = _bind_rows(build, tool_a, args_a, persona_a)
@@ -143,6 +145,7 @@ def branching_goal(build: Any, holds: bool | None = None) -> Branch | None:
                 )  # fmt: skip
                 build.say(text, build.facts[mark[2] :])
                 build.rules += len(spec.tools[taken.tool].requires)
+                build.conditions.add(text)  # the agent must check it, as it checks "whichever of my orders is pending"
                 return Branch(entity, str(row["id"]), fname, tuple(values), holds_here, taken, untaken)
     return None
 
@@ -159,9 +162,7 @@ def _branch_on(
     """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
     ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
     the row's value is one of them), or None."""
-    spec: DomainSpec = build.spec
-    fields = [n for n, f in spec.entities[entity].fields.items()
-              if f.type in ("enum", "bool") and not f.identifying and not f.derive and row.get(n) is not None]  # fmt: skip
+    fields = [n for n in _deciding_fields(build.spec, tool_a, entity) if row.get(n) is not None]
     build.rng.shuffle(fields)
     for fname in fields:
         verdicts_a = branch_verdicts(build.state, tool_a, args_a, entity, row, fname)
@@ -180,8 +181,32 @@ def _branch_on(
                     continue  # with these arguments the other write is never the fallback on this field
                 if not in_a and row[fname] not in only_b:
                     continue
+                if _toggles(build.state, entity, row, fname, (tool_a, args_a, allowed_a), (tool_b, args_b, only_b)):
+                    break  # "if it is active, suspend it; otherwise reactivate it": a switch flipped, not a choice
                 return (tool_b, args_b), fname, allowed_a, in_a
     return None
+
+
+def _toggles(
+    state: State, entity: str, row: dict[str, Any], fname: str, first: tuple[str, dict[str, Any], list[Any]],
+    second: tuple[str, dict[str, Any], list[Any]],
+) -> bool:
+    """Whether each write puts the row where the other applies (suspend and reactivate a line)."""
+    after = []
+    for (tool, args, allowed), (_, _, other) in ((first, second), (second, first)):
+        with state.trial():
+            state.update(entity, row["id"], {fname: allowed[0]})
+            execute(state, tool, args)
+            now = state.get(entity, row["id"])
+            after.append(now is not None and now.get(fname) in other)
+    return all(after)
+
+
+def _deciding_fields(spec: DomainSpec, tool: str, entity: str) -> list[str]:
+    """The row's enum and yes/no fields the tool's rules read: the states a condition can name."""
+    read = spec.view(tool).reads.get(entity, frozenset())
+    fields = spec.entities[entity].fields
+    return [n for n in sorted(read) if n in fields and fields[n].type in ("enum", "bool") and not fields[n].identifying]
 
 
 def _drawn(build: Any, tool: str, cache: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -213,6 +238,19 @@ def _run_taken(build: Any, call: ToolCall) -> bool:
     build.touched.update(row_id for _, row_id in added)
     build.touched.update(row_id for _, row_id in changed)
     return True
+
+
+def _untaken_fails_here(state: State, taken: ToolCall, untaken: ToolCall) -> bool:
+    """Whether the checks the taken branch's diff gives fail when the untaken branch runs instead,
+    both tried from the draft's state and undone (a branch is kept only when guessing it fails)."""
+    from .derive import checks_from_diff
+
+    with state.trial():
+        execute(state, taken.tool, taken.arguments)
+        checks = checks_from_diff(state.spec, state.changes())
+    with state.trial():
+        execute(state, untaken.tool, untaken.arguments)
+        return not evaluate_checks(checks, state.changes(), state).success
 
 
 def untaken_fails(work: State, task: TaskSpec, branch: Branch) -> bool:
