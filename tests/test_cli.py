@@ -249,3 +249,50 @@ def test_task_stats_describe_the_stored_mix(capsys: pytest.CaptureFixture[str]) 
     assert main(["tasks", "retail", "--stats"]) == 0
     out = capsys.readouterr().out
     assert "refusal" in out and "policy decisions (agent-kept rules):" in out
+
+
+@pytest.mark.e2e
+def test_task_stats_print_the_candidates_each_acceptance_rule_rejected(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The compiler records the rejections in the manifest's tasks section; --stats reads them from there."""
+    from scaleenv_mcp.compiler.pipeline import compile_spec, emit
+    from scaleenv_mcp.compiler.proctest import gate
+    from scaleenv_mcp.spec.load import load_blueprint
+    from scaleenv_mcp.spec.paths import ProjectPaths
+
+    spec = load_blueprint(project / "synthesis/domains/hotel.yaml")
+    compiled = compile_spec(spec, tasks=3, report=gate(spec, seeds=1, calls_per_tool=1), allow_failing=True)
+    rejected = compiled.generation.rejected_json()
+    assert rejected and all(n > 0 for n in rejected.values())
+    emit(compiled, ProjectPaths(project), "synthesis/domains/hotel.yaml")
+    manifest = json.loads((project / "manifests/hotel.json").read_text())
+    assert manifest["tasks"]["rejected"] == rejected and manifest["tasks"]["count"] == 3
+    assert main(["--root", str(project), "tasks", "hotel", "--stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rejected"] == rejected
+    assert main(["--root", str(project), "tasks", "hotel", "--stats"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "candidates rejected" in x)
+    for reason, n in rejected.items():
+        assert f"{reason} {n}" in line
+
+
+def test_task_stats_lines_follow_the_manifests_rejection_counts(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A generation's report, recorded as the compiler records it, is what --stats prints, most frequent first."""
+    from scaleenv_mcp.spec.load import load_blueprint
+    from scaleenv_mcp.tasks.generation import GenerationReport, generate_tasks
+
+    report = GenerationReport()
+    generate_tasks(load_blueprint(project / "synthesis/domains/event_ticketing.yaml"), count=6, report=report)
+    path = project / "manifests/event_ticketing.json"
+    manifest = json.loads(path.read_text())
+    manifest["tasks"]["rejected"] = report.rejected_json()
+    path.write_text(json.dumps(manifest))
+    assert main(["--root", str(project), "tasks", "event_ticketing", "--stats", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)["rejected"]
+    assert counts == report.rejected_json() and counts["not_minimal"] > 0
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)
+    assert main(["--root", str(project), "tasks", "event_ticketing", "--stats"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "candidates rejected" in x)
+    assert line.strip() == "candidates rejected, per acceptance rule: " + ", ".join(f"{r} {n}" for r, n in counts.items())
+    del manifest["tasks"]["rejected"]  # a manifest written before the counts were recorded says so
+    path.write_text(json.dumps(manifest))
+    assert main(["--root", str(project), "tasks", "event_ticketing", "--stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rejected"] is None

@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "20a3470d95cca21664a39fc8f96c994a139b4cd9fa067f440ef9d6c5e080b715"
+SPEC_SHA256 = "15d7535ce05137467483f961b57d00d3095cf50f58233a5e6f045887d1ba5e96"
 
 
 def load_spec() -> DomainSpec:

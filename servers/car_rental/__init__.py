@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "aa389cd4a6308ca43419dd23925c2c7b518a9cf3b1842cc7575e2bd43cc64e04"
+SPEC_SHA256 = "80e4ecc3e8d35ab9c5744849d9efa53c5e3b93eb3983fb05e74672534798dbb3"
 
 
 def load_spec() -> DomainSpec:

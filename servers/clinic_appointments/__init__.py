@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ec75c1fddd6c0b136a1c010604a6ce904326d9491a5db4ef89bb82876f869375"
+SPEC_SHA256 = "e937ed0c2b25787b042140e5aa1f0bfd3f43139e97ef738ccb85006ed1d9519b"
 
 
 def load_spec() -> DomainSpec:

@@ -26,7 +26,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "80e539d9984a6e61d1b66c484619e52e8d433152140eae329d636e313f8da330"
+SPEC_SHA256 = "3a7c1520811e0e9060ca818a46533a56a933bdc02eaf9eba3d517c239bf4dc14"
 
 
 def load_spec() -> DomainSpec:

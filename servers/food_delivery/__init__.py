@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "390a5d6d0aadfff4dcc5cb8bd75bf57d283a02fc56c6759643c8e06a2582cb51"
+SPEC_SHA256 = "664f6171884527b440e3313f16b1ee0acae8a607ced5a4a0a224c37c0a154ac6"
 
 
 def load_spec() -> DomainSpec:

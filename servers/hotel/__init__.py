@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "899bcc8e831739ec89adf0f2e56de63313186d6e624cf03c1010c14f4a14e906"
+SPEC_SHA256 = "b49aa9bb28ef8114635d7dbeaecd0972952902c9e241d13a4d20eb4d70ed6bbe"
 
 
 def load_spec() -> DomainSpec:

@@ -31,7 +31,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "7c86063d2711091904f04a633fae382e3985f0fafa39034e1ef93588bfc772da"
+SPEC_SHA256 = "54858d4c329a5103e077a9707513bbc845ce67a31d09ebb16de6f9c1b649e40c"
 
 
 def load_spec() -> DomainSpec:

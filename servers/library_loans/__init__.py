@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "cd44fcd13c4a54322d3199b58fc6d230be3535b8e15b0ef157836a1e30a01372"
+SPEC_SHA256 = "59748c0808f617dd0eb8be3d1e23219f7d68eb18ddaa9b8b4a68223ff055e9cd"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "c6a0e2cbbfccb798452729407b687ebd3a96ba0174c6be708eb6ba5b896861b1"
+SPEC_SHA256 = "a48a20170d73d1636fa8f2b173519c87c8a0534c5b4a6cf22cf96334af0139cb"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "66b6210ceeaf265842e69d0051352878fb5d0d6b7e2e668b76c48c0ea791549b"
+SPEC_SHA256 = "6839c7c18b82472f2fbef6a6ec153e23a1bb32c43cf2df419f2b2d2ec5175e27"
 
 
 def load_spec() -> DomainSpec:

@@ -29,7 +29,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "9c974b196c8f91857753dd9685689c153728e84b1e063b1d5b4620fc0782a292"
+SPEC_SHA256 = "0c74d6e4f352e483d526ff5284a76d46534c009769431efc0bcd26de47cf866a"
 
 
 def load_spec() -> DomainSpec:

@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "afbf7a362cd767808699c399dc96f1eb11cf1b95491a1b92aef237f08fc7524e"
+SPEC_SHA256 = "4a8512b3ef5645c7007c87318191771114834638b74788cdbfd68f1855e65533"
 
 
 def load_spec() -> DomainSpec:

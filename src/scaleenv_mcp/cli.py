@@ -253,7 +253,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from .tasks.generate import generate_tasks
+    from .tasks.generation import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
     if args.seeds is not None:
@@ -262,7 +262,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         return _print_seeded_tasks(spec, args.seeds, args.count or 6, args.json)
     args.count = args.count or 32
     if args.stats:
-        return _print_task_stats(spec, load_domain_tasks(_paths(args), spec.name), args.json)
+        paths = _paths(args)
+        return _print_task_stats(spec, load_domain_tasks(paths, spec.name), args.json, _recorded_rejections(paths, spec.name))
     with _progress(args.count, "generate tasks") as bar:
 
         def kept(_task: TaskSpec) -> None:
@@ -333,10 +334,21 @@ def _paraphrased(args: argparse.Namespace, tasks: list[TaskSpec]) -> list[TaskSp
     return [r.task for r in results]
 
 
-def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) -> int:
+def _recorded_rejections(paths: ProjectPaths, name: str) -> dict[str, int] | None:
+    """The candidates each acceptance rule rejected while the shipped set was made, as the manifest
+    records them; None for a manifest written before they were recorded (or none at all)."""
+    try:
+        manifest = json.loads(paths.manifest(name).read_text())
+    except FileNotFoundError:
+        return None
+    rejected = manifest.get("tasks", {}).get("rejected")
+    return {str(k): int(v) for k, v in rejected.items()} if isinstance(rejected, dict) else None
+
+
+def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool, rejected: dict[str, int] | None = None) -> int:
     from .tasks.stats import task_stats
 
-    stats = task_stats(spec, tasks)
+    stats = task_stats(spec, tasks, rejected=rejected)
     if as_json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -354,6 +366,11 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool) ->
           + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
     decisions = ", ".join(f"{tool} {d['refused']} refused / {d['allowed']} allowed" for tool, d in stats["decisions"].items())
     print(f"  policy decisions (agent-kept rules): {decisions or 'none'}")
+    if stats["rejected"] is None:
+        print("  candidates rejected: not recorded in the manifest (regenerate it with `scaleenv synth`)")
+    else:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in stats["rejected"].items())
+        print(f"  candidates rejected, per acceptance rule: {reasons or 'none'}")
     return 0
 
 
@@ -489,6 +506,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
         return 0
     Path(args.output).write_text(text, encoding="utf-8")
     _say(f"wrote {args.output}")
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    """Every compiled domain's figures, and what holds across the corpus (industries, near duplicates, tau2 distance)."""
+    from .export.corpus import corpus_figures, corpus_markdown, corpus_svg, corpus_table
+
+    paths = _paths(args)
+    corpus = corpus_figures(paths)
+    if not corpus.domains:
+        raise CliError(f"no compiled domains under {paths.root} (run `scaleenv synth --all`)")
+    if args.plot:
+        if not args.plot.endswith(".svg"):
+            raise CliError(f"--plot writes SVG: name a file ending in .svg, not {args.plot!r}")
+        Path(args.plot).write_text(corpus_svg(corpus), encoding="utf-8")
+        _say(f"wrote {args.plot}")
+    if args.json:
+        print(json.dumps(corpus.to_json(), indent=2))
+    elif args.markdown:
+        sys.stdout.write(corpus_markdown(corpus))
+    else:
+        print(corpus_table(corpus))
     return 0
 
 
@@ -758,6 +797,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("schema", "the blueprint JSON Schema, for editors (YAML language servers)")
     p.add_argument("-o", "--output", help="write it to this file (default: standard output)")
     p.set_defaults(func=cmd_schema)
+
+    p = command("corpus", "every compiled domain's figures: tools, rules, tasks, traits, industries, near duplicates")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the figures as JSON")
+    form.add_argument("--markdown", action="store_true", help="the README's corpus table (domain, industry, tools, tasks)")
+    p.add_argument("--plot", metavar="FILE.svg", help="also draw domains by tools and entities, coloured by industry")
+    p.set_defaults(func=cmd_corpus)
 
     p = command("graph", "the tool dependency graph of a domain, with the reason for every edge")
     p.add_argument("domain", help="a generated domain")

@@ -120,3 +120,63 @@ def test_snapshots_per_episode_are_capped_and_a_known_name_is_replaced() -> None
         coordinator.snapshot(episode)
     coordinator.restore(episode, "b")
     assert coordinator.fresh().max_snapshots == 3
+
+
+def _contents(coordinator: Coordinator, episode_id: str) -> dict[str, list[dict[str, object]]]:
+    state = coordinator.episode(episode_id).state
+    return {entity: sorted(state.rows(entity), key=lambda r: str(r["id"])) for entity in state.spec.entities}
+
+
+def test_episodes_past_the_awake_cap_sleep_and_wake_as_they_were() -> None:
+    """With room for two awake states, every episode of many is put to sleep and woken again between
+    its calls; each ends exactly as the same calls leave an episode that never slept: contents,
+    diff, verdict, the id the next new row gets, and a reset back to the start."""
+    spec = shipped_spec("airline")
+    tasks = [t for t in load_domain_tasks(PATHS, "airline") if t.kind == "action"][:8]
+    sleepy, awake = Coordinator(spec, tasks, hot_states=2), Coordinator(spec, tasks)
+    for coordinator in (sleepy, awake):
+        for task in tasks:
+            coordinator.start(task.id, task.id)
+    longest = max(len(t.solution) for t in tasks)
+    for step in range(longest):  # round robin: each call wakes its episode and puts another to sleep
+        for task in tasks:
+            if step < len(task.solution):
+                call = task.solution[step]
+                results = [c.call(task.id, call.tool, call.arguments) for c in (sleepy, awake)]
+                assert results[0].ok == results[1].ok and results[0].data == results[1].data, (task.id, call)
+        assert sleepy.awake <= 2
+    assert sum(e.awake is None for e in sleepy.episodes.values()) == len(tasks) - 2
+    for task in tasks:
+        assert sleepy.verify(task.id).success and awake.verify(task.id).success
+        assert sleepy.diff(task.id) == awake.diff(task.id)
+        assert _contents(sleepy, task.id) == _contents(awake, task.id)
+        sleepy.reset(task.id)
+        awake.reset(task.id)
+        assert sleepy.diff(task.id).is_empty() and _contents(sleepy, task.id) == _contents(awake, task.id)
+        again = task.solution[-1]
+        replay = [c.call(task.id, again.tool, again.arguments) for c in (sleepy, awake)]
+        assert replay[0].data == replay[1].data  # ids of new rows are issued as in a state that never slept
+    for episode_id in list(sleepy.episodes):
+        sleepy.end(episode_id)
+    assert sleepy.awake == 0
+
+
+def test_snapshots_of_a_sleeping_episode_restore() -> None:
+    spec = shipped_spec("hotel")
+    tasks = load_domain_tasks(PATHS, "hotel")
+    task = next(t for t in tasks if t.kind == "action")
+    coordinator = Coordinator(spec, tasks, hot_states=1)
+    first = coordinator.start(task.id)
+    saved = coordinator.snapshot(first.id)
+    for call in task.solution:
+        assert coordinator.call(first.id, call.tool, call.arguments).ok
+    coordinator.start(task.id)  # the first episode goes to sleep
+    assert first.awake is None
+    assert coordinator.verify(first.id).success
+    coordinator.restore(first.id, saved)
+    assert coordinator.diff(first.id).is_empty() and not coordinator.verify(first.id).success
+
+
+def test_the_awake_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="hot_states must be at least 1"):
+        Coordinator(shipped_spec("retail"), hot_states=0)

@@ -18,7 +18,7 @@ from scaleenv_mcp.episodes.control import ControlClient
 from scaleenv_mcp.serving import build_server
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.spec.task import TaskSpec
-from scaleenv_mcp.tasks.generate import generate_tasks
+from scaleenv_mcp.tasks.generation import generate_tasks
 from scaleenv_mcp.tasks.grader import format_answer_value
 
 from ..conftest import PATHS, ROOT, SHIPPED, shipped_spec

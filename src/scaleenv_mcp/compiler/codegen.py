@@ -185,6 +185,7 @@ def generate_domain(
             "information": sum(1 for t in tasks if t.kind == "information"),
             "max_steps": max((t.difficulty["steps"] for t in tasks), default=0),
             "max_branches": max((t.difficulty["branches"] for t in tasks), default=0),
+            **extra.get("tasks", {}),  # what the compiler adds: the candidates each acceptance rule rejected
         }
     files = {
         paths.servers / "__init__.py": _SERVERS_INIT,

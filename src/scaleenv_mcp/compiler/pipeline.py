@@ -26,7 +26,7 @@ from ..spec.load import load_blueprint
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
-from ..tasks.generate import generate_tasks
+from ..tasks.generation import GenerationReport, generate_tasks
 from .codegen import generate_domain, write_index
 from .proctest import DEFECTS, Coverage, DomainReport, Violation, gate, replay_tasks
 
@@ -95,13 +95,20 @@ def split_manifest(spec: DomainSpec, tasks: Iterable[TaskSpec]) -> dict[str, Any
 
 
 def seeded_tasks(
-    spec: DomainSpec, seeds: Iterable[int], per_seed: int, *, task_seed: int = 0, id_prefix: str | None = None
+    spec: DomainSpec,
+    seeds: Iterable[int],
+    per_seed: int,
+    *,
+    task_seed: int = 0,
+    id_prefix: str | None = None,
+    report: GenerationReport | None = None,
 ) -> Iterator[TaskSpec]:
     """Verified tasks from fresh states, lazily: for each seed, the domain seeded with it and
     ``per_seed`` tasks drawn from that state (fewer if it cannot yield them), each recording its
     seed. Ids are ``<domain>-s<seed>-<nnn>`` (unique across seeds) unless ``id_prefix`` numbers
     them ``<id_prefix>-<nnn>`` across the whole run. ``seeds`` may be endless (``itertools.count()``):
-    a trainer draws as many tasks as it wants and pays for one state at a time."""
+    a trainer draws as many tasks as it wants and pays for one state at a time. ``report`` counts
+    what every seed's generation kept and rejected."""
     if per_seed < 1:
         raise ValueError(f"tasks per seed must be at least 1 (got {per_seed})")
     made = 0
@@ -112,7 +119,7 @@ def seeded_tasks(
         try:
             batch = generate_tasks(
                 spec, count=per_seed, seed=task_seed * 1_000_003 + seed, initial=state, state_seed=seed,
-                id_prefix=f"{spec.name}-s{seed}",
+                id_prefix=f"{spec.name}-s{seed}", report=report,
             )  # fmt: skip
         finally:
             state.close()
@@ -125,14 +132,17 @@ SHIPPED_DRAWS = 6
 """draws of tasks tried on one shipped seed when the set so far lacks a write tool or an aggregate"""
 
 
-def shipped_tasks(spec: DomainSpec, count: int = TASKS_PER_DOMAIN, task_seed: int = 0) -> list[TaskSpec]:
+def shipped_tasks(
+    spec: DomainSpec, count: int = TASKS_PER_DOMAIN, task_seed: int = 0, report: GenerationReport | None = None
+) -> list[TaskSpec]:
     """The shipped set: ``count`` tasks spread over :data:`SHIPPED_SEEDS` seeds from the domain's
     own, numbered ``<domain>-001`` onwards.
 
     Six tasks from one state cannot cover every write tool of a domain on their own, so the mix is
     steered across seeds: while the set so far lacks a write tool, an aggregate question or a
     refusal, each seed's draw is chosen among :data:`SHIPPED_DRAWS` draws of that state as the one
-    that brings most of what is missing (the first draw on a tie, so the set is reproducible)."""
+    that brings most of what is missing (the first draw on a tie, so the set is reproducible).
+    ``report`` counts the candidates of every draw tried, kept or not: what making the set cost."""
     tasks: list[TaskSpec] = []
     for k in range(SHIPPED_SEEDS):
         want = -(-(count - len(tasks)) // (SHIPPED_SEEDS - k))
@@ -141,7 +151,7 @@ def shipped_tasks(spec: DomainSpec, count: int = TASKS_PER_DOMAIN, task_seed: in
         best: list[TaskSpec] = []
         best_gain = -1
         for draw in range(SHIPPED_DRAWS):
-            batch = list(seeded_tasks(spec, [spec.seed + k], want, task_seed=task_seed + draw * SHIPPED_SEEDS))
+            batch = list(seeded_tasks(spec, [spec.seed + k], want, task_seed=task_seed + draw * SHIPPED_SEEDS, report=report))
             gain = len(_lacking(spec, tasks) - _lacking(spec, [*tasks, *batch])) + min(len(batch), want)
             if gain > best_gain:
                 best, best_gain = batch, gain
@@ -179,10 +189,16 @@ class CompiledDomain:
     report: DomainReport
     tasks: list[TaskSpec]
     tasks_wanted: int
+    generation: GenerationReport = field(default_factory=GenerationReport)
+    """what generating the tasks cost: candidates rejected per acceptance rule, over every draw tried"""
 
     def manifest_extra(self) -> dict[str, Any]:
-        """What the manifest records beyond the spec: the gate's verdict and the graph."""
-        return {"quality": self.report.summary(), "graph": graph_json(self.spec), "split": split_manifest(self.spec, self.tasks)}
+        """What the manifest records beyond the spec: the gate's verdict, the graph, the split, and
+        (in its ``tasks`` section) the candidates each acceptance rule rejected."""
+        return {
+            "quality": self.report.summary(), "graph": graph_json(self.spec), "split": split_manifest(self.spec, self.tasks),
+            "tasks": {"rejected": self.generation.rejected_json()},
+        }  # fmt: skip
 
 
 def compile_spec(
@@ -202,11 +218,12 @@ def compile_spec(
         raise SeedError(shipped.message)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
-    generated = shipped_tasks(spec, tasks, task_seed) if tasks > 0 else []
+    generation = GenerationReport()
+    generated = shipped_tasks(spec, tasks, task_seed, report=generation) if tasks > 0 else []
     report = _cover_branches(spec, report, generated)
     if not report.passed and not allow_failing:
         raise GateFailed(report)
-    return CompiledDomain(spec=spec, report=report, tasks=generated, tasks_wanted=tasks)
+    return CompiledDomain(spec=spec, report=report, tasks=generated, tasks_wanted=tasks, generation=generation)
 
 
 def _cover_branches(spec: DomainSpec, report: DomainReport, tasks: list[TaskSpec]) -> DomainReport:

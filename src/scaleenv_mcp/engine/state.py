@@ -16,6 +16,7 @@ import random
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from ..spec.expr import split_lookup
@@ -25,7 +26,7 @@ from ..spec.types import NUMERIC
 from .diff import StateDiff, journal_diff
 from .journal import Journal, RowKey
 
-__all__ = ["PAGE_SIZE", "State", "schema_sql"]
+__all__ = ["PAGE_SIZE", "Dormant", "State", "schema_sql"]
 
 PAGE_SIZE = 1024
 
@@ -141,6 +142,23 @@ def _shapes(spec: DomainSpec) -> _Shapes:
     return per_spec(spec, "sql_shapes", _Shapes)
 
 
+@dataclass(frozen=True)
+class Dormant:
+    """A tracking state put to sleep: what it changed since its baseline, and nothing else.
+
+    A live SQLite connection costs its whole database plus the parsed schema (about 170 KiB for
+    an airline episode); most episodes of a busy server are idle between calls. Asleep, an episode
+    holds only the rows it touched (their current values and baseline originals) and the ids it
+    retired, a few KiB; :meth:`State.wake` rebuilds the very same state from the shared baseline
+    image, so diff, reset, snapshots and id issuance go on as if it had never slept."""
+
+    rows: tuple[tuple[str, str, dict[str, Any] | None], ...]
+    """(entity, id, current value; None: deleted) of every row the journal names"""
+    journal: Journal
+    issued: dict[str, int]
+    issued_base: dict[str, int] | None
+
+
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
@@ -174,6 +192,50 @@ class State:
         conn = _connect()
         conn.deserialize(image)
         return cls(spec, conn)
+
+    def sleep(self) -> Dormant:
+        """Close the connection, keeping only what changed since the baseline (see :class:`Dormant`);
+        the state must be tracking and outside a transaction. It is unusable until woken."""
+        journal = self._tracked()
+        if self.conn.in_transaction:
+            raise RuntimeError("cannot put a state to sleep inside an open transaction")
+        rows = tuple((entity, row_id, self.get(entity, row_id)) for entity, row_id in journal.originals)
+        dormant = Dormant(rows, journal.copy(), self._issued(), dict(self._issued_base) if self._issued_base is not None else None)
+        self.conn.close()
+        return dormant
+
+    @classmethod
+    def wake(cls, spec: DomainSpec, baseline: bytes, dormant: Dormant) -> State:
+        """The state that was put to sleep, rebuilt from the image of its baseline: the touched rows
+        are written back in one transaction without reference checks (they held when it went to
+        sleep, and any order of the rows then gives that state), the retired ids' marks restored,
+        the journal kept."""
+        state = cls.from_snapshot(spec, baseline)
+        conn = state.conn
+        if dormant.rows or dormant.issued != state._issued():
+            # the rows were consistent when the state went to sleep: writing them back needs no reference checks
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN")
+            try:
+                for entity, row_id, _ in dormant.rows:
+                    conn.execute(state._sql_delete(entity), (row_id,))
+                for entity, _, value in dormant.rows:
+                    if value is not None:
+                        cols = tuple(value)
+                        conn.execute(state._sql_insert(entity, cols), [value[c] for c in cols])
+                if dormant.issued != state._issued():
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+                    conn.execute(f"DELETE FROM {_ISSUED}")
+                    conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted(dormant.issued.items()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                conn.close()
+                raise
+            conn.execute("PRAGMA foreign_keys = ON")
+        state._journal = dormant.journal.copy()
+        state._issued_base = dict(dormant.issued_base) if dormant.issued_base is not None else None
+        return state
 
     def snapshot(self) -> bytes:
         """The whole state as bytes; restore or fork from it later."""

@@ -45,6 +45,7 @@ __all__ = [
     "ParamSpec",
     "RuleSpec",
     "SearchSpec",
+    "Setting",
     "ToolSpec",
     "ToolView",
 ]
@@ -611,6 +612,10 @@ def _named_rows(item: Any, sets: dict[str, Any], params: dict[str, Any]) -> Any:
     return item
 
 
+Setting = Literal["customer_service", "operations", "personal", "professional"]
+"""Who the agent works for (``DomainSpec.setting``): the corpus counts domains outside customer service."""
+
+
 class DomainSpec(StrictModel):
     """A whole domain: entities (the state's schema), tools, policy, clock and seed."""
 
@@ -623,7 +628,19 @@ class DomainSpec(StrictModel):
     seed: int = 0
     entities: dict[str, EntitySpec] = Field(..., min_length=1)
     tools: dict[str, ToolSpec] = Field(..., min_length=1)
-    provenance: dict[str, Any] | None = Field(None, description="who proposed this blueprint (model, prompts, seed)")
+    provenance: dict[str, Any] | None = Field(
+        None, description="how this blueprint was made: written by hand, ported from a named source, or proposed by a model (model, prompts, seed)"
+    )
+    industry: str | None = Field(
+        None, min_length=2, max_length=40, description="the industry the domain belongs to ('Aviation', 'Healthcare'); the corpus groups by it"
+    )
+    setting: Setting | None = Field(
+        None,
+        description=(
+            "who the agent works for: customer_service (a company's staff serving its customers), operations (staff running "
+            "the business itself), personal (an assistant to one person), professional (a tool for someone's own work)"
+        ),
+    )
     actor: ActorSpec | None = Field(None, description="who the agent acts for and how they are identified (policy checks)")
     row_sets: dict[str, IncludeSpec] = Field(
         {}, description="named rows {entity, by, order_by, limit} that a for_each or an include names instead of repeating them"

@@ -195,7 +195,7 @@ class TaskSpec(StrictModel):
             "obeying earns at most half of them"
         ),
     )
-    script: UserScript | None = Field(None, description="how the user plays the conversation (never shown to the agent)")
+    script: UserScript | None = Field(default=None, description="how the user plays the conversation (never shown to the agent)")
     traits: list[Trait] = Field(default_factory=list, description="what makes the conversation need judgment (see Trait)")
 
 

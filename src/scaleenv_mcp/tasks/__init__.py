@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .generate import generate_tasks, persona_tool
+    from .generation import generate_tasks, persona_tool
     from .grader import CheckResult, Verification, evaluate_checks, format_answer_value, verify_states
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "verify_states",
 ]
 
-_HOME = {"generate_tasks": ".generate", "persona_tool": ".generate"}
+_HOME = {"generate_tasks": ".generation", "persona_tool": ".generation"}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,12 +7,12 @@ one that never touches half the write tools, teaches little however many episode
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
-from .generate import FAMILY_MIN
+from .generation.mix import DEFAULT_MIX
 
 __all__ = ["Difficulty", "difficulty_label", "task_stats"]
 
@@ -36,9 +36,11 @@ def difficulty_label(task: TaskSpec) -> Difficulty:
     return "easy" if points <= 4 else "medium" if points <= 9 else "hard"
 
 
-def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
-    """Kinds (count and share), difficulty labels, the write tools the reference solutions use, and the
-    policy decisions per tool (refusals on agent-kept rules and their allowed counterparts)."""
+def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec], *, rejected: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Kinds (count and share), difficulty labels, the write tools the reference solutions use, the
+    policy decisions per tool (refusals on agent-kept rules and their allowed counterparts), and
+    ``rejected``: the candidates each acceptance rule rejected while the set was made, as the
+    manifest records them (None when it does not), most frequent first."""
     kinds = Counter(t.kind for t in tasks)
     labels = Counter(difficulty_label(t) for t in tasks)
     used = Counter(c.tool for t in tasks for c in t.solution if spec.tools[c.tool].is_write)
@@ -55,7 +57,7 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         "with_aggregates": sum(1 for t in tasks if t.difficulty.get("aggregates", 0)),
         "with_distractors": sum(1 for t in tasks if t.difficulty.get("distractors", 0)),
         "mix": {
-            family: {"count": n, "share": round(n / total, 3), "at_least": FAMILY_MIN[family], "met": n / total >= FAMILY_MIN[family]}
+            family: {"count": n, "share": round(n / total, 3), "at_least": DEFAULT_MIX.family_min[family], "met": n / total >= DEFAULT_MIX.family_min[family]}
             for family, n in (
                 ("refusal_or_condition", sum(1 for t in tasks if t.kind == "refusal" or t.difficulty.get("conditions", 0))),
                 ("hidden", sum(1 for t in tasks if t.hidden)),
@@ -64,6 +66,7 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
         "never_used": [w for w in writes if not used[w]],
         "decisions": _decisions(tasks),
+        "rejected": None if rejected is None else dict(sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
 
 

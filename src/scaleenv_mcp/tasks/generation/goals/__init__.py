@@ -1,0 +1,28 @@
+"""Goal strategies: what the user of a draft wants, one module per strategy.
+
+A strategy is one function, ``add(draft) -> Rejection | None``: it adds the goals to the draft
+(requests the user says, the reference calls that meet them, and for a reply the checks and the
+expected answer) or returns why it could not. The balancing loop picks a strategy by name from
+:data:`STRATEGIES` (an order's ``strategy``), so a new kind of goal (a branching goal, a partial
+refusal, a change of mind) is a new module with an ``add`` and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ..acceptance import Rejection
+from ..draft import Draft
+from . import action, aggregate, information, refusal
+
+__all__ = ["STRATEGIES", "GoalStrategy"]
+
+GoalStrategy = Callable[[Draft], Rejection | None]
+"""Adds a draft's goals, or says why it cannot (the draft is then dropped)."""
+
+STRATEGIES: Mapping[str, GoalStrategy] = {
+    "action": action.add,  # one to three writes the user asks for (or a refusal's allowed counterpart)
+    "information": information.add,  # a question about a row, or over all the user's rows
+    "aggregate": aggregate.add,  # a question only all of the user's rows together answer
+    "refusal": refusal.add,  # a write an agent-kept rule forbids on the user's own row
+}

@@ -1,0 +1,182 @@
+"""What several goal strategies share: the calls a write could be, how the user names the rows a
+call refers to, how the user words a request, and how answers are kept evenly spread.
+
+A strategy binds a write tool's arguments to real rows (the user's own, or a sample of the rest),
+keeps a binding only if the user could name every row it refers to, and words the request the
+way the blueprint phrases it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ....engine.binding import candidate_calls, pair_search
+from ....engine.runtime import ToolResult, execute
+from ....engine.state import State
+from ....spec.types import ref_var
+from ...wording import describing_fields, entity_noun, request, row_part, series, value_phrase
+from ..draft import Draft
+
+__all__ = ["Read", "bind_rows", "candidates", "fair_question", "persona_params", "request_text", "succeeds", "trial"]
+
+_SAMPLE = 60
+"""rows of a table a candidate call is drawn from (the user's own rows come on top)"""
+
+def persona_params(draft: Draft, tool_name: str) -> list[str]:
+    """The parameters that are the user: a reference to the user's entity named for it (``attendee_id``);
+    ``to_attendee_id`` names someone else."""
+    persona = draft.persona_entity
+    return [p for p, s in draft.spec.tools[tool_name].params.items() if s.type == "ref" and s.ref == persona and p == f"{persona}_id"]
+
+
+def candidates(draft: Draft, tool_name: str, persona_params: list[str]) -> list[dict[str, Any]]:
+    """Calls to try: rows the user owns for their own things, a sample of the rest (a catalogue, other
+    people), so the cost follows the user's rows and the sample, not the size of the tables."""
+    spec = draft.spec
+    entities = spec.view(tool_name).entities
+    pools: dict[str, list[dict[str, Any]]] = {p: [draft.persona] for p in persona_params}
+    for pname, param in spec.tools[tool_name].params.items():
+        if param.ref_entity is None or pname in persona_params:
+            continue
+        entity = entities[ref_var(pname)] if param.type == "ref" else str(param.ref_entity)  # a list of refs: its items'
+        sample = draft.state.sample(entity, draft.rng, _SAMPLE)
+        if draft.ownable(entity) and entity != draft.persona_entity:
+            owned = draft.owned_rows(entity)
+            ids = {r["id"] for r in owned}
+            others = [] if param.type == "list" and owned else sample[: _SAMPLE // 4]  # a list of the user's rows: theirs only
+            pools[pname] = owned + [r for r in others if r["id"] not in ids]
+        else:
+            pools[pname] = sample
+    calls = list(candidate_calls(draft.state, tool_name, draft.rng, 60, pools=pools, like_rows=True))
+    for args in calls:
+        for p in persona_params:
+            args[p] = draft.persona["id"]
+    return calls
+
+
+Read = tuple[str, dict[str, Any]]
+"""A read call of the reference: (tool, arguments)."""
+
+
+
+def bind_rows(
+    draft: Draft, tool_name: str, args: dict[str, Any], persona_params: list[str], reads: list[Read] | None = None
+) -> tuple[list[tuple[str, str]], list[tuple[str, dict[str, Any]]]] | None:
+    """How the user names each row the call refers to (and the rows), if every one is theirs and nameable.
+    Two rows a pairs search finds together are named as the pair ("the one-stop trip from Oslo to
+    Porto"); the search that finds them goes to ``reads``, for the reference solution."""
+    phrases, rows = [], []
+    for pname, param in draft.spec.tools[tool_name].params.items():
+        if pname in persona_params or pname not in args:
+            continue
+        named = param.named_ids(args[pname])  # a ref, or every id of a list of refs
+        if not named:
+            continue
+        pair = _pair_named(draft, named) if param.type == "list" and reads is not None else None
+        if pair is not None and reads is not None:
+            phrases.append((pname, pair[0]))
+            reads.append(pair[1])
+            continue
+        texts = []
+        for entity, row_id in named:
+            row = draft.state.get(entity, row_id)
+            if row is None:
+                return None
+            someone = entity == draft.persona_entity  # another person the call names (a ticket's new holder)
+            if draft.ownable(entity) and not draft.owned(entity, row) and not someone and not draft.unowned(entity, row):
+                return None  # another user's row: never asked for
+            said = draft.describe(entity, row)
+            if said is None or said in texts:
+                return None
+            texts.append(said)
+            rows.append((entity, row))
+        phrases.append((pname, series(texts)))
+    return phrases, rows
+
+
+def _pair_named(draft: Draft, named: list[tuple[str, str]]) -> tuple[str, Read] | None:
+    """The blueprint's phrase for two rows a pairs search returns together, and that search's call;
+    the first row's time is added when the search finds more than one such pair."""
+    if len(named) != 2 or named[0][0] != named[1][0]:
+        return None
+    entity = named[0][0]
+    first, second = draft.state.get(entity, named[0][1]), draft.state.get(entity, named[1][1])
+    if first is None or second is None:
+        return None
+    if draft.ownable(entity) and not (draft.owned(entity, first) and draft.owned(entity, second)):
+        return None  # personal rows: only the user's own pair is ever asked for
+    searched = pair_search(draft.state, entity, first, second, phrased=True)
+    if searched is None:
+        return None
+    name, args, found = searched
+    tool = draft.spec.tools[name]
+    text = str(tool.search.pairs.phrase)  # type: ignore[union-attr]
+    for p, v in args.items():
+        text = text.replace(f"{{{p}}}", value_phrase(tool.params[p], v))
+    if "{" in text:
+        return None  # a slot the pair does not fill
+    if len(found) > 1:  # told apart by when each leaves
+        fields = draft.spec.entities[entity].fields
+        timed = next((f for f in describing_fields(draft.spec.entities[entity]) if fields[f].type in ("date", "datetime")), None)
+        alike = [p for p in found if timed and (p["first"][timed], p["second"][timed]) == (first[timed], second[timed])]
+        if timed is None or len(alike) != 1:
+            return None
+        part = row_part(timed, fields[timed], value_phrase(fields[timed], first[timed]))
+        text += f" {part}, then {value_phrase(fields[timed], second[timed])}"
+    return text, (name, args)
+
+
+def request_text(draft: Draft, tool_name: str, args: dict[str, Any], rows: list[tuple[str, str]], persona_params: list[str]) -> str:
+    """The user's request for one call, in the blueprint's phrasing when it has one."""
+    spec = draft.spec
+    entities = spec.view(tool_name).entities
+    field_of = {}
+    for pname in spec.tools[tool_name].params:  # a parameter named like a field of a row the call touches sets that field
+        for entity in entities.values():
+            if pname in spec.entities[entity].fields:
+                field_of[pname] = spec.entities[entity].fields[pname]
+                break
+    persona = draft.persona_entity
+    return request(
+        tool_name, spec.tools[tool_name], args, dict(rows), persona_params,
+        persona_noun=entity_noun(persona, spec.entities[persona]) if persona else None, field_of=field_of, rng=draft.rng,
+    )  # fmt: skip
+
+
+
+def trial(state: State, tool: str, args: dict[str, Any]) -> ToolResult:
+    """What a call would return now, leaving the state (and its journal) as it was."""
+    with state.trial():
+        return execute(state, tool, args)
+
+
+def succeeds(state: State, tool: str, args: dict[str, Any]) -> bool:
+    """Whether a call would succeed now within the policy (no agent-kept rule broken), leaving the
+    state (and its journal) as it was."""
+    result = trial(state, tool, args)
+    return result.ok and not result.breaches
+
+
+def fair_question(
+    draft: Draft, entity: str, fname: str, value: Any, *, family: str = "", among: Sequence[Any] | None = None
+) -> bool:
+    """Ask about a value only while it has been the answer no more often than any other value of
+    the field, so the task set's answers spread evenly and guessing the most common value in the
+    data is worth no more than chance. ``among``: the values that could be the answer (a refusal's
+    reasons are the values that forbid the call), when not every value of the field can."""
+    if (entity, fname) not in draft.value_counts:  # asked before any write (questions, refusals): the initial state's
+        draft.value_counts[(entity, fname)] = draft.state.value_counts(entity, fname)
+    counts = draft.value_counts[(entity, fname)]
+    if among is not None:
+        counts = {v: n for v, n in counts.items() if v in among}
+    values = set(counts)
+    if len(values) < (1 if among is not None else 2):
+        return False
+    asked, key = draft.answered, f"{family}{entity}"
+    if asked[(key, fname, value)] > min(asked[(key, fname, v)] for v in values):
+        return False
+    # accepted in inverse proportion to how common the value is, so every value is equally likely
+    # to be the answer (min(1, (1/k)/share) favoured the commonest: 62% of two-valued questions)
+    return draft.rng.random() < min(counts.values()) / counts[value]
+
