@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from ..acceptance import Rejection
 from ..draft import Draft
-from . import action, aggregate, information, refusal
+from . import action, aggregate, branching, deep, information, partial_refusal, refusal
 
 __all__ = ["STRATEGIES", "GoalStrategy"]
 
@@ -25,4 +25,7 @@ STRATEGIES: Mapping[str, GoalStrategy] = {
     "information": information.add,  # a question about a row, or over all the user's rows
     "aggregate": aggregate.add,  # a question only all of the user's rows together answer
     "refusal": refusal.add,  # a write an agent-kept rule forbids on the user's own row
+    "branching": branching.add,  # a write decided by a field of the user's row they do not state
+    "partial_refusal": partial_refusal.add,  # an allowed write and a refused one in one conversation
+    "deep_information": deep.add,  # a question whose answer is three or more calls away
 }

@@ -18,10 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec.task import CheckSpec, ToolCall
-from .claims import action_verbs
+from ....spec.task import CheckSpec, ToolCall
+from ...answers import format_answer_value
+from ...claims import action_verbs
+from ..acceptance import Rejection
+from ..draft import Draft
+from .action import add_write
+from .refusal import refusal
 
-__all__ = ["PartialRefusal", "partial_refusal_goals"]
+__all__ = ["PartialRefusal", "add", "partial_refusal"]
 
 
 @dataclass(frozen=True)
@@ -34,31 +39,42 @@ class PartialRefusal:
     allowed: str
 
 
-def partial_refusal_goals(build: Any, tools: list[str]) -> PartialRefusal | None:
+def add(draft: Draft) -> Rejection | None:
+    """A refused write and an allowed one (tried over the write tools in random order); the task
+    records the refused call and its tool, which a partial refusal decides like a refusal does."""
+    tools = list(draft.spec.write_tools())
+    draft.rng.shuffle(tools)
+    found = partial_refusal(draft, tools)
+    if found is None:
+        return Rejection.NO_BINDING
+    draft.checks, draft.refused, draft.decides = found.checks, found.refused, found.refused.tool
+    draft.answer = f"Done. I'm sorry, I can't do the other part: it is {format_answer_value(found.checks[-1].value)}, and the policy does not allow it then."
+    return None
+
+
+def partial_refusal(draft: Draft, tools: list[str]) -> PartialRefusal | None:
     """Ask, in one conversation, for a write a rule the agent keeps forbids and for another that is
     allowed (one of ``tools``, tried in order, each with a verb the refused one does not share); the
-    allowed write runs on ``build``'s state. None when no such pair can be bound (the draft is then
+    allowed write runs on the draft's state. None when no such pair can be bound (the draft is then
     discarded by the caller: the refusal's phrase may already be said)."""
-    from .generate import _action_goal, _refusal_goal
-
-    refusal = _refusal_goal(build)
-    if refusal is None:
+    found = refusal(draft)
+    if found is None:
         return None
-    checks, refused = refusal
+    checks, refused = found
     verbs = set(action_verbs(refused.tool))
     blocked = _ids(refused.arguments)
     for tool in tools:
         if set(action_verbs(tool)) & verbs:
             continue  # "I've cancelled one order" would read as a claim that the refused cancel was done
-        if _action_goal(build, tool, build.touched | set(build.known)):
-            named = _ids(build.solution[-1].arguments) | build.touched
-            if (named & blocked) - {str(build.persona["id"])}:
+        if add_write(draft, tool, draft.touched | set(draft.known)):
+            named = _ids(draft.solution[-1].arguments) | draft.touched
+            if (named & blocked) - {str(draft.persona["id"])}:
                 return None  # both requests about one row ("return it; and cancel it"): not two things
             done = sorted(set(action_verbs(tool)))
             checks = [c.model_copy(update={"choices": done}) if c.kind == "not_claimed" else c for c in checks]
-            if build.rng.random() < 0.5:  # either request may come first
-                build.phrases[-2:] = build.phrases[-2:][::-1]
-                build.requests[-2:] = build.requests[-2:][::-1]
+            if draft.rng.random() < 0.5:  # either request may come first
+                draft.phrases[-2:] = draft.phrases[-2:][::-1]
+                draft.requests[-2:] = draft.requests[-2:][::-1]
             return PartialRefusal(checks, refused, tool)
     return None
 

@@ -23,15 +23,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.runtime import execute
-from ..engine.state import State
-from ..spec.model import DomainSpec
-from ..spec.task import TaskSpec, ToolCall
-from ..spec.types import ref_var
-from .grader import evaluate_checks
-from .wording import branch_condition, branch_request
+from ....engine.runtime import execute
+from ....engine.state import State
+from ....spec.model import DomainSpec
+from ....spec.task import TaskSpec, ToolCall
+from ....spec.types import ref_var
+from ...derive import checks_from_diff
+from ...grader import evaluate_checks
+from ...wording import branch_condition, branch_request
+from ..acceptance import Rejection
+from ..changes import changes_since, journal_mark
+from ..draft import Draft
+from .action import add_write
+from .common import bind_rows, candidates, persona_params, request_text, succeeds
 
-__all__ = ["Branch", "branch_verdicts", "branching_goal", "untaken_fails"]
+__all__ = ["Branch", "add", "branch_verdicts", "branching", "untaken_fails"]
 
 
 @dataclass(frozen=True)
@@ -78,80 +84,110 @@ def _main_param(spec: DomainSpec, tool: str, persona_entity: str) -> tuple[str, 
     return None
 
 
-def branching_goal(build: Any, holds: bool | None = None) -> Branch | None:
+_KEY = "branching:"
+"""Prefix of the shared tally of which side the condition took (kept apart from answers)."""
+
+
+def add(draft: Draft) -> Rejection | None:
+    """A branching goal, the side the state takes steered to whichever has been taken less in this
+    generation (a tie drawn at random), then, when the order asks for more goals, one more write on
+    another row; ``no_binding`` when the user's rows offer no branch. With the order's ``force_tool``
+    (a refusal's allowed counterpart), the state takes the branch that runs that tool."""
+    tally = draft.answered
+    sides = [tally[(_KEY, "holds", True)], tally[(_KEY, "holds", False)]]
+    holds = sides[0] < sides[1] if sides[0] != sides[1] else draft.rng.random() < 0.5
+    found = branching(draft, holds) or (branching(draft, not holds) if draft.order.force_tool is None else None)
+    if found is None:
+        return Rejection.NO_BINDING
+    tally[(_KEY, "holds", found.holds)] += 1
+    if draft.order.force_tool is not None:
+        draft.decides = draft.order.force_tool  # a refusal's allowed counterpart: the rule allows the taken write
+    if draft.order.goals > 1:
+        tools = list(draft.spec.write_tools())
+        draft.rng.shuffle(tools)
+        for tool in tools[:_TRIES_MORE]:
+            if add_write(draft, tool, set()):
+                break
+    return None
+
+
+def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
     """Bind, describe and run one branching goal on a row of the user's; None (and no change) if the
     domain offers none here. ``holds``: the side the state must take (None: either).
 
-    ``build`` is the generator's draft of a task (its rows, reads and phrases); the taken write runs
+    ``draft`` is the generator's draft of a task (its rows, reads and phrases); the taken write runs
     on its state like any action goal's, and the sentence goes to its phrases."""
-    from .generate import _bind_rows, _persona_params, _refusal_candidates, _request, _succeeds
-
-    spec: DomainSpec = build.spec
-    main = {t: m for t in spec.write_tools() if (m := _main_param(spec, t, build.persona_entity)) is not None}
+    spec: DomainSpec = draft.spec
+    main = {t: m for t in spec.write_tools() if (m := _main_param(spec, t, draft.persona_entity)) is not None}
     by_entity: dict[str, list[str]] = {}
     for tool, (_, entity) in main.items():
-        if build.ownable(entity):
+        if draft.ownable(entity):
             by_entity.setdefault(entity, []).append(tool)
     groups = [(entity, tools) for entity, tools in by_entity.items() if len(tools) >= 2]
-    build.rng.shuffle(groups)
-    others: dict[str, list[dict[str, Any]]] = {}  # a second write's candidate calls, drawn once
+    draft.rng.shuffle(groups)
+    drawn: dict[str, list[dict[str, Any]]] = {}  # each write's candidate calls, drawn once
+    force = draft.order.force_tool
     for entity, tools in groups:
+        if force is not None and force not in tools:
+            continue
         firsts = list(tools)
-        build.rng.shuffle(firsts)
+        draft.rng.shuffle(firsts)
+        rows = draft.owned_rows(entity)
+        draft.rng.shuffle(rows)
         for tool_a in firsts:
             if not _deciding_fields(spec, tool_a, entity):
                 continue  # its rules read no state of the row a condition could name
             param_a = main[tool_a][0]
-            persona_a = _persona_params(build, tool_a)
-            for tried, args_a in enumerate(_refusal_candidates(build, tool_a, persona_a)):
-                if tried >= _TRIES:
-                    break
-                row = build.state.get(entity, args_a.get(param_a))
-                if row is None or not build.owned(entity, row):
-                    continue
-                seconds = [(t, main[t][0], _drawn(build, t, others)) for t in tools if t != tool_a]
-                found = _branch_on(build, entity, row, tool_a, args_a, seconds, holds)
+            persona_a = persona_params(draft, tool_a)
+            templates = _drawn(draft, tool_a, drawn)
+            wanted = holds if force is None else force == tool_a
+            for row in rows[: _TRIES if templates else 0]:
+                args_a = {**templates[0], param_a: row["id"]}  # its other arguments (a reason, a quantity) as drawn
+                if wanted is not None and succeeds(draft.state, tool_a, args_a) != wanted:
+                    continue  # the state takes the other side: one trial call, not a verdict per value
+                seconds = [(t, main[t][0], _drawn(draft, t, drawn)) for t in tools if t != tool_a and (force in (None, tool_a) or t == force)]
+                found = _branch_on(draft, entity, row, tool_a, args_a, seconds, wanted)
                 if found is None:
                     continue
                 (tool_b, args_b), fname, values, holds_here = found
                 first, second = ToolCall(tool=tool_a, arguments=args_a), ToolCall(tool=tool_b, arguments=args_b)
                 taken, untaken = (first, second) if holds_here else (second, first)
-                if not _succeeds(build.state, taken.tool, taken.arguments) or not _untaken_fails_here(build.state, taken, untaken):
+                if not succeeds(draft.state, taken.tool, taken.arguments) or not _untaken_fails_here(draft.state, taken, untaken):
                     continue
-                persona_b = _persona_params(build, tool_b)
-                bound_a = _bind_rows(build, tool_a, args_a, persona_a)
-                if bound_a is None or fname in build.described.get(row["id"], []):
+                persona_b = persona_params(draft, tool_b)
+                bound_a = bind_rows(draft, tool_a, args_a, persona_a)
+                if bound_a is None or fname in draft.described.get(row["id"], []):
                     continue  # a row that cannot be named, or named by the condition itself ("whichever is pending")
-                described = build.described.get(row["id"], [])
-                bound_b = _bind_rows(build, tool_b, args_b, persona_b)  # its row is "it": only its other rows are named
-                build.described[row["id"]] = described
+                described = draft.described.get(row["id"], [])
+                bound_b = bind_rows(draft, tool_b, args_b, persona_b)  # its row is "it": only its other rows are named
+                draft.described[row["id"]] = described
                 if bound_b is None:
                     continue
                 said = dict(bound_a[0]).get(param_a)
                 if said is None:
                     continue
-                mark = build.checkpoint()
-                if not all(build.discover(e, r) for e, r in (bound_a if holds_here else bound_b)[1]) or row["id"] not in build.read:
-                    build.rollback(mark)
+                mark = draft.checkpoint()
+                if not all(draft.discover(e, r) for e, r in (bound_a if holds_here else bound_b)[1]) or row["id"] not in draft.read:
+                    draft.rollback(mark)
                     continue  # the reference must look at the row that decides
-                if not _run_taken(build, taken):
-                    build.rollback(mark)
+                if not _run_taken(draft, taken):
+                    draft.rollback(mark)
                     continue
                 it_a = [(p, "it" if p == param_a else t) for p, t in bound_a[0]]
                 it_b = [(p, "it" if p == main[tool_b][0] else t) for p, t in bound_b[0]]
                 text = branch_request(
                     said, branch_condition(fname, spec.entities[entity].fields[fname], values),
-                    _request(build, tool_a, args_a, it_a, persona_a), _request(build, tool_b, args_b, it_b, persona_b),
+                    request_text(draft, tool_a, args_a, it_a, persona_a), request_text(draft, tool_b, args_b, it_b, persona_b),
                 )  # fmt: skip
-                build.say(text, build.facts[mark[2] :])
-                build.rules += len(spec.tools[taken.tool].requires)
-                build.conditions.add(text)  # the agent must check it, as it checks "whichever of my orders is pending"
+                draft.say(text, draft.facts[mark[2] :])
+                draft.rules += len(spec.tools[taken.tool].requires)
+                draft.conditions.add(text)  # the agent must check it, as it checks "whichever of my orders is pending"
                 return Branch(entity, str(row["id"]), fname, tuple(values), holds_here, taken, untaken)
     return None
 
 
 def _branch_on(
-    build: Any,
+    draft: Draft,
     entity: str,
     row: dict[str, Any],
     tool_a: str,
@@ -162,10 +198,10 @@ def _branch_on(
     """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
     ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
     the row's value is one of them), or None."""
-    fields = [n for n in _deciding_fields(build.spec, tool_a, entity) if row.get(n) is not None]
-    build.rng.shuffle(fields)
+    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None]
+    draft.rng.shuffle(fields)
     for fname in fields:
-        verdicts_a = branch_verdicts(build.state, tool_a, args_a, entity, row, fname)
+        verdicts_a = branch_verdicts(draft.state, tool_a, args_a, entity, row, fname)
         allowed_a = [v for v, ok in verdicts_a.items() if ok]
         if not allowed_a or len(allowed_a) == len(verdicts_a) or len(allowed_a) > 2:
             continue  # the field does not decide, or the condition would be a long list
@@ -175,13 +211,13 @@ def _branch_on(
         for tool_b, param_b, drawn in others:
             for cand in drawn:
                 args_b = {**cand, param_b: row["id"]}
-                verdicts_b = branch_verdicts(build.state, tool_b, args_b, entity, row, fname)
+                verdicts_b = branch_verdicts(draft.state, tool_b, args_b, entity, row, fname)
                 only_b = [v for v, ok in verdicts_b.items() if ok and v not in allowed_a]
                 if not only_b:
                     continue  # with these arguments the other write is never the fallback on this field
                 if not in_a and row[fname] not in only_b:
                     continue
-                if _toggles(build.state, entity, row, fname, (tool_a, args_a, allowed_a), (tool_b, args_b, only_b)):
+                if _toggles(draft.state, entity, row, fname, (tool_a, args_a, allowed_a), (tool_b, args_b, only_b)):
                     break  # "if it is active, suspend it; otherwise reactivate it": a switch flipped, not a choice
                 return (tool_b, args_b), fname, allowed_a, in_a
     return None
@@ -209,42 +245,38 @@ def _deciding_fields(spec: DomainSpec, tool: str, entity: str) -> list[str]:
     return [n for n in sorted(read) if n in fields and fields[n].type in ("enum", "bool") and not fields[n].identifying]
 
 
-def _drawn(build: Any, tool: str, cache: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """A few candidate calls of the second write (its other arguments: a reason, a quantity), drawn
-    once per goal; its row is replaced by the first write's."""
-    from .generate import _candidates, _persona_params
-
+def _drawn(draft: Draft, tool: str, cache: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A few candidate calls of a write (its other arguments: a reason, a quantity), drawn once per
+    goal; its row is replaced by the one the condition is about."""
     if tool not in cache:
-        cache[tool] = _candidates(build, tool, _persona_params(build, tool))[:_SECONDS]
+        cache[tool] = candidates(draft, tool, persona_params(draft, tool), limit=_SECONDS)
     return cache[tool]
 
 
+_TRIES_MORE = 3
+"""write tools tried for a branching task's further goal"""
 _TRIES = 8
-"""candidate calls of the first write tried (its user's rows first) before another tool is tried"""
+"""rows of the user's tried with each first write before another is tried"""
 _SECONDS = 3
-"""candidate calls of the second write tried with each row"""
+"""candidate calls drawn per write (the first is the first write's template)"""
 
 
-def _run_taken(build: Any, call: ToolCall) -> bool:
+def _run_taken(draft: Draft, call: ToolCall) -> bool:
     """Run the branch the state decides, as an action goal's write runs (its new and changed rows noted)."""
-    from .generate import _changes_since, _journal_mark
-
-    mark_rows = _journal_mark(build.state)
-    if build.run(call.tool, call.arguments) is None:
+    mark_rows = journal_mark(draft.state)
+    if draft.run(call.tool, call.arguments) is None:
         return False
-    added, changed, _removed = _changes_since(build.state, mark_rows)
+    added, changed, _removed = changes_since(draft.state, mark_rows)
     for entity, row_id in sorted(added):
-        build.created.setdefault(entity, []).append(row_id)
-    build.touched.update(row_id for _, row_id in added)
-    build.touched.update(row_id for _, row_id in changed)
+        draft.created.setdefault(entity, []).append(row_id)
+    draft.touched.update(row_id for _, row_id in added)
+    draft.touched.update(row_id for _, row_id in changed)
     return True
 
 
 def _untaken_fails_here(state: State, taken: ToolCall, untaken: ToolCall) -> bool:
     """Whether the checks the taken branch's diff gives fail when the untaken branch runs instead,
     both tried from the draft's state and undone (a branch is kept only when guessing it fails)."""
-    from .derive import checks_from_diff
-
     with state.trial():
         execute(state, taken.tool, taken.arguments)
         checks = checks_from_diff(state.spec, state.changes())

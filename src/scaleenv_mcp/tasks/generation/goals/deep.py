@@ -16,14 +16,18 @@ them while a domain's share of such tasks lags (see ``deep_information``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from ..spec.model import DomainSpec
-from ..spec.task import CheckSpec
-from .answers import answer_type_for, format_answer_value
-from .wording import entity_noun, field_phrase, plural, question, value_phrase, words
+from ....spec.model import DomainSpec
+from ....spec.task import CheckSpec
+from ...answers import answer_type_for, format_answer_value
+from ...wording import entity_noun, field_phrase, plural, question, value_phrase, words
+from ..acceptance import Rejection
+from ..draft import AGGREGATE_KEY, Draft
+from .common import fair_question
 
-__all__ = ["DEEP_CALLS", "deep_aggregate_goal", "deep_information_goal", "show"]
+__all__ = ["DEEP_CALLS", "add", "deep_aggregate", "deep_question", "show"]
 
 DEEP_CALLS = 3
 """calls an information task's reference needs to count as deep"""
@@ -32,31 +36,44 @@ _AGGREGATE_ROWS = 12
 """a count is asked over at most this many of the user's rows (a person can count them)"""
 
 
-def show(build: Any, entity: str, row: dict[str, Any]) -> bool:
+def add(draft: Draft) -> Rejection | None:
+    """A question three or more calls away (a related row's detail or a count over related rows, in
+    random order of trying); ``no_binding`` when the user's rows lead to none."""
+    goals = [deep_question, deep_aggregate]
+    draft.rng.shuffle(goals)
+    check = goals[0](draft) or goals[1](draft)
+    if check is None:
+        return Rejection.NO_BINDING
+    draft.checks = [check]
+    draft.answer = format_answer_value(check.value)
+    return None
+
+
+def show(draft: Draft, entity: str, row: dict[str, Any]) -> bool:
     """Add a call that shows ``row`` itself (its fields, not only its id in another row's reference):
     a get by id, a search by a known reference, or the parent that joins it; False if none does."""
-    if row["id"] in build.read:
+    if row["id"] in draft.read:
         return True
-    spec: DomainSpec = build.spec
+    spec: DomainSpec = draft.spec
     for _, name in sorted((_preference(spec, name, entity), name) for name in spec.tools):
         tool = spec.tools[name]
         args: dict[str, Any] | None = None
         joins = [j for j in tool.include.values() if j.entity == entity]
         if spec.view(name).returns == entity and len(tool.params) == 1 and len(tool.ref_params) == 1:
             (pname,) = tool.ref_params.values()
-            args = {pname: row["id"]} if row["id"] in build.known else None
+            args = {pname: row["id"]} if row["id"] in draft.known else None
         elif joins:
-            args = build._fill_joined(name, joins[0], row)
+            args = draft._fill_joined(name, joins[0], row)
         elif spec.view(name).returns == entity and tool.search:
-            args = build._fill(name, entity, row)
-            if args is not None and not all(v in build.known for v in args.values()):
+            args = draft._fill(name, entity, row)
+            if args is not None and not all(v in draft.known for v in args.values()):
                 args = None  # a search by what the user would have to say (a name): not a chain from their row
         if args is None:
             continue
-        if build.run(name, args) is not None:
-            if row["id"] in build.read:
+        if draft.run(name, args) is not None:
+            if row["id"] in draft.read:
                 return True
-            build.solution.pop()
+            draft.solution.pop()
     return False
 
 
@@ -71,31 +88,31 @@ def _preference(spec: DomainSpec, name: str, entity: str) -> int:
     return 1 if any(j.entity == entity for j in tool.include.values()) else 2
 
 
-def _first_level(build: Any) -> list[str]:
+def _first_level(draft: Draft) -> list[str]:
     """The user's own things, in random order: entities that reference the user directly (an order,
     a reservation), the rows a person's question starts from (not a payment of an order)."""
-    spec: DomainSpec = build.spec
-    out = [e for e, s in spec.entities.items() if e != build.persona_entity
-           and any(f.type == "ref" and f.ref == build.persona_entity for f in s.fields.values())]  # fmt: skip
-    build.rng.shuffle(out)
+    spec: DomainSpec = draft.spec
+    out = [e for e, s in spec.entities.items() if e != draft.persona_entity
+           and any(f.type == "ref" and f.ref == draft.persona_entity for f in s.fields.values())]  # fmt: skip
+    draft.rng.shuffle(out)
     return out
 
 
-def _related(build: Any, entity: str, row: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, str]]:
+def _related(draft: Draft, entity: str, row: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, str]]:
     """The rows one step from ``row`` a question can be about: (entity, row, "parent"/"child", the
     reference field); a child when it is ``row``'s only one of its kind, else ("children": ``row``
     itself) a total over its few children."""
-    spec: DomainSpec = build.spec
+    spec: DomainSpec = draft.spec
     out: list[tuple[str, dict[str, Any], str, str]] = []
     for fname, f in spec.entities[entity].fields.items():
-        if f.type == "ref" and f.ref != build.persona_entity and row.get(fname) is not None:
-            parent = build.state.get(str(f.ref), row[fname])
+        if f.type == "ref" and f.ref != draft.persona_entity and row.get(fname) is not None:
+            parent = draft.state.get(str(f.ref), row[fname])
             if parent is not None:
                 out.append((str(f.ref), parent, "parent", fname))
     for other, e in spec.entities.items():
         for fname, f in e.fields.items():
-            if f.type == "ref" and f.ref == entity and other != build.persona_entity:
-                children = build.state.find(other, {fname: row["id"]}, limit=_AGGREGATE_ROWS + 1)
+            if f.type == "ref" and f.ref == entity and other != draft.persona_entity:
+                children = draft.state.find(other, {fname: row["id"]}, limit=_AGGREGATE_ROWS + 1)
                 if len(children) == 1:
                     out.append((other, children[0], "child", fname))
                 elif 2 <= len(children) <= _AGGREGATE_ROWS:
@@ -103,38 +120,38 @@ def _related(build: Any, entity: str, row: dict[str, Any]) -> list[tuple[str, di
     return out
 
 
-def _describe(build: Any, entity: str, row: dict[str, Any]) -> str | None:
+def _describe(draft: Draft, entity: str, row: dict[str, Any]) -> str | None:
     """The user's row, named by a condition when one singles it out ("whichever of my orders is
     delivered"), so its related row is not named with it ("my order for The Silver Bridge")."""
-    share = build.condition_share
-    build.condition_share = 1.0
+    order = draft.order
+    draft.order = replace(order, condition_share=1.0)
     try:
-        return build.describe(entity, row)  # type: ignore[no-any-return]
+        return draft.describe(entity, row)
     finally:
-        build.condition_share = share
+        draft.order = order
 
 
-def _children_total(build: Any, entity: str, row: dict[str, Any], other: str, via: str, text: str) -> CheckSpec | None:
+def _children_total(draft: Draft, entity: str, row: dict[str, Any], other: str, via: str, text: str) -> CheckSpec | None:
     """What the rows of ``other`` under the user's ``row`` add up to ("What do the charges for my
     reservation arriving on 2026-07-09 come to in total?"): the user, their row, then its list."""
-    spec: DomainSpec = build.spec
+    spec: DomainSpec = draft.spec
     fields = spec.entities[other].fields
-    children = build.state.find(other, {via: row["id"]}, limit=_AGGREGATE_ROWS + 1)
+    children = draft.state.find(other, {via: row["id"]}, limit=_AGGREGATE_ROWS + 1)
     money = [n for n, f in fields.items() if f.type == "money" and all(c.get(n) is not None for c in children)]
     if not money:
         return None
-    fname = build.rng.choice(money)
-    mark = build.checkpoint()
-    if not build.discover(entity, row) or not all(show(build, other, c) for c in children) or len(build.solution) < DEEP_CALLS:
-        build.rollback(mark)
+    fname = draft.rng.choice(money)
+    mark = draft.checkpoint()
+    if not draft.discover(entity, row) or not all(show(draft, other, c) for c in children) or len(draft.solution) < DEEP_CALLS:
+        draft.rollback(mark)
         return None
     noun, phrase = entity_noun(other, spec.entities[other]), field_phrase(fname, fields[fname])
     rows = f"the {plural(noun)} for {text}"
     amount = "total" in phrase.split() or phrase in ("price", "amount", "cost")
     asked = f"What do {rows} come to in total?" if amount else f"What is the total {phrase} of {rows}?"
     value = round(sum(c[fname] for c in children), 2)
-    build.say(asked, build.facts[mark[2] :])
-    build.aggregates += 1
+    draft.say(asked, draft.facts[mark[2] :])
+    draft.aggregates += 1
     return CheckSpec(
         kind="answer",
         description=f"the answer gives {format_answer_value(value)}: the {fname} of {entity} {row['id']}'s {len(children)} {other} rows",
@@ -142,30 +159,28 @@ def _children_total(build: Any, entity: str, row: dict[str, Any], other: str, vi
     )  # fmt: skip
 
 
-def deep_information_goal(build: Any) -> CheckSpec | None:
+def deep_question(draft: Draft) -> CheckSpec | None:
     """Ask for one fact of a row related to one of the user's (its parent or its only child), found
     through the user's row: the reference needs the user, their row and the related row."""
-    from .generate import _fair_question
-
-    spec: DomainSpec = build.spec
-    entities = _first_level(build)
+    spec: DomainSpec = draft.spec
+    entities = _first_level(draft)
     for entity in entities:
-        rows = build.owned_rows(entity)
+        rows = draft.owned_rows(entity)
         if not rows:
             continue
-        row = build.rng.choice(rows)
-        related = _related(build, entity, row)
-        build.rng.shuffle(related)
+        row = draft.rng.choice(rows)
+        related = _related(draft, entity, row)
+        draft.rng.shuffle(related)
         for other, target, relation, via in related:
-            text = _describe(build, entity, row)
+            text = _describe(draft, entity, row)
             if text is None:
                 break
             if relation == "children":
-                total = _children_total(build, entity, row, other, via, text)
+                total = _children_total(draft, entity, row, other, via, text)
                 if total is not None:
                     return total
                 continue
-            if relation == "parent" and via in build.described.get(row["id"], []):
+            if relation == "parent" and via in draft.described.get(row["id"], []):
                 continue  # the user names the related row ("my order for X"): it can be looked up directly
             fields = spec.entities[other].fields
             options = [
@@ -174,16 +189,16 @@ def deep_information_goal(build: Any) -> CheckSpec | None:
             ]  # fmt: skip (a value the user's row shows too needs no second call)
             if not options:
                 continue
-            fname = build.rng.choice(options)
-            if not _fair_question(build, other, fname, target[fname]):
+            fname = draft.rng.choice(options)
+            if not fair_question(draft, other, fname, target[fname]):
                 continue
-            mark = build.checkpoint()
-            if not build.discover(entity, row) or not show(build, other, target) or len(build.solution) < DEEP_CALLS:
-                build.rollback(mark)
+            mark = draft.checkpoint()
+            if not draft.discover(entity, row) or not show(draft, other, target) or len(draft.solution) < DEEP_CALLS:
+                draft.rollback(mark)
                 continue
             noun = entity_noun(other, spec.entities[other])
             it = f"the {noun} {'on' if relation == 'parent' else 'for'} {text}"
-            build.say(question(fname, fields[fname], it), build.facts[mark[2] :])
+            draft.say(question(fname, fields[fname], it), draft.facts[mark[2] :])
             answer_type = answer_type_for(fields[fname].type, fields[fname].sample)
             return CheckSpec(
                 kind="answer",
@@ -195,53 +210,51 @@ def deep_information_goal(build: Any) -> CheckSpec | None:
     return None
 
 
-def deep_aggregate_goal(build: Any) -> CheckSpec | None:
+def deep_aggregate(draft: Draft) -> CheckSpec | None:
     """Ask how many of the user's rows have a related row with a value ("How many of my orders are for
     a product whose category is books?"): every row, and each one's related row, must be read."""
-    from .generate import AGGREGATE_KEY
-
-    spec: DomainSpec = build.spec
-    entities = _first_level(build)
+    spec: DomainSpec = draft.spec
+    entities = _first_level(draft)
     for entity in entities:
-        rows = build.owned_rows(entity)
+        rows = draft.owned_rows(entity)
         if not 2 <= len(rows) <= _AGGREGATE_ROWS:
             continue
         refs = [(n, str(f.ref)) for n, f in spec.entities[entity].fields.items()
-                if f.type == "ref" and f.ref != build.persona_entity and all(r.get(n) is not None for r in rows)]  # fmt: skip
-        build.rng.shuffle(refs)
+                if f.type == "ref" and f.ref != draft.persona_entity and all(r.get(n) is not None for r in rows)]  # fmt: skip
+        draft.rng.shuffle(refs)
         for via, other in refs:
-            parents = {r[via]: build.state.get(other, r[via]) for r in rows}
+            parents = {r[via]: draft.state.get(other, r[via]) for r in rows}
             if any(p is None for p in parents.values()):
                 continue
             fields = spec.entities[other].fields
             options = [(n, v) for n, f in fields.items() if f.type == "enum" and not f.identifying
                        for v in sorted({str(p[n]) for p in parents.values() if p and p.get(n) is not None})]  # fmt: skip
-            build.rng.shuffle(options)
+            draft.rng.shuffle(options)
             for fname, value in options:
                 count = sum(1 for r in rows if (parents[r[via]] or {}).get(fname) == value)
                 if not 0 < count < len(rows):
                     continue  # "all of them" or "none": a guess from the list alone
-                if build.answered[(AGGREGATE_KEY, "count", count)] > min(
-                    build.answered[(AGGREGATE_KEY, "count", n)] for n in range(1, min(len(rows), 4))
+                if draft.answered[(AGGREGATE_KEY, "count", count)] > min(
+                    draft.answered[(AGGREGATE_KEY, "count", n)] for n in range(1, min(len(rows), 4))
                 ):
                     continue  # small counts spread evenly, as the other counts do
-                mark = build.checkpoint()
-                if not all(build.discover(entity, r) for r in rows) or len(build.facts) > mark[2]:
-                    build.rollback(mark)
+                mark = draft.checkpoint()
+                if not all(draft.discover(entity, r) for r in rows) or len(draft.facts) > mark[2]:
+                    draft.rollback(mark)
                     break
-                if not all(show(build, other, p) for p in parents.values() if p is not None):
-                    build.rollback(mark)
+                if not all(show(draft, other, p) for p in parents.values() if p is not None):
+                    draft.rollback(mark)
                     break
-                if len(build.solution) < DEEP_CALLS:
-                    build.rollback(mark)
+                if len(draft.solution) < DEEP_CALLS:
+                    draft.rollback(mark)
                     break
                 noun = entity_noun(entity, spec.entities[entity])
                 parent_noun = entity_noun(other, spec.entities[other])
                 phrase = field_phrase(fname, fields[fname])
                 text = f"How many of my {plural(noun)} are for a {parent_noun} whose {phrase} is {value_phrase(fields[fname], value)}?"
-                build.say(text, [])
-                build.aggregates += 1
-                build.conditions.add(text)
+                draft.say(text, [])
+                draft.aggregates += 1
+                draft.conditions.add(text)
                 return CheckSpec(
                     kind="answer",
                     description=f"the answer gives {count}: {text} (over the user's {len(rows)} {entity} rows and their {other} rows)",
