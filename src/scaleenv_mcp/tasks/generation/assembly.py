@@ -34,10 +34,11 @@ class Wording:
 
 
 def checks(draft: Draft) -> list[CheckSpec]:
-    """The task's checks: a reply's goal checks and that nothing changed; an action's, derived from the diff."""
+    """The task's checks: a reply's goal checks and that nothing changed; an action's, derived from the
+    diff, then any goal checks it has (a partial refusal's row read, not claimed and reason)."""
     if draft.order.kind != "action":
         return [*draft.checks, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
-    return checks_from_diff(draft.spec, draft.state.changes())
+    return [*checks_from_diff(draft.spec, draft.state.changes()), *draft.checks]  # a partial refusal's refused half
 
 
 def word(draft: Draft) -> Wording:
