@@ -86,7 +86,7 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
             "writes": sum(1 for c in draft.solution if spec.tools[c.tool].is_write),
             "branches": len(draft.phrases),
             "rules": draft.rules,
-            "refusals": int(kind == "refusal"),
+            "refusals": int(draft.refused is not None),  # a refusal, or the refused half of a partial one
             "conditions": sum(1 for p in draft.phrases if any(c in p for c in draft.conditions)),
             "hidden": len(hidden),
             "aggregates": draft.aggregates,
