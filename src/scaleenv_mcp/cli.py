@@ -366,6 +366,12 @@ def _print_task_stats(spec: DomainSpec, tasks: list[TaskSpec], as_json: bool, re
           + (f" (never: {', '.join(stats['never_used'])})" if stats["never_used"] else ""))  # fmt: skip
     decisions = ", ".join(f"{tool} {d['refused']} refused / {d['allowed']} allowed" for tool, d in stats["decisions"].items())
     print(f"  policy decisions (agent-kept rules): {decisions or 'none'}")
+    print(f"  per task: {stats['mean_calls']} calls, {stats['mean_writes']} writes, {stats['mean_distinct_tools']} distinct tools; "
+          f"{stats['with_persona_and_reason']} of {stats['tasks']} have a persona and a reason for calling")
+    for trait, t in stats["traits"].items():
+        target = "no target (the domain has no goodwill tool)" if t["target"] is None else (
+            f"target {t['target']:.0%}: {'met' if t['met'] else 'NOT met'}")
+        print(f"  trait {trait.replace('_', ' ')}: {t['count']} ({t['share']:.0%} of {t['of']}; {target})")
     if stats["rejected"] is None:
         print("  candidates rejected: not recorded in the manifest (regenerate it with `scaleenv synth`)")
     else:

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
-from .loop import UserTurn
+from .loop import STOP, UserTurn
 
 __all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
@@ -84,7 +84,8 @@ class AgentSession:
     user: UserTurn | None = None
     """the user who answers the agent's questions and confirmations (a scripted user; none under ``--user-sim``)"""
     brief: str = ""
-    """everything the user knows (the task's whole request): for a user simulator, never for the agent"""
+    """a simulated user's instructions (:func:`~scaleenv_mcp.harness.users.user_brief`: the task's whole
+    request and script): for a user simulator, never for the agent"""
 
     def __post_init__(self) -> None:
         self.messages = [{"role": "system", "content": self.policy}, {"role": "user", "content": self.instruction}]
@@ -120,10 +121,11 @@ class AgentSession:
         self.messages.append({"role": "assistant", "content": text})
 
     async def ask_user(self, text: str) -> str:
-        """Say ``text`` to the user and record their reply (an empty reply when there is no user)."""
+        """Say ``text`` to the user and record their reply (an empty reply when there is no user; the
+        user's :data:`~scaleenv_mcp.harness.loop.STOP` is returned but not recorded, as the loop does)."""
         self.say(text)
         reply = await self.user(text) if self.user is not None else ""
-        if reply:
+        if reply and STOP not in reply:
             self.messages.append({"role": "user", "content": reply})
         return reply
 
@@ -149,6 +151,11 @@ class OracleAgent:
     runs only after a yes. (A session with no user has nobody to answer, so there it acts without
     asking.) A refusal task ends with the reason; an information task's answer is
     submitted through ``submit_answer`` when the server lists that tool, and said in prose either way.
+
+    It follows the task's script as a careful agent would: with a change of mind it proposes the
+    first request (the confirmation of its first abandoned call, or a go-ahead when it has none)
+    until the user takes it back, never runs it, and then runs the reference; after its last reply
+    it listens, and when the user pushes back on a refusal it holds, giving the reason again.
     """
 
     def __init__(self, tasks: dict[str, TaskSpec]) -> None:
@@ -163,12 +170,27 @@ class OracleAgent:
 
     async def run(self, session: AgentSession) -> AgentOutcome:
         task = self.tasks[str(self.task_id)]
+        change = task.script.change_of_mind if task.script is not None else None
+        heard = change is None or session.user is None  # nobody to change their mind
+
+        async def ask(text: str) -> str:
+            nonlocal heard
+            reply = await session.ask_user(text)
+            heard = heard or (change is not None and change.then in reply)
+            return reply
+
         for about in task.hidden:  # what the request left out, asked for before anything is done
-            await session.ask_user(f"Could you tell me your {about}?")
+            await ask(f"Could you tell me your {about}?")
+        if change is not None:  # the first request, proposed until the user takes it back (at their turn at the latest)
+            first = change.abandoned[0] if change.abandoned else None
+            for _ in range(change.turn + 1):
+                if heard:
+                    break
+                await ask(confirmation(first.tool, first.arguments) if first is not None else "Shall I go ahead with that?")
         writes = {t.name for t in session.tools if not (t.annotations and t.annotations.read_only_hint)}
         for call in task.solution:
             if call.tool in writes and session.user is not None:
-                reply = await session.ask_user(confirmation(call.tool, call.arguments))
+                reply = await ask(confirmation(call.tool, call.arguments))
                 if not reply.startswith("Yes"):
                     continue  # the user did not agree: a write is never done against their word
             await session.call_tool(call.tool, dict(call.arguments))
@@ -182,7 +204,10 @@ class OracleAgent:
             text = f"The answer is {answer}."
         else:
             text = "Done: everything you asked for is complete."
-        session.say(text)
+        reply = await session.ask_user(text)
+        if task.kind == "refusal" and reply and STOP not in reply:  # pushed back: the policy still holds
+            text = f"I understand, but I still can't do that: it is {answer}, and the policy does not allow it."
+            await session.ask_user(text)
         return AgentOutcome(answer=text, termination="answered")
 
 

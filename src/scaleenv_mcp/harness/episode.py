@@ -28,8 +28,8 @@ from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
 from ..tasks.grader import DEFAULT_MODE
 from .agents import malformed
-from .loop import agent_loop, user_brief
-from .users import ScriptedUser
+from .loop import agent_loop
+from .users import ScriptedUser, user_brief
 
 __all__ = ["EpisodeResult", "ModelError", "run_episode"]
 
@@ -153,7 +153,7 @@ async def run_episode(
     async def user(agent_text: str | None) -> str:
         assert user_sim is not None
         if not user_history:
-            user_history.append({"role": "system", "content": user_brief(task.instruction)})
+            user_history.append({"role": "system", "content": user_brief(task)})
         if agent_text is not None:
             user_history.append({"role": "user", "content": agent_text})
         reply = await ask(user_sim, user_history, False)

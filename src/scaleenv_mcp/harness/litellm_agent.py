@@ -14,7 +14,8 @@ from ..llm import complete as _complete
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from .agents import AgentOutcome, AgentSession, InfraError
-from .loop import agent_loop, user_brief
+from .loop import agent_loop
+from .users import plain_brief
 
 __all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
 
@@ -32,15 +33,14 @@ def _usage(response: Any, tokens: dict[str, int]) -> float | None:
 
 
 class UserSimulator:
-    """A user played by an LLM who holds the instruction and reveals facts only when asked."""
+    """A user played by an LLM, briefed by ``brief`` (:func:`~scaleenv_mcp.harness.users.user_brief`:
+    the task's script, facts it reveals only when asked, when to stop)."""
 
-    def __init__(self, model: str, instruction: str, **options: Any) -> None:
+    def __init__(self, model: str, brief: str, **options: Any) -> None:
         self.model = model
         self.options = options
         self.tokens = {"prompt": 0, "completion": 0}
-        self.history: list[dict[str, Any]] = [
-            {"role": "system", "content": user_brief(instruction)}
-        ]
+        self.history: list[dict[str, Any]] = [{"role": "system", "content": brief}]
 
     async def say(self, agent_text: str | None = None) -> str:
         if agent_text is not None:
@@ -81,7 +81,8 @@ class LiteLLMAgent:
         ]
         tokens = {"prompt": 0, "completion": 0}
         cost: float | None = None
-        user = UserSimulator(self.user_sim, session.brief or session.instruction, **self.options) if self.user_sim else None
+        brief = session.brief or plain_brief(session.instruction)
+        user = UserSimulator(self.user_sim, brief, **self.options) if self.user_sim else None
 
         async def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
             nonlocal cost

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STOP", "CallTool", "Complete", "LoopOutcome", "UserTurn", "agent_loop", "user_brief"]
+__all__ = ["STOP", "CallTool", "Complete", "LoopOutcome", "UserTurn", "agent_loop"]
 
 STOP = "###STOP###"
 """What a simulated user says when everything it wanted is done (or cannot be)."""
@@ -27,21 +27,6 @@ CallTool = Callable[[str, dict[str, Any]], Awaitable[str]]
 
 UserTurn = Callable[[str | None], Awaitable[str]]
 """What the agent said (None before it has spoken) -> the simulated user's reply."""
-
-
-def user_brief(instruction: str) -> str:
-    """The system prompt of a simulated user: what it wants, to reveal facts only when asked, and to
-    confirm only what it asked for (as the scripted user does)."""
-    return (
-        "You are a user contacting customer service. This is what you want, and everything you know:\n"
-        f"{instruction}\n\n"
-        "Rules: open with your request in one or two sentences, without every detail. Give a fact "
-        "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
-        "facts you were not given. When the agent asks whether to go ahead with something you asked for, "
-        "say yes; when it proposes something you did not ask for, say no. "
-        "When everything you wanted is done, or the agent cannot help, "
-        f"reply with exactly {STOP}."
-    )
 
 
 @dataclass

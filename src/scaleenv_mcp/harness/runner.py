@@ -37,7 +37,7 @@ from ..spec.paths import ProjectPaths
 from ..spec.task import AnswerChannel, TaskSpec
 from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
-from .users import ScriptedUser
+from .users import ScriptedUser, user_brief
 
 __all__ = ["EvalPlan", "run_episode", "run_eval"]
 
@@ -142,7 +142,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
                     instruction = _prompt_text(await client.get_prompt("task"))
                     # every task has a user to answer questions and confirmations; a --user-sim model brings its own
                     user = None if plan.user_sim else ScriptedUser(task, plan.spec(task.domain))
-                    session = AgentSession(client, tools, policy, instruction, plan.max_steps, user=user, brief=task.instruction)
+                    session = AgentSession(client, tools, policy, instruction, plan.max_steps, user=user, brief=user_brief(task))
                     outcome = await agent.run(session)
                     if handle is None:
                         verdict = await control.verify(outcome.answer)

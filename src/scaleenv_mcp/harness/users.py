@@ -21,10 +21,29 @@ things a policy-following agent asks before it acts:
   "your" names a thing ("the return date", "your booking"), and text in double quotes is the agent
   quoting: none of them proposes anything.
 
+A task with a script (``task.script``) is played as written:
+
+- **Opening.** The first message is :func:`~scaleenv_mcp.spec.task.opening_message`: the opening
+  (else the instruction) with the reason for calling said in it, the same text an MCP agent's
+  ``task`` prompt shows.
+- **Change of mind.** While it is pending, a confirmation question that proposes the first request
+  (names the action of one of its ``abandoned`` calls, or their ids, and nothing else) gets
+  ``then`` instead of yes; so does the user's ``turn``-th message (the opening is the first) if no
+  proposal came by then (after the fact asked for, when that message asks for one), and a reply
+  that would end the talk first, since a person does not hang up with the change unsaid. It is
+  said once; from then on the requested calls are the reference's, so proposing the first
+  request again gets :data:`NO`.
+- **Push back.** The first time the agent declines (an explicit "I can't", "unable", "not
+  allowed", ... or, when the user asked for a write, a reply without a question that does not claim
+  it done), the user says ``push_back`` instead of stopping; at the next decline it stops,
+  accepting the answer. An agent that gives in and proposes the refused write gets yes, and is
+  graded on having done it.
+
 The user stops (:data:`STOP`) when the agent replies without a question (done, or refused), when
 it only asks whether there is anything else, and after :data:`CONFIRMATIONS` answered questions.
 Evaluations without ``--user-sim`` and :func:`~scaleenv_mcp.harness.episode.run_episode` without a
-simulator use it on every task; the oracle and the tests do too.
+simulator use it on every task; the oracle and the tests do too. A model playing the user
+(``--user-sim``) gets the same script as its instructions: :func:`user_brief`.
 """
 
 from __future__ import annotations
@@ -35,7 +54,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec.model import DomainSpec
-from ..spec.task import TaskSpec
+from ..spec.task import TaskSpec, ToolCall, opening_message
+from ..tasks.claims import claims_done
 from .loop import STOP
 
 __all__ = [
@@ -45,9 +65,12 @@ __all__ = [
     "Action",
     "ScriptedUser",
     "action_words",
+    "declines",
     "domain_actions",
     "named_subject",
+    "plain_brief",
     "requested_tools",
+    "user_brief",
 ]
 
 YES = "Yes, please go ahead."
@@ -67,6 +90,12 @@ _ASKING = re.compile(
 _CLOSING = re.compile(r"\b(anything|something) else\b|\bany other (questions?|requests?|things?)\b", re.IGNORECASE)
 _DETERMINER = re.compile(r"(?<![\w-])(a|an|the|your|my|this|that|its|their|our|his|her)\s+$", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+_DECLINE = re.compile(
+    r"\b(can't|cannot|can not|could not|couldn't|unable|not able|not allowed|not permitted|isn't possible|"
+    r"is not possible|not eligible|won't be able|am afraid|i'm afraid)\b",
+    re.IGNORECASE,
+)
+"""the words of an explicit refusal: a reply that says them declines, whatever else it says"""
 
 
 def _plurals(word: str) -> list[str]:
@@ -214,8 +243,26 @@ def _is_question(sentence: str) -> bool:
     return "?" in sentence
 
 
+def _calls(calls: Iterable[ToolCall], writes: set[str]) -> list[tuple[str, dict[str, set[str]]]]:
+    """Write calls as a question is compared with them: the tool and the ids of its arguments, by kind."""
+    return [(c.tool, _by_kind(_ids(c.arguments))) for c in calls if c.tool in writes]
+
+
+def declines(text: str, verbs: Iterable[str]) -> bool:
+    """Whether a reply declines: it says an explicit refusal ("I can't", "unable", "not allowed"),
+    or, given the ``verbs`` of the writes the user asked for, it asks nothing and claims none of them
+    (nor anything) done. With no write asked for (a question), only an explicit refusal declines: an
+    answer is neither."""
+    plain = _plain(text).replace("’", "'")
+    if _DECLINE.search(plain):
+        return True
+    verbs = list(verbs)
+    return bool(verbs) and "?" not in plain and not claims_done(plain, verbs)
+
+
 class ScriptedUser:
-    """The user of one task: opens with the request, answers from the task's data, then stops."""
+    """The user of one task: opens with the request, answers from the task's data, plays the task's
+    script (a change of mind, one push back), then stops."""
 
     def __init__(self, task: TaskSpec, spec: DomainSpec) -> None:
         if spec.name != task.domain:
@@ -223,25 +270,55 @@ class ScriptedUser:
         self.task = task
         self.revealed: list[str] = []
         self.answered = 0
+        self.replies = 0
+        """replies to the agent so far: the reply being made is the user's message number ``replies + 1``, the
+        opening being the first (whether this user said it or the agent's task prompt showed it)"""
         self.actions = domain_actions(spec)
         self.requested = requested_tools(task, spec)
         writes = set(spec.write_tools())
-        self.calls = [(c.tool, _by_kind(_ids(c.arguments))) for c in task.solution if c.tool in writes]
+        self.calls = _calls(task.solution, writes)
+        script = task.script
+        self.change = script.change_of_mind if script is not None else None
+        self.first = _calls(self.change.abandoned, writes) if self.change is not None else []
+        self.changed = False
+        """whether the user has taken the first request back"""
+        self.push_back = script.push_back if script is not None and script.push_back else None
+        self.pushed = False
+        """whether the user has pushed back on a refusal"""
 
     async def __call__(self, agent_text: str | None) -> str:
         if agent_text is None:
-            return self.task.opening or self.task.instruction
+            return opening_message(self.task)
+        self.replies += 1
         sentences = _sentences(agent_text)
+        questions = [s for s in sentences if _is_question(s)]
         asking = " ".join(s for s in sentences if _is_question(s) or _ASKING.search(s))
         about = named_subject(asking, [s for s in self.task.hidden if s not in self.revealed])
+        fact = None
         if about is not None:
             self.revealed.append(about)
-            return self.task.hidden[about]
-        questions = [s for s in sentences if _is_question(s)]
+            fact = self.task.hidden[about]
+        if self.change is not None and not self.changed:
+            proposed = bool(questions) and self.proposes_first(" ".join(questions))
+            ending = fact is None and (not questions or self.closing(questions))
+            if proposed or ending or self.replies + 1 >= self.change.turn:
+                self.changed = True
+                return f"{fact} {self.change.then}" if fact is not None else self.change.then
+        if fact is not None:
+            return fact
+        if self.push_back is not None and not self.pushed and declines(agent_text, self.verbs()):
+            self.pushed = True
+            return self.push_back
+        if self.pushed and declines(agent_text, ()):
+            return STOP  # refused again after the push back: the user accepts the answer
         if not questions or self.answered >= CONFIRMATIONS or self.closing(questions):
             return STOP
         self.answered += 1
         return YES if self.agrees(" ".join(questions)) else NO
+
+    def verbs(self) -> list[str]:
+        """The verbs of the writes the user asked for (what a reply claiming them done would say)."""
+        return sorted({a.verb.split()[0] for a in self.actions if a.tool in self.requested})
 
     def closing(self, questions: list[str]) -> bool:
         """Whether the agent only asks if there is anything else (the user has nothing more to ask for)."""
@@ -250,17 +327,87 @@ class ScriptedUser:
 
     def agrees(self, question: str) -> bool:
         """Whether a question proposes only what was asked for (a question that names no write does)."""
+        return self.matches(question, self.requested, self.calls)
+
+    def proposes_first(self, question: str) -> bool:
+        """Whether a question proposes the request the user will take back: it names the action of one of
+        the abandoned calls or their ids, and nothing the first request would not do."""
+        tools = {tool for tool, _ in self.first}
+        text = _plain(question)
+        verbs = {a.verb for a in self.actions if a.verb_named(text) and a.tool in tools}
+        ids = _by_kind(ID.findall(text))
+        names = bool(verbs) or any(ids[k] & kinds[k] for _, kinds in self.first for k in ids.keys() & kinds.keys())
+        return names and self.matches(question, tools, self.first)
+
+    def matches(self, question: str, tools: set[str], calls: list[tuple[str, dict[str, set[str]]]]) -> bool:
+        """Whether a question proposes only writes among ``tools``, on the rows of one of ``calls``."""
         text = _plain(question)
         verbs = {a.verb for a in self.actions if a.verb_named(text)}
-        wanted = {a.verb for a in self.actions if a.tool in self.requested}
+        wanted = {a.verb for a in self.actions if a.tool in tools}
         if verbs - wanted:
             return False  # a write no request of the user's is done by
         named = {a.tool for a in self.actions if a.named(text)}
-        if named - self.requested:
+        if named - tools:
             return False  # another write with the same verb ("add insurance" when a bag was asked for)
-        meant = named or {a.tool for a in self.actions if a.verb in verbs and a.tool in self.requested}
+        meant = named or {a.tool for a in self.actions if a.verb in verbs and a.tool in tools}
         ids = _by_kind(ID.findall(text))
-        calls = [kinds for tool, kinds in self.calls if tool in meant]
-        if not ids or not calls:
+        chosen = [kinds for tool, kinds in calls if tool in meant]
+        if not ids or not chosen:
             return True
-        return any(all(ids[k] & kinds[k] for k in ids.keys() & kinds.keys()) for kinds in calls)
+        return any(all(ids[k] & kinds[k] for k in ids.keys() & kinds.keys()) for kinds in chosen)
+
+
+def plain_brief(instruction: str) -> str:
+    """The system prompt of a simulated user who has only a request: what it wants, to reveal facts
+    only when asked, and to confirm only what it asked for (as the scripted user does)."""
+    return (
+        "You are a user contacting customer service. This is what you want, and everything you know:\n"
+        f"{instruction}\n\n"
+        "Rules: open with your request in one or two sentences, without every detail. Give a fact "
+        "(your name, email, dates, names of things) only when the agent asks for it. Never invent "
+        "facts you were not given. When the agent asks whether to go ahead with something you asked for, "
+        "say yes; when it proposes something you did not ask for, say no. "
+        "When everything you wanted is done, or the agent cannot help, "
+        f"reply with exactly {STOP}."
+    )
+
+
+def user_brief(task: TaskSpec) -> str:
+    """The system prompt of a model playing the user of ``task`` (``--user-sim``): the task's script as
+    instructions, the same turns the scripted user plays. Who they are and why they call; what to say
+    first (the opening the agent would be shown); each held-back fact, to give only when asked; the
+    change of mind (the first request, what to say instead, and when); the push back, said once after
+    the first refusal and then accepted; and the stop token. A task without a script or held-back
+    facts gets :func:`plain_brief`'s rules with its opening."""
+    script = task.script
+    if script is None and not task.hidden and task.opening is None:
+        return plain_brief(task.instruction)
+    lines = ["You are a user contacting customer service."]
+    if script is not None:
+        lines.append(f"Who you are: {script.persona}. Talk the way this person talks.")
+        lines.append(f"Why you are calling: {script.reason}. Say it in your first message.")
+    lines += ["", "This is what you want, and everything you know:", task.instruction, ""]
+    lines.append(f'Your first message (say it in your own words, in one or two sentences): "{opening_message(task)}"')
+    if task.hidden:
+        lines.append("Facts you hold back: give each one only when the agent asks for it, one at a time, never before:")
+        lines += [f"- {about}: {fact}" for about, fact in task.hidden.items()]
+    change = script.change_of_mind if script is not None else None
+    if change is not None:
+        lines.append(
+            f'You change your mind. You first ask for this: "{change.first}". When the agent proposes doing it '
+            f"(asks you to confirm it), or by your message number {change.turn} (your first message is number 1) "
+            f'if it has not proposed it by then, do not say yes; say instead: "{change.then}". Say it once. From then '
+            "on you want only that; if the agent proposes the first request again, say no."
+        )
+    if script is not None and script.push_back:
+        lines.append(
+            "The first time the agent declines something you asked for, push back once, saying: "
+            f'"{script.push_back}". If it declines again, accept its answer and do not push back again.'
+        )
+    lines += [
+        "",
+        "Rules: never invent facts you were not given. When the agent asks whether to go ahead with something you "
+        "want, say yes; when it proposes something you did not ask for, say no. When everything you wanted is done, "
+        f"or the agent cannot help, reply with exactly {STOP}.",
+    ]
+    return "\n".join(lines)

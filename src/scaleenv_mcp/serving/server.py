@@ -44,7 +44,7 @@ from ..episodes.store import EpisodeStore
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
-from ..spec.task import ANSWER_TOOL, AnswerChannel, TaskSpec
+from ..spec.task import ANSWER_TOOL, AnswerChannel, TaskSpec, opening_message
 from ..tasks.channel import answer_tool
 from .options import add_serve_options
 
@@ -335,7 +335,7 @@ def build_server(
                 description="The user's request",
                 messages=[
                     types.PromptMessage(
-                        role="user", content=types.TextContent(type="text", text=episode_task.opening or episode_task.instruction)
+                        role="user", content=types.TextContent(type="text", text=opening_message(episode_task))
                     )
                 ],
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ __all__ = [
     "Trait",
     "UserScript",
     "load_tasks",
+    "opening_message",
     "tasks_jsonl",
 ]
 
@@ -159,7 +161,7 @@ class UserScript(StrictModel):
     reason: str = Field(..., description="why they are calling, in their words; said in the opening")
     change_of_mind: ChangeOfMind | None = None
     push_back: str | None = Field(
-        None, description="said once, the first time the agent declines a request; the user then accepts the answer"
+        default=None, description="said once, the first time the agent declines a request; the user then accepts the answer"
     )
 
 
@@ -197,6 +199,36 @@ class TaskSpec(StrictModel):
     )
     script: UserScript | None = Field(default=None, description="how the user plays the conversation (never shown to the agent)")
     traits: list[Trait] = Field(default_factory=list, description="what makes the conversation need judgment (see Trait)")
+
+
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b(?:[^.!?]|[.!?](?!\s|$))*[.!?](?=\s|$)\s*", re.IGNORECASE
+)
+"""a first sentence that greets ("Hi, I'm Rosa Zhang; my email is rzhang@letterly.io."): a dot inside a word does not end it"""
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def opening_message(task: TaskSpec) -> str:
+    """What the user says first, the one text both a scripted user and an MCP agent's ``task`` prompt
+    give: the ``opening`` (else the ``instruction``), with the script's reason for calling said in it.
+
+    A reason the opening does not already say (compared by words, ignoring case and punctuation) is
+    added as one sentence after a leading greeting ("Hi, I'm Rosa Zhang.") or else at the start, so
+    the agent hears why the user calls as a person would say it. Nothing else of the script (the
+    persona, the change of mind, the push back) is ever part of it."""
+    text = task.opening or task.instruction
+    reason = task.script.reason.strip() if task.script is not None else ""
+    if not _plain_words(reason) or _plain_words(reason) in _plain_words(text):
+        return text
+    sentence = reason[0].upper() + reason[1:]
+    if sentence[-1] not in ".!?":
+        sentence += "."
+    greeting = _GREETING.match(text)
+    cut = greeting.end() if greeting else 0
+    return f"{text[:cut]}{sentence} {text[cut:].lstrip()}".strip()
 
 
 def tasks_jsonl(tasks: Iterable[TaskSpec]) -> str:

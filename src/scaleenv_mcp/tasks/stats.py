@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ..spec.model import DomainSpec
-from ..spec.task import TaskSpec
+from ..spec.task import TRAITS, TaskSpec
 from .generation.mix import DEFAULT_MIX
 
 __all__ = ["Difficulty", "difficulty_label", "task_stats"]
@@ -66,8 +66,34 @@ def task_stats(spec: DomainSpec, tasks: Sequence[TaskSpec], *, rejected: Mapping
         "write_tools": {"covered": sum(1 for w in writes if used[w]), "total": len(writes), "uses": {w: used[w] for w in writes}},
         "never_used": [w for w in writes if not used[w]],
         "decisions": _decisions(tasks),
+        "traits": trait_shares(spec, tasks),
+        "mean_calls": round(sum(len(t.solution) for t in tasks) / total, 2),
+        "mean_writes": round(sum(1 for t in tasks for c in t.solution if spec.tools[c.tool].is_write) / total, 2),
+        "mean_distinct_tools": round(sum(len({c.tool for c in t.solution}) for t in tasks) / total, 2),
+        "with_persona_and_reason": sum(1 for t in tasks if t.script is not None and t.script.persona and t.script.reason),
         "rejected": None if rejected is None else dict(sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+
+
+def trait_shares(spec: DomainSpec, tasks: Sequence[TaskSpec]) -> dict[str, dict[str, Any]]:
+    """Per trait: how many tasks have it, their share (``deep_information``: of the information tasks),
+    the target of the default mix, and whether it is met. ``compensation`` has a target only where the
+    domain has a goodwill tool (then at least one task)."""
+    counts = Counter(t for task in tasks for t in task.traits)
+    information = sum(1 for t in tasks if t.kind == "information")
+    goodwill = any(getattr(tool, "goodwill", False) for tool in spec.tools.values())
+    out: dict[str, dict[str, Any]] = {}
+    for trait in TRAITS:
+        base = information if trait == "deep_information" else len(tasks)
+        share = counts[trait] / base if base else 0.0
+        target: float | None = DEFAULT_MIX.trait_targets.get(trait)
+        if trait == "compensation":
+            target = 1 / len(tasks) if goodwill and tasks else None
+        out[trait] = {
+            "count": counts[trait], "share": round(share, 3), "of": "information tasks" if trait == "deep_information" else "tasks",
+            "target": target, "met": None if target is None else share >= target - 1e-9,
+        }  # fmt: skip
+    return out
 
 
 def _decisions(tasks: Sequence[TaskSpec]) -> dict[str, dict[str, int]]:

@@ -70,6 +70,8 @@ class Rejection(StrEnum):
     """the same writes (or, for a reply, the same instruction) as a task already kept"""
     TOOL_CAP = "tool_cap"
     """its first write tool already leads its share of the kept tasks"""
+    TRAIT_WANTED = "trait_wanted"
+    """made by a lagging trait's strategy, but the task came out without that trait"""
 
 
 DraftRule = Callable[[Draft], Rejection | None]

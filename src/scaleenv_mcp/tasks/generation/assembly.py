@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...spec.task import CheckSpec, TaskSpec
+from ...spec.task import TRAITS, CheckSpec, TaskSpec, Trait
 from ..derive import checks_from_diff
 from ..wording import field_phrase
 from .draft import Draft
 
-__all__ = ["Wording", "assemble", "checks", "word"]
+__all__ = ["Wording", "assemble", "checks", "derived_traits", "word"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,20 @@ def word(draft: Draft) -> Wording:
     return Wording(instruction=f"{intro}; {known}. " + " ".join(draft.phrases), intro=intro, facts=facts, label=label)
 
 
+def derived_traits(task: TaskSpec) -> set[Trait]:
+    """The traits a task has by its shape, whatever strategy made it: two or three goals (requests
+    the user makes), two or more facts held back, an information task whose reference needs at least
+    three calls."""
+    traits: set[Trait] = set()
+    if task.difficulty.get("branches", 0) >= 2:
+        traits.add("multi_goal")
+    if len(task.hidden) >= 2:
+        traits.add("hidden_facts")
+    if task.kind == "information" and len(task.solution) >= 3:
+        traits.add("deep_information")
+    return traits
+
+
 def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpec:
     """The TaskSpec (its id is given when it is kept). By the order's hidden share, the user names
     themself and asks, and says how to find them and their rows only when asked (one random draw)."""
@@ -72,7 +86,7 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
         hidden.update({noun: " ".join(sentences) for noun, sentences in draft.details.items() if noun not in hidden})
         if not hidden or any(str(v) in opening for f, v in facts.items() if f != label):
             opening, hidden = None, {}
-    return TaskSpec(
+    task = TaskSpec(
         id="",
         domain=spec.name,
         kind=kind,
@@ -99,3 +113,5 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
         refused=draft.refused,
         script=None,  # the user's script comes with the task traits
     )
+    traits = draft.traits | derived_traits(task)
+    return task.model_copy(update={"traits": [t for t in TRAITS if t in traits]})

@@ -27,7 +27,7 @@ from ...engine.runtime import execute
 from ...engine.state import State
 from ...spec.graph import entry_tools
 from ...spec.model import DomainSpec, IncludeSpec
-from ...spec.task import CheckSpec, TaskKind, ToolCall
+from ...spec.task import CheckSpec, TaskKind, ToolCall, Trait
 from ..policy import shown_ids
 from ..wording import (
     cheapest,
@@ -92,6 +92,9 @@ class Order:
     """how often a row is named by a condition rather than by its name (1 when the mix lags)"""
     hidden_share: float = DEFAULT_MIX.hidden_share
     """how often the user holds back how to find them until asked (1 when the mix lags)"""
+    want: frozenset[Trait] = frozenset()
+    """traits the kept set lacks (below :attr:`.mix.TaskMix.trait_targets`): a strategy or the
+    assembly that can give this candidate one of them does"""
 
 
 @dataclass
@@ -172,6 +175,8 @@ class Draft:
     """the write tool whose agent-kept rule this task puts to the agent (a refusal or its counterpart)"""
     refused: ToolCall | None = None
     """a refusal's request as the call an obedient agent would make"""
+    traits: set[Trait] = field(default_factory=set)
+    """traits the goal strategy gave this candidate (the assembly adds those it derives)"""
 
     def say(self, text: str, facts: Facts) -> None:
         """One request of the task, with what the user adds so its rows can be found; the request and

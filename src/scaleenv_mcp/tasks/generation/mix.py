@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ...spec.task import TaskKind
+from ...spec.task import TRAITS, TaskKind, Trait
 
 __all__ = ["DEFAULT_MIX", "FAMILIES", "TaskMix"]
 
@@ -28,6 +28,13 @@ def _goals() -> dict[int, float]:
 
 def _family_min() -> dict[str, float]:
     return {"refusal_or_condition": 0.2, "hidden": 0.2}
+
+
+def _trait_targets() -> dict[Trait, float]:
+    return {
+        "branching": 0.25, "partial_refusal": 0.10, "change_of_mind": 0.10, "push_back": 0.10,
+        "hidden_facts": 0.30, "multi_goal": 0.30, "deep_information": 0.60,
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,11 @@ class TaskMix:
     """the share of information tasks that ask for a count, a total or a latest/earliest date"""
     distractor_share: float = 0.6
     """how often a row with a near duplicate is described without its unique code, so the twin is a trap"""
+    trait_targets: Mapping[Trait, float] = field(default_factory=_trait_targets)
+    """at least these shares of a domain's tasks have each trait, where the domain can yield it
+    (``deep_information``: of its information tasks). While a trait lags, every candidate is asked
+    for it (:attr:`.draft.Order.want`). ``compensation`` has no share: a domain has a goodwill tool
+    or it does not, and where it does the trait comes with its refusals and counterparts."""
 
     def __post_init__(self) -> None:
         if not self.kinds or any(share <= 0 for share in self.kinds.values()):
@@ -64,6 +76,10 @@ class TaskMix:
             "condition_share": self.condition_share, "hidden_share": self.hidden_share,
             "aggregate_share": self.aggregate_share, "distractor_share": self.distractor_share,
         }  # fmt: skip
+        unknown = set(self.trait_targets) - set(TRAITS)
+        if unknown:
+            raise ValueError(f"unknown traits {', '.join(sorted(unknown))}; the traits are {', '.join(TRAITS)}")
+        shares.update({f"trait_targets[{k}]": v for k, v in self.trait_targets.items()})
         for name, share in shares.items():
             if not 0 <= share <= 1:
                 raise ValueError(f"{name} must be a share from 0 to 1 (got {share})")

@@ -24,11 +24,11 @@ from ...engine.seed import seed_state
 from ...engine.state import State
 from ...spec.graph import build_graph
 from ...spec.model import DomainSpec
-from ...spec.task import TaskKind, TaskSpec
+from ...spec.task import TRAITS, TaskKind, TaskSpec, Trait
 from .acceptance import DRAFT_RULES, TASK_RULES, WORDING_RULES, Rejection, first_rejection
 from .assembly import assemble, checks, word
 from .draft import AGGREGATE_KEY, REFUSAL_KEY, Order, initial_state_ref, persona_tool, start_draft
-from .goals import STRATEGIES
+from .goals import STRATEGIES, TRAIT_STRATEGIES
 from .mix import DEFAULT_MIX, FAMILIES, TaskMix
 
 __all__ = ["GenerationReport", "generate_tasks"]
@@ -71,6 +71,16 @@ def candidate(
         return rejection
     task = assemble(draft, wording, task_checks)
     return first_rejection(TASK_RULES, draft, task) or task
+
+
+def _lagging_traits(mix: TaskMix, tasks: list[TaskSpec], kept: Counter[Trait], unyielding: set[Trait]) -> frozenset[Trait]:
+    """The traits below their target share in the set kept so far (counting the next task), except
+    those this domain cannot give; ``deep_information`` is a share of the information tasks."""
+    information = sum(1 for t in tasks if t.kind == "information")
+    return frozenset(
+        t for t, target in mix.trait_targets.items()
+        if t not in unyielding and kept[t] < target * ((information if t == "deep_information" else len(tasks)) + 1)
+    )  # fmt: skip
 
 
 def generate_tasks(
@@ -127,6 +137,10 @@ def generate_tasks(
     owed: Counter[str] = Counter()
     """refusals of a tool not yet matched by an allowed counterpart"""
     forced_misses: Counter[str] = Counter()
+    traits_kept: Counter[Trait] = Counter()
+    trait_misses: Counter[Trait] = Counter()
+    unyielding: set[Trait] = set()
+    """traits whose strategy failed too often in a row: this domain cannot give them"""
     for _ in range(count * 12 + _GIVE_UP * len(kinds)):
         if len(tasks) >= count and not +owed:
             break
@@ -144,12 +158,32 @@ def generate_tasks(
             kind = "action" if "action" in kinds else "information"  # no room left for a refusal and its counterpart
         elif len(tasks) >= count:
             break
+        want = _lagging_traits(mix, tasks, traits_kept, unyielding)
+        if "multi_goal" in want and goals < 2 and any(g >= 2 for g in mix.goals):
+            goals = min((g for g in mix.goals if g >= 2), key=lambda g: (branches[g] / mix.goals[g], g))
+        # a lagging trait with a strategy of its own makes this candidate (never a refusal's counterpart)
+        trait = next((t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and force is None
+                      and TRAIT_STRATEGIES[t][0] in kinds and len(tasks) < count), None)  # fmt: skip
+        strategy: str = kind
+        if trait is not None:
+            kind, strategy = TRAIT_STRATEGIES[trait]
         order = Order(
-            kind=kind, strategy=kind, goals=goals, covered=frozenset(covered), force_tool=force,
+            kind=kind, strategy=strategy, goals=goals, covered=frozenset(covered), force_tool=force,
             condition_share=1.0 if want_condition else mix.condition_share,
-            hidden_share=1.0 if "hidden" in lagging else mix.hidden_share,
+            hidden_share=1.0 if "hidden" in lagging else mix.hidden_share, want=want,
         )  # fmt: skip
         task = candidate(order, spec, work, rng, tool, **shared)
+        if trait is not None:
+            if isinstance(task, Rejection) or trait not in task.traits:
+                trait_misses[trait] += 1
+                if trait_misses[trait] >= 4 * _GIVE_UP:
+                    unyielding.add(trait)
+                if isinstance(task, Rejection):
+                    report.rejected[task] += 1
+                else:
+                    report.rejected[Rejection.TRAIT_WANTED] += 1
+                continue
+            trait_misses[trait] = 0
         if force is not None and isinstance(task, Rejection):
             report.rejected[task] += 1
             forced_misses[force] += 1
@@ -195,6 +229,7 @@ def generate_tasks(
             owed[task.decides] += 1 if task.kind == "refusal" else -1
             forced_misses[task.decides] = 0
         tasks.append(task)
+        traits_kept.update(task.traits)
         for check in task.checks:
             if check.kind == "answer" and task.difficulty.get("aggregates"):
                 if check.answer_type == "number":

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from ....spec.task import TaskKind, Trait
 from ..acceptance import Rejection
 from ..draft import Draft
 from . import action, aggregate, branching, deep, information, partial_refusal, refusal
 
-__all__ = ["STRATEGIES", "GoalStrategy"]
+__all__ = ["STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
 
 GoalStrategy = Callable[[Draft], Rejection | None]
 """Adds a draft's goals, or says why it cannot (the draft is then dropped)."""
@@ -29,3 +30,9 @@ STRATEGIES: Mapping[str, GoalStrategy] = {
     "partial_refusal": partial_refusal.add,  # an allowed write and a refused one in one conversation
     "deep_information": deep.add,  # a question whose answer is three or more calls away
 }
+
+TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {}
+"""Trait -> (the kind of task, the strategy in :data:`STRATEGIES`) that makes a task with it. While a
+trait lags its target, a candidate of that kind is made by its strategy (the first lagging trait in
+:data:`~scaleenv_mcp.spec.task.TRAITS` order). Traits the assembly gives (facts held back, a push back)
+or derives (two goals, a deep question) need no entry: they read :attr:`.draft.Order.want`."""
