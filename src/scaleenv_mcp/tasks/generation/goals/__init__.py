@@ -16,7 +16,7 @@ from ..acceptance import Rejection
 from ..draft import Draft
 from . import action, aggregate, branching, deep, information, partial_refusal, refusal
 
-__all__ = ["STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
+__all__ = ["COUNTERPART_TRAITS", "STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
 
 GoalStrategy = Callable[[Draft], Rejection | None]
 """Adds a draft's goals, or says why it cannot (the draft is then dropped)."""
@@ -31,8 +31,17 @@ STRATEGIES: Mapping[str, GoalStrategy] = {
     "deep_information": deep.add,  # a question whose answer is three or more calls away
 }
 
-TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {}
+TRAIT_STRATEGIES: Mapping[Trait, tuple[TaskKind, str]] = {
+    "branching": ("action", "branching"),
+    "partial_refusal": ("action", "partial_refusal"),
+    "deep_information": ("information", "deep_information"),
+}
 """Trait -> (the kind of task, the strategy in :data:`STRATEGIES`) that makes a task with it. While a
 trait lags its target, a candidate of that kind is made by its strategy (the first lagging trait in
 :data:`~scaleenv_mcp.spec.task.TRAITS` order). Traits the assembly gives (facts held back, a push back)
 or derives (two goals, a deep question) need no entry: they read :attr:`.draft.Order.want`."""
+
+COUNTERPART_TRAITS: frozenset[Trait] = frozenset({"branching"})
+"""Traits whose strategy can also make a refusal's allowed counterpart (it honours the order's
+``force_tool``: a branching task whose state takes the branch that runs the refused tool), so a
+lagging trait is served by the counterparts a refusal owes too."""

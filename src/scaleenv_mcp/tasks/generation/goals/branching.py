@@ -19,12 +19,14 @@ about half of them and "always take the first branch" is worth no more than chan
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ....engine.runtime import execute
 from ....engine.state import State
+from ....spec.memo import per_spec
 from ....spec.model import DomainSpec
 from ....spec.task import TaskSpec, ToolCall
 from ....spec.types import ref_var
@@ -100,6 +102,7 @@ def add(draft: Draft) -> Rejection | None:
     if found is None:
         return Rejection.NO_BINDING
     tally[(_KEY, "holds", found.holds)] += 1
+    draft.traits.add("branching")
     if draft.order.force_tool is not None:
         draft.decides = draft.order.force_tool  # a refusal's allowed counterpart: the rule allows the taken write
     if draft.order.goals > 1:
@@ -134,9 +137,12 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
         draft.rng.shuffle(firsts)
         rows = draft.owned_rows(entity)
         draft.rng.shuffle(rows)
+        seen = per_spec(spec, _SEEN, lambda _: Counter[tuple[str, str, str, bool]]())
         for tool_a in firsts:
-            if not _deciding_fields(spec, tool_a, entity):
-                continue  # its rules read no state of the row a condition could name
+            seconds_of = [t for t in tools if t != tool_a and (force in (None, tool_a) or t == force)]
+            if not any(_promising(seen, tool_a, "", f) and any(_promising(seen, tool_a, b, f) for b in seconds_of)
+                       for f in _deciding_fields(spec, tool_a, entity)):  # fmt: skip
+                continue  # its rules read no state a condition could name, or no other write was ever its fallback
             param_a = main[tool_a][0]
             persona_a = persona_params(draft, tool_a)
             templates = _drawn(draft, tool_a, drawn)
@@ -145,7 +151,7 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
                 args_a = {**templates[0], param_a: row["id"]}  # its other arguments (a reason, a quantity) as drawn
                 if wanted is not None and succeeds(draft.state, tool_a, args_a) != wanted:
                     continue  # the state takes the other side: one trial call, not a verdict per value
-                seconds = [(t, main[t][0], _drawn(draft, t, drawn)) for t in tools if t != tool_a and (force in (None, tool_a) or t == force)]
+                seconds = [(t, main[t][0], _drawn(draft, t, drawn)) for t in seconds_of]
                 found = _branch_on(draft, entity, row, tool_a, args_a, seconds, wanted)
                 if found is None:
                     continue
@@ -198,21 +204,27 @@ def _branch_on(
     """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
     ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
     the row's value is one of them), or None."""
-    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None]
+    seen = per_spec(draft.spec, _SEEN, lambda _: Counter[tuple[str, str, str, bool]]())
+    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None and _promising(seen, tool_a, "", n)]
     draft.rng.shuffle(fields)
     for fname in fields:
         verdicts_a = branch_verdicts(draft.state, tool_a, args_a, entity, row, fname)
         allowed_a = [v for v, ok in verdicts_a.items() if ok]
-        if not allowed_a or len(allowed_a) == len(verdicts_a) or len(allowed_a) > 2:
+        decides = bool(allowed_a) and len(allowed_a) < len(verdicts_a) and len(allowed_a) <= 2
+        seen[(tool_a, "", fname, decides)] += 1
+        if not decides:
             continue  # the field does not decide, or the condition would be a long list
         in_a = row[fname] in allowed_a
         if holds is not None and in_a != holds:
             continue
         for tool_b, param_b, drawn in others:
+            if not _promising(seen, tool_a, tool_b, fname):
+                continue
             for cand in drawn:
                 args_b = {**cand, param_b: row["id"]}
                 verdicts_b = branch_verdicts(draft.state, tool_b, args_b, entity, row, fname)
                 only_b = [v for v, ok in verdicts_b.items() if ok and v not in allowed_a]
+                seen[(tool_a, tool_b, fname, bool(only_b))] += 1
                 if not only_b:
                     continue  # with these arguments the other write is never the fallback on this field
                 if not in_a and row[fname] not in only_b:
@@ -221,6 +233,14 @@ def _branch_on(
                     break  # "if it is active, suspend it; otherwise reactivate it": a switch flipped, not a choice
                 return (tool_b, args_b), fname, allowed_a, in_a
     return None
+
+
+def _promising(seen: Counter[tuple[str, str, str, bool]], tool_a: str, tool_b: str, fname: str) -> bool:
+    """Whether a first write (and a second, or "" for the first alone) is still worth trying on a
+    field: not when :data:`_PROBES` tries on this spec never split the field's values between them
+    (a clinic's cancel and reschedule both need a scheduled appointment: neither is the fallback).
+    Learnt once per spec, so a domain that offers no branch costs a few probes, not a search per task."""
+    return seen[(tool_a, tool_b, fname, True)] > 0 or seen[(tool_a, tool_b, fname, False)] < _PROBES
 
 
 def _toggles(
@@ -253,6 +273,10 @@ def _drawn(draft: Draft, tool: str, cache: dict[str, list[dict[str, Any]]]) -> l
     return cache[tool]
 
 
+_SEEN = "branching.pairs"
+"""the per-spec tally of (first write, second write or "", field, whether it split the field's values)"""
+_PROBES = 6
+"""tries of a pair of writes on a field, on one spec, that never split its values before the pair is dropped"""
 _TRIES_MORE = 3
 """write tools tried for a branching task's further goal"""
 _TRIES = 8

@@ -48,6 +48,7 @@ def add(draft: Draft) -> Rejection | None:
     if found is None:
         return Rejection.NO_BINDING
     draft.checks, draft.refused, draft.decides = found.checks, found.refused, found.refused.tool
+    draft.traits.add("partial_refusal")
     draft.answer = f"Done. I'm sorry, I can't do the other part: it is {format_answer_value(found.checks[-1].value)}, and the policy does not allow it then."
     return None
 
