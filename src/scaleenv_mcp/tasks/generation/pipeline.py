@@ -33,6 +33,10 @@ from .mix import DEFAULT_MIX, FAMILIES, TaskMix
 
 __all__ = ["GenerationReport", "generate_tasks"]
 
+_SOMETIMES: dict[Trait, float] = {"deep_information": 0.8}
+"""Traits asked of only this share of the candidates they could be asked of while they lag: a batch
+of six tasks has one information task, and a deep question every time would leave no room for the
+plain aggregates a set needs too (so the share of deep ones aims above the target, not at all)."""
 _COUNTERPART_TRIES = 3
 """misses of a trait's strategy at one tool's allowed counterpart before that tool's are plain ones"""
 _GIVE_UP = 15
@@ -171,7 +175,7 @@ def generate_tasks(
         # state runs the allowed tool is a decision too), unless it could not serve that tool before
         if force is None:
             eligible = [t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and TRAIT_STRATEGIES[t][0] == kind
-                        and len(tasks) < count]  # fmt: skip
+                        and len(tasks) < count and (t not in _SOMETIMES or rng.random() < _SOMETIMES[t])]  # fmt: skip
         else:
             eligible = [t for t in TRAITS if t in COUNTERPART_TRAITS and t not in unyielding and unserved[(t, force)] < _COUNTERPART_TRIES]
         trait = min(eligible, key=lambda t: (traits_kept[t] / mix.trait_targets.get(t, 1.0), TRAITS.index(t)), default=None)

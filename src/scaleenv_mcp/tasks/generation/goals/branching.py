@@ -19,12 +19,14 @@ about half of them and "always take the first branch" is worth no more than chan
 
 from __future__ import annotations
 
-from collections import Counter
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ....engine.binding import candidate_calls
 from ....engine.runtime import execute
+from ....engine.seed import seed_state
 from ....engine.state import State
 from ....spec.memo import per_spec
 from ....spec.model import DomainSpec
@@ -128,6 +130,7 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
             by_entity.setdefault(entity, []).append(tool)
     groups = [(entity, tools) for entity, tools in by_entity.items() if len(tools) >= 2]
     draft.rng.shuffle(groups)
+    groups.sort(key=lambda g: all(t in draft.order.covered for t in g[1]))  # rows with a write no kept task uses first
     drawn: dict[str, list[dict[str, Any]]] = {}  # each write's candidate calls, drawn once
     force = draft.order.force_tool
     for entity, tools in groups:
@@ -135,14 +138,14 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
             continue
         firsts = list(tools)
         draft.rng.shuffle(firsts)
+        firsts.sort(key=lambda t: t in draft.order.covered)
         rows = draft.owned_rows(entity)
         draft.rng.shuffle(rows)
-        seen = per_spec(spec, _SEEN, lambda _: Counter[tuple[str, str, str, bool]]())
+        viable = per_spec(spec, _VIABLE, _viable_pairs)
         for tool_a in firsts:
             seconds_of = [t for t in tools if t != tool_a and (force in (None, tool_a) or t == force)]
-            if not any(_promising(seen, tool_a, "", f) and any(_promising(seen, tool_a, b, f) for b in seconds_of)
-                       for f in _deciding_fields(spec, tool_a, entity)):  # fmt: skip
-                continue  # its rules read no state a condition could name, or no other write was ever its fallback
+            if not any((tool_a, b, f) in viable for b in seconds_of for f in _deciding_fields(spec, tool_a, entity)):
+                continue  # its rules read no state a condition could name, or no other write is its fallback
             param_a = main[tool_a][0]
             persona_a = persona_params(draft, tool_a)
             templates = _drawn(draft, tool_a, drawn)
@@ -204,27 +207,25 @@ def _branch_on(
     """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
     ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
     the row's value is one of them), or None."""
-    seen = per_spec(draft.spec, _SEEN, lambda _: Counter[tuple[str, str, str, bool]]())
-    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None and _promising(seen, tool_a, "", n)]
+    viable = per_spec(draft.spec, _VIABLE, _viable_pairs)
+    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None]
     draft.rng.shuffle(fields)
     for fname in fields:
         verdicts_a = branch_verdicts(draft.state, tool_a, args_a, entity, row, fname)
         allowed_a = [v for v, ok in verdicts_a.items() if ok]
         decides = bool(allowed_a) and len(allowed_a) < len(verdicts_a) and len(allowed_a) <= 2
-        seen[(tool_a, "", fname, decides)] += 1
         if not decides:
             continue  # the field does not decide, or the condition would be a long list
         in_a = row[fname] in allowed_a
         if holds is not None and in_a != holds:
             continue
         for tool_b, param_b, drawn in others:
-            if not _promising(seen, tool_a, tool_b, fname):
+            if (tool_a, tool_b, fname) not in viable:
                 continue
             for cand in drawn:
                 args_b = {**cand, param_b: row["id"]}
                 verdicts_b = branch_verdicts(draft.state, tool_b, args_b, entity, row, fname)
                 only_b = [v for v, ok in verdicts_b.items() if ok and v not in allowed_a]
-                seen[(tool_a, tool_b, fname, bool(only_b))] += 1
                 if not only_b:
                     continue  # with these arguments the other write is never the fallback on this field
                 if not in_a and row[fname] not in only_b:
@@ -235,12 +236,43 @@ def _branch_on(
     return None
 
 
-def _promising(seen: Counter[tuple[str, str, str, bool]], tool_a: str, tool_b: str, fname: str) -> bool:
-    """Whether a first write (and a second, or "" for the first alone) is still worth trying on a
-    field: not when :data:`_PROBES` tries on this spec never split the field's values between them
-    (a clinic's cancel and reschedule both need a scheduled appointment: neither is the fallback).
-    Learnt once per spec, so a domain that offers no branch costs a few probes, not a search per task."""
-    return seen[(tool_a, tool_b, fname, True)] > 0 or seen[(tool_a, tool_b, fname, False)] < _PROBES
+def _viable_pairs(spec: DomainSpec) -> frozenset[tuple[str, str, str]]:
+    """(first write, second write, field) for which some row of the domain's own seeded state splits
+    the field's values: the first write allowed for one or two of them, the second for another. Worked
+    out once per spec with its own random stream (so a generation does not depend on what ran before),
+    and a domain that offers no branch (a clinic's cancel and reschedule both need a scheduled
+    appointment) costs this probe, not a search per candidate."""
+    state = seed_state(spec)
+    rng = random.Random(f"branching:{spec.name}")
+    mains = {t: m for t in spec.write_tools() if (m := _main_param(spec, t, spec.actor.entity if spec.actor else "")) is not None}
+    out: set[tuple[str, str, str]] = set()
+    try:
+        for tool_a, (param_a, entity) in mains.items():
+            fields = _deciding_fields(spec, tool_a, entity)
+            seconds = [(t, p) for t, (p, e) in mains.items() if e == entity and t != tool_a]
+            if not fields or not seconds:
+                continue
+            for row in state.sample(entity, rng, _PROBES):
+                calls = {t: list(candidate_calls(state, t, rng, _SECONDS, pools={p: [row]}))  # the other arguments fit this row
+                         for t, p in [(tool_a, param_a), *seconds]}  # fmt: skip
+                for fname in fields:
+                    if row.get(fname) is None or not calls[tool_a]:
+                        continue
+                    verdicts = branch_verdicts(state, tool_a, calls[tool_a][0], entity, row, fname)
+                    allowed = {v for v, ok in verdicts.items() if ok}
+                    if not allowed or len(allowed) == len(verdicts) or len(allowed) > 2:
+                        continue
+                    for tool_b, _ in seconds:
+                        if (tool_a, tool_b, fname) in out:
+                            continue
+                        for call in calls[tool_b]:
+                            other = branch_verdicts(state, tool_b, call, entity, row, fname)
+                            if any(ok and v not in allowed for v, ok in other.items()):
+                                out.add((tool_a, tool_b, fname))
+                                break
+    finally:
+        state.close()
+    return frozenset(out)
 
 
 def _toggles(
@@ -273,10 +305,10 @@ def _drawn(draft: Draft, tool: str, cache: dict[str, list[dict[str, Any]]]) -> l
     return cache[tool]
 
 
-_SEEN = "branching.pairs"
-"""the per-spec tally of (first write, second write or "", field, whether it split the field's values)"""
-_PROBES = 6
-"""tries of a pair of writes on a field, on one spec, that never split its values before the pair is dropped"""
+_VIABLE = "branching.viable"
+"""the per-spec memo of :func:`_viable_pairs`"""
+_PROBES = 8
+"""rows of an entity probed per first write when a spec's viable pairs are worked out"""
 _TRIES_MORE = 3
 """write tools tried for a branching task's further goal"""
 _TRIES = 8

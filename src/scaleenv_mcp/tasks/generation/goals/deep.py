@@ -37,11 +37,10 @@ _AGGREGATE_ROWS = 12
 
 
 def add(draft: Draft) -> Rejection | None:
-    """A question three or more calls away (a related row's detail or a count over related rows, in
-    random order of trying); ``no_binding`` when the user's rows lead to none."""
-    goals = [deep_question, deep_aggregate]
-    draft.rng.shuffle(goals)
-    check = goals[0](draft) or goals[1](draft)
+    """A question three or more calls away: a count over related rows where the user's rows allow one
+    (the set's aggregate questions come from here too), else a related row's detail or a total over a
+    row's children; ``no_binding`` when the user's rows lead to none."""
+    check = deep_aggregate(draft) or deep_question(draft)  # a count first: the set needs aggregates too
     if check is None:
         return Rejection.NO_BINDING
     draft.checks = [check]
@@ -68,6 +67,8 @@ def show(draft: Draft, entity: str, row: dict[str, Any]) -> bool:
             args = draft._fill(name, entity, row)
             if args is not None and not all(v in draft.known for v in args.values()):
                 args = None  # a search by what the user would have to say (a name): not a chain from their row
+            if args is None and not any(p.required for p in tool.params.values()):
+                args = {}  # the whole list (a clinic's doctors), where the row shows among them
         if args is None:
             continue
         if draft.run(name, args) is not None:
@@ -79,13 +80,15 @@ def show(draft: Draft, entity: str, row: dict[str, Any]) -> bool:
 
 def _preference(spec: DomainSpec, name: str, entity: str) -> int:
     """Reads in the order an agent would try them to see one row: a get by id, the parent that joins
-    it, a search by a reference; 3 for tools that cannot show it (writes, computed answers)."""
+    it, a search by a reference, a whole listing; 4 for tools that cannot show it (writes, computed answers)."""
     tool = spec.tools[name]
     if tool.is_write or tool.compute:
-        return 3
+        return 4
     if spec.view(name).returns == entity and len(tool.params) == 1:
         return 0
-    return 1 if any(j.entity == entity for j in tool.include.values()) else 2
+    if any(j.entity == entity for j in tool.include.values()):
+        return 1
+    return 2 if any(p.required for p in tool.params.values()) else 3  # a whole listing last
 
 
 def _first_level(draft: Draft) -> list[str]:
@@ -212,26 +215,28 @@ def deep_question(draft: Draft) -> CheckSpec | None:
 
 def deep_aggregate(draft: Draft) -> CheckSpec | None:
     """Ask how many of the user's rows have a related row with a value ("How many of my orders are for
-    a product whose category is books?"): every row, and each one's related row, must be read."""
+    a product whose category is books?", "How many of my appointments are for a doctor whose specialty
+    is cardiology?", the doctor of each appointment's slot): every row, and each row on the way to
+    its related one, must be read."""
     spec: DomainSpec = draft.spec
-    entities = _first_level(draft)
-    for entity in entities:
+    for entity in _first_level(draft):
         rows = draft.owned_rows(entity)
         if not 2 <= len(rows) <= _AGGREGATE_ROWS:
             continue
-        refs = [(n, str(f.ref)) for n, f in spec.entities[entity].fields.items()
-                if f.type == "ref" and f.ref != draft.persona_entity and all(r.get(n) is not None for r in rows)]  # fmt: skip
-        draft.rng.shuffle(refs)
-        for via, other in refs:
-            parents = {r[via]: draft.state.get(other, r[via]) for r in rows}
-            if any(p is None for p in parents.values()):
+        paths = _paths(draft, entity)
+        draft.rng.shuffle(paths)
+        for path in paths:
+            chains = [_follow(draft, row, path) for row in rows]
+            if any(chain is None for chain in chains):
                 continue
+            other = path[-1][1]
             fields = spec.entities[other].fields
+            ends = [chain[-1] for chain in chains if chain]
             options = [(n, v) for n, f in fields.items() if f.type == "enum" and not f.identifying
-                       for v in sorted({str(p[n]) for p in parents.values() if p and p.get(n) is not None})]  # fmt: skip
+                       for v in sorted({str(e[n]) for e in ends if e.get(n) is not None})]  # fmt: skip
             draft.rng.shuffle(options)
             for fname, value in options:
-                count = sum(1 for r in rows if (parents[r[via]] or {}).get(fname) == value)
+                count = sum(1 for end in ends if end.get(fname) == value)
                 if not 0 < count < len(rows):
                     continue  # "all of them" or "none": a guess from the list alone
                 if draft.answered[(AGGREGATE_KEY, "count", count)] > min(
@@ -242,16 +247,13 @@ def deep_aggregate(draft: Draft) -> CheckSpec | None:
                 if not all(draft.discover(entity, r) for r in rows) or len(draft.facts) > mark[2]:
                     draft.rollback(mark)
                     break
-                if not all(show(draft, other, p) for p in parents.values() if p is not None):
+                shown = all(show(draft, e, r) for chain in chains if chain for (_, e), r in zip(path, chain, strict=True))
+                if not shown or len(draft.solution) < DEEP_CALLS:
                     draft.rollback(mark)
                     break
-                if len(draft.solution) < DEEP_CALLS:
-                    draft.rollback(mark)
-                    break
-                noun = entity_noun(entity, spec.entities[entity])
-                parent_noun = entity_noun(other, spec.entities[other])
+                noun, end_noun = entity_noun(entity, spec.entities[entity]), entity_noun(other, spec.entities[other])
                 phrase = field_phrase(fname, fields[fname])
-                text = f"How many of my {plural(noun)} are for a {parent_noun} whose {phrase} is {value_phrase(fields[fname], value)}?"
+                text = f"How many of my {plural(noun)} are for a {end_noun} whose {phrase} is {value_phrase(fields[fname], value)}?"
                 draft.say(text, [])
                 draft.aggregates += 1
                 draft.conditions.add(text)
@@ -261,3 +263,33 @@ def deep_aggregate(draft: Draft) -> CheckSpec | None:
                     entity=other, field=fname, value=count, answer_type="number", subject=words(fname).split(),
                 )  # fmt: skip
     return None
+
+
+def _paths(draft: Draft, entity: str) -> list[list[tuple[str, str]]]:
+    """The references a count can follow from the user's rows: one step (an order's product) or two
+    (an appointment's slot, then its doctor), never back to the user; each a list of (field, entity)."""
+    spec: DomainSpec = draft.spec
+
+    def refs(of: str) -> list[tuple[str, str]]:
+        return [(n, str(f.ref)) for n, f in spec.entities[of].fields.items() if f.type == "ref" and f.ref != draft.persona_entity]
+
+    out: list[list[tuple[str, str]]] = []
+    for step in refs(entity):
+        out.append([step])
+        out.extend([step, nxt] for nxt in refs(step[1]) if nxt[1] != entity)
+    return out
+
+
+def _follow(draft: Draft, row: dict[str, Any], path: list[tuple[str, str]]) -> list[dict[str, Any]] | None:
+    """The rows ``path`` leads to from ``row``, in order; None when a reference is empty."""
+    chain: list[dict[str, Any]] = []
+    at = row
+    for via, entity in path:
+        if at.get(via) is None:
+            return None
+        nxt = draft.state.get(entity, at[via])
+        if nxt is None:
+            return None
+        chain.append(nxt)
+        at = nxt
+    return chain

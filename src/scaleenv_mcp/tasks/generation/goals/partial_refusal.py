@@ -40,10 +40,12 @@ class PartialRefusal:
 
 
 def add(draft: Draft) -> Rejection | None:
-    """A refused write and an allowed one (tried over the write tools in random order); the task
+    """A refused write and an allowed one (tried over the write tools no kept task uses first, in
+    random order); the task
     records the refused call and its tool, which a partial refusal decides like a refusal does."""
     tools = list(draft.spec.write_tools())
     draft.rng.shuffle(tools)
+    tools.sort(key=lambda t: t in draft.order.covered)  # write tools no kept task uses yet go first
     found = partial_refusal(draft, tools)
     if found is None:
         return Rejection.NO_BINDING
