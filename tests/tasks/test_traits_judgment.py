@@ -27,10 +27,11 @@ from scaleenv_mcp.tasks.generation.acceptance import TASK_RULES, WORDING_RULES, 
 from scaleenv_mcp.tasks.generation.assembly import assemble, checks, word
 from scaleenv_mcp.tasks.generation.draft import Draft, Order, initial_state_ref, persona_tool, start_draft
 from scaleenv_mcp.tasks.generation.goals import STRATEGIES
-from scaleenv_mcp.tasks.generation.goals.branching import Branch, branching, untaken_fails
+from scaleenv_mcp.tasks.generation.goals.branching import Branch, _viable_pairs, branching, untaken_fails
 from scaleenv_mcp.tasks.generation.goals.deep import DEEP_CALLS
 from scaleenv_mcp.tasks.generation.mix import DEFAULT_MIX
 from scaleenv_mcp.tasks.policy import shown_ids
+from scaleenv_mcp.tasks.stats import trait_shares
 from scaleenv_mcp.tasks.wording import branch_condition, branch_request
 
 
@@ -117,6 +118,25 @@ def test_the_branching_strategy_serves_a_refusals_allowed_counterpart_with_the_t
     assert kept >= 3
 
 
+def test_the_branching_strategy_steers_the_state_to_take_each_branch_about_half_the_time() -> None:
+    spec = se.load("retail").spec
+    initial = seed_state(spec)
+    work = initial.fork()
+    work.track()
+    answered: Counter[Any] = Counter()
+    shared: dict[str, Any] = {
+        "mix": DEFAULT_MIX, "initial": initial, "initial_ref": initial_state_ref(spec, initial), "graph": build_graph(spec),
+        "answered": answered, "value_counts": {}, "refusable": None,
+    }  # fmt: skip
+    rng = random.Random(2)
+    for _ in range(30):
+        draft = start_draft(spec, work, rng, "find_customer_by_email", Order(kind="action", strategy="branching"), **shared)
+        assert draft is not None
+        STRATEGIES["branching"](draft)
+    holds, other = answered[("branching:", "holds", True)], answered[("branching:", "holds", False)]
+    assert holds + other >= 10 and abs(holds - other) <= 1, (holds, other)
+
+
 def test_branch_wording_reads_as_one_request_about_one_row() -> None:
     status = FieldSpec(type="enum", values=["pending", "paid", "shipped", "delivered", "cancelled"])
     assert branch_condition("status", status, ["pending", "paid"]) == "it is still pending or paid"
@@ -180,3 +200,31 @@ def test_a_deep_question_needs_three_calls_and_its_answer_is_not_in_the_first_tw
             first_two = [ep.call(c.tool, c.arguments).data for c in task.solution[:2]]
         assert check.id not in {i for data in first_two for i in shown_ids(data)}
     assert not _play(task, [], None).success
+
+
+# ---------------------------------------------------------------- the generator's shares
+
+
+@pytest.mark.parametrize("domain", ["retail", "telecom_plans"])
+def test_fresh_tasks_carry_their_traits_and_meet_the_targets_of_the_mix(domain: str) -> None:
+    loaded = se.load(domain)
+    tasks = list(loaded.generate_tasks(48, seeds=range(100, 108)))  # as the compiler draws them: 8 seeds x 6
+    shares = trait_shares(loaded.spec, tasks)
+    for trait in ("branching", "partial_refusal", "multi_goal", "deep_information"):
+        assert shares[trait]["met"], (domain, trait, shares[trait])
+    for task in tasks:
+        assert ("branching" in task.traits) <= ("Otherwise," in task.instruction)
+        assert ("partial_refusal" in task.traits) == (task.kind == "action" and task.refused is not None)
+        assert ("deep_information" in task.traits) == (task.kind == "information" and len(task.solution) >= DEEP_CALLS)
+        assert ("multi_goal" in task.traits) == (task.difficulty["branches"] >= 2)
+    # every refused tool (refusals and partial refusals alike) has as many allowed counterparts
+    decisions = Counter((t.decides, t.refused is not None) for t in tasks if t.decides)
+    for tool, refused in decisions:
+        if refused:
+            assert decisions[(tool, False)] >= decisions[(tool, True)] - 1, decisions  # the last may be cut at 48
+
+
+def test_the_pairs_a_branch_can_take_are_worked_out_the_same_way_every_time() -> None:
+    spec = se.load("retail").spec
+    assert _viable_pairs(spec) == _viable_pairs(spec) and ("cancel_order", "open_return", "status") in _viable_pairs(spec)
+    assert _viable_pairs(se.load("clinic_appointments").spec) == frozenset()  # cancel and reschedule both need "scheduled"

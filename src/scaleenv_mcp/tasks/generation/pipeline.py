@@ -33,8 +33,8 @@ from .mix import DEFAULT_MIX, FAMILIES, TaskMix
 
 __all__ = ["GenerationReport", "generate_tasks"]
 
-_SOMETIMES: dict[Trait, float] = {"deep_information": 0.8}
-"""Traits asked of only this share of the candidates they could be asked of while they lag: a batch
+_SOMETIMES: dict[Trait, float] = {"deep_information": 0.85}
+"""Traits asked of only this share of the tasks they could be asked of while they lag: a batch
 of six tasks has one information task, and a deep question every time would leave no room for the
 plain aggregates a set needs too (so the share of deep ones aims above the target, not at all)."""
 _COUNTERPART_TRIES = 3
@@ -77,6 +77,13 @@ def candidate(
         return rejection
     task = assemble(draft, wording, task_checks)
     return first_rejection(TASK_RULES, draft, task) or task
+
+
+def _drawn(sometimes: dict[Trait, bool], trait: Trait, rng: random.Random) -> bool:
+    """Whether the next task is asked for ``trait`` (one of :data:`_SOMETIMES`), drawn once until a task is kept."""
+    if trait not in sometimes:
+        sometimes[trait] = rng.random() < _SOMETIMES[trait]
+    return sometimes[trait]
 
 
 def _lagging_traits(mix: TaskMix, tasks: list[TaskSpec], kept: Counter[Trait], unyielding: set[Trait]) -> frozenset[Trait]:
@@ -147,6 +154,8 @@ def generate_tasks(
     trait_misses: Counter[Trait] = Counter()
     unyielding: set[Trait] = set()
     """traits whose strategy failed too often in a row: this domain cannot give them"""
+    sometimes: dict[Trait, bool] = {}
+    """per trait of :data:`_SOMETIMES`: whether the next kept task is asked for it (drawn once per task, not per try)"""
     unserved: Counter[tuple[Trait, str]] = Counter()
     """(trait, refused tool) -> times that trait's strategy could not make this tool's allowed counterpart"""
     for _ in range(count * 12 + _GIVE_UP * len(kinds)):
@@ -175,7 +184,7 @@ def generate_tasks(
         # state runs the allowed tool is a decision too), unless it could not serve that tool before
         if force is None:
             eligible = [t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and TRAIT_STRATEGIES[t][0] == kind
-                        and len(tasks) < count and (t not in _SOMETIMES or rng.random() < _SOMETIMES[t])]  # fmt: skip
+                        and len(tasks) < count and (t not in _SOMETIMES or _drawn(sometimes, t, rng))]  # fmt: skip
         else:
             eligible = [t for t in TRAITS if t in COUNTERPART_TRAITS and t not in unyielding and unserved[(t, force)] < _COUNTERPART_TRIES]
         trait = min(eligible, key=lambda t: (traits_kept[t] / mix.trait_targets.get(t, 1.0), TRAITS.index(t)), default=None)
@@ -247,6 +256,7 @@ def generate_tasks(
             forced_misses[task.decides] = 0
         tasks.append(task)
         traits_kept.update(task.traits)
+        sometimes.clear()  # the next task's draws
         for check in task.checks:
             if check.kind == "answer" and task.difficulty.get("aggregates"):
                 if check.answer_type == "number":
