@@ -28,7 +28,7 @@ from ...spec.task import TRAITS, TaskKind, TaskSpec, Trait
 from .acceptance import DRAFT_RULES, TASK_RULES, WORDING_RULES, Rejection, first_rejection
 from .assembly import assemble, checks, word
 from .draft import AGGREGATE_KEY, REFUSAL_KEY, Order, initial_state_ref, persona_tool, start_draft
-from .goals import COUNTERPART_TRAITS, STRATEGIES, TRAIT_STRATEGIES
+from .goals import COUNTERPART_TRAITS, OWING_TRAITS, STRATEGIES, TRAIT_STRATEGIES
 from .mix import DEFAULT_MIX, FAMILIES, TaskMix
 
 __all__ = ["GenerationReport", "generate_tasks"]
@@ -184,7 +184,8 @@ def generate_tasks(
         # state runs the allowed tool is a decision too), unless it could not serve that tool before
         if force is None:
             eligible = [t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and TRAIT_STRATEGIES[t][0] == kind
-                        and len(tasks) < count and (t not in _SOMETIMES or _drawn(sometimes, t, rng))]  # fmt: skip
+                        and len(tasks) + (2 if t in OWING_TRAITS else 1) <= count
+                        and (t not in _SOMETIMES or _drawn(sometimes, t, rng))]  # fmt: skip
         else:
             eligible = [t for t in TRAITS if t in COUNTERPART_TRAITS and t not in unyielding and unserved[(t, force)] < _COUNTERPART_TRIES]
         trait = min(eligible, key=lambda t: (traits_kept[t] / mix.trait_targets.get(t, 1.0), TRAITS.index(t)), default=None)
@@ -202,7 +203,7 @@ def generate_tasks(
                 if force is not None:
                     unserved[(trait, force)] += 1  # after a few misses, that tool's counterparts are plain ones
                 trait_misses[trait] += 1
-                if trait_misses[trait] >= 4 * _GIVE_UP:
+                if trait_misses[trait] >= 2 * _GIVE_UP:  # (not more: a small set must still fill its budget)
                     unyielding.add(trait)
                 if isinstance(task, Rejection):
                     report.rejected[task] += 1

@@ -16,7 +16,7 @@ from ..acceptance import Rejection
 from ..draft import Draft
 from . import action, aggregate, branching, deep, information, partial_refusal, refusal
 
-__all__ = ["COUNTERPART_TRAITS", "STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
+__all__ = ["COUNTERPART_TRAITS", "OWING_TRAITS", "STRATEGIES", "TRAIT_STRATEGIES", "GoalStrategy"]
 
 GoalStrategy = Callable[[Draft], Rejection | None]
 """Adds a draft's goals, or says why it cannot (the draft is then dropped)."""
@@ -45,3 +45,7 @@ COUNTERPART_TRAITS: frozenset[Trait] = frozenset({"branching"})
 """Traits whose strategy can also make a refusal's allowed counterpart (it honours the order's
 ``force_tool``: a branching task whose state takes the branch that runs the refused tool), so a
 lagging trait is served by the counterparts a refusal owes too."""
+
+OWING_TRAITS: frozenset[Trait] = frozenset({"partial_refusal"})
+"""Traits whose task refuses a tool, so it owes an allowed counterpart like a refusal does: asked for
+only while the set has room for both."""
