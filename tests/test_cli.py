@@ -56,8 +56,13 @@ def test_synth_reproduces_the_committed_files_byte_for_byte(domain: str, project
 
 @pytest.mark.e2e
 def test_a_second_synth_rewrites_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On the committed corpus a synth finds the domain up to date (its build stamp matches) and
+    compiles nothing; forced, it compiles and still changes no byte."""
     committed = tree_bytes(project)
     assert main(["--root", str(project), "synth", "retail"]) == 0
+    assert "retail: up to date" in capsys.readouterr().out
+    assert tree_bytes(project) == committed
+    assert main(["--root", str(project), "synth", "retail", "--force"]) == 0
     assert "0 file(s) changed" in capsys.readouterr().out
     assert tree_bytes(project) == committed
 
@@ -296,3 +301,21 @@ def test_task_stats_lines_follow_the_manifests_rejection_counts(project: Path, c
     path.write_text(json.dumps(manifest))
     assert main(["--root", str(project), "tasks", "event_ticketing", "--stats", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rejected"] is None
+
+
+def test_tasks_show_prints_the_brief_the_script_the_reference_and_the_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    import scaleenv_mcp as se
+    from scaleenv_mcp.spec.task import opening_message
+
+    tasks = se.load("retail").tasks
+    held = next(t for t in tasks if t.hidden)
+    acting = next(t for t in tasks if t.kind == "action" and t.id != held.id)
+    assert main(["--root", str(ROOT), "tasks", "retail", "--show", held.id, acting.id]) == 0
+    out = capsys.readouterr().out
+    for task in (held, acting):
+        assert f"**{task.id}** ({task.kind}" in out
+        assert opening_message(task) in out
+        assert all(f"{c.tool}(" in out for c in task.solution)
+    assert all(sentence in out for sentence in held.hidden.values())
+    assert main(["--root", str(ROOT), "tasks", "retail", "--show", "retail-999"]) == 2
+    assert "no stored task 'retail-999' in retail" in capsys.readouterr().err

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from .harness.evaluate import EvalError
     from .harness.results import EpisodeRecord, EvalReport, Metrics
     from .spec.catalog import DomainNotFound
-    from .spec.errors import BlueprintError, Problem
     from .spec.model import DomainSpec
+    from .spec.problems import BlueprintError, Problem
     from .spec.task import TaskSpec
     from .synthesis.proposer import LLMError, SynthesisFailed
     from .tasks.grader import CheckResult, Verification
@@ -43,8 +43,8 @@ _HOMES = {
     "StateDiff": ".engine.diff", "ToolError": ".engine.runtime", "ToolResult": ".engine.runtime",
     "EpisodeResult": ".harness.episode", "ModelError": ".harness.episode", "run_episode": ".harness.episode",
     "EvalError": ".harness.evaluate", "EpisodeRecord": ".harness.results", "EvalReport": ".harness.results",
-    "Metrics": ".harness.results", "DomainNotFound": ".spec.catalog", "BlueprintError": ".spec.errors",
-    "Problem": ".spec.errors", "DomainSpec": ".spec.model", "TaskSpec": ".spec.task", "LLMError": ".synthesis.proposer",
+    "Metrics": ".harness.results", "DomainNotFound": ".spec.catalog", "BlueprintError": ".spec.problems",
+    "Problem": ".spec.problems", "DomainSpec": ".spec.model", "TaskSpec": ".spec.task", "LLMError": ".synthesis.proposer",
     "SynthesisFailed": ".synthesis.proposer", "CheckResult": ".tasks.grader", "Verification": ".tasks.grader",
 }  # fmt: skip
 

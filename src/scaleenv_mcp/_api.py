@@ -23,22 +23,23 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from .compiler.pipeline import SHIPPED_SEEDS, TASKS_PER_DOMAIN, TASKS_PER_SEED, compile_spec, seeded_tasks
+from .compiler.pipeline import SHIPPED_SEEDS, TASKS_PER_DOMAIN, TASKS_PER_SEED, GateFailed, compile_spec, seeded_tasks
 from .compiler.proctest import DomainReport
 from .engine.diff import StateDiff
 from .engine.runtime import ToolResult
 from .episodes.coordinator import Coordinator
 from .harness.agents import Agent
-from .harness.evaluate import evaluate as _evaluate
+from .harness.evaluate import EvalOptions, ModelOptions, run_evaluation
 from .harness.results import EpisodeRecord, EvalReport
-from .serving.server import DomainServer, build_server
+from .serving.server import DomainServer, ServerPlan
 from .spec.catalog import load_domain, load_domain_tasks
 from .spec.graph import build_graph
 from .spec.load import load_blueprint, parse_blueprint
 from .spec.model import DomainSpec, ToolSpec
 from .spec.paths import project_paths
 from .spec.task import AnswerChannel, RewardMode, TaskSpec, ToolCall
-from .synthesis.pipeline import propose_in_project
+from .synthesis.names import build_name
+from .synthesis.proposer import SynthesisFailed
 from .tasks.grader import Verification
 
 __all__ = ["Domain", "Episode", "compile_blueprint", "evaluate", "load", "synthesize"]
@@ -97,7 +98,7 @@ class Domain:
 
     def server(self, task: str | None = None) -> DomainServer:
         """This domain as an MCP server object (serve it, or connect ``mcp.Client`` to it in memory)."""
-        return build_server(self.spec, tasks=self.tasks, task_id=task)
+        return ServerPlan.per_connection(self.spec, tasks=self.tasks, task_id=task).build()
 
 
 class Episode:
@@ -191,16 +192,23 @@ def synthesize(
     tasks: int = TASKS_PER_DOMAIN,
     root: str | Path | None = None,
 ) -> Domain:
-    """A domain from its name through any litellm model, compiled like a blueprint; only the LLM cache
-    (``.scaleenv-cache/llm/``, in the project or the current folder) is written. Raises ``LLMError``,
-    ``SynthesisFailed`` or ``GateFailed``."""
+    """A domain from its name through any litellm model, compiled like a blueprint; a proposal the gate
+    rejects goes back to the model with the gate's defects, up to ``max_repairs`` rounds. Only the LLM
+    cache (``.scaleenv-cache/llm/``, in the project or the current folder) is written. Raises
+    ``LLMError``, ``SynthesisFailed`` or ``GateFailed`` (the last gated proposal's report)."""
     paths = project_paths(root, create=True)
-    proposal = propose_in_project(
+    built = build_name(
         name, paths, model=model, seed=seed, count_tools=count_tools, max_repairs=max_repairs,
-        api_base=api_base, api_key=api_key,
+        llm=ModelOptions(api_base=api_base, api_key=api_key), tasks=tasks, task_seed=0, allow_failing=False,
     )  # fmt: skip
-    spec = parse_blueprint(proposal.blueprint, f"<synthesized {name!r}>")
-    return compile_blueprint(spec, tasks=tasks)
+    if built.proposal is not None and (built.blueprint is None or built.report is None):
+        raise SynthesisFailed(built.proposal.name, built.stage, built.problems, built.proposal)
+    if built.blueprint is None or built.report is None:
+        raise AssertionError("a built name has a proposal")
+    if built.problems:
+        raise GateFailed(built.report)
+    spec = parse_blueprint(built.blueprint, f"<synthesized {name!r}>")
+    return Domain(spec, built.tasks, built.report)
 
 
 def evaluate(
@@ -226,9 +234,9 @@ def evaluate(
     """Run an agent (``"oracle"``, ``"noop"``, ``"random"``, ``"litellm:MODEL"`` or an :class:`Agent`)
     over MCP on stored tasks; results, trajectories and ``summary.json`` go to ``out``. ``answer_channel``:
     questions are answered through the task's ``submit_answer`` tool (typed) or in the final message (prose)."""
-    return _evaluate(
-        agent, paths=project_paths(root), domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials,
-        concurrency=concurrency, out=Path(out), resume=resume, max_steps=max_steps, timeout=timeout,
-        user_sim=user_sim, api_base=api_base, api_key=api_key, on_episode=on_episode, isolation=isolation,
-        answer_channel=answer_channel,
+    options = EvalOptions(
+        domains=domains, per_domain=tasks, task_ids=task_ids, trials=trials, concurrency=concurrency, out=Path(out),
+        resume=resume, max_steps=max_steps, timeout=timeout, user_sim=user_sim,
+        model=ModelOptions(api_base=api_base, api_key=api_key), isolation=isolation, answer_channel=answer_channel,
     )  # fmt: skip
+    return run_evaluation(agent, options, paths=project_paths(root), on_episode=on_episode)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
+from .errors import ScaleenvError
+from .llm import ModelOptions
 from .spec.catalog import DomainNotFound, load_domain, load_domain_tasks, read_index
-from .spec.errors import BlueprintError
 from .spec.model import DomainSpec
 from .spec.paths import ProjectPaths, project_paths
+from .spec.problems import BlueprintError
 from .spec.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -29,8 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
-class CliError(Exception):
+class CliError(ScaleenvError):
     """A user error: printed as one line, exit status 2, no traceback."""
+
+    default_status = 400
+
+
+def _model_options(args: argparse.Namespace, *, timeout: float = 120.0) -> ModelOptions:
+    """How the command's model is reached (``--api-base``, ``--api-key``), built once for whatever calls it."""
+    try:
+        return ModelOptions(api_base=args.api_base, api_key=args.api_key, timeout=timeout)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _paths(args: argparse.Namespace, *, create: bool = False) -> ProjectPaths:
@@ -69,6 +81,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value < float("inf"):  # also refuses NaN
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _dollars(text: str) -> float:
+    """An argparse type for a spending limit: a positive, finite amount."""
+    try:
+        value = float(text.lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of dollars") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive amount, not {text}")
     return value
 
 
@@ -120,6 +143,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         def report(outcome: SynthOutcome) -> None:
             bar.update(1)
+            if outcome.status == "current":
+                print(f"{outcome.name}: up to date (blueprint, options and compiler unchanged; --force recompiles)", flush=True)
+                return
             if outcome.status != "written":
                 _say(outcome.error)
                 return
@@ -140,7 +166,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             )
 
         outcomes = synth_blueprints(
-            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report
+            files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report,
+            force=args.force,
         )
     invalid = sum(1 for o in outcomes if o.status == "invalid")
     rejected = sum(1 for o in outcomes if o.status == "rejected")
@@ -153,8 +180,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _synth_from_names(args: argparse.Namespace) -> int:
-    from .synthesis.pipeline import NameOutcome, synthesize_names
-    from .synthesis.proposer import LLMError, domain_name
+    from .synthesis.names import NameOutcome, synthesize_names
+    from .synthesis.proposer import Budget, LLMError, domain_name
 
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise CliError("--ray needs Ray: pip install 'scaleenv-mcp[ray]'")
@@ -174,9 +201,16 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         if outcome.status == "skipped":
             print(f"skipped {outcome.name!r}: near-identical to {outcome.twin!r}")
             return
+        if outcome.status == "done_before":
+            print(f"skipped {outcome.name!r}: {outcome.before.replace('_', ' ')} in an earlier run (--resume)")
+            return
+        if outcome.status == "not_started":
+            print(f"not started {outcome.name!r}: the budget is spent")
+            return
         proposal = outcome.proposal
+        where = f"; the proposal and its reasons are kept at {outcome.blueprint} and {outcome.reasons}"
         if outcome.status == "never_validated":
-            print(outcome.error, file=sys.stderr)
+            print(outcome.error + where, file=sys.stderr)
             return
         assert proposal is not None
         cost = f", cost ${proposal.cost:.4f}" if proposal.cost else ""
@@ -186,10 +220,7 @@ def _synth_from_names(args: argparse.Namespace) -> int:
         )
         if outcome.status == "rejected":
             print(outcome.error, file=sys.stderr)
-            print(
-                f"{domain_name(outcome.name)}: not shipped; the proposed blueprint is kept at {outcome.blueprint}",
-                file=sys.stderr,
-            )
+            print(f"{domain_name(outcome.name)}: not shipped{where}", file=sys.stderr)
             return
         compiled = outcome.compiled
         assert compiled is not None
@@ -198,14 +229,22 @@ def _synth_from_names(args: argparse.Namespace) -> int:
             f"{len(compiled.tasks)} verified tasks; {len(outcome.changed)} file(s) changed"
         )
 
+    budget = Budget(max_tokens=args.max_tokens_total, max_cost=args.max_cost)
     try:
         outcomes = synthesize_names(
             names, paths, model=args.model, seed=args.seed, count_tools=args.count_tools, max_repairs=args.max_repairs,
-            api_base=args.api_base, api_key=args.api_key, tasks=args.tasks, task_seed=args.task_seed,
-            allow_failing=args.allow_failing, on_outcome=report, ray=args.ray,
+            llm=_model_options(args), tasks=args.tasks, task_seed=args.task_seed,
+            allow_failing=args.allow_failing, on_outcome=report, ray=args.ray, concurrency=args.concurrency,
+            budget=budget, resume=args.resume,
         )  # fmt: skip
     except LLMError as exc:
         raise CliError(f"the model could not be reached: {exc}") from None
+    if len(names) > 1 or budget.max_tokens is not None or budget.max_cost is not None:
+        unpriced = f" ({budget.unpriced_calls} call(s) without a known price)" if budget.unpriced_calls else ""
+        print(f"spent: {budget.tokens} tokens, ${budget.cost:.4f}{unpriced}")
+    waiting = sum(1 for o in outcomes if o.status == "not_started")
+    if waiting:
+        print(f"{waiting} name(s) not started: the budget is spent; rerun with --resume to go on", file=sys.stderr)
     failed = sum(1 for o in outcomes if o.status in ("never_validated", "rejected"))
     if failed:
         print(f"{failed} domain(s) not shipped", file=sys.stderr)
@@ -256,6 +295,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks.generation import generate_tasks
 
     spec = load_domain(_paths(args), args.domain)
+    if args.show:
+        return _show_tasks(_paths(args), spec, args.show)
     if args.seeds is not None:
         if args.stats or args.paraphrase:
             raise CliError("--seeds streams fresh tasks; it does not combine with --stats or --paraphrase")
@@ -281,6 +322,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"  {t.instruction}")
     if len(tasks) < args.count:
         print(f"only {len(tasks)} of {args.count} tasks could be verified", file=sys.stderr)
+    return 0
+
+
+def _show_tasks(paths: ProjectPaths, spec: DomainSpec, ids: list[str]) -> int:
+    """Stored tasks as a person reads them: brief, script, reference solution and checks."""
+    from .tasks.show import show_task
+
+    stored = {t.id: t for t in load_domain_tasks(paths, spec.name)}
+    unknown = [i for i in ids if i not in stored]
+    if unknown:
+        sample = ", ".join(list(stored)[:3])
+        raise CliError(f"no stored task {', '.join(map(repr, unknown))} in {spec.name} (its tasks are {sample}, ...)")
+    print("\n".join(show_task(stored[i]) for i in ids), end="")
     return 0
 
 
@@ -322,7 +376,7 @@ def _paraphrased(args: argparse.Namespace, tasks: list[TaskSpec]) -> list[TaskSp
     try:
         results, counts = paraphrase_tasks(
             tasks, model=args.paraphrase, cache_dir=_paths(args, create=True).root / ".scaleenv-cache" / "llm", seed=args.seed,
-            api_base=args.api_base, api_key=args.api_key,
+            llm=_model_options(args),
         )  # fmt: skip
     except LLMError as exc:
         raise CliError(f"the model could not be reached: {exc}") from None
@@ -578,7 +632,7 @@ def _interrupted(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .harness.evaluate import EvalError, evaluate
+    from .harness.evaluate import EvalError, EvalOptions, run_evaluation
     from .harness.results import EpisodeRecord
 
     paths = _paths(args)
@@ -599,13 +653,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _say(f"{record.task_id} t{record.trial}: {status}")
 
     try:
-        report = evaluate(
-            args.agent, paths=paths, domains=args.domain, per_domain=args.tasks, task_ids=args.task_ids,
-            trials=args.trials, concurrency=args.concurrency, out=Path(args.out), resume=args.resume,
-            max_steps=args.max_steps, timeout=args.timeout, user_sim=args.user_sim, api_base=args.api_base,
-            api_key=args.api_key, llm_timeout=args.llm_timeout, on_episode=finished, on_start=started,
+        options = EvalOptions(
+            domains=args.domain, per_domain=args.tasks, task_ids=args.task_ids, trials=args.trials,
+            concurrency=args.concurrency, out=Path(args.out), resume=args.resume, max_steps=args.max_steps,
+            timeout=args.timeout, user_sim=args.user_sim, model=_model_options(args, timeout=args.llm_timeout),
             isolation=args.isolation, ray=args.ray, ray_workers=args.ray_workers, answer_channel=args.answer_channel,
+            seeds=list(args.seeds) if args.seeds is not None else None,
         )  # fmt: skip
+        report = run_evaluation(args.agent, options, paths=paths, on_episode=finished, on_start=started)
     except EvalError as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
@@ -704,6 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every blueprint under synthesis/domains/")
     p.add_argument("--blueprint", action="append", help="a blueprint file (repeatable)")
     p.add_argument("--allow-failing", action="store_true", help="write domains that fail procedural tests")
+    p.add_argument("--force", action="store_true",
+                   help="recompile every domain asked for, even one whose output is up to date (same blueprint, options and compiler)")
     p.add_argument("--tasks", type=_at_least(0), default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
@@ -711,7 +768,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
     p.add_argument("--count-tools", type=_at_least(1), default=10, help="about how many tools to ask the model for")
     p.add_argument("--seed", type=int, default=0, help="seed for the LLM and the new domain's data")
-    p.add_argument("--max-repairs", type=_at_least(0), default=2, help="repair rounds per synthesis stage")
+    p.add_argument("--max-repairs", type=_at_least(0), default=2,
+                   help="repair rounds per synthesis stage, and rounds sending the gate's defects back to the model")
+    p.add_argument("--concurrency", type=_at_least(1), default=None,
+                   help="names synthesized side by side (default 4; with --ray, every name)")
+    p.add_argument("--max-tokens-total", type=_at_least(1), default=None,
+                   help="start no new name once the fresh LLM calls used this many tokens (running ones finish)")
+    p.add_argument("--max-cost", type=_dollars, default=None,
+                   help="start no new name once the fresh LLM calls cost this many dollars (litellm's prices)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip names an earlier run wrote or rejected (recorded in synthesis/synth-names.json)")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for the model (no key needed for a keyless one)")
     p.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -735,6 +801,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream fresh tasks from the domain seeded with each of seeds A to B (ids <domain>-s<seed>-<nnn>)")
     p.add_argument("--json", action="store_true", help="print the tasks as JSON (with checks and solutions)")
     p.add_argument("--stats", action="store_true", help="describe the stored tasks instead: kinds, difficulty, write tools covered")
+    p.add_argument("--show", nargs="+", metavar="ID",
+                   help="print stored tasks as a person reads them: who calls and why, the script, the reference, the checks")  # fmt: skip
     p.add_argument("--paraphrase", metavar="MODEL",
                    help="reword each instruction with a litellm model; a rewording that loses a fact is not kept")  # fmt: skip
     p.add_argument("--api-base", help="OpenAI-compatible endpoint for --paraphrase")
@@ -767,6 +835,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="spread episodes over Ray: a local instance, or the cluster at ADDRESS (auto, host:port, ray://...)")  # fmt: skip
     p.add_argument("--ray-workers", type=_at_least(1), help="Ray workers (default: one per CPU of the cluster)")
+    p.add_argument("--seeds", type=_seed_range, metavar="A-B",
+                   help="run fresh verified tasks from each domain seeded with each of seeds A to B (--tasks per seed, default 6) instead of the stored ones")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
     p = command("export", "training data: eval trajectories in a trainer's format, or tasks as prompt and grading splits")

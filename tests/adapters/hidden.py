@@ -10,28 +10,32 @@ import json
 
 import scaleenv_mcp as se
 
-
-def _hidden_task() -> str:
-    """The first retail question whose answer appears in no tool result of its reference (a total)."""
-    domain = se.load("retail")
-    for task in domain.tasks:
-        check = next((c for c in task.checks if c.kind == "answer"), None)
-        if task.kind != "information" or check is None or len(str(check.value)) < 5:
-            continue
-        with domain.episode(task) as ep:
-            shown = "".join(json.dumps(ep.call(c.tool, c.arguments).data) for c in task.solution)
-        if str(check.value) not in shown and str(check.value) not in task.instruction:
-            return task.id
-    raise LookupError("no retail question whose answer no tool shows")
+SEARCHED = ("retail", "food_delivery", "airline", "hotel", "car_rental", "retail_banking", "telecom_plans", "library_loans")
+"""shipped domains searched in order: a regenerated task set may move the question to another one"""
 
 
-TASK = _hidden_task()
+def _hidden_task() -> tuple[str, str]:
+    """The first shipped question whose answer appears in no tool result of its reference (a total)."""
+    for name in SEARCHED:
+        domain = se.load(name)
+        for task in domain.tasks:
+            check = next((c for c in task.checks if c.kind == "answer"), None)
+            if task.kind != "information" or check is None or len(str(check.value)) < 5:
+                continue
+            with domain.episode(task) as ep:
+                shown = "".join(json.dumps(ep.call(c.tool, c.arguments).data) for c in task.solution)
+            if str(check.value) not in shown and str(check.value) not in task.instruction:
+                return name, task.id
+    raise LookupError(f"no question whose answer no tool shows in {', '.join(SEARCHED)}")
+
+
+DOMAIN, TASK = _hidden_task()
 WRONG_ANSWER = "Your orders come to 800.00 in total."
 
 
 def expected_value() -> str:
     """The answer check's expected value as text, checked to be absent from the request itself."""
-    task = se.load("retail").task(TASK)
+    task = se.load(DOMAIN).task(TASK)
     (answer,) = [c for c in task.checks if c.kind == "answer"]
     text = str(answer.value)
     assert task.kind == "information" and len(text) >= 5 and text not in task.instruction

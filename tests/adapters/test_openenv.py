@@ -18,7 +18,7 @@ from openenv.core.llm_client import LLMResponse, ToolCall
 import scaleenv_mcp as se
 from scaleenv_mcp.adapters.openenv import ScaleenvSessionFactory
 
-from .hidden import TASK, WRONG_ANSWER, expected_value
+from .hidden import DOMAIN, TASK, WRONG_ANSWER, expected_value
 
 
 def _sample() -> list[str]:
@@ -96,10 +96,10 @@ def test_a_session_shows_the_agent_only_the_prompt_and_tools_and_keeps_its_state
 def test_nothing_a_session_returns_carries_the_expected_answer() -> None:
     """What the agent sees and what collection writes into a dataset (metrics, artifacts) keep each
     check's pass or fail, never its expected value."""
-    session = ScaleenvSessionFactory("retail").create(task=TASK)
+    session = ScaleenvSessionFactory(DOMAIN).create(task=TASK)
     try:
         shown = [json.dumps(session.initial_messages()), json.dumps([t.model_dump() for t in session.list_tools()])]
-        for call in se.load("retail").task(TASK).solution:
+        for call in se.load(DOMAIN).task(TASK).solution:
             result = session.call_tool(call.tool, dict(call.arguments))
             assert result.error is None
             shown.append(json.dumps(dataclasses.asdict(result), default=str))

@@ -31,7 +31,7 @@ from scaleenv_mcp.spec.paths import ProjectPaths
 
 from ..conftest import ROOT
 from ..export.chat_template import chat_template as _chat_template
-from .hidden import TASK, WRONG_ANSWER, expected_value
+from .hidden import DOMAIN, TASK, WRONG_ANSWER, expected_value
 
 
 def _sample() -> list[str]:
@@ -114,9 +114,9 @@ def test_tools_reach_the_prompt_through_a_chat_template_and_bad_calls_read_as_er
 
 
 def test_nothing_the_environment_returns_carries_the_expected_answer() -> None:
-    env: Any = environment_class("retail")()
+    env: Any = environment_class(DOMAIN)()
     shown = [repr(env.reset(task_id=TASK))]
-    for call in se.load("retail").task(TASK).solution:
+    for call in se.load(DOMAIN).task(TASK).solution:
         shown.append(getattr(env, call.tool)(**call.arguments))
     rewards = scaleenv_reward([[{"role": "assistant", "content": WRONG_ANSWER}]], environments=[env])
     assert rewards == [0.0] and expected_value() not in "".join(shown) + json.dumps(rewards)

@@ -10,8 +10,8 @@ import yaml
 from scaleenv_mcp.compiler.examples import example_problems
 from scaleenv_mcp.compiler.proctest import gate
 from scaleenv_mcp.spec import parse_blueprint
-from scaleenv_mcp.spec.errors import BlueprintError
 from scaleenv_mcp.spec.load import load_blueprint
+from scaleenv_mcp.spec.problems import BlueprintError
 
 from ..conftest import ROOT
 

@@ -12,8 +12,8 @@ import yaml
 from scaleenv_mcp.engine import execute, seed_state
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.spec import parse_blueprint
-from scaleenv_mcp.spec.errors import BlueprintError
 from scaleenv_mcp.spec.model import DomainSpec
+from scaleenv_mcp.spec.problems import BlueprintError
 from scaleenv_mcp.tasks.policy import PolicyMonitor
 
 ROOT = Path(__file__).resolve().parents[2]

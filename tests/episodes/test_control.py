@@ -16,6 +16,7 @@ import pytest
 from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient, ControlError, claim_socket_path, serve_control
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
+from scaleenv_mcp.errors import ScaleenvError
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..conftest import PATHS, shipped_spec
@@ -123,6 +124,6 @@ def test_a_snapshot_past_the_cap_is_a_429_with_the_reason() -> None:
     episode = service.create().episode
     for name in ("one", "two"):
         assert handle_request(service, {"op": "snapshot", "episode": episode, "name": name}) == {"name": name}
-    with pytest.raises(ControlError, match="holds 2 snapshots, the cap") as info:
+    with pytest.raises(ScaleenvError, match="holds 2 snapshots, the cap") as info:  # its status goes with it
         handle_request(service, {"op": "snapshot", "episode": episode, "name": "three"})
     assert info.value.status == 429

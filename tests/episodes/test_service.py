@@ -71,10 +71,10 @@ def test_idle_episodes_expire_and_their_state_is_freed() -> None:
 def test_delete_frees_the_room_and_the_token() -> None:
     episodes, _ = service(max_episodes=1)
     handle = episodes.create()
-    episodes.delete(handle.episode)
+    episodes.end(handle.episode)
     assert episodes.resolve(handle.token) is None
     with pytest.raises(EpisodeError, match="not found"):
-        episodes.delete(handle.episode)
+        episodes.end(handle.episode)
     episodes.create()  # room again
 
 

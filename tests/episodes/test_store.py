@@ -68,7 +68,7 @@ def test_episodes_come_back_with_their_handle_state_calls_snapshots_and_monitor(
         assert before.call(free.episode, "update_customer_city", {"customer_id": customer, "city": city}).ok
     assert len(before.coordinator.episode(free.episode).policy.violations) == 2
     gone = before.create()
-    before.delete(gone.episode)
+    before.end(gone.episode)
     pictures = {e: picture(before, e) for e in [*made, free.episode]}
     assert any(not before.coordinator.diff(e).is_empty() for e in made), "the solutions should change something"
 
@@ -90,7 +90,7 @@ def test_reset_and_delete_are_durable_too(tmp_path: Path) -> None:
     task = next(t for t in before.coordinator.tasks.values() if t.solution)
     kept, ended = play(before, task.id), play(before, task.id)
     before.reset(kept)
-    before.delete(ended)
+    before.end(ended)
     after = service(tmp_path)
     assert after.reload() == [kept]
     episode = after.coordinator.episode(kept)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import anyio
 import httpx
 import pytest
 
 import scaleenv_mcp as se
+from scaleenv_mcp.harness.loop import Termination
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 from scaleenv_mcp.spec.task import TaskSpec
 from scaleenv_mcp.tasks.answers import format_answer_value
@@ -156,3 +157,15 @@ async def test_the_scripted_user_reveals_what_is_asked_answers_a_few_questions_t
         assert await user("Ready?") == YES
     assert await user("Ready?") == STOP  # a few answers at most
     assert await ScriptedUser(task, spec)("Done: your order is placed.") == STOP
+
+
+
+async def test_running_out_of_steps_is_spelt_as_eval_spells_it() -> None:
+    """A model that never stops calling tools ends ``run_episode`` with ``max_steps``, the termination
+    ``scaleenv eval`` records for it (one spelling, :data:`~scaleenv_mcp.harness.loop.Termination`)."""
+    task = pick("action", hidden=False)
+    step = task.solution[0]
+    with scripted_llm(lambda _: Reply(tool_calls=[(step.tool, step.arguments)])) as llm:
+        result = await se.run_episode(task, base_url=llm.url, model="policy", max_turns=2)
+    assert result.termination == "max_steps" and result.metrics["tool_calls"] == 2
+    assert set(get_args(Termination)) == {"answered", "max_steps", "user_stopped", "model_error", "infra_error"}

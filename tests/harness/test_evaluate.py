@@ -263,3 +263,19 @@ def test_in_process_episodes_give_the_same_results_as_a_process_each(tmp_path: P
         return (r["task_id"], r["success"], r["reward"], r["steps"], [c["passed"] for c in r["checks"]])
 
     assert sorted(map(key, records(tmp_path / "a"))) == sorted(map(key, records(tmp_path / "b")))
+
+
+def test_fresh_tasks_from_new_seeds_are_won_by_the_oracle_and_not_by_doing_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``eval --seeds A-B`` runs tasks generated on the spot from states no stored task starts from."""
+    stored = {t.id for t in load_domain_tasks(PATHS, "hotel")}
+    for agent, reward in (("oracle", 1.0), ("noop", 0.0)):
+        out = tmp_path / agent
+        code = main(["--root", str(ROOT), "eval", "--agent", agent, "--domain", "hotel", "--seeds", "90-91", "--tasks", "2",
+                     "--out", str(out), "--json"])  # fmt: skip
+        assert code == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["overall"]["episodes"] == 4 and summary["overall"]["mean_reward"] == reward
+        ids = {json.loads(line)["task_id"] for line in (out / "results.jsonl").read_text().splitlines()}
+        assert ids.isdisjoint(stored) and {i.split("-")[1] for i in ids} == {"s90", "s91"}
+    assert main(["--root", str(ROOT), "eval", "--agent", "oracle", "--seeds", "1-2", "--isolation", "process"]) == 2
+    assert "--seeds runs fresh tasks in process" in capsys.readouterr().err

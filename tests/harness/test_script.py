@@ -22,11 +22,12 @@ import pytest
 from mcp import Client
 
 import scaleenv_mcp as se
-from scaleenv_mcp.harness import EvalPlan, OracleAgent, ResultStore, run_episode, run_eval
+from scaleenv_mcp.harness import EvalPlan, OracleAgent, ResultStore, run_eval, run_eval_episode
 from scaleenv_mcp.harness.agents import AgentOutcome, AgentSession, confirmation
 from scaleenv_mcp.harness.litellm_agent import LiteLLMAgent
 from scaleenv_mcp.harness.loop import STOP
 from scaleenv_mcp.harness.users import NO, YES, ScriptedUser, declines, plain_brief, user_brief
+from scaleenv_mcp.llm import ModelOptions
 from scaleenv_mcp.serving.server import build_server
 from scaleenv_mcp.spec.task import ChangeOfMind, TaskSpec, ToolCall, UserScript, opening_message
 
@@ -223,7 +224,7 @@ def said(trajectory: Path) -> list[tuple[str, str]]:
 async def test_the_oracle_proposes_the_first_request_hears_the_change_and_succeeds(tmp_path: Path) -> None:
     task = change_of_mind_task()
     change = change_of(task)
-    record = await run_episode(plan(task), task, 1, tmp_path)
+    record = await run_eval_episode(plan(task), task, 1, tmp_path)
     assert record.success and record.reward == 1.0, record.checks
     talk = said(tmp_path / record.trajectory)
     first = change.abandoned[0]
@@ -239,7 +240,7 @@ async def test_the_oracle_proposes_the_first_request_hears_the_change_and_succee
 
 async def test_the_oracle_refuses_hears_the_push_back_and_holds(tmp_path: Path) -> None:
     task = push_back_task()
-    record = await run_episode(plan(task), task, 1, tmp_path)
+    record = await run_eval_episode(plan(task), task, 1, tmp_path)
     assert record.success and record.reward == 1.0, record.checks
     talk = said(tmp_path / record.trajectory)
     assert talk[-3][0] == "assistant" and "can't" in talk[-3][1]
@@ -378,9 +379,9 @@ async def test_an_eval_session_carries_the_script_brief_for_the_agents_simulated
 
         async def run(self, session: AgentSession) -> AgentOutcome:
             seen.append((session.brief, session.instruction))
-            return AgentOutcome(answer=None, termination="no_answer")
+            return AgentOutcome(answer=None, termination="user_stopped")
 
-    await run_episode(EvalPlan(root=ROOT, tasks=[task], agent=Listener(), user_sim="user-model"), task, 1, tmp_path)
+    await run_eval_episode(EvalPlan(root=ROOT, tasks=[task], agent=Listener(), user_sim="user-model"), task, 1, tmp_path)
     assert seen == [(user_brief(task), opening_message(task))]
 
 
@@ -398,7 +399,7 @@ def test_eval_with_a_user_sim_briefs_it_with_the_script(tmp_path: Path) -> None:
         return agent(body)
 
     with scripted_llm(endpoint) as llm:
-        model = LiteLLMAgent("openai/policy", api_base=llm.url, api_key="k", user_sim="openai/user-model", retries=0)
+        model = LiteLLMAgent("openai/policy", options=ModelOptions(api_base=llm.url, api_key="k", retries=0), user_sim="openai/user-model")
         records = anyio.run(run_eval, EvalPlan(root=ROOT, tasks=[task], agent=model, user_sim="openai/user-model"),
                             ResultStore(tmp_path, resume=False, agent=model.name))  # fmt: skip
     assert records[0].success, records[0].checks
@@ -428,6 +429,6 @@ async def test_agent_facing_surfaces_show_the_opening_and_never_the_script(make:
                 shown.append((await client.read_resource(str(resource.uri))).model_dump_json())
             shown.append(str(client.instructions))
     finally:
-        service.delete(handle.episode)
+        service.end(handle.episode)
     text = "\n".join(shown)
     assert len(shown) >= 6 and [s for s in secret if s in text] == []

@@ -26,7 +26,7 @@ from scaleenv_mcp.episodes.service import EpisodeService
 from scaleenv_mcp.serving.gym import COOKIE, aggregate_metrics, gym_routes
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
-from ..adapters.hidden import TASK, WRONG_ANSWER, expected_value
+from ..adapters.hidden import DOMAIN, TASK, WRONG_ANSWER, expected_value
 from ..conftest import PATHS, shipped_spec
 from .test_http import Server, start
 
@@ -164,10 +164,10 @@ class Gym:
         return next((h.episode for h in self.service.handles.values() if h.token == token), None)
 
 
-def in_process(grace: float = 120.0, clock: Clock | None = None) -> Iterator[Gym]:
-    spec = shipped_spec("retail")
+def in_process(grace: float = 120.0, clock: Clock | None = None, domain: str = "retail") -> Iterator[Gym]:
+    spec = shipped_spec(domain)
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
-    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), **kwargs)
+    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, domain)), **kwargs)
     app = Starlette(routes=gym_routes(service, None, set(spec.tools), grace_seconds=grace))
     with TestClient(app) as http:
         yield Gym(http, service, clock or Clock())
@@ -186,21 +186,22 @@ def test_the_seed_reply_names_the_server_as_nemo_gym_does(local: Gym) -> None:
     assert mcp["url_path"].startswith("/episodes/") and mcp["url_path"].endswith("/mcp")
 
 
-def test_verify_ends_the_episode_and_shows_no_expected_value(local: Gym) -> None:
-    token = local.seed(TASK)
-    assert local.episode(token) is not None
-    texts = []
-    for call in se.load("retail").task(TASK).solution:
-        reply = local.http.post(f"/{call.tool}", json=dict(call.arguments))
-        assert reply.status_code == 200
-        texts.append(reply.text)
-    response = {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": WRONG_ANSWER}]}]}
-    verdict = local.http.post("/verify", json={"task_id": TASK, "response": response})
-    body = verdict.json()
-    assert body["reward"] == 0.0 and body["checks"] == [{"kind": "answer", "passed": False}, {"kind": "no_other_changes", "passed": True}]
-    assert local.episode(token) is None and not local.service.handles  # ended with its verdict
-    summary = local.http.post("/aggregate_metrics", json={"verify_responses": [body]}).text
-    assert expected_value() not in "".join(texts) + verdict.text + summary
+def test_verify_ends_the_episode_and_shows_no_expected_value() -> None:
+    for local in in_process(clock=Clock(), domain=DOMAIN):  # the shipped question whose answer no tool shows
+        token = local.seed(TASK)
+        assert local.episode(token) is not None
+        texts = []
+        for call in se.load(DOMAIN).task(TASK).solution:
+            reply = local.http.post(f"/{call.tool}", json=dict(call.arguments))
+            assert reply.status_code == 200
+            texts.append(reply.text)
+        response = {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": WRONG_ANSWER}]}]}
+        verdict = local.http.post("/verify", json={"task_id": TASK, "response": response})
+        body = verdict.json()
+        assert body["reward"] == 0.0 and body["checks"] == [{"kind": "answer", "passed": False}, {"kind": "no_other_changes", "passed": True}]
+        assert local.episode(token) is None and not local.service.handles  # ended with its verdict
+        summary = local.http.post("/aggregate_metrics", json={"verify_responses": [body]}).text
+        assert expected_value() not in "".join(texts) + verdict.text + summary
 
 
 def test_a_rollout_that_dies_before_verify_is_ended_after_the_grace(local: Gym) -> None:

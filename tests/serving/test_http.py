@@ -25,6 +25,7 @@ from mcp import Client
 from scaleenv_mcp.engine.seed import seed_state
 from scaleenv_mcp.serving import CONTROL_TOKEN_ENV
 from scaleenv_mcp.spec.catalog import load_domain_tasks
+from scaleenv_mcp.spec.task import opening_message
 
 from ..conftest import PATHS, ROOT, shipped_spec
 
@@ -126,7 +127,7 @@ async def test_a_task_episode_offers_its_prompt_and_is_verified_on_the_control_p
     episode = f"/episodes/{handle['episode']}"
     async with Client(f"{server.base}{handle['path']}") as agent:
         prompt = await agent.get_prompt("task")
-        assert prompt.messages[0].content.text == (task.opening or task.instruction)  # type: ignore[union-attr]
+        assert prompt.messages[0].content.text == opening_message(task)  # type: ignore[union-attr]
         assert server.control("POST", f"{episode}/verify", {}).json()["result"]["success"] is False
         snap = server.control("POST", f"{episode}/snapshot", {"name": "start"}).json()["result"]["name"]
         for step in task.solution:
@@ -209,6 +210,22 @@ def test_caps_answer_too_many_episodes_and_idle_episodes_expire() -> None:
         assert metrics["live_episodes"] == 0 and metrics["reaped_total"] == 3
         assert httpx.post(f"{server.base}{first[0]['path']}", json={}, timeout=5).status_code == 404
         server.create(creator="a")  # room again
+
+
+async def test_episodes_past_the_awake_cap_sleep_between_calls_and_end_as_if_they_never_had() -> None:
+    tasks = [t for t in load_domain_tasks(PATHS, "retail") if t.kind == "action"][:5]
+    for server in start("--awake-states", "2"):
+        handles = [server.create(task=t.id) for t in tasks]
+        for step in range(max(len(t.solution) for t in tasks)):  # in turn: every call wakes its episode
+            for task, handle in zip(tasks, handles, strict=True):
+                if step < len(task.solution):
+                    async with Client(f"{server.base}{handle['path']}") as agent:
+                        call = task.solution[step]
+                        assert not (await agent.call_tool(call.tool, call.arguments)).is_error
+        metrics = server.control("GET", "/metrics").json()["result"]
+        assert metrics["awake_episodes"] <= 2 and metrics["limits"]["awake_states"] == 2
+        for handle in handles:
+            assert server.control("POST", f"/episodes/{handle['episode']}/verify", {}).json()["result"]["success"] is True
 
 
 def test_serving_beyond_loopback_needs_a_token_and_then_guards_the_playground() -> None:

@@ -206,8 +206,8 @@ def test_a_row_set_is_written_once_and_each_use_is_that_set() -> None:
     import yaml
 
     from scaleenv_mcp.spec import parse_blueprint
-    from scaleenv_mcp.spec.errors import BlueprintError
     from scaleenv_mcp.spec.model import IncludeSpec
+    from scaleenv_mcp.spec.problems import BlueprintError
 
     from ..conftest import ROOT
 

@@ -98,7 +98,7 @@ def test_a_domain_name_becomes_a_tested_served_environment(project: Path, capsys
         assert manifest["quality"]["passed"] and manifest["tasks"]["count"] >= 30
         provenance = manifest["provenance"]
         assert provenance["model"] == "openai/scripted" and provenance["seed"] == 0
-        assert provenance["repair_rounds"] == {"domain": 1, "entities": 0, "tools": 1, "seed": 0}
+        assert provenance["repair_rounds"] == {"domain": 1, "entities": 0, "tools": 1, "seed": 0, "gate": 0}
         assert set(provenance["prompt_templates"]) == {"domain", "entities", "tools", "seed"}
 
         before = len(llm.requests)

@@ -11,9 +11,9 @@ import yaml
 
 import scaleenv_mcp as se
 from scaleenv_mcp.spec.catalog import domain_names
-from scaleenv_mcp.spec.errors import BlueprintError
 from scaleenv_mcp.spec.load import parse_blueprint
 from scaleenv_mcp.spec.paths import ProjectPaths
+from scaleenv_mcp.spec.problems import BlueprintError
 
 from ..conftest import ROOT
 

@@ -21,7 +21,7 @@ from openenv.core.env_server.mcp_types import Tool
 from openenv.core.harness import ResourceSession, ResourceSessionFactory, ToolResult, VerifyResult
 
 from ..tasks.grader import Verification
-from .common import TaskEpisode, final_answer
+from .task_episode import TaskEpisode, final_answer
 
 __all__ = ["ScaleenvSession", "ScaleenvSessionFactory"]
 

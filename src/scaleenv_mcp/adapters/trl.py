@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from ..spec.catalog import DomainNotFound
 from ..tasks.grader import Verification
-from .common import TaskEpisode, final_answer, load_cached
+from .task_episode import TaskEpisode, final_answer, load_cached
 
 __all__ = ["ENVIRONMENTS", "ScaleenvEnvironment", "environment_class", "scaleenv_reward"]
 

@@ -5,6 +5,13 @@ and gives it verified tasks, writing nothing; :func:`emit` writes the generated 
 manifest and tasks of a compiled domain; :func:`synth_blueprints` does both for blueprint
 files and reports each one's outcome as a value. The CLI only prints what these return.
 
+Compiling a domain costs seconds to a minute (the gate runs every tool hundreds of times, the tasks
+are verified by replay), so :func:`synth_blueprints` skips a blueprint whose output is current: the
+manifest records a :func:`build_stamp`, the hash of everything the output depends on (the
+blueprint's bytes, where it lives, the task options, and :func:`generator_sha256`, the source of
+every layer that shapes the output). Hashing the code rather than trusting a version constant means
+a change to the compiler can never be missed; ``force`` recompiles anyway.
+
 A domain's tasks start from many states, not one, so a policy cannot memorise one state's rows:
 :func:`seeded_tasks` seeds the domain with each seed asked for and draws verified tasks from that
 state, lazily and for as long as asked. The shipped set takes :data:`TASKS_PER_SEED` tasks from each
@@ -14,17 +21,23 @@ train, validation or test by its seed (:data:`SPLIT`), so no state is seen in tw
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from ..engine.seed import SeedError, seed_state
-from ..spec.errors import BlueprintError
+from ..errors import ScaleenvError
 from ..spec.graph import graph_json
-from ..spec.load import load_blueprint
+from ..spec.load import MAX_BYTES, load_blueprint
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
+from ..spec.problems import BlueprintError
 from ..spec.task import TaskSpec
 from ..tasks.generation import GenerationReport, generate_tasks
 from .codegen import generate_domain, write_index
@@ -40,8 +53,11 @@ __all__ = [
     "CompiledDomain",
     "GateFailed",
     "SynthOutcome",
+    "build_stamp",
     "compile_spec",
     "emit",
+    "generator_sha256",
+    "is_current",
     "relative_source",
     "seeded_tasks",
     "shipped_tasks",
@@ -172,8 +188,10 @@ def _lacking(spec: DomainSpec, tasks: list[TaskSpec]) -> set[str]:
     return lacking
 
 
-class GateFailed(RuntimeError):
+class GateFailed(ScaleenvError, RuntimeError):
     """The procedural tests rejected a domain; ``report`` says which tool failed how, reproducibly."""
+
+    default_status = 400
 
     def __init__(self, report: DomainReport) -> None:
         self.report = report
@@ -191,14 +209,74 @@ class CompiledDomain:
     tasks_wanted: int
     generation: GenerationReport = field(default_factory=GenerationReport)
     """what generating the tasks cost: candidates rejected per acceptance rule, over every draw tried"""
+    build: dict[str, Any] | None = None
+    """the :func:`build_stamp` of the inputs it was compiled from, when they are a blueprint's text"""
 
     def manifest_extra(self) -> dict[str, Any]:
-        """What the manifest records beyond the spec: the gate's verdict, the graph, the split, and
-        (in its ``tasks`` section) the candidates each acceptance rule rejected."""
-        return {
+        """What the manifest records beyond the spec: the gate's verdict, the graph, the split, (in its
+        ``tasks`` section) the candidates each acceptance rule rejected, and the build stamp a later
+        synth compares to skip it."""
+        extra = {
             "quality": self.report.summary(), "graph": graph_json(self.spec), "split": split_manifest(self.spec, self.tasks),
             "tasks": {"rejected": self.generation.rejected_json()},
         }  # fmt: skip
+        return extra | ({"build": self.build} if self.build is not None else {})
+
+
+_GENERATOR_LAYERS = ("spec", "engine", "tasks", "compiler")
+"""the packages whose code shapes a compiled domain (the layers the compiler imports, and itself)"""
+
+
+@functools.cache
+def generator_sha256(package: Path | None = None) -> str:
+    """The hash of the source of every layer that shapes compiled output, and of the version, in
+    ``package`` (default: this one, the code that compiles).
+
+    Line endings are normalised, so a checkout on any platform hashes the same; computed once per
+    process (the files of a running program do not change under it)."""
+    package = package if package is not None else Path(__file__).resolve().parents[1]
+    files = [package / "_version.py", *sorted(f for layer in _GENERATOR_LAYERS for f in (package / layer).rglob("*.py"))]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def build_stamp(blueprint_text: str, source: str, *, tasks: int, task_seed: int) -> dict[str, Any]:
+    """What a manifest records about the inputs it was compiled from: one hash over all of them
+    (``sha256``), and the generator's hash and the options beside it, so a person can see which changed."""
+    generator = generator_sha256()
+    text = blueprint_text.replace("\r\n", "\n")
+    inputs = json.dumps([text, source, generator, tasks, task_seed])
+    return {"sha256": hashlib.sha256(inputs.encode()).hexdigest(), "generator_sha256": generator, "tasks": tasks,
+            "task_seed": task_seed}  # fmt: skip
+
+
+def is_current(paths: ProjectPaths, name: str, stamp: dict[str, Any], *, allow_failing: bool = False) -> bool:
+    """Whether the output of domain ``name`` was compiled from exactly these inputs and is all there:
+    the same build stamp in its manifest, the server's files present, the tasks file the manifest's
+    hash names, and a gate that passed (a domain kept with ``allow_failing`` is current only for a
+    run that allows it)."""
+    try:
+        data = json.loads(paths.manifest(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or (data.get("build") or {}).get("sha256") != stamp["sha256"]:
+        return False
+    if not (data.get("quality") or {}).get("passed") and not allow_failing:
+        return False
+    server = paths.server_dir(name)
+    if not all((server / f).is_file() for f in ("__init__.py", "__main__.py", "spec.json")):
+        return False
+    if not (paths.servers / "__init__.py").is_file():
+        return False
+    tasks = data.get("tasks")
+    if isinstance(tasks, dict):
+        path = paths.manifests / str(tasks.get("file", ""))
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != tasks.get("sha256"):
+            return False
+    return True
 
 
 def compile_spec(
@@ -261,11 +339,13 @@ class SynthOutcome:
     """What happened to one blueprint file."""
 
     source: Path
-    status: Literal["written", "invalid", "rejected"]
+    status: Literal["written", "invalid", "rejected", "current"]
     compiled: CompiledDomain | None = None
     changed: list[Path] = field(default_factory=list)
     error: str = ""
     """the validation problems (invalid) or the gate's reasons (rejected), for people"""
+    name: str = ""
+    """the domain's name (for ``current``, where nothing was compiled)"""
 
 
 def synth_blueprints(
@@ -276,14 +356,16 @@ def synth_blueprints(
     task_seed: int = 0,
     allow_failing: bool = False,
     on_outcome: Callable[[SynthOutcome], None] | None = None,
+    force: bool = False,
 ) -> list[SynthOutcome]:
-    """Validate, gate, give tasks and emit each blueprint; an invalid or rejected one writes nothing.
+    """Validate, gate, give tasks and emit each blueprint; an invalid or rejected one writes nothing,
+    and one whose output is current (:func:`is_current`) is not compiled again unless ``force``.
 
     ``manifests/index.json`` is rebuilt at the end from the manifests present.
     """
     outcomes: list[SynthOutcome] = []
     for file in files:
-        outcome = _synth_one(file, paths, tasks=tasks, task_seed=task_seed, allow_failing=allow_failing)
+        outcome = _synth_one(file, paths, tasks=tasks, task_seed=task_seed, allow_failing=allow_failing, force=force)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -291,7 +373,26 @@ def synth_blueprints(
     return outcomes
 
 
-def _synth_one(file: Path, paths: ProjectPaths, *, tasks: int, task_seed: int, allow_failing: bool) -> SynthOutcome:
+def _current_name(text: str) -> str | None:
+    """The domain name a blueprint's text declares, read without validating it (None: no name)."""
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name.isidentifier() else None
+
+
+def _synth_one(file: Path, paths: ProjectPaths, *, tasks: int, task_seed: int, allow_failing: bool, force: bool) -> SynthOutcome:
+    source = relative_source(file, paths.root)
+    try:
+        text = file.read_text(encoding="utf-8") if file.stat().st_size <= MAX_BYTES else None
+    except (OSError, UnicodeDecodeError):
+        text = None  # load_blueprint below says what is wrong with it
+    stamp = build_stamp(text, source, tasks=tasks, task_seed=task_seed) if text is not None else None
+    name = _current_name(text) if text is not None else None
+    if stamp is not None and name is not None and not force and is_current(paths, name, stamp, allow_failing=allow_failing):
+        return SynthOutcome(source=file, status="current", name=name)
     try:
         spec = load_blueprint(file)
     except BlueprintError as exc:
@@ -302,5 +403,6 @@ def _synth_one(file: Path, paths: ProjectPaths, *, tasks: int, task_seed: int, a
         return SynthOutcome(source=file, status="rejected", error=str(exc))
     except SeedError as exc:
         return SynthOutcome(source=file, status="invalid", error=f"{file}: {exc}")
-    changed = emit(compiled, paths, relative_source(file, paths.root))
-    return SynthOutcome(source=file, status="written", compiled=compiled, changed=changed)
+    compiled.build = stamp
+    changed = emit(compiled, paths, source)
+    return SynthOutcome(source=file, status="written", compiled=compiled, changed=changed, name=spec.name)

@@ -18,6 +18,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from ..errors import ScaleenvError
 from ..spec.expr import Assignment, Expr, ExprError
 from ..spec.model import (
     CreateEffect,
@@ -67,8 +68,13 @@ class ToolResult:
         return {"ok": False, "error": self.error.to_dict()}
 
 
-class _Failure(Exception):
+class _Failure(ScaleenvError):
+    """A tool call refused inside :func:`execute`; it becomes the call's :class:`ToolError`, never escapes."""
+
+    default_status = 400
+
     def __init__(self, error: ToolError) -> None:
+        super().__init__(error.message)
         self.error = error
 
 
@@ -87,6 +93,7 @@ class _CallEnv:
         self.state = state
         self.breaches: list[str] = []
         """agent-kept rules that did not hold: the call goes on, the monitor is told"""
+
         self.touched: dict[tuple[str, str], None] = {}
         """rows the call created or changed, in order: their field groups are checked at the end"""
 

@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ScaleenvError
 from ..spec.expr import Expr, ExprError, row_matches, split_lookup
 from ..spec.model import DomainSpec, EntitySpec, FieldSpec
 from ..spec.types import NUMERIC, is_ref_name, ref_var
@@ -23,8 +24,10 @@ from .state import State
 __all__ = ["SeedError", "entity_order", "sample_text", "seed_state"]
 
 
-class SeedError(ValueError):
+class SeedError(ScaleenvError, ValueError):
     """The spec's seed hints cannot produce valid rows (e.g. too few unique values)."""
+
+    default_status = 400
 
 
 def entity_order(spec: DomainSpec) -> list[str]:

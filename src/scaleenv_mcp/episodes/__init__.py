@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .control import ControlClient, ControlError, serve_control
-from .coordinator import Coordinator, Episode, EpisodeError
+from .coordinator import Coordinator, EpisodeError, LiveEpisode
 from .store import EpisodeStore
 
-__all__ = ["ControlClient", "ControlError", "Coordinator", "Episode", "EpisodeError", "EpisodeStore", "serve_control"]
+__all__ = ["ControlClient", "ControlError", "Coordinator", "EpisodeError", "EpisodeStore", "LiveEpisode", "serve_control"]

@@ -7,7 +7,8 @@ tool and the reward leaked mid-episode; here nothing about checks, solutions or 
 is reachable through the MCP session at all.
 
 Protocol: one JSON object per line each way, e.g. ``{"op": "verify", "answer": "..."}``
--> ``{"ok": true, "result": {...}}``; the ops are :data:`OPS`, the same as the HTTP control plane's
+-> ``{"ok": true, "result": {...}}``, or ``{"ok": false, "error": <one-line reason>, "status": <the
+HTTP control plane's status for it>}``; the ops are :data:`OPS`, the same as the HTTP control plane's
 (:mod:`scaleenv_mcp.serving.http`). Without ``"episode"`` a request means the stdio session's own
 episode, ``default``.
 """
@@ -19,7 +20,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import socket
 import stat
 from pathlib import Path
@@ -29,10 +29,11 @@ import anyio
 from anyio.abc import SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ..spec.task import ANSWER_CHANNELS, REWARD_MODES, AnswerChannel
+from ..errors import ScaleenvError
+from ..spec.task import REWARD_MODES
 from ..tasks.grader import DEFAULT_MODE
-from .coordinator import EpisodeError, TooManySnapshots
-from .service import EpisodeService, TooManyEpisodes
+from .coordinator import check_name
+from .service import EpisodeService
 
 __all__ = ["OPS", "ControlClient", "ControlError", "check_token", "claim_socket_path", "handle_request", "serve_control"]
 
@@ -42,50 +43,25 @@ _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL on L
 logger = logging.getLogger("scaleenv_mcp.control")
 
 
-class ControlError(RuntimeError):
+class ControlError(ScaleenvError, RuntimeError):
     """The control plane refused a request or could not be reached; ``status`` is the HTTP status it maps to."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+    default_status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, status=status)
 
 
 OPS = ("health", "status", "metrics", "list", "create", "delete", "verify", "diff", "calls", "snapshot", "restore", "reset")
 """Every control operation; the HTTP control plane and the Unix socket offer the same ones."""
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_MAX_SEED = 2**63
-
-
 def _text_field(request: dict[str, Any], key: str, default: str | None = None) -> str | None:
-    value = request.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ControlError(f"{key!r} must be a name of 1-64 letters, digits or _.:- (got a {type(value).__name__})")
-    return value
-
-
-def _channel_field(request: dict[str, Any]) -> AnswerChannel:
-    channel = request.get("answer_channel", "typed")
-    if channel == "prose":
-        return "prose"
-    if channel == "typed":
-        return "typed"
-    raise ControlError(f"'answer_channel' must be one of {', '.join(ANSWER_CHANNELS)} (got {str(channel)[:40]!r})")
-
-
-def _seed_field(request: dict[str, Any]) -> int | None:
-    seed = request.get("seed")
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
-        raise ControlError(f"'seed' must be a whole number from 0 to 2**63-1 (got {str(seed)[:40]!r})")
-    return seed
+    return check_name(key, request.get(key, default))
 
 
 def handle_request(service: EpisodeService, request: dict[str, Any], *, default_episode: str | None = None) -> Any:
-    """Carry out one control request; :class:`ControlError` (with its HTTP status) for anything refused."""
+    """Carry out one control request; anything refused raises a :class:`~scaleenv_mcp.errors.ScaleenvError`
+    whose ``status`` and ``reason`` every transport answers with (no table here or there)."""
     op = request.get("op")
     if op not in OPS:
         raise ControlError(f"unknown op {str(op)[:40]!r}; ops: {', '.join(OPS)}")
@@ -98,26 +74,18 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         return service.metrics()
     if op == "list":
         return service.listing(_text_field(request, "creator"))
-    if op == "create":
-        task, seed, channel = _text_field(request, "task"), _seed_field(request), _channel_field(request)
-        if task is not None and seed is not None:
-            raise ControlError("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
-        creator = _text_field(request, "creator", "harness")
-        assert creator is not None
-        try:
-            handle = service.create(task=task, seed=seed, creator=creator, channel=channel)
-        except TooManyEpisodes as exc:
-            raise ControlError(str(exc), 429) from None
-        except EpisodeError as exc:
-            raise ControlError(str(exc), 404) from None
+    if op == "create":  # the fields as sent: the service's one check of a create request refuses them, not this
+        handle = service.create(
+            task=request.get("task"), seed=request.get("seed"), creator=request.get("creator", "harness"),
+            channel=request.get("answer_channel", "typed"),
+        )  # fmt: skip
         return {**handle.public(), "token": handle.token, "path": f"/episodes/{handle.token}/mcp"}
     episode_id = _text_field(request, "episode", default_episode)
     if episode_id is None:
         raise ControlError(f"{op} needs the 'episode' that create returned")
-    if episode_id not in service.handles:
-        raise ControlError(f"episode {episode_id!r} not found", 404)
+    service.episode_id(episode_id)  # unknown: EpisodeError, 404
     if op == "delete":
-        service.delete(episode_id)
+        service.end(episode_id)
         return {"deleted": episode_id}
     if op == "verify":
         answer = request.get("answer")
@@ -126,27 +94,19 @@ def handle_request(service: EpisodeService, request: dict[str, Any], *, default_
         mode = request.get("mode", DEFAULT_MODE)
         if mode not in REWARD_MODES:
             raise ControlError(f"'mode' must be one of {', '.join(REWARD_MODES)}")
-        try:  # the grader bounds the answer's length itself
-            return coordinator.verify(episode_id, answer, mode=mode).model_dump(mode="json")
-        except EpisodeError as exc:  # free play has nothing to verify against
-            raise ControlError(str(exc), 409) from None
+        # the grader bounds the answer's length itself; free play has nothing to verify against (409)
+        return coordinator.verify(episode_id, answer, mode=mode).model_dump(mode="json")
     if op == "diff":
         return coordinator.diff(episode_id).model_dump(mode="json")
     if op == "calls":
         return [c.model_dump(mode="json") for c in coordinator.episode(episode_id).calls]
     if op == "snapshot":
-        try:
-            return {"name": service.snapshot(episode_id, _text_field(request, "name"))}
-        except TooManySnapshots as exc:
-            raise ControlError(str(exc), 429) from None
+        return {"name": service.snapshot(episode_id, _text_field(request, "name"))}  # at the cap: 429
     if op == "restore":
         name = _text_field(request, "name")
         if name is None:
             raise ControlError("restore needs the 'name' a snapshot returned")
-        try:
-            service.restore(episode_id, name)
-        except EpisodeError as exc:
-            raise ControlError(str(exc), 404) from None
+        service.restore(episode_id, name)  # no such snapshot: 404
         return {"restored": name}
     service.reset(episode_id)
     return {"reset": episode_id}
@@ -157,7 +117,7 @@ def check_token(expected: str | None, given: Any) -> None:
     if expected is None:
         return
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ControlError("missing or wrong control token", 401)
+        raise ControlError("missing or wrong control token", status=401)
 
 
 async def _serve_client(stream: SocketStream, service: EpisodeService, token: str | None) -> None:
@@ -177,8 +137,10 @@ async def _serve_client(stream: SocketStream, service: EpisodeService, token: st
                     raise ControlError('a request is a JSON object, e.g. {"op": "status"}')
                 check_token(token, request.get("token"))
                 reply = {"ok": True, "result": handle_request(service, request, default_episode=DEFAULT_EPISODE)}
-            except (ValueError, RecursionError, ControlError, EpisodeError) as exc:  # JSON errors are ValueErrors
-                reply = {"ok": False, "error": str(exc)[:500] or type(exc).__name__}
+            except ScaleenvError as exc:  # the same status and reason the HTTP control plane answers with
+                reply = {"ok": False, "error": exc.reason, "status": exc.status}
+            except (ValueError, RecursionError) as exc:  # not JSON
+                reply = {"ok": False, "error": f"request line is not JSON: {str(exc)[:200]}", "status": 400}
             except Exception as exc:  # boundary: a bad request must never take the server down
                 logger.exception("control request failed")
                 reply = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
@@ -276,7 +238,8 @@ class ControlClient:
             raise ControlError(f"control channel {self.path} is not answering ({type(exc).__name__}: {exc})") from None
         reply = json.loads(line)
         if not reply.get("ok"):
-            raise ControlError(str(reply.get("error")))
+            status = reply.get("status")
+            raise ControlError(str(reply.get("error")), status=status if isinstance(status, int) else None)
         return reply["result"]
 
     async def verify(self, answer: str | None = None, episode: str = DEFAULT_EPISODE) -> dict[str, Any]:

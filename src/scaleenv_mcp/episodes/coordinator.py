@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,21 +25,100 @@ from ..engine.diff import StateDiff
 from ..engine.runtime import ToolError, ToolResult, execute
 from ..engine.seed import seed_state
 from ..engine.state import Dormant, State
+from ..errors import ScaleenvError
 from ..spec.model import DomainSpec
-from ..spec.task import ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
+from ..spec.task import ANSWER_CHANNELS, ANSWER_TOOL, AnswerChannel, RewardMode, TaskSpec, ToolCall
 from ..tasks.channel import answer_tool, submitted_value
 from ..tasks.grader import DEFAULT_MODE, NOT_SUBMITTED, Evidence, Verification, evaluate_checks
 from ..tasks.policy import PolicyMonitor
 
-__all__ = ["HOT_STATES", "MAX_SNAPSHOTS", "SEED_IMAGES", "Coordinator", "Episode", "EpisodeError", "TooManySnapshots"]
+__all__ = [
+    "HOT_STATES",
+    "MAX_SEED",
+    "MAX_SNAPSHOTS",
+    "NAME",
+    "SEED_IMAGES",
+    "BadEpisodeRequest",
+    "Coordinator",
+    "CreateRequest",
+    "EpisodeConflict",
+    "EpisodeError",
+    "EpisodeGone",
+    "EpisodeUnreachable",
+    "LiveEpisode",
+    "TooManyEpisodes",
+    "TooManySnapshots",
+    "check_name",
+]  # fmt: skip
 
 
-class EpisodeError(LookupError):
-    """An unknown episode, task or snapshot; the message says which and what exists."""
+class EpisodeError(ScaleenvError, LookupError):
+    """An unknown episode, task or snapshot (404); the message says which and what exists. The root
+    of every refusal about episodes, so ``except EpisodeError`` catches them all."""
+
+    default_status = 404
+
+
+class BadEpisodeRequest(EpisodeError, ValueError):
+    """A request no episode can answer as asked (400): a task with a seed or image, a field of the wrong kind."""
+
+    default_status = 400
+
+
+class EpisodeConflict(EpisodeError):
+    """A request at odds with what exists (409): an id already live, verifying an episode that has no
+    task, a task made for another initial state than its seed gives."""
+
+    default_status = 409
+
+
+class EpisodeGone(EpisodeError):
+    """An episode that existed but was lost (410), e.g. with a worker process that died."""
+
+    default_status = 410
+
+
+class EpisodeUnreachable(EpisodeError):
+    """An episode that exists but cannot be reached now (503): its worker is restarting; try again."""
+
+    default_status = 503
+
+
+class TooManyEpisodes(EpisodeError):
+    """A cap on live episodes was reached (429); ending (or idling out) some frees room."""
+
+    default_status = 429
 
 
 class TooManySnapshots(EpisodeError):
-    """An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
+    """(429) An episode holds :data:`MAX_SNAPSHOTS` snapshots; saving under an existing name replaces one."""
+
+    default_status = 429
+
+
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+"""what a name on the wire may be: a task, episode, snapshot or creator name"""
+MAX_SEED = 2**63
+"""free-play seeds are whole numbers below this (SQLite's integers)"""
+
+
+def check_name(key: str, value: Any) -> str | None:
+    """``value`` if it is a name (:data:`NAME`) or None; else :class:`BadEpisodeRequest` saying which field."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not NAME.match(value):
+        raise BadEpisodeRequest(f"{key!r} must be a name of 1-64 letters, digits or _.:- (got a {type(value).__name__})")
+    return value
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """What a new episode was asked for, checked (:meth:`Coordinator.request`): its task, or a
+    free-play seed, and how a question's answer reaches the grader."""
+
+    task: TaskSpec | None = None
+    seed: int | None = None
+    channel: AnswerChannel = "typed"
 
 
 MAX_SNAPSHOTS = 64
@@ -56,7 +136,10 @@ each is a whole copy of a seeded state, and seeding one again costs a few millis
 
 
 @dataclass
-class Episode:
+class LiveEpisode:
+    """One episode as the coordinator holds it: its task, state, policy record, calls, snapshots and
+    answer (the public :class:`scaleenv_mcp.Episode` is the Python API's handle on one of these)."""
+
     id: str
     task: TaskSpec | None
     awake: State | None
@@ -71,7 +154,7 @@ class Episode:
     """the value the agent gave through the answer tool"""
     dormant: Dormant | None = None
     """what the episode changed, while it sleeps"""
-    waker: Callable[[Episode], State] | None = field(default=None, repr=False)
+    waker: Callable[[LiveEpisode], State] | None = field(default=None, repr=False)
     """wakes this episode (and puts the least recently used one to sleep): set by its coordinator"""
 
     @property
@@ -117,7 +200,7 @@ class Coordinator:
         for task in self.tasks.values():
             if self.task_seed(task) == spec.seed:
                 self._check(task, self.initial_sha256)
-        self.episodes: dict[str, Episode] = {}
+        self.episodes: dict[str, LiveEpisode] = {}
         if hot_states < 1:
             raise ValueError(f"hot_states must be at least 1, not {hot_states}")
         self.hot_states = hot_states
@@ -164,7 +247,7 @@ class Coordinator:
     @staticmethod
     def _check(task: TaskSpec, sha256: str) -> None:
         if task.initial_state.get("sha256") not in (None, sha256):
-            raise EpisodeError(
+            raise EpisodeConflict(
                 f"task {task.id} was made for another initial state ({str(task.initial_state.get('sha256', ''))[:12]}) "
                 f"than seed {task.initial_state.get('seed')} gives ({sha256[:12]}); regenerate the tasks with `scaleenv synth`"
             )
@@ -180,44 +263,61 @@ class Coordinator:
         try:
             return self.tasks[task_id]
         except KeyError:
-            sample = ", ".join(list(self.tasks)[:5]) or "none"
+            sample = ", ".join(list(self.tasks)[:5]) or f"none (run `scaleenv synth {self.spec.name}`)"
             raise EpisodeError(f"unknown task {task_id!r} in {self.spec.name}; e.g. {sample}") from None
+
+    def request(self, task: object = None, seed: object = None, channel: object = "typed") -> CreateRequest:
+        """The one check of a request for a new episode, whichever path it came by (HTTP or stdio
+        control, NeMo Gym, an MCP server's task, the Python API), so each refuses it alike.
+
+        ``task``: a task id of this domain or a task given whole; ``seed``: a free-play seed (never
+        with a task, which fixes its own state); ``channel``: ``typed`` or ``prose``. Fields of the
+        wrong kind are :class:`BadEpisodeRequest` (400), an unknown task :class:`EpisodeError` (404)."""
+        task_id = task if isinstance(task, TaskSpec) else check_name("task", task)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED):
+            raise BadEpisodeRequest(f"'seed' must be a whole number from 0 to 2**63-1 (got {str(seed)[:40]!r})")
+        if channel not in ANSWER_CHANNELS:
+            raise BadEpisodeRequest(f"'answer_channel' must be one of {', '.join(ANSWER_CHANNELS)} (got {str(channel)[:40]!r})")
+        if task_id is not None and seed is not None:
+            raise BadEpisodeRequest("a task fixes its initial state; 'seed' is for free play (leave out 'task')")
+        spec = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
+        return CreateRequest(spec, seed, "prose" if channel == "prose" else "typed")
 
     def start(
         self,
-        task_id: str | TaskSpec | None = None,
+        task_id: str | TaskSpec | CreateRequest | None = None,
         episode_id: str | None = None,
         *,
-        image: bytes | None = None,
+        seed: int | None = None,
         channel: AnswerChannel = "typed",
-    ) -> Episode:
+    ) -> LiveEpisode:
         """A new episode on the task's initial state (its seed's image), or without a task on the
-        domain's seeded state or ``image``.
+        domain's seeded state or that of ``seed``; the request is checked by :meth:`request` unless
+        it is given already checked (a :class:`CreateRequest`).
 
         A task may be given whole rather than by id (a freshly generated one, outside this
         coordinator's set: it is checked against its seed's image all the same, and not kept).
         ``channel`` says how an information task's answer reaches the grader (``typed``: the answer tool)."""
-        task = task_id if isinstance(task_id, TaskSpec) else self.task(task_id) if task_id is not None else None
-        if task is not None and image is not None:
-            raise EpisodeError("a task fixes its initial state; an image is for free play")
+        asked = task_id if isinstance(task_id, CreateRequest) else self.request(task_id, seed, channel)
+        task, channel = asked.task, asked.channel
         if task is not None:
             image = self.task_image(task)
-        elif image is None:
-            image = self.initial_image
+        else:
+            image = self.image(asked.seed) if asked.seed is not None else self.initial_image
         episode_id = episode_id or f"ep-{next(self._ids)}"
         if episode_id in self.episodes:
-            raise EpisodeError(f"episode {episode_id!r} already exists")
+            raise EpisodeConflict(f"episode {episode_id!r} already exists")
         if len(self.episodes) >= self.max_episodes:
-            raise EpisodeError(f"too many live episodes ({self.max_episodes}); end some first")
+            raise TooManyEpisodes(f"too many live episodes ({self.max_episodes}); end some first")
         state = State.from_snapshot(self.spec, image)
         state.track()
         policy = PolicyMonitor(self.spec, task.actor if task is not None else None)
-        episode = Episode(episode_id, task, state, image, policy, channel=channel, waker=self._wake)
+        episode = LiveEpisode(episode_id, task, state, image, policy, channel=channel, waker=self._wake)
         self.episodes[episode_id] = episode
         self._wake(episode)
         return episode
 
-    def _wake(self, episode: Episode) -> State:
+    def _wake(self, episode: LiveEpisode) -> State:
         """The episode's live state (woken if it slept); past :attr:`hot_states` awake, the least
         recently used other episode goes to sleep. Calls run one at a time on the event loop, so no
         state is put to sleep while in use."""
@@ -239,7 +339,7 @@ class Coordinator:
         """Episodes whose state is awake (at most :attr:`hot_states`)."""
         return len(self._hot)
 
-    def episode(self, episode_id: str) -> Episode:
+    def episode(self, episode_id: str) -> LiveEpisode:
         try:
             return self.episodes[episode_id]
         except KeyError:
@@ -259,7 +359,7 @@ class Coordinator:
         episode.calls.append(ToolCall(tool=printable(str(tool)), arguments=logged))
         return result
 
-    def _submit(self, episode: Episode, arguments: Any) -> ToolResult:
+    def _submit(self, episode: LiveEpisode, arguments: Any) -> ToolResult:
         """The answer tool: one typed answer per episode, acknowledged without saying if it is right."""
         episode.calls.append(ToolCall(tool=ANSWER_TOOL, arguments=bounded_copy(arguments) if isinstance(arguments, Mapping) else {}))
         if episode.submitted is not NOT_SUBMITTED:
@@ -311,7 +411,7 @@ class Coordinator:
         """Reward (in ``mode``; every mode is reported), per-check detail and policy violations."""
         episode = self.episode(episode_id)
         if episode.task is None:
-            raise EpisodeError(f"episode {episode_id!r} has no task to verify against")
+            raise EpisodeConflict(f"episode {episode_id!r} has no task to verify against")
         evidence = Evidence(message=answer, submitted=episode.submitted, read=episode.policy.read, channel=episode.channel)
         return evaluate_checks(
             episode.task.checks, episode.state.changes(), episode.state, violations=episode.policy.violations, mode=mode, evidence=evidence

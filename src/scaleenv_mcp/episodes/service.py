@@ -33,7 +33,7 @@ from typing import Any
 from ..engine.runtime import ToolResult
 from ..engine.state import State
 from ..spec.task import AnswerChannel
-from .coordinator import Coordinator, EpisodeError
+from .coordinator import Coordinator, EpisodeError, TooManyEpisodes, check_name
 from .store import EpisodeStore, apply_changes
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
@@ -57,10 +57,6 @@ def _malloc_trim() -> None:
     episodes would otherwise keep their peak footprint (measured: 246 MiB, 62 after a trim)."""
     with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-
-
-class TooManyEpisodes(EpisodeError):
-    """A cap on live episodes was reached; ending (or idling out) some frees room."""
 
 
 @dataclass
@@ -120,16 +116,16 @@ class EpisodeService:
     ) -> Handle:
         """A new episode with a fresh token; :class:`TooManyEpisodes` at a cap (after reaping idle ones).
 
-        ``channel``: how a task's answer reaches the grader (``typed``: the task's answer tool is listed)."""
-        if task is not None and seed is not None:
-            raise EpisodeError("a task fixes its initial state; 'seed' is for free play (no task)")
-        if task is not None:
-            self.coordinator.task(task)  # unknown task -> EpisodeError before anything is made
+        The fields may come straight off the wire: :meth:`.Coordinator.request` checks them (the one
+        check every path shares) before anything is made. ``channel``: how a task's answer reaches
+        the grader (``typed``: the task's answer tool is listed)."""
+        asked = self.coordinator.request(task, seed, channel)
+        creator = check_name("creator", creator) or "harness"
         self._make_room(creator)
-        image = self._seed_image(seed) if seed is not None else None
-        episode = self.coordinator.start(task, f"ep-{secrets.token_hex(8)}", image=image, channel=channel)
+        episode = self.coordinator.start(asked, f"ep-{secrets.token_hex(8)}")
         now = self.clock()
-        handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task, seed, now, now)
+        task_id = asked.task.id if asked.task is not None else None
+        handle = Handle(episode.id, secrets.token_urlsafe(32), creator, task_id, asked.seed, now, now)
         self.handles[episode.id] = handle
         self._by_token[handle.token] = episode.id
         self._per_creator[creator] = self._per_creator.get(creator, 0) + 1
@@ -144,7 +140,7 @@ class EpisodeService:
             return None
         handle, now = self.handles[episode_id], self.clock()
         if now - handle.last_used > self.idle_seconds:  # expired; the periodic reaper had not got to it yet
-            self.delete(episode_id)
+            self.end(episode_id)
             self._reaped += 1
             return None
         handle.last_used = now
@@ -237,9 +233,8 @@ class EpisodeService:
             if stored.task is not None and stored.task not in self.coordinator.tasks:
                 lost.append(stored.id)
                 continue
-            image = self._seed_image(stored.seed) if stored.seed is not None else None
             channel: AnswerChannel = "prose" if stored.channel == "prose" else "typed"
-            episode = self.coordinator.start(stored.task, stored.id, image=image, channel=channel)
+            episode = self.coordinator.start(stored.task, stored.id, seed=stored.seed, channel=channel)
             apply_changes(episode.state, stored.rows)
             episode.calls = stored.calls
             episode.policy = stored.policy_monitor(self.coordinator.spec)
@@ -260,7 +255,9 @@ class EpisodeService:
 
     # ------------------------------------------------------------------ ending
 
-    def delete(self, episode_id: str) -> None:
+    def end(self, episode_id: str) -> None:
+        """End a live episode and free its state (a store forgets it). The one verb for an episode's end:
+        the control plane's ``delete`` op, idle expiry, a NeMo Gym verify and a closed session all come here."""
         handle = self.handles.pop(self.episode_id(episode_id))
         if handle.token:
             del self._by_token[handle.token]
@@ -277,7 +274,7 @@ class EpisodeService:
         cutoff = self.clock() - self.idle_seconds
         idle = [h.episode for h in self.handles.values() if h.last_used < cutoff and not h.pinned]
         for episode_id in idle:
-            self.delete(episode_id)
+            self.end(episode_id)
         self._reaped += len(idle)
         return idle
 
@@ -292,7 +289,7 @@ class EpisodeService:
         store, self.store = self.store, None
         try:
             for episode_id in list(self.handles):
-                self.delete(episode_id)
+                self.end(episode_id)
         finally:
             self.store = store
 
@@ -317,6 +314,7 @@ class EpisodeService:
         span = min(_RATE_WINDOW_S, max(now - self._started, 1e-9))
         return {
             "live_episodes": len(self.handles),
+            "awake_episodes": self.coordinator.awake,
             "per_creator": dict(self._per_creator),
             "calls_total": self._calls,
             "tool_errors_total": self._errors,
@@ -327,6 +325,7 @@ class EpisodeService:
                 "max_episodes": self.max_episodes,
                 "max_per_creator": self.max_per_creator,
                 "idle_seconds": self.idle_seconds,
+                "awake_states": self.coordinator.hot_states,
             },
         }
 
@@ -345,7 +344,3 @@ class EpisodeService:
                 f"too many episodes for {creator!r}: the cap per creator is {self.max_per_creator}; "
                 f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
             )
-
-    def _seed_image(self, seed: int) -> bytes:
-        """A free-play seed's image, from the coordinator's cache shared with the tasks' seeds."""
-        return self.coordinator.image(seed)

@@ -44,7 +44,7 @@ from ..tasks.grader import NOT_SUBMITTED
 from ..tasks.policy import PolicyMonitor, PolicyViolation
 
 if TYPE_CHECKING:
-    from .coordinator import Episode
+    from .coordinator import LiveEpisode
 
 __all__ = ["STORE_FILE", "EpisodeStore", "StoredEpisode", "apply_changes", "changed_rows"]
 
@@ -224,12 +224,12 @@ class EpisodeStore:
 
     # ------------------------------------------------------------------ what the service reports
 
-    def created(self, episode: Episode, token: str, creator: str, seed: int | None) -> None:
+    def created(self, episode: LiveEpisode, token: str, creator: str, seed: int | None) -> None:
         task = episode.task.id if episode.task is not None else None
         self._reads[episode.id] = self._violations[episode.id] = 0
         self._queue("episode", episode.id, token, creator, task, seed, episode.channel, _policy_json(episode.policy, violations=False), None)
 
-    def called(self, episode: Episode, wrote: bool) -> None:
+    def called(self, episode: LiveEpisode, wrote: bool) -> None:
         """The episode's last call: the log entry, the monitor, the answer, and (after a write) the rows."""
         call = episode.calls[-1]
         self._queue("call", episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))
@@ -239,7 +239,7 @@ class EpisodeStore:
             for entity, row_id, value in changed_rows(episode.state):
                 self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
 
-    def rewound(self, episode: Episode) -> None:
+    def rewound(self, episode: LiveEpisode) -> None:
         """After a restore or reset: the rows, the calls past the log's end, the monitor and the answer."""
         self._queue("rewind", episode.id, len(episode.calls))
         for entity, row_id, value in changed_rows(episode.state):
@@ -248,7 +248,7 @@ class EpisodeStore:
         self._reads[episode.id] = self._violations[episode.id] = 0
         self._store_reads(episode)
 
-    def snapshotted(self, episode: Episode, name: str) -> None:
+    def snapshotted(self, episode: LiveEpisode, name: str) -> None:
         _, _, policy, calls, submitted = episode.snapshots[name]
         rows = [[entity, row_id, value] for entity, row_id, value in changed_rows(episode.state)]
         self._queue("snapshot", episode.id, name, _dump(rows), _policy_json(policy), _dump(sorted(policy.read)), calls, _submitted_json(submitted))
@@ -258,7 +258,7 @@ class EpisodeStore:
         self._violations.pop(episode_id, None)
         self._queue("end", episode_id)
 
-    def _store_reads(self, episode: Episode) -> None:
+    def _store_reads(self, episode: LiveEpisode) -> None:
         """The rows read and the violations the store does not have yet."""
         stored = self._violations.get(episode.id, 0)
         for index, violation in enumerate(episode.policy.violations[stored:], stored):

@@ -38,6 +38,7 @@ from typing import Any
 
 from .._version import __version__
 from ..episodes.service import IDLE_SECONDS, MAX_EPISODES, MAX_PER_CREATOR
+from ..errors import ScaleenvError
 from ..harness.agents import MAX_ARGUMENT_BYTES, MAX_ARGUMENT_DEPTH
 from ..spec.model import DomainSpec
 from ..spec.task import REWARD_MODES
@@ -74,8 +75,10 @@ _RELEASE = re.compile(r"\d+\.\d+\.\d+(?:[-+.][0-9A-Za-z.+-]+)?")  # one release:
 _MCP_NAME_LINE = re.compile(r"mcp-name: ([a-zA-Z0-9._/-]+)")
 
 
-class PublishError(ValueError):
+class PublishError(ScaleenvError, ValueError):
     """An entry the official registry would refuse; the message says which rule and what to do."""
+
+    default_status = 400
 
 
 def server_name(domain: str, namespace: str = NAMESPACE) -> str:

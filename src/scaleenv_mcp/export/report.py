@@ -37,12 +37,13 @@ from typing import Any
 
 import networkx as nx
 
+from ..errors import ScaleenvError
 from ..harness.results import EpisodeRecord, EvalReport, Metrics, latest_records, summarize
 from ..spec.catalog import DomainNotFound, load_domain, load_domain_tasks
-from ..spec.errors import BlueprintError
 from ..spec.graph import build_graph, graph_facts
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
+from ..spec.problems import BlueprintError
 from ..spec.task import TaskSpec
 from ..tasks.stats import difficulty_label, task_stats
 
@@ -66,8 +67,10 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;padding:.5rem;
 """
 
 
-class ReportError(Exception):
+class ReportError(ScaleenvError):
     """The report cannot be written: a folder is not an eval run, or the output folder is not ours."""
+
+    default_status = 400
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import ScaleenvError
 from ..harness.results import EpisodeRecord, latest_records
 
 __all__ = ["FORMATS", "ExportError", "Trajectory", "export_trajectories", "hf_features", "hf_row", "read_trajectories"]
@@ -40,8 +41,10 @@ SUFFIX: dict[Format, str] = {"openai": ".jsonl", "hf": ".parquet", "sharegpt": "
 _OPENAI_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
 
 
-class ExportError(Exception):
+class ExportError(ScaleenvError):
     """Nothing sensible to export (no runs, no records pass the filter, a missing extra)."""
+
+    default_status = 400
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,19 @@ import mcp_types as types
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from ..errors import ScaleenvError
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from ..tasks.grader import format_answer_value
-from .loop import STOP, UserTurn
+from .loop import STOP, Termination, UserTurn
 
 __all__ = ["Agent", "AgentOutcome", "AgentSession", "InfraError", "NoopAgent", "OracleAgent", "RandomAgent"]
 
 
-class InfraError(Exception):
+class InfraError(ScaleenvError):
     """Not the agent's fault (server crash, LLM API failure, timeout): excluded from pass^k."""
+
+    default_status = 502
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")
@@ -38,7 +41,7 @@ class InfraError(Exception):
 @dataclass
 class AgentOutcome:
     answer: str | None
-    termination: str  # answered | max_steps | user_stopped | no_answer
+    termination: Termination
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     cost: float | None = None
 

@@ -22,20 +22,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ScaleenvError
 from ..spec.catalog import load_domain_tasks
 from ..spec.paths import ProjectPaths
 from ..spec.task import TaskSpec
 from .factory import make_agent
 from .results import EpisodeRecord, ResultStore
-from .runner import EvalPlan, run_episode
+from .runner import EvalPlan, run_eval_episode
 
 __all__ = ["EpisodeWorker", "RayUnavailable", "run_eval_ray"]
 
 _SHIP_EXCLUDES = ["runs/", "exports/", "registry/", ".git/", ".scaleenv-cache/", "**/__pycache__/", "*.egg-info/", ".venv/"]
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(ScaleenvError, RuntimeError):
     """The cluster could not be reached or started (one line for people, before any episode ran)."""
+
+    default_status = 503
 
 
 class EpisodeWorker:
@@ -52,7 +55,7 @@ class EpisodeWorker:
 
     async def run(self, task_id: str, trial: int) -> tuple[dict[str, Any], str]:
         """One episode: its record (as JSON data) and its trajectory file's text."""
-        record = await run_episode(self.plan, self.tasks[task_id], trial, self.scratch)
+        record = await run_eval_episode(self.plan, self.tasks[task_id], trial, self.scratch)
         written = self.scratch / record.trajectory
         text = written.read_text(encoding="utf-8")
         written.unlink()
@@ -103,7 +106,7 @@ def run_eval_ray(
     count = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(pending)))
     options: dict[str, Any] = {
         "trials": plan.trials, "concurrency": plan.concurrency, "max_steps": plan.max_steps,
-        "timeout": plan.timeout, "user_sim": plan.user_sim, "isolation": plan.isolation,
+        "timeout": plan.timeout, "user_sim": plan.user_sim, "isolation": plan.isolation, "answer_channel": plan.answer_channel,
     }  # fmt: skip
     task_ids = sorted({task.id for task, _ in pending})
     actor = ray.remote(num_cpus=1)(EpisodeWorker).options(max_concurrency=plan.concurrency)

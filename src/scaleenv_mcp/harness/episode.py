@@ -22,13 +22,14 @@ from pydantic import BaseModel, Field
 
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService
+from ..errors import ScaleenvError
 from ..serving.server import openai_tools, policy_brief, tool_result, tool_text
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.paths import project_paths
 from ..spec.task import TaskSpec
 from ..tasks.grader import DEFAULT_MODE
 from .agents import malformed
-from .loop import agent_loop
+from .loop import Termination, agent_loop
 from .users import ScriptedUser, user_brief
 
 __all__ = ["EpisodeResult", "ModelError", "run_episode"]
@@ -36,8 +37,10 @@ __all__ = ["EpisodeResult", "ModelError", "run_episode"]
 _SERVICES: dict[tuple[str, str], EpisodeService] = {}
 
 
-class ModelError(RuntimeError):
+class ModelError(ScaleenvError, RuntimeError):
     """The model endpoint failed after retries (an infrastructure fault, not the agent's)."""
+
+    default_status = 502
 
 
 class EpisodeResult(BaseModel):
@@ -52,7 +55,7 @@ class EpisodeResult(BaseModel):
     success: bool
     components: list[dict[str, Any]] = Field(description="every check: description, kind, passed, detail")
     policy_violations: list[str] = []
-    termination: str = Field(description="answered | max_turns | user_stopped | model_error")
+    termination: Termination = Field(description="answered | max_steps | user_stopped | model_error (one spelling: harness.loop.Termination)")
     error: str | None = None
     metrics: dict[str, Any]
 
@@ -161,12 +164,13 @@ async def run_episode(
         user_history.append({"role": "assistant", "content": text})
         return str(text)
 
-    termination, answer, error = "model_error", None, None
+    termination: Termination = "model_error"
+    answer, error = None, None
     loop = None
     try:
         scripted = ScriptedUser(task, spec)  # no simulator named: facts come when asked, confirmations get answers
         loop = await agent_loop(messages, complete, call_tool, max_steps=max_turns, user=user if user_sim else scripted)
-        termination = "max_turns" if loop.termination == "max_steps" else loop.termination
+        termination = loop.termination
         answer = loop.answer
     except ModelError as exc:
         error = str(exc)
@@ -176,7 +180,7 @@ async def run_episode(
     try:
         verdict = service.coordinator.verify(handle.episode, answer, mode=DEFAULT_MODE)
     finally:
-        service.delete(handle.episode)
+        service.end(handle.episode)
     return EpisodeResult(
         task_id=task.id,
         domain=task.domain,

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm import LLMError, add_usage
-from ..llm import complete as _complete
+from ..llm import LLMError, ModelOptions, add_usage, complete
 from ..serving.server import tool_text
 from ..spec.task import TaskSpec
 from .agents import AgentOutcome, AgentSession, InfraError
 from .loop import agent_loop
 from .users import plain_brief
 
-__all__ = ["LiteLLMAgent", "UserSimulator", "complete"]
+__all__ = ["LiteLLMAgent", "UserSimulator", "complete_in_episode"]
 
 
-async def complete(model: str, messages: list[dict[str, Any]], **options: Any) -> Any:
+async def complete_in_episode(
+    model: str, messages: list[dict[str, Any]], options: ModelOptions, tools: list[dict[str, Any]] | None = None
+) -> Any:
     """A completion for an episode: an LLM that keeps failing is an infrastructure fault."""
     try:
-        return await _complete(model, messages, **options)
+        return await complete(model, messages, tools=tools, options=options)
     except LLMError as exc:
         raise InfraError("llm_error", str(exc)) from None
 
@@ -36,7 +37,7 @@ class UserSimulator:
     """A user played by an LLM, briefed by ``brief`` (:func:`~scaleenv_mcp.harness.users.user_brief`:
     the task's script, facts it reveals only when asked, when to stop)."""
 
-    def __init__(self, model: str, brief: str, **options: Any) -> None:
+    def __init__(self, model: str, brief: str, options: ModelOptions) -> None:
         self.model = model
         self.options = options
         self.tokens = {"prompt": 0, "completion": 0}
@@ -45,7 +46,7 @@ class UserSimulator:
     async def say(self, agent_text: str | None = None) -> str:
         if agent_text is not None:
             self.history.append({"role": "user", "content": agent_text})
-        response = await complete(self.model, self.history, **self.options)
+        response = await complete_in_episode(self.model, self.history, self.options)
         _usage(response, self.tokens)
         text = response.choices[0].message.content or ""
         self.history.append({"role": "assistant", "content": text})
@@ -55,21 +56,13 @@ class UserSimulator:
 class LiteLLMAgent:
     """A tool-calling agent: the model decides, MCP executes, the transcript is the trajectory."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        user_sim: str | None = None,
-        timeout: float = 120.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-    ) -> None:
+    def __init__(self, model: str, *, options: ModelOptions | None = None, user_sim: str | None = None) -> None:
+        """``model`` (a litellm name) answers, reached as ``options`` say; so does ``user_sim``, the
+        simulated user's model, when one is named."""
         self.model = model
         self.name = f"litellm:{model}"
         self.user_sim = user_sim
-        self.options = {"api_base": api_base, "api_key": api_key, "timeout": timeout, "retries": retries, "backoff": backoff}
+        self.options = options or ModelOptions()
 
     def for_task(self, task: TaskSpec) -> LiteLLMAgent:
         return self
@@ -82,11 +75,11 @@ class LiteLLMAgent:
         tokens = {"prompt": 0, "completion": 0}
         cost: float | None = None
         brief = session.brief or plain_brief(session.instruction)
-        user = UserSimulator(self.user_sim, brief, **self.options) if self.user_sim else None
+        user = UserSimulator(self.user_sim, brief, self.options) if self.user_sim else None
 
         async def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
             nonlocal cost
-            response = await complete(self.model, messages, tools=tools, **self.options)
+            response = await complete_in_episode(self.model, messages, self.options, tools)
             turn_cost = _usage(response, tokens)
             cost = None if turn_cost is None else (cost or 0.0) + turn_cost
             message = response.choices[0].message

@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["STOP", "CallTool", "Complete", "LoopOutcome", "UserTurn", "agent_loop"]
+__all__ = ["STOP", "CallTool", "Complete", "LoopOutcome", "Termination", "UserTurn", "agent_loop"]
 
 STOP = "###STOP###"
+
+Termination = Literal["answered", "max_steps", "user_stopped", "model_error", "infra_error"]
+"""How an episode's conversation ended, spelt the same in the loop, every agent, ``scaleenv eval``'s
+records and :func:`~scaleenv_mcp.harness.episode.run_episode`'s result: the agent replied
+(``answered``), used up its tool calls (``max_steps``), its user said :data:`STOP` (``user_stopped``),
+the model endpoint failed (``model_error``) or something else not the agent's fault did (``infra_error``)."""
 """What a simulated user says when everything it wanted is done (or cannot be)."""
 
 Complete = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
@@ -33,7 +39,7 @@ UserTurn = Callable[[str | None], Awaitable[str]]
 class LoopOutcome:
     answer: str | None
     """the agent's last reply: what it answers with, not the questions it asked on the way"""
-    termination: str  # answered | max_steps | user_stopped
+    termination: Termination  # answered | max_steps | user_stopped
     tool_calls: int
     turns: int
 

@@ -63,6 +63,7 @@ class EpisodeRecord(BaseModel):
     cost: float | None = None
     wall_time: float = 0.0
     termination: str = "infra_error"
+    """a :data:`~.loop.Termination` (a plain string here, so records written by other versions still load)"""
     infra_error: InfraFault | None = None
     trajectory: str = ""
 

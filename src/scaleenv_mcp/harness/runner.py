@@ -30,7 +30,7 @@ from ..engine.seed import seed_state
 from ..episodes.control import ControlClient, ControlError
 from ..episodes.coordinator import Coordinator
 from ..episodes.service import EpisodeService, Handle
-from ..serving.server import build_server
+from ..serving.server import ServerPlan
 from ..spec.catalog import load_domain, load_domain_tasks
 from ..spec.model import DomainSpec
 from ..spec.paths import ProjectPaths
@@ -39,7 +39,7 @@ from .agents import Agent, AgentOutcome, AgentSession, InfraError
 from .results import CheckOutcome, EpisodeRecord, InfraFault, ResultStore
 from .users import ScriptedUser, user_brief
 
-__all__ = ["EvalPlan", "run_episode", "run_eval"]
+__all__ = ["EvalPlan", "run_eval", "run_eval_episode"]
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> EpisodeRecord:
+async def run_eval_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> EpisodeRecord:
     """Run one episode end to end and return its record (its trajectory is written under ``out``)."""
     agent = plan.agent.for_task(task)
     started = time.monotonic()
@@ -130,7 +130,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
             else:  # the same MCP session, with the server object in this process: no process, no socket
                 service = plan.service(task.domain)
                 handle = service.create(task=task.id, creator="eval", channel=plan.answer_channel)
-                transport = build_server(service.coordinator.spec, service=service, episode=handle.episode, reap_every=None)
+                transport = ServerPlan.bound_episode(service, handle.episode).build()
             with anyio.fail_after(plan.timeout):
                 async with Client(transport) as client:
                     control = ControlClient(sock)
@@ -155,7 +155,7 @@ async def run_episode(plan: EvalPlan, task: TaskSpec, trial: int, out: Path) -> 
         finally:
             log.close()
             if handle is not None and handle.episode in service.handles:
-                service.delete(handle.episode)
+                service.end(handle.episode)
         if infra and infra["kind"] == "server_crash":
             last = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()][-1:]
             if last:
@@ -249,7 +249,7 @@ async def run_eval(
 
     async def one(task: TaskSpec, trial: int) -> None:
         async with limiter:
-            record = await run_episode(plan, task, trial, store.out)
+            record = await run_eval_episode(plan, task, trial, store.out)
             store.append(record)
             if progress:
                 progress(record)

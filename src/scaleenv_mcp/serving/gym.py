@@ -42,7 +42,8 @@ from starlette.routing import Route
 
 from ..episodes.control import ControlError, check_token
 from ..episodes.coordinator import EpisodeError
-from ..episodes.service import EpisodeService, TooManyEpisodes
+from ..episodes.service import EpisodeService
+from ..errors import MAX_REASON, ScaleenvError
 from .http import _bearer, _json_body
 from .server import tool_result, tool_text
 
@@ -136,7 +137,12 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
 
 
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message[:500]}, status_code=status)
+    return JSONResponse({"error": message[:MAX_REASON]}, status_code=status)
+
+
+def _refused(exc: ScaleenvError) -> JSONResponse:
+    """A refusal as NeMo Gym gets it: the error's own status and one-line reason, as on the control plane."""
+    return _error(exc.reason, exc.status)
 
 
 class _Rollouts:
@@ -161,7 +167,7 @@ class _Rollouts:
     def end(self, episode: str) -> None:
         self.live.discard(episode)
         if episode in self.service.handles:
-            self.service.delete(episode)
+            self.service.end(episode)
 
     def sweep(self) -> list[str]:
         """End the rollouts idle longer than the grace; returns their episode ids."""
@@ -196,7 +202,7 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
     def episode_of(request: Request) -> str:
         episode = service.resolve(request.cookies.get(COOKIE, ""))
         if episode is None:
-            raise ControlError("no session: POST /seed_session first (and send back its cookie)", status=400)
+            raise ControlError("no session: POST /seed_session first (and send back its cookie)")
         return episode
 
     async def seed_session(request: Request) -> Response:
@@ -204,15 +210,11 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
             authorize(request)
             row = await _json_body(request)
             task = row.get("task_id")
-            if not isinstance(task, str):
-                raise ControlError("the row has no 'task_id' (rows come from `scaleenv export tasks --to nemo-gym`)", status=400)
-            handle = service.create(task=task, creator=CREATOR)
-        except ControlError as exc:
-            return _error(str(exc), exc.status)
-        except TooManyEpisodes as exc:
-            return _error(str(exc), 429)
-        except EpisodeError as exc:
-            return _error(str(exc), 404)
+            if task is None:
+                raise ControlError("the row has no 'task_id' (rows come from `scaleenv export tasks --to nemo-gym`)")
+            handle = service.create(task=task, creator=CREATOR)  # the control plane's check of a create
+        except ScaleenvError as exc:
+            return _refused(exc)
         rollouts.add(handle.episode)
         mcp = {"server_name": server_name, "url_path": f"/episodes/{handle.token}/mcp", "transport": "http", "headers": {}}
         reply = JSONResponse({"mcp": mcp})
@@ -225,11 +227,11 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
             authorize(request)
             episode = episode_of(request)
             arguments = await _json_body(request)
-        except ControlError as exc:
-            return _error(str(exc), exc.status)
-        if name not in tools:
-            return _error(f"unknown tool {name[:60]!r}", 404)
-        result = tool_result(service.call(episode, name, arguments))
+            if name not in tools:
+                raise EpisodeError(f"unknown tool {name[:60]!r}")
+            result = tool_result(service.call(episode, name, arguments))
+        except ScaleenvError as exc:
+            return _refused(exc)
         return Response(tool_text(result), status_code=400 if result.is_error else 200, media_type="text/plain")
 
     async def verify(request: Request) -> Response:
@@ -237,9 +239,9 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
             authorize(request)
             episode = episode_of(request)
             body = await _json_body(request)
-        except ControlError as exc:
-            return _error(str(exc), exc.status)
-        verdict = service.coordinator.verify(episode, responses_answer(body.get("response")))
+            verdict = service.coordinator.verify(episode, responses_answer(body.get("response")))
+        except ScaleenvError as exc:
+            return _refused(exc)
         rollouts.end(episode)
         passed = sum(1 for c in verdict.checks if c.passed)
         reply = {
@@ -260,8 +262,8 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
         try:
             authorize(request)
             body = await _json_body(request)
-        except ControlError as exc:
-            return _error(str(exc), exc.status)
+        except ScaleenvError as exc:
+            return _refused(exc)
         replies = body.get("verify_responses")
         if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
             return _error("the body is {\"verify_responses\": [...]}: a list of what /verify returned", 400)

@@ -46,8 +46,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..episodes.control import ControlError, check_token, handle_request
+from ..episodes.coordinator import EpisodeError, EpisodeGone, EpisodeUnreachable
 from ..episodes.service import PLAYGROUND, EpisodeService, TooManyEpisodes
 from ..episodes.store import EpisodeStore
+from ..errors import ScaleenvError
 from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
@@ -78,6 +80,11 @@ def _reply(result: Any = None, *, error: str | None = None, status: int = 200) -
     return JSONResponse(body, status_code=status)
 
 
+def _refused(exc: ScaleenvError) -> JSONResponse:
+    """A refusal as every control reply gives it: the error's own status, its one-line reason."""
+    return _reply(error=exc.reason, status=exc.status)
+
+
 def _bearer(request: Request) -> str | None:
     value = request.headers.get("authorization", "")
     return value[7:].strip() if value[:7].lower() == "bearer " else None
@@ -88,7 +95,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     async for chunk in request.stream():
         body += chunk
         if len(body) > _MAX_CONTROL_BODY:
-            raise ControlError(f"request body over {_MAX_CONTROL_BODY:,} bytes", 413)
+            raise ControlError(f"request body over {_MAX_CONTROL_BODY:,} bytes", status=413)
     if not body.strip():
         return {}
     try:
@@ -105,7 +112,8 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
 
     A dead worker never fails a request that does not need it: a create goes to a live process,
     listing and metrics report it as down beside everyone else's episodes, and a request for one
-    of its lost episodes gets 410 with the reason."""
+    of its lost episodes gets 410 with the reason (:class:`EpisodeGone`; 503, :class:`EpisodeUnreachable`,
+    while a durable worker restarts)."""
     op = fields["op"]
     rest = {k: v for k, v in fields.items() if k not in ("op", "episode")}
     if op == "create":
@@ -126,18 +134,20 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         if number == 0:
             return None
         if number > len(pool.workers):
-            return _reply(error=f"episode {episode[:80]!r} not found", status=404)
+            raise EpisodeError(f"episode {episode[:80]!r} not found")
         worker = pool.worker(number)
         if generation != worker.generation:
-            return _reply(error=f"episode {episode[:80]!r} was lost: {worker.lost}", status=410)
+            raise EpisodeGone(f"episode {episode[:80]!r} was lost: {worker.lost}")
         if not worker.up:  # durable: the same generation comes back
-            return _reply(error=f"episode {episode[:80]!r} is not reachable now: {worker.lost}", status=503 if pool.state_dir else 410)
+            if pool.state_dir:
+                raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
+            raise EpisodeGone(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
         if status == 502 and pool.state_dir is not None:  # dying or restarting: its episodes come back from disk
-            return _reply(error=f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again", status=503)
+            raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again")
         if status == 502 and worker.proc.poll() is not None:
-            return _reply(error=f"episode {episode[:80]!r} was lost: worker {number} stopped", status=410)
+            raise EpisodeGone(f"episode {episode[:80]!r} was lost: worker {number} stopped")
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
         return None
@@ -172,8 +182,8 @@ def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None
             if pool is not None and (spread := await _spread(pool, service, request, asked)) is not None:
                 return spread
             result = handle_request(service, asked)
-        except ControlError as exc:
-            return _reply(error=str(exc)[:500], status=exc.status)
+        except ScaleenvError as exc:  # every refusal carries its own status: no table here
+            return _refused(exc)
         if op == "create":
             result["url"] = str(request.url.replace(path=result["path"], query=""))
         return _reply(result, status=201 if op == "create" else 200)
@@ -325,8 +335,8 @@ class _EpisodeRouter:
         if episode is None:
             try:
                 self.sessions.check_playground()
-            except TooManyEpisodes as exc:
-                await _reply(error=str(exc), status=429)(scope, receive, send)
+            except ScaleenvError as exc:
+                await _refused(exc)(scope, receive, send)
                 return
         opened: list[str] = []
 
@@ -355,7 +365,7 @@ class _EpisodeRouter:
                 await self.app(request, nothing, discard)
             playground = f"{PLAYGROUND}:{session_id}"
             if session.episode is None and playground in self.service.handles:
-                self.service.delete(playground)
+                self.service.end(playground)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.service.store is not None:
@@ -384,14 +394,14 @@ class _EpisodeRouter:
         if self.playground_token is not None:
             try:
                 check_token(self.playground_token, _bearer(Request(scope)))
-            except ControlError as exc:
-                await _reply(error=f"{exc}: this server is reachable beyond loopback", status=401)(scope, receive, send)
+            except ScaleenvError as exc:
+                await _reply(error=f"{exc.reason}: this server is reachable beyond loopback", status=exc.status)(scope, receive, send)
                 return
         if scope["method"] == "POST":
             try:  # a new playground at the cap: the same 429 as a create
                 self.service.check_playground(Request(scope).headers.get("mcp-session-id") or None)
-            except TooManyEpisodes as exc:
-                await _reply(error=str(exc), status=429)(scope, receive, send)
+            except ScaleenvError as exc:
+                await _refused(exc)(scope, receive, send)
                 return
         screened = await _screened(scope, receive, send)
         if screened is None:

@@ -24,6 +24,9 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     http.add_argument("--max-episodes", type=_positive(int), default=10_000, help="live episodes this server holds at most")
     http.add_argument("--max-per-creator", type=_positive(int), default=2_000, help="live episodes one creator holds at most")
+    http.add_argument("--awake-states", type=_positive(int), default=None,
+                      help="episodes kept with a live database (default: the coordinator's HOT_STATES, 2,048); the least recently used "
+                           "others sleep as the rows they changed, about 2 KiB each, and wake on their next call")  # fmt: skip
     http.add_argument("--workers", type=_positive(int), default=1,
                       help="server processes; episodes are spread over them and agents talk to theirs directly")  # fmt: skip
     http.add_argument("--allowed-host", action="append", metavar="HOST:PORT",

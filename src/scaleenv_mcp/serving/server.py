@@ -1,6 +1,7 @@
 """A domain as an MCP server: tools, resources and prompts, all views of the spec.
 
-What a server *is* (its domain, its initial state) is fixed by :func:`build_server`;
+What a server *is* (its domain, its initial state, how it holds episodes) is a :class:`ServerPlan`,
+made by one constructor per :class:`ServerMode` (per connection, shared, bound to one episode);
 how it is *served* is :func:`serve_stdio` or :func:`.http.serve_http`. Every tool call goes
 through :func:`scaleenv_mcp.runtime.execute`; this module only translates between MCP
 messages and the runtime.
@@ -22,8 +23,10 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -38,9 +41,10 @@ from mcp.shared.message import SessionMessage
 from ..engine.bounds import argument_problem, printable
 from ..engine.runtime import ToolError, ToolResult
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
-from ..episodes.coordinator import Coordinator, EpisodeError
-from ..episodes.service import IDLE_SECONDS, EpisodeService, TooManyEpisodes
+from ..episodes.coordinator import HOT_STATES, Coordinator, EpisodeError
+from ..episodes.service import IDLE_SECONDS, EpisodeService
 from ..episodes.store import EpisodeStore
+from ..errors import ScaleenvError
 from ..spec.catalog import load_domain_tasks
 from ..spec.model import DomainSpec, ToolSpec
 from ..spec.paths import project_paths
@@ -54,6 +58,8 @@ __all__ = [
     "DomainServer",
     "ServeError",
     "ServeOptions",
+    "ServerMode",
+    "ServerPlan",
     "add_serve_options",
     "build_server",
     "openai_tools",
@@ -94,8 +100,8 @@ def _episode_for(service: EpisodeService, request: Any) -> str:
         return episode_id
     try:
         return service.playground(request.headers.get("mcp-session-id") or None)
-    except TooManyEpisodes as exc:
-        raise MCPError(code=types.INVALID_REQUEST, message=str(exc)) from None
+    except ScaleenvError as exc:  # the reason the control plane gives for the same refusal
+        raise MCPError(code=types.INVALID_REQUEST, message=exc.reason) from None
 
 
 def _handle_of(request: Any) -> str | None:
@@ -181,6 +187,119 @@ def _text(data: Any) -> types.TextContent:
     return types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False, sort_keys=False))
 
 
+class ServerMode(Enum):
+    """How a domain's MCP server holds its episodes; :class:`ServerPlan` has one constructor per mode."""
+
+    PER_CONNECTION = "per_connection"
+    """each connection (stdio, an in-memory client) gets its own episodes, the server's task started;
+    a harness may reach them on a control socket"""
+    SHARED = "shared"
+    """every connection shares one :class:`EpisodeService` (HTTP): a request acts on its handle's
+    episode, else on a playground; idle episodes are reaped"""
+    BOUND_EPISODE = "bound_episode"
+    """every request without a handle acts on one episode of a shared service: an in-process harness
+    runs an episode this way, with no server process, socket or per-episode seeding; it ends them itself"""
+
+
+async def _reap_forever(episodes: EpisodeService, every: float) -> None:
+    """Reap idle episodes every ``every`` s; ended episodes' memory goes back within a second."""
+    last = anyio.current_time()
+    while True:
+        await anyio.sleep(min(1.0, every))
+        if anyio.current_time() - last >= every:
+            episodes.reap()
+            last = anyio.current_time()
+        episodes.release_memory()
+
+
+@dataclass(frozen=True, eq=False)
+class ServerPlan:
+    """What an MCP server for one domain serves and in which :class:`ServerMode`; :meth:`build` makes it.
+
+    Made by one constructor per mode (:meth:`per_connection`, :meth:`shared`, :meth:`bound_episode`),
+    so no combination of options means something else by accident. Whatever the mode, the agent's
+    MCP surface never shows checks, solutions or rewards."""
+
+    spec: DomainSpec
+    mode: ServerMode
+    template: Coordinator
+    """per connection: copied for each connection; shared and bound: the service's own coordinator"""
+    service: EpisodeService | None = None
+    task: TaskSpec | None = None
+    """the server's task: its instruction is the ``task`` prompt of episodes without a handle"""
+    episode: str | None = None
+    control_path: str | Path | None = None
+    control_token: str | None = None
+    reap_every: float | None = None
+    answer_channel: AnswerChannel = "typed"
+    idle_seconds: float = IDLE_SECONDS
+
+    @classmethod
+    def per_connection(
+        cls,
+        spec: DomainSpec,
+        *,
+        tasks: Sequence[TaskSpec] = (),
+        task_id: str | None = None,
+        initial: bytes | None = None,
+        control_path: str | Path | None = None,
+        control_token: str | None = None,
+        answer_channel: AnswerChannel = "typed",
+        idle_seconds: float = IDLE_SECONDS,
+        reap_every: float | None = 30.0,
+    ) -> ServerPlan:
+        """Each connection its own episodes (stdio, in-memory clients), on the domain's seeded state
+        or ``task_id``'s initial state. With ``control_path`` the harness verifies (and creates)
+        episodes over a Unix socket; those are reaped every ``reap_every`` s after ``idle_seconds``
+        without a call, the session's own episode never."""
+        template = Coordinator(spec, tasks, initial=initial)  # seeds once (unless given the image) and checks the tasks
+        task = template.request(task_id, channel=answer_channel).task  # the check every create request gets
+        return cls(
+            spec, ServerMode.PER_CONNECTION, template, task=task, control_path=control_path, control_token=control_token,
+            reap_every=reap_every, answer_channel=answer_channel, idle_seconds=idle_seconds,
+        )  # fmt: skip
+
+    @classmethod
+    def shared(cls, service: EpisodeService, *, task_id: str | None = None, reap_every: float | None = 30.0) -> ServerPlan:
+        """All connections share ``service`` (HTTP); idle episodes are reaped every ``reap_every`` s (never with None)."""
+        coordinator = service.coordinator
+        task = coordinator.request(task_id).task
+        return cls(coordinator.spec, ServerMode.SHARED, coordinator, service, task=task, reap_every=reap_every)
+
+    @classmethod
+    def bound_episode(cls, service: EpisodeService, episode: str) -> ServerPlan:
+        """Every request without a handle acts on ``episode`` of ``service`` (never reaped here)."""
+        service.episode_id(episode)  # an unknown episode: EpisodeError now, not on the first call
+        coordinator = service.coordinator
+        return cls(coordinator.spec, ServerMode.BOUND_EPISODE, coordinator, service, episode=episode)
+
+    @asynccontextmanager
+    async def _episodes(self, _: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
+        """The server's lifespan: the service its requests act on, for as long as it runs."""
+        own = self.service is None
+        task_id = self.task.id if self.task is not None else None
+        episodes = self.service or EpisodeService(self.template.fresh(), default_task=task_id, idle_seconds=self.idle_seconds)
+        if own and task_id is not None:  # the task's episode exists before the first call
+            episodes.coordinator.start(task_id, DEFAULT_EPISODE, channel=self.answer_channel)
+            episodes.adopt(DEFAULT_EPISODE, pinned=True)
+        reaps = self.mode is ServerMode.SHARED or self.control_path is not None  # the control socket creates episodes too
+        async with anyio.create_task_group() as tg:
+            if self.control_path is not None:
+                await tg.start(partial(serve_control, self.control_path, episodes, token=self.control_token))
+            if self.reap_every is not None and reaps:
+                tg.start_soon(_reap_forever, episodes, self.reap_every)
+            try:
+                yield episodes
+            finally:
+                tg.cancel_scope.cancel()
+                if own:
+                    episodes.close()
+
+    def build(self) -> DomainServer:
+        """The MCP server (tools, resources, prompts) this plan describes."""
+        return _domain_server(self.spec, self.task, self.episode, self._episodes)
+
+
 def build_server(
     spec: DomainSpec,
     *,
@@ -195,27 +314,30 @@ def build_server(
     answer_channel: AnswerChannel = "typed",
     idle_seconds: float = IDLE_SECONDS,
 ) -> DomainServer:
-    """An MCP server for one domain.
+    """An MCP server for one domain: a thin wrapper over :class:`ServerPlan`, kept because generated
+    ``servers/<domain>`` packages call ``build_server(spec)``; the mode follows from the options
+    (no ``service``: per connection; a ``service``: shared; with an ``episode`` too: bound to it).
+    New code names the mode: ``ServerPlan.per_connection(spec, ...).build()``."""
+    if service is None:
+        return ServerPlan.per_connection(
+            spec, tasks=tasks or (), task_id=task_id, initial=initial, control_path=control_path, control_token=control_token,
+            answer_channel=answer_channel, idle_seconds=idle_seconds, reap_every=reap_every,
+        ).build()  # fmt: skip
+    if control_path is not None:
+        raise ValueError("a control socket belongs to a server with its own episodes; a shared service has its control plane")
+    if episode is not None:
+        return ServerPlan.bound_episode(service, episode).build()
+    return ServerPlan.shared(service, task_id=task_id, reap_every=reap_every).build()
 
-    Every client starts an episode on the domain's seeded state, or on ``task_id``'s
-    initial state, whose instruction is then offered as the ``task`` prompt. With
-    ``control_path`` the harness can verify episodes over a separate Unix socket; the
-    agent's MCP surface never shows checks, solutions or rewards.
 
-    Without ``service`` every connection gets its own episodes (stdio, in-memory clients);
-    with one (HTTP), all connections share it and idle episodes are reaped every ``reap_every`` s
-    (never with None). On stdio, episodes the harness creates on the control socket are reaped the
-    same way after ``idle_seconds`` without a call; the session's own episode never is. With a ``service`` and an ``episode``, every request without a handle acts
-    on that episode: an in-process harness starts episodes on one shared service this way,
-    with no server process, socket or per-episode seeding; it ends them itself.
-    """
-    task_list = list(tasks or [])
-    task = next((t for t in task_list if t.id == task_id), None)
-    if task_id is not None and task is None:
-        sample = ", ".join(t.id for t in task_list[:5]) or "none (run `scaleenv synth`)"
-        raise LookupError(f"unknown task {task_id!r} for {spec.name}; e.g. {sample}")
-    # seeds once (unless given the image or a service) and checks the tasks
-    template = service.coordinator if service is not None else Coordinator(spec, task_list, initial=initial)
+def _domain_server(
+    spec: DomainSpec,
+    task: TaskSpec | None,
+    episode: str | None,
+    lifespan: Callable[[Server[EpisodeService]], AbstractAsyncContextManager[EpisodeService]],
+) -> DomainServer:
+    """The MCP handlers over a domain's episodes, whatever holds them (``lifespan`` yields the service);
+    with ``episode``, requests without a handle act on that one."""
     tools = tool_definitions(spec)
     schema_uri = f"scaleenv://{spec.name}/schema"
     policy_uri = f"scaleenv://{spec.name}/policy"
@@ -226,37 +348,8 @@ def build_server(
         "entities": {name: {"description": e.description, "schema": e.json_schema()} for name, e in spec.entities.items()},
     }
 
-    async def reap_forever(episodes: EpisodeService) -> None:
-        assert reap_every is not None
-        last = anyio.current_time()
-        while True:  # ended episodes' memory goes back within a second; idle ones are reaped every reap_every s
-            await anyio.sleep(min(1.0, reap_every))
-            if anyio.current_time() - last >= reap_every:
-                episodes.reap()
-                last = anyio.current_time()
-            episodes.release_memory()
-
     def episode_of(service: EpisodeService, request: Any) -> str:
         return episode if episode is not None and not _handle_of(request) else _episode_for(service, request)
-
-    @asynccontextmanager
-    async def lifespan(_: Server[EpisodeService]) -> AsyncIterator[EpisodeService]:
-        own = service is None
-        episodes = service if service is not None else EpisodeService(template.fresh(), default_task=task_id, idle_seconds=idle_seconds)
-        if own and task_id is not None:  # the task's episode exists before the first call
-            episodes.coordinator.start(task_id, DEFAULT_EPISODE, channel=answer_channel)
-            episodes.adopt(DEFAULT_EPISODE, pinned=True)
-        async with anyio.create_task_group() as tg:
-            if control_path is not None:
-                await tg.start(partial(serve_control, control_path, episodes, token=control_token))
-            if reap_every is not None and (not own or control_path is not None):  # the control socket creates episodes too
-                tg.start_soon(reap_forever, episodes)
-            try:
-                yield episodes
-            finally:
-                tg.cancel_scope.cancel()
-                if own:
-                    episodes.close()
 
     async def list_tools(
         ctx: ServerRequestContext[EpisodeService, Any], params: types.PaginatedRequestParams | None
@@ -275,8 +368,8 @@ def build_server(
         episode_id = episode_of(service, ctx.request)
         try:
             result = service.call(episode_id, params.name, params.arguments or {})
-        except EpisodeError:  # reaped or deleted by the harness mid-request
-            raise MCPError(code=types.INVALID_REQUEST, message="this episode has ended or expired") from None
+        except EpisodeError as exc:  # reaped or deleted by the harness mid-request
+            raise MCPError(code=types.INVALID_REQUEST, message=exc.reason) from None
         except Exception as exc:  # boundary: a bug in a tool must not kill the server, nor show its internals
             logger.error("tool %s crashed: %s", printable(params.name, 80), type(exc).__name__, exc_info=True)
             return types.CallToolResult(
@@ -442,8 +535,10 @@ async def serve_stdio(server: Server[Any]) -> None:
 # ---------------------------------------------------------------- serving from the command line
 
 
-class ServeError(Exception):
+class ServeError(ScaleenvError):
     """A serving option that cannot work (an unknown task, a domain without tasks): one line for people."""
+
+    default_status = 400
 
 
 ServeOptions = argparse.Namespace
@@ -468,11 +563,11 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         raise ServeError("--state-dir keeps the episodes of an HTTP server: add --http")
     if not options.http:
         try:
-            server = build_server(
+            server = ServerPlan.per_connection(
                 spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token,
                 answer_channel=getattr(options, "answer_channel", "typed"),
                 idle_seconds=options.idle_seconds, reap_every=min(30.0, options.idle_seconds / 2),
-            )  # fmt: skip
+            ).build()  # fmt: skip
             if options.control:
                 claim_socket_path(Path(options.control))
         except (LookupError, ControlError) as exc:
@@ -487,17 +582,16 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
     if options.host not in LOOPBACK and token is None:
         raise ServeError(f"serving on {options.host} reaches beyond this machine: set {CONTROL_TOKEN_ENV} to a secret first")
     try:
-        coordinator = Coordinator(spec, tasks)
+        coordinator = Coordinator(spec, tasks, hot_states=options.awake_states or HOT_STATES)
         store = EpisodeStore(state_dir) if state_dir else None
         service = EpisodeService(
             coordinator, default_task=options.task, idle_seconds=options.idle_seconds,
             max_episodes=options.max_episodes, max_per_creator=options.max_per_creator, store=store,
         )  # fmt: skip
-        if options.task is not None:
-            coordinator.task(options.task)
+        plan = ServerPlan.shared(service, task_id=options.task, reap_every=min(30.0, options.idle_seconds / 2))
         if store is not None:
             print(f"{len(service.reload())} episodes back from {store.path}", file=sys.stderr)
-        server = build_server(spec, tasks=tasks, task_id=options.task, service=service, reap_every=min(30.0, options.idle_seconds / 2))
+        server = plan.build()
     except (LookupError, ValueError) as exc:
         raise ServeError(str(exc)) from None
     if token is None:
@@ -511,6 +605,8 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
 
         limits = ["--idle-seconds", str(options.idle_seconds), "--max-episodes", str(options.max_episodes),
                   "--max-per-creator", str(options.max_per_creator)]  # fmt: skip
+        if options.awake_states:
+            limits += ["--awake-states", str(options.awake_states)]
         for allowed in options.allowed_host or ():
             limits += ["--allowed-host", allowed]
         serve_args = ["--root", str(project_paths(root).root), "serve", spec.name, *(["--task", options.task] if options.task else []), *limits]

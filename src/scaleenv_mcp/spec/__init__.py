@@ -6,7 +6,6 @@ Everything above this layer speaks in these types; nothing here imports any othe
 from __future__ import annotations
 
 from .catalog import DomainNotFound, domain_names, load_domain, load_domain_tasks, load_spec_file, read_index
-from .errors import BlueprintError, Problem
 from .expr import ExprError
 from .load import load_blueprint, parse_blueprint
 from .model import (
@@ -23,6 +22,7 @@ from .model import (
     ToolView,
 )
 from .paths import ProjectPaths, project_paths
+from .problems import BlueprintError, Problem
 from .task import CheckSpec, TaskSpec, ToolCall, load_tasks, tasks_jsonl
 from .types import FieldType
 from .validate import check_spec

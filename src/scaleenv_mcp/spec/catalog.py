@@ -15,17 +15,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .errors import BlueprintError, Problem
+from ..errors import ScaleenvError
 from .load import parse_blueprint
 from .model import DomainSpec
 from .paths import ProjectPaths
+from .problems import BlueprintError, Problem
 from .task import TaskSpec, load_tasks
 
 __all__ = ["DomainNotFound", "domain_names", "load_domain", "load_domain_tasks", "load_spec_file", "read_index"]
 
 
-class DomainNotFound(LookupError):
+class DomainNotFound(ScaleenvError, LookupError):
     """A domain name with no generated server; the message lists what exists."""
+
+    default_status = 404
 
 
 _CACHE_SIZE = 64  # compiled specs kept per process: more than every shipped domain, bounded for long-lived servers

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
+from ..errors import ScaleenvError
 from .types import Kind
 
 __all__ = [
@@ -36,11 +37,13 @@ __all__ = [
 ]
 
 
-class ExprError(ValueError):
+class ExprError(ScaleenvError, ValueError):
     """An expression that cannot be parsed, is not allowed, or fails at evaluation.
 
     ``start``/``end`` locate the offending part in the expression's text when it is known (a
     blueprint error puts a caret under it)."""
+
+    default_status = 400
 
     def __init__(self, message: str, start: int | None = None, end: int | None = None) -> None:
         super().__init__(message)

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import BlueprintError, Problem, ProblemsFound, did_you_mean
 from .model import DomainSpec
+from .problems import BlueprintError, Problem, ProblemsFound, did_you_mean
 
 __all__ = ["load_blueprint", "locate", "parse_blueprint"]
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import ProblemsFound, did_you_mean
 from .expr import Assignment, Expr, parse, parse_assignment
+from .problems import ProblemsFound, did_you_mean
 from .types import KIND, SAMPLE_KINDS, FieldType, Kind, ref_var, value_schema
 
 __all__ = [

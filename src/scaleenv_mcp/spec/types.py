@@ -18,6 +18,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
+from ..errors import ScaleenvError
+
 __all__ = [
     "DATETIME_PATTERN",
     "DATE_PATTERN",
@@ -165,8 +167,10 @@ def conforms(spec: TypedValue, value: Any) -> bool:
     return not ((spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max))
 
 
-class ValueProblem(ValueError):
+class ValueProblem(ScaleenvError, ValueError):
     """A value that is not a valid value of its field; the message says what is allowed."""
+
+    default_status = 400
 
 
 def normalize(where: str, spec: TypedValue, value: Any, *, nullable: bool = False) -> Any:

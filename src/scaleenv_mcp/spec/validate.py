@@ -15,7 +15,6 @@ from collections.abc import Generator, Iterator
 from functools import partial
 from typing import Any
 
-from .errors import Problem, did_you_mean
 from .expr import (
     _ARTICLE,
     QUERY_FUNCTIONS,
@@ -40,6 +39,7 @@ from .model import (
     ToolSpec,
     literal_text,
 )
+from .problems import Problem, did_you_mean
 from .types import KIND, NUMERIC, Kind, ValueProblem, is_ref_name, normalize, ref_var
 
 __all__ = ["check_spec"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .pipeline import NameOutcome, synthesize_names
-from .proposer import LLMError, Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain
+from .names import NameOutcome, synthesize_names
+from .proposer import Budget, LLMError, Proposal, SynthesisFailed, domain_name, near_duplicates, propose_domain, repair_proposal
 
 __all__ = [
+    "Budget",
     "LLMError",
     "NameOutcome",
     "Proposal",
@@ -13,5 +14,6 @@ __all__ = [
     "domain_name",
     "near_duplicates",
     "propose_domain",
+    "repair_proposal",
     "synthesize_names",
 ]

@@ -14,11 +14,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 
-from ..llm import ResponseCache, add_usage, complete
+from ..llm import ModelOptions, ResponseCache, add_usage, complete
 from ..spec.task import TaskSpec
 
 __all__ = ["Paraphrased", "missing_facts", "paraphrase_tasks", "required_facts"]
@@ -66,13 +65,13 @@ def missing_facts(task: TaskSpec, candidate: str) -> list[str]:
     return [f for f in required_facts(task) if f not in candidate]
 
 
-async def _one(task: TaskSpec, model: str, cache: ResponseCache, seed: int, options: dict[str, Any]) -> tuple[str, int, int]:
+async def _one(task: TaskSpec, model: str, cache: ResponseCache, seed: int, options: ModelOptions) -> tuple[str, int, int]:
     messages = [{"role": "user", "content": _PROMPT.format(text=task.instruction)}]
-    key = cache.key(model, messages, seed)
+    key = cache.key(model, messages, seed, api_base=options.api_base)
     hit = cache.get(key)
     if hit is not None:
         return str(hit["text"]), 0, 1
-    response = await complete(model, messages, seed=seed, **options)
+    response = await complete(model, messages, seed=seed, options=options)
     tokens = {"prompt": 0, "completion": 0}
     cost = add_usage(response, tokens)
     text = (response.choices[0].message.content or "").strip()
@@ -86,8 +85,7 @@ def paraphrase_tasks(
     model: str,
     cache_dir: Path,
     seed: int = 0,
-    api_base: str | None = None,
-    api_key: str | None = None,
+    llm: ModelOptions | None = None,
     concurrency: int = 4,
     on_task: Callable[[Paraphrased], None] | None = None,
 ) -> tuple[list[Paraphrased], dict[str, int]]:
@@ -95,7 +93,7 @@ def paraphrase_tasks(
 
     Raises :class:`~scaleenv_mcp.llm.LLMError` when the model cannot be reached."""
     cache = ResponseCache(cache_dir)
-    options: dict[str, Any] = {"api_base": api_base, "api_key": api_key}
+    options = llm or ModelOptions()
     results: list[Paraphrased | None] = [None] * len(tasks)
     counts = {"calls": 0, "cached": 0}
     limiter = anyio.CapacityLimiter(max(1, concurrency))

@@ -3,9 +3,13 @@
 Four stages, each a prompt template under ``synthesis/prompts/``: domain (description and
 policy) -> entities -> tools -> seed-data hints. Each stage's JSON is validated against
 our IR; the problems (with paths) are fed back for repair, a bounded number of rounds.
-Every call is cached on disk by (model, messages, seed), so a rerun costs nothing and
-gives the same files. Nothing the LLM writes is executed: the result is a blueprint,
-compiled and tested exactly like a hand-written one.
+Every call is cached on disk by (endpoint, model, messages, seed), so a rerun costs nothing
+and gives the same files. Nothing the LLM writes is executed: the result is a blueprint,
+compiled and tested exactly like a hand-written one. A blueprint that validates but fails the
+procedural gate goes back to the model once more per round with the gate's defects
+(:func:`repair_proposal`, prompt ``repair.md``); the synthesis pipeline decides how many rounds.
+Every fresh call is charged to an optional :class:`Budget` as it returns, so a run over many
+names can stop starting new ones once it has spent what it was given.
 """
 
 from __future__ import annotations
@@ -21,20 +25,32 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.seed import SeedError, seed_state
-from ..llm import LLMError, ResponseCache, add_usage, complete
-from ..spec.errors import BlueprintError
+from ..errors import ScaleenvError
+from ..llm import LLMError, ModelOptions, ResponseCache, add_usage, complete
 from ..spec.load import parse_blueprint
 from ..spec.model import DomainSpec, EntitySpec
+from ..spec.problems import BlueprintError
 from ..spec.validate import check_spec
 
-__all__ = ["LLMError", "Proposal", "SynthesisFailed", "domain_name", "near_duplicates", "propose_domain"]
+__all__ = [
+    "Budget",
+    "LLMError",
+    "Proposal",
+    "SynthesisFailed",
+    "domain_name",
+    "near_duplicates",
+    "propose_domain",
+    "repair_proposal",
+]
 
 STAGES = ("domain", "entities", "tools", "seed")
 _HINT_KEYS = ("sample", "choices", "range", "weights", "derive", "ref_where", "null_rate")
 
 
-class SynthesisFailed(RuntimeError):
+class SynthesisFailed(ScaleenvError, RuntimeError):
     """A stage never produced a valid answer within the repair rounds."""
+
+    default_status = 502
 
     def __init__(self, name: str, stage: str, problems: list[str], proposal: Proposal) -> None:
         self.stage = stage
@@ -60,6 +76,8 @@ class Proposal:
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     cost: float = 0.0
     templates: dict[str, str] = field(default_factory=dict)
+    last_reply: str = ""
+    """the model's last answer that did not validate (kept with a rejected proposal, for people)"""
 
     def provenance(self) -> dict[str, Any]:
         """Recorded in the blueprint (and so the manifest). Cost figures are kept out of it
@@ -98,20 +116,48 @@ def _extract_json(text: str) -> Any:
     return json.loads(candidate)
 
 
+@dataclass
+class Budget:
+    """What a run over many names may spend, and what it has spent so far (fresh calls only: an
+    answer from the cache costs nothing). ``None`` limits mean no limit. The synthesis pipeline
+    checks :meth:`spent` before it starts a name, never in the middle of one: a name half
+    proposed would be money spent for nothing."""
+
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    tokens: int = 0
+    cost: float = 0.0
+    unpriced_calls: int = 0
+    """fresh calls litellm knew no price for (their cost counts as 0, so ``max_cost`` cannot see them)"""
+
+    def charge(self, tokens: int, cost: float | None) -> None:
+        self.tokens += tokens
+        if cost is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost += cost
+
+    def spent(self) -> bool:
+        """Whether a limit has been reached."""
+        over_tokens = self.max_tokens is not None and self.tokens >= self.max_tokens
+        return over_tokens or (self.max_cost is not None and self.cost >= self.max_cost)
+
+
 class _Session:
-    def __init__(self, proposal: Proposal, cache: ResponseCache, options: dict[str, Any]) -> None:
+    def __init__(self, proposal: Proposal, cache: ResponseCache, options: ModelOptions, budget: Budget | None = None) -> None:
         self.proposal = proposal
         self.cache = cache
         self.options = options
+        self.budget = budget
 
     async def ask(self, messages: list[dict[str, Any]]) -> str:
         p = self.proposal
-        key = self.cache.key(p.model, messages, p.seed)
+        key = self.cache.key(p.model, messages, p.seed, api_base=self.options.api_base)
         hit = self.cache.get(key)
         if hit is not None:
             p.cached_calls += 1
             return str(hit["text"])
-        response = await complete(p.model, messages, seed=p.seed, **self.options)
+        response = await complete(p.model, messages, seed=p.seed, options=self.options)
         tokens = {"prompt": 0, "completion": 0}
         cost = add_usage(response, tokens)
         text = response.choices[0].message.content or ""
@@ -119,17 +165,21 @@ class _Session:
         p.calls += 1
         p.tokens = {k: p.tokens[k] + tokens[k] for k in tokens}
         p.cost += cost or 0.0
+        if self.budget is not None:
+            self.budget.charge(sum(tokens.values()), cost)
         return text
 
 
-async def _stage(session: _Session, stage: str, prompt: str, validate: Any, max_repairs: int) -> Any:
-    """Ask, validate, feed problems back; return the validated value."""
+async def _stage(session: _Session, stage: str, prompt: str, validate: Any, max_repairs: int, *, record: bool = True) -> Any:
+    """Ask, validate, feed problems back; return the validated value. ``record``: count the
+    repair rounds in the proposal's ``repairs`` under ``stage``."""
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You answer with one JSON object and nothing else."},
         {"role": "user", "content": prompt},
     ]
     proposal = session.proposal
-    proposal.repairs[stage] = 0
+    if record:
+        proposal.repairs[stage] = 0
     problems: list[str] = []
     for round_ in range(max_repairs + 1):
         text = await session.ask(messages)
@@ -142,9 +192,11 @@ async def _stage(session: _Session, stage: str, prompt: str, validate: Any, max_
             problems = [f"(reply): not valid JSON: {exc}"]
         if not problems:
             return data
+        proposal.last_reply = text
         if round_ == max_repairs:
             break
-        proposal.repairs[stage] = round_ + 1
+        if record:
+            proposal.repairs[stage] = round_ + 1
         messages = [
             *messages,
             {"role": "assistant", "content": text},
@@ -182,14 +234,13 @@ async def propose_domain(
     seed: int = 0,
     count_tools: int = 10,
     max_repairs: int = 2,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 120.0,
+    llm: ModelOptions | None = None,
+    budget: Budget | None = None,
 ) -> Proposal:
     """Run the four stages; return a validated blueprint (as data) and its provenance.
 
-    Raises :class:`SynthesisFailed` when a stage never validates, :class:`LLMError` when
-    the model cannot be reached.
+    Raises :class:`SynthesisFailed` when a stage never validates (its ``proposal.blueprint``
+    holds what the stages before it gave), :class:`LLMError` when the model cannot be reached.
     """
     name = domain_name(name_text)
     proposal = Proposal(name=name_text, model=model, seed=seed)
@@ -199,8 +250,7 @@ async def propose_domain(
         text = path.read_text(encoding="utf-8")
         templates[stage] = Template(text)
         proposal.templates[stage] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    options = {"api_base": api_base, "api_key": api_key, "timeout": timeout}
-    session = _Session(proposal, ResponseCache(cache_dir), options)
+    session = _Session(proposal, ResponseCache(cache_dir), llm or ModelOptions(), budget)
 
     def check_domain(data: dict[str, Any]) -> list[str]:
         try:
@@ -211,6 +261,7 @@ async def propose_domain(
 
     head = await _stage(session, "domain", templates["domain"].substitute(name=name_text), check_domain, max_repairs)
     base = {"name": name, "title": head["title"], "description": head["description"], "policy": head["policy"], "seed": seed}
+    proposal.blueprint = dict(base)  # what a failure in a later stage leaves to read
 
     def check_entities(data: dict[str, Any]) -> list[str]:
         raw = data.get("entities")
@@ -229,6 +280,7 @@ async def propose_domain(
         check_entities, max_repairs,
     )  # fmt: skip
     entities = _strip_hints(ents["entities"])
+    proposal.blueprint = {**base, "entities": entities}
 
     def check_tools(data: dict[str, Any]) -> list[str]:
         try:
@@ -244,6 +296,7 @@ async def propose_domain(
         check_tools, max_repairs,
     )  # fmt: skip
     tools = tools["tools"]
+    proposal.blueprint = {**base, "entities": entities, "tools": tools}
 
     def merged(data: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = json.loads(json.dumps(entities))
@@ -273,6 +326,57 @@ async def propose_domain(
         check_seed, max_repairs,
     )  # fmt: skip
     proposal.blueprint = {**base, "entities": merged(hints), "tools": tools}
+    proposal.blueprint["provenance"] = proposal.provenance()
+    return proposal
+
+
+MAX_DEFECTS_SENT = 30
+"""gate lines sent back in one repair round (a broken tool can fail the same way on every seed)"""
+
+
+async def repair_proposal(
+    proposal: Proposal,
+    defects: list[str],
+    *,
+    prompts: Path,
+    cache_dir: Path,
+    max_repairs: int = 2,
+    llm: ModelOptions | None = None,
+    budget: Budget | None = None,
+) -> Proposal:
+    """One gate-repair round: the blueprint and the gate's ``defects`` (each with its reproduce
+    line, as ``DomainReport.reasons()`` words them) go back to the model, which answers with the
+    corrected policy, entities (with seed hints) and tools. The answer is validated like a stage
+    (up to ``max_repairs`` rounds for validation problems) and replaces ``proposal.blueprint``;
+    gating it again is the caller's job. Raises :class:`SynthesisFailed` (stage ``repair``) when
+    the answer never validates, :class:`LLMError` when the model cannot be reached."""
+    path = prompts / "repair.md"
+    if not path.is_file():
+        raise SynthesisFailed(proposal.name, "repair", [f"no prompt template {path}"], proposal)
+    text = path.read_text(encoding="utf-8")
+    proposal.templates["repair"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    session = _Session(proposal, ResponseCache(cache_dir), llm or ModelOptions(), budget)
+    current = {k: v for k, v in proposal.blueprint.items() if k != "provenance"}
+    base: dict[str, Any] = {k: current[k] for k in ("name", "title", "description", "seed") if k in current}
+    shown = defects[:MAX_DEFECTS_SENT] + ([f"(and {len(defects) - MAX_DEFECTS_SENT} more)"] if len(defects) > MAX_DEFECTS_SENT else [])
+
+    def check(data: dict[str, Any]) -> list[str]:
+        try:
+            spec = parse_blueprint({**base, "policy": data.get("policy", current.get("policy")),
+                                    "entities": data.get("entities"), "tools": data.get("tools")}, "repair")  # fmt: skip
+            seed_state(spec).close()
+            return []
+        except BlueprintError as exc:
+            return _problems(exc)
+        except SeedError as exc:
+            return [f"seed: {exc}"]
+
+    prompt = Template(text).substitute(
+        name=proposal.name, blueprint=json.dumps(current), defects="\n".join(f"- {line}" for line in shown)
+    )
+    fixed = await _stage(session, "repair", prompt, check, max_repairs, record=False)
+    proposal.blueprint = {**base, "policy": fixed.get("policy", current.get("policy")), "entities": fixed["entities"],
+                          "tools": fixed["tools"]}  # fmt: skip
     proposal.blueprint["provenance"] = proposal.provenance()
     return proposal
 

@@ -8,7 +8,7 @@ Read the stages in order:
    the user's requests and the reference calls that meet them;
 3. :mod:`.assembly`: the checks, the words, the facts held back, the TaskSpec;
 4. :mod:`.acceptance`: named rules a candidate must pass, each giving a reason when it does not;
-5. :mod:`.pipeline`: :func:`generate_tasks`, the loop that balances the :mod:`.mix` and counts
+5. :mod:`.generator`: :func:`generate_tasks`, the loop that balances the :mod:`.mix` and counts
    what it kept and rejected in a :class:`GenerationReport`.
 
 The chain is executed on a fork of the initial state; checks are derived from what actually
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from .acceptance import Rejection
 from .draft import initial_state_ref, persona_tool
+from .generator import GenerationReport, generate_tasks
 from .mix import DEFAULT_MIX, TaskMix
-from .pipeline import GenerationReport, generate_tasks
 
 __all__ = [
     "DEFAULT_MIX",

@@ -4,7 +4,7 @@ A task is kept only if its reference solution is sound: every request said once,
 changed by an action and left alone by a question, no internal id in the words, checks that pass
 on the end state and fail on the initial one, every write needed, and no rule of the policy
 broken. Each rule is a named function returning a :class:`Rejection` (or None), so a rejected
-candidate leaves a trace: the generator counts them by reason (:class:`.pipeline.GenerationReport`)
+candidate leaves a trace: the generator counts them by reason (:class:`.generator.GenerationReport`)
 and ``scaleenv tasks DOMAIN --stats`` prints the counts.
 
 The rules run in three stages, because the assembly draws from the random stream between them

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from ..errors import ScaleenvError
+
 __all__ = ["BlueprintError", "Problem", "ProblemsFound", "did_you_mean"]
 
 
@@ -62,8 +64,10 @@ class Problem(BaseModel):
         return f"{text}\n{caret}" if caret else text
 
 
-class BlueprintError(ValueError):
+class BlueprintError(ScaleenvError, ValueError):
     """A blueprint that does not validate; ``problems`` say where and what, ``source`` which file."""
+
+    default_status = 400
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
@@ -72,9 +76,11 @@ class BlueprintError(ValueError):
         super().__init__(f"{source}: invalid blueprint ({len(problems)} problem{'s' * (len(problems) != 1)})\n{lines}")
 
 
-class ProblemsFound(ValueError):
+class ProblemsFound(ScaleenvError, ValueError):
     """Raised inside validation by the cross-reference check, carrying its problems as values (so
     their expression offsets survive the validation library, which keeps the exception)."""
+
+    default_status = 400
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
