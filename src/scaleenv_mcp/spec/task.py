@@ -74,7 +74,8 @@ class CheckSpec(StrictModel):
     - ``row_read``: a successful call showed the agent the row ``entity``/``id`` (the row that
       decides a refusal): a refusal is paid for looking, not for guessing.
     - ``not_claimed``: a gate: the final message does not claim that the refused action (``subject``:
-      its verbs) was done.
+      its verbs) was done; ``choices``: the verbs of what the conversation did do (a partial refusal),
+      so "all set" may be about those and only the refused action's own verbs count.
     - ``reason``: reported, never scored: the final message names the value that blocks the request
       (``entity``/``id``.``field`` is ``value``; ``choices`` are the values that would block it too).
 

@@ -57,8 +57,12 @@ def _sentences(text: str) -> Iterable[str]:
             yield sentence
 
 
-def claims_done(text: str | None, verbs: Sequence[str]) -> bool:
-    """Whether ``text`` states, as done, an action named by one of ``verbs``."""
+def claims_done(text: str | None, verbs: Sequence[str], done: Sequence[str] = ()) -> bool:
+    """Whether ``text`` states, as done, an action named by one of ``verbs``.
+
+    ``done``: the verbs of actions the same conversation did do (a partial refusal: one request
+    done, one refused). Then "all set" or "done" may be about those, so only the refused action's
+    own completed forms count as claiming it."""
     if not text:
         return False
     forms = {form for verb in verbs for form in past_forms(verb)}
@@ -66,6 +70,6 @@ def claims_done(text: str | None, verbs: Sequence[str]) -> bool:
     for sentence in _sentences(text[:10_000].lower().replace("’", "'")):
         if sentence.endswith("?") or _NOT_A_CLAIM.search(sentence):
             continue
-        if (pattern is not None and pattern.search(sentence)) or _DONE.search(sentence):
+        if (pattern is not None and pattern.search(sentence)) or (not done and _DONE.search(sentence)):
             return True
     return False

@@ -155,7 +155,7 @@ def _evaluate(check: CheckSpec, final: State, changes: StateDiff, evidence: Evid
         seen = str(check.id) in evidence.read
         return seen, "" if seen else f"the agent was never shown {check.entity} {check.id}"
     if check.kind == "not_claimed":
-        claimed = claims_done(evidence.message, check.subject)
+        claimed = claims_done(evidence.message, check.subject, done=[str(v) for v in check.choices])
         return not claimed, "the reply claims the refused action was done" if claimed else ""
     entity = str(check.entity)
     if check.kind == "row_absent":

@@ -103,5 +103,5 @@ def _decisions(tasks: Sequence[TaskSpec]) -> dict[str, dict[str, int]]:
     for task in tasks:
         if task.decides is not None:
             tally = out.setdefault(task.decides, {"refused": 0, "allowed": 0})
-            tally["refused" if task.kind == "refusal" else "allowed"] += 1
+            tally["refused" if task.refused is not None else "allowed"] += 1  # a partial refusal refuses its tool too
     return dict(sorted(out.items()))

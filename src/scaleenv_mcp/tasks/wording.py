@@ -19,6 +19,8 @@ from ..spec.model import EntitySpec, FieldSpec, ParamSpec, ToolSpec
 from .answers import format_answer_value
 
 __all__ = [
+    "branch_condition",
+    "branch_request",
     "cheapest",
     "condition",
     "count_question",
@@ -116,6 +118,43 @@ def condition(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
     if name in _SORTS and value_text.lower() != noun.lower():
         return f"my {value_text} {noun}"  # "my checking account": only one of the user's is of that sort
     return f"whichever of my {plural(noun)} has {value_text} as its {field_phrase(name, f)}"
+
+
+def branch_condition(name: str, f: FieldSpec, values: Sequence[Any]) -> str:
+    """The "if" of a branching request, about the row called "it": "it is still pending or paid"
+    (a status early in its lifecycle), "its cabin is economy", "it is refundable", "it doesn't have
+    late checkout"."""
+    phrase = field_phrase(name, f)
+    if f.type == "bool":
+        if phrase.split()[-1].endswith(_ADJECTIVE):
+            return f"it is {'' if values[0] else 'not '}{phrase}"
+        return f"it {'has' if values[0] else 'does not have'} {phrase}"
+    said = " or ".join(value_phrase(f, v) for v in values)
+    if name == "status":
+        order = list(f.values or [])
+        early = all(v in order and order.index(v) < len(order) / 2 for v in values)
+        return f"it is {'still ' if early else ''}{said}"
+    return f"its {phrase} is {said}"
+
+
+_ADJECTIVE = ("ed", "able", "ible", "ive", "ful", "ent", "ant", "ous", "al", "ic", "open", "due")
+"""endings of a bool field's phrase that read as a state ("it is refundable"), not a thing it has"""
+_PARTICLE = re.compile(r"\b(send|give|bring|take|hand|pick|check|sign|call|cancel|top) (back|up|out|off|in|down|over) it\b")
+
+
+def branch_request(row: str, condition_text: str, first: str, otherwise: str) -> str:
+    """A branching request on one row: "My order for X: if it is still pending, please cancel it.
+    Otherwise, I want to return it: it arrived damaged." (``first`` and ``otherwise`` are sentences)."""
+    text = f"{sentence_case(row)[:-1]}: if {condition_text}, {_lower_first(first)} Otherwise, {_lower_first(otherwise)}"
+    return _PARTICLE.sub(r"\1 it \2", text)  # "send back it" -> "send it back"
+
+
+def _lower_first(text: str) -> str:
+    """A sentence continued after a comma: its first word lower-cased, unless it is "I" ("I'd like ...")."""
+    head = re.match(r"[A-Za-z]+", text)
+    if head is None or head.group(0) == "I" or (head.group(0).isupper() and len(head.group(0)) > 1):
+        return text
+    return text[0].lower() + text[1:]
 
 
 def _verb(name: str, f: FieldSpec) -> tuple[str, bool] | None:

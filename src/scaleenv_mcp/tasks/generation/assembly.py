@@ -37,10 +37,11 @@ class Wording:
 
 
 def checks(draft: Draft) -> list[CheckSpec]:
-    """The task's checks: a reply's goal checks and that nothing changed; an action's, derived from the diff."""
+    """The task's checks: a reply's goal checks and that nothing changed; an action's, derived from the
+    diff, then any goal checks it has (a partial refusal's row read, not claimed and reason)."""
     if draft.order.kind != "action":
         return [*draft.checks, CheckSpec(kind="no_other_changes", description="nothing in the state changed")]
-    return checks_from_diff(draft.spec, draft.state.changes())
+    return [*checks_from_diff(draft.spec, draft.state.changes()), *draft.checks]  # a partial refusal's refused half
 
 
 def word(draft: Draft) -> Wording:
@@ -94,7 +95,7 @@ def assemble(draft: Draft, wording: Wording, checks: list[CheckSpec]) -> TaskSpe
             "writes": sum(1 for c in draft.solution if spec.tools[c.tool].is_write),
             "branches": len(draft.phrases),
             "rules": draft.rules,
-            "refusals": int(kind == "refusal"),
+            "refusals": int(draft.refused is not None),  # a refusal, or the refused half of a partial one
             "conditions": sum(1 for p in draft.phrases if any(c in p for c in draft.conditions)),
             "hidden": len(hidden),
             "aggregates": draft.aggregates,

@@ -29,11 +29,17 @@ from ..distractors import add_distractors
 from .acceptance import DRAFT_RULES, TASK_RULES, WORDING_RULES, Rejection, first_rejection
 from .assembly import assemble, checks, word
 from .draft import AGGREGATE_KEY, REFUSAL_KEY, Order, initial_state_ref, persona_tool, start_draft
-from .goals import STRATEGIES, TRAIT_STRATEGIES
+from .goals import COUNTERPART_TRAITS, OWING_TRAITS, STRATEGIES, TRAIT_STRATEGIES
 from .mix import DEFAULT_MIX, FAMILIES, TaskMix
 
 __all__ = ["GenerationReport", "generate_tasks"]
 
+_SOMETIMES: dict[Trait, float] = {"deep_information": 0.85}
+"""Traits asked of only this share of the tasks they could be asked of while they lag: a batch
+of six tasks has one information task, and a deep question every time would leave no room for the
+plain aggregates a set needs too (so the share of deep ones aims above the target, not at all)."""
+_COUNTERPART_TRIES = 3
+"""misses of a trait's strategy at one tool's allowed counterpart before that tool's are plain ones"""
 _GIVE_UP = 15
 """Candidates of one kind that fail in a row before the domain is taken not to yield that kind."""
 
@@ -76,6 +82,13 @@ def candidate(
         return rejection
     # rows near the ones the task names, added to its own initial state (verified again there)
     return add_distractors(spec, shared["initial"], task, described=draft.described, twins=draft.distractors)
+
+
+def _drawn(sometimes: dict[Trait, bool], trait: Trait, rng: random.Random) -> bool:
+    """Whether the next task is asked for ``trait`` (one of :data:`_SOMETIMES`), drawn once until a task is kept."""
+    if trait not in sometimes:
+        sometimes[trait] = rng.random() < _SOMETIMES[trait]
+    return sometimes[trait]
 
 
 def _lagging_traits(mix: TaskMix, tasks: list[TaskSpec], kept: Counter[Trait], unyielding: set[Trait]) -> frozenset[Trait]:
@@ -146,6 +159,10 @@ def generate_tasks(
     trait_misses: Counter[Trait] = Counter()
     unyielding: set[Trait] = set()
     """traits whose strategy failed too often in a row: this domain cannot give them"""
+    sometimes: dict[Trait, bool] = {}
+    """per trait of :data:`_SOMETIMES`: whether the next kept task is asked for it (drawn once per task, not per try)"""
+    unserved: Counter[tuple[Trait, str]] = Counter()
+    """(trait, refused tool) -> times that trait's strategy could not make this tool's allowed counterpart"""
     for _ in range(count * 12 + _GIVE_UP * len(kinds)):
         if len(tasks) >= count and not +owed:
             break
@@ -166,9 +183,17 @@ def generate_tasks(
         want = _lagging_traits(mix, tasks, traits_kept, unyielding)
         if "multi_goal" in want and goals < 2 and any(g >= 2 for g in mix.goals):
             goals = min((g for g in mix.goals if g >= 2), key=lambda g: (branches[g] / mix.goals[g], g))
-        # a lagging trait with a strategy of its own makes this candidate (never a refusal's counterpart)
-        trait = next((t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and force is None
-                      and TRAIT_STRATEGIES[t][0] in kinds and len(tasks) < count), None)  # fmt: skip
+        # a lagging trait with a strategy of its own for this kind makes this candidate (so the kinds keep
+        # their shares), the one furthest below its target first (so a small batch still gets each); a
+        # refusal's counterpart is made by a strategy that can make one whenever it can (a branch whose
+        # state runs the allowed tool is a decision too), unless it could not serve that tool before
+        if force is None:
+            eligible = [t for t in TRAITS if t in want and t in TRAIT_STRATEGIES and TRAIT_STRATEGIES[t][0] == kind
+                        and len(tasks) + (2 if t in OWING_TRAITS else 1) <= count
+                        and (t not in _SOMETIMES or _drawn(sometimes, t, rng))]  # fmt: skip
+        else:
+            eligible = [t for t in TRAITS if t in COUNTERPART_TRAITS and t not in unyielding and unserved[(t, force)] < _COUNTERPART_TRIES]
+        trait = min(eligible, key=lambda t: (traits_kept[t] / mix.trait_targets.get(t, 1.0), TRAITS.index(t)), default=None)
         strategy: str = kind
         if trait is not None:
             kind, strategy = TRAIT_STRATEGIES[trait]
@@ -180,8 +205,10 @@ def generate_tasks(
         task = candidate(order, spec, work, rng, tool, **shared)
         if trait is not None:
             if isinstance(task, Rejection) or trait not in task.traits:
+                if force is not None:
+                    unserved[(trait, force)] += 1  # after a few misses, that tool's counterparts are plain ones
                 trait_misses[trait] += 1
-                if trait_misses[trait] >= 4 * _GIVE_UP:
+                if trait_misses[trait] >= 2 * _GIVE_UP:  # (not more: a small set must still fill its budget)
                     unyielding.add(trait)
                 if isinstance(task, Rejection):
                     report.rejected[task] += 1
@@ -231,10 +258,11 @@ def generate_tasks(
         covered.update(c.tool for c in task.solution if spec.tools[c.tool].is_write)
         seen.add(key)
         if task.decides is not None:
-            owed[task.decides] += 1 if task.kind == "refusal" else -1
+            owed[task.decides] += 1 if task.refused is not None else -1  # a partial refusal owes a counterpart too
             forced_misses[task.decides] = 0
         tasks.append(task)
         traits_kept.update(task.traits)
+        sometimes.clear()  # the next task's draws
         for check in task.checks:
             if check.kind == "answer" and task.difficulty.get("aggregates"):
                 if check.answer_type == "number":

@@ -28,6 +28,10 @@ def add(draft: Draft) -> Rejection | None:
         if not any(add_write(draft, order.force_tool, draft.touched | set(draft.known)) for _ in range(_TRIES)):
             return Rejection.NO_BINDING
         draft.decides = order.force_tool
+        if order.goals > 1:  # a second goal when the order asks for more (two-goal conversations), if one binds
+            others = [w for w in spec.write_tools() if w != order.force_tool]
+            rng.shuffle(others)
+            any(add_write(draft, tool, set()) for tool in others[:_TRIES])
         return None
     assert draft.graph is not None
     writes = [w for w in spec.write_tools() if not spec.tools[w].goodwill]  # a gesture is a decision: see .compensation

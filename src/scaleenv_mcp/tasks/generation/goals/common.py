@@ -30,9 +30,10 @@ def persona_params(draft: Draft, tool_name: str) -> list[str]:
     return [p for p, s in draft.spec.tools[tool_name].params.items() if s.type == "ref" and s.ref == persona and p == f"{persona}_id"]
 
 
-def candidates(draft: Draft, tool_name: str, persona_params: list[str]) -> list[dict[str, Any]]:
+def candidates(draft: Draft, tool_name: str, persona_params: list[str], limit: int = 60) -> list[dict[str, Any]]:
     """Calls to try: rows the user owns for their own things, a sample of the rest (a catalogue, other
-    people), so the cost follows the user's rows and the sample, not the size of the tables."""
+    people), so the cost follows the user's rows and the sample, not the size of the tables
+    (``limit``: at most this many calls)."""
     spec = draft.spec
     entities = spec.view(tool_name).entities
     pools: dict[str, list[dict[str, Any]]] = {p: [draft.persona] for p in persona_params}
@@ -48,7 +49,7 @@ def candidates(draft: Draft, tool_name: str, persona_params: list[str]) -> list[
             pools[pname] = owned + [r for r in others if r["id"] not in ids]
         else:
             pools[pname] = sample
-    calls = list(candidate_calls(draft.state, tool_name, draft.rng, 60, pools=pools, like_rows=True))
+    calls = list(candidate_calls(draft.state, tool_name, draft.rng, limit, pools=pools, like_rows=True))
     for args in calls:
         for p in persona_params:
             args[p] = draft.persona["id"]
