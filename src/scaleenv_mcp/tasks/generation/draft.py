@@ -337,10 +337,21 @@ class Draft:
                 if mine
                 else len(self.state.find(entity, {f: row[f] for f in chosen})) > 1
             )
-            if not alike:
+            if not alike and not self.parent_unsaid(entity, chosen):
                 self.described[row["id"]] = chosen
                 return row_description(noun, mine, parts)
         return None
+
+    def parent_unsaid(self, entity: str, chosen: list[str]) -> bool:
+        """Whether ``chosen`` uses a field unique only within a parent (a room's number, unique per
+        hotel) without that parent: a person says "room XK1779 at the Harbor Inn", even when the
+        number alone happens to be unique in the seeded data."""
+        fields = self.spec.entities[entity].fields
+        for group in self.spec.entities[entity].unique_together:
+            parents = {f for f in group if fields[f].type == "ref" and fields[f].ref != self.persona_entity}
+            if parents and set(group) & set(chosen) and not parents <= set(chosen):
+                return True
+        return False
 
     def twins(self, entity: str, row: dict[str, Any]) -> bool:
         """Whether a near duplicate of ``row`` was seeded beside it: a row equal in every field but

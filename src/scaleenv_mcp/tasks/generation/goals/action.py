@@ -57,7 +57,10 @@ def add_write(draft: Draft, tool_name: str, prefer: set[str]) -> bool:
     spec = draft.spec
     tool = spec.tools[tool_name]
     params = persona_params(draft, tool_name)
+    made = {row_id for ids in draft.created.values() for row_id in ids}
     calls = candidates(draft, tool_name, params)
+    if made:  # a row this task made is not changed again (create, then change it: see acceptance.change_then_undo)
+        calls = [a for a in calls if not made & {x for v in a.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)}]
     calls.sort(key=lambda a: -sum(1 for v in a.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str) and x in prefer))
     for args in calls[:40]:
         reads: list[Read] = []
