@@ -319,3 +319,19 @@ def test_tasks_show_prints_the_brief_the_script_the_reference_and_the_checks(cap
     assert all(sentence in out for sentence in held.hidden.values())
     assert main(["--root", str(ROOT), "tasks", "retail", "--show", "retail-999"]) == 2
     assert "no stored task 'retail-999' in retail" in capsys.readouterr().err
+
+
+def test_the_readme_conversations_are_what_tasks_show_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's sample conversations are stored tasks as `scaleenv tasks DOMAIN --show ID` prints them."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- conversations: ([^>]+) -->\n(.*?)<!-- /conversations -->", readme, re.DOTALL)
+    assert found is not None, "README.md lost its conversations block"
+    ids = found.group(1).split()
+    shown = []
+    for task_id in ids:
+        domain = task_id.rsplit("-", 1)[0]
+        assert main(["--root", str(ROOT), "tasks", domain, "--show", task_id]) == 0
+        shown.append(capsys.readouterr().out)
+    assert len(set(ids)) >= 3 and found.group(2) == "\n".join(shown), "regenerate the block with scaleenv tasks DOMAIN --show ID"
