@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -118,16 +118,19 @@ def seeded_tasks(
     task_seed: int = 0,
     id_prefix: str | None = None,
     report: GenerationReport | None = None,
+    before: Sequence[TaskSpec] = (),
 ) -> Iterator[TaskSpec]:
     """Verified tasks from fresh states, lazily: for each seed, the domain seeded with it and
     ``per_seed`` tasks drawn from that state (fewer if it cannot yield them), each recording its
     seed. Ids are ``<domain>-s<seed>-<nnn>`` (unique across seeds) unless ``id_prefix`` numbers
     them ``<id_prefix>-<nnn>`` across the whole run. ``seeds`` may be endless (``itertools.count()``):
     a trainer draws as many tasks as it wants and pays for one state at a time. ``report`` counts
-    what every seed's generation kept and rejected."""
+    what every seed's generation kept and rejected. Trait shares are aimed at over ``before`` and
+    the last :data:`_TRAIT_WINDOW` tasks made, not within each seed's few."""
     if per_seed < 1:
         raise ValueError(f"tasks per seed must be at least 1 (got {per_seed})")
     made = 0
+    recent: list[TaskSpec] = list(before)
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"a seed is a whole number from 0 (got {seed!r})")
@@ -135,14 +138,18 @@ def seeded_tasks(
         try:
             batch = generate_tasks(
                 spec, count=per_seed, seed=task_seed * 1_000_003 + seed, initial=state, state_seed=seed,
-                id_prefix=f"{spec.name}-s{seed}", report=report,
+                id_prefix=f"{spec.name}-s{seed}", report=report, before=recent,
             )  # fmt: skip
         finally:
             state.close()
+        recent = [*recent, *batch][-_TRAIT_WINDOW:]
         for task in batch:
             made += 1
             yield task if id_prefix is None else task.model_copy(update={"id": f"{id_prefix}-{made:03d}"})
 
+
+_TRAIT_WINDOW = 48
+"""tasks a stream of seeds looks back on to aim at the trait shares (a shipped set's size)"""
 
 SHIPPED_DRAWS = 6
 """draws of tasks tried on one shipped seed when the set so far lacks a write tool or an aggregate"""
@@ -167,7 +174,8 @@ def shipped_tasks(
         best: list[TaskSpec] = []
         best_gain = -1
         for draw in range(SHIPPED_DRAWS):
-            batch = list(seeded_tasks(spec, [spec.seed + k], want, task_seed=task_seed + draw * SHIPPED_SEEDS, report=report))
+            batch = list(seeded_tasks(spec, [spec.seed + k], want, task_seed=task_seed + draw * SHIPPED_SEEDS, report=report,
+                                      before=tasks))  # fmt: skip
             gain = len(_lacking(spec, tasks) - _lacking(spec, [*tasks, *batch])) + min(len(batch), want)
             if gain > best_gain:
                 best, best_gain = batch, gain

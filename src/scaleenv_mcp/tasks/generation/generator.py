@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +112,7 @@ def generate_tasks(
     id_prefix: str | None = None,
     mix: TaskMix = DEFAULT_MIX,
     report: GenerationReport | None = None,
+    before: Sequence[TaskSpec] = (),
 ) -> list[TaskSpec]:
     """``count`` verified tasks (fewer only if the domain cannot yield them), reproducible by seed.
 
@@ -120,7 +121,9 @@ def generate_tasks(
     each task. Ids are ``<id_prefix>-<nnn>`` (the domain's name by default), so tasks of several
     states can share one set. ``on_task`` hears of each task as it is kept (a progress bar, say);
     ``mix`` sets the shares aimed at; ``report``, when given, counts the tasks kept per kind and
-    the candidates rejected per reason."""
+    the candidates rejected per reason. ``before``: the tasks already in the set these join (other
+    seeds' draws): trait shares are aimed at over the whole set, since a draw of six tasks has no
+    room for every trait (its refusal and counterparts alone take three)."""
     report = report if report is not None else GenerationReport()
     initial = initial if initial is not None else seed_state(spec, seed=state_seed)
     tool = persona_tool(spec)
@@ -155,7 +158,8 @@ def generate_tasks(
     owed: Counter[str] = Counter()
     """refusals of a tool not yet matched by an allowed counterpart"""
     forced_misses: Counter[str] = Counter()
-    traits_kept: Counter[Trait] = Counter()
+    traits_kept: Counter[Trait] = Counter(t for task in before for t in task.traits)
+    """traits of the set so far: the tasks kept before this generation (other seeds') and this one's"""
     trait_misses: Counter[Trait] = Counter()
     unyielding: set[Trait] = set()
     """traits whose strategy failed too often in a row: this domain cannot give them"""
@@ -180,7 +184,7 @@ def generate_tasks(
             kind = "action" if "action" in kinds else "information"  # no room left for a refusal and its counterpart
         elif len(tasks) >= count:
             break
-        want = _lagging_traits(mix, tasks, traits_kept, unyielding)
+        want = _lagging_traits(mix, [*before, *tasks], traits_kept, unyielding)
         if "multi_goal" in want and goals < 2 and any(g >= 2 for g in mix.goals):
             goals = min((g for g in mix.goals if g >= 2), key=lambda g: (branches[g] / mix.goals[g], g))
         # a lagging trait with a strategy of its own for this kind makes this candidate (so the kinds keep
