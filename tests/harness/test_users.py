@@ -26,13 +26,16 @@ def user_for(task: TaskSpec) -> ScriptedUser:
     return ScriptedUser(task, DOMAINS[task.domain].spec)
 
 
-def first(domain: str, kind: str, *, hidden: int = 0, writes: set[str] | None = None) -> TaskSpec:
+def first(domain: str, kind: str, *, hidden: int = 0, writes: set[str] | None = None, only: bool = False) -> TaskSpec:
     """The first shipped task of a kind holding back at least ``hidden`` facts (and, given ``writes``,
-    whose reference writes at least those tools)."""
+    whose reference writes at least those tools) whose user says yes to what they asked for: no
+    change of mind (that user takes a request back at its turn) and no refused part."""
     spec = DOMAINS[domain].spec
     for task in DOMAINS[domain].tasks:
         done = {c.tool for c in task.solution if c.tool in spec.write_tools()}
-        if task.kind == kind and len(task.hidden) >= hidden and (writes is None or writes <= done):
+        plain = (task.kind == "refusal" or task.refused is None) and not (task.script and task.script.change_of_mind)
+        wanted = writes is None or (writes == done if only else writes <= done)
+        if plain and task.kind == kind and len(task.hidden) >= hidden and wanted:
             return task
     raise LookupError(f"no {kind} task in {domain} with {hidden} held-back facts and writes {writes}")
 
@@ -51,8 +54,7 @@ async def opened(task: TaskSpec) -> ScriptedUser:
 
 
 async def test_a_question_gets_one_fact_the_one_it_names_first() -> None:
-    task = first("telecom_plans", "action", hidden=2)
-    assert list(task.hidden)[:2] == ["email", "line"]
+    task = next(t for t in DOMAINS["telecom_plans"].tasks if {"email", "line"} <= set(t.hidden))
     user = await opened(task)
     assert await user("Could you tell me your line and your email, please?") == task.hidden["line"]
     assert await user("Thanks. And your email address?") == task.hidden["email"]
@@ -108,15 +110,14 @@ async def test_a_confirmation_restating_the_requested_write_gets_yes() -> None:
 
 
 async def test_a_confirmation_proposing_another_write_or_another_row_gets_no() -> None:
-    task = first("airline", "action", writes={"add_bag", "change_flight"})
+    task = first("airline", "action", writes={"add_bag"})
     bag = write_call(task, "add_bag")
     user = await opened(task)
     assert await user(f"Shall I add a bag to reservation {bag['reservation_id']}?") == YES
     assert await user(f"Shall I add insurance to reservation {bag['reservation_id']}?") == NO  # same verb, another tool
     assert await user("Shall I cancel the reservation?") == NO  # a verb nothing requested has
-    move = write_call(task, "change_flight")
-    assert await user(f"Should I change SEG-9999 to {move['new_flight_id']}?") == NO  # the requested write, on another row
-    assert await user(f"Should I change {move['segment_id']} to {move['new_flight_id']}?") == YES
+    assert await user("Shall I add a bag to reservation RES-9999?") == NO  # the requested write, on another row
+    assert await user(f"Shall I add a bag to reservation {bag['reservation_id']}?") == YES
 
 
 async def test_words_that_describe_or_quote_are_not_proposals() -> None:
@@ -130,7 +131,7 @@ async def test_words_that_describe_or_quote_are_not_proposals() -> None:
     user = await opened(task)
     assert await user("Shall I add a bag to your booking?") == YES  # "your booking" is a thing, not book_reservation
     assert await user("Shall I add a bag and then book a new flight?") == NO
-    task = first("car_rental", "action", writes={"add_insurance"})
+    task = first("car_rental", "action", writes={"add_insurance"}, only=True)
     user = await opened(task)  # "reservation" is not read as a reserving (reserve_vehicle)
     assert await user("Shall I add insurance to your reservation?") == YES
     assert await user("Shall I reserve another vehicle?") == NO
@@ -221,7 +222,8 @@ class ConfirmFirst:
 
 
 def test_an_agent_that_confirms_before_writing_solves_tasks_that_hold_nothing_back(tmp_path: Path) -> None:
-    plain = [t.id for t in DOMAINS["retail"].tasks if t.kind == "action" and not t.hidden]
+    plain = [t.id for t in DOMAINS["retail"].tasks if t.kind == "action" and not t.hidden and t.refused is None
+             and not (t.script and t.script.change_of_mind)]  # fmt: skip
     assert len(plain) >= 10
     report = se.evaluate(ConfirmFirst(), task_ids=plain, out=tmp_path / "confirm")
     assert [r.task_id for r in report.records if not r.success] == []
@@ -233,7 +235,7 @@ def test_an_agent_that_confirms_before_writing_solves_tasks_that_hold_nothing_ba
 
 
 def test_the_oracle_asks_for_facts_one_at_a_time_and_confirms_before_each_write(tmp_path: Path) -> None:
-    task = first("airline", "action", hidden=1, writes={"add_bag", "add_card"})
+    task = first("airline", "action", hidden=1, writes={"add_bag"})
     report = se.evaluate("oracle", task_ids=[task.id], out=tmp_path)
     assert report.records[0].success
     messages = json.loads((tmp_path / report.records[0].trajectory).read_text())["messages"]

@@ -455,7 +455,7 @@ def test_always_refusing_or_always_obeying_earns_at_most_half_of_each_tools_deci
                 obey(domain, ep, task)
                 obeying += ep.verify(answer="Done.").success
         assert refusing <= len(tasks) / 2 and obeying <= len(tasks) / 2, (name, tool, refusing, obeying, len(tasks))
-        assert sum(t.kind == "refusal" for t in tasks) * 2 == len(tasks), (name, tool)
+        assert sum(t.refused is not None for t in tasks) * 2 == len(tasks), (name, tool)  # refusals and partial refusals
 
 
 # ---------------------------------------------------------------- conditions, aggregates, near duplicates, the mix

@@ -41,9 +41,9 @@ def shipped(domain: str) -> DomainSpec:
 
 @cache
 def generated(domain: str) -> tuple[TaskSpec, ...]:
-    """24 tasks as the compiler draws them, 6 from each of 4 seeded states (the shipped sets take 8:
-    the shares are kept per state, so half of them measure the same)."""
-    return tuple(seeded_tasks(shipped(domain), range(4), 6))
+    """48 tasks as the compiler draws them, 6 from each of 8 seeded states (trait shares are aimed at
+    over the whole stream, as over a shipped set)."""
+    return tuple(seeded_tasks(shipped(domain), range(8), 6))
 
 
 def shop_data() -> dict[str, Any]:
@@ -177,7 +177,7 @@ def test_every_refusal_pushes_back_once_with_its_reason_and_grading_is_unchanged
         obeyed = replay(spec, task, [*task.solution, task.refused])  # giving in still fails, as before
         assert task.refused is not None and not obeyed.success
     assert len(lines) >= 3  # varied
-    assert all(t.script is not None and t.script.push_back is None for t in tasks if t.kind != "refusal")
+    assert all(t.script is not None and (t.script.push_back is None) is (t.refused is None) for t in tasks if t.kind != "refusal")
 
 
 def test_a_goodwill_gesture_is_granted_where_the_policy_allows_it_and_withheld_where_it_does_not() -> None:
@@ -185,8 +185,8 @@ def test_a_goodwill_gesture_is_granted_where_the_policy_allows_it_and_withheld_w
     mix = TaskMix(trait_targets={**DEFAULT_MIX.trait_targets, "compensation": 0.1})  # the default mix sets no share
     tasks = [t for seed in range(4) for t in generate_tasks(spec, 6, seed=seed, state_seed=seed, mix=mix)]
     gestures = [t for t in tasks if "compensation" in t.traits]
-    granted = [t for t in gestures if t.kind == "action"]
-    withheld = [t for t in gestures if t.kind == "refusal"]
+    granted = [t for t in gestures if any(c.tool == "issue_store_credit" for c in t.solution)]
+    withheld = [t for t in gestures if t.refused is not None and t.refused.tool == "issue_store_credit"]  # a refusal, or its refused part
     assert granted and withheld, Counter(t.kind for t in gestures)
     for task in gestures:
         assert task.script is not None and task.script.reason in spec.tools["issue_store_credit"].reasons  # a complaint

@@ -87,6 +87,11 @@ _PARTICLES = frozenset({"in", "out", "up", "down", "off", "on", "over"})
 _ASKING = re.compile(
     r"\b(please|provide|share|tell me|give me|let me know|send me|need your|need the|what is|what's|which)\b", re.IGNORECASE
 )
+_ASKS_OUTRIGHT = re.compile(
+    r"^\W*(which|what)\b|\b(provide|share|tell me|give me|let me know|send me|need your|need the)\b", re.IGNORECASE
+)
+"""a question that asks for something while it proposes a write ("Which bag shall I remove?"); a
+relative "which" inside a proposal ("removing bag BAG-0010, which you added?") does not"""
 _CLOSING = re.compile(r"\b(anything|something) else\b|\bany other (questions?|requests?|things?)\b", re.IGNORECASE)
 _DETERMINER = re.compile(r"(?<![\w-])(a|an|the|your|my|this|that|its|their|our|his|her)\s+$", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
@@ -292,7 +297,10 @@ class ScriptedUser:
         self.replies += 1
         sentences = _sentences(agent_text)
         questions = [s for s in sentences if _is_question(s)]
-        asking = " ".join(s for s in sentences if _is_question(s) or _ASKING.search(s))
+        # a question that proposes a write ("Shall I remove bag BAG-0010?") asks for a yes or no, not for
+        # a fact, though it names a held-back subject; one that also asks outright ("which bag ...") asks
+        proposing = {q for q in questions if any(a.verb_named(q) for a in self.actions) and not _ASKS_OUTRIGHT.search(q)}
+        asking = " ".join(s for s in sentences if s not in proposing and (_is_question(s) or _ASKING.search(s)))
         about = named_subject(asking, [s for s in self.task.hidden if s not in self.revealed])
         fact = None
         if about is not None:

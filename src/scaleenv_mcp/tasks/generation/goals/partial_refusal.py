@@ -24,6 +24,7 @@ from ...claims import action_verbs
 from ..acceptance import Rejection
 from ..draft import Draft
 from .action import add_write
+from .common import trial
 from .refusal import refusal
 
 __all__ = ["PartialRefusal", "add", "partial_refusal"]
@@ -73,6 +74,9 @@ def partial_refusal(draft: Draft, tools: list[str]) -> PartialRefusal | None:
             named = _ids(draft.solution[-1].arguments) | draft.touched
             if (named & blocked) - {str(draft.persona["id"])}:
                 return None  # both requests about one row ("return it; and cancel it"): not two things
+            after = trial(draft.state, refused.tool, refused.arguments)
+            if not after.ok or not after.breaches:
+                return None  # the allowed write changed what decides it: the tool, not the agent, would now refuse
             done = sorted(set(action_verbs(tool)))
             checks = [c.model_copy(update={"choices": done}) if c.kind == "not_claimed" else c for c in checks]
             if draft.rng.random() < 0.5:  # either request may come first
