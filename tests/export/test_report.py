@@ -141,7 +141,7 @@ def test_an_episode_page_shows_every_check_every_tool_call_and_result_and_the_st
     assert diff and "The state diff is not recorded" not in text
     for table in diff["tables"]:
         assert table in text
-    assert "outcome success reward 1.0 steps 4 termination answered" in text
+    assert f"outcome success reward 1.0 steps {record.steps} termination answered" in text
 
 
 def test_hostile_text_is_escaped_and_names_stay_inside_the_site(runs: dict[str, Path], site: Path) -> None:

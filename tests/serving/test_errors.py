@@ -45,6 +45,7 @@ ERRORS: list[tuple[str, str, int, type[Exception]]] = [
     ("scaleenv_mcp.spec.catalog", "DomainNotFound", 404, LookupError),
     ("scaleenv_mcp.engine.runtime", "_Failure", 400, Exception),
     ("scaleenv_mcp.engine.seed", "SeedError", 400, ValueError),
+    ("scaleenv_mcp.tasks.distractors", "DistractorError", 400, ValueError),
     ("scaleenv_mcp.compiler.pipeline", "GateFailed", 400, RuntimeError),
     ("scaleenv_mcp.episodes.coordinator", "EpisodeError", 404, LookupError),
     ("scaleenv_mcp.episodes.coordinator", "BadEpisodeRequest", 400, ValueError),

@@ -35,6 +35,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from ..engine.diff import StateDiff
+from ..errors import ScaleenvError
 from ..engine.runtime import execute
 from ..engine.seed import SeedError, add_near_copies
 from ..engine.state import State
@@ -78,8 +79,10 @@ _GROUP = 50
 """the most rows a description compares a row with (the generator compares at most 20)"""
 
 
-class DistractorError(ValueError):
+class DistractorError(ScaleenvError, ValueError):
     """A task's distractor recipe is malformed or cannot be built on its seed's state (one line: what and where)."""
+
+    default_status = 400
 
 
 @dataclass(frozen=True)
