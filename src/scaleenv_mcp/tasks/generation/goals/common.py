@@ -104,8 +104,8 @@ def _option_named(draft: Draft, entity: str, row: dict[str, Any]) -> str | None:
     labelled parent; None when another row of that parent has the same options, or the row is not
     such an option (the blueprint's description is used then)."""
     spec_entity = draft.spec.entities[entity]
-    if spec_entity.label is not None:
-        return None
+    if spec_entity.label is not None or draft.ownable(entity):
+        return None  # a row with a name of its own, or a user's own row (a card): the blueprint's words
     parents = [(n, f) for n, f in spec_entity.fields.items() if f.type == "ref"]
     if len(parents) != 1 or row.get(parents[0][0]) is None:
         return None
@@ -145,9 +145,10 @@ def _named_by_contents(draft: Draft, tool_name: str, entity: str, row: dict[str,
         refs = {str(f.ref): n for n, f in child.fields.items() if f.type == "ref"}
         if entity not in refs or not listed & set(refs):
             continue
-        labelled = [
+        products = {str(f.ref) for item in listed for f in spec.entities[item].fields.values() if f.type == "ref"}
+        labelled = [  # the lines name what the listed rows are options of (an order's items: their products)
             (n, str(f.ref)) for n, f in child.fields.items()
-            if f.type == "ref" and f.ref not in (entity, draft.persona_entity) and spec.entities[str(f.ref)].label
+            if f.type == "ref" and str(f.ref) in products and spec.entities[str(f.ref)].label and not draft.ownable(str(f.ref))
         ]  # fmt: skip
         if not labelled:
             continue
@@ -175,10 +176,10 @@ def open_details(draft: Draft, entity: str, row: dict[str, Any], rows: list[tupl
     """Open ``row``'s details when they show what the agent still needs for the other ``rows`` of the
     call: an order's details list its items (and their products), which is how an agent learns the ids
     of the items a user names in an exchange and then finds another option of the same product.
-    Runs the read whose one parameter is ``row`` and whose joined rows refer to an unknown row among
-    ``rows`` (a row already found needs nothing); always True, since a call that shows nothing new
-    is not kept."""
-    unknown = {str(other["id"]) for _, other in rows if other["id"] not in draft.known}
+    Runs the read whose one parameter is ``row`` and whose joined rows refer to a catalogue row among
+    ``rows`` not yet found (the user's own rows are found by their own listings), and keeps it only if
+    it shows one of them; always True: a row it does not show is left to :meth:`.Draft.discover`."""
+    unknown = {str(other["id"]) for kind, other in rows if other["id"] not in draft.known and not draft.ownable(kind)}
     if row["id"] not in draft.known or not unknown:
         return True
     spec = draft.spec
@@ -197,7 +198,10 @@ def open_details(draft: Draft, entity: str, row: dict[str, Any], rows: list[tupl
             if other["id"] in unknown
         )
         if refers and not any(c.tool == name and c.arguments == {pname: row["id"]} for c in draft.solution):
-            draft.run(name, {pname: row["id"]})
+            mark = draft.checkpoint()
+            shown = draft.run(name, {pname: row["id"]})
+            if shown is not None and not unknown & draft.known:
+                draft.rollback(mark)  # it shows none of them: not a step of the reference
     return True
 
 
