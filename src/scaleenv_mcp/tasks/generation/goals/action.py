@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..acceptance import Rejection
 from ..changes import changes_since, journal_mark
 from ..draft import Draft
-from .common import Read, bind_rows, candidates, persona_params, request_text, succeeds
+from .common import Read, bind_rows, candidates, open_details, persona_params, request_text, succeeds
 
 __all__ = ["add", "add_write"]
 
@@ -74,7 +74,7 @@ def add_write(draft: Draft, tool_name: str, prefer: set[str]) -> bool:
         if any(draft.run(read, read_args) is None for read, read_args in reads):  # the search that finds a pair
             draft.rollback(mark)
             continue
-        if not all(draft.discover(entity, row) for entity, row in rows):
+        if not all(draft.discover(entity, row) and open_details(draft, entity, row, rows) for entity, row in rows):
             draft.rollback(mark)
             continue
         mark_rows = journal_mark(draft.state)

@@ -18,7 +18,7 @@ from ....spec.types import ref_var
 from ...wording import describing_fields, entity_noun, request, row_part, series, value_phrase
 from ..draft import Draft
 
-__all__ = ["Read", "bind_rows", "candidates", "fair_question", "persona_params", "request_text", "succeeds", "trial"]
+__all__ = ["Read", "bind_rows", "candidates", "fair_question", "open_details", "persona_params", "request_text", "succeeds", "trial"]
 
 _SAMPLE = 60
 """rows of a table a candidate call is drawn from (the user's own rows come on top)"""
@@ -87,13 +87,122 @@ def bind_rows(
             someone = entity == draft.persona_entity  # another person the call names (a ticket's new holder)
             if draft.ownable(entity) and not draft.owned(entity, row) and not someone and not draft.unowned(entity, row):
                 return None  # another user's row: never asked for
-            said = draft.describe(entity, row)
+            said = (_option_named(draft, entity, row) if param.type == "list" else None) or draft.describe(entity, row)
+            if said is not None and said not in draft.conditions and param.type == "ref":
+                said = _named_by_contents(draft, tool_name, entity, row) or said
             if said is None or said in texts:
                 return None
             texts.append(said)
             rows.append((entity, row))
         phrases.append((pname, series(texts)))
     return phrases, rows
+
+
+def _option_named(draft: Draft, entity: str, row: dict[str, Any]) -> str | None:
+    """A catalogue option named the way a shopper names it: its product and its options ("the
+    T-Shirt (color: red, size: L)"), for a row with no label of its own whose one reference is to a
+    labelled parent; None when another row of that parent has the same options, or the row is not
+    such an option (the blueprint's description is used then)."""
+    spec_entity = draft.spec.entities[entity]
+    if spec_entity.label is not None or draft.ownable(entity):
+        return None  # a row with a name of its own, or a user's own row (a card): the blueprint's words
+    parents = [(n, f) for n, f in spec_entity.fields.items() if f.type == "ref"]
+    if len(parents) != 1 or row.get(parents[0][0]) is None:
+        return None
+    pname, pfield = parents[0]
+    parent_entity = draft.spec.entities[str(pfield.ref)]
+    parent = draft.state.get(str(pfield.ref), row[pname])
+    if parent_entity.label is None or parent is None or parent.get(parent_entity.label) is None:
+        return None
+    options = [n for n, f in spec_entity.fields.items() if f.identifying and f.kind == "string" and row.get(n) is not None]
+    if not options:
+        return None
+    same = {pname: row[pname], **{n: row[n] for n in options}}
+    said = ", ".join(str(row[n]) for n in options)
+    money = [n for n, f in spec_entity.fields.items() if f.type == "money" and row.get(n) is not None]
+    if len(draft.state.find(entity, same, limit=2)) > 1:  # two options alike but for their price: say the price
+        if len(money) != 1 or len(draft.state.find(entity, {**same, money[0]: row[money[0]]}, limit=2)) > 1:
+            return None
+        said += f") at {value_phrase(spec_entity.fields[money[0]], row[money[0]])}"
+    else:
+        said += ")"
+    text = f"the {parent[parent_entity.label]} ({said}"
+    draft.names[str(row["id"])] = (entity, text)
+    draft.described[str(row["id"])] = [pname, *options]
+    return text
+
+
+def _named_by_contents(draft: Draft, tool_name: str, entity: str, row: dict[str, Any]) -> str | None:
+    """The user's row named by what is in it ("my order of the Headphones and the Coffee Maker"), for a
+    call that also lists rows its lines hold (the items of an order to exchange): how a shopper names
+    an order. Only for a row with no label whose lines refer to a labelled row, and only when no other
+    row of the user's holds the same things; None otherwise (the blueprint's description is used)."""
+    spec = draft.spec
+    listed = {str(p.ref_entity) for p in spec.tools[tool_name].params.values() if p.type == "list" and p.ref_entity}
+    if spec.entities[entity].label is not None or not listed or not draft.owned(entity, row):
+        return None
+    for child_name, child in spec.entities.items():
+        refs = {str(f.ref): n for n, f in child.fields.items() if f.type == "ref"}
+        if entity not in refs or not listed & set(refs):
+            continue
+        products = {str(f.ref) for item in listed for f in spec.entities[item].fields.values() if f.type == "ref"}
+        labelled = [  # the lines name what the listed rows are options of (an order's items: their products)
+            (n, str(f.ref)) for n, f in child.fields.items()
+            if f.type == "ref" and str(f.ref) in products and spec.entities[str(f.ref)].label and not draft.ownable(str(f.ref))
+        ]  # fmt: skip
+        if not labelled:
+            continue
+        lines = (child_name, refs[entity], *labelled[0])
+        mine = _contents(draft, lines, row)
+        if not mine or any(_contents(draft, lines, other) == mine for other in draft.owned_rows(entity) if other["id"] != row["id"]):
+            return None
+        text = f"my {entity_noun(entity, spec.entities[entity])} of {series([f'the {name}' for name in mine])}"
+        draft.names[str(row["id"])] = (entity, text)
+        draft.described[str(row["id"])] = []
+        return text
+    return None
+
+
+def _contents(draft: Draft, lines: tuple[str, str, str, str], of: dict[str, Any]) -> list[str]:
+    """The labels of what ``of``'s lines refer to, sorted; ``lines``: (the lines' entity, their field
+    naming ``of``, their field naming the labelled row, that row's entity)."""
+    child, link, by, target = lines
+    label = str(draft.spec.entities[target].label)
+    parents = (draft.state.get(target, line[by]) for line in draft.state.find(child, {link: of["id"]}))
+    return sorted({str(p[label]) for p in parents if p is not None and p.get(label) is not None})
+
+
+def open_details(draft: Draft, entity: str, row: dict[str, Any], rows: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Open ``row``'s details when they show what the agent still needs for the other ``rows`` of the
+    call: an order's details list its items (and their products), which is how an agent learns the ids
+    of the items a user names in an exchange and then finds another option of the same product.
+    Runs the read whose one parameter is ``row`` and whose joined rows refer to a catalogue row among
+    ``rows`` not yet found (the user's own rows are found by their own listings), and keeps it only if
+    it shows one of them; always True: a row it does not show is left to :meth:`.Draft.discover`."""
+    unknown = {str(other["id"]) for kind, other in rows if other["id"] not in draft.known and not draft.ownable(kind)}
+    if row["id"] not in draft.known or not unknown:
+        return True
+    spec = draft.spec
+    for name, tool in spec.tools.items():
+        if tool.is_write or not tool.include or len(tool.params) != 1 or len(tool.ref_params) != 1:
+            continue
+        ((var, pname),) = tool.ref_params.items()
+        if spec.view(name).entities.get(var) != entity:
+            continue
+        joined = [j.entity for j in tool.include.values()]
+        refers = any(
+            f.type == "ref" and str(f.ref) == other_entity
+            for j in joined
+            for f in spec.entities[j].fields.values()
+            for other_entity, other in rows
+            if other["id"] in unknown
+        )
+        if refers and not any(c.tool == name and c.arguments == {pname: row["id"]} for c in draft.solution):
+            mark = draft.checkpoint()
+            shown = draft.run(name, {pname: row["id"]})
+            if shown is not None and not unknown & draft.known:
+                draft.rollback(mark)  # it shows none of them: not a step of the reference
+    return True
 
 
 def _pair_named(draft: Draft, named: list[tuple[str, str]]) -> tuple[str, Read] | None:
