@@ -403,7 +403,10 @@ def _keeping_fields(spec: DomainSpec, tool: str, entity: str) -> list[str]:
     wants one either way); "if it is still waiting, cancel it; otherwise reserve another" ends the row,
     and a new one as its fallback undoes what the user asked for."""
     written = spec.view(tool).writes.get(entity, frozenset())
-    return [f for f in _deciding_fields(spec, tool, entity) if f not in written and "*" not in written]
+    fields = spec.entities[entity].fields
+    if "*" in written or any(fields[f].type in ("enum", "bool") for f in written if f in fields):
+        return []  # it ends the row or moves its state (cancels it, drops it): no new one is its fallback
+    return [f for f in _deciding_fields(spec, tool, entity) if f not in written]
 
 
 def _shared(spec: DomainSpec, tool_a: str, args_a: dict[str, Any], tool_b: str, drawn: list[dict[str, Any]]) -> list[dict[str, Any]]:
