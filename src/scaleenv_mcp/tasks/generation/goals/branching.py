@@ -149,8 +149,12 @@ def add(draft: Draft) -> Rejection | None:
     if draft.order.goals > 1:
         tools = list(draft.spec.write_tools())
         draft.rng.shuffle(tools)
+        kind = draft.spec.entities[found.entity].fields[found.field].type
+        # a row decided by a date or a count takes either write after the other (renew, then return the
+        # same loan): its further goal is another row; a state the taken write moved rules that out already
+        avoid = frozenset() if kind in ("enum", "bool") else frozenset({found.row_id})
         for tool in tools[:_TRIES_MORE]:
-            if add_write(draft, tool, set(), frozenset({found.row_id})):
+            if add_write(draft, tool, set(), avoid):
                 break
     return None
 
