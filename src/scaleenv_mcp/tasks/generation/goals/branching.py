@@ -9,7 +9,11 @@ keeps forbids it) for the values in the condition and not for some others, and t
 is allowed for at least one value outside it, so the "otherwise" branch is a request that policy
 could grant.
 
-Both branches act on one row, so the sentence reads as one request. Only the branch the state
+The condition may also be a date compared with today ("if its due date has not passed yet, renew
+it; otherwise I'm returning it") or a small count ("fewer than 2 renewals"), and where a row's own
+writes split no field, the "otherwise" may make a new row in its place ("if it is still scheduled,
+move it to the 10:00 slot; otherwise book me that slot"), but only after a write that keeps its row
+(a reschedule, never a cancel). Both branches are about one row, so the sentence reads as one request. Only the branch the state
 decides runs in the reference solution (its checks come from its diff, as for any action goal);
 the other is kept as :attr:`Branch.untaken`, and :func:`untaken_fails` replays it in place of the
 taken one to prove that an agent who guessed the branch fails the checks. Which branch the state
