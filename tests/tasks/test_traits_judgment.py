@@ -27,7 +27,7 @@ from scaleenv_mcp.tasks.generation.acceptance import TASK_RULES, WORDING_RULES, 
 from scaleenv_mcp.tasks.generation.assembly import assemble, checks, word
 from scaleenv_mcp.tasks.generation.draft import Draft, Order, initial_state_ref, persona_tool, start_draft
 from scaleenv_mcp.tasks.generation.goals import STRATEGIES
-from scaleenv_mcp.tasks.generation.goals.branching import Branch, _viable_pairs, branching, untaken_fails
+from scaleenv_mcp.tasks.generation.goals.branching import Branch, _viable_pairs, branching, side_of, untaken_fails
 from scaleenv_mcp.tasks.generation.goals.deep import DEEP_CALLS
 from scaleenv_mcp.tasks.generation.mix import DEFAULT_MIX
 from scaleenv_mcp.tasks.policy import shown_ids
@@ -96,6 +96,58 @@ def test_a_branching_goal_takes_the_branch_the_state_decides_and_guessing_the_ot
     assert row is not None and (row[branch.field] in branch.values) is holds
 
 
+@pytest.mark.parametrize(
+    ("domain", "holds", "field"),
+    [("clinic_appointments", True, "status"), ("clinic_appointments", False, "status"), ("library_loans", True, "due_on"),
+     ("library_loans", False, "due_on")],
+)  # fmt: skip
+def test_a_branch_decided_by_a_date_or_with_a_new_booking_as_fallback_pays_only_the_branch_the_state_takes(
+    domain: str, holds: bool, field: str
+) -> None:
+    # clinic: "if it is still scheduled, move it to <slot>; otherwise book me <slot>" (the fallback creates
+    # a row); library: "if its due date has not passed yet, renew it; otherwise I'm returning it" (a date)
+    spec = se.load(domain).spec
+    task, branch, work = _made(domain, "action", lambda d: branching(d, holds))
+    assert isinstance(branch, Branch) and branch.holds is holds and branch.field == field
+    assert "Otherwise," in task.instruction
+    if domain == "clinic_appointments":
+        assert {branch.taken.tool, branch.untaken.tool} == {"reschedule_appointment", "book_appointment"}
+        assert (branch.taken.tool == "reschedule_appointment") is holds
+        assert "still scheduled" in task.instruction
+    else:
+        assert "due date has not passed yet" in task.instruction
+    assert branch.taken in task.solution and branch.untaken not in task.solution
+    # the reference reads the deciding row before the taken write, even when that write names another row
+    before = task.solution[: task.solution.index(branch.taken)]
+    row = work.get(branch.entity, branch.row_id)
+    assert row is not None
+    assert branch.row_id in _shown(task, before)
+    assert _play(task, task.solution, "Done.").success
+    guessed = [branch.untaken if c == branch.taken else c for c in task.solution]
+    assert not _play(task, guessed, "Done.").success
+    assert untaken_fails(work, task, branch)
+    # the condition is about a value the user does not state, and the row's own value decides it
+    assert str(row[field]) not in task.instruction.split(": if ")[0]
+    f = spec.entities[branch.entity].fields[field]
+    assert (side_of(spec, f, row[field]) in branch.values) is holds
+
+
+def _shown(task: TaskSpec, calls: list[ToolCall]) -> set[str]:
+    """The ids the calls' results show, played from the task's initial state."""
+    with se.load(task.domain).episode(task, answer_channel="prose") as ep:
+        return {i for c in calls for i in shown_ids(ep.call(c.tool, c.arguments).data)}
+
+
+def test_a_creation_is_a_fallback_only_for_a_write_that_keeps_its_row() -> None:
+    # a reschedule keeps the appointment, so "otherwise book a new one" is what the user wants either
+    # way; a cancel ends it, and booking a new one as its fallback would undo the request
+    clinic = _viable_pairs(se.load("clinic_appointments").spec)
+    assert ("reschedule_appointment", "book_appointment", "status") in clinic
+    assert not any(first == "cancel_appointment" for first, _, _ in clinic)
+    library = _viable_pairs(se.load("library_loans").spec)
+    assert ("renew_loan", "return_copy", "due_on") in library
+
+
 def test_the_branching_strategy_serves_a_refusals_allowed_counterpart_with_the_taken_write() -> None:
     spec = se.load("retail").spec
     initial = seed_state(spec)
@@ -143,6 +195,12 @@ def test_branch_wording_reads_as_one_request_about_one_row() -> None:
     assert branch_condition("status", status, ["delivered"]) == "it is delivered"
     assert branch_condition("late_checkout", FieldSpec(type="bool"), [False]) == "it does not have late checkout"
     assert branch_condition("refundable", FieldSpec(type="bool"), [True]) == "it is refundable"
+    due = FieldSpec(type="date")
+    assert branch_condition("due_on", due, ["2026-09-08"], "2026-09-01") == "its due date has not passed yet"
+    assert branch_condition("due_on", due, ["2026-08-25"], "2026-09-01") == "its due date has already passed"
+    renewals = FieldSpec(type="int", min=0, max=2)
+    assert branch_condition("renewals", renewals, [0, 1]) == "it has fewer than 2 renewals"
+    assert branch_condition("renewals", renewals, [2]) == "it has 2 or more renewals"
     text = branch_request("my order for The Silver Bridge", "it is still pending", "Please cancel it.",
                           "I'd like to send back it. The reason: it arrived damaged.")  # fmt: skip
     assert text == (
@@ -227,4 +285,5 @@ def test_fresh_tasks_carry_their_traits_and_meet_the_targets_of_the_mix(domain: 
 def test_the_pairs_a_branch_can_take_are_worked_out_the_same_way_every_time() -> None:
     spec = se.load("retail").spec
     assert _viable_pairs(spec) == _viable_pairs(spec) and ("cancel_order", "open_return", "status") in _viable_pairs(spec)
-    assert _viable_pairs(se.load("clinic_appointments").spec) == frozenset()  # cancel and reschedule both need "scheduled"
+    clinic = _viable_pairs(se.load("clinic_appointments").spec)  # cancel and reschedule both need "scheduled":
+    assert {second for _, second, _ in clinic} == {"book_appointment"}  # only a new booking is a fallback

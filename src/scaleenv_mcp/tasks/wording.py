@@ -120,15 +120,26 @@ def condition(noun: str, name: str, f: FieldSpec, value_text: str) -> str:
     return f"whichever of my {plural(noun)} has {value_text} as its {field_phrase(name, f)}"
 
 
-def branch_condition(name: str, f: FieldSpec, values: Sequence[Any]) -> str:
+def branch_condition(name: str, f: FieldSpec, values: Sequence[Any], today: str = "") -> str:
     """The "if" of a branching request, about the row called "it": "it is still pending or paid"
     (a status early in its lifecycle), "its cabin is economy", "it is refundable", "it doesn't have
-    late checkout"."""
+    late checkout", "its due date has not passed yet" (a date: ``values`` holds a date on the side
+    of ``today`` the condition names), "it has fewer than 2 renewals" (a count: the values below a line)."""
     phrase = field_phrase(name, f)
     if f.type == "bool":
         if phrase.split()[-1].endswith(_ADJECTIVE):
             return f"it is {'' if values[0] else 'not '}{phrase}"
         return f"it {'has' if values[0] else 'does not have'} {phrase}"
+    if f.type == "date":  # values: the probe on the side the first write is allowed for (before or after today)
+        future = bool(values) and str(values[0])[:10] > today
+        return f"its {_date_noun(name, f)} {'has not passed yet' if future else 'has already passed'}"
+    if f.type == "int" and f.min is not None and f.max is not None:
+        counts = sorted(int(v) for v in values)
+        below = counts[0] == int(f.min)
+        line = counts[-1] + 1 if below else counts[0]
+        if phrase.endswith("s"):
+            return f"it has {'fewer than ' if below else ''}{line}{'' if below else ' or more'} {phrase}"
+        return f"its {phrase} is {'below ' if below else ''}{line}{'' if below else ' or more'}"
     said = " or ".join(value_phrase(f, v) for v in values)
     if name == "status":
         order = list(f.values or [])
@@ -136,6 +147,18 @@ def branch_condition(name: str, f: FieldSpec, values: Sequence[Any]) -> str:
         return f"it is {'still ' if early else ''}{said}"
     return f"its {phrase} is {said}"
 
+
+def _date_noun(name: str, f: FieldSpec) -> str:
+    """A date field as a noun: its blueprint phrase, else "due date" for ``due_on``, "expiry date" for
+    ``expires_on``, "start date" for ``starts_at``."""
+    if f.phrase:
+        return f.phrase
+    stem = name.removesuffix("_on").removesuffix("_at").replace("_", " ")
+    return _DATE_NOUNS.get(stem, f"{stem} date")
+
+
+_DATE_NOUNS = {"due": "due date", "expires": "expiry date", "starts": "start date", "ends": "end date", "returned": "return date"}
+"""date field stems whose noun is not the stem followed by "date"."""
 
 _ADJECTIVE = ("ed", "able", "ible", "ive", "ful", "ent", "ant", "ous", "al", "ic", "open", "due")
 """endings of a bool field's phrase that read as a state ("it is refundable"), not a thing it has"""

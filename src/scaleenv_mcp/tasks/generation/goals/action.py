@@ -52,12 +52,14 @@ def add(draft: Draft) -> Rejection | None:
     return None if draft.phrases else Rejection.NO_BINDING
 
 
-def add_write(draft: Draft, tool_name: str, prefer: set[str]) -> bool:
-    """Bind, describe and run one write; False (and no change) if no good binding exists."""
+def add_write(draft: Draft, tool_name: str, prefer: set[str], avoid: frozenset[str] = frozenset()) -> bool:
+    """Bind, describe and run one write; False (and no change) if no good binding exists. ``avoid``:
+    rows the write must not name (a branching goal's row, already decided: renew it, then return it
+    is no second request)."""
     spec = draft.spec
     tool = spec.tools[tool_name]
     params = persona_params(draft, tool_name)
-    made = {row_id for ids in draft.created.values() for row_id in ids}
+    made = {row_id for ids in draft.created.values() for row_id in ids} | avoid
     calls = candidates(draft, tool_name, params)
     if made:  # a row this task made is not changed again (create, then change it: see acceptance.change_then_undo)
         calls = [a for a in calls if not made & {x for v in a.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)}]

@@ -9,7 +9,11 @@ keeps forbids it) for the values in the condition and not for some others, and t
 is allowed for at least one value outside it, so the "otherwise" branch is a request that policy
 could grant.
 
-Both branches act on one row, so the sentence reads as one request. Only the branch the state
+The condition may also be a date compared with today ("if its due date has not passed yet, renew
+it; otherwise I'm returning it") or a small count ("fewer than 2 renewals"), and where a row's own
+writes split no field, the "otherwise" may make a new row in its place ("if it is still scheduled,
+move it to the 10:00 slot; otherwise book me that slot"), but only after a write that keeps its row
+(a reschedule, never a cancel). Both branches are about one row, so the sentence reads as one request. Only the branch the state
 decides runs in the reference solution (its checks come from its diff, as for any action goal);
 the other is kept as :attr:`Branch.untaken`, and :func:`untaken_fails` replays it in place of the
 taken one to prove that an agent who guessed the branch fails the checks. Which branch the state
@@ -19,6 +23,7 @@ about half of them and "always take the first branch" is worth no more than chan
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +34,7 @@ from ....engine.runtime import execute
 from ....engine.seed import seed_state
 from ....engine.state import State
 from ....spec.memo import per_spec
-from ....spec.model import DomainSpec
+from ....spec.model import CreateEffect, DomainSpec, FieldSpec
 from ....spec.task import TaskSpec, ToolCall
 from ....spec.types import ref_var
 from ...derive import checks_from_diff
@@ -41,7 +46,7 @@ from ..draft import Draft
 from .action import add_write
 from .common import bind_rows, candidates, persona_params, request_text, succeeds
 
-__all__ = ["Branch", "add", "branch_verdicts", "branching", "untaken_fails"]
+__all__ = ["Branch", "add", "branch_verdicts", "branching", "probe_values", "side_of", "untaken_fails"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,7 @@ def branch_verdicts(state: State, tool: str, args: dict[str, Any], entity: str, 
     import sqlite3
 
     spec = state.spec
-    f = spec.entities[entity].fields[fname]
-    values: Sequence[Any] = f.values or [] if f.type == "enum" else [True, False]
+    values = probe_values(spec, spec.entities[entity].fields[fname])
     verdicts: dict[Any, bool] = {}
     for value in values:
         with state.trial():
@@ -77,6 +81,45 @@ def branch_verdicts(state: State, tool: str, args: dict[str, Any], entity: str, 
             outcome = execute(state, tool, args)
             verdicts[value] = outcome.ok and not outcome.breaches
     return verdicts
+
+
+def probe_values(spec: DomainSpec, f: FieldSpec) -> Sequence[Any]:
+    """The values a condition on the field is decided over: an enum's values, yes and no, every count
+    of a small int field (0 to 2 renewals), and for a date one a week before and one a week after
+    today (the condition is then "its due date has passed" or "has not passed yet")."""
+    if f.type == "enum":
+        return f.values or []
+    if f.type == "bool":
+        return [True, False]
+    if f.type == "int" and f.min is not None and f.max is not None and f.max - f.min <= _INT_SPAN:
+        return list(range(int(f.min), int(f.max) + 1))
+    if f.type == "date":
+        today = dt.date.fromisoformat(spec.today)
+        return [(today - dt.timedelta(days=_DATE_PROBE)).isoformat(), (today + dt.timedelta(days=_DATE_PROBE)).isoformat()]
+    return []
+
+
+def side_of(spec: DomainSpec, f: FieldSpec, value: Any) -> Any:
+    """The probe value that stands for a row's actual value (which side of the condition it is on):
+    the value itself for an enum, yes/no or count field, a date's probe on the same side of today;
+    None for a date of today itself or a count outside the probes (too near the line to phrase)."""
+    if f.type != "date":
+        return value if value in probe_values(spec, f) else None
+    if not isinstance(value, str) or value[:10] == spec.today:
+        return None
+    past, future = probe_values(spec, f)
+    return past if value[:10] < spec.today else future
+
+
+def _splits(f: FieldSpec, allowed: Sequence[Any], verdicts: dict[Any, bool]) -> bool:
+    """Whether the values a write is allowed for make a condition a person would say: for an enum one
+    or two of its values (not all); for a count a threshold ("fewer than 2"); for yes/no or a date, one side."""
+    if not allowed or len(allowed) == len(verdicts):
+        return False
+    if f.type == "int":
+        denied = [v for v in verdicts if v not in allowed]
+        return bool(max(allowed) < min(denied) or min(allowed) > max(denied))
+    return len(allowed) <= 2
 
 
 def _main_param(spec: DomainSpec, tool: str, persona_entity: str) -> tuple[str, str] | None:
@@ -110,8 +153,12 @@ def add(draft: Draft) -> Rejection | None:
     if draft.order.goals > 1:
         tools = list(draft.spec.write_tools())
         draft.rng.shuffle(tools)
+        kind = draft.spec.entities[found.entity].fields[found.field].type
+        # a row decided by a date or a count takes either write after the other (renew, then return the
+        # same loan): its further goal is another row; a state the taken write moved rules that out already
+        avoid = frozenset() if kind in ("enum", "bool") else frozenset({found.row_id})
         for tool in tools[:_TRIES_MORE]:
-            if add_write(draft, tool, set()):
+            if add_write(draft, tool, set(), avoid):
                 break
     return None
 
@@ -128,22 +175,26 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
     for tool, (_, entity) in main.items():
         if draft.ownable(entity):
             by_entity.setdefault(entity, []).append(tool)
-    groups = [(entity, tools) for entity, tools in by_entity.items() if len(tools) >= 2]
-    draft.rng.shuffle(groups)
-    groups.sort(key=lambda g: all(t in draft.order.covered for t in g[1]))  # rows with a write no kept task uses first
+    pairs = [(entity, tools) for entity, tools in by_entity.items() if len(tools) >= 2]
+    draft.rng.shuffle(pairs)
+    pairs.sort(key=lambda g: all(t in draft.order.covered for t in g[1]))  # rows with a write no kept task uses first
+    viable = per_spec(spec, _VIABLE, _viable_pairs)
+    fallbacks = _fallback_groups(spec, by_entity, viable)  # "otherwise book me a new one": after the same-row pairs
+    if fallbacks:
+        draft.rng.shuffle(fallbacks)
+    groups: list[tuple[str, list[str], list[str]]] = [(entity, tools, []) for entity, tools in pairs] + fallbacks
     drawn: dict[str, list[dict[str, Any]]] = {}  # each write's candidate calls, drawn once
     force = draft.order.force_tool
-    for entity, tools in groups:
-        if force is not None and force not in tools:
+    for entity, tools, creators in groups:
+        if force is not None and force not in tools and force not in creators:
             continue
         firsts = list(tools)
         draft.rng.shuffle(firsts)
         firsts.sort(key=lambda t: t in draft.order.covered)
         rows = draft.owned_rows(entity)
         draft.rng.shuffle(rows)
-        viable = per_spec(spec, _VIABLE, _viable_pairs)
         for tool_a in firsts:
-            seconds_of = [t for t in tools if t != tool_a and (force in (None, tool_a) or t == force)]
+            seconds_of = [t for t in [*tools, *creators] if t != tool_a and (force in (None, tool_a) or t == force)]
             if not any((tool_a, b, f) in viable for b in seconds_of for f in _deciding_fields(spec, tool_a, entity)):
                 continue  # its rules read no state a condition could name, or no other write is its fallback
             param_a = main[tool_a][0]
@@ -152,9 +203,13 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
             wanted = holds if force is None else force == tool_a
             for row in rows[: _TRIES if templates else 0]:
                 args_a = {**templates[0], param_a: row["id"]}  # its other arguments (a reason, a quantity) as drawn
+                if creators:  # a write that keeps its row takes arguments that fit it (a new slot with its doctor)
+                    fit = next(iter(candidate_calls(draft.state, tool_a, draft.rng, 1, pools={param_a: [row]})), None)
+                    args_a = {**args_a, **(fit or {}), **dict.fromkeys(persona_a, draft.persona["id"])}
                 if wanted is not None and succeeds(draft.state, tool_a, args_a) != wanted:
                     continue  # the state takes the other side: one trial call, not a verdict per value
-                seconds = [(t, main[t][0], _drawn(draft, t, drawn)) for t in seconds_of]
+                seconds: list[tuple[str, str | None, list[dict[str, Any]]]] = [(t, None, _shared(spec, tool_a, args_a, t, _drawn(draft, t, drawn))) if t in creators
+                           else (t, main[t][0], _drawn(draft, t, drawn)) for t in seconds_of]  # fmt: skip
                 found = _branch_on(draft, entity, row, tool_a, args_a, seconds, wanted)
                 if found is None:
                     continue
@@ -176,16 +231,19 @@ def branching(draft: Draft, holds: bool | None = None) -> Branch | None:
                 if said is None:
                     continue
                 mark = draft.checkpoint()
-                if not all(draft.discover(e, r) for e, r in (bound_a if holds_here else bound_b)[1]) or row["id"] not in draft.read:
+                found_rows = all(draft.discover(e, r) for e, r in (bound_a if holds_here else bound_b)[1])
+                if found_rows and row["id"] not in draft.read and not holds_here and tool_b in creators:
+                    found_rows = all(draft.discover(e, r) for e, r in bound_a[1])  # a new booking: the row it replaces is still read first
+                if not found_rows or row["id"] not in draft.read:
                     draft.rollback(mark)
                     continue  # the reference must look at the row that decides
                 if not _run_taken(draft, taken):
                     draft.rollback(mark)
                     continue
                 it_a = [(p, "it" if p == param_a else t) for p, t in bound_a[0]]
-                it_b = [(p, "it" if p == main[tool_b][0] else t) for p, t in bound_b[0]]
+                it_b = [(p, "it" if tool_b not in creators and p == main[tool_b][0] else t) for p, t in bound_b[0]]
                 text = branch_request(
-                    said, branch_condition(fname, spec.entities[entity].fields[fname], values),
+                    said, branch_condition(fname, spec.entities[entity].fields[fname], values, spec.today),
                     request_text(draft, tool_a, args_a, it_a, persona_a), request_text(draft, tool_b, args_b, it_b, persona_b),
                 )  # fmt: skip
                 draft.say(text, draft.facts[mark[2] :])
@@ -201,34 +259,42 @@ def _branch_on(
     row: dict[str, Any],
     tool_a: str,
     args_a: dict[str, Any],
-    others: list[tuple[str, str, list[dict[str, Any]]]],
+    others: list[tuple[str, str | None, list[dict[str, Any]]]],
     holds: bool | None,
 ) -> tuple[tuple[str, dict[str, Any]], str, list[Any], bool] | None:
-    """A field of ``row`` that decides between ``tool_a`` and another write on the same row:
+    """A field of ``row`` that decides between ``tool_a`` and another write on the same row (or a
+    creation, its ``param`` None: "otherwise book me a new one"):
     ((the other tool, its arguments), the field, the values for which ``tool_a`` is allowed, whether
     the row's value is one of them), or None."""
     viable = per_spec(draft.spec, _VIABLE, _viable_pairs)
-    fields = [n for n in _deciding_fields(draft.spec, tool_a, entity) if row.get(n) is not None]
+    kinds = draft.spec.entities[entity].fields
+    fields = [
+        n for n in _deciding_fields(draft.spec, tool_a, entity)
+        if row.get(n) is not None and (kinds[n].type in ("enum", "bool") or any(v[0] == tool_a and v[2] == n for v in viable))
+    ]  # a date or a count only where some pair splits on it (a state field is tried as it always was)
     draft.rng.shuffle(fields)
     for fname in fields:
+        f = draft.spec.entities[entity].fields[fname]
+        side = side_of(draft.spec, f, row[fname])
+        if side is None:
+            continue  # a date of today, a count outside the probes: too near the line to phrase
         verdicts_a = branch_verdicts(draft.state, tool_a, args_a, entity, row, fname)
         allowed_a = [v for v, ok in verdicts_a.items() if ok]
-        decides = bool(allowed_a) and len(allowed_a) < len(verdicts_a) and len(allowed_a) <= 2
-        if not decides:
+        if not _splits(f, allowed_a, verdicts_a):
             continue  # the field does not decide, or the condition would be a long list
-        in_a = row[fname] in allowed_a
+        in_a = side in allowed_a
         if holds is not None and in_a != holds:
             continue
         for tool_b, param_b, drawn in others:
             if (tool_a, tool_b, fname) not in viable:
                 continue
             for cand in drawn:
-                args_b = {**cand, param_b: row["id"]}
+                args_b = cand if param_b is None else {**cand, param_b: row["id"]}  # a creation names no row of the user's
                 verdicts_b = branch_verdicts(draft.state, tool_b, args_b, entity, row, fname)
                 only_b = [v for v, ok in verdicts_b.items() if ok and v not in allowed_a]
                 if not only_b:
                     continue  # with these arguments the other write is never the fallback on this field
-                if not in_a and row[fname] not in only_b:
+                if not in_a and side not in only_b:
                     continue
                 if _toggles(draft.state, entity, row, fname, (tool_a, args_a, allowed_a), (tool_b, args_b, only_b)):
                     break  # "if it is active, suspend it; otherwise reactivate it": a switch flipped, not a choice
@@ -259,8 +325,8 @@ def _viable_pairs(spec: DomainSpec) -> frozenset[tuple[str, str, str]]:
                     if row.get(fname) is None or not calls[tool_a]:
                         continue
                     verdicts = branch_verdicts(state, tool_a, calls[tool_a][0], entity, row, fname)
-                    allowed = {v for v, ok in verdicts.items() if ok}
-                    if not allowed or len(allowed) == len(verdicts) or len(allowed) > 2:
+                    allowed = [v for v, ok in verdicts.items() if ok]
+                    if not _splits(spec.entities[entity].fields[fname], allowed, verdicts):
                         continue
                     for tool_b, _ in seconds:
                         if (tool_a, tool_b, fname) in out:
@@ -270,9 +336,98 @@ def _viable_pairs(spec: DomainSpec) -> frozenset[tuple[str, str, str]]:
                             if any(ok and v not in allowed for v, ok in other.items()):
                                 out.add((tool_a, tool_b, fname))
                                 break
+        _viable_creations(spec, state, mains, out)
     finally:
         state.close()
     return frozenset(out)
+
+
+def _viable_creations(
+    spec: DomainSpec, state: State, mains: dict[str, tuple[str, str]], out: set[tuple[str, str, str]]
+) -> None:
+    """Adds to ``out`` (first write, creation, field) where a creation is the fallback: the first write
+    allowed for one side of the field, the creation for the other. Its own random stream, so the
+    same-row pairs found before do not change."""
+    rng = random.Random(f"branching-create:{spec.name}")
+    persona = spec.actor.entity if spec.actor else ""
+    for tool_a, (param_a, entity) in mains.items():
+        creators = [t for t in _creators(spec, entity, persona) if t != tool_a and mains.get(t, ("", ""))[1] != entity]
+        fields = _keeping_fields(spec, tool_a, entity)
+        if not creators or not fields:
+            continue
+        for row in state.sample(entity, rng, 2 * _PROBES):  # a write that keeps its row is rarer: probe more
+            firsts = list(candidate_calls(state, tool_a, rng, _SECONDS, pools={param_a: [row]}))
+            if not firsts:
+                continue
+            for fname in fields:
+                if row.get(fname) is None:
+                    continue
+                verdicts = branch_verdicts(state, tool_a, firsts[0], entity, row, fname)
+                allowed = [v for v, ok in verdicts.items() if ok]
+                if not _splits(spec.entities[entity].fields[fname], allowed, verdicts):
+                    continue
+                for tool_b in creators:
+                    if (tool_a, tool_b, fname) in out:
+                        continue
+                    for call in candidate_calls(state, tool_b, rng, _SECONDS):
+                        if any(ok and v not in allowed for v, ok in branch_verdicts(state, tool_b, call, entity, row, fname).items()):
+                            out.add((tool_a, tool_b, fname))
+                            break
+
+
+def _creators(spec: DomainSpec, entity: str, persona_entity: str) -> list[str]:
+    """Write tools that make a new row of ``entity`` for the user (book an appointment): the fallback
+    when the row they have cannot take the first write ("otherwise book me a new one")."""
+    out = []
+    for name in spec.write_tools():
+        tool = spec.tools[name]
+        mine = any(p.type == "ref" and p.ref == persona_entity for p in tool.params.values())
+        if mine and any(isinstance(e, CreateEffect) and e.create == entity for e in tool.effects):
+            out.append(name)
+    return out
+
+
+def _fallback_groups(
+    spec: DomainSpec, by_entity: dict[str, list[str]], viable: frozenset[tuple[str, str, str]]
+) -> list[tuple[str, list[str], list[str]]]:
+    """(entity, its writes, writes that create one) for the user's entities whose own writes split no
+    field with each other but some write splits one against a creation (a clinic's reschedule needs a
+    scheduled appointment; a new booking does not). Same-row pairs are tried first, so a domain that has
+    them keeps the tasks it made."""
+    persona = spec.actor.entity if spec.actor else ""
+    out = []
+    for entity, tools in sorted(by_entity.items()):
+        creators = [t for t in _creators(spec, entity, persona) if t not in tools]
+        if not creators or any((a, b, f) in viable for a in tools for b in tools for f in _deciding_fields(spec, a, entity)):
+            continue
+        if any((a, b, f) in viable for a in tools for b in creators for f in _keeping_fields(spec, a, entity)):
+            out.append((entity, list(tools), creators))
+    return out
+
+
+def _keeping_fields(spec: DomainSpec, tool: str, entity: str) -> list[str]:
+    """The deciding fields a creation can be the fallback on: those the first write leaves as they are.
+    "If it is still scheduled, move it; otherwise book me a new one" keeps the appointment (a person
+    wants one either way); "if it is still waiting, cancel it; otherwise reserve another" ends the row,
+    and a new one as its fallback undoes what the user asked for."""
+    written = spec.view(tool).writes.get(entity, frozenset())
+    fields = spec.entities[entity].fields
+    if "*" in written or any(fields[f].type in ("enum", "bool") for f in written if f in fields):
+        return []  # it ends the row or moves its state (cancels it, drops it): no new one is its fallback
+    return [f for f in _deciding_fields(spec, tool, entity) if f not in written]
+
+
+def _shared(spec: DomainSpec, tool_a: str, args_a: dict[str, Any], tool_b: str, drawn: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The second write's candidate calls, first one that reuses the first write's other rows where
+    it takes the same kind ("move it to the 10:00 slot; otherwise book me that slot")."""
+    refs_a = {spec.tools[tool_a].params[p].ref: v for p, v in args_a.items() if p in spec.tools[tool_a].params
+              and spec.tools[tool_a].params[p].type == "ref"}  # fmt: skip
+    if not drawn:
+        return drawn
+    params_b = spec.tools[tool_b].params
+    same = {p: refs_a[params_b[p].ref] for p in drawn[0] if p in params_b and params_b[p].type == "ref" and params_b[p].ref in refs_a}
+    same = {p: v for p, v in same.items() if drawn[0][p] != v}
+    return [{**drawn[0], **same}, *drawn] if same else drawn
 
 
 def _toggles(
@@ -291,10 +446,11 @@ def _toggles(
 
 
 def _deciding_fields(spec: DomainSpec, tool: str, entity: str) -> list[str]:
-    """The row's enum and yes/no fields the tool's rules read: the states a condition can name."""
+    """The row's fields the tool's rules read that a condition can name: a state (enum, yes/no), a
+    date compared with today ("if it is not overdue yet") or a small count ("fewer than 2 renewals")."""
     read = spec.view(tool).reads.get(entity, frozenset())
     fields = spec.entities[entity].fields
-    return [n for n in sorted(read) if n in fields and fields[n].type in ("enum", "bool") and not fields[n].identifying]
+    return [n for n in sorted(read) if n in fields and not fields[n].identifying and probe_values(spec, fields[n])]
 
 
 def _drawn(draft: Draft, tool: str, cache: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -309,6 +465,10 @@ _VIABLE = "branching.viable"
 """the per-spec memo of :func:`_viable_pairs`"""
 _PROBES = 8
 """rows of an entity probed per first write when a spec's viable pairs are worked out"""
+_INT_SPAN = 5
+"""an int field is a condition only when it spans at most this many steps (a count, not an amount)"""
+_DATE_PROBE = 7
+"""days before and after today a date field is probed at"""
 _TRIES_MORE = 3
 """write tools tried for a branching task's further goal"""
 _TRIES = 8
