@@ -35,10 +35,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 from ..engine.diff import StateDiff
-from ..errors import ScaleenvError
 from ..engine.runtime import execute
 from ..engine.seed import SeedError, add_near_copies
 from ..engine.state import State
+from ..errors import ScaleenvError
 from ..spec.model import DomainSpec
 from ..spec.task import TaskSpec
 from .grader import NOT_SUBMITTED, Evidence, evaluate_checks

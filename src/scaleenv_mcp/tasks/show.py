@@ -38,8 +38,8 @@ def show_task(task: TaskSpec) -> str:
         lines.append(f"- **Says only when asked for the {about}:** {sentence}")
     if script is not None and script.change_of_mind is not None:
         change = script.change_of_mind
-        lines.append(f"- **Changes their mind:** first asks to {change.first.rstrip('.')}; when the agent proposes it "
-                     f"(or by their message {change.turn}), says: {change.then}")  # fmt: skip
+        lines.append(f"- **Changes their mind:** first asks \"{change.first}\"; when the agent proposes it "
+                     f"(or by their message {change.turn}), says \"{change.then}\"")  # fmt: skip
     if script is not None and script.push_back is not None:
         lines.append(f"- **Pushes back once after a no:** {script.push_back}")
     if task.refused is not None:
