@@ -26,7 +26,7 @@ from ..conftest import ROOT
 
 @cache
 def tau2_retail() -> DomainSpec:
-    return load_blueprint(ROOT / "synthesis" / "domains" / "tau2_retail.yaml")
+    return load_blueprint(ROOT / "examples" / "tau2" / "tau2_retail.yaml")
 
 
 def _generated(tool: str, status: str) -> tuple[Draft, TaskSpec]:
