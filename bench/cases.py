@@ -930,7 +930,7 @@ def task_cost(quick: bool) -> list[Row]:
         kept: list[Any] = []
         for _ in range(1 if quick else 3):  # alternated, so a busy moment of the machine weighs on both sides
             for distractors in (False, True):
-                off = mock.patch("scaleenv_mcp.tasks.generate.add_distractors", lambda spec, initial, task, **_: task)
+                off = mock.patch("scaleenv_mcp.tasks.generation.generator.add_distractors", lambda spec, initial, task, **_: task)
                 with off if not distractors else contextlib.nullcontext():
                     start = time.perf_counter()
                     kept = generate_tasks(spec, count=count, initial=initial)
