@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
@@ -125,16 +125,8 @@ against its target):
 - ``multi_goal``: two or three goals in one conversation;
 - ``deep_information``: an information task whose reference needs at least three calls.
 """
-TRAITS: tuple[Trait, ...] = (
-    "branching",
-    "partial_refusal",
-    "change_of_mind",
-    "push_back",
-    "compensation",
-    "hidden_facts",
-    "multi_goal",
-    "deep_information",
-)
+TRAITS: tuple[Trait, ...] = get_args(Trait)
+"""The traits in the order reports list them (the literal's own order)."""
 
 
 class ChangeOfMind(StrictModel):
