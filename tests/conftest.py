@@ -3,6 +3,10 @@
 - The shipped domains, loaded the way users load them. ``load_domain`` keeps each compiled spec for
   as long as its file is unchanged (``spec/catalog.py``), so every test and fixture below shares one
   parsed spec per domain per session, with its views (tool views, schemas, validators) computed once.
+- A seeded rotation of domains for the end-to-end tests that recompile a domain: each run takes a
+  few domains, chosen by ``SCALEENV_ROTATION`` (default: the day), printed in the header so a failure
+  is reproduced with the same seed; over days every domain is recompiled, and every domain's gate
+  runs in every run (``tests/compiler/test_gate_seeds.py``).
 - A time budget per test: the default run must stay under a minute and a half on 2 cores as the
   corpus grows, so a fast-tier test whose setup or call takes longer than ``FAST_TEST_BUDGET_S``
   seconds fails, unless it is marked ``@pytest.mark.slow_ok(reason=...)`` (the reason says why it
@@ -11,8 +15,10 @@
 
 from __future__ import annotations
 
+import datetime
 import os
-from collections.abc import Generator
+import random
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +30,23 @@ from scaleenv_mcp.spec.paths import ProjectPaths
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = ProjectPaths(ROOT)
 SHIPPED = domain_names(PATHS)
+
+ROTATION_SEED = int(os.environ.get("SCALEENV_ROTATION", datetime.date.today().toordinal()))
+"""which domains this run's rotation takes (set ``SCALEENV_ROTATION`` to rerun another day's choice)"""
+
+
+def rotation(names: Sequence[str], k: int, *, salt: str) -> list[str]:
+    """``k`` of ``names``, drawn by the run's rotation seed (and ``salt``, so each test draws its own)."""
+    return sorted(random.Random(f"{ROTATION_SEED}:{salt}").sample(list(names), min(k, len(names))))
+
+
+REPRODUCED = rotation(SHIPPED, 6, salt="synth")
+"""the domains whose committed files this run recompiles byte for byte"""
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"domain rotation: SCALEENV_ROTATION={ROTATION_SEED} (recompiled byte for byte: {', '.join(REPRODUCED)})"
+
 
 FAST_TEST_BUDGET_S = 30.0
 """Seconds a fast-tier test's setup or call may take: about 3x the slowest today under a loaded 2-core machine."""

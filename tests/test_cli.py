@@ -17,7 +17,7 @@ import pytest
 
 from scaleenv_mcp.cli import main
 
-from .conftest import ROOT, SHIPPED
+from .conftest import REPRODUCED, ROOT, SHIPPED
 from .llm_server import Reply, scripted_llm
 
 
@@ -39,9 +39,10 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("domain", SHIPPED)
+@pytest.mark.parametrize("domain", REPRODUCED)
 def test_synth_reproduces_the_committed_files_byte_for_byte(domain: str, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """One domain per test, so the tier spreads over the cores; together they cover every generated file."""
+    """One domain per test, so the tier spreads over the cores; the day's rotation (``tests/conftest.py``)
+    picks which, so that over days every domain's generated files are recompiled."""
     committed = tree_bytes(project)
     shutil.rmtree(project / "servers" / domain)
     for generated in (project / "manifests").glob(f"{domain}.*"):
@@ -338,3 +339,11 @@ def test_the_readme_conversations_are_what_tasks_show_prints(capsys: pytest.Capt
         assert main(["--root", str(ROOT), "tasks", domain, "--show", task_id]) == 0
         shown.append(capsys.readouterr().out)
     assert len(set(ids)) >= 3 and found.group(2) == "\n".join(shown), "regenerate the block with scaleenv tasks DOMAIN --show ID"
+
+
+def test_test_renamed_also_gates_each_domain_under_another_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """Under another name the seed draws other data, so an example that leaned on the draw would fail
+    there (tests/compiler/test_examples.py shows one); the shipped ones hold under both."""
+    assert main(["--root", str(ROOT), "test", "hotel", "--renamed", "--seeds", "1", "--calls", "4", "--jobs", "1"]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:] if line and not line.startswith(" ")}
+    assert rows == {"hotel": "pass", "other_hotel": "pass"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -10,7 +12,6 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -26,6 +27,7 @@ from .spec.task import TaskSpec
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from .compiler.proctest import DomainReport
     from .export.trajectories import Trajectory
 
 __all__ = ["build_parser", "main"]
@@ -95,7 +97,7 @@ def _dollars(text: str) -> float:
     return value
 
 
-@contextmanager
+@contextlib.contextmanager
 def _progress(total: int, what: str, *, quiet: bool = False) -> Iterator[tqdm[Any]]:
     """A progress bar on stderr with counts and ETA (hidden when stderr is not a terminal, or ``quiet``)."""
     from tqdm import tqdm
@@ -167,7 +169,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         outcomes = synth_blueprints(
             files, paths, tasks=args.tasks, task_seed=args.task_seed, allow_failing=args.allow_failing, on_outcome=report,
-            force=args.force,
+            force=args.force, jobs=args.jobs,
         )
     invalid = sum(1 for o in outcomes if o.status == "invalid")
     rejected = sum(1 for o in outcomes if o.status == "rejected")
@@ -266,22 +268,30 @@ def _specs(args: argparse.Namespace) -> list[DomainSpec]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .compiler.proctest import DomainReport, gate
+    from concurrent.futures import ProcessPoolExecutor
+
 
     specs = _specs(args)
+    if args.renamed:  # the seed draws from the domain's name: another name, other data, the same rules
+        specs = [s for spec in specs for s in (spec, spec.model_copy(update={"name": f"other_{spec.name}"[:48]}))]
+    run = functools.partial(_gate, seeds=args.seeds, calls_per_tool=args.calls)
     reports: list[DomainReport] = []
-    with _progress(len(specs), "test domains") as bar:
-        for spec in specs:
-            reports.append(gate(spec, seeds=args.seeds, calls_per_tool=args.calls))
+    with _progress(len(specs), "test domains") as bar, contextlib.ExitStack() as stack:
+        if args.jobs > 1 and len(specs) > 1:
+            results = stack.enter_context(ProcessPoolExecutor(max_workers=min(args.jobs, len(specs)))).map(run, specs)
+        else:
+            results = map(run, specs)
+        for report in results:
+            reports.append(report)
             bar.update(1)
     if args.json:
         print(json.dumps({"domains": [r.model_dump(mode="json") | {"score": r.score} for r in reports]}, indent=2))
     else:
-        print(f"{'domain':<24} {'result':<6} {'calls':>6} {'min/tool':>8} {'violations':>10}  defects")
+        print(f"{'domain':<30} {'result':<6} {'calls':>6} {'min/tool':>8} {'violations':>10}  defects")
         for r in reports:
             s = r.summary()
             print(
-                f"{r.domain:<24} {'pass' if r.passed else 'FAIL':<6} {r.calls:>6} {s['min_calls_per_tool']:>8} "
+                f"{r.domain:<30} {'pass' if r.passed else 'FAIL':<6} {r.calls:>6} {s['min_calls_per_tool']:>8} "
                 f"{len(r.violations):>10}  {', '.join(s['defects']) or '-'}"
             )
             for line in r.reasons():
@@ -289,6 +299,13 @@ def cmd_test(args: argparse.Namespace) -> int:
             for branch in r.uncovered:  # effect branches no gate call took (tasks and examples may still take them)
                 print(f"    not taken by a gate call: {branch}")
     return 0 if all(r.passed for r in reports) else 1
+
+
+def _gate(spec: DomainSpec, *, seeds: int, calls_per_tool: int) -> DomainReport:
+    """One domain's gate (a module-level function, so ``--jobs`` can run it in another process)."""
+    from .compiler.proctest import gate
+
+    return gate(spec, seeds=seeds, calls_per_tool=calls_per_tool)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -763,6 +780,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompile every domain asked for, even one whose output is up to date (same blueprint, options and compiler)")
     p.add_argument("--tasks", type=_at_least(0), default=48, help="verified tasks to generate per domain")
     p.add_argument("--task-seed", type=int, default=0, help="seed for task generation")
+    p.add_argument("--jobs", type=_at_least(1), default=os.cpu_count() or 1,
+                   help="blueprints compiled side by side, one process each (default: the machine's cores); the output is the same")
     p.add_argument("--from-name", help="synthesize a new domain from its name with an LLM (needs --model)")
     p.add_argument("--from-names", help="a file with one domain name per line; near-duplicates are skipped")
     p.add_argument("--model", help="litellm model for --from-name, e.g. openai/gpt-4o")
@@ -790,6 +809,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full reports as JSON")
     p.add_argument("--calls", type=_at_least(1), default=24, help="minimum generated calls per tool, per seed")
     p.add_argument("--seeds", type=_at_least(1), default=3, help="gate runs, each on other seed data and other calls")
+    p.add_argument("--renamed", action="store_true",
+                   help="also gate each domain under another name (other_NAME), whose seed data is drawn afresh: an example "
+                        "that leans on what the seed happened to draw fails there")
+    p.add_argument("--jobs", type=_at_least(1), default=os.cpu_count() or 1,
+                   help="domains tested side by side, one process each (default: the machine's cores)")
     p.set_defaults(func=cmd_test)
 
     p = command("tasks", "generate verified tasks for a domain by graph expansion")

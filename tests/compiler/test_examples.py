@@ -59,11 +59,50 @@ def test_unexpected_changes_missing_rows_and_wrong_errors_are_each_named() -> No
     assert any(m.startswith("tools.open_return.examples[0]: return_request: expected a new row with {'order_id': 'ORD-0001', 'reason': 'wrong_item'") for m in messages)
 
 
-def test_an_example_naming_a_row_the_seed_lacks_or_two_outcomes_is_refused() -> None:
+def test_an_example_naming_a_row_the_seed_lacks_without_its_fields_or_two_outcomes_is_refused() -> None:
     data = retail_data()
     data["tools"]["cancel_order"]["examples"][0]["given"] = {"ORD-9999": {}}
-    assert next(p[3] for p in example_problems(parse_blueprint(data))) == "tools.cancel_order.examples[0] (a paid order's total comes back as store credit, and its stock returns): given: no row ORD-9999 in the seeded state"
+    assert next(p[3] for p in example_problems(parse_blueprint(data))) == (
+        "tools.cancel_order.examples[0] (a paid order's total comes back as store credit, and its stock returns): "
+        "given: ORD-9999 is a new row (the seed did not draw it), so it must set customer_id, placed_on, product_id, quantity, status, total"
+    )
     data = retail_data()
     data["tools"]["cancel_order"]["examples"][2]["changes"] = {"ORD-0001": {"status": "cancelled"}}
     with pytest.raises(BlueprintError, match="an example expects either an error or changes"):
         parse_blueprint(data)
+
+
+def library_data() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "synthesis/domains/library_loans.yaml").read_text())
+    return data
+
+
+def test_an_example_that_leans_on_the_seed_holds_under_its_name_and_fails_under_another() -> None:
+    """The seed draws from the domain's name, so ``scaleenv test --renamed`` finds the example that
+    only held because TTL-0019 happened to have no copy on the shelf."""
+    data = library_data()
+    example = data["tools"]["place_hold"]["examples"][0]
+    example.pop("given")
+    example["call"]["title_id"] = "TTL-0019"
+    example["created"]["hold"][0]["title_id"] = "TTL-0019"
+    spec = parse_blueprint(data)
+    assert example_problems(spec) == []
+    problems = example_problems(spec.model_copy(update={"name": "other_library_loans"}))
+    assert [(tool, index) for tool, index, _, _ in problems] == [("place_hold", 0)]
+    assert "check it out instead of placing a hold" in problems[0][3]
+
+
+def test_an_example_brings_rows_of_its_own_and_a_new_row_must_set_every_field_it_needs() -> None:
+    spec = load_blueprint(ROOT / "synthesis/domains/library_loans.yaml")
+    for name in ("library_loans", "other_library_loans"):  # the shipped example brings its own title: it holds under both
+        assert example_problems(spec.model_copy(update={"name": name})) == []
+    data = library_data()
+    data["tools"]["place_hold"]["examples"][0]["given"] = {"TTL-9001": {"name": "The Quiet Harbour"}}
+    (problem,) = example_problems(parse_blueprint(data))
+    assert problem[3] == (
+        "tools.place_hold.examples[0] (a title with no copy on the shelf (a title of its own, so the example holds whatever "
+        "the seed drew)): given: TTL-9001 is a new row (the seed did not draw it), so it must set author, genre"
+    )
+    data["tools"]["place_hold"]["examples"][0]["given"] = {"XYZ-0001": {}}
+    (problem,) = example_problems(parse_blueprint(data))
+    assert "given: XYZ-0001 is not the id of any entity" in problem[3]

@@ -14,6 +14,7 @@ keeps a cache of its own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -60,6 +61,21 @@ def literal_text(value: str | int | float | bool | None) -> str:
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled without the views computed from it (``cached_property``: validators, compiled
+        statements), which are rebuilt on use: a spec crosses to another process (``synth --jobs``)
+        as the data it is, and some of those views cannot be pickled."""
+        state = super().__getstate__()
+        cached = _cached_views(type(self))
+        if cached and any(name in state["__dict__"] for name in cached):
+            state = {**state, "__dict__": {k: v for k, v in state["__dict__"].items() if k not in cached}}
+        return state
+
+
+@functools.cache
+def _cached_views(cls: type) -> frozenset[str]:
+    return frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items() if isinstance(value, cached_property))
 
 
 class FieldSpec(StrictModel):
@@ -489,7 +505,12 @@ class ExampleSpec(StrictModel):
 
     description: str = Field("", description="what the example shows, for people")
     given: dict[str, dict[str, Any]] = Field(
-        {}, description="seeded rows by id, each with fields set before the call ({ORD-0003: {status: paid}}; {} leaves it as seeded)"
+        {},
+        description=(
+            "rows by id, each with fields set before the call ({ORD-0003: {status: paid}}; {} leaves it as seeded); an id "
+            "the seed did not draw (ORD-9001) is a new row the example brings, with every field it needs, so the example "
+            "holds whatever the seed drew"
+        ),
     )
     call: dict[str, Any] = Field(..., description="the call's arguments")
     changes: dict[str, dict[str, Any]] = Field({}, description="every row the call changes, by id: field -> its new value")
