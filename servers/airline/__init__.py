@@ -34,7 +34,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "6faa45ad79ddac366da2995c4374d8482ea21ddc3f374835feb744e5d6281ef9"
+SPEC_SHA256 = "222ef8c9378da09c7af3c32630c6cca6af463ed6b172058aee895abd6de0d0b5"
 
 
 def load_spec() -> DomainSpec:

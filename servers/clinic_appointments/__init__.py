@@ -27,7 +27,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "02b17c340d2e4b5544da57592f87d5912fd0d13bb14751e03d3a81544eaa40bc"
+SPEC_SHA256 = "f23f4ee08c23f40e02e8b89511d2fff85ace24e005d2aa1af8e120179e4b7fea"
 
 
 def load_spec() -> DomainSpec:

@@ -28,7 +28,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ebe613af4e0ba1562c1dcf4c4a2b46eff893a78826dd4f5c8154e8ee83ec307b"
+SPEC_SHA256 = "1a8694bf4ac7f37972f97634bb7a4b74d278fcd13c5f5b6121dc3a2f1e8fb9ba"
 
 
 def load_spec() -> DomainSpec:
