@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -727,37 +728,46 @@ def synthesis(quick: bool) -> list[Row]:
 
 def rebuild(quick: bool) -> list[Row]:
     """The shipped corpus compiled from scratch (``scaleenv synth --all --force``: gate, 48 verified tasks
-    and emit per domain), then the same command on the unchanged corpus, where every domain is up to
-    date by its build stamp. Wall time and this process's CPU time (steadier on a shared machine); the
-    40-domain figure is the per-domain mean times 40 (issue 28's target: a full rebuild in 10 minutes).
-    Quick mode compiles one domain."""
+    and emit per domain, on one process per core as the command does), then the same command on the
+    unchanged corpus, where every domain is up to date by its build stamp. Wall time, and CPU time of
+    this process and its workers (steadier on a shared machine). The target (issue 28) is a full
+    rebuild of 40 domains in 10 minutes on 2 cores: with fewer domains shipped, the wall time is
+    scaled to 40. Quick mode compiles one domain."""
     files = sorted((ROOT / "synthesis" / "domains").glob("*.yaml"))[: 1 if quick else None]
+    jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for folder in ("synthesis", "servers", "manifests"):
             shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
         paths = ProjectPaths(root)
         copies = [paths.blueprints / f.name for f in files]
-        wall, cpu = time.perf_counter(), time.process_time()
-        built = synth_blueprints(copies, paths, force=True)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        again_wall, again_cpu = time.perf_counter(), time.process_time()
-        again = synth_blueprints(copies, paths)
-        again_wall, again_cpu = time.perf_counter() - again_wall, time.process_time() - again_cpu
+        wall, cpu = time.perf_counter(), _cpu_with_children()
+        built = synth_blueprints(copies, paths, force=True, jobs=jobs)
+        wall, cpu = time.perf_counter() - wall, _cpu_with_children() - cpu
+        again_wall, again_cpu = time.perf_counter(), _cpu_with_children()
+        again = synth_blueprints(copies, paths, jobs=jobs)
+        again_wall, again_cpu = time.perf_counter() - again_wall, _cpu_with_children() - again_cpu
     n = len(files)
     written = sum(o.status == "written" for o in built)
     current = sum(o.status == "current" for o in again)
-    forty = cpu / n * 40
+    forty = wall / n * 40 if n < 40 else wall
+    tools = sum(len(o.compiled.spec.tools) for o in built if o.compiled is not None)
     return [
-        Row("synthesis", f"full rebuild of {n} shipped domain(s) (synth --all --force)", f"{wall:.1f} s wall, {cpu:.1f} s CPU",
-            target="40 domains in <= 600 s", met=forty <= 600,
-            extra={"domains": n, "written": written, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                   "cpu_s_per_domain": round(cpu / n, 2), "cpu_s_for_40_domains_extrapolated": round(forty, 1)}),
+        Row("synthesis", f"full rebuild of {n} shipped domain(s), {tools} tools (synth --all --force, {jobs} jobs)",
+            f"{wall:.1f} s wall, {cpu:.1f} s CPU", target="40 domains in <= 600 s wall on 2 cores", met=forty <= 600,
+            extra={"domains": n, "tools": tools, "jobs": jobs, "written": written, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                   "cpu_s_per_domain": round(cpu / n, 2), "wall_s_for_40_domains": round(forty, 1)}),
         Row("synthesis", f"the same command on the unchanged corpus ({current} of {n} up to date)",
             f"{again_wall:.2f} s wall, {again_cpu:.2f} s CPU", baseline=f"{cpu:.1f} s CPU", baseline_name="full rebuild",
             ratio=again_cpu / cpu if cpu else None, target="seconds", met=current == n and again_wall < 10,
             extra={"up_to_date": current, "wall_s": round(again_wall, 3), "cpu_s": round(again_cpu, 3)}),
     ]  # fmt: skip
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished children (the compile workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # ---------------------------------------------------------------- 7. growth
