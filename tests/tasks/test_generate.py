@@ -21,7 +21,7 @@ from scaleenv_mcp.spec.task import TaskSpec
 from scaleenv_mcp.tasks.generation import generate_tasks
 from scaleenv_mcp.tasks.grader import format_answer_value
 
-from ..conftest import PATHS, ROOT, SHIPPED, shipped_spec
+from ..conftest import PATHS, ROOT, SHIPPED, rotation, shipped_spec
 
 ID = re.compile(r"^[A-Z][A-Z0-9]{0,5}-\d{4,}$")
 ID_ANYWHERE = re.compile(r"\b[A-Z][A-Z0-9]{0,5}-\d{4,}\b")
@@ -32,8 +32,10 @@ def answer_of(task: TaskSpec) -> str | None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("domain", SHIPPED)
+@pytest.mark.parametrize("domain", rotation(SHIPPED, 6, salt="replay"))
 async def test_every_stored_task_replays_through_mcp_and_a_do_nothing_episode_fails(domain: str) -> None:
+    """Over MCP, for the day's rotation of domains (``tests/conftest.py``); every task of every domain
+    is replayed in process by ``tests/tasks/test_adversarial.py`` on every run."""
     spec = shipped_spec(domain)
     tasks = load_domain_tasks(PATHS, domain)
     assert len(tasks) >= 30
