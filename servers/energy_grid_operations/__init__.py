@@ -42,7 +42,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "5805b92d52779aad3849adbbac300810766b61468444803aaffca75b35789a1e"
+SPEC_SHA256 = "8b88a7c3b1a8545d8a464b23e8060a2f7e7658464998f7768e64ae2da10b5c6d"
 
 
 def load_spec() -> DomainSpec:

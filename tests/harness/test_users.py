@@ -66,12 +66,18 @@ async def test_a_list_of_generic_nouns_gets_one_fact_on_every_shipped_task() -> 
     subjects = sorted({s for t in tasks for s in t.hidden})
     assert len(subjects) >= 8 and sum(len(t.hidden) > 1 for t in tasks) > 0
     question = f"To help you, could you tell me your {', '.join(subjects)}?"
+
+    def first_named(subject: str) -> int:
+        """Where the question first names it: as the phrase, or by its last word ("care plan" names a
+        switching plan too, as it would to a person holding only that plan back)."""
+        return min(m.start() for form in (subject, subject.rsplit(maxsplit=1)[-1]) for m in re.finditer(rf"\b{re.escape(form)}\b", question))
+
     for task in tasks:
         user = user_for(task)
         await user(None)
         reply = await user(question)
         told = [about for about, fact in task.hidden.items() if fact in reply]
-        assert told == [min(task.hidden, key=subjects.index)], (task.id, reply)
+        assert told == [min(task.hidden, key=first_named)], (task.id, reply)
 
 
 async def test_a_subject_is_named_only_as_whole_words_never_inside_another_word() -> None:

@@ -193,7 +193,7 @@ def setter(domain: se.Domain) -> tuple[str, str, str] | None:
     for name, tool in domain.tools.items():
         refs = [p for p, s in tool.params.items() if s.type == "ref" and s.ref in domain.spec.personal_entities]
         texts = [p for p, s in tool.params.items() if s.type == "string"]
-        if len(refs) == 1 and len(texts) == 1 and all(isinstance(e, str) and e.endswith(f"= {texts[0]}") for e in tool.effects):
+        if len(refs) == 1 and len(texts) == 1 and tool.effects and all(isinstance(e, str) and e.endswith(f"= {texts[0]}") for e in tool.effects):
             return name, refs[0], texts[0]
     return None
 
