@@ -42,7 +42,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "8b88a7c3b1a8545d8a464b23e8060a2f7e7658464998f7768e64ae2da10b5c6d"
+SPEC_SHA256 = "ffc02958a48cb70abe3535a21b230b47e3062416abb3628a5836e3b3d43db620"
 
 
 def load_spec() -> DomainSpec:

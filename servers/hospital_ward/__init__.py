@@ -54,7 +54,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b6d16a10ec87f7f3e7967649558f5a12a2b3a569b48eceb68e4f8ccd947ebc5b"
+SPEC_SHA256 = "169abc3e0831abdbd7c678b2cee0f6cd453211d0b5f22ca2a71db2e7871b42d6"
 
 
 def load_spec() -> DomainSpec:

@@ -39,7 +39,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "eceb237a7d1faa348945adbec5352fc5885c2aa36f0b9970a34b33810bd24062"
+SPEC_SHA256 = "e85c3d0a01065aee64f5796f8b28a30a15e8c7de3f09d8dbb9204b1a90956ab6"
 
 
 def load_spec() -> DomainSpec:

@@ -41,7 +41,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "b614349eb4bb73602354eb32f47c085174615b922db68810a996d7f259f77589"
+SPEC_SHA256 = "8001ad11aced672039474d9e027aa522dd14cce4e97eda1eb488305c096b97e3"
 
 
 def load_spec() -> DomainSpec:

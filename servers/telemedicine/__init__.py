@@ -41,7 +41,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "7b6645481dccbb0ac66ca504082988a56bccbb4675cdf712319ac87e7dcf49b4"
+SPEC_SHA256 = "dd50b758c7a18db2d3d25e10ead576e3e3120beb35befd58ca35585b7203de11"
 
 
 def load_spec() -> DomainSpec:

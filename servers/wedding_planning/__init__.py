@@ -41,7 +41,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "a8d7afabc03539497bf2655c39ba4a21861a67926f7ad1d988e4641d85423565"
+SPEC_SHA256 = "dbe1b889d080a08b6125573bd5961133beb96c37fc016189bce73e793b72d653"
 
 
 def load_spec() -> DomainSpec:
