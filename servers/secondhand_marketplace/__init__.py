@@ -53,7 +53,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "28c20e4ea9d64419a72dfcc903580cdd0013c9f52b4ceb00061c11ef5b018c40"
+SPEC_SHA256 = "f3add128b5b2cdb862702cc9d035bd57a0aa113205bc054328f56077ac159e59"
 
 
 def load_spec() -> DomainSpec:

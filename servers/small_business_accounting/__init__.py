@@ -40,7 +40,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "1229bc0a9d9f0eda3faa4d45b2ad03f3178bd4c221e686c89a87524bd9b1b811"
+SPEC_SHA256 = "4fdca3db891447385a57c9b0d504a0c53e7f22d67385ca033e3a073f015c486c"
 
 
 def load_spec() -> DomainSpec:
