@@ -84,3 +84,25 @@ def test_a_plot_that_is_not_svg_is_refused(tmp_path: Path, capsys: pytest.Captur
     assert main(["--root", str(ROOT), "corpus", "--plot", str(tmp_path / "corpus.png")]) == 2
     assert "--plot writes SVG" in capsys.readouterr().err
     assert not (tmp_path / "corpus.png").exists()
+
+
+def test_the_shipped_corpus_is_broad_and_every_domain_is_whole() -> None:
+    """What the corpus promises (README, "The corpus"): 40 domains or more in 16 industries or more, at
+    least half outside customer service, those averaging 30 tools or more, eight of 50 or more; and of
+    every domain: 6 to 22 entities outside the original twelve, rules the agent keeps, a provenance,
+    48 tasks, every write tool in some task's reference, a persona and a reason on every task."""
+    names = domain_names(PATHS)
+    specs = {name: se.load(name).spec for name in names}
+    assert len(names) >= 40 and len({s.industry for s in specs.values()}) >= 16
+    outside = [s for s in specs.values() if s.setting != "customer_service"]
+    assert len(outside) * 2 >= len(specs) and sum(len(s.tools) for s in outside) / len(outside) >= 30
+    assert sum(len(s.tools) >= 50 for s in specs.values()) >= 8
+    for name, spec in specs.items():
+        tasks = se.load(name).tasks
+        assert spec.provenance and spec.provenance.get("method") and spec.industry and spec.setting, name
+        assert spec.setting == "customer_service" or 6 <= len(spec.entities) <= 22, name
+        assert any(r.kept_by == "agent" for t in spec.tools.values() for r in t.requires), name
+        assert len(tasks) >= 48, name
+        used = {c.tool for t in tasks for c in t.solution}
+        assert set(spec.write_tools()) <= used, (name, sorted(set(spec.write_tools()) - used))
+        assert all(t.script is not None and t.script.reason for t in tasks), name
