@@ -42,7 +42,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "ffc02958a48cb70abe3535a21b230b47e3062416abb3628a5836e3b3d43db620"
+SPEC_SHA256 = "a94c92eb2e5eb508c1c9e9a736426a34ac8e11dd47dc2880b7de5bc16aa0e6be"
 
 
 def load_spec() -> DomainSpec:

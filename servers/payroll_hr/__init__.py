@@ -41,7 +41,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "849ca857e96621bd774bdf69128650fef1f7f185013aa8699c06e543d6cac661"
+SPEC_SHA256 = "035ca38a8e8544596d19e75677dc9187abafddfea34cd841807869dc29df67f2"
 
 
 def load_spec() -> DomainSpec:

@@ -40,7 +40,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4fdca3db891447385a57c9b0d504a0c53e7f22d67385ca033e3a073f015c486c"
+SPEC_SHA256 = "a6292db27dee8fbf58d04ae2fe50157063d9d964efef96d55b99ee2b028b2d44"
 
 
 def load_spec() -> DomainSpec:

@@ -57,7 +57,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "520078045b00f5697f83869198e83eeebebb0f4bd96475e6968fd1c8aaff2cf3"
+SPEC_SHA256 = "3ed211e839d4a3f696d6c583cc6d851230ea3aa32b152ef2b02312ab0df183f2"
 
 
 def load_spec() -> DomainSpec:
