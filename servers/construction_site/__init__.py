@@ -14,9 +14,10 @@ work_package (90 rows), daily_log (80 rows), defect (80 rows), delivery (60 rows
 permit_to_work (60 rows), change_order (50 rows).
 Read tools: find_site_manager_by_email, find_site_manager_by_staff_number,
 list_my_projects, find_project_by_job_number, get_project, find_subcontractor_by_name,
-search_subcontractors, get_subcontractor, find_work_package_by_code, list_work_packages,
-list_site_diary, list_package_defects, list_project_deliveries, list_permits_to_work,
-list_change_orders, project_progress_report, package_final_account.
+search_subcontractors, get_subcontractor, find_work_package_by_code, get_work_package,
+list_work_packages, list_site_diary, list_package_defects, list_project_deliveries,
+list_permits_to_work, list_change_orders, project_progress_report,
+package_final_account.
 Write tools and their rules:
   - file_daily_log: [project.status == 'active'] [hours_lost <= 10] [not exists('daily_log', project_id=project.id, log_date=today)] (kept by the agent)
   - start_work_package: [work_package.status == 'not_started'] [project.status != 'on_hold'] (kept by the agent) [subcontractor.prequalified] (kept by the agent)
@@ -41,7 +42,7 @@ from scaleenv_mcp import serving
 from scaleenv_mcp.spec import DomainSpec, load_spec_file
 
 SPEC_FILE = Path(__file__).with_name("spec.json")
-SPEC_SHA256 = "4993a3b8ceaa68e3d09bd1d488b876fac290743a878cb990849447b9e0cb874f"
+SPEC_SHA256 = "9119b24ca2a79d173071d9ac8cf3c3a0539f640f122426640b224310a8a00eda"
 
 
 def load_spec() -> DomainSpec:
