@@ -11,7 +11,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from scaleenv_mcp.engine.binding import find_successful_call
+from scaleenv_mcp.engine.runtime import execute
 from scaleenv_mcp.engine.seed import seed_state
+from scaleenv_mcp.engine.state import State
 from scaleenv_mcp.serving import build_server
 from scaleenv_mcp.spec.model import DomainSpec
 
@@ -36,9 +38,18 @@ def write_scenario(spec: DomainSpec) -> tuple[str, dict[str, Any], str, str]:
         entity = spec.view(name).entities.get(str(tool.result_var))
         reader = get_tool_for(spec, entity) if entity else None
         found = find_successful_call(state, name) if reader else None
-        if found and state.get(str(entity), found[1]["id"]) is not None:
+        if found and state.get(str(entity), found[1]["id"]) is not None and _changes_the_row(state, name, found[0], str(entity), found[1]["id"]):
             return name, found[0], str(reader), found[1]["id"]
     raise AssertionError(f"{spec.name}: no write tool that updates a readable row")
+
+
+def _changes_the_row(state: State, tool: str, arguments: dict[str, Any], entity: str, row_id: str) -> bool:
+    """Whether the call changes the row it returns (a profile set to the values it holds changes nothing to read back)."""
+    trial = state.fork()
+    try:
+        return execute(trial, tool, arguments).ok and trial.get(entity, row_id) != state.get(entity, row_id)
+    finally:
+        trial.close()
 
 
 def structured(result: Any) -> dict[str, Any]:

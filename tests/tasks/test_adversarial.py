@@ -1,4 +1,4 @@
-"""The adversarial suite: over every shipped task, shortcuts earn nothing and correct work in other forms earns all.
+"""The adversarial suite: over every task of the probed domains (below), shortcuts earn nothing and correct work in other forms earns all.
 
 Through the public API, as a trainer's agent would act. Agents that do no real work (nothing,
 "I don't know", every allowed value, yes-and-no) get success 0 and reward at most 0.1 in every
@@ -27,10 +27,17 @@ from scaleenv_mcp.tasks.answers import format_answer_value
 from scaleenv_mcp.tasks.claims import action_verbs, past_forms
 from scaleenv_mcp.tasks.policy import owners_of
 
-from ..conftest import SHIPPED
+from ..conftest import SHIPPED, rotation
 
 DOMAINS = {name: se.load(name) for name in SHIPPED}
-TASKS = [(name, task) for name, domain in DOMAINS.items() for task in domain.tasks]
+PROBED = sorted(
+    [n for n, d in DOMAINS.items() if d.spec.setting == "customer_service"]
+    + rotation([n for n, d in DOMAINS.items() if d.spec.setting != "customer_service"], 4, salt="adversarial")
+)
+"""the domains whose every task the per-task probes below replay: the customer-service desks, and the
+day's rotation of four others (``tests/conftest.py``), so the fast tier stays fast as the corpus grows;
+the checks on the shipped figures (the documented mix, drawn codes) read every domain"""
+TASKS = [(name, task) for name in PROBED for task in DOMAINS[name].tasks]
 
 
 def answer_check(task: TaskSpec) -> CheckSpec | None:
@@ -182,8 +189,9 @@ def test_the_right_write_twice_fails_when_the_second_one_goes_through() -> None:
             if ep.call(last.tool, last.arguments).ok and ep.diff() != done:
                 assert wrong_work(ep.verify()), task.id
                 twice += 1
-            else:  # a rule refused the repeat, or it set what was already set: nothing wrong was done
-                assert ep.verify().success, task.id
+            else:  # a rule refused the repeat, or it set what was already set: nothing wrong was done,
+                verdict = ep.verify()  # unless the repeat broke a rule the agent keeps (a second follow-up this week)
+                assert verdict.success or (wrong_work(verdict) and verdict.policy_violations), task.id
                 refused += 1
     assert twice >= len(list(episodes("action"))) // 8 and twice + refused == sum(1 for _ in episodes("action"))
 
@@ -569,7 +577,7 @@ def test_a_code_the_environment_draws_is_not_checked_so_bookings_in_either_order
 
 
 def test_no_shipped_check_names_a_drawn_code() -> None:
-    for name, task in TASKS:
+    for name, task in ((n, t) for n, d in DOMAINS.items() for t in d.tasks):
         for check in task.checks:
             if check.kind == "row_exists":
                 fields = DOMAINS[name].spec.entities[str(check.entity)].fields
