@@ -10,7 +10,7 @@
 - A time budget per test: the default run must stay under a minute and a half on 2 cores as the
   corpus grows, so a fast-tier test whose setup or call takes longer than ``FAST_TEST_BUDGET_S``
   seconds fails, unless it is marked ``@pytest.mark.slow_ok(reason=...)`` (the reason says why it
-  cannot be cheaper) or is an ``e2e`` test. ``SCALEENV_TEST_BUDGET`` scales it for a slower machine.
+  cannot be cheaper) or is an ``e2e`` test. ``SCALEENV_TEST_BUDGET`` sets it, in seconds, for a slower machine.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = (
             f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the fast tier's budget of {limit:g} s "
-            "(make it cheaper, mark it @pytest.mark.e2e, or @pytest.mark.slow_ok(reason=...); SCALEENV_TEST_BUDGET scales it)"
+            "(make it cheaper, mark it @pytest.mark.e2e, or @pytest.mark.slow_ok(reason=...); SCALEENV_TEST_BUDGET sets it in seconds)"
         )
 
 
