@@ -32,7 +32,7 @@ def answer_of(task: TaskSpec) -> str | None:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("domain", rotation(SHIPPED, 6, salt="replay"))
+@pytest.mark.parametrize("domain", rotation(SHIPPED, 4, salt="replay"))
 async def test_every_stored_task_replays_through_mcp_and_a_do_nothing_episode_fails(domain: str) -> None:
     """Over MCP, for the day's rotation of domains (``tests/conftest.py``); every task of every domain
     is replayed in process by ``tests/tasks/test_adversarial.py`` on every run."""
