@@ -270,7 +270,6 @@ def _specs(args: argparse.Namespace) -> list[DomainSpec]:
 def cmd_test(args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
-
     specs = _specs(args)
     if args.renamed:  # the seed draws from the domain's name: another name, other data, the same rules
         specs = [s for spec in specs for s in (spec, spec.model_copy(update={"name": f"other_{spec.name}"[:48]}))]
