@@ -20,9 +20,11 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from ..errors import ScaleenvError
 from ..spec.expr import Assignment, Expr, ExprError
+from ..spec.memo import per_spec
 from ..spec.model import (
     CreateEffect,
     DeleteEffect,
+    DomainSpec,
     FieldSpec,
     ForEachEffect,
     IncludeSpec,
@@ -116,7 +118,9 @@ def execute(state: State, tool: str, arguments: Any) -> ToolResult:
         )
     breaches: list[str] = []
     try:
-        return ToolResult(True, data=_run(state, tool, tool_spec, arguments, breaches), breaches=tuple(breaches))
+        with state.reading_once():  # a call reads its rows again and again; SQLite is asked once per row
+            data = _run(state, tool, tool_spec, arguments, breaches)
+        return ToolResult(True, data=data, breaches=tuple(breaches))
     except _Failure as failure:
         return ToolResult(False, error=failure.error)
 
@@ -430,8 +434,9 @@ def _apply(state: State, compiled: ToolView, env: _CallEnv, effect: str | Create
 def _check_field_groups(state: State, env: _CallEnv) -> None:
     """After the effects, every row the call created or changed has a value in exactly the fields
     that apply to it (a card's number when it is a card, none when it is a gift card)."""
+    groups = per_spec(state.spec, "field_groups", _field_groups)
     for entity, row_id in env.touched:
-        fields = [(n, f) for n, f in state.spec.entities[entity].fields.items() if f.applies_expr is not None]
+        fields = groups[entity]
         row = state.get(entity, row_id) if fields else None
         if row is None:
             continue
@@ -442,6 +447,11 @@ def _check_field_groups(state: State, env: _CallEnv) -> None:
                 raise _fail("constraint_violation", f"{entity}.{fname} needs a value when {f.applies_when}", field=f"{entity}.{fname}")
             if not applies and row[fname] is not None:
                 raise _fail("constraint_violation", f"{entity}.{fname} applies only when {f.applies_when}", field=f"{entity}.{fname}")
+
+
+def _field_groups(spec: DomainSpec) -> dict[str, list[tuple[str, FieldSpec]]]:
+    """entity -> its fields that apply only when a condition holds"""
+    return {e: [(n, f) for n, f in entity.fields.items() if f.applies_expr is not None] for e, entity in spec.entities.items()}
 
 
 class _RowValues:

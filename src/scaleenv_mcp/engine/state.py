@@ -102,6 +102,9 @@ def _id_number(prefix: str) -> str:
     return f"CAST(substr(id, {len(prefix) + 2}) AS INTEGER)"
 
 
+_KEEP_FOUND = 16
+"""rows a ``find`` inside :meth:`State.reading_once` may keep (a call's joined rows, never a whole table)"""
+
 _SQL_CACHE_MAX = 4096
 """SQL texts kept per domain; a bound, since ``find`` with ``__in`` makes one text per list length"""
 
@@ -162,7 +165,7 @@ class Dormant:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("_bool_fields", "_columns", "_issued_base", "_journal", "_shapes", "conn", "spec")
+    __slots__ = ("_bool_fields", "_cached", "_columns", "_issued_base", "_journal", "_no_issued", "_shapes", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
@@ -170,6 +173,10 @@ class State:
         self._journal: Journal | None = None
         self._issued_base: dict[str, int] | None = None
         """the deleted ids' high-water marks at the baseline (see :meth:`next_id`)"""
+        self._cached: dict[RowKey, dict[str, Any] | None] | None = None
+        """rows read by id inside :meth:`reading_once` (None: no block is open)"""
+        self._no_issued = False
+        """known to have no table of retired ids (asking SQLite for a missing table costs a failed parse)"""
         self.conn.execute("PRAGMA foreign_keys = ON")
         shapes = self._shapes = _shapes(spec)
         self._columns = shapes.columns
@@ -225,6 +232,7 @@ class State:
                         conn.execute(state._sql_insert(entity, cols), [value[c] for c in cols])
                 if dormant.issued != state._issued():
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+                    state._no_issued = False
                     conn.execute(f"DELETE FROM {_ISSUED}")
                     conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted(dormant.issued.items()))
                 conn.execute("COMMIT")
@@ -245,6 +253,8 @@ class State:
 
     def restore(self, image: bytes) -> None:
         """Replace this state's contents with a snapshot, in place (journal tracking stops)."""
+        self._forget_reads()
+        self._no_issued = False  # the image may hold the table
         self.conn.deserialize(image)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._journal = None
@@ -294,6 +304,7 @@ class State:
         journal = self._tracked()
         if not journal.originals:
             return
+        self._forget_reads()
         try:
             self._write_back(journal, defer=False)
         except sqlite3.IntegrityError:
@@ -368,6 +379,7 @@ class State:
         try:
             yield
         except BaseException:
+            self._forget_reads()
             self.conn.execute("ROLLBACK TO atomic")
             self.conn.execute("RELEASE atomic")
             if saved is not None:
@@ -384,10 +396,34 @@ class State:
         try:
             yield
         finally:
+            self._forget_reads()
             self.conn.execute("ROLLBACK TO trial")
             self.conn.execute("RELEASE trial")
             if saved is not None:
                 self._journal = saved
+
+    @contextmanager
+    def reading_once(self) -> Iterator[None]:
+        """Inside, a row read by id is read from SQLite once and then kept, until a write through
+        this state changes it or a rollback might have.
+
+        One tool call reads the same rows again and again (its rules, each effect's target, the
+        journal's original, a reference's check, the row it returns): a cancellation read its
+        reservation five times. Every write goes through :meth:`insert`, :meth:`update` and
+        :meth:`delete`, which drop the row, so what is kept is always what SQLite holds. Blocks
+        nest; the outermost one ends the keeping."""
+        if self._cached is not None:
+            yield
+            return
+        self._cached = {}
+        try:
+            yield
+        finally:
+            self._cached = None
+
+    def _forget_reads(self) -> None:
+        if self._cached is not None:
+            self._cached.clear()
 
     def close(self) -> None:
         self.conn.close()
@@ -408,6 +444,17 @@ class State:
         return row
 
     def get(self, entity: str, row_id: Any) -> dict[str, Any] | None:
+        cached = self._cached
+        if cached is None or type(row_id) is not str:  # an id of another type may name a row its text names too
+            return self._read(entity, row_id)
+        key = (entity, row_id)
+        if key in cached:
+            row = cached[key]
+        else:
+            row = cached[key] = self._read(entity, row_id)
+        return dict(row) if row is not None else None  # the caller's own copy
+
+    def _read(self, entity: str, row_id: Any) -> dict[str, Any] | None:
         try:
             sql = self._shapes.get[entity]
         except KeyError:
@@ -479,7 +526,12 @@ class State:
         sql = shapes.texts.get(text_key)
         if sql is None:
             sql = shapes.text(text_key, lambda: self._find_sql(entity, where, shape, limit, order_by))
-        return [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+        rows = [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
+        cached = self._cached
+        if cached is not None and len(rows) <= _KEEP_FOUND:  # a call reads each row it found again, by id
+            for row in rows:
+                cached[(entity, row["id"])] = dict(row)
+        return rows
 
     def _find_sql(self, entity: str, where: Mapping[str, Any], shape: list[Any], limit: int | None, order_by: str | None) -> str:
         spec = self._entity(entity)
@@ -582,9 +634,12 @@ class State:
     # nothing was deleted from keeps the bytes it always had.
 
     def _issued(self) -> dict[str, int]:
+        if self._no_issued:  # only a delete (or a restored image) makes the table; a rollback can only take it away
+            return {}
         try:
             return {str(e): int(n) for e, n in self.conn.execute(f"SELECT entity, top FROM {_ISSUED}")}
         except sqlite3.OperationalError:  # no delete has needed one yet
+            self._no_issued = True
             return {}
 
     def _raise_issued(self, entity: str, row_id: str) -> None:
@@ -597,6 +652,7 @@ class State:
         if int(suffix) <= (cur.fetchone()[0] or 0) or int(suffix) <= self._issued().get(entity, 0):
             return
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+        self._no_issued = False
         self.conn.execute(f"INSERT OR REPLACE INTO {_ISSUED} (entity, top) VALUES (?, ?)", (entity, int(suffix)))
 
     def _restore_issued(self) -> None:
@@ -614,6 +670,8 @@ class State:
     def insert(self, entity: str, row: Mapping[str, Any]) -> None:
         if self._journal is not None:
             self._journal.remember((entity, str(row["id"])), None, None)
+        if self._cached is not None:
+            self._cached.pop((entity, str(row["id"])), None)
         cols = tuple(row)
         self.conn.execute(self._sql_insert(entity, cols), [row[c] for c in cols])
 
@@ -621,14 +679,19 @@ class State:
         if not rows:
             return
         cols = self._columns[entity]
+        self._forget_reads()
         self.conn.executemany(self._sql_insert(entity, tuple(cols)), [[r[c] for c in cols] for r in rows])
 
     def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
         self._remember(entity, row_id, values.keys())
+        if self._cached is not None:
+            self._cached.pop((entity, str(row_id)), None)
         self.conn.execute(self._sql_update(entity, tuple(values)), [*values.values(), row_id])
 
     def delete(self, entity: str, row_id: str) -> None:
         self._remember(entity, row_id, None)
+        if self._cached is not None:
+            self._cached.pop((entity, str(row_id)), None)
         self.conn.execute(self._sql_delete(entity), (row_id,))
         self._raise_issued(entity, row_id)
 
