@@ -94,13 +94,17 @@ def _collect_ids(data: Any, depth: int, found: list[str]) -> None:
         row_id = data.get("id")
         if isinstance(row_id, str):
             found.append(row_id)
-        for value in data.values():
-            if isinstance(value, dict | list):
-                _collect_ids(value, depth + 1, found)
+        nested = [value for value in data.values() if type(value) in _NESTED]  # a row's own fields are scalars
     elif isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict | list):
-                _collect_ids(item, depth + 1, found)
+        nested = [item for item in data if type(item) in _NESTED]
+    else:
+        return
+    for value in nested:
+        _collect_ids(value, depth + 1, found)
+
+
+_NESTED = frozenset({dict, list})
+"""the containers a tool's result is made of (plain JSON data: no subclasses)"""
 
 
 class _Facts:
