@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,43 @@ def test_find_and_search_give_the_same_rows_on_repeated_shapes(retail: DomainSpe
     assert state.search("customer", [("name", "contains", "%")], order_by=None, descending=False, limit=5) == []
     with pytest.raises(ValueError, match="unknown filter operator"):
         state.search("customer", [("name", "~", "x")], order_by=None, descending=False, limit=5)
+
+
+def test_rows_kept_inside_a_call_follow_its_writes_and_rollbacks(retail: DomainSpec) -> None:
+    """A call reads its rows once (``reading_once``); what it reads must still be what SQLite holds
+    after each write, an undone savepoint and a trial, and a caller changing its copy changes nothing."""
+    state = seed_state(retail)
+    state.track()
+    cid = str(state.head("customer", 1)[0]["id"])
+    city = state.get("customer", cid)["city"]  # type: ignore[index]
+    selects: list[str] = []
+    state.conn.set_trace_callback(lambda sql: selects.append(sql) if sql.startswith("SELECT") else None)
+    with state.reading_once():
+        mine = state.get("customer", cid)
+        assert mine is not None
+        mine["city"] = "changed in the caller's copy"
+        assert state.get("customer", cid)["city"] == city  # type: ignore[index]
+        assert len(selects) == 1  # read once
+        state.update("customer", cid, {"city": "Austin"})
+        assert state.get("customer", cid)["city"] == "Austin"  # type: ignore[index]
+        seen_inside: list[Any] = []
+
+        def write_then_fail() -> None:
+            with state.atomic():
+                state.update("customer", cid, {"city": "Boston"})
+                seen_inside.append(state.get("customer", cid)["city"])  # type: ignore[index]
+                raise RuntimeError("undo")
+
+        with pytest.raises(RuntimeError):
+            write_then_fail()
+        assert seen_inside == ["Boston"]
+        assert state.get("customer", cid)["city"] == "Austin"  # type: ignore[index]
+        with state.trial():
+            state.update("customer", cid, {"city": "Paris"})
+        assert state.get("customer", cid)["city"] == "Austin"  # type: ignore[index]
+        found = state.find("customer", {"id": cid})
+        assert found[0]["city"] == "Austin"
+        state.reset()
+        assert state.get("customer", cid)["city"] == city  # type: ignore[index]
+    state.conn.set_trace_callback(None)
+    assert state.get("customer", cid)["city"] == city  # type: ignore[index]

@@ -124,3 +124,30 @@ def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:
     episodes = EpisodeService(coordinator)
     episodes.call(episodes.create().episode, "find_customer_by_email", {"email": "x@y.z"})
     assert episodes.reload() == [] and not list(tmp_path.iterdir())
+
+
+def test_any_text_a_call_carries_comes_back_from_a_batched_write(tmp_path: Path) -> None:
+    """Writes queued while the event loop runs go to disk as one statement over a JSON array: text with
+    quotes, backslashes, JSON, characters outside the BMP, and a refused lone surrogate all come back."""
+    awkward = ["O'Brien \"Town\" \\ end", '{"a": [1, 2]}', "Zürich ☃ 𝄞 \u2028 line", "\ud800 alone"]
+
+    async def run() -> tuple[str, dict[str, Any]]:
+        episodes = service(tmp_path)
+        assert episodes.store is not None
+        handle = episodes.create(creator="text")
+        state = episodes.coordinator.episode(handle.episode).state
+        customer = state.head("customer", 1)[0]
+        episodes.call(handle.episode, "find_customer_by_email", {"email": customer["email"]})
+        for city in awkward:
+            episodes.call(handle.episode, "update_customer_city", {"customer_id": customer["id"], "city": city})
+        episodes.snapshot(handle.episode, "after ☃")
+        await episodes.store.flush()
+        seen = picture(episodes, handle.episode)
+        await episodes.store.aclose()
+        return handle.episode, seen
+
+    episode_id, seen = asyncio.run(run())
+    assert [c["arguments"].get("city") for c in seen["calls"][1:]][:3] == awkward[:3]
+    after = service(tmp_path)
+    assert after.reload() == [episode_id]
+    assert picture(after, episode_id) == seen

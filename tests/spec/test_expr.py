@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 import re
 from typing import Any
 
@@ -126,3 +127,27 @@ def test_list_indexing_and_each_are_refused_in_other_forms(text: str, message: s
 def test_an_index_past_the_end_is_an_error_not_a_crash() -> None:
     with pytest.raises(ExprError, match="no item 5 in a list of 2"):
         parse("legs[5]").evaluate(_Lists())
+
+
+def test_an_evaluated_expression_pickles_and_evaluates_the_same_after() -> None:
+    """A spec crosses processes as data (synth --jobs, Ray workers): its expressions, once evaluated,
+    carry compiled closures that must not travel, and must compile again on the other side."""
+    expr = parse("order.total * 2 if order.status in ['paid', 'shipped'] and count('loan', status='active') >= 2 else -1")
+    paid, new = Env(order={"total": 10.5, "status": "paid"}), Env(order={"total": 1, "status": "new"})
+    assert expr.evaluate(paid) == 21.0
+    copy = pickle.loads(pickle.dumps(expr))
+    assert copy == expr
+    assert (copy.evaluate(paid), copy.evaluate(new)) == (21.0, -1)
+
+
+def test_evaluation_errors_name_the_expression_and_nulls_compare_as_before() -> None:
+    with pytest.raises(ExprError, match=r"cannot evaluate 'a \+ b'"):
+        parse("a + b").evaluate(Env(a=1, b="x"))
+    with pytest.raises(ExprError, match="order is not set"):
+        parse("order.total > 1").evaluate(Env(order=None))
+    with pytest.raises(ExprError, match="unknown name 'c'"):
+        parse("c > 1").evaluate(Env())
+    assert parse("a < b").evaluate(Env(a=None, b=1)) is False  # an ordering with a null does not hold
+    assert parse("a == b").evaluate(Env(a=None, b=None)) is True
+    assert parse("1 < a <= 3 != b").evaluate(Env(a=3, b=2)) is True
+    assert parse("1 < a <= 3 != b").evaluate(Env(a=3, b=3)) is False
