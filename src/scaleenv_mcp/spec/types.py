@@ -151,7 +151,7 @@ def conforms(spec: TypedValue, value: Any) -> bool:
     elif type_ == "bool":
         return kind is bool
     elif type_ == "list":
-        return False  # a list and its items are the schema's to check; a string must never pass as a list of its characters
+        return _list_conforms(spec, value)
     else:
         if kind is not str:
             return False
@@ -165,6 +165,31 @@ def conforms(spec: TypedValue, value: Any) -> bool:
             return bool(DATETIME_PATTERN.match(value))
         return True
     return not ((spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max))
+
+
+def _list_conforms(spec: TypedValue, value: Any) -> bool:
+    """A list parameter: a real list (a string must never pass as a list of its characters) of a
+    length it allows, each item conforming (an object item: known keys, every required one, no null).
+    A booking's passengers and payments took a fifth of the call through jsonschema."""
+    items: Any = getattr(spec, "items", None)
+    fields: dict[str, Any] | None = getattr(spec, "fields", None)
+    low, high = getattr(spec, "min_items", 1), getattr(spec, "max_items", None)
+    if type(value) is not list or len(value) < low or (high is not None and len(value) > high):
+        return False
+    if items is not None:
+        return all(conforms(items, item) for item in value)
+    if fields is None:
+        return False
+    for item in value:
+        if type(item) is not dict or not item.keys() <= fields.keys():
+            return False
+        for name, field_spec in fields.items():
+            if name in item:
+                if not conforms(field_spec, item[name]):
+                    return False
+            elif field_spec.required:
+                return False
+    return True
 
 
 class ValueProblem(ScaleenvError, ValueError):
