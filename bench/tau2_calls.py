@@ -1,0 +1,313 @@
+"""``python -m bench.tau2_calls --tau2 PATH [--quick]``: retail tool calls, tau2-bench's path and ours, side by side.
+
+Why. The issue asks to bring every write and joined read to at least the peer's speed, measured
+side by side in one process: this script times comparable retail calls through tau2-bench's own
+tool path and through our episode service, in the same process and run, and prints the ratio
+(theirs / ours: above 1 means we are faster). It is run by hand only (it needs a tau2-bench source
+tree at ``PATH``, with ``src/tau2`` and ``data/tau2/domains/retail/db.json``); our CI never imports
+tau2. The figures are written to ``bench/tau2_call_figures.json`` with the tau2 commit, the date
+and the machine's load average at the start and the end.
+
+Method. CPU time (``time.process_time``); 5 runs (3 with ``--quick``) of ``inner`` calls each
+(400; 100 with ``--quick``), after a warm-up of a few hundred calls of each kind on each side; the
+per-call mean of each run is kept and the median and [min..max] over runs are reported, in µs.
+
+Theirs: the retail environment built as tau2 builds it (``tau2.domains.retail.environment.get_environment``,
+its data read from ``PATH/data`` through ``TAU2_DATA_DIR``), each call a tau2 ``ToolCall`` message
+(built outside the timing) answered by ``Environment.get_response`` (the tool, ``sync_tools``, the
+debug log line, the JSON dump of the result). Loguru is set to tau2's default level (ERROR), as
+its runner does. The write ``cancel_pending_order`` runs once per run over ``inner`` distinct
+pending orders (each cancelled once in the batch); after the batch, outside the timing, the orders
+and their users (gift-card refunds change a user's balance) are put back from deep copies taken
+at the start; the database hash is checked equal to the original at the end.
+``modify_user_address`` alternates two addresses, so the state returns to itself every two calls.
+
+Ours: the same through the episode service (``Coordinator``) with the policy monitor, as an agent
+makes them: one retail task whose customer has a pending order, the customer identified first
+(``find_customer_by_email``). The write (``cancel_order``) is timed with the ``service.reset``
+that undoes it and the re-identification, minus an idle reset and re-identification measured in
+the same run (as ``bench.cases.episode_calls`` does): the reset's cost of undoing the write stays
+in our figure. ``update_customer_city`` alternates two cities; reads repeat one call. Every call
+is checked to succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TAU2_COMMIT = "a2c024725189473d2d7cea3a5cfdbcc67478e41f"
+"""The tau2-bench commit the source at ``--tau2`` was taken from."""
+
+OUT = Path(__file__).with_name("tau2_call_figures.json")
+WARMUP = 300
+PIP_NAMES = {"dotenv": "python-dotenv", "docstring_parser": "docstring-parser", "yaml": "PyYAML"}
+"""Import name -> the package to install, where they differ."""
+
+clock = time.process_time
+Stats = dict[str, float]
+
+
+def stats(samples: list[float]) -> Stats:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def runs(fn: Callable[[], Any], *, repeats: int, inner: int) -> list[float]:
+    """Per-call CPU time in µs of ``inner`` calls of ``fn``, once per run."""
+    samples = []
+    for _ in range(repeats):
+        start = clock()
+        for _ in range(inner):
+            fn()
+        samples.append((clock() - start) / inner * 1e6)
+    return samples
+
+
+def text(s: Stats) -> str:
+    return f"{s['median']:,.1f} [{s['min']:,.1f}..{s['max']:,.1f}]"
+
+
+# ---------------------------------------------------------------- theirs: tau2-bench
+
+
+def load_tau2(root: Path) -> tuple[Any, Any]:
+    """tau2's retail ``Environment`` and its ``ToolCall`` class, read from ``root``; exits naming
+    the package to install when one of tau2's imports is missing."""
+    src, data = root / "src", root / "data"
+    if not (src / "tau2").is_dir() or not (data / "tau2" / "domains" / "retail" / "db.json").is_file():
+        sys.exit(f"--tau2 {root}: expected src/tau2 and data/tau2/domains/retail/db.json under it")
+    os.environ["TAU2_DATA_DIR"] = str(data)  # read by tau2.utils.utils at import
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # tau2 imports litellm: no network fetch at import
+    sys.path.insert(0, str(src))
+    try:
+        logger = importlib.import_module("loguru").logger
+        logger.remove()
+        logger.add(sys.stderr, level="ERROR")  # tau2's default log level (its runner sets it the same way)
+        environment = importlib.import_module("tau2.domains.retail.environment")
+        message = importlib.import_module("tau2.data_model.message")
+    except ModuleNotFoundError as exc:
+        name = (exc.name or "?").split(".")[0]
+        sys.exit(f"tau2-bench needs the package {PIP_NAMES.get(name, name)!r} (import {exc.name!r} failed): "
+                 f"python3 -m pip install {PIP_NAMES.get(name, name)}")  # fmt: skip
+    return environment.get_environment(), message.ToolCall
+
+
+def theirs(root: Path, repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
+    env, tool_call = load_tau2(root)
+    db = env.tools.db
+    original_hash = env.get_db_hash()
+    pending = [oid for oid, o in db.orders.items() if o.status == "pending"]
+    if len(pending) < max(inner, WARMUP):
+        sys.exit(f"tau2 retail db has {len(pending)} pending orders; {max(inner, WARMUP)} are needed")
+    batch = pending[:inner]
+    warm_batch = pending[:WARMUP]
+    users_touched = {db.orders[oid].user_id for oid in pending}
+    saved_orders = {oid: db.orders[oid].model_copy(deep=True) for oid in pending}
+    saved_users = {uid: db.users[uid].model_copy(deep=True) for uid in users_touched}
+
+    def restore(order_ids: list[str]) -> None:
+        for oid in order_ids:
+            db.orders[oid] = saved_orders[oid].model_copy(deep=True)
+            uid = saved_orders[oid].user_id
+            db.users[uid] = saved_users[uid].model_copy(deep=True)
+
+    def call(name: str, **arguments: Any) -> Any:
+        return tool_call(id="bench", name=name, arguments=arguments, requestor="assistant")
+
+    def cancel_batch(order_ids: list[str]) -> float:
+        """CPU time of cancelling each of ``order_ids`` once, in seconds; the state is put back after."""
+        messages = [call("cancel_pending_order", order_id=oid, reason="no longer needed") for oid in order_ids]
+        responses = []
+        start = clock()
+        for m in messages:
+            responses.append(env.get_response(m))
+        seconds = clock() - start
+        bad = [r.content for r in responses if r.error]
+        assert not bad, bad[:3]
+        restore(order_ids)
+        return seconds
+
+    # a joined read: an order with several lines; a user with several orders (the order's user)
+    order_id = next(oid for oid, o in db.orders.items() if len(o.items) >= 3)
+    user_id = db.orders[order_id].user_id
+    user = db.users[user_id]
+    addresses = [call("modify_user_address", user_id=user_id, address1=a1, address2="", city=city, state=st, country="USA", zip=z)
+                 for a1, city, st, z in [("12 Elm St", "Austin", "TX", "78701"), ("98 Oak Ave", "Denver", "CO", "80202")]]  # fmt: skip
+    flip = [0]
+
+    def modify_address() -> None:
+        flip[0] ^= 1
+        assert not env.get_response(addresses[flip[0]]).error
+
+    order_read = call("get_order_details", order_id=order_id)
+    user_read = call("get_user_details", user_id=user_id)
+
+    def read_order() -> None:
+        assert not env.get_response(order_read).error
+
+    def read_user() -> None:
+        assert not env.get_response(user_read).error
+
+    saved_user = user.model_copy(deep=True)
+    out: dict[str, Stats] = {}
+    cancel_batch(warm_batch)  # warm-up
+    out["cancel"] = stats([cancel_batch(batch) / inner * 1e6 for _ in range(repeats)])
+    for key, fn in [("address", modify_address), ("order", read_order), ("user", read_user)]:
+        for _ in range(WARMUP):
+            fn()
+        out[key] = stats(runs(fn, repeats=repeats, inner=inner))
+    db.users[user_id] = saved_user
+    assert env.get_db_hash() == original_hash, "tau2's database was not put back as it was"
+    facts = {
+        "rows": {"users": len(db.users), "orders": len(db.orders), "products": len(db.products),
+                 "variants": sum(len(p.variants) for p in db.products.values())},
+        "ids": {"cancelled_orders": f"{len(batch)} distinct pending orders, {batch[0]}..{batch[-1]}",
+                "order": order_id, "order_items": len(db.orders[order_id].items), "user": user_id,
+                "user_orders": len(user.orders), "user_payment_methods": len(user.payment_methods)},
+    }  # fmt: skip
+    return out, facts
+
+
+# ---------------------------------------------------------------- ours: the episode service
+
+
+def ours(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
+    import scaleenv_mcp as se
+    from scaleenv_mcp.episodes.coordinator import Coordinator
+
+    domain = se.load("retail")
+    for task in domain.tasks:  # the first task whose customer has a pending order
+        if not task.actor or "email" not in task.user:
+            continue
+        service = Coordinator(domain.spec, [task])
+        handle = service.start(task.id)
+        state = service.episode(handle.id).state
+        found = state.find("order", {"customer_id": task.actor, "status": "pending"})
+        if found:
+            break
+        service.end(handle.id)
+    else:
+        sys.exit("no retail task's customer has a pending order")
+    episode = handle.id
+    customer_id = task.actor
+    order_id = found[0]["id"]
+    email = {"email": task.user["email"]}
+    assert service.call(episode, "find_customer_by_email", email).ok
+
+    def identify() -> None:
+        assert service.call(episode, "find_customer_by_email", email).ok
+
+    def idle_reset() -> None:
+        service.reset(episode)
+        identify()
+
+    def cancel_and_reset() -> None:
+        assert service.call(episode, "cancel_order", {"order_id": order_id}).ok
+        service.reset(episode)
+        identify()
+
+    cities = ["Austin", "Denver"]
+    flip = [0]
+
+    def update_city() -> None:
+        flip[0] ^= 1
+        assert service.call(episode, "update_customer_city", {"customer_id": customer_id, "city": cities[flip[0]]}).ok
+
+    def read_order() -> None:
+        assert service.call(episode, "get_order", {"order_id": order_id}).ok
+
+    def read_customer() -> None:
+        assert service.call(episode, "get_customer", {"customer_id": customer_id}).ok
+
+    out: dict[str, Stats] = {}
+    for _ in range(WARMUP):
+        cancel_and_reset()
+        idle_reset()
+    idle = stats(runs(idle_reset, repeats=repeats, inner=inner))
+    cancel = runs(cancel_and_reset, repeats=repeats, inner=inner)
+    # an idle reset and the re-identification are taken out; the reset's undoing of the write stays
+    out["cancel"] = stats([s - idle["median"] for s in cancel])
+    for key, fn in [("address", update_city), ("order", read_order), ("user", read_customer)]:
+        for _ in range(WARMUP):
+            fn()
+        out[key] = stats(runs(fn, repeats=repeats, inner=inner))
+        service.reset(episode)  # the listing of calls stays short; outside the timing
+        identify()
+    facts = {
+        "rows": state.counts(),
+        "task": task.id,
+        "ids": {"customer": customer_id, "order": order_id},
+        "idle_reset_and_identify_us": idle,
+    }
+    service.end(episode)
+    return out, facts
+
+
+# ---------------------------------------------------------------- the table
+
+CALLS = [
+    ("cancel", "cancel_pending_order", "cancel_order (+ the reset that undoes it, minus an idle reset)"),
+    ("address", "modify_user_address", "update_customer_city"),
+    ("order", "get_order_details", "get_order"),
+    ("user", "get_user_details", "get_customer"),
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--tau2", type=Path, required=True, help="tau2-bench source (src/tau2 and data/tau2 under it)")
+    parser.add_argument("--quick", action="store_true", help="3 runs of 100 calls instead of 5 of 400")
+    args = parser.parse_args(argv)
+    repeats, inner = (3, 100) if args.quick else (5, 400)
+    load_start = os.getloadavg()
+    started = dt.datetime.now(dt.UTC)
+    t_theirs, f_theirs = theirs(args.tau2.resolve(), repeats, inner)
+    t_ours, f_ours = ours(repeats, inner)
+    load_end = os.getloadavg()
+
+    lines = ["| call (theirs tool / ours tool) | tau2-bench µs | scaleenv µs | ratio (theirs/ours) |", "|---|---|---|---|"]
+    rows = []
+    for key, their_tool, our_tool in CALLS:
+        ratio = t_theirs[key]["median"] / t_ours[key]["median"]
+        lines.append(f"| {their_tool} / {our_tool} | {text(t_theirs[key])} | {text(t_ours[key])} | {ratio:.2f}x |")
+        rows.append({"call": key, "theirs_tool": their_tool, "ours_tool": our_tool, "theirs_us": t_theirs[key],
+                     "ours_us": t_ours[key], "ratio": round(ratio, 3)})  # fmt: skip
+    print(f"CPU time per call, median [min..max] over {repeats} runs of {inner} calls (after {WARMUP} warm-up calls each)\n")
+    print("\n".join(lines))
+    print(f"\ntau2-bench retail db rows: {f_theirs['rows']}")
+    print(f"scaleenv retail episode state rows ({f_ours['task']}): {f_ours['rows']}")
+    print(f"load average: start {load_start}, end {load_end}")
+
+    figures = {
+        "source": "python -m bench.tau2_calls" + (" --quick" if args.quick else ""),
+        "tau2_commit": TAU2_COMMIT,
+        "date": started.isoformat(timespec="seconds"),
+        "loadavg_start": list(load_start),
+        "loadavg_end": list(load_end),
+        "clock": "time.process_time (CPU time)",
+        "repeats": repeats,
+        "inner": inner,
+        "warmup": WARMUP,
+        "theirs_restore": "per run: one batch of `inner` distinct pending orders, each cancelled once; the orders and their "
+                          "users put back from deep copies after the batch, outside the timing; db hash checked at the end",
+        "ours_write": "cancel_order + service.reset + find_customer_by_email, minus the median of an idle reset + "
+                      "find_customer_by_email measured in the same run",
+        "rows": rows,
+        "theirs": f_theirs,
+        "ours": f_ours,
+    }  # fmt: skip
+    OUT.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
