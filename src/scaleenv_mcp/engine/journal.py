@@ -39,6 +39,23 @@ class Journal:
             else:
                 touched.update(columns)
 
+    def mark(self) -> int:
+        """Where the journal stands, for :meth:`undo_to` (rows are kept in the order first touched)."""
+        return len(self.originals)
+
+    def undo_to(self, mark: int) -> None:
+        """Forget the rows first touched after ``mark`` (their writes were rolled back).
+
+        The columns recorded for rows touched before it may stay recorded: a reset then also writes
+        back a column that did not change, with its baseline value, which changes nothing. So an
+        undone call costs what it touched, where copying the journal before every call cost what
+        the whole episode had touched."""
+        originals = self.originals
+        while len(originals) > mark:
+            key = next(reversed(originals))
+            del originals[key]
+            self.touched.pop(key, None)
+
     def copy(self) -> Journal:
         return Journal(dict(self.originals), {k: (set(v) if v is not None else None) for k, v in self.touched.items()})
 

@@ -374,7 +374,8 @@ class State:
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """All writes inside succeed together or not at all (SQL savepoint and journal alike)."""
-        saved = self._journal.copy() if self._journal is not None else None
+        journal = self._journal
+        mark = journal.mark() if journal is not None else 0
         self.conn.execute("SAVEPOINT atomic")
         try:
             yield
@@ -382,8 +383,9 @@ class State:
             self._forget_reads()
             self.conn.execute("ROLLBACK TO atomic")
             self.conn.execute("RELEASE atomic")
-            if saved is not None:
-                self._journal = saved
+            if journal is not None:
+                journal.undo_to(mark)
+            self._journal = journal  # the block may have started another (track inside it)
             raise
         self.conn.execute("RELEASE atomic")
 
@@ -391,7 +393,8 @@ class State:
     def trial(self) -> Iterator[None]:
         """Writes inside are always undone (SQL savepoint and journal alike): try a call, look at
         what it did, and leave the state as it was."""
-        saved = self._journal.copy() if self._journal is not None else None
+        journal = self._journal
+        mark = journal.mark() if journal is not None else 0
         self.conn.execute("SAVEPOINT trial")
         try:
             yield
@@ -399,8 +402,9 @@ class State:
             self._forget_reads()
             self.conn.execute("ROLLBACK TO trial")
             self.conn.execute("RELEASE trial")
-            if saved is not None:
-                self._journal = saved
+            if journal is not None:
+                journal.undo_to(mark)
+            self._journal = journal
 
     @contextmanager
     def reading_once(self) -> Iterator[None]:
