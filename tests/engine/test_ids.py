@@ -63,3 +63,27 @@ def test_ids_are_not_reused_across_calls_and_a_reset_hands_out_the_fresh_states_
 def test_the_gate_reports_no_false_undeclared_change_for_a_replacing_tool() -> None:
     report = run_procedural_tests(reopening_retail(), calls_per_tool=12, walk_steps=4)
     assert not [v for v in report.violations if v.kind == "undeclared_change"], report.reasons()
+
+
+def test_a_one_statement_write_refused_by_the_schema_changes_nothing_and_leaves_no_trace() -> None:
+    """A tool whose one effect changes one row runs without a savepoint (SQLite undoes a failed
+    statement itself); a refused write must still leave the state, its diff and a reset as if the
+    call had never been made."""
+    data: dict[str, Any] = yaml.safe_load((ROOT / "synthesis/domains/retail.yaml").read_text())
+    data["tools"]["change_email"] = {
+        "description": "Change a customer's email.",
+        "params": {"customer_id": {"type": "ref", "ref": "customer"}, "email": {"type": "string", "max_length": 80}},
+        "effects": ["customer.email = email"],
+        "returns": "customer",
+    }
+    state = seed_state(parse_blueprint(data))
+    state.track()
+    first, second = state.head("customer", 2)
+    before, rows = state.snapshot(), state.dump()
+    taken = execute(state, "change_email", {"customer_id": first["id"], "email": second["email"]})
+    assert not taken.ok and taken.error is not None and taken.error.code == "constraint_violation"
+    assert state.snapshot() == before and state.changes().is_empty() and state.journal() == {}
+    moved = execute(state, "change_email", {"customer_id": first["id"], "email": "new.address@example.com"})
+    assert moved.ok and state.get("customer", first["id"])["email"] == "new.address@example.com"  # type: ignore[index]
+    state.reset()
+    assert state.dump() == rows and state.changes().is_empty()

@@ -398,7 +398,7 @@ def _pairs(state: State, search: SearchSpec, pairs: PairSpec, filters: list[tupl
 
 def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallEnv) -> None:
     try:
-        with state.atomic():
+        with state.atomic(statements=_write_statements(state, tool, compiled)):
             for index, effect in enumerate(tool.effects):
                 if isinstance(effect, ForEachEffect):
                     for _ in _each(state, tool, compiled, effect.for_each, effect.as_, effect.bind_exprs, env, "for_each"):
@@ -412,6 +412,18 @@ def _apply_effects(state: State, tool: ToolSpec, compiled: ToolView, env: _CallE
         raise _fail("constraint_violation", str(exc)) from None
     except sqlite3.IntegrityError as exc:
         raise _fail("constraint_violation", _integrity_message(str(exc))) from None
+
+
+def _write_statements(state: State, tool: ToolSpec, compiled: ToolView) -> int:
+    """1 when the effects write with one statement at most (one assignment to a row whose fields have
+    no groups to check afterwards), else 2 (meaning: more than one)."""
+    effects = tool.effects
+    if len(effects) != 1 or not isinstance(effects[0], str):
+        return 2
+    assignment = tool.assignments.get(0)
+    if assignment is None or per_spec(state.spec, "field_groups", _field_groups)[compiled.entities[assignment.var]]:
+        return 2
+    return 1
 
 
 def _apply(state: State, compiled: ToolView, env: _CallEnv, effect: str | CreateEffect | DeleteEffect, assignment: Assignment | None) -> None:
