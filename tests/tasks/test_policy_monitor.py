@@ -3,8 +3,11 @@ finds owners through each row once per call; neither may drop a check."""
 
 from __future__ import annotations
 
-from scaleenv_mcp.engine import seed_state
-from scaleenv_mcp.tasks.policy import PolicyMonitor, owners_of
+import pytest
+
+from scaleenv_mcp.engine import execute, seed_state
+from scaleenv_mcp.engine.binding import find_successful_call
+from scaleenv_mcp.tasks.policy import PolicyMonitor, owners_of, shown_ids
 
 from ..conftest import shipped_spec
 
@@ -36,3 +39,24 @@ def test_owners_found_with_a_shared_memo_are_the_owners_found_alone() -> None:
             assert alone and owners_of(state, entity, row, memo=memo) == alone
             if "reservation_id" in row:
                 assert alone == {reservations[row["reservation_id"]]["customer_id"]}
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail", "express_logistics", "secondhand_marketplace", "university_enrollment"])
+def test_the_rows_a_result_shows_are_the_rows_a_walk_of_it_finds(domain: str) -> None:
+    """The monitor takes the ids a result shows from the engine, which knows how it built the result
+    (a row and its joined rows, a search's items, pairs); a walk of the result must find the same ids,
+    in the same order, for every tool that has a successful call (searches and pairs included)."""
+    spec = shipped_spec(domain)
+    state = seed_state(spec)
+    compared = 0
+    for name in spec.tools:
+        found = find_successful_call(state, name, seed=0, limit=60)
+        if found is None:
+            continue
+        with state.trial():
+            result = execute(state, name, found[0])
+        assert result.ok and result.data is not None
+        if result.shown is not None:
+            assert list(result.shown) == list(shown_ids(result.data)), name
+            compared += 1
+    assert compared >= len(spec.tools) // 2

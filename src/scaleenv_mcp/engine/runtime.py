@@ -62,6 +62,9 @@ class ToolResult:
     error: ToolError | None = None
     breaches: tuple[str, ...] = ()
     """agent-kept rules the call broke (the tool accepted it): for the policy monitor, never for the agent"""
+    shown: tuple[str, ...] | None = None
+    """ids of the rows ``data`` shows (a row, its joined rows, a search's items), known from how it was
+    built; None when only walking it can tell (a computed answer): for the policy monitor"""
 
     def to_dict(self) -> dict[str, Any]:
         if self.ok:
@@ -120,7 +123,7 @@ def execute(state: State, tool: str, arguments: Any) -> ToolResult:
     try:
         with state.reading_once():  # a call reads its rows again and again; SQLite is asked once per row
             data = _run(state, tool, tool_spec, arguments, breaches)
-        return ToolResult(True, data=data, breaches=tuple(breaches))
+        return ToolResult(True, data=data, breaches=tuple(breaches), shown=_shown(tool_spec, data))
     except _Failure as failure:
         return ToolResult(False, error=failure.error)
 
@@ -173,6 +176,17 @@ def _run(state: State, name: str, tool: ToolSpec, arguments: Any, breaches: list
     return out
 
 
+def _shown(tool: ToolSpec, data: dict[str, Any]) -> tuple[str, ...] | None:
+    """The ids of the rows a result shows, from its known shape (the order a walk would find them in)."""
+    if tool.compute:
+        return None
+    if tool.search is not None:
+        if tool.search.pairs is not None:
+            return tuple(str(item[side]["id"]) for item in data["items"] for side in ("first", "second"))
+        return tuple(str(row["id"]) for row in data["items"])
+    return (str(data["id"]), *(str(row["id"]) for joined in tool.include for row in data[joined]))
+
+
 def _check_rule(rule: RuleSpec, env: _CallEnv, position: int | None = None) -> None:
     """One precondition; ``position`` names the item a per-item rule failed on.
 
@@ -218,7 +232,7 @@ def _each(
         except ExprError as exc:
             raise _fail("not_found", f"cannot read the rows of {what} {var}: {exc}") from None
         entity = source.entity
-        items: list[Any] = [row["id"] for row in state.find(entity, where, order_by=source.order_by, limit=source.limit)]
+        items: list[Any] = [row["id"] for row in state.find(entity, where, order_by=source.order_by, limit=source.limit, keep=True)]
     else:
         items = list(env.values.get(source) or [])
         entity = tool.params[source].ref_entity  # a list of ids: each item is its row (every id was checked when bound)

@@ -514,12 +514,21 @@ class State:
         return [self._row(entity, r) for r in cur.fetchall()]
 
     def find(
-        self, entity: str, where: Mapping[str, Any], *, nocase: bool = False, limit: int | None = None, order_by: str | None = None
+        self,
+        entity: str,
+        where: Mapping[str, Any],
+        *,
+        nocase: bool = False,
+        limit: int | None = None,
+        order_by: str | None = None,
+        keep: bool = False,
     ) -> list[dict[str, Any]]:
         """Rows matching ``where``: ``field=value`` or ``field__lt=value`` (lt, lte, gt, gte, ne, in).
 
         Text is compared case-insensitively when ``nocase``; rows come in ``order_by`` order (nulls
-        first), then by id; at most ``limit`` of them when given.
+        first), then by id; at most ``limit`` of them when given. With ``keep``, inside
+        :meth:`reading_once`, a few rows found are kept as if each had been read by id (the caller
+        reads them again one by one).
         """
         shapes = self._shapes
         lookups = shapes.lookups
@@ -547,7 +556,7 @@ class State:
             sql = shapes.text(text_key, lambda: self._find_sql(entity, where, shape, limit, order_by))
         rows = [self._row(entity, r) for r in self.conn.execute(sql, args).fetchall()]
         cached = self._cached
-        if cached is not None and len(rows) <= _KEEP_FOUND:  # a call reads each row it found again, by id
+        if keep and cached is not None and len(rows) <= _KEEP_FOUND:
             for row in rows:
                 cached[(entity, row["id"])] = dict(row)
         return rows

@@ -181,7 +181,7 @@ class PolicyMonitor:
         self.calls += 1
         if not result.ok or result.data is None:
             return
-        shown = list(shown_ids(result.data))
+        shown = list(result.shown) if result.shown is not None else list(shown_ids(result.data))
         if len(self.read) < _MAX_READ:
             self.read.update(shown[: _MAX_READ - len(self.read)])
         for rule in result.breaches:
