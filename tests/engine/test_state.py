@@ -214,3 +214,29 @@ def test_rows_kept_inside_a_call_follow_its_writes_and_rollbacks(retail: DomainS
         assert state.get("customer", cid)["city"] == city  # type: ignore[index]
     state.conn.set_trace_callback(None)
     assert state.get("customer", cid)["city"] == city  # type: ignore[index]
+
+
+def test_the_rows_written_since_last_asked_leave_out_undone_writes(retail: DomainSpec) -> None:
+    """What a durable store writes after a call: the rows that call wrote, not every row the episode
+    touched before, and nothing a rolled-back block or a trial wrote."""
+    state = seed_state(retail)
+    state.track()
+    first, second = (str(c["id"]) for c in state.head("customer", 2))
+    state.update("customer", first, {"city": "Austin"})
+    assert state.take_written() == [("customer", first)]
+    state.update("customer", second, {"city": "Boston"})
+    with state.trial():
+        state.update("customer", first, {"city": "Paris"})
+
+    def undone() -> None:
+        with state.atomic():
+            state.update("customer", first, {"city": "Rome"})
+            raise RuntimeError("undo")
+
+    with pytest.raises(RuntimeError):
+        undone()
+    assert state.take_written() == [("customer", second)]
+    assert state.take_written() == []
+    state.update("customer", first, {"city": "Oslo"})
+    state.reset()
+    assert state.take_written() == []

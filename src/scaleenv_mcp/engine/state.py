@@ -172,7 +172,7 @@ class Dormant:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("_bool_fields", "_cached", "_columns", "_issued_base", "_journal", "_no_issued", "_shapes", "conn", "spec")
+    __slots__ = ("_bool_fields", "_cached", "_columns", "_issued_base", "_journal", "_no_issued", "_shapes", "_written", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
@@ -184,6 +184,8 @@ class State:
         """rows read by id inside :meth:`reading_once` (None: no block is open)"""
         self._no_issued = False
         """known to have no table of retired ids (asking SQLite for a missing table costs a failed parse)"""
+        self._written: dict[RowKey, None] = {}
+        """rows written while tracking since :meth:`take_written` last asked, in order"""
         self.conn.execute("PRAGMA foreign_keys = ON")
         shapes = self._shapes = _shapes(spec)
         self._columns = shapes.columns
@@ -262,6 +264,7 @@ class State:
         """Replace this state's contents with a snapshot, in place (journal tracking stops)."""
         self._forget_reads()
         self._no_issued = False  # the image may hold the table
+        self._written = {}
         self.conn.deserialize(image)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._journal = None
@@ -277,6 +280,7 @@ class State:
         a write touches, so that :meth:`reset` and :meth:`changes` cost what the changes cost,
         not what the whole state costs."""
         self._journal = Journal()
+        self._written = {}
         self._issued_base = self._issued()
 
     def _tracked(self) -> Journal:
@@ -312,6 +316,7 @@ class State:
         if not journal.originals:
             return
         self._forget_reads()
+        self._written = {}
         try:
             self._write_back(journal, defer=False)
         except sqlite3.IntegrityError:
@@ -387,6 +392,7 @@ class State:
         two statements a savepoint costs were a tenth of such a call."""
         journal = self._journal
         mark = journal.mark() if journal is not None else 0
+        written = len(self._written)
         savepoint = statements > 1
         if savepoint:
             self.conn.execute("SAVEPOINT atomic")
@@ -400,6 +406,7 @@ class State:
             if journal is not None:
                 journal.undo_to(mark)
             self._journal = journal  # the block may have started another (track inside it)
+            self._unwrite(written)
             raise
         if savepoint:
             self.conn.execute("RELEASE atomic")
@@ -410,6 +417,7 @@ class State:
         what it did, and leave the state as it was."""
         journal = self._journal
         mark = journal.mark() if journal is not None else 0
+        written = len(self._written)
         self.conn.execute("SAVEPOINT trial")
         try:
             yield
@@ -420,6 +428,7 @@ class State:
             if journal is not None:
                 journal.undo_to(mark)
             self._journal = journal
+            self._unwrite(written)
 
     @contextmanager
     def reading_once(self) -> Iterator[None]:
@@ -439,6 +448,19 @@ class State:
             yield
         finally:
             self._cached = None
+
+    def take_written(self) -> list[RowKey]:
+        """The rows written (inserted, changed, deleted) while tracking since the last time this was
+        asked, first written first; undone writes are not among them. A durable store writes only
+        these after a call, where the journal would name every row the episode ever touched."""
+        written, self._written = list(self._written), {}
+        return written
+
+    def _unwrite(self, mark: int) -> None:
+        """Forget the rows first written after ``mark`` (their writes were rolled back)."""
+        written = self._written
+        while len(written) > mark:
+            del written[next(reversed(written))]
 
     def _forget_reads(self) -> None:
         if self._cached is not None:
@@ -698,6 +720,7 @@ class State:
     def insert(self, entity: str, row: Mapping[str, Any]) -> None:
         if self._journal is not None:
             self._journal.remember((entity, str(row["id"])), None, None)
+            self._written[(entity, str(row["id"]))] = None
         if self._cached is not None:
             self._cached.pop((entity, str(row["id"])), None)
         cols = tuple(row)
@@ -712,12 +735,16 @@ class State:
 
     def update(self, entity: str, row_id: str, values: Mapping[str, Any]) -> None:
         self._remember(entity, row_id, values.keys())
+        if self._journal is not None:
+            self._written[(entity, str(row_id))] = None
         if self._cached is not None:
             self._cached.pop((entity, str(row_id)), None)
         self.conn.execute(self._sql_update(entity, tuple(values)), [*values.values(), row_id])
 
     def delete(self, entity: str, row_id: str) -> None:
         self._remember(entity, row_id, None)
+        if self._journal is not None:
+            self._written[(entity, str(row_id))] = None
         if self._cached is not None:
             self._cached.pop((entity, str(row_id)), None)
         self.conn.execute(self._sql_delete(entity), (row_id,))

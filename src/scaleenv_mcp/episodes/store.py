@@ -240,13 +240,16 @@ class EpisodeStore:
         self._queue("call", episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))
         self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
         self._store_reads(episode)
-        if wrote:
-            for entity, row_id, value in changed_rows(episode.state):
+        if wrote:  # the rows this call wrote: the ones before it are stored already
+            state = episode.state
+            for entity, row_id in state.take_written():
+                value = state.get(entity, row_id)
                 self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
 
     def rewound(self, episode: LiveEpisode) -> None:
         """After a restore or reset: the rows, the calls past the log's end, the monitor and the answer."""
         self._queue("rewind", episode.id, len(episode.calls))
+        episode.state.take_written()  # all of them are written here
         for entity, row_id, value in changed_rows(episode.state):
             self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
         self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
