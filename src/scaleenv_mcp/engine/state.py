@@ -109,6 +109,10 @@ def _top_id_sql(entity: str, prefix: str) -> str:
     return f"SELECT max({_id_number(prefix)}) FROM {_q(entity)} WHERE id LIKE '{prefix}-%'"
 
 
+_STORED: dict[str, type] = {"int": int, "bool": bool, "float": float, "money": float}
+"""field type -> what a read returns (the rest are TEXT): SQLite keeps a whole number given to a REAL
+column as a float, so the value written is not always the value read"""
+
 _KEEP_FOUND = 16
 """rows a ``find`` inside :meth:`State.reading_once` may keep (a call's joined rows, never a whole table)"""
 
@@ -123,13 +127,17 @@ class _Shapes:
     texts are now made once per (entity, columns, where-shape) and looked up after that. The
     text is the same as before, so SQLite's own statement cache keeps matching it."""
 
-    __slots__ = ("bool_fields", "columns", "delete", "get", "lookups", "select", "texts")
+    __slots__ = ("bool_fields", "columns", "delete", "get", "lookups", "select", "storage", "texts")
 
     def __init__(self, spec: DomainSpec) -> None:
         self.columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
         self.bool_fields = {
             e: frozenset(f for f, fs in entity.fields.items() if fs.type == "bool") for e, entity in spec.entities.items()
         }
+        self.storage: dict[str, dict[str, type]] = {
+            e: {"id": str, **{f: _STORED.get(fs.type, str) for f, fs in entity.fields.items()}} for e, entity in spec.entities.items()
+        }
+        """entity -> column -> the Python type a read gives back for it (float for REAL columns, bool, int, str)"""
         self.select = {e: ", ".join(_q(c) for c in cols) for e, cols in self.columns.items()}
         self.get = {e: f"SELECT {self.select[e]} FROM {_q(e)} WHERE id = ?" for e in self.columns}
         self.delete = {e: f"DELETE FROM {_q(e)} WHERE id = ?" for e in self.columns}
@@ -737,9 +745,25 @@ class State:
         self._remember(entity, row_id, values.keys())
         if self._journal is not None:
             self._written[(entity, str(row_id))] = None
-        if self._cached is not None:
-            self._cached.pop((entity, str(row_id)), None)
+        cached = self._cached
+        kept = cached.pop((entity, str(row_id)), None) if cached is not None else None
         self.conn.execute(self._sql_update(entity, tuple(values)), [*values.values(), row_id])
+        if kept is not None and self._as_read(entity, values, kept):
+            cached[(entity, str(row_id))] = kept  # type: ignore[index]  # as a read would give it: no read needed
+
+    def _as_read(self, entity: str, values: Mapping[str, Any], row: dict[str, Any]) -> bool:
+        """Write ``values`` into a kept ``row`` in the form a read would give them back; False (the row
+        is then read again when asked for) when a value is not plainly of its column's kind."""
+        storage = self._shapes.storage[entity]
+        for name, value in values.items():
+            kind = storage.get(name)
+            if value is None or type(value) is kind:
+                row[name] = value
+            elif kind is float and type(value) is int:
+                row[name] = float(value)
+            else:
+                return False
+        return True
 
     def delete(self, entity: str, row_id: str) -> None:
         self._remember(entity, row_id, None)
