@@ -212,12 +212,14 @@ def normalize(where: str, spec: TypedValue, value: Any, *, nullable: bool = Fals
     if type_ == "int" and isinstance(value, float) and value.is_integer():
         value = int(value)
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": is_number,
-        "money": is_number,
-        "bool": isinstance(value, bool),
-    }.get(type_, isinstance(value, str))
+    if type_ == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif type_ in ("float", "money"):
+        ok = is_number
+    elif type_ == "bool":
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
     if not ok:
         raise ValueProblem(f"{where} must be {type_}, got {value!r}")
     if is_number and not math.isfinite(value):
