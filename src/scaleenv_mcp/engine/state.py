@@ -438,24 +438,16 @@ class State:
             self._journal = journal
             self._unwrite(written)
 
-    @contextmanager
-    def reading_once(self) -> Iterator[None]:
-        """Inside, a row read by id is read from SQLite once and then kept, until a write through
-        this state changes it or a rollback might have.
+    def reading_once(self) -> _ReadingOnce:
+        """Inside (``with state.reading_once():``), a row read by id is read from SQLite once and then
+        kept, until a write through this state changes it or a rollback might have.
 
         One tool call reads the same rows again and again (its rules, each effect's target, the
         journal's original, a reference's check, the row it returns): a cancellation read its
         reservation five times. Every write goes through :meth:`insert`, :meth:`update` and
-        :meth:`delete`, which drop the row, so what is kept is always what SQLite holds. Blocks
-        nest; the outermost one ends the keeping."""
-        if self._cached is not None:
-            yield
-            return
-        self._cached = {}
-        try:
-            yield
-        finally:
-            self._cached = None
+        :meth:`delete`, which drop the row or keep it as a read would give it back, so what is kept
+        is always what SQLite holds. Blocks nest; the outermost one ends the keeping."""
+        return _ReadingOnce(self)
 
     def take_written(self) -> list[RowKey]:
         """The rows written (inserted, changed, deleted) while tracking since the last time this was
@@ -785,6 +777,26 @@ class State:
             for table, rowid, parent, _ in self.conn.execute(sql).fetchall():
                 out.append(f"{table} row {rowid} references a missing {parent}")
         return out
+
+
+class _ReadingOnce:
+    """:meth:`State.reading_once` as a plain context manager (it opens every tool call; a generator
+    based one cost a microsecond more)."""
+
+    __slots__ = ("outermost", "state")
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.outermost = False
+
+    def __enter__(self) -> None:
+        if self.state._cached is None:
+            self.state._cached = {}
+            self.outermost = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.outermost:
+            self.state._cached = None
 
 
 def _connect() -> sqlite3.Connection:
