@@ -386,10 +386,11 @@ class Coordinator:
         # arguments past the bounds are refused by execute at a bounded cost; the policy monitor must not read them first
         spec_tool = self.spec.tools.get(tool) if isinstance(tool, str) else None
         sound = spec_tool is not None and isinstance(arguments, dict) and argument_problem(arguments, spec_tool.params) is None
-        with episode.state.reading_once():  # the monitor reads the rows the call reads: SQLite is asked once
-            touched = episode.policy.touched_before(episode.state, tool, arguments) if sound else []
-            result = execute(episode.state, tool, arguments)
-            episode.policy.observe(episode.state, str(tool), result, touched)
+        state = episode.state  # woken once for the call
+        with state.reading_once():  # the monitor reads the rows the call reads: SQLite is asked once
+            touched = episode.policy.touched_before(state, tool, arguments) if sound else []
+            result = execute(state, tool, arguments)
+            episode.policy.observe(state, str(tool), result, touched)
         logged = arguments if sound else bounded_copy(arguments) if isinstance(arguments, Mapping) else {}  # the listing stays small
         episode.calls.append(ToolCall.model_construct(tool=printable(str(tool)), arguments=dict(logged)))  # both already checked
         return result
