@@ -583,11 +583,11 @@ class ToolSpec(StrictModel):
         nested = [a for loop in self.loops for a in loop.assignments.values()]
         return [*self.assignments.values(), *nested]
 
-    @property
+    @cached_property
     def loops(self) -> list[ForEachEffect]:
         return [e for e in self.effects if isinstance(e, ForEachEffect)]
 
-    @property
+    @cached_property
     def list_params(self) -> dict[str, ParamSpec]:
         return {name: p for name, p in self.params.items() if p.type == "list"}
 
@@ -603,12 +603,12 @@ class ToolSpec(StrictModel):
     def compute_exprs(self) -> dict[str, Expr]:
         return {name: parse(text) for name, text in self.compute.items()}
 
-    @property
+    @cached_property
     def ref_params(self) -> dict[str, str]:
         """Variable name -> parameter for every 'ref' parameter (order_id binds ``order``)."""
         return {ref_var(name): name for name, p in self.params.items() if p.type == "ref"}
 
-    @property
+    @cached_property
     def result_var(self) -> str | None:
         if self.returns:
             return self.returns
