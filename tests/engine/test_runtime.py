@@ -100,7 +100,7 @@ import pytest  # noqa: E402
 from jsonschema import Draft202012Validator  # noqa: E402
 
 from scaleenv_mcp.spec.model import ParamSpec  # noqa: E402
-from scaleenv_mcp.spec.types import NUMERIC, conforms  # noqa: E402
+from scaleenv_mcp.spec.types import NUMERIC, conforms, normalize  # noqa: E402
 
 from ..conftest import SHIPPED, shipped_spec  # noqa: E402
 
@@ -202,6 +202,25 @@ def test_the_fast_argument_check_holds_for_every_parameter_type_and_limit_a_blue
     params.append(("list of refs", ParamSpec(type="list", items=ParamSpec(type="ref", ref="flight"), min_items=2, max_items=3)))
     params.append(("list of objects", ParamSpec(type="list", fields={"n": ParamSpec(type="int", min=1, max=9)}, max_items=2)))
     assert _check_at_limits(params) >= len(params)
+
+
+@pytest.mark.parametrize("domain", SHIPPED)
+def test_a_value_the_fast_check_passes_is_already_what_normalize_returns(domain: str) -> None:
+    """The runtime skips ``normalize`` for a value the fast check passed, except money (rounded to
+    cents), date-times (normalize also checks the date is real) and lists (each item): for every
+    other parameter, at and past its limits, a passed value must already be its stored form."""
+    checked = 0
+    for tool_name, tool in shipped_spec(domain).tools.items():
+        for name, param in tool.params.items():
+            if param.type in ("money", "datetime", "list"):
+                continue
+            inside, edges = _at_limits(param)
+            for value in [*inside, *edges]:
+                if conforms(param, value):
+                    stored = normalize(name, param, value)
+                    assert stored == value and type(stored) is type(value), (tool_name, name, value)
+                    checked += 1
+    assert checked > 0
 
 
 @pytest.mark.parametrize("domain", SHIPPED)

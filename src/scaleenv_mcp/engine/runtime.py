@@ -276,13 +276,19 @@ def _validated_arguments(tool: ToolSpec, view: ToolView, arguments: Any) -> dict
     args: dict[str, Any] = {}
     for pname, param in params.items():
         value = arguments.get(pname)
-        if value is not None:
+        if value is not None and (not fast or param.type in _NORMALIZED_ANEW):
             try:
                 value = _normalized(pname, param, value)
             except ValueProblem as exc:
                 raise _fail("invalid_arguments", _short(str(exc))) from None
         args[pname] = value
     return args
+
+
+_NORMALIZED_ANEW = frozenset({"money", "datetime", "list"})
+"""types whose stored form a value the fast check passed may still differ from (money to cents), or
+that :func:`normalize` checks further (a real date-time; each item): every other passed value is
+already what normalize would return"""
 
 
 def _normalized(where: str, param: ParamSpec, value: Any) -> Any:
