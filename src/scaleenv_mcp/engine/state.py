@@ -127,7 +127,7 @@ class _Shapes:
     texts are now made once per (entity, columns, where-shape) and looked up after that. The
     text is the same as before, so SQLite's own statement cache keeps matching it."""
 
-    __slots__ = ("bool_fields", "columns", "delete", "get", "lookups", "select", "storage", "texts")
+    __slots__ = ("bool_fields", "columns", "delete", "get", "lookups", "select", "storage", "texts", "updates")
 
     def __init__(self, spec: DomainSpec) -> None:
         self.columns = {e: ["id", *entity.fields] for e, entity in spec.entities.items()}
@@ -144,6 +144,8 @@ class _Shapes:
         self.lookups: dict[tuple[str, str], tuple[str, str]] = {}
         """(entity, where key) -> (field, operator), checked against the spec once"""
         self.texts: dict[tuple[Any, ...], str] = {}
+        self.updates: dict[tuple[str, tuple[str, ...]], str] = {}
+        """(entity, columns) -> the UPDATE that sets them"""
 
     def text(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
         """The SQL text for ``key``, made by ``build()`` the first time."""
@@ -377,9 +379,13 @@ class State:
         return self._shapes.delete[entity]
 
     def _sql_update(self, entity: str, columns: tuple[str, ...]) -> str:
-        return self._shapes.text(
-            ("update", entity, columns), lambda: f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in columns)} WHERE id = ?"
-        )
+        updates = self._shapes.updates  # every write asks: a plain lookup, no key or closure built first
+        sql = updates.get((entity, columns))
+        if sql is None:
+            if len(updates) >= _SQL_CACHE_MAX:
+                updates.clear()
+            sql = updates[(entity, columns)] = f"UPDATE {_q(entity)} SET {', '.join(f'{_q(c)} = ?' for c in columns)} WHERE id = ?"
+        return sql
 
     def _sql_insert(self, entity: str, columns: tuple[str, ...]) -> str:
         return self._shapes.text(

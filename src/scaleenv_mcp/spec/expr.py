@@ -271,17 +271,15 @@ class Expr:
     text: str
     node: ast.expr = field(repr=False, compare=False)
 
-    def evaluate(self, env: Env) -> Any:
-        return self._evaluate(env)
-
     @cached_property
-    def _evaluate(self) -> Compiled:
-        """Compiled on first use, then kept with the expression (see :func:`_compile`)."""
+    def evaluate(self) -> Compiled:
+        """``expr.evaluate(env)``: the value of the expression in ``env``. The expression is compiled
+        on first use into closures (see :func:`_compile`), which are then called directly."""
         return _compiled(self.node, self.text)
 
     def __getstate__(self) -> dict[str, Any]:
         """Without the compiled closures: a spec crosses processes as data and compiles again there."""
-        return {k: v for k, v in self.__dict__.items() if k != "_evaluate"}
+        return {k: v for k, v in self.__dict__.items() if k != "evaluate"}
 
     def references(self) -> list[tuple[str, str | None]]:
         """Every ``name`` and ``name.field`` the expression reads, in order."""

@@ -62,17 +62,25 @@ def owners_of(
     if depth >= _DEPTH:
         return set()
     found: set[str] = set()
-    for fname, f in state.spec.entities[entity].fields.items():
-        if f.type == "ref" and f.ref is not None and row.get(fname) is not None:
-            key = (f.ref, str(row[fname]), depth + 1)
+    for fname, parent in per_spec(state.spec, "reference_fields", _reference_fields)[entity]:
+        if row.get(fname) is not None:
+            key = (parent, str(row[fname]), depth + 1)
             if memo is not None and key in memo:
                 found |= memo[key]
                 continue
-            owners = owners_of(state, f.ref, state.get(f.ref, row[fname]), depth + 1, memo)
+            owners = owners_of(state, parent, state.get(parent, row[fname]), depth + 1, memo)
             if memo is not None:
                 memo[key] = owners
             found |= owners
     return found
+
+
+def _reference_fields(spec: DomainSpec) -> dict[str, list[tuple[str, str]]]:
+    """entity -> (field, entity it references) for each reference field, in declaration order"""
+    return {
+        name: [(fname, f.ref) for fname, f in entity.fields.items() if f.type == "ref" and f.ref is not None]
+        for name, entity in spec.entities.items()
+    }
 
 
 _MAX_READ = 100_000
