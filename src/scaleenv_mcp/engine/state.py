@@ -397,33 +397,14 @@ class State:
         """What changed since the baseline, read from the journal (only touched rows are fetched)."""
         return journal_diff(self, self._tracked().originals)
 
-    @contextmanager
-    def atomic(self, *, statements: int = 2) -> Iterator[None]:
-        """All writes inside succeed together or not at all (SQL savepoint and journal alike).
+    def atomic(self, *, statements: int = 2) -> _Atomic:
+        """``with state.atomic():`` all writes inside succeed together or not at all (SQL savepoint
+        and journal alike).
 
         A block that writes with at most one statement (``statements=1``: a tool whose one effect
         changes one row) needs no savepoint, since SQLite undoes a failed statement by itself: the
         two statements a savepoint costs were a tenth of such a call."""
-        journal = self._journal
-        mark = journal.mark() if journal is not None else 0
-        written = len(self._written)
-        savepoint = statements > 1
-        if savepoint:
-            self.conn.execute("SAVEPOINT atomic")
-        try:
-            yield
-        except BaseException:
-            self._forget_reads()
-            if savepoint:
-                self.conn.execute("ROLLBACK TO atomic")
-                self.conn.execute("RELEASE atomic")
-            if journal is not None:
-                journal.undo_to(mark)
-            self._journal = journal  # the block may have started another (track inside it)
-            self._unwrite(written)
-            raise
-        if savepoint:
-            self.conn.execute("RELEASE atomic")
+        return _Atomic(self, statements > 1)
 
     @contextmanager
     def trial(self) -> Iterator[None]:
@@ -484,7 +465,7 @@ class State:
             raise KeyError(f"unknown entity {entity!r}") from None
 
     def _row(self, entity: str, values: Iterable[Any]) -> dict[str, Any]:
-        row = dict(zip(self._columns[entity], values, strict=True))
+        row = dict(zip(self._columns[entity], values, strict=False))  # a SELECT of exactly these columns
         for name in self._bool_fields[entity]:
             if row[name] is not None:
                 row[name] = bool(row[name])
@@ -783,6 +764,38 @@ class State:
             for table, rowid, parent, _ in self.conn.execute(sql).fetchall():
                 out.append(f"{table} row {rowid} references a missing {parent}")
         return out
+
+
+class _Atomic:
+    """:meth:`State.atomic` as a plain context manager (every write call opens one)."""
+
+    __slots__ = ("journal", "mark", "savepoint", "state", "written")
+
+    def __init__(self, state: State, savepoint: bool) -> None:
+        self.state = state
+        self.savepoint = savepoint
+        self.journal = state._journal
+        self.mark = self.journal.mark() if self.journal is not None else 0
+        self.written = len(state._written)
+
+    def __enter__(self) -> None:
+        if self.savepoint:
+            self.state.conn.execute("SAVEPOINT atomic")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        state = self.state
+        if kind is None:
+            if self.savepoint:
+                state.conn.execute("RELEASE atomic")
+            return
+        state._forget_reads()
+        if self.savepoint:
+            state.conn.execute("ROLLBACK TO atomic")
+            state.conn.execute("RELEASE atomic")
+        if self.journal is not None:
+            self.journal.undo_to(self.mark)
+        state._journal = self.journal  # the block may have started another (track inside it)
+        state._unwrite(self.written)
 
 
 class _ReadingOnce:
