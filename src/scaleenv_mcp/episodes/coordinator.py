@@ -392,7 +392,7 @@ class Coordinator:
             result = execute(state, tool, arguments)
             episode.policy.observe(state, str(tool), result, touched)
         logged = arguments if sound else bounded_copy(arguments) if isinstance(arguments, Mapping) else {}  # the listing stays small
-        episode.calls.append(ToolCall.model_construct(tool=printable(str(tool)), arguments=dict(logged)))  # both already checked
+        episode.calls.append(ToolCall(tool=printable(str(tool)), arguments=logged))
         return result
 
     def _submit(self, episode: LiveEpisode, arguments: Any) -> ToolResult:
