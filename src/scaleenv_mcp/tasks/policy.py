@@ -64,6 +64,9 @@ def owners_of(
     found: set[str] = set()
     for fname, parent in per_spec(state.spec, "reference_fields", _reference_fields)[entity]:
         if row.get(fname) is not None:
+            if parent == actor.entity:  # a user: the id is the owner (references never dangle: SQLite checks them)
+                found.add(str(row[fname]))
+                continue
             key = (parent, str(row[fname]), depth + 1)
             if memo is not None and key in memo:
                 found |= memo[key]
@@ -76,11 +79,21 @@ def owners_of(
 
 
 def _reference_fields(spec: DomainSpec) -> dict[str, list[tuple[str, str]]]:
-    """entity -> (field, entity it references) for each reference field, in declaration order"""
-    return {
+    """entity -> (field, entity it references) for each reference field that can lead to a user, in
+    declaration order (a reference to a product, which leads to no one, is not followed)."""
+    refs = {
         name: [(fname, f.ref) for fname, f in entity.fields.items() if f.type == "ref" and f.ref is not None]
         for name, entity in spec.entities.items()
     }
+    leads = {spec.actor.entity} if spec.actor is not None else set()
+    grew = True
+    while grew:
+        grew = False
+        for name, fields in refs.items():
+            if name not in leads and any(parent in leads for _, parent in fields):
+                leads.add(name)
+                grew = True
+    return {name: [(f, parent) for f, parent in fields if parent in leads] for name, fields in refs.items()}
 
 
 _MAX_READ = 100_000
