@@ -65,8 +65,8 @@ def timing(samples: list[float], unit: str = "us") -> Timing:
     return Timing(statistics.median(samples), min(samples), max(samples), unit)
 
 
-def per_op(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[], float] = time.perf_counter) -> Timing:
-    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds (``clock``:
+def op_samples(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """The mean time of ``inner`` calls, in microseconds, once per each of ``repeats`` runs (``clock``:
     ``time.process_time`` counts CPU time only, steadier on a shared machine)."""
     samples = []
     for _ in range(repeats):
@@ -74,7 +74,12 @@ def per_op(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[
         for _ in range(inner):
             fn()
         samples.append((clock() - start) / inner * 1e6)
-    return timing(samples)
+    return samples
+
+
+def per_op(fn: Callable[[], Any], *, repeats: int, inner: int, clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Median over ``repeats`` of the mean time of ``inner`` calls, in microseconds (see :func:`op_samples`)."""
+    return timing(op_samples(fn, repeats=repeats, inner=inner, clock=clock))
 
 
 def retail() -> DomainSpec:
@@ -157,8 +162,9 @@ def _pydantic_db(spec: DomainSpec) -> type[BaseModel]:
         for fname, f in entity.fields.items():
             t: Any = py.get(f.type, str)
             fields[fname] = (t | None, None) if f.nullable else (t, ...)
-        models[name] = create_model(f"Row_{name}", **fields)  # type: ignore[call-overload]
-    return create_model("DB", **{name: (list[m], ...) for name, m in models.items()})  # type: ignore[call-overload, valid-type]
+        models[name] = create_model(f"Row_{name}", **fields)
+    db: type[BaseModel] = create_model("DB", **{name: (list[m], ...) for name, m in models.items()})  # type: ignore[call-overload, valid-type]
+    return db
 
 
 def _episode_changes(spec: DomainSpec, state: State) -> Callable[[], None]:
@@ -443,7 +449,10 @@ def http_load(quick: bool) -> list[Row]:
                     proc.wait(timeout=10)
             ours_rate, floor_rate = len(ours) / ours_wall, len(floor) / floor_wall
             ours_t, floor_t = timing(ours), timing(floor)
-            p99 = lambda xs: sorted(xs)[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan")  # noqa: E731
+
+            def p99(xs: list[float]) -> float:
+                return sorted(xs)[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan")
+
             ratio = floor_rate / ours_rate if ours_rate else float("inf")
             detail = {"clients": clients, "calls_each": calls, "workers": workers, "ours_per_s": round(ours_rate, 1), "floor_per_s": round(floor_rate, 1),
                       "ours_p50_ms": round(ours_t.median / 1e3, 1), "ours_p99_ms": round(p99(ours), 1),
@@ -969,12 +978,13 @@ def task_cost(quick: bool) -> list[Row]:
             {"rows": rows, "one_task_ms": round(one, 1), "seeding_ms": round(seeding_alone, 1)},
         ))  # fmt: skip
         coordinator = Coordinator(spec, [])
-        colds, warms = [], []
+        colds: list[float] = []
+        warms: list[float] = []
         for task in with_recipe[: 3 if quick else 6]:
-            for samples in (colds, warms):
+            for bucket in (colds, warms):
                 start = time.perf_counter()
                 episode = coordinator.start(task)
-                samples.append(time.perf_counter() - start)
+                bucket.append(time.perf_counter() - start)
                 coordinator.end(episode.id)
         if colds:
             cold, warm = timing([c * 1000 for c in colds], "ms"), timing([w * 1000 for w in warms], "ms")
@@ -1107,8 +1117,11 @@ def episode_calls(quick: bool) -> list[Row]:
         service.reset(handle.id)
         service.call(handle.id, "find_customer_by_email", email)
 
-    reset_only = per_op(lambda: (service.reset(handle.id), service.call(handle.id, "find_customer_by_email", email)),
-                        repeats=repeats, inner=inner, clock=clock)  # fmt: skip
+    def idle_reset() -> None:
+        service.reset(handle.id)
+        service.call(handle.id, "find_customer_by_email", email)
+
+    reset_only = per_op(idle_reset, repeats=repeats, inner=inner, clock=clock)
     for label, ours_fn, plain_fn in [
         ("cancel_reservation and the reset that undoes it", cancel_and_reset, cancel_and_reset_plain),
         ("get_reservation (a joined read)", lambda: service.call(handle.id, "get_reservation", {"reservation_id": "RES-0046"}),

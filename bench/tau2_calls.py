@@ -63,13 +63,9 @@ def stats(samples: list[float]) -> Stats:
 
 def runs(fn: Callable[[], Any], *, repeats: int, inner: int) -> list[float]:
     """Per-call CPU time in µs of ``inner`` calls of ``fn``, once per run."""
-    samples = []
-    for _ in range(repeats):
-        start = clock()
-        for _ in range(inner):
-            fn()
-        samples.append((clock() - start) / inner * 1e6)
-    return samples
+    from .cases import op_samples
+
+    return op_samples(fn, repeats=repeats, inner=inner, clock=clock)
 
 
 def text(s: Stats) -> str:
