@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -397,33 +396,19 @@ class State:
         """What changed since the baseline, read from the journal (only touched rows are fetched)."""
         return journal_diff(self, self._tracked().originals)
 
-    def atomic(self, *, statements: int = 2) -> _Atomic:
+    def atomic(self, *, statements: int = 2) -> _Savepoint:
         """``with state.atomic():`` all writes inside succeed together or not at all (SQL savepoint
         and journal alike).
 
         A block that writes with at most one statement (``statements=1``: a tool whose one effect
         changes one row) needs no savepoint, since SQLite undoes a failed statement by itself: the
         two statements a savepoint costs were a tenth of such a call."""
-        return _Atomic(self, statements > 1)
+        return _Savepoint(self, "atomic" if statements > 1 else None, always_undo=False)
 
-    @contextmanager
-    def trial(self) -> Iterator[None]:
-        """Writes inside are always undone (SQL savepoint and journal alike): try a call, look at
-        what it did, and leave the state as it was."""
-        journal = self._journal
-        mark = journal.mark() if journal is not None else 0
-        written = len(self._written)
-        self.conn.execute("SAVEPOINT trial")
-        try:
-            yield
-        finally:
-            self._forget_reads()
-            self.conn.execute("ROLLBACK TO trial")
-            self.conn.execute("RELEASE trial")
-            if journal is not None:
-                journal.undo_to(mark)
-            self._journal = journal
-            self._unwrite(written)
+    def trial(self) -> _Savepoint:
+        """``with state.trial():`` writes inside are always undone (SQL savepoint and journal alike):
+        try a call, look at what it did, and leave the state as it was."""
+        return _Savepoint(self, "trial", always_undo=True)
 
     def reading_once(self) -> _ReadingOnce:
         """Inside (``with state.reading_once():``), a row read by id is read from SQLite once and then
@@ -766,32 +751,37 @@ class State:
         return out
 
 
-class _Atomic:
-    """:meth:`State.atomic` as a plain context manager (every write call opens one)."""
+class _Savepoint:
+    """:meth:`State.atomic` and :meth:`State.trial`: a plain context manager (every write call opens
+    one) that undoes the block's writes when it fails, or always (a trial). Undone means the SQL
+    savepoint rolled back (``name`` None: the block is one statement, which SQLite undoes itself), the
+    rows kept by :meth:`State.reading_once` forgotten, and the journal and the written rows back to
+    where they stood."""
 
-    __slots__ = ("journal", "mark", "savepoint", "state", "written")
+    __slots__ = ("always_undo", "journal", "mark", "name", "state", "written")
 
-    def __init__(self, state: State, savepoint: bool) -> None:
+    def __init__(self, state: State, name: str | None, *, always_undo: bool) -> None:
         self.state = state
-        self.savepoint = savepoint
+        self.name = name
+        self.always_undo = always_undo
         self.journal = state._journal
         self.mark = self.journal.mark() if self.journal is not None else 0
         self.written = len(state._written)
 
     def __enter__(self) -> None:
-        if self.savepoint:
-            self.state.conn.execute("SAVEPOINT atomic")
+        if self.name is not None:
+            self.state.conn.execute(f"SAVEPOINT {self.name}")
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         state = self.state
-        if kind is None:
-            if self.savepoint:
-                state.conn.execute("RELEASE atomic")
+        if kind is None and not self.always_undo:
+            if self.name is not None:
+                state.conn.execute(f"RELEASE {self.name}")
             return
         state._forget_reads()
-        if self.savepoint:
-            state.conn.execute("ROLLBACK TO atomic")
-            state.conn.execute("RELEASE atomic")
+        if self.name is not None:
+            state.conn.execute(f"ROLLBACK TO {self.name}")
+            state.conn.execute(f"RELEASE {self.name}")
         if self.journal is not None:
             self.journal.undo_to(self.mark)
         state._journal = self.journal  # the block may have started another (track inside it)
