@@ -6,9 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from scaleenv_mcp.episodes import store as store_module
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
-from scaleenv_mcp.episodes.store import STORE_FILE, EpisodeStore
+from scaleenv_mcp.episodes.store import CHECKPOINT_EVERY, STORE_FILE, EpisodeStore
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..conftest import PATHS, shipped_spec
@@ -31,7 +34,12 @@ def picture(episodes: EpisodeService, episode_id: str) -> dict[str, Any]:
         "snapshots": sorted(episode.snapshots),
         "channel": episode.channel,
         "submitted": episode.submitted,
-        "policy": (sorted(episode.policy.identified), episode.policy.violations, episode.policy.calls, sorted(episode.policy.read)),
+        "policy": (
+            sorted(episode.policy.identified),
+            episode.policy.violations,
+            episode.policy.calls,
+            sorted(episode.policy.read),
+        ),
         "state": episode.state.dump(),
     }
     if episode.task is not None:
@@ -97,26 +105,128 @@ def test_reset_and_delete_are_durable_too(tmp_path: Path) -> None:
     assert episode.calls == [] and after.coordinator.diff(kept).is_empty() and sorted(episode.snapshots) == ["end", "half"]
 
 
-def test_written_off_the_event_loop_and_on_disk_once_flushed(tmp_path: Path) -> None:
-    async def run() -> tuple[str, dict[str, Any]]:
+def test_every_change_is_on_disk_when_the_call_returns(tmp_path: Path) -> None:
+    """What a call reports is committed before it returns: another connection (a restarted server)
+    sees every call at once, with nothing flushed and nothing closed, inside an event loop too."""
+
+    async def run() -> None:
         episodes = service(tmp_path, "airline")
-        assert episodes.store is not None
         task = next(t for t in episodes.coordinator.tasks.values() if t.solution)
         handle = episodes.create(task=task.id)
-        for call in task.solution:
+        for n, call in enumerate(task.solution, 1):
             episodes.call(handle.episode, call.tool, call.arguments)
-        assert episodes.store.pending  # queued, not yet written: the call did not wait for the disk
-        await episodes.store.flush()
-        assert not episodes.store.pending
-        seen = picture(episodes, handle.episode)
-        await episodes.store.aclose()  # what it wrote is on disk already; this only ends aiosqlite's thread
-        return handle.episode, seen
+            onlooker = service(tmp_path, "airline")  # the first store stays open, as a killed process leaves it
+            assert onlooker.reload() == [handle.episode]
+            assert picture(onlooker, handle.episode) == picture(episodes, handle.episode)
+            assert len(onlooker.coordinator.episode(handle.episode).calls) == n
+            assert onlooker.store is not None
+            onlooker.store.close()
+        assert episodes.store is not None
+        await episodes.store.aclose()
 
-    episode_id, seen = asyncio.run(run())
-    assert (tmp_path / STORE_FILE).exists()
-    after = service(tmp_path, "airline")
+    asyncio.run(run())
+
+
+def _update_cities(episodes: EpisodeService, calls: int) -> str:
+    handle = episodes.create()
+    customer = episodes.coordinator.episode(handle.episode).state.head("customer", 1)[0]
+    episodes.call(handle.episode, "find_customer_by_email", {"email": customer["email"]})
+    for i in range(calls):
+        assert episodes.call(handle.episode, "update_customer_city", {"customer_id": customer["id"], "city": f"City {i}"}).ok
+    return handle.episode
+
+
+def test_checkpoints_run_off_the_event_loop_between_requests(tmp_path: Path) -> None:
+    """Every CHECKPOINT_EVERY commits the log is copied into the database on aiosqlite's thread; when
+    the loop turns between bursts of requests, the copy catches up and the log file restarts, so it
+    does not grow; the loop never waits for one. Nothing is lost."""
+    wal = tmp_path / f"{STORE_FILE}-wal"
+
+    async def run() -> tuple[str, dict[str, Any], list[int]]:
+        episodes = service(tmp_path)
+        store = episodes.store
+        assert store is not None
+        episode_id = _update_cities(episodes, 0)
+        sizes = []
+        for burst in range(1, 7):
+            for _ in range(CHECKPOINT_EVERY):
+                episodes.call(episode_id, "find_customer_by_email", {"email": "x@y.z"})
+            for _ in range(1000):  # the checkpoint of this burst, on its thread
+                if store.checkpoints >= burst:
+                    break
+                await asyncio.sleep(0.01)
+            sizes.append(wal.stat().st_size)
+        assert store.checkpoints == 6 and store.checkpoints_on_loop == 0
+        seen = picture(episodes, episode_id)
+        await store.aclose()
+        return episode_id, seen, sizes
+
+    episode_id, seen, sizes = asyncio.run(run())
+    assert max(sizes) < 1.5 * sizes[0], sizes  # the file is reused from its start: six bursts in the room of one
+    after = service(tmp_path)
     assert after.reload() == [episode_id]
     assert picture(after, episode_id) == seen
+
+
+def test_under_writes_that_never_pause_the_log_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no pause for the checkpoints off the loop to catch up in, the log would grow for as long
+    as the writes go on; past WAL_LIMIT a checkpoint runs on the loop and the log restarts."""
+    limit = 256 * 1024
+    monkeypatch.setattr(store_module, "WAL_LIMIT", limit)
+    wal = tmp_path / f"{STORE_FILE}-wal"
+
+    async def run() -> tuple[str, dict[str, Any], list[int]]:
+        episodes = service(tmp_path)
+        assert episodes.store is not None
+        episode_id = _update_cities(episodes, 0)
+        sizes = []  # the log's largest size in each run of CHECKPOINT_EVERY calls
+        for i in range(8 * CHECKPOINT_EVERY):
+            if i % CHECKPOINT_EVERY == 0:
+                sizes.append(0)
+            episodes.call(episode_id, "update_customer_city", {"customer_id": "CUS-0001", "city": f"City {i}"})
+            await asyncio.sleep(0)  # the loop turns, but never long enough for a checkpoint to catch up
+            sizes[-1] = max(sizes[-1], wal.stat().st_size)
+        assert episodes.store.checkpoints_on_loop >= 1
+        seen = picture(episodes, episode_id)
+        await episodes.store.aclose()
+        return episode_id, seen, sizes
+
+    episode_id, seen, sizes = asyncio.run(run())
+    assert max(sizes) <= limit + 2 * sizes[0], sizes  # growing no more than a run past the limit, where 8 runs would grow 8-fold
+    after = service(tmp_path)
+    assert after.reload() == [episode_id]
+    assert picture(after, episode_id) == seen
+
+
+def test_without_an_event_loop_the_checkpoint_runs_in_place(tmp_path: Path) -> None:
+    episodes = service(tmp_path)
+    assert episodes.store is not None
+    handle = episodes.create()
+    for _ in range(2 * CHECKPOINT_EVERY):
+        episodes.call(handle.episode, "find_customer_by_email", {"email": "x@y.z"})
+    assert episodes.store.checkpoints == 2
+    episodes.store.close()
+
+
+def test_a_change_the_disk_refuses_is_counted_and_the_episode_lives_on(tmp_path: Path) -> None:
+    """A change is all or nothing: when its last statement fails (as a full disk would make it), the
+    call's log entry and monitor written before it are rolled back, the failure is counted, and the
+    episode goes on in memory."""
+    episodes = service(tmp_path)
+    assert episodes.store is not None
+    conn = episodes.store._conn
+    handle = episodes.create()
+    customer = episodes.coordinator.episode(handle.episode).state.head("customer", 1)[0]
+    conn.execute("DROP TABLE rows")  # the write call's rows are its change's last statements
+    result = episodes.call(handle.episode, "update_customer_city", {"customer_id": customer["id"], "city": "Austin"})
+    assert result.ok, result.error
+    assert episodes.store.errors == 1 and not conn.in_transaction
+    assert episodes.coordinator.episode(handle.episode).state.get("customer", customer["id"])["city"] == "Austin"  # type: ignore[index]
+    assert conn.execute("SELECT count(*) FROM calls").fetchone() == (0,)
+    assert '"calls":0' in conn.execute("SELECT policy FROM episodes WHERE id = ?", (handle.episode,)).fetchone()[0]
+    assert episodes.call(handle.episode, "find_customer_by_email", {"email": "x@y.z"}).ok is not None
+    assert episodes.store.errors == 1  # a read call's change has no rows: written whole
+    assert conn.execute("SELECT idx FROM calls").fetchall() == [(1,)]
 
 
 def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:
@@ -126,10 +236,10 @@ def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:
     assert episodes.reload() == [] and not list(tmp_path.iterdir())
 
 
-def test_any_text_a_call_carries_comes_back_from_a_batched_write(tmp_path: Path) -> None:
-    """Writes queued while the event loop runs go to disk as one statement over a JSON array: text with
-    quotes, backslashes, JSON, characters outside the BMP, and a refused lone surrogate all come back."""
-    awkward = ["O'Brien \"Town\" \\ end", '{"a": [1, 2]}', "Zürich ☃ 𝄞 \u2028 line", "\ud800 alone"]
+def test_any_text_a_call_carries_comes_back(tmp_path: Path) -> None:
+    """Text with quotes, backslashes, JSON, characters outside the BMP, and a refused lone surrogate
+    all come back."""
+    awkward = ['O\'Brien "Town" \\ end', '{"a": [1, 2]}', "Zürich ☃ 𝄞 \u2028 line", "\ud800 alone"]
 
     async def run() -> tuple[str, dict[str, Any]]:
         episodes = service(tmp_path)
@@ -141,7 +251,6 @@ def test_any_text_a_call_carries_comes_back_from_a_batched_write(tmp_path: Path)
         for city in awkward:
             episodes.call(handle.episode, "update_customer_city", {"customer_id": customer["id"], "city": city})
         episodes.snapshot(handle.episode, "after ☃")
-        await episodes.store.flush()
         seen = picture(episodes, handle.episode)
         await episodes.store.aclose()
         return handle.episode, seen

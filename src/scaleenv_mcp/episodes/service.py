@@ -194,10 +194,14 @@ class EpisodeService:
         if handle is None:
             raise EpisodeError(f"episode {episode_id[:80]!r} not found (ended or expired)")
         start = time.perf_counter()
-        result = self.coordinator.call(episode_id, tool, arguments)
-        if self.store is not None and handle.token:
-            spec_tool = self.coordinator.spec.tools.get(tool) if isinstance(tool, str) else None
-            self.store.called(self.coordinator.episodes[episode_id], result.ok and spec_tool is not None and spec_tool.is_write)
+        if self.store is None or not handle.token:
+            result = self.coordinator.call(episode_id, tool, arguments)
+        else:
+            episode = self.coordinator.episode(episode_id)
+            with episode.state.reading_once():  # the store writes the rows the call wrote: kept from the call, not read again
+                result = self.coordinator.call(episode_id, tool, arguments)
+                spec_tool = self.coordinator.spec.tools.get(tool) if isinstance(tool, str) else None
+                self.store.called(episode, result.ok and spec_tool is not None and spec_tool.is_write)
         elapsed = time.perf_counter() - start
         handle.last_used = now = self.clock()
         self._calls += 1

@@ -17,11 +17,21 @@ starts from its image again, the touched rows are taken out and their current va
 (within one transaction whose references are checked at its end), which also rebuilds the
 journal, so diff, reset and verify answer as they did. A named snapshot is stored the same way.
 
-Writes are queued by the (synchronous) service methods and carried out off the event loop by
-``aiosqlite``, in batches: one transaction for whatever queued while the last one ran. The HTTP
-layer awaits :meth:`EpisodeStore.flush` before it sends any reply, so what a client was told
-happened is on disk (SQLite in WAL mode: a kill -9 of the process loses nothing written).
-Without a running event loop (tests, the Python API) the store writes at once, synchronously.
+Each change is committed before the service method that made it returns, on the thread that
+made it (the event loop's): one transaction of a few statements, about 30 us, into SQLite's
+write-ahead log with ``synchronous = NORMAL``. That is a ``write()`` into the OS's page cache,
+not a wait on the disk, and a kill -9 of the process loses none of it (a power cut could lose the
+last moments). What does wait on the disk, the checkpoint that copies the log into the database
+and syncs it, runs off the event loop through ``aiosqlite`` (:meth:`EpisodeStore._checkpoint`):
+the logging of Redis's append-only file, written by the main thread and synced by another. Only
+when writes never pause long enough for those checkpoints to catch up does one run on the loop,
+once the log passes :data:`WAL_LIMIT`, so that the log stays bounded.
+
+The store used to queue the changes and commit them off the event loop too, through
+``aiosqlite``, with the HTTP layer holding each reply until its commit. Measured (bench/RESULTS.md,
+"Durable episodes"), the hand-off to that thread and back cost 4 times the call it made durable
+(about 120 us on a 2-core machine, the threads waiting on each other for the GIL) and the commit
+itself less than a third of that; a reply over HTTP took 1.4-1.8x as long as without a store.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from ..tasks.policy import PolicyMonitor, PolicyViolation
 if TYPE_CHECKING:
     from .coordinator import LiveEpisode
 
-__all__ = ["STORE_FILE", "EpisodeStore", "StoredEpisode", "apply_changes", "changed_rows"]
+__all__ = ["CHECKPOINT_EVERY", "STORE_FILE", "WAL_LIMIT", "EpisodeStore", "StoredEpisode", "apply_changes", "changed_rows"]
 
 STORE_FILE = "episodes.sqlite3"
 """the file inside ``--state-dir`` that holds the episodes"""
@@ -69,35 +79,38 @@ CREATE TABLE IF NOT EXISTS snapshots (episode TEXT NOT NULL, name TEXT NOT NULL,
   policy TEXT NOT NULL, reads TEXT NOT NULL, calls INTEGER NOT NULL, submitted TEXT, PRIMARY KEY (episode, name)) WITHOUT ROWID;
 """
 
-_OPS = {
-    "episode": "INSERT OR REPLACE INTO episodes (id, token, creator, task, seed, channel, policy, submitted) "
-    "VALUES (NEW.a, NEW.b, NEW.c, NEW.d, NEW.e, NEW.f, NEW.g, NEW.h)",
-    "call": "INSERT OR REPLACE INTO calls (episode, idx, tool, arguments) VALUES (NEW.a, NEW.b, NEW.c, NEW.d)",
-    "policy": "UPDATE episodes SET policy = NEW.b, submitted = NEW.c WHERE id = NEW.a",
-    "read": "INSERT OR IGNORE INTO reads (episode, row_id) VALUES (NEW.a, NEW.b)",
-    "violation": "INSERT OR REPLACE INTO violations (episode, idx, data) VALUES (NEW.a, NEW.b, NEW.c)",
-    "row": "INSERT OR REPLACE INTO rows (episode, entity, row_id, data) VALUES (NEW.a, NEW.b, NEW.c, NEW.d)",
-    "rewind": "DELETE FROM rows WHERE episode = NEW.a; DELETE FROM calls WHERE episode = NEW.a AND idx >= NEW.b; "
-    "DELETE FROM reads WHERE episode = NEW.a; DELETE FROM violations WHERE episode = NEW.a",
-    "snapshot": "INSERT OR REPLACE INTO snapshots (episode, name, seq, rows, policy, reads, calls, submitted) VALUES (NEW.a, NEW.b, "
-    "(SELECT coalesce(max(seq), 0) + 1 FROM snapshots WHERE episode = NEW.a), NEW.c, NEW.d, NEW.e, NEW.f, NEW.g)",
-    "end": "DELETE FROM episodes WHERE id = NEW.a; DELETE FROM calls WHERE episode = NEW.a; DELETE FROM rows WHERE episode = NEW.a; "
-    "DELETE FROM reads WHERE episode = NEW.a; DELETE FROM violations WHERE episode = NEW.a; DELETE FROM snapshots WHERE episode = NEW.a",
+_WRITE = {
+    "episode": "INSERT OR REPLACE INTO episodes (id, token, creator, task, seed, channel, policy, submitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "call": "INSERT OR REPLACE INTO calls (episode, idx, tool, arguments) VALUES (?, ?, ?, ?)",
+    "policy": "UPDATE episodes SET policy = ?, submitted = ? WHERE id = ?",
+    "read": "INSERT OR IGNORE INTO reads (episode, row_id) VALUES (?, ?)",
+    "violation": "INSERT OR REPLACE INTO violations (episode, idx, data) VALUES (?, ?, ?)",
+    "row": "INSERT OR REPLACE INTO rows (episode, entity, row_id, data) VALUES (?, ?, ?, ?)",
+    "snapshot": "INSERT OR REPLACE INTO snapshots (episode, name, seq, rows, policy, reads, calls, submitted) VALUES (?1, ?2, "
+    "(SELECT coalesce(max(seq), 0) + 1 FROM snapshots WHERE episode = ?1), ?3, ?4, ?5, ?6, ?7)",
 }
-"""Every write, as one row inserted into the ``op`` view: its trigger does the write. A batch of
-writes of any kinds is then one statement (see ``_BATCH``)."""
+"""Every kind of write, one statement each; a change to an episode is a list of them, one transaction."""
 
-_OP = "INSERT INTO op (kind, a, b, c, d, e, f, g, h) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_BATCH = "INSERT INTO op (kind, a, b, c, d, e, f, g, h) SELECT " + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9)) + (
-    " FROM json_each(?)"
-)
-"""A whole batch as one statement over a JSON array of ops, on a connection in autocommit mode: the
-statement is its own transaction, so the batch costs one trip to aiosqlite's thread. Separate
-statements (or ``executemany`` and then ``commit``) each cost a trip, each a hand-off between
-threads waiting on the GIL (0.1-3 ms apiece on a busy 2-core machine)."""
-_OP_SCHEMA = "CREATE TEMP VIEW op AS SELECT '' AS kind, 0 AS a, 0 AS b, 0 AS c, 0 AS d, 0 AS e, 0 AS f, 0 AS g, 0 AS h;\n" + "".join(
-    f"CREATE TEMP TRIGGER op_{kind} INSTEAD OF INSERT ON op WHEN NEW.kind = '{kind}' BEGIN {sql}; END;\n" for kind, sql in _OPS.items()
-)
+_FORGET = {
+    table: f"DELETE FROM {table} WHERE {'id' if table == 'episodes' else 'episode'} = ?"
+    for table in ("episodes", "calls", "rows", "reads", "violations", "snapshots")
+}
+_CALLS_FROM = "DELETE FROM calls WHERE episode = ? AND idx >= ?"
+
+CHECKPOINT_EVERY = 250
+"""commits between two checkpoints, off the event loop (about 2 MiB of log)"""
+
+WAL_LIMIT = 16 * 2**20
+"""Past this size of log the checkpoints off the loop are not keeping up (a checkpoint ends with the
+frames committed meanwhile still to copy, and the log restarts only when none are left; a restarted
+log is cut back to a quarter of this): one then runs on the event loop, where no commit can come in
+between, so the log stays bounded under any load."""
+
+PAGE_SIZE = 1024
+"""A commit writes whole pages to the log; a call's change touches 3-5 of them, each a few rows:
+1 KiB pages make the log and its checkpoints 2.5 times smaller than SQLite's 4 KiB (a new file only)."""
+
+Write = tuple[str, tuple[Any, ...]]
 
 Row = tuple[str, str, dict[str, Any] | None]
 """(entity, row id, its current value; None: the episode deleted it)"""
@@ -206,23 +219,28 @@ class EpisodeStore:
         except OSError as exc:
             raise ValueError(f"--state-dir {str(directory)!r} cannot be used: {exc.strerror or exc}") from None
         self.path = self.directory / STORE_FILE
-        self._sync = self._open_sync()
-        self._db: aiosqlite.Connection | None = None
-        self._pending: list[tuple[Any, ...]] = []
-        self._queued = 0
-        self._committed = 0
-        self._writer: asyncio.Task[None] | None = None
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._conn = self._open()
+        self._db: aiosqlite.Connection | None = None  # the checkpoints' connection, on aiosqlite's thread
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._since_checkpoint = 0
         self._reads: dict[str, int] = {}  # episode -> rows-read count already stored
         self._violations: dict[str, int] = {}  # episode -> violations already stored
         self.errors = 0
+        """changes that could not be written (each logged); the episodes live on in memory"""
+        self.checkpoints = 0
+        """checkpoints done"""
+        self.checkpoints_on_loop = 0
+        """of those, the ones an event loop waited for (the log was past :data:`WAL_LIMIT`)"""
 
-    def _open_sync(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a process kill loses nothing; only a power cut could
-            conn.executescript(_SCHEMA + _OP_SCHEMA)
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit waits for no disk; a process kill loses nothing
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints wait for the disk: ours run off the event loop
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT // 4}")  # a restarted log shrinks: its size says how far behind
+            conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path} is not an episode store SQLite can open: {exc}") from None
         return conn
@@ -232,57 +250,69 @@ class EpisodeStore:
     def created(self, episode: LiveEpisode, token: str, creator: str, seed: int | None) -> None:
         task = episode.task.id if episode.task is not None else None
         self._reads[episode.id] = self._violations[episode.id] = 0
-        self._queue("episode", episode.id, token, creator, task, seed, episode.channel, _policy_json(episode.policy, violations=False), None)
+        policy = _policy_json(episode.policy, violations=False)
+        self._commit([(_WRITE["episode"], (episode.id, token, creator, task, seed, episode.channel, policy, None))])
 
     def called(self, episode: LiveEpisode, wrote: bool) -> None:
         """The episode's last call: the log entry, the monitor, the answer, and (after a write) the rows."""
         call = episode.calls[-1]
-        self._queue("call", episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))
-        self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
-        self._store_reads(episode)
+        writes: list[Write] = [
+            (_WRITE["call"], (episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))),
+            (_WRITE["policy"], (_policy_json(episode.policy, violations=False), _submitted_json(episode.submitted), episode.id)),
+        ]
+        self._new_reads(episode, writes)
         if wrote:  # the rows this call wrote: the ones before it are stored already
             state = episode.state
-            for entity, row_id in state.take_written():
-                value = state.get(entity, row_id)
-                self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
+            writes += [
+                self._row(episode.id, entity, row_id, state.get(entity, row_id)) for entity, row_id in state.take_written()
+            ]
+        self._commit(writes)
 
     def rewound(self, episode: LiveEpisode) -> None:
         """After a restore or reset: the rows, the calls past the log's end, the monitor and the answer."""
-        self._queue("rewind", episode.id, len(episode.calls))
+        eid = episode.id
+        writes: list[Write] = [(_FORGET[t], (eid,)) for t in ("rows", "reads", "violations")]
+        writes.append((_CALLS_FROM, (eid, len(episode.calls))))
         episode.state.take_written()  # all of them are written here
-        for entity, row_id, value in changed_rows(episode.state):
-            self._queue("row", episode.id, entity, row_id, None if value is None else _dump(value))
-        self._queue("policy", episode.id, _policy_json(episode.policy, violations=False), _submitted_json(episode.submitted))
-        self._reads[episode.id] = self._violations[episode.id] = 0
-        self._store_reads(episode)
+        writes += [self._row(eid, entity, row_id, value) for entity, row_id, value in changed_rows(episode.state)]
+        writes.append(
+            (_WRITE["policy"], (_policy_json(episode.policy, violations=False), _submitted_json(episode.submitted), eid))
+        )
+        self._reads[eid] = self._violations[eid] = 0
+        self._new_reads(episode, writes)
+        self._commit(writes)
 
     def snapshotted(self, episode: LiveEpisode, name: str) -> None:
         _, _, policy, calls, submitted = episode.snapshots[name]
-        rows = [[entity, row_id, value] for entity, row_id, value in changed_rows(episode.state)]
-        self._queue("snapshot", episode.id, name, _dump(rows), _policy_json(policy), _dump(sorted(policy.read)), calls, _submitted_json(submitted))
+        rows = _dump([[entity, row_id, value] for entity, row_id, value in changed_rows(episode.state)])
+        values = (episode.id, name, rows, _policy_json(policy), _dump(sorted(policy.read)), calls, _submitted_json(submitted))
+        self._commit([(_WRITE["snapshot"], values)])
 
     def ended(self, episode_id: str) -> None:
         self._reads.pop(episode_id, None)
         self._violations.pop(episode_id, None)
-        self._queue("end", episode_id)
+        self._commit([(forget, (episode_id,)) for forget in _FORGET.values()])
 
-    def _store_reads(self, episode: LiveEpisode) -> None:
+    @staticmethod
+    def _row(episode_id: str, entity: str, row_id: str, value: dict[str, Any] | None) -> Write:
+        return _WRITE["row"], (episode_id, entity, row_id, None if value is None else _dump(value))
+
+    def _new_reads(self, episode: LiveEpisode, writes: list[Write]) -> None:
         """The rows read and the violations the store does not have yet."""
         stored = self._violations.get(episode.id, 0)
         for index, violation in enumerate(episode.policy.violations[stored:], stored):
-            self._queue("violation", episode.id, index, _dump(_violation(violation)))
+            writes.append((_WRITE["violation"], (episode.id, index, _dump(_violation(violation)))))
         self._violations[episode.id] = len(episode.policy.violations)
         read = episode.policy.read
         if len(read) != self._reads.get(episode.id, 0):  # it only grows between rewinds: INSERT OR IGNORE takes the new ones
-            for row_id in read:
-                self._queue("read", episode.id, row_id)
+            writes += [(_WRITE["read"], (episode.id, row_id)) for row_id in read]
             self._reads[episode.id] = len(read)
 
     # ------------------------------------------------------------------ reading back
 
     def load(self) -> list[StoredEpisode]:
-        """Every stored episode, as it was when its last write was committed."""
-        conn = self._sync
+        """Every stored episode, as it was when its last change was committed."""
+        conn = self._conn
         by_id: dict[str, StoredEpisode] = {}
         for eid, token, creator, task, seed, channel, policy, submitted in conn.execute(
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
@@ -312,71 +342,81 @@ class EpisodeStore:
         return list(by_id.values())
 
     def forget(self, episode_ids: Iterable[str]) -> None:
-        """Drop stored episodes that cannot come back (their task is gone); written at once."""
+        """Drop stored episodes that cannot come back (their task is gone)."""
         for episode_id in episode_ids:
             self.ended(episode_id)
 
     # ------------------------------------------------------------------ writing
 
-    @property
-    def pending(self) -> bool:
-        """Whether some write has not been committed yet."""
-        return self._committed < self._queued
+    def _commit(self, writes: list[Write]) -> None:
+        """One change, as one transaction; a failure is logged and counted, and the episodes live on in
+        memory (a full disk must not take the service down with it)."""
+        conn = self._conn
+        try:
+            if len(writes) == 1:  # autocommit: the statement is its own transaction
+                conn.execute(*writes[0])
+            else:
+                conn.execute("BEGIN")
+                for sql, values in writes:
+                    conn.execute(sql, values)
+                conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self.errors += 1
+            logger.error("could not write %d changes to %s: %s", len(writes), self.path, exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            self._checkpoint_soon()
 
-    def _queue(self, kind: str, *values: Any) -> None:
-        op = (kind, *values, *(None,) * (8 - len(values)))
+    def _checkpoint_soon(self) -> None:
+        """Copy the log into the database: off the event loop if one runs (the copy syncs the disk),
+        else here (the Python API and tests have no loop to keep free); here too when the log is past
+        :data:`WAL_LIMIT`."""
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop: write now
-            self._sync.execute(_OP, op)
+        except RuntimeError:
+            loop = None
+        if loop is not None and self._log_size() <= WAL_LIMIT:
+            if self._checkpointing is None or self._checkpointing.done():
+                self._checkpointing = loop.create_task(self._checkpoint())
             return
-        self._pending.append(op)
-        self._queued += 1
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._drain())
-
-    async def flush(self) -> None:
-        """Return once everything queued before this call is committed."""
-        if not self.pending:
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            logger.warning("could not checkpoint %s: %s", self.path, exc)
             return
-        target = self._queued
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, waiter))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
-        await waiter
+        self.checkpoints += 1
+        self.checkpoints_on_loop += loop is not None
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            upto = self._committed + len(batch)
-            try:
-                db = self._db
-                if db is None:
-                    db = self._db = await aiosqlite.connect(self.path, isolation_level=None)  # autocommit: see _BATCH
-                    await db.executescript("PRAGMA synchronous = NORMAL;\n" + _OP_SCHEMA)
-                await db.execute(_BATCH, (json.dumps(batch, separators=(",", ":")),))
-            except (sqlite3.Error, OSError) as exc:  # the episodes live on in memory; say so loudly, once per batch
-                self.errors += 1
-                logger.error("could not write %d changes to %s: %s", len(batch), self.path, exc)
-                if self._db is not None and self._db.in_transaction:
-                    await self._db.rollback()
-            self._committed = upto
-            ready = [w for t, w in self._waiters if t <= upto]
-            self._waiters = [(t, w) for t, w in self._waiters if t > upto]
-            for waiter in ready:
-                if not waiter.done():
-                    waiter.set_result(None)
+    def _log_size(self) -> int:
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except OSError:
+            return 0
+
+    async def _checkpoint(self) -> None:
+        """A passive checkpoint on aiosqlite's thread: writers go on meanwhile; what they add waits for the next one."""
+        try:
+            if self._db is None:
+                self._db = await aiosqlite.connect(self.path)
+            await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            self.checkpoints += 1
+        except (sqlite3.Error, OSError) as exc:  # the log grows until the next one succeeds; nothing is lost
+            logger.warning("could not checkpoint %s: %s", self.path, exc)
 
     async def aclose(self) -> None:
-        """Write what is queued and close the connections."""
-        await self.flush()
+        """Finish the checkpoint under way and close the connections (every change is on disk already)."""
+        if self._checkpointing is not None:
+            await self._checkpointing
+            self._checkpointing = None
         if self._db is not None:
             await self._db.close()
             self._db = None
-        self._sync.close()
+        self._conn.close()
 
     def close(self) -> None:
-        """Without an event loop: close the synchronous connection (nothing is ever queued then)."""
-        self._sync.close()
-
+        """Without an event loop: close the connection (no checkpoint runs off it then)."""
+        self._conn.close()

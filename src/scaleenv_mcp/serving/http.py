@@ -17,8 +17,8 @@ the playground needs it too, so nothing is reachable from the network without it
 
 The MCP SDK's session table is kept within the service's limits (:class:`_Sessions`): sessions
 without a handle are capped like the playground, those on a handle a few per episode, idle ones
-closed. With a durable service (``--state-dir``) no reply leaves before the changes it reports
-are on disk (:func:`_durable`).
+closed. With a durable service (``--state-dir``) every change is on disk before the service method that
+made it returns, so before any reply that reports it (see ``episodes/store.py``).
 """
 
 from __future__ import annotations
@@ -368,8 +368,8 @@ class _EpisodeRouter:
                 self.service.end(playground)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.service.store is not None:
-            send = _durable(self.service.store, scope, send)
+        if self.service.store is not None and scope["type"] == "lifespan":
+            send = _closing(self.service.store, send)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -416,24 +416,16 @@ class _EpisodeRouter:
         await self._mcp(scope, receive, labelled, None)
 
 
-def _durable(store: EpisodeStore, scope: Scope, send: Send) -> Send:
-    """``send``, but nothing goes out before what the request changed is on disk (so what a client
-    was told happened survives a kill -9); at the lifespan's end, the store is written and closed."""
-    if scope["type"] == "lifespan":
+def _closing(store: EpisodeStore, send: Send) -> Send:
+    """The lifespan's ``send``: at its end, the store's checkpoint finishes and its connections close.
+    (Every change is on disk before the service method that made it returned, so before any reply.)"""
 
-        async def closing(message: Message) -> None:
-            if message["type"] == "lifespan.shutdown.complete":
-                await store.aclose()
-            await send(message)
-
-        return closing
-
-    async def flushed(message: Message) -> None:
-        if store.pending:
-            await store.flush()
+    async def closing(message: Message) -> None:
+        if message["type"] == "lifespan.shutdown.complete":
+            await store.aclose()
         await send(message)
 
-    return flushed
+    return closing
 
 
 async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
