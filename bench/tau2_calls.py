@@ -1,4 +1,4 @@
-"""``python -m bench.tau2_calls --tau2 PATH [--quick]``: retail tool calls, tau2-bench's path and ours, side by side.
+"""``python -m bench.tau2_calls --tau2 PATH [--airline-data DIR] [--quick]``: retail and airline tool calls, tau2-bench's path and ours, side by side.
 
 Why. The issue asks to bring every write and joined read to at least the peer's speed, measured
 side by side in one process: this script times comparable retail calls through tau2-bench's own
@@ -21,6 +21,13 @@ pending orders (each cancelled once in the batch); after the batch, outside the 
 and their users (gift-card refunds change a user's balance) are put back from deep copies taken
 at the start; the database hash is checked equal to the original at the end.
 ``modify_user_address`` alternates two addresses, so the state returns to itself every two calls.
+
+Airline (when the tau2 tree has ``data/tau2/domains/airline/db.json``, or ``--airline-data`` gives
+the original tau-bench's airline data, from which tau2's was made: see :func:`airline_db`):
+``cancel_reservation`` over distinct reservations, restored outside the timing on both sides, and
+``get_reservation_details`` / ``get_reservation`` on a reservation with several flights. tau2's
+cancel changes the reservation only (it logs "Seats release not implemented"); ours also releases
+the seats and refunds the payments.
 
 Ours: the same through the episode service (``Coordinator``) with the policy monitor, as an agent
 makes them: one retail task whose customer has a pending order, the customer identified first
@@ -47,6 +54,10 @@ from typing import Any
 
 TAU2_COMMIT = "a2c024725189473d2d7cea3a5cfdbcc67478e41f"
 """The tau2-bench commit the source at ``--tau2`` was taken from."""
+
+TAU_BENCH_COMMIT = "59a200c"
+"""The original tau-bench commit whose airline data stands in for tau2's airline ``db.json`` (absent
+from the stored snapshot of tau2-bench); ``--airline-data`` is its ``tau_bench/envs/airline/data``."""
 
 OUT = Path(__file__).with_name("tau2_call_figures.json")
 WARMUP = 300
@@ -75,26 +86,46 @@ def text(s: Stats) -> str:
 # ---------------------------------------------------------------- theirs: tau2-bench
 
 
-def load_tau2(root: Path) -> tuple[Any, Any]:
-    """tau2's retail ``Environment`` and its ``ToolCall`` class, read from ``root``; exits naming
-    the package to install when one of tau2's imports is missing."""
+def load_tau2(root: Path, domain: str = "retail", db: Any = None) -> tuple[Any, Any]:
+    """tau2's ``Environment`` for ``domain`` (on ``db`` if given, else its shipped database) and its
+    ``ToolCall`` class, read from ``root``; exits naming the package to install when one of tau2's
+    imports is missing."""
     src, data = root / "src", root / "data"
     if not (src / "tau2").is_dir() or not (data / "tau2" / "domains" / "retail" / "db.json").is_file():
         sys.exit(f"--tau2 {root}: expected src/tau2 and data/tau2/domains/retail/db.json under it")
     os.environ["TAU2_DATA_DIR"] = str(data)  # read by tau2.utils.utils at import
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # tau2 imports litellm: no network fetch at import
-    sys.path.insert(0, str(src))
+    if str(src) not in sys.path:
+        sys.path.insert(0, str(src))
     try:
         logger = importlib.import_module("loguru").logger
         logger.remove()
         logger.add(sys.stderr, level="ERROR")  # tau2's default log level (its runner sets it the same way)
-        environment = importlib.import_module("tau2.domains.retail.environment")
+        environment = importlib.import_module(f"tau2.domains.{domain}.environment")
         message = importlib.import_module("tau2.data_model.message")
     except ModuleNotFoundError as exc:
         name = (exc.name or "?").split(".")[0]
         sys.exit(f"tau2-bench needs the package {PIP_NAMES.get(name, name)!r} (import {exc.name!r} failed): "
                  f"python3 -m pip install {PIP_NAMES.get(name, name)}")  # fmt: skip
-    return environment.get_environment(), message.ToolCall
+    env = environment.get_environment() if db is None else environment.get_environment(db=db)
+    return env, message.ToolCall
+
+
+def airline_db(root: Path, tau_bench_data: Path | None) -> tuple[Any, str]:
+    """tau2's airline ``FlightDB``: its own ``db.json`` if the tree has it, else built from the
+    original tau-bench's airline data (``flights.json``, ``users.json``, ``reservations.json``; tau2's
+    database was made from them), each user given its ``user_id`` (its key there), the one field
+    tau2's model asks for that tau-bench's data leaves out; tau2's own model validates the result."""
+    model = importlib.import_module("tau2.domains.airline.data_model").FlightDB
+    shipped = root / "data" / "tau2" / "domains" / "airline" / "db.json"
+    if shipped.is_file():
+        return model.load(str(shipped)), str(shipped)
+    if tau_bench_data is None:
+        sys.exit(f"{shipped} is missing: give --airline-data, the original tau-bench's tau_bench/envs/airline/data")
+    data = {k: json.loads((tau_bench_data / f"{k}.json").read_text()) for k in ("flights", "users", "reservations")}
+    for user_id, user in data["users"].items():
+        user.setdefault("user_id", user_id)
+    return model.model_validate(data), f"tau-bench {TAU_BENCH_COMMIT}: tau_bench/envs/airline/data (+ user_id per user)"
 
 
 def theirs(root: Path, repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
@@ -271,6 +302,121 @@ def ours(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
     return out, facts
 
 
+# ---------------------------------------------------------------- airline, both sides
+
+
+def theirs_airline(root: Path, data: Path | None, repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
+    """tau2's airline ``cancel_reservation`` over distinct reservations not yet cancelled (each once
+    per batch, put back from deep copies outside the timing; tau2's cancel changes only the
+    reservation), and ``get_reservation_details`` on a reservation with several flights and passengers."""
+    load_tau2(root)  # tau2 on the path, its logging set
+    db, source = airline_db(root, data)
+    env, tool_call = load_tau2(root, "airline", db)
+    db = env.tools.db
+    original_hash = env.get_db_hash()
+    open_ones = [rid for rid, r in db.reservations.items() if getattr(r, "status", None) != "cancelled"]
+    if len(open_ones) < max(inner, WARMUP):
+        sys.exit(f"tau2 airline db has {len(open_ones)} reservations not cancelled; {max(inner, WARMUP)} are needed")
+    saved = {rid: db.reservations[rid].model_copy(deep=True) for rid in open_ones}
+
+    def call(name: str, **arguments: Any) -> Any:
+        return tool_call(id="bench", name=name, arguments=arguments, requestor="assistant")
+
+    def cancel_batch(ids: list[str]) -> float:
+        messages = [call("cancel_reservation", reservation_id=rid) for rid in ids]
+        responses = []
+        start = clock()
+        for m in messages:
+            responses.append(env.get_response(m))
+        seconds = clock() - start
+        bad = [r.content for r in responses if r.error]
+        assert not bad, bad[:3]
+        for rid in ids:
+            db.reservations[rid] = saved[rid].model_copy(deep=True)
+        return seconds
+
+    joined = max(open_ones, key=lambda rid: (len(db.reservations[rid].flights), len(db.reservations[rid].passengers)))
+    read = call("get_reservation_details", reservation_id=joined)
+
+    def read_reservation() -> None:
+        assert not env.get_response(read).error
+
+    out: dict[str, Stats] = {}
+    cancel_batch(open_ones[:WARMUP])
+    out["cancel_batch"] = stats([cancel_batch(open_ones[:inner]) / inner * 1e6 for _ in range(repeats)])
+    for _ in range(WARMUP):
+        read_reservation()
+    out["reservation"] = stats(runs(read_reservation, repeats=repeats, inner=inner))
+    assert env.get_db_hash() == original_hash, "tau2's database was not put back as it was"
+    r = db.reservations[joined]
+    facts = {
+        "source": source,
+        "rows": {"flights": len(db.flights), "users": len(db.users), "reservations": len(db.reservations)},
+        "ids": {"cancelled": f"{inner} distinct reservations not cancelled", "read": joined,
+                "read_flights": len(r.flights), "read_passengers": len(r.passengers), "read_payments": len(r.payment_history)},
+    }  # fmt: skip
+    return out, facts
+
+
+def ours_airline(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
+    """Our airline through the episode service with the policy monitor: every reservation cancelled
+    in turn (ours releases the seats and refunds the payments), the episode reset outside the timing
+    after each pass; ``get_reservation`` (a joined read: segments, passengers, payments) on the
+    reservation with the most segments. The customer is identified first, as the policy asks."""
+    import scaleenv_mcp as se
+    from scaleenv_mcp.episodes.coordinator import Coordinator
+
+    domain = se.load("airline")
+    task = domain.task("airline-004")
+    service = Coordinator(domain.spec, [task])
+    episode = service.start(task.id).id
+    state = service.episode(episode).state
+    email = {"email": task.user["email"]}
+
+    def identify() -> None:
+        assert service.call(episode, "find_customer_by_email", email).ok
+
+    identify()
+    cancellable = [str(r["id"]) for r in state.find("reservation", {"status__in": ["confirmed"]})]
+    per_reservation: dict[str, int] = {}
+    for segment in state.find("segment", {}):
+        per_reservation[str(segment["reservation_id"])] = per_reservation.get(str(segment["reservation_id"]), 0) + 1
+    joined = max(cancellable, key=lambda rid: per_reservation.get(rid, 0))
+
+    def cancel_batches(rounds: int, calls: int) -> list[float]:
+        samples = []
+        for _ in range(rounds):
+            spent, done = 0.0, 0
+            while done < calls:
+                batch = cancellable[: calls - done]
+                start = clock()
+                for rid in batch:
+                    assert service.call(episode, "cancel_reservation", {"reservation_id": rid}).ok
+                spent += clock() - start
+                done += len(batch)
+                service.reset(episode)
+                identify()
+            samples.append(spent / calls * 1e6)
+        return samples
+
+    def read_reservation() -> None:
+        assert service.call(episode, "get_reservation", {"reservation_id": joined}).ok
+
+    out: dict[str, Stats] = {}
+    cancel_batches(1, WARMUP)
+    out["cancel_batch"] = stats(cancel_batches(repeats, inner))
+    for _ in range(WARMUP):
+        read_reservation()
+    out["reservation"] = stats(runs(read_reservation, repeats=repeats, inner=inner))
+    facts = {
+        "rows": state.counts(),
+        "task": task.id,
+        "ids": {"cancelled_in_turn": len(cancellable), "read": joined, "read_segments": per_reservation.get(joined, 0)},
+    }
+    service.end(episode)
+    return out, facts
+
+
 # ---------------------------------------------------------------- the table
 
 CALLS = [
@@ -280,35 +426,59 @@ CALLS = [
     ("order", "get_order_details", "get_order"),
     ("user", "get_user_details", "get_customer"),
 ]
+AIRLINE_CALLS = [
+    ("cancel_batch", "cancel_reservation", "cancel_reservation (distinct reservations, the state restored outside the timing)"),
+    ("reservation", "get_reservation_details", "get_reservation (segments, passengers, payments joined)"),
+]
+
+
+def table(calls: list[tuple[str, str, str]], t_theirs: dict[str, Stats], t_ours: dict[str, Stats]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The markdown lines and the JSON rows of one domain's calls."""
+    lines = ["| call (theirs tool / ours tool) | tau2-bench µs | scaleenv µs | ratio (theirs/ours) |", "|---|---|---|---|"]
+    rows = []
+    for key, their_tool, our_tool in calls:
+        ratio = t_theirs[key]["median"] / t_ours[key]["median"]
+        lines.append(f"| {their_tool} / {our_tool} | {text(t_theirs[key])} | {text(t_ours[key])} | {ratio:.2f}x |")
+        rows.append({"call": key, "theirs_tool": their_tool, "ours_tool": our_tool, "theirs_us": t_theirs[key],
+                     "ours_us": t_ours[key], "ratio": round(ratio, 3)})  # fmt: skip
+    return lines, rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tau2", type=Path, required=True, help="tau2-bench source (src/tau2 and data/tau2 under it)")
+    parser.add_argument("--airline-data", type=Path, help="the original tau-bench's tau_bench/envs/airline/data, when "
+                        "the tau2 tree lacks data/tau2/domains/airline/db.json (airline rows are left out without either)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="3 runs of 100 calls instead of 5 of 400")
     args = parser.parse_args(argv)
     repeats, inner = (3, 100) if args.quick else (5, 400)
+    root = args.tau2.resolve()
+    airline = args.airline_data is not None or (root / "data" / "tau2" / "domains" / "airline" / "db.json").is_file()
     load_start = os.getloadavg()
     started = dt.datetime.now(dt.UTC)
-    t_theirs, f_theirs = theirs(args.tau2.resolve(), repeats, inner)
+    t_theirs, f_theirs = theirs(root, repeats, inner)
     t_ours, f_ours = ours(repeats, inner)
+    if airline:
+        a_theirs, fa_theirs = theirs_airline(root, args.airline_data, repeats, inner)
+        a_ours, fa_ours = ours_airline(repeats, inner)
     load_end = os.getloadavg()
 
-    lines = ["| call (theirs tool / ours tool) | tau2-bench µs | scaleenv µs | ratio (theirs/ours) |", "|---|---|---|---|"]
-    rows = []
-    for key, their_tool, our_tool in CALLS:
-        ratio = t_theirs[key]["median"] / t_ours[key]["median"]
-        lines.append(f"| {their_tool} / {our_tool} | {text(t_theirs[key])} | {text(t_ours[key])} | {ratio:.2f}x |")
-        rows.append({"call": key, "theirs_tool": their_tool, "ours_tool": our_tool, "theirs_us": t_theirs[key],
-                     "ours_us": t_ours[key], "ratio": round(ratio, 3)})  # fmt: skip
+    lines, rows = table(CALLS, t_theirs, t_ours)
     print(f"CPU time per call, median [min..max] over {repeats} runs of {inner} calls (after {WARMUP} warm-up calls each)\n")
-    print("\n".join(lines))
+    print("retail\n\n" + "\n".join(lines))
     print(f"\ntau2-bench retail db rows: {f_theirs['rows']}")
     print(f"scaleenv retail episode state rows ({f_ours['task']}): {f_ours['rows']}")
+    airline_figures: dict[str, Any] = {}
+    if airline:
+        a_lines, a_rows = table(AIRLINE_CALLS, a_theirs, a_ours)
+        print("\nairline\n\n" + "\n".join(a_lines))
+        print(f"\ntau2-bench airline db ({fa_theirs['source']}) rows: {fa_theirs['rows']}")
+        print(f"scaleenv airline episode state rows ({fa_ours['task']}): {fa_ours['rows']}")
+        airline_figures = {"airline_rows": a_rows, "airline_theirs": fa_theirs, "airline_ours": fa_ours}
     print(f"load average: start {load_start}, end {load_end}")
 
     figures = {
-        "source": "python -m bench.tau2_calls" + (" --quick" if args.quick else ""),
+        "source": "python -m bench.tau2_calls" + (" --airline-data PATH" if args.airline_data else "") + (" --quick" if args.quick else ""),
         "tau2_commit": TAU2_COMMIT,
         "date": started.isoformat(timespec="seconds"),
         "loadavg_start": list(load_start),
@@ -325,6 +495,7 @@ def main(argv: list[str] | None = None) -> None:
         "rows": rows,
         "theirs": f_theirs,
         "ours": f_ours,
+        **airline_figures,
     }  # fmt: skip
     OUT.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nwrote {OUT}")
