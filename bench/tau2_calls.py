@@ -208,6 +208,29 @@ def theirs(root: Path, repeats: int, inner: int) -> tuple[dict[str, Stats], dict
 # ---------------------------------------------------------------- ours: the episode service
 
 
+def cancel_in_turn(
+    service: Any, episode: str, tool: str, param: str, ids: list[str], identify: Callable[[], None], rounds: int, calls: int
+) -> list[float]:
+    """As theirs is measured: distinct rows cancelled one after another with ``tool``, the episode
+    reset (and the customer identified again) outside the timing whenever every one of ``ids`` has
+    been cancelled once. Per-call CPU µs of each of ``rounds`` runs of ``calls`` calls."""
+    samples = []
+    for _ in range(rounds):
+        spent, done = 0.0, 0
+        while done < calls:
+            batch = ids[: calls - done]
+            start = clock()
+            for row_id in batch:
+                assert service.call(episode, tool, {param: row_id}).ok
+            spent += clock() - start
+            done += len(batch)
+            service.reset(episode)
+            identify()
+        samples.append(spent / calls * 1e6)
+    return samples
+
+
+
 def ours(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
     import scaleenv_mcp as se
     from scaleenv_mcp.episodes.coordinator import Coordinator
@@ -259,22 +282,7 @@ def ours(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
     cancellable = [str(o["id"]) for o in state.find("order", {"status__in": ["pending", "paid"]})]
 
     def cancel_batches(rounds: int, calls: int) -> list[float]:
-        """As theirs is measured: distinct orders cancelled one after another, the state restored
-        (reset) outside the timing whenever every cancellable order has been cancelled once."""
-        samples = []
-        for _ in range(rounds):
-            spent, done = 0.0, 0
-            while done < calls:
-                batch = cancellable[: calls - done]
-                start = clock()
-                for oid in batch:
-                    assert service.call(episode, "cancel_order", {"order_id": oid}).ok
-                spent += clock() - start
-                done += len(batch)
-                service.reset(episode)
-                identify()
-            samples.append(spent / calls * 1e6)
-        return samples
+        return cancel_in_turn(service, episode, "cancel_order", "order_id", cancellable, identify, rounds, calls)
 
     out: dict[str, Stats] = {}
     cancel_batches(1, WARMUP)
@@ -384,20 +392,7 @@ def ours_airline(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, 
     joined = max(cancellable, key=lambda rid: per_reservation.get(rid, 0))
 
     def cancel_batches(rounds: int, calls: int) -> list[float]:
-        samples = []
-        for _ in range(rounds):
-            spent, done = 0.0, 0
-            while done < calls:
-                batch = cancellable[: calls - done]
-                start = clock()
-                for rid in batch:
-                    assert service.call(episode, "cancel_reservation", {"reservation_id": rid}).ok
-                spent += clock() - start
-                done += len(batch)
-                service.reset(episode)
-                identify()
-            samples.append(spent / calls * 1e6)
-        return samples
+        return cancel_in_turn(service, episode, "cancel_reservation", "reservation_id", cancellable, identify, rounds, calls)
 
     def read_reservation() -> None:
         assert service.call(episode, "get_reservation", {"reservation_id": joined}).ok
