@@ -485,13 +485,15 @@ def _pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
 
 
-def _generate(urls: list[str], calls: int, arguments: dict[str, Any], tmp: Path, watch: int) -> tuple[dict[str, Any], int]:
+def _generate(
+    urls: list[str], calls: int, arguments: dict[str, Any], tmp: Path, watch: int, tool: str = "get_order"
+) -> tuple[dict[str, Any], int]:
     """Run the load generator pinned to core 1 while sampling the server's RSS: (its figures, peak RSS)."""
     import subprocess
     import threading
 
     job = tmp / "job.json"
-    job.write_text(json.dumps({"urls": urls, "calls": calls, "tool": "get_order", "arguments": arguments}))
+    job.write_text(json.dumps({"urls": urls, "calls": calls, "tool": tool, "arguments": arguments}))
     peak = [_server_rss(watch)]
     done = threading.Event()
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -165,6 +167,41 @@ def restart(episodes: int) -> dict[str, Any]:
         return {"episodes": episodes, "seconds": seconds, "bytes": size}
 
 
+def under_load(clients: int, calls: int) -> dict[str, Any]:
+    """``clients`` MCP clients at once, each on its own episode, each making ``calls`` write calls,
+    against ``serve retail --http`` with and without ``--state-dir`` (the server pinned to core 0, the
+    load generator to core 1, as ``bench --only load`` runs): calls/s, p50 and p99 of each, errors,
+    (the store's log under writes that never pause is held bounded by tests/episodes/test_store.py)."""
+    import subprocess
+
+    import httpx
+
+    from .cases import LOAD_TOKEN, _free_port, _generate, _pinned, _wait_port
+
+    customer = _customer(_service(None))
+    out: dict[str, Any] = {"clients": clients, "calls_each": calls, "pinned": bool(_pinned(1))}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for name, extra in (("plain", []), ("durable", ["--state-dir", str(tmp / "state")])):
+            port = _free_port()
+            proc = subprocess.Popen([*_pinned(0), sys.executable, "-m", "scaleenv_mcp", "--root", str(ROOT), "serve", "retail", "--http",
+                                     "--port", str(port), "--max-per-creator", "10000", "--max-episodes", str(clients + 100), *extra],
+                                    env={**os.environ, "SCALEENV_CONTROL_TOKEN": LOAD_TOKEN},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                _wait_port(port, proc)
+                control = httpx.Client(base_url=f"http://127.0.0.1:{port}/control", headers={"authorization": f"Bearer {LOAD_TOKEN}"}, timeout=60)
+                urls = [control.post("/episodes", json={}).json()["result"]["url"] for _ in range(clients)]
+                figures, _ = _generate(urls, calls, {"customer_id": customer, "city": "Austin"}, tmp, proc.pid, tool="update_customer_city")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            xs = sorted(figures["samples"])
+            out[name] = {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0, "p50_ms": xs[len(xs) // 2] / 1e3,
+                         "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3, "errors": figures["errors"]}  # fmt: skip
+    return out
+
+
 def figures(quick: bool) -> dict[str, Any]:
     calls, rounds = (100, 3) if quick else (500, 5)
     out: dict[str, Any] = {k: [] for k in ("service_plain", "service_durable", "http_plain", "http_durable", "commit")}
@@ -176,6 +213,7 @@ def figures(quick: bool) -> dict[str, Any]:
             out["http_durable"] += asyncio.run(http_write(EpisodeStore(Path(tmp) / f"b{r}"), calls, 1))
             out["commit"] += commit_floor(calls, 1)
     out["restart"] = restart(200 if quick else 1_000)
+    out["load"] = under_load(20, 5) if quick else under_load(200, 20)
     return out
 
 
@@ -192,6 +230,15 @@ def rows(quick: bool) -> list[Any]:
     plain, floor = timing(f["service_plain"]), timing(f["commit"])
     out.append(Row("durable episodes", "floor: sqlite3 alone commits the same change (BEGIN, 3 statements, COMMIT)", floor, plain,
                    "the write call without --state-dir", floor.median / plain.median, "", None, {}))  # fmt: skip
+    load = f["load"]
+    durable_rate, plain_rate = load["durable"]["per_s"], load["plain"]["per_s"]
+
+    def said(x: dict[str, Any]) -> str:
+        return f"{x['per_s']:,.0f} calls/s, p50 {x['p50_ms']:,.1f} ms, p99 {x['p99_ms']:,.1f} ms, errors {x['errors']}"
+
+    out.append(Row("durable episodes", f"{load['clients']:,} clients writing at once, own episode each, {load['calls_each']} calls each",
+                   said(load["durable"]), said(load["plain"]), "the same without --state-dir", plain_rate / durable_rate if durable_rate else float("inf"),
+                   "<= 1.5x, errors 0", plain_rate <= 1.5 * durable_rate and load["durable"]["errors"] == 0, load))  # fmt: skip
     r = f["restart"]
     out.append(Row("durable episodes", f"restart: {r['episodes']:,} live episodes back (a snapshot each)", f"{r['seconds']:.2f} s",
                    f"{r['bytes'] / 2**20:.1f} MiB on disk", "store size", None, "", None, r))  # fmt: skip
