@@ -157,6 +157,7 @@ def test_checkpoints_run_off_the_event_loop_between_requests(tmp_path: Path) -> 
                 await asyncio.sleep(0.01)
             sizes.append(wal.stat().st_size)
         assert store.checkpoints == 6 and store.checkpoints_on_loop == 0
+        assert episodes.metrics()["store"]["checkpoints_total"] == 6
         seen = picture(episodes, episode_id)
         await store.aclose()
         return episode_id, seen, sizes
@@ -227,6 +228,13 @@ def test_a_change_the_disk_refuses_is_counted_and_the_episode_lives_on(tmp_path:
     assert episodes.call(handle.episode, "find_customer_by_email", {"email": "x@y.z"}).ok is not None
     assert episodes.store.errors == 1  # a read call's change has no rows: written whole
     assert conn.execute("SELECT idx FROM calls").fetchall() == [(1,)]
+    store = episodes.metrics()["store"]  # what an operator sees on /metrics
+    assert store["write_errors_total"] == 1 and store["path"] == str(tmp_path / STORE_FILE) and store["log_bytes"] > 0
+
+
+def test_metrics_say_nothing_of_a_store_when_there_is_none() -> None:
+    episodes = EpisodeService(Coordinator(shipped_spec("retail"), load_domain_tasks(PATHS, "retail")))
+    assert "store" not in episodes.metrics()
 
 
 def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:

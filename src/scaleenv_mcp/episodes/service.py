@@ -316,6 +316,7 @@ class EpisodeService:
             return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1e6, 1) if ordered else None
 
         span = min(_RATE_WINDOW_S, max(now - self._started, 1e-9))
+        durable = {} if self.store is None else {"store": self.store.health()}
         return {
             "live_episodes": len(self.handles),
             "awake_episodes": self.coordinator.awake,
@@ -331,6 +332,7 @@ class EpisodeService:
                 "idle_seconds": self.idle_seconds,
                 "awake_states": self.coordinator.hot_states,
             },
+            **durable,
         }
 
     # ------------------------------------------------------------------ internals

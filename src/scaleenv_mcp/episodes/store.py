@@ -308,6 +308,17 @@ class EpisodeStore:
             writes += [(_WRITE["read"], (episode.id, row_id)) for row_id in read]
             self._reads[episode.id] = len(read)
 
+    def health(self) -> dict[str, Any]:
+        """For ``/metrics``: an operator sees a store that stopped writing (each failure is also
+        logged) or a log the checkpoints cannot keep small, before a restart finds out."""
+        return {
+            "path": str(self.path),
+            "write_errors_total": self.errors,
+            "checkpoints_total": self.checkpoints,
+            "checkpoints_on_loop_total": self.checkpoints_on_loop,
+            "log_bytes": self._log_size(),
+        }
+
     # ------------------------------------------------------------------ reading back
 
     def load(self) -> list[StoredEpisode]:
