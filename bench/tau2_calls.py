@@ -128,6 +128,19 @@ def airline_db(root: Path, tau_bench_data: Path | None) -> tuple[Any, str]:
     return model.model_validate(data), f"tau-bench {TAU_BENCH_COMMIT}: tau_bench/envs/airline/data (+ user_id per user)"
 
 
+def answered(env: Any, messages: list[Any]) -> float:
+    """CPU seconds tau2's ``Environment.get_response`` takes to answer ``messages`` in turn (messages
+    built outside the timing); every answer is checked to be no error."""
+    responses = []
+    start = clock()
+    for m in messages:
+        responses.append(env.get_response(m))
+    seconds = clock() - start
+    bad = [r.content for r in responses if r.error]
+    assert not bad, bad[:3]
+    return seconds
+
+
 def theirs(root: Path, repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
     env, tool_call = load_tau2(root)
     db = env.tools.db
@@ -152,14 +165,7 @@ def theirs(root: Path, repeats: int, inner: int) -> tuple[dict[str, Stats], dict
 
     def cancel_batch(order_ids: list[str]) -> float:
         """CPU time of cancelling each of ``order_ids`` once, in seconds; the state is put back after."""
-        messages = [call("cancel_pending_order", order_id=oid, reason="no longer needed") for oid in order_ids]
-        responses = []
-        start = clock()
-        for m in messages:
-            responses.append(env.get_response(m))
-        seconds = clock() - start
-        bad = [r.content for r in responses if r.error]
-        assert not bad, bad[:3]
+        seconds = answered(env, [call("cancel_pending_order", order_id=oid, reason="no longer needed") for oid in order_ids])
         restore(order_ids)
         return seconds
 
@@ -331,14 +337,7 @@ def theirs_airline(root: Path, data: Path | None, repeats: int, inner: int) -> t
         return tool_call(id="bench", name=name, arguments=arguments, requestor="assistant")
 
     def cancel_batch(ids: list[str]) -> float:
-        messages = [call("cancel_reservation", reservation_id=rid) for rid in ids]
-        responses = []
-        start = clock()
-        for m in messages:
-            responses.append(env.get_response(m))
-        seconds = clock() - start
-        bad = [r.content for r in responses if r.error]
-        assert not bad, bad[:3]
+        seconds = answered(env, [call("cancel_reservation", reservation_id=rid) for rid in ids])
         for rid in ids:
             db.reservations[rid] = saved[rid].model_copy(deep=True)
         return seconds
