@@ -197,3 +197,27 @@ def test_a_correlated_exists_filter_seeds_a_large_state_with_the_same_rows_a_ful
     narrowed = hashlib.sha256(seed_state(spec, seed=5, scale=3).snapshot()).hexdigest()
     monkeypatch.setattr(seed_module, "_link", lambda *_: None)  # every candidate tested, as before the index
     assert hashlib.sha256(seed_state(spec, seed=5, scale=3).snapshot()).hexdigest() == narrowed
+
+
+def test_a_unique_text_field_with_few_values_seeds_a_table_far_larger_than_its_sample_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unique city (25 cities) over 3,000 rows: a value that collides is numbered ("Osaka 4"), and
+    after a few draws by the row's place, so every row costs a bounded number of draws however large
+    the table (numbered by the draw alone, each row tried the filled spaces in turn, and past 60 of
+    them seeding failed)."""
+    from scaleenv_mcp.engine import seed as seed_module
+
+    data = copy.deepcopy(BLUEPRINT)
+    data["entities"]["depot"] = {"id_prefix": "DEP", "label": "name", "count": 3000, "fields": {
+        "name": {"type": "string", "sample": "city", "unique": True, "identifying": True}}}  # fmt: skip
+    draws = Counter[str]()
+    one_row = seed_module._one_row
+
+    def counted(spec: Any, name: str, *rest: Any) -> dict[str, Any]:
+        draws[name] += 1
+        return one_row(spec, name, *rest)
+
+    monkeypatch.setattr(seed_module, "_one_row", counted)
+    state = seed_state(parse_blueprint(data))
+    names = [d["name"] for d in state.rows("depot")]
+    assert len(names) == 3000 and len(set(names)) == 3000
+    assert draws["depot"] <= 3000 * (seed_module.FRESH_AFTER + 1)
