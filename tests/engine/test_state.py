@@ -240,3 +240,128 @@ def test_the_rows_written_since_last_asked_leave_out_undone_writes(retail: Domai
     state.update("customer", first, {"city": "Oslo"})
     state.reset()
     assert state.take_written() == []
+
+
+def _woken(state: State, image: bytes) -> State:
+    """``state`` put to sleep and woken again from ``image``, its baseline."""
+    return State.wake(state.spec, image, state.sleep())
+
+
+def test_a_state_woken_from_sleep_holds_what_it_held_when_rows_swapped_unique_values_or_a_parent_went() -> None:
+    """Waking writes the touched rows back with references checked as they land: rows that traded
+    unique values, a parent deleted once its only child moved to another, a retired top id. The
+    woken state holds the same rows, diff and next id, and resets to its baseline."""
+    from ..conftest import shipped_spec
+
+    spec = shipped_spec("it_helpdesk")
+    state = seed_state(spec)
+    image = state.snapshot()
+    state.track()
+    first, second = state.rows("seat")[:2]
+    taken = {(s["licence_id"], s["employee_id"]) for s in state.rows("seat")}
+    spare = next(e["id"] for e in state.rows("employee") if (second["licence_id"], e["id"]) not in taken)
+    state.update("seat", first["id"], {"licence_id": second["licence_id"], "employee_id": spare})  # out of the way
+    state.update("seat", second["id"], {"licence_id": first["licence_id"], "employee_id": first["employee_id"]})
+    state.update("seat", first["id"], {"licence_id": second["licence_id"], "employee_id": second["employee_id"]})
+    expected, changes = state.dump(), state.changes()
+    woken = _woken(state, image)
+    assert woken.dump() == expected and woken.changes() == changes
+    woken.reset()
+    assert woken.dump() == State.from_snapshot(spec, image).dump()
+
+    retail = shipped_spec("retail")
+    state = seed_state(retail)
+    image = state.snapshot()
+    state.track()
+    orders = state.rows("order")
+    held = {o["product_id"] for o in orders}
+    referenced = [o["product_id"] for o in orders] + [r["product_id"] for e in ("order_line", "cart_item") if e in retail.entities for r in state.rows(e)]
+    only = next(o for o in orders if referenced.count(o["product_id"]) == 1)  # its product has no other row pointing at it
+    other = next(p for p in held if p != only["product_id"])
+    state.update("order", only["id"], {"product_id": other})
+    state.delete("product", only["product_id"])
+    top = state.rows("return_request")[-1]
+    state.delete("return_request", top["id"])  # the highest id: it is retired, never issued again
+    expected, changes, next_id = state.dump(), state.changes(), state.next_id("return_request")
+    woken = _woken(state, image)
+    assert woken.dump() == expected and woken.changes() == changes and woken.next_id("return_request") == next_id == _after(top["id"])
+    assert woken.integrity_problems() == []
+    with pytest.raises(sqlite3.IntegrityError):  # reference checks are on again after a write-back that had to defer them
+        woken.update("order", only["id"], {"product_id": "PRD-0000-missing"})
+    woken.reset()
+    assert woken.dump() == State.from_snapshot(retail, image).dump()
+
+
+def _after(row_id: str) -> str:
+    prefix, number = row_id.rsplit("-", 1)
+    return f"{prefix}-{int(number) + 1:0{len(number)}d}"
+
+
+def test_a_closed_state_hands_its_connection_on_and_can_no_longer_reach_it(retail: DomainSpec) -> None:
+    """A new state of the domain reuses the connection a closed one gave back (its schema already
+    parsed); the closed state raises on use instead of reaching the new state's rows."""
+    image = seed_state(retail).snapshot()
+    first = State.from_snapshot(retail, image)
+    conn = first.conn
+    first.close()
+    second = State.from_snapshot(retail, image)
+    assert second.conn is conn
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.rows("order")
+    assert second.rows("order") == seed_state(retail).rows("order")
+    first.close()  # closing twice gives nothing back twice
+    second.close()
+    assert State.from_snapshot(retail, image).conn is conn
+
+
+def test_a_reused_connection_reads_an_image_through_the_image_own_schema(retail: DomainSpec) -> None:
+    """SQLite runs a connection's compiled statements on a new image without compiling them again
+    while the image's schema cookie matches, and the cookie only counts schema changes: the image of
+    an edited blueprint (a field put first) can carry the same cookie, and a statement compiled for
+    the old table would read its columns by their old places. A state made from that image must read
+    it as a connection of its own would."""
+    import yaml
+
+    from scaleenv_mcp.spec import parse_blueprint
+
+    from ..conftest import PATHS
+
+    data = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
+    fields = data["entities"]["order"]["fields"]
+    data["entities"]["order"]["fields"] = {"gift_note": {"type": "string", "sample": "sentence", "nullable": True}, **fields}
+    edited_image = seed_state(parse_blueprint(data)).snapshot()
+    image = seed_state(retail).snapshot()
+    assert edited_image[40:44] == image[40:44]  # the same schema cookie
+    warm = State.from_snapshot(retail, image)
+    assert warm.rows("order")  # the read compiled on this connection for the shipped table
+    warm.close()
+    plain = sqlite3.connect(":memory:")
+    plain.deserialize(edited_image)
+    columns = ", ".join(f'"{c}"' for c in ["id", *retail.entities["order"].fields])
+    expected = plain.execute(f'SELECT {columns} FROM "order" ORDER BY id').fetchall()
+    state = State.from_snapshot(retail, edited_image)
+    assert [tuple(r.values()) for r in state.rows("order")] == expected
+
+
+def test_a_forked_child_does_not_reuse_the_parent_connections(retail: DomainSpec) -> None:
+    """A process pool's workers start as forks of the parent: the connections the parent kept idle stay
+    the parent's, and the child's states open their own (SQLite's connections must not cross a fork)."""
+    import os
+
+    image = seed_state(retail).snapshot()
+    warm = State.from_snapshot(retail, image)
+    idle = warm.conn
+    warm.close()  # kept idle in the parent
+    again = State.from_snapshot(retail, image)
+    assert again.conn is idle  # the parent's next state reuses it
+    again.close()
+    pid = os.fork()
+    if pid == 0:  # the child: a new state must not get the inherited connection
+        code = 1
+        try:
+            state = State.from_snapshot(retail, image)
+            code = 0 if state.conn is not idle and state.rows("order") == seed_state(retail).rows("order") else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -8,12 +8,17 @@ The state lives in memory so that a snapshot is just the database image as bytes
 restoring it, costs a memory copy, not a file copy or a process start. Constraints the
 spec declares (types, enums, ranges, uniqueness, references) are also written into the
 schema, so SQLite itself refuses a row that breaks them even if a rule were missed.
+A closed state hands its connection on to the next state of its domain, whose image then
+lands on a connection that has parsed the schema already (see ``_Pool``).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +30,7 @@ from ..spec.types import NUMERIC
 from .diff import StateDiff, journal_diff
 from .journal import Journal, RowKey
 
-__all__ = ["PAGE_SIZE", "Dormant", "State", "schema_sql"]
+__all__ = ["PAGE_SIZE", "POOL_SIZE", "Dormant", "State", "schema_sql"]
 
 PAGE_SIZE = 1024
 
@@ -95,6 +100,10 @@ def schema_sql(spec: DomainSpec) -> list[str]:
 _ISSUED = '"_issued_ids"'
 """entity -> the highest id number a deleted row held (no entity name starts with '_')"""
 
+_HAS_ISSUED = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_issued_ids'"
+"""whether the state holds that table: asked of the schema, since a statement naming a missing table
+makes SQLite parse the whole schema again before it fails (110 us on airline, on every new state)"""
+
 
 def _id_number(prefix: str) -> str:
     """The SQL expression for the number in an id; next_id's query must spell it the same way."""
@@ -161,6 +170,100 @@ def _shapes(spec: DomainSpec) -> _Shapes:
     return per_spec(spec, "sql_shapes", _Shapes)
 
 
+POOL_SIZE = 8
+"""idle connections kept per domain for the next state to reuse (see :class:`_Pool`)"""
+
+POOL_MAX_BYTES = 1 << 20
+"""a connection whose image was larger than this (a large seeded state) is closed, not kept idle"""
+
+_SCHEMA_TEXT = "SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), ';') FROM sqlite_schema"
+
+_CLOSED = sqlite3.connect(":memory:", check_same_thread=False)
+_CLOSED.close()
+"""what a closed state holds in place of its connection: using it raises, as a closed connection did"""
+
+
+class _Pool:
+    """Connections of one domain that a closed or sleeping state gave back, warm for the next one.
+
+    A fresh connection parses the schema on its first statement: 118 us on airline, where the
+    statement after it takes 4. SQLite keeps the parsed schema, and the compiled statements, when
+    a new image is deserialized into a connection that has one, as long as the image's schema
+    cookie is the one it parsed. The cookie only counts schema changes, so two images of different
+    schemas (a blueprint edited between runs) can share it, and SQLite would then read the image
+    through the old schema: the image's schema text is compared with the one the connection
+    parsed (5 us), and a connection that differs is closed."""
+
+    __slots__ = ("__weakref__", "idle", "lock")
+
+    def __init__(self, spec: DomainSpec) -> None:
+        self.idle: list[tuple[sqlite3.Connection, str]] = []
+        self.lock = threading.Lock()
+        _POOLS.add(self)
+
+    def forget(self) -> None:
+        """Drop the idle connections unused (in a forked child: SQLite's connections must not cross a fork)."""
+        self.idle = []
+        self.lock = threading.Lock()
+
+    def take(self, image: bytes) -> tuple[sqlite3.Connection, str | None]:
+        """A connection holding ``image``, and the schema text it has parsed when known: a warm one
+        when one is idle and the image's schema is the one it parsed."""
+        with self.lock:
+            entry = self.idle.pop() if self.idle else None
+        if entry is not None:
+            conn, parsed = entry
+            try:
+                conn.deserialize(image)
+                if conn.execute(_SCHEMA_TEXT).fetchone()[0] == parsed:
+                    return conn, parsed
+            except sqlite3.Error:
+                pass
+            conn.close()
+        conn = _connect()
+        try:
+            conn.deserialize(image)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, None
+
+    def give(self, conn: sqlite3.Connection, size: int | None, parsed: str | None) -> None:
+        """Keep ``conn`` idle for the next state, or close it: the pool is full, the connection is
+        inside a transaction, or its image was large or of unknown size (``size``: a state built
+        row by row). ``parsed`` is the schema text it parsed, when known (read here otherwise). The
+        size is not asked of SQLite: after a deserialize, the first PRAGMA costs a whole parse of
+        the schema (100 us)."""
+        if conn is _CLOSED:
+            return
+        try:
+            if not conn.in_transaction and len(self.idle) < POOL_SIZE and size is not None and size <= POOL_MAX_BYTES:
+                if parsed is None:
+                    parsed = str(conn.execute(_SCHEMA_TEXT).fetchone()[0])
+                with self.lock:
+                    if len(self.idle) < POOL_SIZE:
+                        self.idle.append((conn, parsed))
+                        return
+        except sqlite3.Error:
+            pass
+        conn.close()
+
+
+_POOLS: weakref.WeakSet[_Pool] = weakref.WeakSet()
+
+
+def _forget_pools() -> None:
+    for pool in list(_POOLS):
+        pool.forget()
+
+
+os.register_at_fork(after_in_child=_forget_pools)  # a process pool's workers start from a fork of ours
+
+
+def _pool(spec: DomainSpec) -> _Pool:
+    return per_spec(spec, "connections", _Pool)
+
+
 @dataclass(frozen=True)
 class Dormant:
     """A tracking state put to sleep: what it changed since its baseline, and nothing else.
@@ -181,7 +284,7 @@ class Dormant:
 class State:
     """The mutable world of one episode (or one seeded initial state)."""
 
-    __slots__ = ("_bool_fields", "_cached", "_columns", "_issued_base", "_journal", "_no_issued", "_shapes", "_written", "conn", "spec")
+    __slots__ = ("_bool_fields", "_cached", "_columns", "_image_size", "_issued_base", "_journal", "_no_issued", "_schema", "_shapes", "_written", "conn", "spec")
 
     def __init__(self, spec: DomainSpec, conn: sqlite3.Connection) -> None:
         self.spec = spec
@@ -195,7 +298,10 @@ class State:
         """known to have no table of retired ids (asking SQLite for a missing table costs a failed parse)"""
         self._written: dict[RowKey, None] = {}
         """rows written while tracking since :meth:`take_written` last asked, in order"""
-        self.conn.execute("PRAGMA foreign_keys = ON")
+        self._image_size: int | None = None
+        """bytes of the image the state was made from (None: built row by row), for the pool"""
+        self._schema: str | None = None
+        """the schema text the connection parsed, when known without asking (for the pool)"""
         shapes = self._shapes = _shapes(spec)
         self._columns = shapes.columns
         self._bool_fields = shapes.bool_fields
@@ -214,52 +320,44 @@ class State:
 
     @classmethod
     def from_snapshot(cls, spec: DomainSpec, image: bytes) -> State:
-        conn = _connect()
-        conn.deserialize(image)
-        return cls(spec, conn)
+        """A state holding ``image``, on a connection a closed state of the domain gave back when
+        there is one (see :class:`_Pool`)."""
+        conn, parsed = _pool(spec).take(image)
+        state = cls(spec, conn)
+        state._image_size, state._schema = len(image), parsed
+        return state
 
     def sleep(self) -> Dormant:
-        """Close the connection, keeping only what changed since the baseline (see :class:`Dormant`);
+        """Give the connection back, keeping only what changed since the baseline (see :class:`Dormant`);
         the state must be tracking and outside a transaction. It is unusable until woken."""
         journal = self._tracked()
         if self.conn.in_transaction:
             raise RuntimeError("cannot put a state to sleep inside an open transaction")
         rows = tuple((entity, row_id, self.get(entity, row_id)) for entity, row_id in journal.originals)
         dormant = Dormant(rows, journal.copy(), self._issued(), dict(self._issued_base) if self._issued_base is not None else None)
-        self.conn.close()
+        self.close()
         return dormant
 
     @classmethod
     def wake(cls, spec: DomainSpec, baseline: bytes, dormant: Dormant) -> State:
         """The state that was put to sleep, rebuilt from the image of its baseline: the touched rows
-        are written back in one transaction without reference checks (they held when it went to
-        sleep, and any order of the rows then gives that state), the retired ids' marks restored,
-        the journal kept."""
+        written back as a reset writes back originals (only the columns written; references checked
+        as they land, deferred to the commit only when that order trips), the retired ids' marks
+        restored, the journal kept. Turning the reference checks off for the write-back, as this
+        did, is a flag pragma: SQLite then drops every compiled statement of the (reused) connection."""
         state = cls.from_snapshot(spec, baseline)
-        conn = state.conn
-        if dormant.rows or dormant.issued != state._issued():
-            # the rows were consistent when the state went to sleep: writing them back needs no reference checks
-            conn.execute("PRAGMA foreign_keys = OFF")
-            conn.execute("BEGIN")
+        journal = dormant.journal.copy()
+        targets = {(entity, row_id): value for entity, row_id, value in dormant.rows}
+        if targets or dormant.issued != state._issued():
             try:
-                for entity, row_id, _ in dormant.rows:
-                    conn.execute(state._sql_delete(entity), (row_id,))
-                for entity, _, value in dormant.rows:
-                    if value is not None:
-                        cols = tuple(value)
-                        conn.execute(state._sql_insert(entity, cols), [value[c] for c in cols])
-                if dormant.issued != state._issued():
-                    conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
-                    state._no_issued = False
-                    conn.execute(f"DELETE FROM {_ISSUED}")
-                    conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted(dormant.issued.items()))
-                conn.execute("COMMIT")
+                try:
+                    state._write_back(targets, journal, dormant.issued, defer=False)
+                except sqlite3.IntegrityError:
+                    state._write_back(targets, journal, dormant.issued, defer=True)
             except BaseException:
-                conn.execute("ROLLBACK")
-                conn.close()
+                state.close()
                 raise
-            conn.execute("PRAGMA foreign_keys = ON")
-        state._journal = dormant.journal.copy()
+        state._journal = journal
         state._issued_base = dict(dormant.issued_base) if dormant.issued_base is not None else None
         return state
 
@@ -274,8 +372,8 @@ class State:
         self._forget_reads()
         self._no_issued = False  # the image may hold the table
         self._written = {}
-        self.conn.deserialize(image)
-        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.deserialize(image)  # the connection's reference checks stay on
+        self._image_size, self._schema = len(image), None
         self._journal = None
 
     def fork(self) -> State:
@@ -326,19 +424,21 @@ class State:
             return
         self._forget_reads()
         self._written = {}
+        issued = self._issued_base or {}
         try:
-            self._write_back(journal, defer=False)
+            self._write_back(journal.originals, journal, issued, defer=False)
         except sqlite3.IntegrityError:
-            self._write_back(journal, defer=True)
+            self._write_back(journal.originals, journal, issued, defer=True)
         self._journal = Journal()
 
-    def _write_back(self, journal: Journal, *, defer: bool) -> None:
+    def _write_back(self, targets: Mapping[RowKey, dict[str, Any] | None], journal: Journal, issued: Mapping[str, int], *, defer: bool) -> None:
+        """Make each row of ``targets`` hold its value (None: not exist), writing only the columns
+        ``journal`` says were written, and the retired ids' marks ``issued``, in one transaction."""
         rank = self.spec.parents_first.rank
-        # Rows the episode created go first, children first, so a restored row can take back a unique
-        # value a new row holds; rows it deleted come back parents first.
-        originals = journal.originals
-        created = sorted((k for k, v in originals.items() if v is None), key=lambda k: -rank[k[0]])
-        restored = sorted((k for k, v in originals.items() if v is not None), key=lambda k: rank[k[0]])
+        # Rows that must go, go first, children first, so a row put back can take back a unique
+        # value one of them holds; the others come back parents first.
+        created = sorted((k for k, v in targets.items() if v is None), key=lambda k: -rank[k[0]])
+        restored = sorted((k for k, v in targets.items() if v is not None), key=lambda k: rank[k[0]])
         conn = self.conn
         conn.execute("BEGIN")
         try:
@@ -349,7 +449,7 @@ class State:
             try:
                 conn.execute("SAVEPOINT restore")
                 for entity, row_id in restored:
-                    self._restore(entity, row_id, originals[(entity, row_id)], journal.columns((entity, row_id), self._columns[entity][1:]))
+                    self._restore(entity, row_id, targets[(entity, row_id)], journal.columns((entity, row_id), self._columns[entity][1:]))
                 conn.execute("RELEASE restore")
             except sqlite3.IntegrityError:  # rows that swapped unique values: take them all out, then put them back
                 conn.execute("ROLLBACK TO restore")
@@ -357,8 +457,8 @@ class State:
                 for entity, row_id in reversed(restored):
                     conn.execute(self._sql_delete(entity), (row_id,))
                 for entity, row_id in restored:
-                    self._restore(entity, row_id, originals[(entity, row_id)], [])
-            self._restore_issued()
+                    self._restore(entity, row_id, targets[(entity, row_id)], [])
+            self._restore_issued(issued)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -439,7 +539,10 @@ class State:
             self._cached.clear()
 
     def close(self) -> None:
-        self.conn.close()
+        """Give the connection back to the domain's pool (see :class:`_Pool`); the state is unusable after."""
+        conn, self.conn = self.conn, _CLOSED
+        self._cached = None
+        _pool(self.spec).give(conn, self._image_size, self._schema)
 
     # ------------------------------------------------------------ reading
 
@@ -658,11 +761,10 @@ class State:
     def _issued(self) -> dict[str, int]:
         if self._no_issued:  # only a delete (or a restored image) makes the table; a rollback can only take it away
             return {}
-        try:
-            return {str(e): int(n) for e, n in self.conn.execute(f"SELECT entity, top FROM {_ISSUED}")}
-        except sqlite3.OperationalError:  # no delete has needed one yet
+        if self.conn.execute(_HAS_ISSUED).fetchone() is None:  # no delete has needed one yet
             self._no_issued = True
             return {}
+        return {str(e): int(n) for e, n in self.conn.execute(f"SELECT entity, top FROM {_ISSUED}")}
 
     def _raise_issued(self, entity: str, row_id: str) -> None:
         """Remember a deleted id's number when no row left holds a higher one."""
@@ -674,15 +776,20 @@ class State:
         if int(suffix) <= (cur.fetchone()[0] or 0) or int(suffix) <= self._issued().get(entity, 0):
             return
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+        self._schema = None
         self._no_issued = False
         self.conn.execute(f"INSERT OR REPLACE INTO {_ISSUED} (entity, top) VALUES (?, ?)", (entity, int(suffix)))
 
-    def _restore_issued(self) -> None:
-        """Back to the baseline's marks (inside :meth:`reset`), so a reset state hands out the ids a fresh one would."""
-        if self._issued() == (self._issued_base or {}):
+    def _restore_issued(self, issued: Mapping[str, int]) -> None:
+        """Back to the marks ``issued`` (the baseline's, inside :meth:`reset`), so a reset state hands
+        out the ids a fresh one would, and a woken one those it would have before it slept."""
+        if self._issued() == issued:
             return
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {_ISSUED} (entity TEXT PRIMARY KEY NOT NULL, top INTEGER NOT NULL)")
+        self._schema = None
+        self._no_issued = False
         self.conn.execute(f"DELETE FROM {_ISSUED}")
-        self.conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted((self._issued_base or {}).items()))
+        self.conn.executemany(f"INSERT INTO {_ISSUED} (entity, top) VALUES (?, ?)", sorted(issued.items()))
 
     def _select(self, entity: str) -> str:
         return self._shapes.select[entity]
@@ -810,4 +917,6 @@ class _ReadingOnce:
 
 def _connect() -> sqlite3.Connection:
     # isolation_level=None: we open and close transactions (savepoints) ourselves.
-    return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")  # a connection flag: it stays on through every image deserialized
+    return conn
