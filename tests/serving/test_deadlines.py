@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Thread
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -78,4 +79,26 @@ def test_a_whole_request_is_served_and_its_connection_may_be_reused() -> None:
             while not reply.endswith(b"got 3 bytes"):
                 reply += client.recv(4096)
             assert reply.startswith(b"HTTP/1.1 200")
-            time.sleep(DEADLINE * 1.5)  # idle between requests: the keep-alive timeout (5 s) governs, not the request deadline
+            time.sleep(DEADLINE * 1.5)  # idle between requests: the keep-alive timeout governs, not the request deadline
+
+
+@pytest.mark.e2e
+def test_an_idle_connection_outlives_the_time_clients_keep_theirs() -> None:
+    """A connection idle for 6 s (longer than httpx, under the MCP SDK's client, keeps an idle one) is
+    still open: the client retires it first, so no request is sent into a connection the server is
+    closing (uvicorn's 5 s closed it, and a client reusing it then got a reset)."""
+    import httpx
+
+    assert httpx.Limits().keepalive_expiry is not None and httpx.Limits().keepalive_expiry < 6
+    with serving() as port, socket.create_connection(("127.0.0.1", port)) as client:
+        client.settimeout(5)
+        for turn in range(2):
+            if turn:
+                time.sleep(6)
+            client.sendall(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")
+            reply = b""
+            while not reply.endswith(b"got 3 bytes"):
+                chunk = client.recv(4096)
+                assert chunk, "the server closed the connection"
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200")
