@@ -365,3 +365,23 @@ def test_a_forked_child_does_not_reuse_the_parent_connections(retail: DomainSpec
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_process_keeps_a_bounded_number_of_idle_connections_across_domains(retail: DomainSpec) -> None:
+    """Idle connections of every domain count together: past the bound, the one idle longest is
+    closed, so a process that runs many domains in turn does not hold a few for each."""
+    from scaleenv_mcp.engine.state import POOL_SIZE
+
+    from ..conftest import shipped_spec
+
+    hotel = shipped_spec("hotel")
+    states = [State.from_snapshot(retail, seed_state(retail).snapshot()) for _ in range(POOL_SIZE)]
+    states.append(State.from_snapshot(hotel, seed_state(hotel).snapshot()))
+    conns = [s.conn for s in states]
+    assert len({id(c) for c in conns}) == len(conns)
+    for state in states:
+        state.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conns[0].execute("SELECT 1")  # closed to make room
+    assert State.from_snapshot(hotel, seed_state(hotel).snapshot()).conn is conns[-1]
+    assert State.from_snapshot(retail, seed_state(retail).snapshot()).conn is conns[-2]
