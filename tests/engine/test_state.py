@@ -343,6 +343,42 @@ def test_a_reused_connection_reads_an_image_through_the_image_own_schema(retail:
     assert [tuple(r.values()) for r in state.rows("order")] == expected
 
 
+def test_a_restored_image_of_another_schema_is_read_and_written_through_its_own(retail: DomainSpec) -> None:
+    """The same for a live state that restores such an image, and for the state that reuses its
+    connection after: statements compiled before the restore must not read or write the image's
+    columns by their old places (a status written into the total, a sentence read as a customer)."""
+    import yaml
+
+    from scaleenv_mcp.spec import parse_blueprint
+
+    from ..conftest import PATHS
+
+    data = yaml.safe_load((PATHS.blueprints / "retail.yaml").read_text())
+    fields = data["entities"]["order"]["fields"]
+    data["entities"]["order"]["fields"] = {"gift_note": {"type": "string", "sample": "sentence", "nullable": True}, **fields}
+    edited_image = seed_state(parse_blueprint(data)).snapshot()
+    columns = ", ".join(f'"{c}"' for c in ["id", *retail.entities["order"].fields])
+
+    def own_read(image: bytes) -> list[tuple[object, ...]]:
+        plain = sqlite3.connect(":memory:")
+        plain.deserialize(image)
+        return plain.execute(f'SELECT {columns} FROM "order" ORDER BY id').fetchall()
+
+    state = State.from_snapshot(retail, seed_state(retail).snapshot())
+    order = state.rows("order")[0]
+    state.update("order", order["id"], {"status": order["status"]})  # reads and writes compiled for the shipped table
+    state.restore(edited_image)
+    assert [tuple(r.values()) for r in state.rows("order")] == own_read(edited_image)
+    state.update("order", order["id"], {"status": "cancelled" if order["status"] != "cancelled" else "pending"})
+    written = state.snapshot()
+    assert [tuple(r.values()) for r in state.rows("order")] == own_read(written)
+    assert own_read(written)[0][list(retail.entities["order"].fields).index("status") + 1] != order["status"]
+    conn = state.conn
+    state.close()
+    again = State.from_snapshot(retail, edited_image)
+    assert again.conn is conn and [tuple(r.values()) for r in again.rows("order")] == own_read(edited_image)
+
+
 def test_a_forked_child_does_not_reuse_the_parent_connections(retail: DomainSpec) -> None:
     """A process pool's workers start as forks of the parent: the connections the parent kept idle stay
     the parent's, and the child's states open their own (SQLite's connections must not cross a fork)."""

@@ -180,6 +180,11 @@ POOL_MAX_BYTES = 1 << 20
 
 _SCHEMA_TEXT = "SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), ';') FROM sqlite_schema"
 
+
+def _schema_text(conn: sqlite3.Connection) -> str:
+    """The schema of the database ``conn`` holds, as one text (5 us on airline)."""
+    return str(conn.execute(_SCHEMA_TEXT).fetchone()[0])
+
 _CLOSED = sqlite3.connect(":memory:", check_same_thread=False)
 _CLOSED.close()
 """what a closed state holds in place of its connection: using it raises, as a closed connection did"""
@@ -215,7 +220,7 @@ class _Pool:
             _, conn, parsed = entry
             try:
                 conn.deserialize(image)
-                if conn.execute(_SCHEMA_TEXT).fetchone()[0] == parsed:
+                if _schema_text(conn) == parsed:
                     return conn, parsed
             except sqlite3.Error:
                 pass
@@ -238,7 +243,7 @@ class _Pool:
         try:
             if not conn.in_transaction and size is not None and size <= POOL_MAX_BYTES:
                 if parsed is None:
-                    parsed = str(conn.execute(_SCHEMA_TEXT).fetchone()[0])
+                    parsed = _schema_text(conn)
                 with _IDLE_LOCK:
                     _IDLE.append((self, conn, parsed))
                     if len(_IDLE) <= POOL_SIZE:
@@ -368,12 +373,22 @@ class State:
         return self.conn.serialize()
 
     def restore(self, image: bytes) -> None:
-        """Replace this state's contents with a snapshot, in place (journal tracking stops)."""
+        """Replace this state's contents with a snapshot, in place (journal tracking stops).
+
+        The statements compiled on the connection go on running against the image while its schema
+        cookie matches, and the cookie only counts changes: an image of another schema (an edited
+        blueprint's) would be read and written through the old one, columns by their old places.
+        When the image's schema text differs from the one the connection parsed, a flag pragma
+        makes SQLite drop every compiled statement, and each is compiled again for the image."""
         self._forget_reads()
         self._no_issued = False  # the image may hold the table
         self._written = {}
+        parsed = self._schema if self._schema is not None else _schema_text(self.conn)
         self.conn.deserialize(image)  # the connection's reference checks stay on
-        self._image_size, self._schema = len(image), None
+        schema = _schema_text(self.conn)
+        if schema != parsed:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        self._image_size, self._schema = len(image), schema
         self._journal = None
 
     def fork(self) -> State:
