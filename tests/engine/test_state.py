@@ -421,3 +421,16 @@ def test_a_process_keeps_a_bounded_number_of_idle_connections_across_domains(ret
         conns[0].execute("SELECT 1")  # closed to make room
     assert State.from_snapshot(hotel, seed_state(hotel).snapshot()).conn is conns[-1]
     assert State.from_snapshot(retail, seed_state(retail).snapshot()).conn is conns[-2]
+
+
+def test_an_empty_or_garbled_image_is_refused_and_the_next_state_is_whole(retail: DomainSpec) -> None:
+    image = seed_state(retail).snapshot()
+    with pytest.raises(sqlite3.DatabaseError, match="empty image"):
+        State.from_snapshot(retail, b"")
+    state = State.from_snapshot(retail, image)
+    with pytest.raises(sqlite3.DatabaseError, match="empty image"):
+        state.restore(b"")
+    with pytest.raises(sqlite3.DatabaseError):
+        state.restore(b"not a database" * 100)
+    state.close()
+    assert State.from_snapshot(retail, image).dump() == seed_state(retail).dump()

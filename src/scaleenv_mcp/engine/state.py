@@ -181,6 +181,12 @@ POOL_MAX_BYTES = 1 << 20
 _SCHEMA_TEXT = "SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), ';') FROM sqlite_schema"
 
 
+def _not_empty(image: bytes) -> None:
+    """An empty image is refused with a reason (deserializing one raises a bare MemoryError)."""
+    if not image:
+        raise sqlite3.DatabaseError("an empty image holds no database")
+
+
 def _schema_text(conn: sqlite3.Connection) -> str:
     """The schema of the database ``conn`` holds, as one text (5 us on airline)."""
     return str(conn.execute(_SCHEMA_TEXT).fetchone()[0])
@@ -210,6 +216,7 @@ class _Pool:
     def take(self, image: bytes) -> tuple[sqlite3.Connection, str | None]:
         """A connection holding ``image``, and the schema text it has parsed when known: a warm one
         when one of this domain is idle and the image's schema is the one it parsed."""
+        _not_empty(image)
         entry = None
         with _IDLE_LOCK:
             for index in range(len(_IDLE) - 1, -1, -1):  # the one given back last
@@ -380,6 +387,7 @@ class State:
         blueprint's) would be read and written through the old one, columns by their old places.
         When the image's schema text differs from the one the connection parsed, a flag pragma
         makes SQLite drop every compiled statement, and each is compiled again for the image."""
+        _not_empty(image)
         self._forget_reads()
         self._no_issued = False  # the image may hold the table
         self._written = {}
