@@ -432,5 +432,9 @@ def test_an_empty_or_garbled_image_is_refused_and_the_next_state_is_whole(retail
         state.restore(b"")
     with pytest.raises(sqlite3.DatabaseError):
         state.restore(b"not a database" * 100)
-    state.close()
+    state.restore(image)  # a good image after a garbled one
+    assert state.dump() == seed_state(retail).dump()
+    with pytest.raises(sqlite3.DatabaseError):
+        state.restore(b"not a database" * 100)
+    state.close()  # a garbled state's connection is not handed on
     assert State.from_snapshot(retail, image).dump() == seed_state(retail).dump()

@@ -191,6 +191,7 @@ def _schema_text(conn: sqlite3.Connection) -> str:
     """The schema of the database ``conn`` holds, as one text (5 us on airline)."""
     return str(conn.execute(_SCHEMA_TEXT).fetchone()[0])
 
+
 _CLOSED = sqlite3.connect(":memory:", check_same_thread=False)
 _CLOSED.close()
 """what a closed state holds in place of its connection: using it raises, as a closed connection did"""
@@ -391,7 +392,11 @@ class State:
         self._forget_reads()
         self._no_issued = False  # the image may hold the table
         self._written = {}
-        parsed = self._schema if self._schema is not None else _schema_text(self.conn)
+        try:
+            parsed: str | None = self._schema if self._schema is not None else _schema_text(self.conn)
+        except sqlite3.DatabaseError:  # it holds no readable database (a garbled image restored before)
+            parsed = None
+        self._schema = None  # unknown until the image is read
         self.conn.deserialize(image)  # the connection's reference checks stay on
         schema = _schema_text(self.conn)
         if schema != parsed:
