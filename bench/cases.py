@@ -1151,6 +1151,21 @@ def episode_calls(quick: bool) -> list[Row]:
     first = timing(firsts)
     rows.append(Row("episode calls", "airline first call of a new episode (find_customer_by_email), CPU time", first, warm,
                     "the same call, warm", first.median / warm.median, "", None))  # fmt: skip
+    image = service.episode(handle.id).initial
+
+    def start_and_end() -> None:
+        service.end(service.start("airline-004").id)
+
+    def bare_connection() -> None:  # what a new episode's database costs sqlite3 alone: a connection, the image, a first read
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(image)
+        conn.execute('SELECT * FROM "customer" WHERE id = ?', ("CUS-0001",)).fetchall()
+        conn.close()
+
+    t_start = per_op(start_and_end, repeats=repeats, inner=inner, clock=clock)
+    t_bare = per_op(bare_connection, repeats=repeats, inner=inner, clock=clock)
+    rows.append(Row("episode calls", "airline episode start and end (Coordinator.start + end), CPU time", t_start, t_bare,
+                    "sqlite3 alone: a new connection, the image, one read", t_start.median / t_bare.median, "", None))  # fmt: skip
     service.end(handle.id)
     return rows
 
