@@ -513,6 +513,14 @@ def _generate(
     return json.loads(out.stdout.strip().splitlines()[-1]), peak[0]
 
 
+def load_rates(figures: dict[str, Any]) -> dict[str, float]:
+    """The load generator's figures as calls/s, p50 and p99 (ms) and errors."""
+    xs = sorted(figures["samples"])
+    return {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0,
+            "p50_ms": xs[len(xs) // 2] / 1e3 if xs else float("nan"),
+            "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan"), "errors": figures["errors"]}  # fmt: skip
+
+
 def load(quick: bool) -> list[Row]:
     """The server pinned to core 0, the load generator in its own process pinned to core 1 (where the
     machine has two cores and ``taskset``): N clients at once, each on its own episode, against the
@@ -560,10 +568,7 @@ def load(quick: bool) -> list[Row]:
                     proc.wait(timeout=10)
             rates = {}
             for name, figures in (("ours", ours), ("floor", floor)):
-                xs = sorted(figures["samples"])
-                rates[name] = {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0,
-                               "p50_ms": xs[len(xs) // 2] / 1e3 if xs else float("nan"),
-                               "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3 if xs else float("nan"), "errors": figures["errors"]}  # fmt: skip
+                rates[name] = load_rates(figures)
             o, f = rates["ours"], rates["floor"]
             ratio = f["per_s"] / o["per_s"] if o["per_s"] else float("inf")
             where = "generator pinned to core 1, servers to core 0" if pinned else "not pinned (one core or no taskset)"

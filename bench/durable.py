@@ -176,7 +176,7 @@ def under_load(clients: int, calls: int) -> dict[str, Any]:
 
     import httpx
 
-    from .cases import LOAD_TOKEN, _free_port, _generate, _pinned, _wait_port
+    from .cases import LOAD_TOKEN, _free_port, _generate, _pinned, _wait_port, load_rates
 
     customer = _customer(_service(None))
     out: dict[str, Any] = {"clients": clients, "calls_each": calls, "pinned": bool(_pinned(1))}
@@ -196,9 +196,7 @@ def under_load(clients: int, calls: int) -> dict[str, Any]:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-            xs = sorted(figures["samples"])
-            out[name] = {"per_s": len(xs) / figures["wall"] if figures["wall"] else 0.0, "p50_ms": xs[len(xs) // 2] / 1e3,
-                         "p99_ms": xs[int(0.99 * (len(xs) - 1))] / 1e3, "errors": figures["errors"]}  # fmt: skip
+            out[name] = load_rates(figures)
     return out
 
 

@@ -258,7 +258,7 @@ class EpisodeStore:
         call = episode.calls[-1]
         writes: list[Write] = [
             (_WRITE["call"], (episode.id, len(episode.calls) - 1, call.tool, _dump(call.arguments))),
-            (_WRITE["policy"], (_policy_json(episode.policy, violations=False), _submitted_json(episode.submitted), episode.id)),
+            self._monitor(episode),
         ]
         self._new_reads(episode, writes)
         if wrote:  # the rows this call wrote: the ones before it are stored already
@@ -275,9 +275,7 @@ class EpisodeStore:
         writes.append((_CALLS_FROM, (eid, len(episode.calls))))
         episode.state.take_written()  # all of them are written here
         writes += [self._row(eid, entity, row_id, value) for entity, row_id, value in changed_rows(episode.state)]
-        writes.append(
-            (_WRITE["policy"], (_policy_json(episode.policy, violations=False), _submitted_json(episode.submitted), eid))
-        )
+        writes.append(self._monitor(episode))
         self._reads[eid] = self._violations[eid] = 0
         self._new_reads(episode, writes)
         self._commit(writes)
@@ -292,6 +290,11 @@ class EpisodeStore:
         self._reads.pop(episode_id, None)
         self._violations.pop(episode_id, None)
         self._commit([(forget, (episode_id,)) for forget in _FORGET.values()])
+
+    @staticmethod
+    def _monitor(episode: LiveEpisode) -> Write:
+        """The episode's monitor (without what only grows: see :meth:`_new_reads`) and its answer."""
+        return _WRITE["policy"], (_policy_json(episode.policy, violations=False), _submitted_json(episode.submitted), episode.id)
 
     @staticmethod
     def _row(episode_id: str, entity: str, row_id: str, value: dict[str, Any] | None) -> Write:
