@@ -268,3 +268,23 @@ def test_any_text_a_call_carries_comes_back(tmp_path: Path) -> None:
     after = service(tmp_path)
     assert after.reload() == [episode_id]
     assert picture(after, episode_id) == seen
+
+
+def test_a_call_stores_only_the_rows_it_read_anew(tmp_path: Path) -> None:
+    """The rows an episode read only grow between rewinds (up to 100,000 of them): a call that reads one
+    more row writes that one, not every row read before it again; all come back after a restart."""
+    episodes = service(tmp_path)
+    handle = episodes.create(seed=3, creator="lab")
+    customers = [row["id"] for row in episodes.coordinator.episode(handle.episode).state.head("customer", 21)]
+    for customer in customers[:20]:
+        assert episodes.call(handle.episode, "get_customer", {"customer_id": customer}).ok
+    statements: list[str] = []
+    assert episodes.store is not None
+    episodes.store._conn.set_trace_callback(statements.append)
+    assert episodes.call(handle.episode, "get_customer", {"customer_id": customers[20]}).ok
+    episodes.store._conn.set_trace_callback(None)
+    assert sum("INTO reads" in s for s in statements) == 1
+    read = sorted(episodes.coordinator.episode(handle.episode).policy.read)
+    after = service(tmp_path)
+    assert after.reload() == [handle.episode]
+    assert sorted(after.coordinator.episode(handle.episode).policy.read) == read and len(read) >= 21

@@ -223,7 +223,7 @@ class EpisodeStore:
         self._db: aiosqlite.Connection | None = None  # the checkpoints' connection, on aiosqlite's thread
         self._checkpointing: asyncio.Task[None] | None = None
         self._since_checkpoint = 0
-        self._reads: dict[str, int] = {}  # episode -> rows-read count already stored
+        self._reads: dict[str, set[str]] = {}  # episode -> the rows read already stored
         self._violations: dict[str, int] = {}  # episode -> violations already stored
         self.errors = 0
         """changes that could not be written (each logged); the episodes live on in memory"""
@@ -249,7 +249,7 @@ class EpisodeStore:
 
     def created(self, episode: LiveEpisode, token: str, creator: str, seed: int | None) -> None:
         task = episode.task.id if episode.task is not None else None
-        self._reads[episode.id] = self._violations[episode.id] = 0
+        self._reads[episode.id], self._violations[episode.id] = set(), 0
         policy = _policy_json(episode.policy, violations=False)
         self._commit([(_WRITE["episode"], (episode.id, token, creator, task, seed, episode.channel, policy, None))])
 
@@ -276,7 +276,7 @@ class EpisodeStore:
         episode.state.take_written()  # all of them are written here
         writes += [self._row(eid, entity, row_id, value) for entity, row_id, value in changed_rows(episode.state)]
         writes.append(self._monitor(episode))
-        self._reads[eid] = self._violations[eid] = 0
+        self._reads[eid], self._violations[eid] = set(), 0
         self._new_reads(episode, writes)
         self._commit(writes)
 
@@ -306,10 +306,11 @@ class EpisodeStore:
         for index, violation in enumerate(episode.policy.violations[stored:], stored):
             writes.append((_WRITE["violation"], (episode.id, index, _dump(_violation(violation)))))
         self._violations[episode.id] = len(episode.policy.violations)
-        read = episode.policy.read
-        if len(read) != self._reads.get(episode.id, 0):  # it only grows between rewinds: INSERT OR IGNORE takes the new ones
-            writes += [(_WRITE["read"], (episode.id, row_id)) for row_id in read]
-            self._reads[episode.id] = len(read)
+        read, stored_reads = episode.policy.read, self._reads.setdefault(episode.id, set())
+        if len(read) != len(stored_reads):  # it only grows between rewinds: only the new ones are written
+            new = read - stored_reads  # not every row read again: a long episode holds up to 100,000
+            writes += [(_WRITE["read"], (episode.id, row_id)) for row_id in sorted(new)]
+            stored_reads |= new
 
     def health(self) -> dict[str, Any]:
         """For ``/metrics``: an operator sees a store that stopped writing (each failure is also
@@ -351,7 +352,7 @@ class EpisodeStore:
                 rows_list: list[Row] = [(e, r, v) for e, r, v in json.loads(rows)]
                 by_id[eid].snapshots.append((name, rows_list, policy, json.loads(reads), int(calls), submitted))
         for stored in by_id.values():
-            self._reads[stored.id] = len(set(stored.reads))
+            self._reads[stored.id] = set(stored.reads)
             self._violations[stored.id] = len(stored.violations)
         return list(by_id.values())
 
