@@ -1128,6 +1128,19 @@ def episode_calls(quick: bool) -> list[Row]:
         service.reset(handle.id)
         service.call(handle.id, "find_customer_by_email", email)
 
+    def cancel_by_hand_and_reset() -> None:
+        assert _cancel_reservation_by_hand(state, "RES-0046") is not None
+        service.reset(handle.id)
+        service.call(handle.id, "find_customer_by_email", email)
+
+    assert execute(state, "cancel_reservation", {"reservation_id": "RES-0046"}).ok
+    interpreted = state.changes()
+    service.reset(handle.id)
+    assert _cancel_reservation_by_hand(state, "RES-0046") is not None
+    assert state.changes() == interpreted, "the hand-written cancel must change what the blueprint's does"
+    service.reset(handle.id)
+    service.call(handle.id, "find_customer_by_email", email)
+
     reset_only = per_op(idle_reset, repeats=repeats, inner=inner, clock=clock)
     for label, ours_fn, plain_fn in [
         ("cancel_reservation and the reset that undoes it", cancel_and_reset, cancel_and_reset_plain),
@@ -1141,6 +1154,13 @@ def episode_calls(quick: bool) -> list[Row]:
             t_plain = Timing(t_plain.median - reset_only.median, t_plain.low - reset_only.median, t_plain.high - reset_only.median)
         rows.append(Row("episode calls", f"airline {label}, CPU time", t_ours, t_plain, "execute alone, no monitor",
                         t_ours.median / t_plain.median, "", None))  # fmt: skip
+        if "reset" in label:
+            t_hand = per_op(cancel_by_hand_and_reset, repeats=repeats, inner=inner, clock=clock)
+            t_hand = Timing(t_hand.median - reset_only.median, t_hand.low - reset_only.median, t_hand.high - reset_only.median)
+            rows.append(Row("episode calls", "airline cancel_reservation through execute, against the same tool written by hand "
+                            "on the same state (the reset that undoes it taken out), CPU time", t_plain, t_hand,
+                            "Python written for this one tool: its reads, rules, effects, savepoint and undo journal",
+                            t_plain.median / t_hand.median, "", None))  # fmt: skip
     warm = per_op(lambda: service.call(handle.id, "find_customer_by_email", email), repeats=repeats, inner=inner, clock=clock)
 
     def first_call() -> None:
@@ -1173,6 +1193,40 @@ def episode_calls(quick: bool) -> list[Row]:
                     "sqlite3 alone: a new connection, the image, one read", t_start.median / t_bare.median, "", None))  # fmt: skip
     service.end(handle.id)
     return rows
+
+
+def _cancel_reservation_by_hand(state: State, reservation_id: str) -> dict[str, Any] | None:
+    """The airline ``cancel_reservation`` written in Python for this one tool, through the same
+    :class:`State` (its reads, the undo journal, a savepoint): what the blueprint's rules and effects
+    cost without being interpreted, and so the floor of any engine that keeps rows in SQLite. The
+    agent-kept rules are evaluated and their outcome dropped, as the monitor would only be told;
+    arguments are not checked and values not normalized."""
+    now = state.spec.clock
+    with state.reading_once():
+        reservation = state.get("reservation", reservation_id)
+        if reservation is None or reservation["status"] != "confirmed":
+            return None
+        segments = state.find("segment", {"reservation_id": reservation_id}, keep=True)
+        ahead = all(state.get("flight", s["flight_id"])["departs_at"] > now for s in segments)  # type: ignore[index]
+        insured = reservation["insured"] or reservation["cabin"] == "business"
+        del ahead, insured  # kept by the agent: the call goes on either way
+        seats = "seats_business" if reservation["cabin"] == "business" else "seats_economy"
+        with state.atomic():
+            state.update("reservation", reservation_id, {"status": "cancelled"})
+            for charge in state.find("payment", {"reservation_id": reservation_id, "kind": "charge"}, limit=40, keep=True):
+                method = state.get("payment_method", charge["payment_method_id"])
+                assert method is not None
+                refund = {"id": state.next_id("payment"), "reservation_id": reservation_id, "payment_method_id": method["id"],
+                          "amount": charge["amount"], "kind": "refund"}  # fmt: skip
+                state.insert("payment", refund)
+                if method["kind"] != "card" and charge["amount"]:
+                    state.update("payment_method", method["id"], {"balance": round(method["balance"] + charge["amount"], 2)})
+            for segment in state.find("segment", {"reservation_id": reservation_id}, keep=True):
+                flight = state.get("flight", segment["flight_id"])
+                assert flight is not None
+                if reservation["passengers"]:
+                    state.update("flight", flight["id"], {seats: flight[seats] + reservation["passengers"]})
+        return state.get("reservation", reservation_id)
 
 
 # ---------------------------------------------------------------- seeding as states grow

@@ -29,6 +29,16 @@ the original tau-bench's airline data, from which tau2's was made: see :func:`ai
 cancel changes the reservation only (it logs "Seats release not implemented"); ours also releases
 the seats and refunds the payments.
 
+Whole episodes (retail): a call is a small part of what an episode costs a trainer. Each side runs
+the first tasks of its own retail task set whole, as its evaluation pays for them apart from the
+models: tau2 builds the environment (reading ``db.json``), answers each expected action through
+``get_response``, and computes the environment part of its reward (two more environments, both
+replayed, database hashes compared; see :func:`theirs_episodes`); we start an episode on the
+task's initial state, run its verified solution, submit the answer where one is asked for,
+compute the reward and end the episode (:func:`ours_episodes`). Each side's every episode must
+earn its reward. The tasks differ (theirs have about 7 expected actions, ours about 3 calls), so
+the figure is per episode, not per call.
+
 Ours: the same through the episode service (``Coordinator``) with the policy monitor, as an agent
 makes them: one retail task whose customer has a pending order, the customer identified first
 (``find_customer_by_email``). The write (``cancel_order``) is timed with the ``service.reset``
@@ -316,6 +326,90 @@ def ours(repeats: int, inner: int) -> tuple[dict[str, Stats], dict[str, Any]]:
     return out, facts
 
 
+# ---------------------------------------------------------------- whole episodes, both sides
+
+
+EPISODE_TASKS = 40
+"""tasks each side runs per pass in the whole-episode comparison (12 with ``--quick``): the first
+with expected actions, in each side's own order"""
+EPISODE_REPEATS = 3
+"""passes over those tasks (2 with ``--quick``); a tau2 episode costs about half a CPU-second"""
+
+
+def theirs_episodes(root: Path, repeats: int, quick: bool) -> tuple[Stats, dict[str, Any]]:
+    """tau2's retail episodes as its runner pays for them, apart from the models: the environment
+    built (its database read from ``db.json``, as ``get_environment`` does for every simulation),
+    each expected action answered through ``get_response`` as the agent's call, then the
+    environment part of the reward (``EnvironmentEvaluator.calculate_reward``: two more
+    environments, the trajectory and the expected actions replayed, the database hashes compared).
+    Every episode's database must match the expected one."""
+    load_tau2(root)  # tau2 on the path, its logging set
+    environment = importlib.import_module("tau2.domains.retail.environment")
+    message = importlib.import_module("tau2.data_model.message")
+    evaluator = importlib.import_module("tau2.evaluator.evaluator_env").EnvironmentEvaluator
+    tasks = [t for t in environment.get_tasks() if t.evaluation_criteria is not None and t.evaluation_criteria.actions]
+    tasks = tasks[: 12 if quick else EPISODE_TASKS]
+
+    def episode(task: Any) -> float:
+        start = clock()
+        env = environment.get_environment()
+        trajectory: list[Any] = []
+        for i, action in enumerate(task.evaluation_criteria.actions):
+            call = message.ToolCall(id=f"call-{i}", name=action.name, arguments=action.arguments, requestor=action.requestor)
+            trajectory.append(message.AssistantMessage(role="assistant", tool_calls=[call]))
+            trajectory.append(env.get_response(call))
+        reward = evaluator.calculate_reward(environment_constructor=environment.get_environment, task=task, full_trajectory=trajectory)
+        seconds = clock() - start
+        assert reward.db_check is not None and reward.db_check.db_match, task.id
+        return seconds
+
+    episode(tasks[0])  # imports and first-use caches, outside the timing
+    per_run = [sum(episode(t) for t in tasks) / len(tasks) * 1e6 for _ in range(repeats)]
+    calls = sum(len(t.evaluation_criteria.actions) for t in tasks)
+    return stats(per_run), {"episodes": len(tasks), "calls_per_episode": round(calls / len(tasks), 2)}
+
+
+def ours_episodes(repeats: int, quick: bool) -> tuple[Stats, dict[str, Any]]:
+    """Our retail episodes as the in-process evaluation pays for them, apart from the agent and MCP:
+    an episode started on the task's initial state (its seed's image, with the task's distractors
+    built when that image is not among those kept), each call of the task's verified solution, the
+    answer submitted as a value where the task asks a question, the reward (every check, the policy
+    monitor's verdict included), the episode ended. Every episode must earn the full reward."""
+    import scaleenv_mcp as se
+    from scaleenv_mcp.episodes.coordinator import Coordinator
+    from scaleenv_mcp.spec.task import ANSWER_TOOL
+    from scaleenv_mcp.tasks.grader import format_answer_value
+
+    domain = se.load("retail")
+    tasks = domain.tasks[: 12 if quick else EPISODE_TASKS]
+    service = Coordinator(domain.spec, tasks)
+
+    def episode(task: Any) -> float:
+        start = clock()
+        episode_id = service.start(task.id).id
+        for call in task.solution:
+            assert service.call(episode_id, call.tool, dict(call.arguments)).ok, (task.id, call.tool)
+        check = next((c for c in task.checks if c.kind == "answer"), None)
+        answer = format_answer_value(check.value) if check is not None else None
+        if task.kind == "refusal":
+            text = f"I'm sorry, I can't do that: it is {answer}, and the policy does not allow it then."
+        elif check is not None:
+            assert service.call(episode_id, ANSWER_TOOL, {"answer": check.value}).ok, task.id
+            text = f"The answer is {answer}."
+        else:
+            text = "Done: everything you asked for is complete."
+        verdict = service.verify(episode_id, text)
+        service.end(episode_id)
+        seconds = clock() - start
+        assert verdict.reward == 1.0, (task.id, [c for c in verdict.checks if not c.passed])
+        return seconds
+
+    episode(tasks[0])
+    per_run = [sum(episode(t) for t in tasks) / len(tasks) * 1e6 for _ in range(repeats)]
+    calls = sum(len(t.solution) for t in tasks)
+    return stats(per_run), {"episodes": len(tasks), "calls_per_episode": round(calls / len(tasks), 2)}
+
+
 # ---------------------------------------------------------------- airline, both sides
 
 
@@ -455,6 +549,9 @@ def main(argv: list[str] | None = None) -> None:
     if airline:
         a_theirs, fa_theirs = theirs_airline(root, args.airline_data, repeats, inner)
         a_ours, fa_ours = ours_airline(repeats, inner)
+    passes = 2 if args.quick else EPISODE_REPEATS
+    e_theirs, fe_theirs = theirs_episodes(root, passes, args.quick)
+    e_ours, fe_ours = ours_episodes(passes, args.quick)
     load_end = os.getloadavg()
 
     lines, rows = table(CALLS, t_theirs, t_ours)
@@ -469,6 +566,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\ntau2-bench airline db ({fa_theirs['source']}) rows: {fa_theirs['rows']}")
         print(f"scaleenv airline episode state rows ({fa_ours['task']}): {fa_ours['rows']}")
         airline_figures = {"airline_rows": a_rows, "airline_theirs": fa_theirs, "airline_ours": fa_ours}
+    e_ratio = e_theirs["median"] / e_ours["median"]
+    print(f"\nwhole retail episodes, CPU time per episode, median [min..max] over {passes} passes\n")
+    print("| side | episodes a pass | calls per episode | µs per episode |\n|---|---|---|---|")
+    print(f"| tau2-bench: environment built, expected actions answered, environment reward | {fe_theirs['episodes']} | "
+          f"{fe_theirs['calls_per_episode']} | {text(e_theirs)} |")  # fmt: skip
+    print(f"| scaleenv: episode started, verified solution called, answer submitted, reward, ended | {fe_ours['episodes']} | "
+          f"{fe_ours['calls_per_episode']} | {text(e_ours)} |")  # fmt: skip
+    print(f"ratio (theirs/ours) per episode: {e_ratio:,.0f}x")
     print(f"load average: start {load_start}, end {load_end}")
 
     figures = {
@@ -490,6 +595,8 @@ def main(argv: list[str] | None = None) -> None:
         "theirs": f_theirs,
         "ours": f_ours,
         **airline_figures,
+        "episodes": {"theirs_us": e_theirs, "ours_us": e_ours, "ratio": round(e_ratio, 1), "theirs": fe_theirs, "ours": fe_ours,
+                     "passes": passes},
     }  # fmt: skip
     OUT.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nwrote {OUT}")
