@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
+from scaleenv_mcp.episodes import control as control_module
 from scaleenv_mcp.episodes.control import DEFAULT_EPISODE, ControlClient, ControlError, claim_socket_path, serve_control
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
@@ -68,12 +69,57 @@ async def test_bad_requests_get_error_replies_and_the_server_keeps_answering(tmp
             reply = await anyio.to_thread.run_sync(raw, path, payload)
             assert reply["ok"] is False and message in reply["error"], (payload[:40], reply)
         too_long = await anyio.to_thread.run_sync(raw, path, b'{"op": "status", "pad": "' + b"x" * (2 << 20) + b'"}\n')
-        assert too_long["ok"] is False and "longer than" in too_long["error"]
+        assert too_long["ok"] is False and "longer than" in too_long["error"] and too_long["status"] == 413
         control = ControlClient(path)
         assert (await control.request("status"))["episodes"] == [DEFAULT_EPISODE]  # nothing was created
         assert not (await control.verify())["success"]
         tg.cancel_scope.cancel()
     assert not path.exists()  # removed on exit
+
+
+async def test_a_half_line_held_open_is_closed_and_connections_past_the_cap_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each connection may hold a megabyte of unfinished line: without a deadline and a cap, 200 of
+    them held 200 MB for as long as they liked."""
+    monkeypatch.setattr(control_module, "LINE_SECONDS", 0.5)
+    monkeypatch.setattr(control_module, "MAX_CONNECTIONS", 3)
+    service = service_with_task()
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve_control, path, service)
+        held = [await anyio.connect_unix(path) for _ in range(3)]
+        for stream in held:
+            await stream.send(b'{"op": "status", "pad": "' + b"x" * 1000)  # never finished
+        refused = await anyio.to_thread.run_sync(raw, path, b'{"op": "status"}\n')
+        assert refused == {"ok": False, "error": "3 control connections are open, the most this server takes; close one and try again",
+                           "status": 503}  # fmt: skip
+        with anyio.fail_after(5):
+            for stream in held:  # each is told why and closed once its deadline passes
+                reply = json.loads(await stream.receive())
+                assert reply == {"ok": False, "error": "no whole request line in 0.5 s; connection closed", "status": 408}
+                with pytest.raises(anyio.EndOfStream):
+                    await stream.receive()
+                await stream.aclose()
+        assert (await ControlClient(path).request("status"))["episodes"] == [DEFAULT_EPISODE]  # room again
+        tg.cancel_scope.cancel()
+
+
+async def test_episodes_made_on_a_stdio_server_s_control_socket_count_against_its_caps(tmp_path: Path) -> None:
+    """``serve --control`` with ``--max-episodes``: the caps hold there as over HTTP (they were not passed on)."""
+    from mcp import Client
+
+    from scaleenv_mcp.serving.server import ServerPlan
+
+    path = tmp_path / "ctl.sock"
+    plan = ServerPlan.per_connection(shipped_spec("retail"), control_path=path, max_episodes=2, max_per_creator=2)
+    async with Client(plan.build()):
+        control = ControlClient(path)
+        await control.request("create", creator="harness")
+        await control.request("create", creator="harness")
+        with pytest.raises(ControlError) as refused:
+            await control.request("create", creator="harness")
+        assert refused.value.status == 429
 
 
 def test_a_path_that_is_not_ours_is_refused_and_left_alone(tmp_path: Path) -> None:

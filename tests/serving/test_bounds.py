@@ -101,6 +101,39 @@ async def test_a_lone_surrogate_is_a_tool_error_on_the_session_revision() -> Non
         assert tool_error_text(await app.http.post(url, content=fine, headers={**ACCEPT, **session})).startswith("not_found")
 
 
+async def test_what_the_sdk_cannot_parse_gets_the_reply_every_other_path_gives_on_the_session_revision() -> None:
+    """pydantic refuses arguments nested past its depth, params that are not an object and numbers
+    too long to read, with a 400 that carries its own text; the client gets our reply instead."""
+    async with serving() as app:
+        handle = app.service.create()
+        url = f"/episodes/{handle.token}/mcp"
+        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        reply = await app.http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}, headers=ACCEPT)
+        headers = {**ACCEPT, "mcp-session-id": reply.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        await app.http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+
+        def call(request_id: int, arguments: str) -> str:
+            return f'{{"jsonrpc": "2.0", "id": {request_id}, "method": "tools/call", "params": {{"name": "get_order", "arguments": {arguments}}}}}'
+
+        deep = await app.http.post(url, content=call(2, '{"order_id": ' + "[" * 300 + "]" * 300 + "}"), headers=headers)
+        assert deep.status_code == 200 and deep.json()["id"] == 2
+        assert tool_error_text(deep) == "invalid_arguments: order_id[0][0][0][0][0][0][0]: nested more than 8 levels deep"
+        long = await app.http.post(url, content=call(3, '{"order_id": ' + "9" * 5000 + "}"), headers=headers)
+        assert long.status_code == 200 and tool_error_text(long) == "invalid_arguments: a number of 5,000 digits: at most 4,300 are read"
+        listed = await app.http.post(url, content='{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": [1]}', headers=headers)
+        assert listed.status_code == 200
+        assert listed.json() == {"jsonrpc": "2.0", "id": 4, "error": {"code": -32602, "message": "invalid params: params must be an object"}}
+        garbage = await app.http.post(url, content="{not json", headers=headers)
+        assert garbage.status_code == 400 and garbage.json()["id"] is None
+        assert garbage.json()["error"]["message"] == "parse error: not JSON this server can read (malformed, or nested too deep)"
+        # the SDK's own refusals of readable requests stand: no session is not a parse failure
+        unsessioned = await app.http.post(url, content=call(5, '{"order_id": "ORD-0001"}'), headers=ACCEPT)
+        assert unsessioned.status_code == 400 and "params" not in unsessioned.text
+        fine = await app.http.post(url, content=call(6, '{"order_id": "nope"}'), headers=headers)
+        assert tool_error_text(fine).startswith("not_found")
+        assert [c.tool for c in app.service.coordinator.episode(handle.episode).calls] == ["get_order"]  # only the readable call ran
+
+
 async def test_a_lone_surrogate_on_the_nemo_gym_route_is_a_400_tool_error() -> None:
     async with serving() as app:
         task = next(iter(app.service.coordinator.tasks))
@@ -135,8 +168,10 @@ async def test_a_new_playground_at_the_cap_gets_429_like_a_create() -> None:
 
 
 @pytest.mark.e2e
-def test_a_lone_surrogate_over_stdio_gets_a_reply_and_the_session_goes_on() -> None:
-    """The SDK's stdio parser drops the line unanswered; the server must answer it."""
+def test_every_line_the_sdk_cannot_read_over_stdio_gets_a_reply_and_the_session_goes_on() -> None:
+    """The SDK's stdio parser drops a line it cannot read unanswered (a lone surrogate, arguments
+    nested past pydantic's depth, params that are not an object, a batch, a fractional id): the
+    server must answer each, and the client must not wait for ever."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "scaleenv_mcp", "serve", "retail"], cwd=ROOT,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -148,18 +183,29 @@ def test_a_lone_surrogate_over_stdio_gets_a_reply_and_the_session_goes_on() -> N
         json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ' + SURROGATE_CALL + "}",
         '{"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "\\udc00"}}',
+        '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "get_order", "arguments": {"order_id": '
+        + "[" * 300 + "]" * 300 + "}}}",
+        '{"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": [1]}',
+        "[" + json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}) + "]",
+        '{"jsonrpc": "2.0", "id": 1.5, "method": "prompts/get", "params": {"name": "\\udc00"}}',
         json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "find_customer_by_email", "arguments": {"email": "a@b.c"}}}),
     ]
     try:
         proc.stdin.write("".join(line + "\n" for line in lines).encode())
         proc.stdin.flush()
-        replies = {reply["id"]: reply for reply in map(json.loads, read_lines(proc.stdout, 4, timeout=30))}
+        replies = [json.loads(line) for line in read_lines(proc.stdout, 8, timeout=30)]
     finally:
         proc.stdin.close()
         proc.wait(timeout=20)
-    assert replies[2]["result"]["content"][0]["text"] == expected_text()
-    assert replies[3]["error"]["code"] == -32602 and "not valid Unicode" in replies[3]["error"]["message"]
-    assert replies[4]["result"]["content"][0]["text"].startswith("not_found")
+    by_id = {reply["id"]: reply for reply in replies if reply["id"] is not None}
+    assert by_id[2]["result"]["content"][0]["text"] == expected_text()
+    assert by_id[3]["error"]["code"] == -32602 and "not valid Unicode" in by_id[3]["error"]["message"]
+    assert by_id[5]["result"]["content"][0]["text"] == "invalid_arguments: order_id[0][0][0][0][0][0][0]: nested more than 8 levels deep"
+    assert by_id[6]["error"] == {"code": -32602, "message": "invalid params: params must be an object"}
+    unnamed = [reply["error"]["message"] for reply in replies if reply["id"] is None]  # a batch, an id of another type
+    assert unnamed == ["invalid request: one JSON-RPC message at a time (batches are not supported)",
+                       "invalid request: the id must be a whole number or a string"]  # fmt: skip
+    assert by_id[4]["result"]["content"][0]["text"].startswith("not_found")  # and the session goes on
 
 
 def read_lines(stream: IO[bytes], count: int, *, timeout: float) -> list[bytes]:

@@ -6,6 +6,7 @@ response. The rewards are the ones ``scaleenv eval`` gives."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import scaleenv_mcp as se
 from scaleenv_mcp.cli import main
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
-from scaleenv_mcp.serving.gym import COOKIE, aggregate_metrics, gym_routes
+from scaleenv_mcp.serving.gym import COOKIE, MAX_PASS_K, aggregate_metrics, gym_routes
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..adapters.hidden import DOMAIN, TASK, WRONG_ANSWER, expected_value
@@ -254,3 +255,46 @@ def test_aggregate_metrics_answers_nemo_gyms_shape(local: Gym) -> None:
         "group_level_metrics": [], "agent_metrics": {}, "key_metrics": {}
     }
     assert local.http.post("/aggregate_metrics", json={"verify_responses": "all"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"task_id": "retail-004", "response": {"output": []}, "temperature": NaN}',
+        '{"task_id": "retail-004", "response": {"output": [{"type": "message", "role": "assistant", "content": "done \\ud800"}]}}',
+    ],
+    ids=["nan", "lone-surrogate"],
+)
+def test_a_verify_body_that_cannot_be_echoed_is_a_400_and_the_rollout_keeps_its_episode(local: Gym, body: str) -> None:
+    """The reply echoes the request: one that could not be written must not end the episode, or the
+    grade would be lost; the rollout can send the body again, fixed."""
+    token = local.seed("retail-004")
+    refused = local.http.post("/verify", content=body, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "\n" not in refused.json()["error"] and "Traceback" not in refused.text
+    assert local.episode(token) is not None
+    graded = local.http.post("/verify", json={"task_id": "retail-004", "response": {"output": []}})
+    assert graded.status_code == 200 and "reward" in graded.json() and local.episode(token) is None
+
+
+def test_aggregate_metrics_refuses_numbers_too_large_to_average_and_skips_integers_past_a_float(local: Gym) -> None:
+    huge = local.http.post("/aggregate_metrics", content='{"verify_responses": [{"reward": 1e308}, {"reward": 1e308}]}')
+    assert huge.status_code == 400 and huge.json() == {"error": "the verify responses hold numbers too large to average"}
+    long = local.http.post("/aggregate_metrics", content='{"verify_responses": [{"reward": 1, "tokens": ' + "9" * 400 + "}]}")
+    assert long.status_code == 200 and long.json()["agent_metrics"]["mean/reward"] == 1.0
+    assert "mean/tokens" not in long.json()["agent_metrics"]
+
+
+def test_pass_at_k_is_what_its_definition_gives_and_k_is_bounded() -> None:
+    """pass@k: some of a task's first k rollouts (by rollout index) succeeded; pass^k: all of them did;
+    averaged over tasks, in percent; computed in one pass where it used to sort every task again for
+    every k (10,000 rollouts of one task took 11 s of the event loop)."""
+    rng = random.Random(7)
+    batch = [{"_ng_task_index": t, "_ng_rollout_index": r, "success": float(rng.random() < 0.6)}
+             for t in range(9) for r in rng.sample(range(12), 12)]  # fmt: skip
+    agent = aggregate_metrics(batch)["agent_metrics"]
+    for k in range(1, 13):
+        firsts = [sorted((b for b in batch if b["_ng_task_index"] == t), key=lambda b: b["_ng_rollout_index"])[:k] for t in range(9)]
+        assert agent[f"pass@{k}/success"] == pytest.approx(100 * sum(any(b["success"] for b in f) for f in firsts) / 9)
+        assert agent[f"pass^{k}/success"] == pytest.approx(100 * sum(all(b["success"] for b in f) for f in firsts) / 9)
+    many = aggregate_metrics([{"_ng_task_index": 0, "_ng_rollout_index": i, "success": 1.0} for i in range(MAX_PASS_K + 50)])
+    assert f"pass@{MAX_PASS_K}/success" in many["agent_metrics"] and f"pass@{MAX_PASS_K + 1}/success" not in many["agent_metrics"]

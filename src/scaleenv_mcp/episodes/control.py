@@ -39,6 +39,11 @@ __all__ = ["OPS", "ControlClient", "ControlError", "check_token", "claim_socket_
 
 DEFAULT_EPISODE = "default"
 _MAX_LINE = 1 << 20
+LINE_SECONDS = 65.0
+"""how long a connection may take to send its next whole request line (idle time included), as an
+HTTP connection may stay idle: a half line held open no longer holds its megabyte for ever"""
+MAX_CONNECTIONS = 64
+"""control connections open at once; past it a new one is refused (each may hold a megabyte of line)"""
 _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL on Linux
 logger = logging.getLogger("scaleenv_mcp.control")
 
@@ -125,9 +130,15 @@ async def _serve_client(stream: SocketStream, service: EpisodeService, token: st
     async with stream:
         while True:
             try:
-                line = await buffered.receive_until(b"\n", _MAX_LINE)
+                with anyio.fail_after(LINE_SECONDS):
+                    line = await buffered.receive_until(b"\n", _MAX_LINE)
+            except TimeoutError:
+                await _reply(stream, {"ok": False, "error": f"no whole request line in {LINE_SECONDS:g} s; connection closed",
+                                      "status": 408})  # fmt: skip
+                return
             except anyio.DelimiterNotFound:
-                await _reply(stream, {"ok": False, "error": f"request line longer than {_MAX_LINE:,} bytes; connection closed"})
+                await _reply(stream, {"ok": False, "error": f"request line longer than {_MAX_LINE:,} bytes; connection closed",
+                                      "status": 413})  # fmt: skip
                 return
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 return
@@ -207,8 +218,20 @@ async def serve_control(
     async with listener:
         task_status.started()
 
+        open_connections = 0
+
         async def handle(stream: SocketStream) -> None:
-            await _serve_client(stream, service, token)
+            nonlocal open_connections
+            if open_connections >= MAX_CONNECTIONS:
+                async with stream:
+                    await _reply(stream, {"ok": False, "error": f"{MAX_CONNECTIONS} control connections are open, the most "
+                                          "this server takes; close one and try again", "status": 503})  # fmt: skip
+                return
+            open_connections += 1
+            try:
+                await _serve_client(stream, service, token)
+            finally:
+                open_connections -= 1
 
         try:
             await listener.serve(handle)

@@ -36,6 +36,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -47,7 +48,7 @@ from ..errors import MAX_REASON, ScaleenvError
 from .http import _bearer, _json_body
 from .server import tool_result, tool_text
 
-__all__ = ["COOKIE", "GRACE_SECONDS", "aggregate_metrics", "gym_routes", "responses_answer"]
+__all__ = ["COOKIE", "GRACE_SECONDS", "MAX_PASS_K", "aggregate_metrics", "gym_routes", "responses_answer"]
 
 COOKIE = "scaleenv_gym"
 CREATOR = "nemo-gym"
@@ -58,6 +59,8 @@ ROLLOUT_INDEX = "_ng_rollout_index"
 _RESERVED = {"seed_session", "verify", "aggregate_metrics", "close_session", "mcp", "control", "episodes"}
 _STATS = ("mean", "max", "min", "median", "std")
 _HEADLINE = ("reward", "success")
+MAX_PASS_K = 100
+"""the largest k of pass@k and pass^k reported: a training batch has a handful of rollouts per task"""
 
 
 def responses_answer(response: Any) -> str | None:
@@ -80,11 +83,17 @@ def _numbers(reply: Mapping[str, Any]) -> dict[str, float]:
     as NeMo Gym's ``RewardProfiler`` picks them; the indices are keys, not measurements."""
     usage = reply.get("response", {}).get("usage") if isinstance(reply.get("response"), Mapping) else None
     fields = {**(usage if isinstance(usage, Mapping) else {}), **reply}
-    return {
-        k: float(v)
-        for k, v in fields.items()
-        if k not in (TASK_INDEX, ROLLOUT_INDEX) and isinstance(v, int | float) and math.isfinite(v)
-    }
+    out = {}
+    for k, v in fields.items():
+        if k in (TASK_INDEX, ROLLOUT_INDEX) or not isinstance(v, int | float):
+            continue
+        try:
+            number = float(v)
+        except OverflowError:  # an integer past a float's range: not a measurement either
+            continue
+        if math.isfinite(number):
+            out[k] = number
+    return out
 
 
 def _describe(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -111,8 +120,11 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
     ``key_metrics`` the headline subset. Ours adds, like a server's ``compute_metrics`` override,
     ``pass@k/success`` (some of a task's first k rollouts succeeded, averaged over tasks, in percent
     as NeMo Gym reports pass@k) and ``pass^k/success`` (all of them did: the reliability scaleenv
-    eval reports), for k up to the fewest rollouts any task has. Flat keys, for W&B or MLflow.
-    """
+    eval reports), for k up to the fewest rollouts any task has (at most :data:`MAX_PASS_K`). Flat
+    keys, for W&B or MLflow. The cost follows the number of replies: each task's rollouts are put in
+    order once, and every k read from where the first success and the first failure fall.
+
+    :class:`OverflowError` when the numbers are too large to average."""
     if not verify_responses:
         return {"group_level_metrics": [], "agent_metrics": {}, "key_metrics": {}}
     by_task: dict[int, list[Mapping[str, Any]]] = {}
@@ -121,23 +133,33 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
         by_task.setdefault(index if isinstance(index, int) else 0, []).append(reply)
     groups = []
     for index in sorted(by_task):
-        replies = sorted(by_task[index], key=lambda r: r.get(ROLLOUT_INDEX, 0) if isinstance(r.get(ROLLOUT_INDEX), int) else 0)
+        replies = sorted(by_task[index], key=_rollout_index)
         groups.append({TASK_INDEX: index, **_describe([_numbers(r) for r in replies]), "num_rollouts": len(replies)})
     agent: dict[str, Any] = _describe([_numbers(r) for r in verify_responses])
-    k_max = min(len(replies) for replies in by_task.values())
+    k_max = min(MAX_PASS_K, *(len(replies) for replies in by_task.values()))
+    first_success, first_failure = [], []  # per task: the place of its first success and first failure in rollout order
+    for replies in by_task.values():
+        wins = [bool(r.get("success")) for r in sorted(replies, key=_rollout_index)]
+        first_success.append(wins.index(True) if True in wins else len(wins))
+        first_failure.append(wins.index(False) if False in wins else len(wins))
     for k in range(1, k_max + 1):
-        first = [sorted(replies, key=lambda r: r.get(ROLLOUT_INDEX, 0) if isinstance(r.get(ROLLOUT_INDEX), int) else 0)[:k]
-                 for replies in by_task.values()]  # fmt: skip
-        wins = [[bool(r.get("success")) for r in replies] for replies in first]
-        agent[f"pass@{k}/success"] = 100.0 * statistics.fmean(any(w) for w in wins)
-        agent[f"pass^{k}/success"] = 100.0 * statistics.fmean(all(w) for w in wins)
+        agent[f"pass@{k}/success"] = 100.0 * statistics.fmean(place < k for place in first_success)
+        agent[f"pass^{k}/success"] = 100.0 * statistics.fmean(place >= k for place in first_failure)
     key = {k: v for k, v in agent.items() if k.split("/")[0] == "mean" and k.split("/", 1)[1] in _HEADLINE}
     key.update({k: v for k, v in agent.items() if k.startswith(("pass@", "pass^"))})
     return {"group_level_metrics": groups, "agent_metrics": agent, "key_metrics": key}
 
 
+def _rollout_index(reply: Mapping[str, Any]) -> int:
+    index = reply.get(ROLLOUT_INDEX, 0)
+    return index if isinstance(index, int) else 0
+
+
 def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message[:MAX_REASON]}, status_code=status)
+
+
+_UNSENDABLE = "the reply would echo text that is not valid Unicode (a lone surrogate) or a number JSON cannot carry"
 
 
 def _refused(exc: ScaleenvError) -> JSONResponse:
@@ -242,7 +264,6 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
             verdict = service.coordinator.verify(episode, responses_answer(body.get("response")))
         except ScaleenvError as exc:
             return _refused(exc)
-        rollouts.end(episode)
         passed = sum(1 for c in verdict.checks if c.passed)
         reply = {
             **body,
@@ -254,7 +275,11 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
             "policy_violations": float(len(verdict.policy_violations)),
             "checks": [{"kind": c.kind, "passed": c.passed} for c in verdict.checks],
         }
-        response = JSONResponse(reply)
+        try:  # encoded before the episode ends: a reply that cannot be sent must not lose the grade
+            response = JSONResponse(reply)
+        except ValueError:
+            return _error(_UNSENDABLE + ": nothing was graded or ended", 400)
+        rollouts.end(episode)
         response.delete_cookie(COOKIE)
         return response
 
@@ -267,7 +292,12 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
         replies = body.get("verify_responses")
         if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
             return _error("the body is {\"verify_responses\": [...]}: a list of what /verify returned", 400)
-        return JSONResponse(aggregate_metrics(replies))
+        try:  # a batch costs up to half a second (15,000 replies): off the event loop, other rollouts go on
+            return JSONResponse(await anyio.to_thread.run_sync(aggregate_metrics, replies))
+        except OverflowError:
+            return _error("the verify responses hold numbers too large to average", 400)
+        except ValueError:
+            return _error(_UNSENDABLE, 400)
 
     return [
         Route("/seed_session", seed_session, methods=["POST"]),

@@ -50,7 +50,8 @@ from ..episodes.coordinator import EpisodeError, EpisodeGone, EpisodeUnreachable
 from ..episodes.service import PLAYGROUND, EpisodeService, TooManyEpisodes
 from ..episodes.store import EpisodeStore
 from ..errors import ScaleenvError
-from .server import HANDLE_SCOPE_KEY, DomainServer, unreadable_request_reply
+from .server import HANDLE_SCOPE_KEY, DomainServer
+from .unreadable import refused_unreadable, unreadable_request_reply
 from .workers import WorkerPool, split_episode
 
 __all__ = [
@@ -90,6 +91,12 @@ def _bearer(request: Request) -> str | None:
     return value[7:].strip() if value[:7].lower() == "bearer " else None
 
 
+def _not_json(constant: str) -> Any:
+    """``NaN``, ``Infinity``: Python's reader takes them, JSON has no such numbers, and a reply that
+    echoed one could not be written."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
     body = b""
     async for chunk in request.stream():
@@ -99,7 +106,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise ControlError(f"request body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
@@ -386,7 +393,7 @@ class _EpisodeRouter:
                 return
             scope = {**scope, "path": "/mcp", "raw_path": b"/mcp", HANDLE_SCOPE_KEY: token}
             if (screened := await _screened(scope, receive, send)) is not None:
-                await self._mcp(scope, screened, send, episode)
+                await self._mcp(scope, screened.receive, _answering(send, screened.body), episode)
             return
         if not is_mcp:
             await self.app(scope, receive, send)
@@ -406,14 +413,13 @@ class _EpisodeRouter:
         screened = await _screened(scope, receive, send)
         if screened is None:
             return
-        receive = screened
 
         async def labelled(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), (b"scaleenv-state", b"playground")]}
             await send(message)
 
-        await self._mcp(scope, receive, labelled, None)
+        await self._mcp(scope, screened.receive, _answering(labelled, screened.body), None)
 
 
 def _closing(store: EpisodeStore, send: Send) -> Send:
@@ -428,16 +434,19 @@ def _closing(store: EpisodeStore, send: Send) -> Send:
     return closing
 
 
-async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | None:
-    """Read an MCP POST's body before the SDK does: past :data:`MAX_MCP_BODY` it is a 413 (a
-    40,000-item list costs its upload, not a parse: parsing 2.4 MB took 80 ms of the event loop);
-    on the handshake revision, a request the SDK would refuse as unparseable (a lone surrogate in a
-    tool argument) gets the tool error every other path gives. Else the ``receive`` to pass on.
+@dataclass(frozen=True)
+class _Screened:
+    receive: Receive
+    """the request's messages again, then the connection's"""
+    body: bytes
 
-    The SDK parses handshake-revision bodies with pydantic, which refuses that escape with a bare
-    parse error; the 2026 revision parses with ``json`` and reaches the tool, which refuses it."""
+
+async def _screened(scope: Scope, receive: Receive, send: Send) -> _Screened | None:
+    """Read an MCP POST's body before the SDK does: past :data:`MAX_MCP_BODY` it is a 413 (a
+    40,000-item list costs its upload, not a parse: parsing 2.4 MB took 80 ms of the event loop).
+    Else the ``receive`` to pass on, with the body (see :func:`_answering`)."""
     if scope["method"] != "POST":
-        return receive
+        return _Screened(receive, b"")
     messages: list[Message] = []
     body = b""
     while True:
@@ -453,18 +462,49 @@ async def _screened(scope: Scope, receive: Receive, send: Send) -> Receive | Non
             return None
         if not message.get("more_body", False):
             break
-    version = Request(scope).headers.get(MCP_PROTOCOL_VERSION_HEADER)
-    reply = unreadable_request_reply(body) if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS else None
-    if reply is not None:
-        await JSONResponse(reply)(scope, receive, send)
-        return None
     pending = iter(messages)
 
     async def replay() -> Message:
         message = next(pending, None)
         return message if message is not None else await receive()
 
-    return replay
+    return _Screened(replay, body)
+
+
+def _answering(send: Send, body: bytes) -> Send:
+    """``send`` for the SDK's reply to a request whose ``body`` it may not be able to read.
+
+    The SDK parses handshake-revision bodies with pydantic and refuses what it cannot read with a
+    400 that carries its parser's text: a lone surrogate in a tool argument, arguments nested past
+    pydantic's depth, params that are not an object (a multi-line validation error echoing the
+    input). Such a refusal is replaced with the reply every other path gives
+    (:func:`~scaleenv_mcp.serving.unreadable.unreadable_request_reply`): a tool error, or one line
+    with the request's id. Any other reply passes through untouched, and a readable request costs
+    no second parse."""
+    held: Message | None = None
+
+    async def answering(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and message.get("status") == 400:
+            held = message  # kept until its body shows what it is
+            return
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        start, held = held, None
+        if message.get("more_body", False) or not refused_unreadable(message.get("body", b""), body):
+            await send(start)
+            await send(message)
+            return
+        reply = unreadable_request_reply(body)
+        status = 400 if reply["id"] is None else 200  # a reply with the request's id answers it; without, the request was not one
+        content = json.dumps(reply).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+        await send({**start, "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    return answering
 
 
 def http_app(

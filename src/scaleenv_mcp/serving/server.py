@@ -20,10 +20,9 @@ import io
 import json
 import logging
 import os
-import re
 import secrets
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -33,16 +32,13 @@ from typing import Any, cast
 
 import anyio
 import mcp_types as types
-from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
 
-from ..engine.bounds import argument_problem, printable
-from ..engine.runtime import ToolError, ToolResult
+from ..engine.bounds import printable
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
 from ..episodes.coordinator import HOT_STATES, Coordinator, EpisodeError
-from ..episodes.service import IDLE_SECONDS, EpisodeService
+from ..episodes.service import IDLE_SECONDS, MAX_EPISODES, MAX_PER_CREATOR, EpisodeService
 from ..episodes.store import EpisodeStore
 from ..errors import ScaleenvError
 from ..spec.catalog import load_domain_tasks
@@ -51,6 +47,8 @@ from ..spec.paths import project_paths
 from ..spec.task import ANSWER_TOOL, AnswerChannel, TaskSpec, opening_message
 from ..tasks.channel import answer_tool
 from .options import add_serve_options
+from .results import text_content, tool_result, tool_text
+from .unreadable import UnreadableLines, serve_answering
 
 __all__ = [
     "CONTROL_TOKEN_ENV",
@@ -70,7 +68,6 @@ __all__ = [
     "tool_definitions",
     "tool_result",
     "tool_text",
-    "unreadable_request_reply",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -116,22 +113,6 @@ def _task_of(service: EpisodeService, request: Any, default: TaskSpec | None, bo
     episode_id = service.resolve(token) if token is not None else bound
     episode = service.coordinator.episodes.get(episode_id) if episode_id is not None else None
     return episode.task if episode is not None else default
-
-
-def tool_result(result: ToolResult) -> types.CallToolResult:
-    """A runtime result as MCP shows it: the row as JSON (and structured), or the error's code,
-    message and details; in-process agents are shown exactly the same text."""
-    if result.ok:
-        return types.CallToolResult(content=[_text(result.data)], structured_content=result.data)
-    assert result.error is not None
-    message = f"{result.error.code}: {result.error.message}"
-    payload = {"error": result.error.code, "message": result.error.message, **result.error.details}
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message), _text(payload)], is_error=True)
-
-
-def tool_text(result: types.CallToolResult) -> str:
-    """What an agent reads of a result: its text parts, joined."""
-    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 def tool_definitions(spec: DomainSpec) -> list[types.Tool]:
@@ -183,10 +164,6 @@ def _answer_tool(tool: dict[str, Any]) -> types.Tool:
     )
 
 
-def _text(data: Any) -> types.TextContent:
-    return types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False, sort_keys=False))
-
-
 class ServerMode(Enum):
     """How a domain's MCP server holds its episodes; :class:`ServerPlan` has one constructor per mode."""
 
@@ -233,6 +210,9 @@ class ServerPlan:
     reap_every: float | None = None
     answer_channel: AnswerChannel = "typed"
     idle_seconds: float = IDLE_SECONDS
+    max_episodes: int = MAX_EPISODES
+    """per connection: live episodes a connection's service holds at most (those made on the control socket)"""
+    max_per_creator: int = MAX_PER_CREATOR
 
     @classmethod
     def per_connection(
@@ -247,16 +227,20 @@ class ServerPlan:
         answer_channel: AnswerChannel = "typed",
         idle_seconds: float = IDLE_SECONDS,
         reap_every: float | None = 30.0,
+        max_episodes: int = MAX_EPISODES,
+        max_per_creator: int = MAX_PER_CREATOR,
     ) -> ServerPlan:
         """Each connection its own episodes (stdio, in-memory clients), on the domain's seeded state
         or ``task_id``'s initial state. With ``control_path`` the harness verifies (and creates)
         episodes over a Unix socket; those are reaped every ``reap_every`` s after ``idle_seconds``
-        without a call, the session's own episode never."""
+        without a call, the session's own episode never, and count against ``max_episodes`` and
+        ``max_per_creator`` as they do over HTTP."""
         template = Coordinator(spec, tasks, initial=initial)  # seeds once (unless given the image) and checks the tasks
         task = template.request(task_id, channel=answer_channel).task  # the check every create request gets
         return cls(
             spec, ServerMode.PER_CONNECTION, template, task=task, control_path=control_path, control_token=control_token,
-            reap_every=reap_every, answer_channel=answer_channel, idle_seconds=idle_seconds,
+            reap_every=reap_every, answer_channel=answer_channel, idle_seconds=idle_seconds, max_episodes=max_episodes,
+            max_per_creator=max_per_creator,
         )  # fmt: skip
 
     @classmethod
@@ -278,7 +262,10 @@ class ServerPlan:
         """The server's lifespan: the service its requests act on, for as long as it runs."""
         own = self.service is None
         task_id = self.task.id if self.task is not None else None
-        episodes = self.service or EpisodeService(self.template.fresh(), default_task=task_id, idle_seconds=self.idle_seconds)
+        episodes = self.service or EpisodeService(
+            self.template.fresh(), default_task=task_id, idle_seconds=self.idle_seconds, max_episodes=self.max_episodes,
+            max_per_creator=self.max_per_creator,
+        )
         if own and task_id is not None:  # the task's episode exists before the first call
             episodes.coordinator.start(task_id, DEFAULT_EPISODE, channel=self.answer_channel)
             episodes.adopt(DEFAULT_EPISODE, pinned=True)
@@ -373,7 +360,7 @@ def _domain_server(
         except Exception as exc:  # boundary: a bug in a tool must not kill the server, nor show its internals
             logger.error("tool %s crashed: %s", printable(params.name, 80), type(exc).__name__, exc_info=True)
             return types.CallToolResult(
-                content=[_text({"error": "internal_error", "message": f"the server failed on this call ({type(exc).__name__})"})],
+                content=[text_content({"error": "internal_error", "message": f"the server failed on this call ({type(exc).__name__})"})],
                 is_error=True,
             )
         return tool_result(result)
@@ -460,74 +447,20 @@ def _domain_server(
     )
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-"""a JSON escape of a UTF-16 surrogate: the only way JSON text can spell a string UTF-8 cannot carry"""
-
-
-def unreadable_request_reply(raw: bytes) -> dict[str, Any] | None:
-    """The JSON-RPC reply to a request the SDK's strict JSON parser rejects without answering, or None.
-
-    JSON may spell a lone surrogate (``"\\ud800"``); pydantic's parser refuses the whole line, so
-    over stdio the request got no reply at all. Read leniently, a tool call gets the same
-    ``invalid_arguments`` tool error :func:`~scaleenv_mcp.engine.runtime.execute` gives on every
-    other path, and any other request an invalid-params error with its id."""
-    if not _SURROGATE_ESCAPE.search(raw):
-        return None  # the common case: one regex scan, no second parse
-    try:
-        types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
-        return None  # a valid surrogate pair (an emoji, escaped): the SDK reads it
-    except ValueError:
-        pass
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("method"), str) or not isinstance(message.get("id"), int | str):
-        return None
-    request_id = message["id"]
-    if isinstance(request_id, str) and printable(request_id, len(request_id)) != request_id:
-        return None  # an id we cannot echo back is no id
-    params = message.get("params")
-    arguments = params.get("arguments") if isinstance(params, dict) else None
-    problem = argument_problem(arguments) if isinstance(arguments, dict) else None
-    if message["method"] == "tools/call" and problem is not None:
-        result = tool_result(ToolResult(False, error=ToolError("invalid_arguments", problem)))
-        return {"jsonrpc": "2.0", "id": request_id, "result": result.model_dump(by_alias=True, exclude_none=True, mode="json")}
-    error = {"code": types.INVALID_PARAMS, "message": "invalid params: text that is not valid Unicode (a lone surrogate)"}
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-class _AnsweredLines:
-    """stdin as the SDK's stdio transport reads it, less the lines it would drop unanswered:
-    those are answered here, on the transport's own write stream (so replies never interleave)."""
-
-    def __init__(self, lines: AsyncIterable[str]) -> None:
-        self.lines = lines
-        self.replies: MemoryObjectSendStream[SessionMessage] | None = None
-        self.ready = anyio.Event()
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        async for line in self.lines:
-            reply = unreadable_request_reply(line.encode("utf-8", "replace"))
-            if reply is None:
-                yield line
-                continue
-            await self.ready.wait()
-            assert self.replies is not None
-            await self.replies.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(reply, by_name=False)))
-
-
 async def serve_stdio(server: Server[Any]) -> None:
-    """Serve one client on stdin/stdout (logs go to stderr); every request gets a reply."""
+    """Serve one client on stdin/stdout (logs go to stderr); every request gets a reply, those the
+    SDK's parser refuses included (:mod:`.unreadable`)."""
     from mcp.server.stdio import stdio_server
 
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")  # as the SDK reads it
-    lines = _AnsweredLines(anyio.wrap_file(stdin))
+    lines = UnreadableLines(anyio.wrap_file(stdin))
     try:
         async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
-            lines.replies = write_stream
-            lines.ready.set()
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+            async def run(messages: Any) -> None:
+                await server.run(messages, write_stream, server.create_initialization_options())
+
+            await serve_answering(lines, read_stream, write_stream, run)
     finally:
         stdin.detach()  # sys.stdin's buffer is not ours to close
 
@@ -567,6 +500,7 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
                 spec, tasks=tasks, task_id=options.task, control_path=options.control, control_token=token,
                 answer_channel=getattr(options, "answer_channel", "typed"),
                 idle_seconds=options.idle_seconds, reap_every=min(30.0, options.idle_seconds / 2),
+                max_episodes=options.max_episodes, max_per_creator=options.max_per_creator,
             ).build()  # fmt: skip
             if options.control:
                 claim_socket_path(Path(options.control))
