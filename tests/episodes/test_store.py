@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from ..conftest import PATHS, shipped_spec
 
 
 def service(folder: Path, domain: str = "retail") -> EpisodeService:
+    """A server's episode service on ``folder``. A test restarts by making another while the first is
+    still about, as a killed process leaves its store (the OS let go of a dead process's lock, so the
+    store is opened without taking it; :func:`test_a_second_server_on_the_same_folder_is_refused`)."""
     coordinator = Coordinator(shipped_spec(domain), load_domain_tasks(PATHS, domain))
-    return EpisodeService(coordinator, store=EpisodeStore(folder))
+    return EpisodeService(coordinator, store=EpisodeStore(folder, exclusive=False))
 
 
 def picture(episodes: EpisodeService, episode_id: str) -> dict[str, Any]:
@@ -288,3 +292,52 @@ def test_a_call_stores_only_the_rows_it_read_anew(tmp_path: Path) -> None:
     after = service(tmp_path)
     assert after.reload() == [handle.episode]
     assert sorted(after.coordinator.episode(handle.episode).policy.read) == read and len(read) >= 21
+
+
+def test_a_second_server_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    """Two servers on one folder each wrote over the other's episodes, and one's delete lost what
+    the other had acknowledged; the folder is held while a server uses it, and freed when it stops."""
+    first = EpisodeStore(tmp_path)
+    with pytest.raises(ValueError, match=r"is in use by another server: give each server its own folder$"):
+        EpisodeStore(tmp_path)
+    first.close()
+    EpisodeStore(tmp_path).close()  # free again
+
+
+def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(tmp_path: Path) -> None:
+    before = service(tmp_path)
+    task = next(t for t in before.coordinator.tasks.values() if t.solution)
+    good, bad_json, bad_row = play(before, task.id), play(before, task.id), play(before, task.id)
+    seen = picture(before, good)
+    conn = sqlite3.connect(tmp_path / STORE_FILE, isolation_level=None)  # damage done from outside, as a disk or a hand would
+    conn.execute("UPDATE calls SET arguments = '{not json' WHERE episode = ? AND idx = 0", (bad_json,))
+    conn.execute("UPDATE rows SET entity = 'nonexistent_entity' WHERE episode = ?", (bad_row,))
+    damaged_rows = conn.execute("SELECT count(*) FROM rows WHERE episode IN (?, ?)", (bad_json, bad_row)).fetchone()
+
+    after = service(tmp_path)
+    assert after.reload() == [good] and picture(after, good) == seen
+    assert after.store is not None and after.store.damaged == {
+        bad_json: "its call log is not readable JSON",
+        bad_row: "it cannot be made again (KeyError: \"unknown entity 'nonexistent_entity'\")",
+    }
+    assert bad_row not in after.coordinator.episodes  # nothing half made is left live
+    # their rows stay on disk as they were, for an operator to look at
+    assert conn.execute("SELECT count(*) FROM rows WHERE episode IN (?, ?)", (bad_json, bad_row)).fetchone() == damaged_rows
+    conn.close()
+
+
+def test_a_store_file_sqlite_cannot_read_through_is_one_line(tmp_path: Path) -> None:
+    before = service(tmp_path)
+    for _ in range(40):
+        play(before, next(t for t in before.coordinator.tasks.values() if t.solution).id)
+    assert before.store is not None
+    before.store.close()  # the log is copied into the file as the last connection closes
+    path = tmp_path / STORE_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(range(256)) * 16  # a damaged page in the middle
+    path.write_bytes(bytes(data))
+    store = EpisodeStore(tmp_path)
+    with pytest.raises(ValueError) as refused:
+        store.load()
+    assert "\n" not in str(refused.value) and str(refused.value).startswith(f"{path} is damaged (")
+    store.close()

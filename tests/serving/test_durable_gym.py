@@ -23,7 +23,7 @@ from ..conftest import PATHS, shipped_spec
 @asynccontextmanager
 async def gym(folder: Path) -> AsyncIterator[tuple[httpx.AsyncClient, EpisodeService]]:
     spec = shipped_spec("retail")
-    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), store=EpisodeStore(folder))
+    service = EpisodeService(Coordinator(spec, load_domain_tasks(PATHS, "retail")), store=EpisodeStore(folder, exclusive=False))  # a restart after a kill
     service.reload()
     server = build_server(spec, service=service, reap_every=None)
     asgi = http_app(server, service, control_token="t" * 24, extra_routes=gym_routes(service, None, set(spec.tools)))

@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import secrets
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,9 +33,10 @@ from typing import Any
 
 from ..engine.runtime import ToolResult
 from ..engine.state import State
+from ..errors import ScaleenvError
 from ..spec.task import AnswerChannel
 from .coordinator import Coordinator, EpisodeError, TooManyEpisodes, check_name
-from .store import EpisodeStore, apply_changes
+from .store import EpisodeStore, StoredEpisode, apply_changes
 
 __all__ = ["PLAYGROUND", "EpisodeService", "Handle", "TooManyEpisodes"]
 
@@ -229,7 +231,9 @@ class EpisodeService:
     def reload(self) -> list[str]:
         """Bring back the episodes the store holds (after a restart): same ids, tokens, state, calls,
         snapshots, monitor and answer, each with a fresh idle period. Returns the ids; an episode whose
-        task this server no longer has is dropped from the store (its id is left out)."""
+        task this server no longer has is dropped from the store (its id is left out). One that cannot
+        be made again from what is stored (a damaged value) is left out too, named with the reason in
+        the store's ``damaged``, and its rows are left on disk untouched: the others come back."""
         if self.store is None:
             return []
         back, lost = [], []
@@ -237,18 +241,13 @@ class EpisodeService:
             if stored.task is not None and stored.task not in self.coordinator.tasks:
                 lost.append(stored.id)
                 continue
-            channel: AnswerChannel = "prose" if stored.channel == "prose" else "typed"
-            episode = self.coordinator.start(stored.task, stored.id, seed=stored.seed, channel=channel)
-            apply_changes(episode.state, stored.rows)
-            episode.calls = stored.calls
-            episode.policy = stored.policy_monitor(self.coordinator.spec)
-            episode.submitted = stored.submitted_value()
-            for name, rows, policy, calls, submitted in stored.snapshot_parts(self.coordinator.spec):
-                branch = State.from_snapshot(self.coordinator.spec, episode.initial)
-                branch.track()
-                apply_changes(branch, rows)
-                episode.snapshots[name] = (branch.snapshot(), branch.journal(), policy, calls, submitted)
-                branch.close()
+            try:
+                self._rebuild(stored)
+            except (ScaleenvError, sqlite3.Error, LookupError, TypeError, ValueError, AttributeError) as exc:  # what a damaged value raises
+                if stored.id in self.coordinator.episodes:
+                    self.coordinator.end(stored.id)
+                self.store.damaged[stored.id] = f"it cannot be made again ({type(exc).__name__}: {str(exc)[:120]})"
+                continue
             now = self.clock()
             self.handles[stored.id] = Handle(stored.id, stored.token, stored.creator, stored.task, stored.seed, now, now)
             self._by_token[stored.token] = stored.id
@@ -256,6 +255,22 @@ class EpisodeService:
             back.append(stored.id)
         self.store.forget(lost)
         return back
+
+    def _rebuild(self, stored: StoredEpisode) -> None:
+        channel: AnswerChannel = "prose" if stored.channel == "prose" else "typed"
+        episode = self.coordinator.start(stored.task, stored.id, seed=stored.seed, channel=channel)
+        apply_changes(episode.state, stored.rows)
+        episode.calls = stored.calls
+        episode.policy = stored.policy_monitor(self.coordinator.spec)
+        episode.submitted = stored.submitted_value()
+        for name, rows, policy, calls, submitted in stored.snapshot_parts(self.coordinator.spec):
+            branch = State.from_snapshot(self.coordinator.spec, episode.initial)
+            try:
+                branch.track()
+                apply_changes(branch, rows)
+                episode.snapshots[name] = (branch.snapshot(), branch.journal(), policy, calls, submitted)
+            finally:
+                branch.close()
 
     # ------------------------------------------------------------------ ending
 

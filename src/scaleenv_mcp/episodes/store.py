@@ -37,8 +37,10 @@ itself less than a third of that; a reply over HTTP took 1.4-1.8x as long as wit
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -60,6 +62,8 @@ __all__ = ["CHECKPOINT_EVERY", "STORE_FILE", "WAL_LIMIT", "EpisodeStore", "Store
 
 STORE_FILE = "episodes.sqlite3"
 """the file inside ``--state-dir`` that holds the episodes"""
+LOCK_FILE = "episodes.lock"
+"""the file a server holds locked while it uses ``--state-dir`` (the OS lets go of it when the process dies)"""
 
 logger = logging.getLogger("scaleenv_mcp.store")
 
@@ -210,16 +214,28 @@ class StoredEpisode:
 
 
 class EpisodeStore:
-    """The episodes of one server process in ``DIR/episodes.sqlite3`` (WAL mode)."""
+    """The episodes of one server process in ``DIR/episodes.sqlite3`` (WAL mode).
 
-    def __init__(self, directory: str | Path) -> None:
+    One server at a time: the store holds ``DIR/episodes.lock`` locked, and a second one on the same
+    folder is refused (two servers loading the same episodes would each write over the other's
+    changes, and one's delete would lose what the other acknowledged). ``exclusive=False`` opens it
+    without the lock, to read what a killed server left while its store object is still about (tests)."""
+
+    def __init__(self, directory: str | Path, *, exclusive: bool = True) -> None:
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"--state-dir {str(directory)!r} cannot be used: {exc.strerror or exc}") from None
         self.path = self.directory / STORE_FILE
-        self._conn = self._open()
+        self._lock = self._locked() if exclusive else None
+        try:
+            self._conn = self._open()
+        except ValueError:
+            self._unlock()
+            raise
+        self.damaged: dict[str, str] = {}
+        """episode -> why it could not be read back (:meth:`load`, then the service's reload); its rows stay on disk"""
         self._db: aiosqlite.Connection | None = None  # the checkpoints' connection, on aiosqlite's thread
         self._checkpointing: asyncio.Task[None] | None = None
         self._since_checkpoint = 0
@@ -231,6 +247,26 @@ class EpisodeStore:
         """checkpoints done"""
         self.checkpoints_on_loop = 0
         """of those, the ones an event loop waited for (the log was past :data:`WAL_LIMIT`)"""
+
+    def _locked(self) -> int:
+        path = self.directory / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ValueError(f"--state-dir {str(self.directory)!r} cannot be used: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ValueError(
+                f"--state-dir {str(self.directory)!r} is in use by another server: give each server its own folder"
+            ) from None
+        return fd
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor lets go of the lock
+            self._lock = None
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -326,9 +362,28 @@ class EpisodeStore:
     # ------------------------------------------------------------------ reading back
 
     def load(self) -> list[StoredEpisode]:
-        """Every stored episode, as it was when its last change was committed."""
+        """Every stored episode, as it was when its last change was committed.
+
+        An episode whose stored parts cannot be read (a damaged value) is left out and named in
+        :attr:`damaged`, its rows left on disk as they are: the others come back. A file SQLite
+        cannot read through is a :class:`ValueError` that says so, in one line."""
+        try:
+            return self._load()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path} is damaged ({exc}): move it aside to start with no episodes") from None
+
+    def _load(self) -> list[StoredEpisode]:
         conn = self._conn
         by_id: dict[str, StoredEpisode] = {}
+        damaged = self.damaged
+
+        def parsed(eid: str, what: str, text: Any) -> Any:
+            try:
+                return json.loads(text)
+            except (TypeError, ValueError, RecursionError):
+                damaged.setdefault(eid, f"its {what} is not readable JSON")
+                return None
+
         for eid, token, creator, task, seed, channel, policy, submitted in conn.execute(
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
         ):
@@ -338,19 +393,26 @@ class EpisodeStore:
                 by_id[eid].reads.append(row_id)
         for eid, data in conn.execute("SELECT episode, data FROM violations ORDER BY episode, idx"):
             if eid in by_id:
-                by_id[eid].violations.append(json.loads(data))
+                by_id[eid].violations.append(parsed(eid, "policy record", data))
         for eid, entity, row_id, data in conn.execute("SELECT episode, entity, row_id, data FROM rows"):
             if eid in by_id:
-                by_id[eid].rows.append((entity, row_id, None if data is None else json.loads(data)))
+                by_id[eid].rows.append((entity, row_id, None if data is None else parsed(eid, f"row {row_id}", data)))
         for eid, tool, arguments in conn.execute("SELECT episode, tool, arguments FROM calls ORDER BY episode, idx"):
             if eid in by_id:
-                by_id[eid].calls.append(ToolCall.model_construct(tool=tool, arguments=json.loads(arguments)))
+                by_id[eid].calls.append(ToolCall.model_construct(tool=tool, arguments=parsed(eid, "call log", arguments)))
         for eid, name, rows, policy, reads, calls, submitted in conn.execute(
             "SELECT episode, name, rows, policy, reads, calls, submitted FROM snapshots ORDER BY episode, seq"
         ):
             if eid in by_id:
-                rows_list: list[Row] = [(e, r, v) for e, r, v in json.loads(rows)]
-                by_id[eid].snapshots.append((name, rows_list, policy, json.loads(reads), int(calls), submitted))
+                saved, read = parsed(eid, f"snapshot {name!r}", rows), parsed(eid, f"snapshot {name!r}", reads)
+                try:
+                    rows_list: list[Row] = [(e, r, v) for e, r, v in saved]
+                except (TypeError, ValueError):
+                    damaged.setdefault(eid, f"its snapshot {name!r} does not hold rows")
+                    continue
+                by_id[eid].snapshots.append((name, rows_list, policy, read, int(calls), submitted))
+        for eid in damaged:
+            by_id.pop(eid, None)
         for stored in by_id.values():
             self._reads[stored.id] = set(stored.reads)
             self._violations[stored.id] = len(stored.violations)
@@ -431,7 +493,9 @@ class EpisodeStore:
             await self._db.close()
             self._db = None
         self._conn.close()
+        self._unlock()
 
     def close(self) -> None:
         """Without an event loop: close the connection (no checkpoint runs off it then)."""
         self._conn.close()
+        self._unlock()

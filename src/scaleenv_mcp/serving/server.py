@@ -525,6 +525,10 @@ def serve(spec: DomainSpec, options: ServeOptions, *, root: str | Path | None = 
         plan = ServerPlan.shared(service, task_id=options.task, reap_every=min(30.0, options.idle_seconds / 2))
         if store is not None:
             print(f"{len(service.reload())} episodes back from {store.path}", file=sys.stderr)
+            if store.damaged:  # the others serve; these stay on disk as they are, for an operator to look at
+                named = "; ".join(f"{episode}: {why}" for episode, why in list(store.damaged.items())[:10])
+                more = f" (and {len(store.damaged) - 10} more)" if len(store.damaged) > 10 else ""
+                print(f"{len(store.damaged)} could not be read back and stay on disk untouched: {named}{more}", file=sys.stderr)
         server = plan.build()
     except (LookupError, ValueError) as exc:
         raise ServeError(str(exc)) from None
