@@ -22,7 +22,10 @@ pytestmark = pytest.mark.e2e
 TOKEN = "graceful-control-token-0123"
 
 
-def test_sigterm_lets_the_call_in_flight_finish_and_exits_0() -> None:
+@pytest.mark.parametrize("revision", ["2026-07-28", "2025-06-18"])
+def test_sigterm_lets_the_call_in_flight_finish_and_exits_0(revision: str) -> None:
+    """On the session revision the SDK answers with a one-event stream, which sse-starlette used to
+    end at the signal: the call was made and stored, and its client got a 200 with no body."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -42,15 +45,26 @@ def test_sigterm_lets_the_call_in_flight_finish_and_exits_0() -> None:
             assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
         made = httpx.post(f"{base}/control/episodes", json={}, headers={"authorization": f"Bearer {TOKEN}"}).json()["result"]
-        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}}  # fmt: skip
-        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"_meta": meta, "name": "find_customer_by_email", "arguments": {"email": "nobody@example.org"}}}  # fmt: skip
+        arguments = {"name": "find_customer_by_email", "arguments": {"email": "nobody@example.org"}}
+        if revision == "2026-07-28":
+            meta = {"io.modelcontextprotocol/protocolVersion": revision, "io.modelcontextprotocol/clientCapabilities": {},
+                    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}}  # fmt: skip
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"_meta": meta, **arguments}}
+            headers = "mcp-method: tools/call\r\nmcp-name: find_customer_by_email\r\n"
+        else:  # a session first, as an SDK client opens one
+            accept = {"accept": "application/json, text/event-stream"}
+            init = {"protocolVersion": revision, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+            opened = httpx.post(base + made["path"], json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}, headers=accept)
+            session = opened.headers["mcp-session-id"]
+            notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            httpx.post(base + made["path"], json=notice, headers={**accept, "mcp-session-id": session, "mcp-protocol-version": revision})
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": arguments}
+            headers = f"mcp-session-id: {session}\r\n"
         body = json.dumps(call).encode()
         head = (
             f"POST {made['path']} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
-            "accept: application/json, text/event-stream\r\nmcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\n"
-            f"mcp-name: find_customer_by_email\r\ncontent-length: {len(body)}\r\n\r\n"
+            f"accept: application/json, text/event-stream\r\nmcp-protocol-version: {revision}\r\n{headers}"
+            f"content-length: {len(body)}\r\n\r\n"
         ).encode()
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.sendall(head + body[:20])  # the call is in flight: its headers are in, its body is not
@@ -65,7 +79,7 @@ def test_sigterm_lets_the_call_in_flight_finish_and_exits_0() -> None:
             while chunk := client.recv(65536):
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
-        assert b"not_found: no customer with email" in reply
+        assert b"not_found: no customer with email" in reply, reply[:600]
         assert proc.wait(timeout=20) == 0
     finally:
         if proc.poll() is None:
