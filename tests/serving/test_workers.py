@@ -87,3 +87,66 @@ def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> N
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_stuck_worker_gets_no_new_episodes_until_it_answers_and_keeps_its_own() -> None:
+    """A worker alive but answering nothing (here SIGSTOP) made every create sent its way wait a
+    minute; now it is passed over once it misses its health checks, its episodes answer 503 (they
+    are still in it), and it takes episodes again once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, CONTROL_TOKEN_ENV: TOKEN},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/control"
+    auth = {"authorization": f"Bearer {TOKEN}"}
+
+    def control(method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, f"{base}{path}", json=body, headers=auth, timeout=30)
+
+    def worker_one() -> dict[str, Any]:
+        return dict(control("GET", "/metrics").json()["result"]["workers"][1])
+
+    stopped = 0
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        made = [control("POST", "/episodes", {}).json()["result"] for _ in range(2)]
+        held = next(m for m in made if m["episode"].startswith("w1."))
+        stopped = worker_one()["pid"]
+        os.kill(stopped, signal.SIGSTOP)
+        paused = time.monotonic()
+        while not worker_one().get("hung"):
+            assert time.monotonic() - paused < 15, "the stuck worker was not noticed"
+            time.sleep(0.2)
+        started = time.monotonic()
+        creates = [control("POST", "/episodes", {}) for _ in range(4)]
+        assert [c.status_code for c in creates] == [201] * 4 and time.monotonic() - started < 5  # none waited on it
+        assert not any(c.json()["result"]["episode"].startswith("w1") for c in creates)
+        waiting = control("GET", f"/episodes/{held['episode']}/diff")
+        assert waiting.status_code == 503 and "is alive but has not answered since" in waiting.json()["error"]
+        assert control("GET", "/episodes").status_code == 200
+
+        os.kill(stopped, signal.SIGCONT)
+        stopped = 0
+        resumed = time.monotonic()
+        while not (back := worker_one())["up"]:
+            assert time.monotonic() - resumed < 10, "the worker was not taken back"
+            time.sleep(0.2)
+        assert "hung" not in back and back["restarts"] == 0
+        assert control("GET", f"/episodes/{held['episode']}/diff").status_code == 200  # still there
+        assert any(control("POST", "/episodes", {}).json()["result"]["episode"].startswith("w1.") for _ in range(3))
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

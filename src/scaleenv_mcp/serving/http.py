@@ -115,6 +115,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
+CREATE_SECONDS = 10.0
+"""how long the front waits for a worker to make an episode before making it itself"""
+
+
 async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
     """Answer a control request that concerns another worker (None: the front answers it itself).
 
@@ -128,8 +132,8 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         number = pool.pick()
         if number == 0:
             return None
-        status, reply = await pool.forward(number, "POST", "/episodes", rest)
-        if status == 502:  # died since the watcher last looked: the front makes it instead
+        status, reply = await pool.forward(number, "POST", "/episodes", rest, timeout=CREATE_SECONDS)
+        if status == 502:  # died or stuck since the watcher last looked: the front makes it instead
             return None
         if reply.get("ok"):
             made = reply["result"]
@@ -146,16 +150,16 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         worker = pool.worker(number)
         if generation != worker.generation:
             raise EpisodeGone(f"episode {episode[:80]!r} was lost: {worker.lost}")
-        if not worker.up:  # durable: the same generation comes back
-            if pool.state_dir:
-                raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
+        if not worker.up:  # durable: the same generation comes back; stuck: it still holds them
+            if pool.state_dir or worker.hung:
+                raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}; try again")
             raise EpisodeGone(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
-        if status == 502 and pool.state_dir is not None:  # dying or restarting: its episodes come back from disk
-            raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again")
-        if status == 502 and worker.proc.poll() is not None:
+        if status == 502 and worker.proc.poll() is not None and pool.state_dir is None:
             raise EpisodeGone(f"episode {episode[:80]!r} was lost: worker {number} stopped")
+        if status == 502:  # restarting (its episodes come back from disk) or slow: the episode is still there
+            raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: worker {number} did not answer; try again")
         return JSONResponse(reply, status_code=status)
     if op not in ("list", "metrics"):
         return None

@@ -50,6 +50,12 @@ _WORKER_ID = re.compile(r"^w([1-9][0-9]{0,3})(?:r([1-9][0-9]{0,8}))?\.(.+)$")
 WATCH_SECONDS = 0.2
 """how often the front checks that each worker process is alive"""
 _HEALTH_TIMEOUT = 0.5
+HEALTH_EVERY = 1.0
+"""how often the front asks each live worker's health check (a process can be alive and answer nothing)"""
+HUNG_AFTER = 3
+"""health checks in a row, each given :data:`HUNG_TIMEOUT`, a worker may miss before it gets no new episodes"""
+HUNG_TIMEOUT = 2.0
+"""long enough that a worker busy with a load still answers (its health check is a dictionary read)"""
 
 
 def split_episode(episode: str) -> tuple[int, int, str]:
@@ -91,9 +97,15 @@ class _Worker:
     """what happened to the last generation, for the 410 of its episodes"""
     spawned: float = 0.0
     restarts: int = 0
+    hung: bool = False
+    """alive but not answering (stopped, stuck): no new episodes until it answers; its episodes are still in it"""
+    missed: int = 0
+    """health checks missed in a row"""
 
     def health(self, number: int) -> dict[str, Any]:
         state = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.restarts}
+        if self.hung:
+            state["hung"] = True
         return {**state, "lost": self.lost} if self.lost else state
 
 
@@ -114,6 +126,7 @@ class WorkerPool:
         self._client: httpx.AsyncClient | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._prober: threading.Thread | None = None
 
     @classmethod
     def start(
@@ -139,6 +152,8 @@ class WorkerPool:
             raise
         pool._watcher = threading.Thread(target=pool._watch, name="scaleenv-workers", daemon=True)
         pool._watcher.start()
+        pool._prober = threading.Thread(target=pool._probe, name="scaleenv-worker-health", daemon=True)
+        pool._prober.start()
         return pool
 
     def _ports(self, count: int) -> list[int]:
@@ -163,21 +178,23 @@ class WorkerPool:
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 (the child execs at once)
         )  # fmt: skip
 
-    def _answers(self, number: int) -> bool:
+    def _answers(self, number: int, timeout: float = _HEALTH_TIMEOUT) -> bool:
         try:
-            return httpx.get(f"{self.base(number)}/control/health", timeout=_HEALTH_TIMEOUT).status_code == 200
+            return httpx.get(f"{self.base(number)}/control/health", timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 
     def _watch(self) -> None:
         """Notice a dead worker within a second, stop routing to it, start it again on its port.
+        Notice a live one that stopped answering (a SIGSTOP, a stuck loop) within seconds, and send
+        it no new episodes until it answers again: each create sent its way waited a minute.
 
         ``poll`` also reaps the dead process, so none is left a zombie."""
         while not self._stopping.wait(WATCH_SECONDS):
             for number, worker in enumerate(self.workers, 1):
                 code = worker.proc.poll()
-                if worker.up and code is not None:
-                    worker.up = False
+                if (worker.up or worker.hung) and code is not None:
+                    worker.up = worker.hung = False
                     when = time.strftime("%H:%M:%S UTC", time.gmtime())
                     if self.state_dir is None:
                         worker.generation += 1
@@ -190,8 +207,25 @@ class WorkerPool:
                     worker.proc = self._spawn(number, worker.port)
                     worker.restarts += 1
                     worker.spawned = time.monotonic()
-                elif code is None and self._answers(number):
-                    worker.up = True
+                elif code is None and not worker.hung and self._answers(number):
+                    worker.up, worker.missed = True, 0
+
+    def _probe(self) -> None:
+        """Ask each live worker's health check every :data:`HEALTH_EVERY` (on a thread of its own, so
+        a worker slow to answer never delays noticing a dead one): one that misses :data:`HUNG_AFTER`
+        in a row gets no new episodes until it answers again."""
+        while not self._stopping.wait(HEALTH_EVERY):
+            for number, worker in enumerate(self.workers, 1):
+                if not (worker.up or worker.hung) or worker.proc.poll() is not None:
+                    continue  # dead ones are the watcher's
+                answered = self._answers(number, HUNG_TIMEOUT)
+                worker.missed = 0 if answered else worker.missed + 1
+                if worker.hung and answered:
+                    worker.up, worker.hung, worker.lost = True, False, ""
+                elif worker.up and worker.missed >= HUNG_AFTER:
+                    when = time.strftime("%H:%M:%S UTC", time.gmtime())
+                    worker.lost = f"worker {number} is alive but has not answered since {when}; its episodes are still in it"
+                    worker.up, worker.hung = False, True
 
     def base(self, number: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -236,8 +270,9 @@ class WorkerPool:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._watcher is not None:
-            self._watcher.join(5)
+        for thread in (self._watcher, self._prober):
+            if thread is not None:
+                thread.join(5)
         for worker in self.workers:
             if worker.proc.poll() is None:
                 worker.proc.terminate()
