@@ -167,6 +167,21 @@ async def test_a_new_playground_at_the_cap_gets_429_like_a_create() -> None:
 
 
 
+async def test_sessions_without_a_token_never_take_every_slot_from_the_harness() -> None:
+    """At ``max_episodes`` 3 the playground holds at most 1 (half, rounded down): a session past it
+    gets 429, and the harness still makes its episodes (five playground sessions once took all five)."""
+    async with serving() as app:
+        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        opening = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}
+        first = await app.http.post("/mcp", json=opening, headers=ACCEPT)
+        assert first.status_code == 200 and first.headers["mcp-session-id"]
+        second = await app.http.post("/mcp", json=opening, headers=ACCEPT)
+        assert second.status_code == 429 and "the cap is 1" in second.json()["error"]
+        auth = {"authorization": "Bearer " + "t" * 24}
+        made = [await app.http.post("/control/episodes", json={}, headers=auth) for _ in range(3)]
+        assert [m.status_code for m in made] == [201, 201, 201]  # the session has made no episode yet: all 3 are the harness's
+
+
 @pytest.mark.e2e
 def test_every_line_the_sdk_cannot_read_over_stdio_gets_a_reply_and_the_session_goes_on() -> None:
     """The SDK's stdio parser drops a line it cannot read unanswered (a lone surrogate, arguments

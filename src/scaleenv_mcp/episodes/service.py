@@ -352,16 +352,25 @@ class EpisodeService:
 
     # ------------------------------------------------------------------ internals
 
+    @property
+    def playground_cap(self) -> int:
+        """Playground episodes (and MCP sessions without a handle) a server holds at most: the cap per
+        creator, and never more than half the server's episodes, so sessions nobody authenticated
+        cannot take every slot from the harness (with ``--max-episodes 5``, five did)."""
+        return min(self.max_per_creator, max(1, self.max_episodes // 2))
+
     def _make_room(self, creator: str) -> None:
-        if len(self.handles) >= self.max_episodes or self._per_creator.get(creator, 0) >= self.max_per_creator:
+        cap = self.playground_cap if creator == PLAYGROUND else self.max_per_creator
+        if len(self.handles) >= self.max_episodes or self._per_creator.get(creator, 0) >= cap:
             self.reap()
         if len(self.handles) >= self.max_episodes:
             raise TooManyEpisodes(
                 f"too many episodes: {len(self.handles)} live, the server's cap is {self.max_episodes}; "
                 f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
             )
-        if self._per_creator.get(creator, 0) >= self.max_per_creator:
+        if self._per_creator.get(creator, 0) >= cap:
+            whose = "the playground's cap (half the server's, at most the cap per creator)" if creator == PLAYGROUND else "the cap per creator"
             raise TooManyEpisodes(
-                f"too many episodes for {creator!r}: the cap per creator is {self.max_per_creator}; "
+                f"too many episodes for {creator!r}: {whose} is {cap}; "
                 f"delete some, or wait for idle ones to expire ({self.idle_seconds:g} s)"
             )

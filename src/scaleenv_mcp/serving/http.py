@@ -247,9 +247,10 @@ class _Sessions:
     streams, about 37 KiB): sessions count against the service's limits, so ``initialize``
     requests cannot fill the table and lock out episode clients.
 
-    - A session opened without a handle is a playground session: at most ``max_per_creator`` of
-      them (and never more than ``max_episodes``), like the playground's episodes; past that a new
-      one gets 429. Ending one (the client's DELETE, expiry, eviction) ends its playground episode.
+    - A session opened without a handle is a playground session: at most
+      :attr:`~.EpisodeService.playground_cap` of them (``max_per_creator``, and never more than half
+      of ``max_episodes``), like the playground's episodes; past that a new one gets 429. Ending one
+      (the client's DELETE, expiry, eviction) ends its playground episode.
     - A session opened on an episode's handle counts against that episode: at most
       :data:`SESSIONS_PER_EPISODE` each, the least recently used closed to make room. So these are
       bounded by the live episodes, whatever the playground's sessions do.
@@ -274,7 +275,7 @@ class _Sessions:
         return out
 
     def check_playground(self) -> None:
-        cap = min(self.service.max_per_creator, self.service.max_episodes)
+        cap = self.service.playground_cap
         if self.playground >= cap:
             raise TooManyEpisodes(
                 f"too many MCP sessions without an episode handle: {self.playground} open, the cap is {cap}; "
