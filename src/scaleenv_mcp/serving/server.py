@@ -47,7 +47,7 @@ from ..spec.paths import project_paths
 from ..spec.task import ANSWER_TOOL, AnswerChannel, TaskSpec, opening_message
 from ..tasks.channel import answer_tool
 from .options import add_serve_options
-from .results import text_content, tool_result, tool_text
+from .tool_results import text_content, tool_result, tool_text
 from .unreadable import UnreadableLines, serve_answering
 
 __all__ = [

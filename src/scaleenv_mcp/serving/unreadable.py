@@ -28,7 +28,7 @@ from mcp.shared.message import SessionMessage
 
 from ..engine.bounds import argument_problem, printable
 from ..engine.runtime import ToolError, ToolResult
-from .results import tool_result
+from .tool_results import tool_result
 
 __all__ = ["UnreadableLines", "answer_refused_lines", "refused_unreadable", "serve_answering", "unreadable_request_reply"]
 
@@ -42,7 +42,7 @@ MAX_DIGITS = 4_300
 def unreadable_request_reply(raw: bytes | str) -> dict[str, Any]:
     """The JSON-RPC reply to a message the SDK's parser refused (see the module's docstring).
 
-    The tool error is built by :func:`.results.tool_result`, as every other one is, so a client
+    The tool error is built by :func:`.tool_results.tool_result`, as every other one is, so a client
     cannot tell which parser refused its call."""
     long_numbers: list[int] = []
 
