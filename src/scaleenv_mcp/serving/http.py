@@ -150,9 +150,14 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         worker = pool.worker(number)
         if generation != worker.generation:
             raise EpisodeGone(f"episode {episode[:80]!r} was lost: {worker.lost}")
-        if not worker.up:  # durable: the same generation comes back; stuck: it still holds them
-            if pool.state_dir or worker.hung:
-                raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}; try again")
+        if worker.hung:  # it still holds them
+            raise EpisodeUnreachable(
+                f"episode {episode[:80]!r} is not reachable now: worker {number} is alive but has not answered since "
+                f"{worker.stuck}; try again"
+            )
+        if not worker.up:  # durable: the same generation comes back
+            if pool.state_dir:
+                raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
             raise EpisodeGone(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
         status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)

@@ -38,6 +38,9 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 MAX_DIGITS = 4_300
 """digits of an integer read back (Python's own limit on converting text to int)"""
 
+_TOO_LONG = object()
+"""what an integer past :data:`MAX_DIGITS` reads as"""
+
 
 def unreadable_request_reply(raw: bytes | str) -> dict[str, Any]:
     """The JSON-RPC reply to a message the SDK's parser refused (see the module's docstring).
@@ -46,10 +49,10 @@ def unreadable_request_reply(raw: bytes | str) -> dict[str, Any]:
     cannot tell which parser refused its call."""
     long_numbers: list[int] = []
 
-    def number(text: str) -> int | str:
+    def number(text: str) -> Any:
         if len(text.lstrip("-")) > MAX_DIGITS:
             long_numbers.append(len(text.lstrip("-")))
-            return "0"
+            return _TOO_LONG  # no id, no argument: never echoed, never taken for a value
         return int(text)
 
     try:
@@ -74,7 +77,7 @@ def unreadable_request_reply(raw: bytes | str) -> dict[str, Any]:
     if message["method"] == "tools/call" and problem is not None:
         result = tool_result(ToolResult(False, error=ToolError("invalid_arguments", problem)))
         return {"jsonrpc": "2.0", "id": request_id, "result": result.model_dump(by_alias=True, exclude_none=True, mode="json")}
-    if problem is None and isinstance(raw, bytes | str) and _SURROGATE_ESCAPE.search(raw.encode() if isinstance(raw, str) else raw):
+    if problem is None and _SURROGATE_ESCAPE.search(raw.encode() if isinstance(raw, str) else raw):
         problem = "text that is not valid Unicode (a lone surrogate)"
     why = problem or f"this {printable(message['method'], 60)!r} request does not have the form its method takes"
     return _error(request_id, types.INVALID_PARAMS, f"invalid params: {why}")

@@ -99,13 +99,15 @@ class _Worker:
     restarts: int = 0
     hung: bool = False
     """alive but not answering (stopped, stuck): no new episodes until it answers; its episodes are still in it"""
+    stuck: str = ""
+    """while ``hung``: since when, for the 503 of its episodes"""
     missed: int = 0
     """health checks missed in a row"""
 
     def health(self, number: int) -> dict[str, Any]:
-        state = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.restarts}
+        state: dict[str, Any] = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.restarts}
         if self.hung:
-            state["hung"] = True
+            state["hung"] = self.stuck
         return {**state, "lost": self.lost} if self.lost else state
 
 
@@ -127,6 +129,8 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._prober: threading.Thread | None = None
+        self._lock = threading.Lock()
+        """held while a worker's state changes (the watcher's and the prober's threads both change it)"""
 
     @classmethod
     def start(
@@ -192,23 +196,29 @@ class WorkerPool:
         ``poll`` also reaps the dead process, so none is left a zombie."""
         while not self._stopping.wait(WATCH_SECONDS):
             for number, worker in enumerate(self.workers, 1):
-                code = worker.proc.poll()
-                if (worker.up or worker.hung) and code is not None:
-                    worker.up = worker.hung = False
-                    when = time.strftime("%H:%M:%S UTC", time.gmtime())
-                    if self.state_dir is None:
-                        worker.generation += 1
-                        worker.lost = f"worker {number} stopped (exit code {code}) at {when}; its episodes were in its memory and are gone"
-                    else:  # its episodes come back with it
-                        worker.lost = f"worker {number} stopped (exit code {code}) at {when} and is restarting; its episodes come back from disk"
-                if worker.up or self._stopping.is_set():
-                    continue
-                if code is not None and time.monotonic() - worker.spawned >= 1.0:  # at most one start a second
-                    worker.proc = self._spawn(number, worker.port)
-                    worker.restarts += 1
-                    worker.spawned = time.monotonic()
-                elif code is None and not worker.hung and self._answers(number):
-                    worker.up, worker.missed = True, 0
+                with self._lock:
+                    self._look_after(number, worker)
+
+    def _look_after(self, number: int, worker: _Worker) -> None:
+        """One worker's turn of the watch (under the lock): dead, started again, or back."""
+        code = worker.proc.poll()
+        if (worker.up or worker.hung) and code is not None:
+            worker.up = worker.hung = False
+            worker.stuck = ""
+            when = time.strftime("%H:%M:%S UTC", time.gmtime())
+            if self.state_dir is None:
+                worker.generation += 1
+                worker.lost = f"worker {number} stopped (exit code {code}) at {when}; its episodes were in its memory and are gone"
+            else:  # its episodes come back with it
+                worker.lost = f"worker {number} stopped (exit code {code}) at {when} and is restarting; its episodes come back from disk"
+        if worker.up or self._stopping.is_set():
+            return
+        if code is not None and time.monotonic() - worker.spawned >= 1.0:  # at most one start a second
+            worker.proc = self._spawn(number, worker.port)
+            worker.restarts += 1
+            worker.spawned = time.monotonic()
+        elif code is None and not worker.hung and self._answers(number):
+            worker.up, worker.missed = True, 0
 
     def _probe(self) -> None:
         """Ask each live worker's health check every :data:`HEALTH_EVERY` (on a thread of its own, so
@@ -216,16 +226,19 @@ class WorkerPool:
         in a row gets no new episodes until it answers again."""
         while not self._stopping.wait(HEALTH_EVERY):
             for number, worker in enumerate(self.workers, 1):
-                if not (worker.up or worker.hung) or worker.proc.poll() is not None:
+                proc = worker.proc
+                if not (worker.up or worker.hung) or proc.poll() is not None:
                     continue  # dead ones are the watcher's
-                answered = self._answers(number, HUNG_TIMEOUT)
-                worker.missed = 0 if answered else worker.missed + 1
-                if worker.hung and answered:
-                    worker.up, worker.hung, worker.lost = True, False, ""
-                elif worker.up and worker.missed >= HUNG_AFTER:
-                    when = time.strftime("%H:%M:%S UTC", time.gmtime())
-                    worker.lost = f"worker {number} is alive but has not answered since {when}; its episodes are still in it"
-                    worker.up, worker.hung = False, True
+                answered = self._answers(number, HUNG_TIMEOUT)  # outside the lock: it may take its whole timeout
+                with self._lock:
+                    if worker.proc is not proc or proc.poll() is not None:
+                        continue  # died or started again meanwhile: the watcher's
+                    worker.missed = 0 if answered else worker.missed + 1
+                    if worker.hung and answered:
+                        worker.up, worker.hung, worker.stuck = True, False, ""
+                    elif worker.up and worker.missed >= HUNG_AFTER:
+                        worker.up, worker.hung = False, True
+                        worker.stuck = time.strftime("%H:%M:%S UTC", time.gmtime())
 
     def base(self, number: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
