@@ -105,6 +105,31 @@ async def test_a_half_line_held_open_is_closed_and_connections_past_the_cap_are_
         tg.cancel_scope.cancel()
 
 
+async def test_a_client_that_never_reads_its_replies_loses_its_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """64 clients writing requests and reading nothing held every slot for as long as they liked."""
+    monkeypatch.setattr(control_module, "LINE_SECONDS", 0.5)
+    monkeypatch.setattr(control_module, "MAX_CONNECTIONS", 1)
+    service = service_with_task()
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve_control, path, service)
+        greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        greedy.connect(str(path))
+        greedy.setblocking(False)
+        with contextlib.suppress(BlockingIOError, BrokenPipeError, ConnectionResetError):
+            for _ in range(20_000):  # far more replies than the socket's buffers hold, none of them read
+                greedy.send(b'{"op": "metrics"}\n')
+        with anyio.fail_after(10):
+            while True:  # its slot comes free once a reply has waited past the deadline
+                reply = await anyio.to_thread.run_sync(raw, path, b'{"op": "status"}\n')
+                if reply["ok"]:
+                    break
+                assert reply["status"] == 503
+                await anyio.sleep(0.2)
+        greedy.close()
+        tg.cancel_scope.cancel()
+
+
 async def test_episodes_made_on_a_stdio_server_s_control_socket_count_against_its_caps(tmp_path: Path) -> None:
     """``serve --control`` with ``--max-episodes``: the caps hold there as over HTTP (they were not passed on)."""
     from mcp import Client

@@ -300,6 +300,11 @@ def test_a_second_server_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     first = EpisodeStore(tmp_path)
     with pytest.raises(ValueError, match=r"is in use by another server: give each server its own folder$"):
         EpisodeStore(tmp_path)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / STORE_FILE).symlink_to(tmp_path / STORE_FILE)  # another folder, the same store
+    with pytest.raises(ValueError, match="is in use by another server"):
+        EpisodeStore(linked)
     first.close()
     EpisodeStore(tmp_path).close()  # free again
 
@@ -307,11 +312,12 @@ def test_a_second_server_on_the_same_folder_is_refused(tmp_path: Path) -> None:
 def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(tmp_path: Path) -> None:
     before = service(tmp_path)
     task = next(t for t in before.coordinator.tasks.values() if t.solution)
-    good, bad_json, bad_row = play(before, task.id), play(before, task.id), play(before, task.id)
+    good, bad_json, bad_row, bad_snapshot = (play(before, task.id) for _ in range(4))
     seen = picture(before, good)
     conn = sqlite3.connect(tmp_path / STORE_FILE, isolation_level=None)  # damage done from outside, as a disk or a hand would
     conn.execute("UPDATE calls SET arguments = '{not json' WHERE episode = ? AND idx = 0", (bad_json,))
     conn.execute("UPDATE rows SET entity = 'nonexistent_entity' WHERE episode = ?", (bad_row,))
+    conn.execute("UPDATE snapshots SET calls = 'abc' WHERE episode = ? AND name = 'half'", (bad_snapshot,))
     damaged_rows = conn.execute("SELECT count(*) FROM rows WHERE episode IN (?, ?)", (bad_json, bad_row)).fetchone()
 
     after = service(tmp_path)
@@ -319,6 +325,7 @@ def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(t
     assert after.store is not None and after.store.damaged == {
         bad_json: "its call log is not readable JSON",
         bad_row: "it cannot be made again (KeyError: \"unknown entity 'nonexistent_entity'\")",
+        bad_snapshot: "its snapshot 'half' is not one this server wrote",
     }
     assert bad_row not in after.coordinator.episodes  # nothing half made is left live
     # their rows stay on disk as they were, for an operator to look at
@@ -334,7 +341,8 @@ def test_a_store_file_sqlite_cannot_read_through_is_one_line(tmp_path: Path) -> 
     before.store.close()  # the log is copied into the file as the last connection closes
     path = tmp_path / STORE_FILE
     data = bytearray(path.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(range(256)) * 16  # a damaged page in the middle
+    third = len(data) // 3  # a damaged stretch in the middle: whatever the layout, it holds pages the load reads
+    data[third : 2 * third] = (bytes(range(256)) * (third // 256 + 1))[:third]
     path.write_bytes(bytes(data))
     store = EpisodeStore(tmp_path)
     with pytest.raises(ValueError) as refused:

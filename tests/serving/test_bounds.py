@@ -118,6 +118,9 @@ async def test_what_the_sdk_cannot_parse_gets_the_reply_every_other_path_gives_o
         deep = await app.http.post(url, content=call(2, '{"order_id": ' + "[" * 300 + "]" * 300 + "}"), headers=headers)
         assert deep.status_code == 200 and deep.json()["id"] == 2
         assert tool_error_text(deep) == "invalid_arguments: order_id[0][0][0][0][0][0][0]: nested more than 8 levels deep"
+        deeper = await app.http.post(url, content=call(7, '{"order_id": ' + "[" * 100_000 + "]" * 100_000 + "}"), headers=headers)
+        assert deeper.status_code == 200 and deeper.json()["id"] == 7  # past Python's own reader too: still its id
+        assert tool_error_text(deeper) == "invalid_arguments: nested deeper than this server reads"
         long = await app.http.post(url, content=call(3, '{"order_id": ' + "9" * 5000 + "}"), headers=headers)
         assert long.status_code == 200 and tool_error_text(long) == "invalid_arguments: a number of 5,000 digits: at most 4,300 are read"
         listed = await app.http.post(url, content='{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": [1]}', headers=headers)
@@ -125,7 +128,7 @@ async def test_what_the_sdk_cannot_parse_gets_the_reply_every_other_path_gives_o
         assert listed.json() == {"jsonrpc": "2.0", "id": 4, "error": {"code": -32602, "message": "invalid params: params must be an object"}}
         garbage = await app.http.post(url, content="{not json", headers=headers)
         assert garbage.status_code == 400 and garbage.json()["id"] is None
-        assert garbage.json()["error"]["message"] == "parse error: not JSON this server can read (malformed, or nested too deep)"
+        assert garbage.json()["error"]["message"] == "parse error: not JSON this server can read"
         # the SDK's own refusals of readable requests stand: no session is not a parse failure
         unsessioned = await app.http.post(url, content=call(5, '{"order_id": "ORD-0001"}'), headers=ACCEPT)
         assert unsessioned.status_code == 400 and "params" not in unsessioned.text

@@ -24,7 +24,7 @@ import scaleenv_mcp as se
 from scaleenv_mcp.cli import main
 from scaleenv_mcp.episodes.coordinator import Coordinator
 from scaleenv_mcp.episodes.service import EpisodeService
-from scaleenv_mcp.serving.gym import COOKIE, MAX_PASS_K, aggregate_metrics, gym_routes
+from scaleenv_mcp.serving.gym import COOKIE, MAX_FIELDS, MAX_PASS_K, aggregate_metrics, gym_routes
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..adapters.hidden import DOMAIN, TASK, WRONG_ANSWER, expected_value
@@ -298,3 +298,23 @@ def test_pass_at_k_is_what_its_definition_gives_and_k_is_bounded() -> None:
         assert agent[f"pass^{k}/success"] == pytest.approx(100 * sum(all(b["success"] for b in f) for f in firsts) / 9)
     many = aggregate_metrics([{"_ng_task_index": 0, "_ng_rollout_index": i, "success": 1.0} for i in range(MAX_PASS_K + 50)])
     assert f"pass@{MAX_PASS_K}/success" in many["agent_metrics"] and f"pass@{MAX_PASS_K + 1}/success" not in many["agent_metrics"]
+
+
+def test_a_body_nested_past_what_a_reply_can_echo_is_a_400_and_the_rollout_keeps_its_episode(local: Gym) -> None:
+    token = local.seed("retail-004")
+    deep = '{"task_id": "retail-004", "response": {"output": []}, "extra": ' + "[" * 961 + "]" * 961 + "}"
+    refused = local.http.post("/verify", content=deep, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and refused.json() == {"error": "request body nested more than 64 levels deep"}
+    assert local.episode(token) is not None
+
+
+def test_aggregate_metrics_reads_each_reply_once_and_summarizes_a_bounded_number_of_fields() -> None:
+    """Each reply with a field of its own: every field was looked for in every reply (30,000 took 58 s)."""
+    batch = [{"_ng_task_index": 0, "_ng_rollout_index": i, f"f{i:04d}": 1.0, "reward": float(i % 2)} for i in range(400)]
+    agent = aggregate_metrics(batch)["agent_metrics"]
+    fields = {key.split("/", 1)[1] for key in agent if key.startswith("mean/")}
+    assert len(fields) == MAX_FIELDS and "f0000" in fields and agent["mean/f0000"] == 1.0
+    assert agent["mean/reward"] == 0.5  # the headline is never crowded out
+    assert aggregate_metrics(batch)["group_level_metrics"][0]["num_rollouts"] == 400
+    groups = aggregate_metrics([{"_ng_task_index": True, "success": 1.0}, {"_ng_task_index": 1, "success": 0.0}])["group_level_metrics"]
+    assert [g["_ng_task_index"] for g in groups] == [0, 1]  # true is no index: not merged with task 1

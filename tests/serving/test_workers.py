@@ -125,6 +125,9 @@ def test_a_stuck_worker_gets_no_new_episodes_until_it_answers_and_keeps_its_own(
         stopped = worker_one()["pid"]
         os.kill(stopped, signal.SIGSTOP)
         paused = time.monotonic()
+        # before it is seen to be stuck, the turn of creates reaches it: the front stops waiting and makes the episode itself
+        early = [control("POST", "/episodes", {}) for _ in range(2)]
+        assert [c.status_code for c in early] == [201, 201] and not any(c.json()["result"]["episode"].startswith("w1") for c in early)
         while not worker_one().get("hung"):
             assert time.monotonic() - paused < 15, "the stuck worker was not noticed"
             time.sleep(0.2)
@@ -144,6 +147,9 @@ def test_a_stuck_worker_gets_no_new_episodes_until_it_answers_and_keeps_its_own(
             time.sleep(0.2)
         assert "hung" not in back and back["restarts"] == 0
         assert control("GET", f"/episodes/{held['episode']}/diff").status_code == 200  # still there
+        # the create it read when it ran again came after the front's deadline: it made nothing (no episode without an owner)
+        listed = {e["episode"] for e in control("GET", "/episodes").json()["result"]}
+        assert listed == {e["episode"] for e in made} | {c.json()["result"]["episode"] for c in early + creates}
         assert any(control("POST", "/episodes", {}).json()["result"]["episode"].startswith("w1.") for _ in range(3))
     finally:
         if stopped:

@@ -160,9 +160,12 @@ async def _serve_client(stream: SocketStream, service: EpisodeService, token: st
 
 
 async def _reply(stream: SocketStream, reply: dict[str, Any]) -> bool:
+    """Send one reply line; False (the connection is then closed) when the client is gone or does
+    not read it within :data:`LINE_SECONDS` (a client that only writes held its slot for ever)."""
     try:
-        await stream.send(json.dumps(reply).encode() + b"\n")
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        with anyio.fail_after(LINE_SECONDS):
+            await stream.send(json.dumps(reply).encode() + b"\n")
+    except (TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         return False
     return True
 

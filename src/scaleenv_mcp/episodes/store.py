@@ -62,8 +62,9 @@ __all__ = ["CHECKPOINT_EVERY", "STORE_FILE", "WAL_LIMIT", "EpisodeStore", "Store
 
 STORE_FILE = "episodes.sqlite3"
 """the file inside ``--state-dir`` that holds the episodes"""
-LOCK_FILE = "episodes.lock"
-"""the file a server holds locked while it uses ``--state-dir`` (the OS lets go of it when the process dies)"""
+LOCK_SUFFIX = ".lock"
+"""beside the store file (where it really is: a link to another server's store is the same store), the
+file a server holds locked while it uses it (the OS lets go of it when the process dies)"""
 
 logger = logging.getLogger("scaleenv_mcp.store")
 
@@ -216,8 +217,8 @@ class StoredEpisode:
 class EpisodeStore:
     """The episodes of one server process in ``DIR/episodes.sqlite3`` (WAL mode).
 
-    One server at a time: the store holds ``DIR/episodes.lock`` locked, and a second one on the same
-    folder is refused (two servers loading the same episodes would each write over the other's
+    One server at a time: the store holds ``DIR/episodes.sqlite3.lock`` locked (beside the file a link
+    leads to, if it is one), and a second one on the same store is refused (two servers loading the same episodes would each write over the other's
     changes, and one's delete would lose what the other acknowledged). ``exclusive=False`` opens it
     without the lock, to read what a killed server left while its store object is still about (tests)."""
 
@@ -249,7 +250,8 @@ class EpisodeStore:
         """of those, the ones an event loop waited for (the log was past :data:`WAL_LIMIT`)"""
 
     def _locked(self) -> int:
-        path = self.directory / LOCK_FILE
+        real = self.path.resolve()
+        path = real.with_name(real.name + LOCK_SUFFIX)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
@@ -388,6 +390,11 @@ class EpisodeStore:
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
         ):
             by_id[eid] = StoredEpisode(eid, token, creator, task, seed, channel, policy, submitted, [], [], [], [], [])
+            texts, maybe_texts = (eid, token, creator, channel, policy), (task, submitted)
+            if not all(isinstance(v, str) for v in texts) or not all(v is None or isinstance(v, str) for v in maybe_texts) or not (
+                seed is None or type(seed) is int
+            ):
+                damaged.setdefault(str(eid), "its handle record holds a value of the wrong type")
         for eid, row_id in conn.execute("SELECT episode, row_id FROM reads"):
             if eid in by_id:
                 by_id[eid].reads.append(row_id)
@@ -407,10 +414,12 @@ class EpisodeStore:
                 saved, read = parsed(eid, f"snapshot {name!r}", rows), parsed(eid, f"snapshot {name!r}", reads)
                 try:
                     rows_list: list[Row] = [(e, r, v) for e, r, v in saved]
+                    if not isinstance(name, str) or type(calls) is not int or not isinstance(policy, str) or not isinstance(read, list):
+                        raise TypeError
                 except (TypeError, ValueError):
-                    damaged.setdefault(eid, f"its snapshot {name!r} does not hold rows")
+                    damaged.setdefault(eid, f"its snapshot {str(name)[:40]!r} is not one this server wrote")
                     continue
-                by_id[eid].snapshots.append((name, rows_list, policy, read, int(calls), submitted))
+                by_id[eid].snapshots.append((name, rows_list, policy, read, calls, submitted))
         for eid in damaged:
             by_id.pop(eid, None)
         for stored in by_id.values():

@@ -29,6 +29,7 @@ import json
 import re
 import signal
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -112,11 +113,49 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise ControlError(f"request body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise ControlError('a request body is a JSON object, e.g. {"task": "retail-001"}')
+    if _deeper_than(data, MAX_BODY_DEPTH):
+        raise ControlError(f"request body nested more than {MAX_BODY_DEPTH} levels deep")
     return data
+
+
+MAX_BODY_DEPTH = 64
+"""nesting of a control or NeMo Gym body (a Responses-API transcript with tool schemas nests about a
+dozen): a body Python's reader takes can still be too deep for its writer, and the NeMo Gym verify
+reply echoes its body (961 levels was a 500)"""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` deep, found without recursing."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 CREATE_SECONDS = 10.0
 """how long the front waits for a worker to make an episode before making it itself"""
+FORWARD_SECONDS = 15.0
+"""how long the front waits for a worker to answer a request about one of its episodes (a worker
+that stopped answering is seen within about 9 s, and its episodes are then answered 503 at once)"""
+DEADLINE_HEADER = "scaleenv-create-deadline"
+"""on a create the front forwards: the time (``time.time()``) after which the worker must not make
+it, because the front has stopped waiting and made the episode itself"""
+
+
+def _given_up(request: Request) -> bool:
+    """Whether the front forwarded this create and stopped waiting before it arrived (a worker
+    that was stopped reads it when it runs again): made now, the episode would have no owner."""
+    deadline = request.headers.get(DEADLINE_HEADER)
+    try:
+        return deadline is not None and time.time() > float(deadline)
+    except ValueError:
+        return False
 
 
 async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
@@ -132,7 +171,8 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
         number = pool.pick()
         if number == 0:
             return None
-        status, reply = await pool.forward(number, "POST", "/episodes", rest, timeout=CREATE_SECONDS)
+        deadline = {DEADLINE_HEADER: f"{time.time() + CREATE_SECONDS:.3f}"}
+        status, reply = await pool.forward(number, "POST", "/episodes", rest, timeout=CREATE_SECONDS, headers=deadline)
         if status == 502:  # died or stuck since the watcher last looked: the front makes it instead
             return None
         if reply.get("ok"):
@@ -160,7 +200,7 @@ async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, f
                 raise EpisodeUnreachable(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
             raise EpisodeGone(f"episode {episode[:80]!r} is not reachable now: {worker.lost}")
         path = f"/episodes/{own}" if op == "delete" else f"/episodes/{own}/{op}"
-        status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None)
+        status, reply = await pool.forward(number, request.method, path, rest if request.method == "POST" else None, timeout=FORWARD_SECONDS)
         if status == 502 and worker.proc.poll() is not None and pool.state_dir is None:
             raise EpisodeGone(f"episode {episode[:80]!r} was lost: worker {number} stopped")
         if status == 502:  # restarting (its episodes come back from disk) or slow: the episode is still there
@@ -198,6 +238,8 @@ def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None
             asked = {**body, **(fields or {}), "op": op}
             if pool is not None and (spread := await _spread(pool, service, request, asked)) is not None:
                 return spread
+            if op == "create" and _given_up(request):
+                raise EpisodeUnreachable("the front stopped waiting for this create and made the episode itself; nothing was made here")
             result = handle_request(service, asked)
         except ScaleenvError as exc:  # every refusal carries its own status: no table here
             return _refused(exc)

@@ -15,6 +15,7 @@ refused one, so a well-formed call is parsed once, as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import deque
@@ -55,32 +56,88 @@ def unreadable_request_reply(raw: bytes | str) -> dict[str, Any]:
             return _TOO_LONG  # no id, no argument: never echoed, never taken for a value
         return int(text)
 
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    too_deep = False
     try:
-        message = json.loads(raw, parse_int=number)
-    except (ValueError, RecursionError):
-        return _error(None, types.PARSE_ERROR, "parse error: not JSON this server can read (malformed, or nested too deep)")
+        message = json.loads(text, parse_int=number)
+    except RecursionError:  # deeper than Python's reader goes: the top level still names the request
+        message, too_deep = _top_level(text), True
+    except ValueError:
+        return _error(None, types.PARSE_ERROR, "parse error: not JSON this server can read")
     if isinstance(message, list):
         return _error(None, types.INVALID_REQUEST, "invalid request: one JSON-RPC message at a time (batches are not supported)")
-    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-        return _error(None, types.INVALID_REQUEST, "invalid request: not a JSON-RPC request (no method)")
-    request_id = message.get("id")
+    if not isinstance(message, dict):
+        return _error(None, types.PARSE_ERROR, "parse error: not JSON this server can read")
+    if not isinstance(message.get("method"), str):
+        return _error(None, types.INVALID_REQUEST, "invalid message: neither a request nor a notification this server can read")
+    if "id" not in message:
+        return _error(None, types.INVALID_REQUEST, "invalid request: a notification this server cannot read")
+    request_id = message["id"]
     if not _usable_id(request_id):
         return _error(None, types.INVALID_REQUEST, "invalid request: the id must be a whole number or a string")
+    if message.get("jsonrpc") != "2.0":
+        return _error(request_id, types.INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"')
     params = message.get("params")
     if params is not None and not isinstance(params, dict):
         return _error(request_id, types.INVALID_PARAMS, "invalid params: params must be an object")
-    if long_numbers:
-        problem: str | None = f"a number of {max(long_numbers):,} digits: at most {MAX_DIGITS:,} are read"
+    if too_deep:
+        problem: str | None = "nested deeper than this server reads"
+    elif long_numbers:
+        problem = f"a number of {max(long_numbers):,} digits: at most {MAX_DIGITS:,} are read"
     else:
         arguments = params.get("arguments") if params is not None else None
         problem = argument_problem(arguments) if isinstance(arguments, dict) else None
     if message["method"] == "tools/call" and problem is not None:
         result = tool_result(ToolResult(False, error=ToolError("invalid_arguments", problem)))
         return {"jsonrpc": "2.0", "id": request_id, "result": result.model_dump(by_alias=True, exclude_none=True, mode="json")}
-    if problem is None and _SURROGATE_ESCAPE.search(raw.encode() if isinstance(raw, str) else raw):
+    if problem is None and _SURROGATE_ESCAPE.search(text.encode("utf-8", "replace")):
         problem = "text that is not valid Unicode (a lone surrogate)"
     why = problem or f"this {printable(message['method'], 60)!r} request does not have the form its method takes"
     return _error(request_id, types.INVALID_PARAMS, f"invalid params: {why}")
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+')
+"""a JSON string, a structural character, or a bare scalar (number, true, false, null)"""
+
+_MAX_TOKENS = 200_000
+"""tokens :func:`_top_level` reads at most (a 1 MiB body of brackets, about 30 ms)"""
+
+
+def _top_level(text: str) -> dict[str, Any] | None:
+    """The top-level object's scalar members (``jsonrpc``, ``id``, ``method``) of a message nested
+    past what :func:`json.loads` reads, found without recursing; None when it is not an object."""
+    found: dict[str, Any] = {}
+    depth, key, expect_value = 0, None, False
+    for count, match in enumerate(_TOKEN.finditer(text)):
+        if count >= _MAX_TOKENS:
+            break
+        token = match.group()
+        if token in "[{":
+            if depth == 0 and token == "[":
+                return None
+            depth += 1
+            expect_value = False
+        elif token in "]}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1 and token == ":":
+            expect_value = key is not None
+        elif depth == 1 and token == ",":
+            key, expect_value = None, False
+        elif depth == 1 and expect_value:
+            with contextlib.suppress(ValueError):
+                found[str(key)] = json.loads(token)
+            key, expect_value = None, False
+        elif depth == 1 and token.startswith('"'):
+            try:
+                key = json.loads(token)
+            except ValueError:
+                key = None
+    if depth == 0 and not found:
+        return None
+    found.setdefault("params", {})
+    return found
 
 
 def _usable_id(value: Any) -> bool:

@@ -268,14 +268,14 @@ class WorkerPool:
 
     async def forward(
         self, number: int, method: str, path: str, body: dict[str, Any] | None = None, *, params: dict[str, Any] | None = None,
-        timeout: float = 60.0,
+        timeout: float = 60.0, headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """One control request to worker ``number``: (status, reply); a dead worker is a 502 reply."""
         if self._client is None:
             self._client = httpx.AsyncClient(headers={"authorization": f"Bearer {self.token}"}, timeout=60)
         try:
             response = await self._client.request(
-                method, f"{self.base(number)}/control{path}", json=body, params=params, timeout=timeout
+                method, f"{self.base(number)}/control{path}", json=body, params=params, timeout=timeout, headers=headers
             )
             return response.status_code, dict(response.json())
         except (httpx.HTTPError, ValueError) as exc:
