@@ -10,6 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,24 @@ pytestmark = pytest.mark.e2e
 TOKEN = "workers-control-token-01234"
 
 
-def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> None:
+@dataclass
+class Front:
+    """``scaleenv serve retail --http --workers 2`` in a subprocess, answering its control plane."""
+
+    proc: subprocess.Popen[bytes]
+    base: str
+
+    def control(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, f"{self.base}{path}", json=body, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
+
+    def worker_one(self) -> dict[str, Any]:
+        reply = self.control("GET", "/metrics")
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json()["result"]["workers"][1])
+
+
+@contextmanager
+def front() -> Iterator[Front]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -34,16 +54,6 @@ def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> N
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, CONTROL_TOKEN_ENV: TOKEN},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}/control"
-    auth = {"authorization": f"Bearer {TOKEN}"}
-
-    def control(method: str, path: str, body: Any = None) -> httpx.Response:
-        return httpx.request(method, f"{base}{path}", json=body, headers=auth, timeout=20)
-
-    def worker_one() -> dict[str, Any]:
-        reply = control("GET", "/metrics")
-        assert reply.status_code == 200, reply.text
-        return dict(reply.json()["result"]["workers"][1])
-
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -54,6 +64,15 @@ def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> N
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
+        yield Front(proc, base)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+
+
+def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> None:
+    with front() as server:
+        control, worker_one = server.control, server.worker_one
         made = [control("POST", "/episodes", {}).json()["result"] for _ in range(2)]
         lost = next(m for m in made if m["episode"].startswith("w1."))
         before = worker_one()
@@ -84,75 +103,47 @@ def test_a_killed_worker_is_noticed_restarted_and_its_episodes_answer_410() -> N
         mcp = httpx.post(lost["url"], content=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
                          headers={"accept": "application/json, text/event-stream", "content-type": "application/json"})  # fmt: skip
         assert mcp.status_code == 404 and "no such episode" in mcp.json()["error"]
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
 
 
 def test_a_stuck_worker_gets_no_new_episodes_until_it_answers_and_keeps_its_own() -> None:
     """A worker alive but answering nothing (here SIGSTOP) made every create sent its way wait a
     minute; now it is passed over once it misses its health checks, its episodes answer 503 (they
     are still in it), and it takes episodes again once it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scaleenv_mcp", "serve", "retail", "--http", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, CONTROL_TOKEN_ENV: TOKEN},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/control"
-    auth = {"authorization": f"Bearer {TOKEN}"}
-
-    def control(method: str, path: str, body: Any = None) -> httpx.Response:
-        return httpx.request(method, f"{base}{path}", json=body, headers=auth, timeout=30)
-
-    def worker_one() -> dict[str, Any]:
-        return dict(control("GET", "/metrics").json()["result"]["workers"][1])
-
     stopped = 0
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        made = [control("POST", "/episodes", {}).json()["result"] for _ in range(2)]
-        held = next(m for m in made if m["episode"].startswith("w1."))
-        stopped = worker_one()["pid"]
-        os.kill(stopped, signal.SIGSTOP)
-        paused = time.monotonic()
-        # before it is seen to be stuck, the turn of creates reaches it: the front stops waiting and makes the episode itself
-        early = [control("POST", "/episodes", {}) for _ in range(2)]
-        assert [c.status_code for c in early] == [201, 201] and not any(c.json()["result"]["episode"].startswith("w1") for c in early)
-        while not worker_one().get("hung"):
-            assert time.monotonic() - paused < 15, "the stuck worker was not noticed"
-            time.sleep(0.2)
-        started = time.monotonic()
-        creates = [control("POST", "/episodes", {}) for _ in range(4)]
-        assert [c.status_code for c in creates] == [201] * 4 and time.monotonic() - started < 5  # none waited on it
-        assert not any(c.json()["result"]["episode"].startswith("w1") for c in creates)
-        waiting = control("GET", f"/episodes/{held['episode']}/diff")
-        assert waiting.status_code == 503 and "is alive but has not answered since" in waiting.json()["error"]
-        assert control("GET", "/episodes").status_code == 200
+    with front() as server:
+        control, worker_one = server.control, server.worker_one
+        try:
+            made = [control("POST", "/episodes", {}).json()["result"] for _ in range(2)]
+            held = next(m for m in made if m["episode"].startswith("w1."))
+            stopped = worker_one()["pid"]
+            os.kill(stopped, signal.SIGSTOP)
+            paused = time.monotonic()
+            # before it is seen to be stuck, the turn of creates reaches it: the front stops waiting and makes the episode itself
+            early = [control("POST", "/episodes", {}) for _ in range(2)]
+            assert [c.status_code for c in early] == [201, 201] and not any(c.json()["result"]["episode"].startswith("w1") for c in early)
+            while not worker_one().get("hung"):
+                assert time.monotonic() - paused < 15, "the stuck worker was not noticed"
+                time.sleep(0.2)
+            started = time.monotonic()
+            creates = [control("POST", "/episodes", {}) for _ in range(4)]
+            assert [c.status_code for c in creates] == [201] * 4 and time.monotonic() - started < 5  # none waited on it
+            assert not any(c.json()["result"]["episode"].startswith("w1") for c in creates)
+            waiting = control("GET", f"/episodes/{held['episode']}/diff")
+            assert waiting.status_code == 503 and "is alive but has not answered since" in waiting.json()["error"]
+            assert control("GET", "/episodes").status_code == 200
 
-        os.kill(stopped, signal.SIGCONT)
-        stopped = 0
-        resumed = time.monotonic()
-        while not (back := worker_one())["up"]:
-            assert time.monotonic() - resumed < 10, "the worker was not taken back"
-            time.sleep(0.2)
-        assert "hung" not in back and back["restarts"] == 0
-        assert control("GET", f"/episodes/{held['episode']}/diff").status_code == 200  # still there
-        # the create it read when it ran again came after the front's deadline: it made nothing (no episode without an owner)
-        listed = {e["episode"] for e in control("GET", "/episodes").json()["result"]}
-        assert listed == {e["episode"] for e in made} | {c.json()["result"]["episode"] for c in early + creates}
-        assert any(control("POST", "/episodes", {}).json()["result"]["episode"].startswith("w1.") for _ in range(3))
-    finally:
-        if stopped:
             os.kill(stopped, signal.SIGCONT)
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
+            stopped = 0
+            resumed = time.monotonic()
+            while not (back := worker_one())["up"]:
+                assert time.monotonic() - resumed < 10, "the worker was not taken back"
+                time.sleep(0.2)
+            assert "hung" not in back and back["restarts"] == 0
+            assert control("GET", f"/episodes/{held['episode']}/diff").status_code == 200  # still there
+            # the create it read when it ran again came after the front's deadline: it made nothing (no episode without an owner)
+            listed = {e["episode"] for e in control("GET", "/episodes").json()["result"]}
+            assert listed == {e["episode"] for e in made} | {c.json()["result"]["episode"] for c in early + creates}
+            assert any(control("POST", "/episodes", {}).json()["result"]["episode"].startswith("w1.") for _ in range(3))
+        finally:
+            if stopped:
+                os.kill(stopped, signal.SIGCONT)
