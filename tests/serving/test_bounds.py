@@ -26,6 +26,7 @@ from scaleenv_mcp.episodes.service import EpisodeService
 from scaleenv_mcp.serving.gym import COOKIE, gym_routes
 from scaleenv_mcp.serving.http import MAX_MCP_BODY, http_app
 from scaleenv_mcp.serving.server import build_server
+from scaleenv_mcp.serving.unreadable import unreadable_request_reply
 from scaleenv_mcp.spec.catalog import load_domain_tasks
 
 from ..conftest import PATHS, ROOT, shipped_spec
@@ -255,3 +256,22 @@ async def test_episodes_made_on_the_stdio_control_socket_expire_but_the_session_
         again = await client.call_tool("find_customer_by_email", {"email": "a@b.c"})  # still answered, same episode
         assert again.is_error and (await control.request("calls"))[-1]["tool"] == "find_customer_by_email"
         assert len(await control.request("calls")) == 2
+
+
+def test_a_message_nested_past_python_s_reader_with_an_unterminated_string_is_read_in_one_pass() -> None:
+    """The top level of such a message is scanned without recursing; a string that never ends was
+    tried again from each of its quotes (81 KB held the event loop 23 s). Answered with its id."""
+    text = '{"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"a": ' + "[" * 1100 + '"' + '\\"' * 40_000
+    reply = unreadable_request_reply(text)
+    assert reply["id"] == 41 and reply["result"]["content"][0]["text"] == "invalid_arguments: nested deeper than this server reads"
+
+
+async def test_a_create_past_its_deadline_makes_nothing_and_a_deadline_that_is_no_time_is_ignored() -> None:
+    async with serving() as app:
+        auth = {"authorization": "Bearer " + "t" * 24}
+        late = await app.http.post("/control/episodes", json={}, headers={**auth, "scaleenv-create-deadline": "0"})
+        assert late.status_code == 503 and "came after its scaleenv-create-deadline" in late.json()["error"]
+        assert app.service.metrics()["live_episodes"] == 0
+        for odd in ("nan", "inf", "garbage"):
+            made = await app.http.post("/control/episodes", json={}, headers={**auth, "scaleenv-create-deadline": odd})
+            assert made.status_code == 201, odd

@@ -279,6 +279,9 @@ def test_a_verify_body_that_cannot_be_echoed_is_a_400_and_the_rollout_keeps_its_
 def test_aggregate_metrics_refuses_numbers_too_large_to_average_and_skips_integers_past_a_float(local: Gym) -> None:
     huge = local.http.post("/aggregate_metrics", content='{"verify_responses": [{"reward": 1e308}, {"reward": 1e308}]}')
     assert huge.status_code == 400 and huge.json() == {"error": "the verify responses hold numbers too large to average"}
+    odd = local.http.post("/aggregate_metrics", content='{"verify_responses": [{"reward": 1, "x": 1e308}, {"reward": 0, "x": 1e308}]}')
+    assert odd.status_code == 200 and odd.json()["agent_metrics"]["mean/reward"] == 0.5  # another field too large: left out
+    assert "mean/x" not in odd.json()["agent_metrics"]
     long = local.http.post("/aggregate_metrics", content='{"verify_responses": [{"reward": 1, "tokens": ' + "9" * 400 + "}]}")
     assert long.status_code == 200 and long.json()["agent_metrics"]["mean/reward"] == 1.0
     assert "mean/tokens" not in long.json()["agent_metrics"]
@@ -318,3 +321,4 @@ def test_aggregate_metrics_reads_each_reply_once_and_summarizes_a_bounded_number
     assert aggregate_metrics(batch)["group_level_metrics"][0]["num_rollouts"] == 400
     groups = aggregate_metrics([{"_ng_task_index": True, "success": 1.0}, {"_ng_task_index": 1, "success": 0.0}])["group_level_metrics"]
     assert [g["_ng_task_index"] for g in groups] == [0, 1]  # true is no index: not merged with task 1
+    assert aggregate_metrics([{"success": "false"}])["agent_metrics"]["pass@1/success"] == 0.0  # the text "false" is no success

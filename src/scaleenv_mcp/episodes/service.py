@@ -230,16 +230,17 @@ class EpisodeService:
 
     def reload(self) -> list[str]:
         """Bring back the episodes the store holds (after a restart): same ids, tokens, state, calls,
-        snapshots, monitor and answer, each with a fresh idle period. Returns the ids; an episode whose
-        task this server no longer has is dropped from the store (its id is left out). One that cannot
-        be made again from what is stored (a damaged value) is left out too, named with the reason in
-        the store's ``damaged``, and its rows are left on disk untouched: the others come back."""
+        snapshots, monitor and answer, each with a fresh idle period. Returns the ids. An episode that
+        cannot come back is left out, named with the reason in the store's ``damaged``, and its rows are
+        left on disk untouched: one whose task this server does not have (its tasks were made again, or
+        the value is damaged), or one that cannot be made again from what is stored. The others come
+        back."""
         if self.store is None:
             return []
-        back, lost = [], []
+        back = []
         for stored in self.store.load():
             if stored.task is not None and stored.task not in self.coordinator.tasks:
-                lost.append(stored.id)
+                self.store.damaged[stored.id] = f"its task {stored.task[:60]!r} is not among this server's tasks"
                 continue
             try:
                 self._rebuild(stored)
@@ -253,7 +254,6 @@ class EpisodeService:
             self._by_token[stored.token] = stored.id
             self._per_creator[stored.creator] = self._per_creator.get(stored.creator, 0) + 1
             back.append(stored.id)
-        self.store.forget(lost)
         return back
 
     def _rebuild(self, stored: StoredEpisode) -> None:

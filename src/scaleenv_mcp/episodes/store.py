@@ -375,62 +375,77 @@ class EpisodeStore:
             raise ValueError(f"{self.path} is damaged ({exc}): move it aside to start with no episodes") from None
 
     def _load(self) -> list[StoredEpisode]:
+        """Every value is checked to be of the kind this store writes: a damaged one names its episode
+        (:attr:`damaged`, keyed by the id as text), which is then left out whole."""
         conn = self._conn
         by_id: dict[str, StoredEpisode] = {}
         damaged = self.damaged
 
-        def parsed(eid: str, what: str, text: Any) -> Any:
+        def parsed(eid: str, what: str, text: Any, kind: type | tuple[type, ...]) -> Any:
             try:
-                return json.loads(text)
-            except (TypeError, ValueError, RecursionError):
-                damaged.setdefault(eid, f"its {what} is not readable JSON")
+                value = json.loads(text) if isinstance(text, str) else None
+            except (ValueError, RecursionError):
+                value = None
+            if not isinstance(value, kind):
+                damaged.setdefault(eid, f"its {what} is not what this server wrote")
                 return None
+            return value
+
+        def texts(*values: Any) -> bool:
+            return all(isinstance(v, str) for v in values)
 
         for eid, token, creator, task, seed, channel, policy, submitted in conn.execute(
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
         ):
+            if not isinstance(eid, str):
+                damaged.setdefault(repr(eid)[:80], "its id is not text")
+                continue
             by_id[eid] = StoredEpisode(eid, token, creator, task, seed, channel, policy, submitted, [], [], [], [], [])
-            texts, maybe_texts = (eid, token, creator, channel, policy), (task, submitted)
-            if not all(isinstance(v, str) for v in texts) or not all(v is None or isinstance(v, str) for v in maybe_texts) or not (
+            if not texts(token, creator, channel, policy) or not all(v is None or isinstance(v, str) for v in (task, submitted)) or not (
                 seed is None or type(seed) is int
             ):
-                damaged.setdefault(str(eid), "its handle record holds a value of the wrong type")
+                damaged.setdefault(eid, "its handle record holds a value of the wrong type")
         for eid, row_id in conn.execute("SELECT episode, row_id FROM reads"):
             if eid in by_id:
-                by_id[eid].reads.append(row_id)
+                if texts(row_id):
+                    by_id[eid].reads.append(row_id)
+                else:
+                    damaged.setdefault(eid, "its record of rows read holds a value of the wrong type")
         for eid, data in conn.execute("SELECT episode, data FROM violations ORDER BY episode, idx"):
             if eid in by_id:
-                by_id[eid].violations.append(parsed(eid, "policy record", data))
+                by_id[eid].violations.append(parsed(eid, "policy record", data, list))
         for eid, entity, row_id, data in conn.execute("SELECT episode, entity, row_id, data FROM rows"):
             if eid in by_id:
-                by_id[eid].rows.append((entity, row_id, None if data is None else parsed(eid, f"row {row_id}", data)))
+                if not texts(entity, row_id):
+                    damaged.setdefault(eid, "a row it changed is named by a value of the wrong type")
+                    continue
+                by_id[eid].rows.append((entity, row_id, None if data is None else parsed(eid, f"row {row_id[:40]}", data, dict)))
         for eid, tool, arguments in conn.execute("SELECT episode, tool, arguments FROM calls ORDER BY episode, idx"):
             if eid in by_id:
-                by_id[eid].calls.append(ToolCall.model_construct(tool=tool, arguments=parsed(eid, "call log", arguments)))
+                if not texts(tool):
+                    damaged.setdefault(eid, "its call log names a tool by a value of the wrong type")
+                    continue
+                by_id[eid].calls.append(ToolCall.model_construct(tool=tool, arguments=parsed(eid, "call log", arguments, dict)))
         for eid, name, rows, policy, reads, calls, submitted in conn.execute(
             "SELECT episode, name, rows, policy, reads, calls, submitted FROM snapshots ORDER BY episode, seq"
         ):
             if eid in by_id:
-                saved, read = parsed(eid, f"snapshot {name!r}", rows), parsed(eid, f"snapshot {name!r}", reads)
+                what = f"snapshot {str(name)[:40]!r}"
+                saved, read = parsed(eid, what, rows, list), parsed(eid, what, reads, list)
                 try:
-                    rows_list: list[Row] = [(e, r, v) for e, r, v in saved]
-                    if not isinstance(name, str) or type(calls) is not int or not isinstance(policy, str) or not isinstance(read, list):
+                    rows_list: list[Row] = [(e, r, v) for e, r, v in saved or []]
+                    if not texts(name, policy) or type(calls) is not int or not all(texts(e, r) for e, r, _ in rows_list):
                         raise TypeError
                 except (TypeError, ValueError):
-                    damaged.setdefault(eid, f"its snapshot {str(name)[:40]!r} is not one this server wrote")
+                    damaged.setdefault(eid, f"its {what} is not what this server wrote")
                     continue
-                by_id[eid].snapshots.append((name, rows_list, policy, read, calls, submitted))
+                by_id[eid].snapshots.append((name, rows_list, policy, read or [], calls, submitted))
         for eid in damaged:
             by_id.pop(eid, None)
         for stored in by_id.values():
             self._reads[stored.id] = set(stored.reads)
             self._violations[stored.id] = len(stored.violations)
         return list(by_id.values())
-
-    def forget(self, episode_ids: Iterable[str]) -> None:
-        """Drop stored episodes that cannot come back (their task is gone)."""
-        for episode_id in episode_ids:
-            self.ended(episode_id)
 
     # ------------------------------------------------------------------ writing
 

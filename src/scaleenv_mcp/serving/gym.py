@@ -111,11 +111,18 @@ def _describe(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
     headline = [f for f in _HEADLINE if f in by_field]  # never crowded out by a batch of odd fields
     for field in sorted(headline + sorted(f for f in by_field if f not in headline)[: MAX_FIELDS - len(headline)]):
         values = by_field[field]
-        out[f"mean/{field}"] = statistics.fmean(values)
-        out[f"max/{field}"] = max(values)
-        out[f"min/{field}"] = min(values)
-        out[f"median/{field}"] = statistics.median(values)
-        out[f"std/{field}"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        try:
+            summary = {
+                "mean": statistics.fmean(values), "max": max(values), "min": min(values), "median": statistics.median(values),
+                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            }  # fmt: skip
+        except OverflowError:
+            summary = {"mean": math.inf}
+        if not all(math.isfinite(v) for v in summary.values()):  # too large to average (1e308 twice)
+            if field in _HEADLINE:
+                raise OverflowError(field)  # the reward itself: the batch is refused, never summed without it
+            continue  # another field: left out, the headline stays
+        out.update({f"{stat}/{field}": value for stat, value in summary.items()})
     return out
 
 
@@ -147,7 +154,7 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
     k_max = min(MAX_PASS_K, *(len(replies) for replies in by_task.values()))
     first_success, first_failure = [], []  # per task: the place of its first success and first failure in rollout order
     for replies in by_task.values():
-        wins = [bool(r.get("success")) for r in sorted(replies, key=_rollout_index)]
+        wins = [_succeeded(r) for r in sorted(replies, key=_rollout_index)]
         first_success.append(wins.index(True) if True in wins else len(wins))
         first_failure.append(wins.index(False) if False in wins else len(wins))
     for k in range(1, k_max + 1):
@@ -156,6 +163,12 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
     key = {k: v for k, v in agent.items() if k.split("/")[0] == "mean" and k.split("/", 1)[1] in _HEADLINE}
     key.update({k: v for k, v in agent.items() if k.startswith(("pass@", "pass^"))})
     return {"group_level_metrics": groups, "agent_metrics": agent, "key_metrics": key}
+
+
+def _succeeded(reply: Mapping[str, Any]) -> bool:
+    """A success as ``/verify`` reports it (1.0), or true; not the text "false"."""
+    value = reply.get("success")
+    return value is True or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0)
 
 
 def _rollout_index(reply: Mapping[str, Any]) -> int:

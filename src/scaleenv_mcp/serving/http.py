@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import signal
 import sys
@@ -153,9 +154,10 @@ def _given_up(request: Request) -> bool:
     that was stopped reads it when it runs again): made now, the episode would have no owner."""
     deadline = request.headers.get(DEADLINE_HEADER)
     try:
-        return deadline is not None and time.time() > float(deadline)
+        when = float(deadline) if deadline is not None else math.nan
     except ValueError:
         return False
+    return math.isfinite(when) and time.time() > when
 
 
 async def _spread(pool: WorkerPool, service: EpisodeService, request: Request, fields: dict[str, Any]) -> Response | None:
@@ -239,7 +241,7 @@ def _control_routes(service: EpisodeService, token: str, pool: WorkerPool | None
             if pool is not None and (spread := await _spread(pool, service, request, asked)) is not None:
                 return spread
             if op == "create" and _given_up(request):
-                raise EpisodeUnreachable("the front stopped waiting for this create and made the episode itself; nothing was made here")
+                raise EpisodeUnreachable(f"this create came after its {DEADLINE_HEADER}: the one who sent it stopped waiting; nothing was made")
             result = handle_request(service, asked)
         except ScaleenvError as exc:  # every refusal carries its own status: no table here
             return _refused(exc)
