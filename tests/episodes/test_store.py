@@ -312,7 +312,7 @@ def test_a_second_server_on_the_same_folder_is_refused(tmp_path: Path) -> None:
 def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(tmp_path: Path) -> None:
     before = service(tmp_path)
     task = next(t for t in before.coordinator.tasks.values() if t.solution)
-    good, bad_json, bad_row, bad_snapshot, bad_tool, gone_task = (play(before, task.id) for _ in range(6))
+    good, bad_json, bad_row, bad_snapshot, bad_tool, gone_task, bad_channel, no_name = (play(before, task.id) for _ in range(8))
     seen = picture(before, good)
     conn = sqlite3.connect(tmp_path / STORE_FILE, isolation_level=None)  # damage done from outside, as a disk or a hand would
     conn.execute("UPDATE calls SET arguments = '{not json' WHERE episode = ? AND idx = 0", (bad_json,))
@@ -320,6 +320,8 @@ def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(t
     conn.execute("UPDATE snapshots SET calls = 'abc' WHERE episode = ? AND name = 'half'", (bad_snapshot,))
     conn.execute("UPDATE calls SET tool = x'00ff' WHERE episode = ? AND idx = 0", (bad_tool,))
     conn.execute("UPDATE episodes SET task = 'retail-999' WHERE id = ?", (gone_task,))  # tasks made again since
+    conn.execute("UPDATE episodes SET channel = '{}' WHERE id = ?", (bad_channel,))
+    conn.execute("UPDATE episodes SET id = '' WHERE id = ?", (no_name,))  # an id no request could name
     damaged_rows = conn.execute("SELECT count(*) FROM rows WHERE episode IN (?, ?, ?)", (bad_json, bad_row, gone_task)).fetchone()
 
     after = service(tmp_path)
@@ -330,6 +332,8 @@ def test_an_episode_that_cannot_be_read_back_is_named_and_the_others_come_back(t
         bad_snapshot: "its snapshot 'half' is not what this server wrote",
         bad_tool: "its call log names a tool by a value of the wrong type",
         gone_task: "its task 'retail-999' is not among this server's tasks",
+        bad_channel: "its handle record holds a value of the wrong type",
+        "''": "its id is not a name this server gives",
     }
     assert bad_row not in after.coordinator.episodes  # nothing half made is left live
     # their rows stay on disk as they were, for an operator to look at

@@ -322,3 +322,5 @@ def test_aggregate_metrics_reads_each_reply_once_and_summarizes_a_bounded_number
     groups = aggregate_metrics([{"_ng_task_index": True, "success": 1.0}, {"_ng_task_index": 1, "success": 0.0}])["group_level_metrics"]
     assert [g["_ng_task_index"] for g in groups] == [0, 1]  # true is no index: not merged with task 1
     assert aggregate_metrics([{"success": "false"}])["agent_metrics"]["pass@1/success"] == 0.0  # the text "false" is no success
+    assert aggregate_metrics([{"success": 0.5}])["agent_metrics"]["pass@1/success"] == 0.0  # nor is a partial one
+    assert not any(k.startswith("pass") for k in aggregate_metrics([{"reward": 1.0}])["agent_metrics"])  # none reported: none measured

@@ -51,9 +51,10 @@ import aiosqlite
 
 from ..engine.state import State
 from ..spec.model import DomainSpec
-from ..spec.task import ToolCall
+from ..spec.task import ANSWER_CHANNELS, ToolCall
 from ..tasks.grader import NOT_SUBMITTED
 from ..tasks.policy import PolicyMonitor, PolicyViolation
+from .coordinator import NAME
 
 if TYPE_CHECKING:
     from .coordinator import LiveEpisode
@@ -397,13 +398,13 @@ class EpisodeStore:
         for eid, token, creator, task, seed, channel, policy, submitted in conn.execute(
             "SELECT id, token, creator, task, seed, channel, policy, submitted FROM episodes"
         ):
-            if not isinstance(eid, str):
-                damaged.setdefault(repr(eid)[:80], "its id is not text")
+            if not isinstance(eid, str) or not NAME.match(eid):
+                damaged.setdefault(repr(eid)[:80], "its id is not a name this server gives")
                 continue
             by_id[eid] = StoredEpisode(eid, token, creator, task, seed, channel, policy, submitted, [], [], [], [], [])
-            if not texts(token, creator, channel, policy) or not all(v is None or isinstance(v, str) for v in (task, submitted)) or not (
+            if not texts(token, creator, policy) or not all(v is None or isinstance(v, str) for v in (task, submitted)) or not (
                 seed is None or type(seed) is int
-            ):
+            ) or channel not in ANSWER_CHANNELS:
                 damaged.setdefault(eid, "its handle record holds a value of the wrong type")
         for eid, row_id in conn.execute("SELECT episode, row_id FROM reads"):
             if eid in by_id:

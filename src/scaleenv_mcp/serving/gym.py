@@ -151,7 +151,8 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
         replies = sorted(by_task[index], key=_rollout_index)
         groups.append({TASK_INDEX: index, **_describe([_numbers(r) for r in replies]), "num_rollouts": len(replies)})
     agent: dict[str, Any] = _describe([_numbers(r) for r in verify_responses])
-    k_max = min(MAX_PASS_K, *(len(replies) for replies in by_task.values()))
+    graded = any("success" in reply for reply in verify_responses)  # no success reported at all: no pass@k to report
+    k_max = min(MAX_PASS_K, *(len(replies) for replies in by_task.values())) if graded else 0
     first_success, first_failure = [], []  # per task: the place of its first success and first failure in rollout order
     for replies in by_task.values():
         wins = [_succeeded(r) for r in sorted(replies, key=_rollout_index)]
@@ -166,9 +167,9 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
 
 
 def _succeeded(reply: Mapping[str, Any]) -> bool:
-    """A success as ``/verify`` reports it (1.0), or true; not the text "false"."""
+    """A success as ``/verify`` reports it (1.0), or true; not the text "false", not a partial 0.5."""
     value = reply.get("success")
-    return value is True or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0)
+    return value is True or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 1)
 
 
 def _rollout_index(reply: Mapping[str, Any]) -> int:
