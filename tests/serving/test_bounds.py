@@ -261,7 +261,8 @@ async def test_episodes_made_on_the_stdio_control_socket_expire_but_the_session_
 def test_a_message_nested_past_python_s_reader_with_an_unterminated_string_is_read_in_one_pass() -> None:
     """The top level of such a message is scanned without recursing; a string that never ends was
     tried again from each of its quotes (81 KB held the event loop 23 s). Answered with its id."""
-    text = '{"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"a": ' + "[" * 1100 + '"' + '\\"' * 40_000
+    # 20,000 levels: past any recursion limit a library sets (importing jedi sets 3,000)
+    text = '{"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"a": ' + "[" * 20_000 + '"' + '\\"' * 40_000
     reply = unreadable_request_reply(text)
     assert reply["id"] == 41 and reply["result"]["content"][0]["text"] == "invalid_arguments: nested deeper than this server reads"
 
