@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -77,17 +79,24 @@ async def test_bad_requests_get_error_replies_and_the_server_keeps_answering(tmp
     assert not path.exists()  # removed on exit
 
 
+@asynccontextmanager
+async def bounded_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, connections: int) -> AsyncIterator[Path]:
+    """A control socket with a 0.5 s line and reply deadline and ``connections`` at most, served while inside."""
+    monkeypatch.setattr(control_module, "LINE_SECONDS", 0.5)
+    monkeypatch.setattr(control_module, "MAX_CONNECTIONS", connections)
+    path = tmp_path / "ctl.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve_control, path, service_with_task())
+        yield path
+        tg.cancel_scope.cancel()
+
+
 async def test_a_half_line_held_open_is_closed_and_connections_past_the_cap_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each connection may hold a megabyte of unfinished line: without a deadline and a cap, 200 of
     them held 200 MB for as long as they liked."""
-    monkeypatch.setattr(control_module, "LINE_SECONDS", 0.5)
-    monkeypatch.setattr(control_module, "MAX_CONNECTIONS", 3)
-    service = service_with_task()
-    path = tmp_path / "ctl.sock"
-    async with anyio.create_task_group() as tg:
-        await tg.start(serve_control, path, service)
+    async with bounded_socket(tmp_path, monkeypatch, connections=3) as path:
         held = [await anyio.connect_unix(path) for _ in range(3)]
         for stream in held:
             await stream.send(b'{"op": "status", "pad": "' + b"x" * 1000)  # never finished
@@ -102,17 +111,11 @@ async def test_a_half_line_held_open_is_closed_and_connections_past_the_cap_are_
                     await stream.receive()
                 await stream.aclose()
         assert (await ControlClient(path).request("status"))["episodes"] == [DEFAULT_EPISODE]  # room again
-        tg.cancel_scope.cancel()
 
 
 async def test_a_client_that_never_reads_its_replies_loses_its_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """64 clients writing requests and reading nothing held every slot for as long as they liked."""
-    monkeypatch.setattr(control_module, "LINE_SECONDS", 0.5)
-    monkeypatch.setattr(control_module, "MAX_CONNECTIONS", 1)
-    service = service_with_task()
-    path = tmp_path / "ctl.sock"
-    async with anyio.create_task_group() as tg:
-        await tg.start(serve_control, path, service)
+    async with bounded_socket(tmp_path, monkeypatch, connections=1) as path:
         greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         greedy.connect(str(path))
         greedy.setblocking(False)
@@ -127,7 +130,6 @@ async def test_a_client_that_never_reads_its_replies_loses_its_connection(tmp_pa
                 assert reply["status"] == 503
                 await anyio.sleep(0.2)
         greedy.close()
-        tg.cancel_scope.cancel()
 
 
 async def test_episodes_made_on_a_stdio_server_s_control_socket_count_against_its_caps(tmp_path: Path) -> None:

@@ -219,9 +219,10 @@ class EpisodeStore:
     """The episodes of one server process in ``DIR/episodes.sqlite3`` (WAL mode).
 
     One server at a time: the store holds ``DIR/episodes.sqlite3.lock`` locked (beside the file a link
-    leads to, if it is one), and a second one on the same store is refused (two servers loading the same episodes would each write over the other's
-    changes, and one's delete would lose what the other acknowledged). ``exclusive=False`` opens it
-    without the lock, to read what a killed server left while its store object is still about (tests)."""
+    leads to, if it is one), and a second one on the same store is refused: two servers loading the
+    same episodes would each write over the other's changes, and one's delete would lose what the
+    other acknowledged. ``exclusive=False`` opens it without the lock, to read what a killed server
+    left while its store object is still about (tests)."""
 
     def __init__(self, directory: str | Path, *, exclusive: bool = True) -> None:
         self.directory = Path(directory)

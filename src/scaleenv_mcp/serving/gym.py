@@ -46,7 +46,7 @@ from ..episodes.coordinator import EpisodeError
 from ..episodes.service import EpisodeService
 from ..errors import MAX_REASON, ScaleenvError
 from .http import _bearer, _json_body
-from .server import tool_result, tool_text
+from .tool_results import tool_result, tool_text
 
 __all__ = ["COOKIE", "GRACE_SECONDS", "MAX_FIELDS", "MAX_PASS_K", "aggregate_metrics", "gym_routes", "responses_answer"]
 
@@ -111,14 +111,15 @@ def _describe(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
     headline = [f for f in _HEADLINE if f in by_field]  # never crowded out by a batch of odd fields
     for field in sorted(headline + sorted(f for f in by_field if f not in headline)[: MAX_FIELDS - len(headline)]):
         values = by_field[field]
+        summary: dict[str, float] | None
         try:
             summary = {
                 "mean": statistics.fmean(values), "max": max(values), "min": min(values), "median": statistics.median(values),
                 "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             }  # fmt: skip
         except OverflowError:
-            summary = {"mean": math.inf}
-        if not all(math.isfinite(v) for v in summary.values()):  # too large to average (1e308 twice)
+            summary = None
+        if summary is None or not all(math.isfinite(v) for v in summary.values()):  # too large to average (1e308 twice)
             if field in _HEADLINE:
                 raise OverflowError(field)  # the reward itself: the batch is refused, never summed without it
             continue  # another field: left out, the headline stays
@@ -146,16 +147,14 @@ def aggregate_metrics(verify_responses: Sequence[Mapping[str, Any]]) -> dict[str
     by_task: dict[int, list[Mapping[str, Any]]] = {}
     for reply in verify_responses:
         by_task.setdefault(_index(reply.get(TASK_INDEX, 0)), []).append(reply)
-    groups = []
-    for index in sorted(by_task):
-        replies = sorted(by_task[index], key=_rollout_index)
-        groups.append({TASK_INDEX: index, **_describe([_numbers(r) for r in replies]), "num_rollouts": len(replies)})
+    ordered = {index: sorted(by_task[index], key=_rollout_index) for index in sorted(by_task)}  # each task's rollouts, once
+    groups = [{TASK_INDEX: index, **_describe([_numbers(r) for r in replies]), "num_rollouts": len(replies)} for index, replies in ordered.items()]
     agent: dict[str, Any] = _describe([_numbers(r) for r in verify_responses])
     graded = any("success" in reply for reply in verify_responses)  # no success reported at all: no pass@k to report
-    k_max = min(MAX_PASS_K, *(len(replies) for replies in by_task.values())) if graded else 0
+    k_max = min(MAX_PASS_K, *(len(replies) for replies in ordered.values())) if graded else 0
     first_success, first_failure = [], []  # per task: the place of its first success and first failure in rollout order
-    for replies in by_task.values():
-        wins = [_succeeded(r) for r in sorted(replies, key=_rollout_index)]
+    for replies in ordered.values():
+        wins = [_succeeded(r) for r in replies]
         first_success.append(wins.index(True) if True in wins else len(wins))
         first_failure.append(wins.index(False) if False in wins else len(wins))
     for k in range(1, k_max + 1):
@@ -304,7 +303,7 @@ def gym_routes(service: EpisodeService, token: str | None, tools: set[str], *, g
         try:  # encoded before the episode ends: a reply that cannot be sent must not lose the grade
             response = JSONResponse(reply)
         except (ValueError, RecursionError):  # RecursionError: a body nested past what json writes
-            return _error(_UNSENDABLE + ": nothing was graded or ended", 400)
+            return _error(_UNSENDABLE + "; the episode was not ended", 400)
         rollouts.end(episode)
         response.delete_cookie(COOKIE)
         return response

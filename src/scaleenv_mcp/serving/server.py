@@ -32,8 +32,10 @@ from typing import Any, cast
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 
 from ..engine.bounds import printable
 from ..episodes.control import DEFAULT_EPISODE, ControlError, claim_socket_path, serve_control
@@ -457,7 +459,7 @@ async def serve_stdio(server: Server[Any]) -> None:
     try:
         async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
 
-            async def run(messages: Any) -> None:
+            async def run(messages: MemoryObjectReceiveStream[SessionMessage | Exception]) -> None:
                 await server.run(messages, write_stream, server.create_initialization_options())
 
             await serve_answering(lines, read_stream, write_stream, run)

@@ -19,12 +19,13 @@ import contextlib
 import json
 import re
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import mcp_types as types
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.shared.message import SessionMessage
 
 from ..engine.bounds import argument_problem, printable
@@ -227,7 +228,7 @@ async def serve_answering(
     lines: UnreadableLines,
     parsed: ObjectReceiveStream[SessionMessage | Exception],
     replies: ObjectSendStream[SessionMessage],
-    run: Any,
+    run: Callable[[MemoryObjectReceiveStream[SessionMessage | Exception]], Awaitable[None]],
 ) -> None:
     """Run ``run(messages)`` (the server, on the messages the transport parsed) while the refused
     lines are answered beside it."""

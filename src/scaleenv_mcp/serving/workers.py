@@ -97,12 +97,16 @@ class _Worker:
     """what happened to the last generation, for the 410 of its episodes"""
     spawned: float = 0.0
     restarts: int = 0
-    hung: bool = False
-    """alive but not answering (stopped, stuck): no new episodes until it answers; its episodes are still in it"""
     stuck: str = ""
-    """while ``hung``: since when, for the 503 of its episodes"""
+    """since when it has been alive but not answering (stopped, stuck), for the 503 of its episodes; empty
+    while it answers"""
     missed: int = 0
     """health checks missed in a row"""
+
+    @property
+    def hung(self) -> bool:
+        """Alive but not answering: no new episodes until it answers; its episodes are still in it."""
+        return bool(self.stuck)
 
     def health(self, number: int) -> dict[str, Any]:
         state: dict[str, Any] = {"worker": number, "port": self.port, "pid": self.proc.pid, "up": self.up, "restarts": self.restarts}
@@ -203,8 +207,7 @@ class WorkerPool:
         """One worker's turn of the watch (under the lock): dead, started again, or back."""
         code = worker.proc.poll()
         if (worker.up or worker.hung) and code is not None:
-            worker.up = worker.hung = False
-            worker.stuck = ""
+            worker.up, worker.stuck = False, ""
             when = time.strftime("%H:%M:%S UTC", time.gmtime())
             if self.state_dir is None:
                 worker.generation += 1
@@ -235,10 +238,9 @@ class WorkerPool:
                         continue  # died or started again meanwhile: the watcher's
                     worker.missed = 0 if answered else worker.missed + 1
                     if worker.hung and answered:
-                        worker.up, worker.hung, worker.stuck = True, False, ""
+                        worker.up, worker.stuck = True, ""
                     elif worker.up and worker.missed >= HUNG_AFTER:
-                        worker.up, worker.hung = False, True
-                        worker.stuck = time.strftime("%H:%M:%S UTC", time.gmtime())
+                        worker.up, worker.stuck = False, time.strftime("%H:%M:%S UTC", time.gmtime())
 
     def base(self, number: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
